@@ -1,0 +1,584 @@
+//! Decode: payload bytes → a validated [`Event`], or a [`DecodeError`] whose [`Reason`] is
+//! exactly one of CONTRACT 1.1's codes, the first in the contract's list when several apply.
+//!
+//! Two passes: `raw::parse` does the one strict JSON parse, keeping each known field with its
+//! JSON shape; `validate` then checks, in the contract's order, presence, types, the event
+//! type, values, ranges and the clock. Nothing here touches state or I/O, and the accepted
+//! path allocates only for strings that JSON escaped.
+
+pub mod event;
+pub mod raw;
+
+use std::borrow::Cow;
+
+pub use event::*;
+use raw::{RawFields, Val};
+
+use crate::time::{Ts, parse_rfc3339};
+
+/// Limits that decoding enforces.
+#[derive(Clone, Copy, Debug)]
+pub struct DecodeLimits {
+    /// Largest accepted payload, in bytes.
+    pub max_payload_bytes: usize,
+    /// How far ahead of now `occurred_at` may be, in seconds.
+    pub max_future_skew_secs: i64,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        Self { max_payload_bytes: 65_536, max_future_skew_secs: 300 }
+    }
+}
+
+/// Why a payload was rejected: CONTRACT 1.1's codes, in their order of precedence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum Reason {
+    TooLarge,
+    InvalidJson,
+    NotObject,
+    MissingField,
+    WrongType,
+    UnknownType,
+    InvalidValue,
+    OutOfRange,
+    FutureTimestamp,
+}
+
+impl Reason {
+    /// Every reason, in precedence order.
+    pub const ALL: [Reason; 9] = [
+        Reason::TooLarge,
+        Reason::InvalidJson,
+        Reason::NotObject,
+        Reason::MissingField,
+        Reason::WrongType,
+        Reason::UnknownType,
+        Reason::InvalidValue,
+        Reason::OutOfRange,
+        Reason::FutureTimestamp,
+    ];
+
+    /// The stable code used in the metric label and the dead letter.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reason::TooLarge => "too_large",
+            Reason::InvalidJson => "invalid_json",
+            Reason::NotObject => "not_object",
+            Reason::MissingField => "missing_field",
+            Reason::WrongType => "wrong_type",
+            Reason::UnknownType => "unknown_type",
+            Reason::InvalidValue => "invalid_value",
+            Reason::OutOfRange => "out_of_range",
+            Reason::FutureTimestamp => "future_timestamp",
+        }
+    }
+
+    /// Index into per-reason arrays.
+    #[must_use]
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A rejected payload: the contract's reason code and a short human-readable detail.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {detail}", reason.as_str())]
+pub struct DecodeError {
+    /// The reason code.
+    pub reason: Reason,
+    /// What exactly was wrong, for the dead letter and the log.
+    pub detail: String,
+}
+
+impl DecodeError {
+    fn new(reason: Reason, detail: impl Into<String>) -> Self {
+        Self { reason, detail: detail.into() }
+    }
+}
+
+/// The source named by `topic` under `prefix` (`{prefix}/{source}[/...]`), if any.
+#[must_use]
+pub fn source_of(topic: &str, prefix: &str) -> Option<Source> {
+    let rest = topic.strip_prefix(prefix)?.strip_prefix('/')?;
+    let level = rest.split('/').next()?;
+    Source::from_level(level)
+}
+
+/// Decodes and validates one payload of `source`, received at `now`.
+///
+/// # Errors
+/// A [`DecodeError`] with the first applicable reason of CONTRACT 1.1.
+pub fn decode<'a>(
+    source: Source,
+    payload: &'a [u8],
+    now: Ts,
+    limits: &DecodeLimits,
+) -> Result<Event<'a>, DecodeError> {
+    if payload.len() > limits.max_payload_bytes {
+        return Err(DecodeError::new(
+            Reason::TooLarge,
+            format!("payload of {} bytes exceeds the limit of {}", payload.len(), limits.max_payload_bytes),
+        ));
+    }
+    let fields = match raw::parse(payload) {
+        Ok(Some(fields)) => fields,
+        Ok(None) => return Err(DecodeError::new(Reason::NotObject, "payload is JSON but not an object")),
+        Err(e) => return Err(DecodeError::new(Reason::InvalidJson, e.to_string())),
+    };
+    validate(source, fields, now, limits)
+}
+
+/// What a field must hold.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// An id or code: a string of 1 to 128 characters.
+    Id,
+    /// Free text.
+    Text,
+    /// An RFC 3339 timestamp.
+    Time,
+    /// `due_at`: a timestamp or `null`; where required, the key must be present.
+    Due,
+    /// One of these strings.
+    Enum(&'static [&'static str]),
+    /// A number in `min..=max`.
+    Num(f64, f64),
+    /// An array of ids.
+    IdList,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Required,
+    Optional,
+}
+use Need::{Optional, Required};
+
+type Getter = for<'r, 'a> fn(&'r RawFields<'a>) -> &'r Option<Val<'a>>;
+
+/// One field of an event type: its name, where it is, what it holds, whether required.
+struct Spec(&'static str, Getter, Kind, Need);
+
+macro_rules! spec {
+    ($name:ident, $kind:expr, $need:expr) => {
+        Spec(stringify!($name), |f| &f.$name, $kind, $need)
+    };
+}
+
+const LEVELS_AGENCY: &[&str] = &["province", "commune", "district"];
+const LEVELS_MEETING: &[&str] = &["central", "province", "commune"];
+const CHANNELS: &[&str] = &["online", "direct", "postal"];
+const OUTCOMES: &[&str] = &["approved", "refused"];
+const PAUSE_REASONS: &[&str] = &["fees", "suspended", "other"];
+const SEVERITIES: &[&str] = &["low", "medium", "high", "critical"];
+const CATEGORIES: &[&str] = &["malware", "intrusion", "ddos", "phishing", "recon", "policy", "other"];
+const NON_NEG: Kind = Kind::Num(0.0, f64::INFINITY);
+
+const DOSSIER_SUBMITTED: &[Spec] = &[
+    spec!(dossier_id, Kind::Id, Required),
+    spec!(agency, Kind::Id, Required),
+    spec!(agency_level, Kind::Enum(LEVELS_AGENCY), Optional),
+    spec!(procedure, Kind::Id, Required),
+    spec!(sector, Kind::Id, Optional),
+    spec!(channel, Kind::Enum(CHANNELS), Required),
+    spec!(due_at, Kind::Due, Optional),
+];
+const DOSSIER_RECEIVED: &[Spec] = &[
+    spec!(dossier_id, Kind::Id, Required),
+    spec!(agency, Kind::Id, Required),
+    spec!(agency_level, Kind::Enum(LEVELS_AGENCY), Optional),
+    spec!(procedure, Kind::Id, Required),
+    spec!(sector, Kind::Id, Optional),
+    spec!(channel, Kind::Enum(CHANNELS), Required),
+    spec!(due_at, Kind::Due, Required),
+];
+const DOSSIER_RESOLVED: &[Spec] = &[
+    spec!(dossier_id, Kind::Id, Required),
+    spec!(agency, Kind::Id, Optional),
+    spec!(agency_level, Kind::Enum(LEVELS_AGENCY), Optional),
+    spec!(sector, Kind::Id, Optional),
+    spec!(due_at, Kind::Due, Required),
+    spec!(outcome, Kind::Enum(OUTCOMES), Optional),
+];
+const DOSSIER_PAUSED: &[Spec] = &[
+    spec!(dossier_id, Kind::Id, Required),
+    spec!(agency, Kind::Id, Optional),
+    spec!(agency_level, Kind::Enum(LEVELS_AGENCY), Optional),
+    spec!(sector, Kind::Id, Optional),
+    spec!(due_at, Kind::Due, Optional),
+    spec!(reason, Kind::Enum(PAUSE_REASONS), Optional),
+];
+const DOSSIER_OTHER: &[Spec] = &[
+    spec!(dossier_id, Kind::Id, Required),
+    spec!(agency, Kind::Id, Optional),
+    spec!(agency_level, Kind::Enum(LEVELS_AGENCY), Optional),
+    spec!(sector, Kind::Id, Optional),
+    spec!(due_at, Kind::Due, Optional),
+];
+
+const MEETING: Spec = spec!(meeting_id, Kind::Id, Required);
+const ENDPOINT: Spec = spec!(endpoint_id, Kind::Id, Required);
+const VC_MEETING_STARTED: &[Spec] = &[
+    MEETING,
+    spec!(title, Kind::Text, Required),
+    spec!(level, Kind::Enum(LEVELS_MEETING), Required),
+    spec!(expected_endpoints, Kind::IdList, Optional),
+];
+const VC_MEETING_ENDED: &[Spec] = &[MEETING];
+const VC_ENDPOINT_JOINED: &[Spec] = &[MEETING, ENDPOINT, spec!(agency, Kind::Id, Optional)];
+const VC_ENDPOINT_LEFT: &[Spec] = &[MEETING, ENDPOINT];
+const VC_ENDPOINT_STATS: &[Spec] = &[
+    MEETING,
+    ENDPOINT,
+    spec!(packet_loss_pct, Kind::Num(0.0, 100.0), Required),
+    spec!(jitter_ms, NON_NEG, Required),
+    spec!(rtt_ms, NON_NEG, Required),
+    spec!(bitrate_kbps, NON_NEG, Required),
+];
+
+const INCIDENT: Spec = spec!(incident_id, Kind::Id, Required);
+const SYSTEM: Spec = spec!(system_id, Kind::Id, Required);
+const SEVERITY: Spec = spec!(severity, Kind::Enum(SEVERITIES), Required);
+const SOC_ALERT: &[Spec] = &[
+    spec!(alert_id, Kind::Id, Required),
+    SYSTEM,
+    SEVERITY,
+    spec!(category, Kind::Enum(CATEGORIES), Required),
+    spec!(src_ip, Kind::Text, Optional),
+    spec!(dst_ip, Kind::Text, Optional),
+    spec!(signature, Kind::Text, Optional),
+];
+const SOC_INCIDENT_OPENED: &[Spec] = &[INCIDENT, SYSTEM, SEVERITY, spec!(title, Kind::Text, Optional)];
+const SOC_INCIDENT_ONLY: &[Spec] = &[INCIDENT];
+const SOC_SYSTEM_HEARTBEAT: &[Spec] = &[SYSTEM];
+
+const ENVELOPE: [Spec; 3] = [
+    spec!(event_id, Kind::Id, Required),
+    Spec("type", |f| &f.r#type, Kind::Text, Required),
+    spec!(occurred_at, Kind::Time, Required),
+];
+
+/// The fields of `source`'s type `ty`, or `None` for a type the source does not have.
+fn type_specs(source: Source, ty: &str) -> Option<&'static [Spec]> {
+    if ty == "heartbeat" {
+        return Some(&[]);
+    }
+    Some(match (source, ty) {
+        (Source::Onestop, _) => match DossierKind::parse(ty)? {
+            DossierKind::Submitted => DOSSIER_SUBMITTED,
+            DossierKind::Received => DOSSIER_RECEIVED,
+            DossierKind::Resolved => DOSSIER_RESOLVED,
+            DossierKind::Paused => DOSSIER_PAUSED,
+            _ => DOSSIER_OTHER,
+        },
+        (Source::Vc, "meeting_started") => VC_MEETING_STARTED,
+        (Source::Vc, "meeting_ended") => VC_MEETING_ENDED,
+        (Source::Vc, "endpoint_joined") => VC_ENDPOINT_JOINED,
+        (Source::Vc, "endpoint_left") => VC_ENDPOINT_LEFT,
+        (Source::Vc, "endpoint_stats") => VC_ENDPOINT_STATS,
+        (Source::Soc, "alert") => SOC_ALERT,
+        (Source::Soc, "incident_opened") => SOC_INCIDENT_OPENED,
+        (Source::Soc, "incident_acknowledged" | "incident_resolved") => SOC_INCIDENT_ONLY,
+        (Source::Soc, "system_heartbeat") => SOC_SYSTEM_HEARTBEAT,
+        _ => return None,
+    })
+}
+
+fn validate<'a>(
+    source: Source,
+    mut f: RawFields<'a>,
+    now: Ts,
+    limits: &DecodeLimits,
+) -> Result<Event<'a>, DecodeError> {
+    // The type is moved out of the record so the record can be taken apart in `build`.
+    let type_val = f.r#type.take();
+    let ty = match &type_val {
+        Some(Val::Str(s)) => Some(s.as_ref()),
+        _ => None,
+    };
+    let specs = ty.and_then(|t| type_specs(source, t));
+    let all = || ENVELOPE.iter().chain(specs.into_iter().flatten());
+    let get = |s: &Spec| if s.0 == "type" { type_val.as_ref() } else { (s.1)(&f).as_ref() };
+
+    for s in all() {
+        let v = get(s);
+        let absent = match s.2 {
+            Kind::Due => v.is_none(),
+            _ => matches!(v, None | Some(Val::Null)),
+        };
+        if s.3 == Required && absent {
+            let what = if v.is_some() { "is null" } else { "is missing" };
+            return Err(DecodeError::new(Reason::MissingField, format!("required field `{}` {what}", s.0)));
+        }
+    }
+    for s in all() {
+        if let Some(v) = get(s) {
+            check_type(s, v)?;
+        }
+    }
+    let Some(ty) = ty else {
+        // Unreachable: presence and type checks above have passed. Kept as an error, not a panic.
+        return Err(DecodeError::new(Reason::WrongType, "`type` must be a string"));
+    };
+    if specs.is_none() {
+        return Err(DecodeError::new(
+            Reason::UnknownType,
+            format!("unknown type `{}` for source {}", truncate(ty), source.as_str()),
+        ));
+    }
+    let mut occurred_at = Ts::default();
+    for s in all() {
+        if let Some(v) = get(s) {
+            let ts = check_value(s, v)?;
+            if s.0 == "occurred_at" {
+                occurred_at = ts.unwrap_or_default();
+            }
+        }
+    }
+    for s in all() {
+        if let (Kind::Num(min, max), Some(Val::Num(n))) = (s.2, get(s)) {
+            if !(*n >= min && *n <= max) {
+                return Err(DecodeError::new(
+                    Reason::OutOfRange,
+                    format!("`{}` = {n} is outside {min}..={max}", s.0),
+                ));
+            }
+        }
+    }
+    if occurred_at > now.plus_secs(limits.max_future_skew_secs) {
+        return Err(DecodeError::new(
+            Reason::FutureTimestamp,
+            format!(
+                "`occurred_at` is {:.0} s ahead of the daemon's clock (allowed: {} s)",
+                occurred_at.secs_since(now),
+                limits.max_future_skew_secs
+            ),
+        ));
+    }
+    build(source, ty, occurred_at, &mut f)
+}
+
+fn check_type(s: &Spec, v: &Val<'_>) -> Result<(), DecodeError> {
+    let ok = match (s.2, v) {
+        // A required null was reported as missing already; an optional null is absent.
+        (_, Val::Null) => true,
+        (Kind::Id | Kind::Text | Kind::Time | Kind::Due | Kind::Enum(_), Val::Str(_)) => true,
+        (Kind::Num(..), Val::Num(_)) => true,
+        (Kind::IdList, Val::StrArray(_)) => true,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        let want = match s.2 {
+            Kind::Id | Kind::Text | Kind::Time | Kind::Enum(_) => "a string",
+            Kind::Due => "a string or null",
+            Kind::Num(..) => "a number",
+            Kind::IdList => "an array of strings",
+        };
+        Err(DecodeError::new(Reason::WrongType, format!("`{}` must be {want}, got {}", s.0, v.kind())))
+    }
+}
+
+/// Checks a value; returns the parsed instant for time fields.
+fn check_value(s: &Spec, v: &Val<'_>) -> Result<Option<Ts>, DecodeError> {
+    let bad = |why: String| Err(DecodeError::new(Reason::InvalidValue, why));
+    match (s.2, v) {
+        (Kind::Id, Val::Str(x)) => {
+            if !id_len_ok(x) {
+                return bad(format!("`{}` must have 1 to 128 characters", s.0));
+            }
+        }
+        (Kind::Time | Kind::Due, Val::Str(x)) => match parse_rfc3339(x) {
+            Ok(ts) => return Ok(Some(ts)),
+            Err(_) => return bad(format!("`{}` is not an RFC 3339 timestamp with offset: `{}`", s.0, truncate(x))),
+        },
+        (Kind::Enum(allowed), Val::Str(x)) => {
+            if !allowed.contains(&x.as_ref()) {
+                return bad(format!("`{}` must be one of {}; got `{}`", s.0, allowed.join(", "), truncate(x)));
+            }
+        }
+        (Kind::IdList, Val::StrArray(items)) => {
+            if !items.iter().all(|x| id_len_ok(x)) {
+                return bad(format!("every entry of `{}` must have 1 to 128 characters", s.0));
+            }
+        }
+        _ => {}
+    }
+    Ok(None)
+}
+
+fn id_len_ok(s: &str) -> bool {
+    !s.is_empty() && (s.len() <= 128 || s.chars().count() <= 128)
+}
+
+/// At most 64 characters of untrusted text for a detail message.
+fn truncate(s: &str) -> String {
+    let mut out: String = s.chars().take(64).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+fn take_str<'a>(v: &mut Option<Val<'a>>) -> Option<Cow<'a, str>> {
+    match v.take() {
+        Some(Val::Str(s)) => Some(s),
+        _ => None,
+    }
+}
+
+fn take_num(v: &Option<Val<'_>>) -> f64 {
+    match v {
+        Some(Val::Num(n)) => *n,
+        _ => 0.0,
+    }
+}
+
+fn take_enum<T>(v: &Option<Val<'_>>, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
+    match v {
+        Some(Val::Str(s)) => parse(s),
+        _ => None,
+    }
+}
+
+/// Validated fields → typed event. Every lookup here succeeds by construction; a missing
+/// value falls back to an empty string rather than panicking.
+fn build<'a>(source: Source, ty: &str, occurred_at: Ts, f: &mut RawFields<'a>) -> Result<Event<'a>, DecodeError> {
+    let event_id = take_str(&mut f.event_id).unwrap_or_default();
+    let req = |v: &mut Option<Val<'a>>| take_str(v).unwrap_or_default();
+    let body = if ty == "heartbeat" {
+        Body::Heartbeat
+    } else {
+        match source {
+            Source::Onestop => {
+                let kind = DossierKind::parse(ty).ok_or_else(|| DecodeError::new(Reason::UnknownType, ty.to_owned()))?;
+                let due_at = match &f.due_at {
+                    Some(Val::Str(s)) => parse_rfc3339(s).map_or(Due::Absent, Due::At),
+                    Some(Val::Null) if matches!(kind, DossierKind::Received | DossierKind::Resolved) => Due::NoDeadline,
+                    _ => Due::Absent,
+                };
+                let intake = matches!(kind, DossierKind::Submitted | DossierKind::Received);
+                Body::Dossier(DossierEvent {
+                    kind,
+                    dossier_id: req(&mut f.dossier_id),
+                    agency: take_str(&mut f.agency),
+                    agency_level: take_enum(&f.agency_level, level),
+                    procedure: if intake { take_str(&mut f.procedure) } else { None },
+                    sector: take_str(&mut f.sector),
+                    channel: if intake { take_enum(&f.channel, channel) } else { None },
+                    due_at,
+                    outcome: (kind == DossierKind::Resolved)
+                        .then(|| take_enum(&f.outcome, outcome))
+                        .flatten(),
+                    reason: (kind == DossierKind::Paused)
+                        .then(|| take_enum(&f.reason, pause_reason))
+                        .flatten(),
+                })
+            }
+            Source::Vc => Body::Vc(build_vc(ty, f)),
+            Source::Soc => Body::Soc(build_soc(ty, f)),
+        }
+    };
+    Ok(Event { source, event_id, occurred_at, body })
+}
+
+fn build_vc<'a>(ty: &str, f: &mut RawFields<'a>) -> VcEvent<'a> {
+    let meeting_id = take_str(&mut f.meeting_id).unwrap_or_default();
+    let endpoint_id = take_str(&mut f.endpoint_id).unwrap_or_default();
+    match ty {
+        "meeting_started" => VcEvent::MeetingStarted {
+            meeting_id,
+            title: take_str(&mut f.title).unwrap_or_default(),
+            level: take_enum(&f.level, level).unwrap_or(Level::Unknown),
+            expected_endpoints: match f.expected_endpoints.take() {
+                Some(Val::StrArray(v)) => Some(v),
+                _ => None,
+            },
+        },
+        "meeting_ended" => VcEvent::MeetingEnded { meeting_id },
+        "endpoint_joined" => VcEvent::EndpointJoined { meeting_id, endpoint_id, agency: take_str(&mut f.agency) },
+        "endpoint_left" => VcEvent::EndpointLeft { meeting_id, endpoint_id },
+        _ => VcEvent::EndpointStats {
+            meeting_id,
+            endpoint_id,
+            stats: LinkStats {
+                packet_loss_pct: take_num(&f.packet_loss_pct),
+                jitter_ms: take_num(&f.jitter_ms),
+                rtt_ms: take_num(&f.rtt_ms),
+                bitrate_kbps: take_num(&f.bitrate_kbps),
+            },
+        },
+    }
+}
+
+fn build_soc<'a>(ty: &str, f: &mut RawFields<'a>) -> SocEvent<'a> {
+    let severity = take_enum(&f.severity, severity).unwrap_or(Severity::Low);
+    match ty {
+        "alert" => SocEvent::Alert {
+            alert_id: take_str(&mut f.alert_id).unwrap_or_default(),
+            system_id: take_str(&mut f.system_id).unwrap_or_default(),
+            severity,
+            category: take_enum(&f.category, category).unwrap_or(Category::Other),
+        },
+        "incident_opened" => SocEvent::IncidentOpened {
+            incident_id: take_str(&mut f.incident_id).unwrap_or_default(),
+            system_id: take_str(&mut f.system_id).unwrap_or_default(),
+            severity,
+            title: take_str(&mut f.title),
+        },
+        "incident_acknowledged" => {
+            SocEvent::IncidentAcknowledged { incident_id: take_str(&mut f.incident_id).unwrap_or_default() }
+        }
+        "incident_resolved" => {
+            SocEvent::IncidentResolved { incident_id: take_str(&mut f.incident_id).unwrap_or_default() }
+        }
+        _ => SocEvent::SystemHeartbeat { system_id: take_str(&mut f.system_id).unwrap_or_default() },
+    }
+}
+
+fn level(s: &str) -> Option<Level> {
+    Some(match s {
+        "central" => Level::Central,
+        "province" => Level::Province,
+        "commune" => Level::Commune,
+        "district" => Level::District,
+        _ => return None,
+    })
+}
+
+fn channel(s: &str) -> Option<Channel> {
+    Channel::ALL.into_iter().find(|c| c.as_str() == s)
+}
+
+fn outcome(s: &str) -> Option<Outcome> {
+    match s {
+        "approved" => Some(Outcome::Approved),
+        "refused" => Some(Outcome::Refused),
+        _ => None,
+    }
+}
+
+fn pause_reason(s: &str) -> Option<PauseReason> {
+    match s {
+        "fees" => Some(PauseReason::Fees),
+        "suspended" => Some(PauseReason::Suspended),
+        "other" => Some(PauseReason::Other),
+        _ => None,
+    }
+}
+
+fn severity(s: &str) -> Option<Severity> {
+    Severity::ALL.into_iter().find(|c| c.as_str() == s)
+}
+
+fn category(s: &str) -> Option<Category> {
+    Category::ALL.into_iter().find(|c| c.as_str() == s)
+}
+
+#[cfg(test)]
+mod tests;

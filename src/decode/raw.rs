@@ -1,0 +1,253 @@
+//! First pass of decoding: one strict JSON parse of the payload into a flat record of the
+//! fields the contract knows, each kept with its JSON shape so that the second pass
+//! (`decode::validate`) can rank problems in the contract's order. Strings are borrowed
+//! from the payload unless they contain escapes; unknown keys are skipped unread.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+/// A JSON value reduced to what validation needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val<'a> {
+    /// `null`.
+    Null,
+    /// `true` / `false`.
+    Bool,
+    /// Any number.
+    Num(f64),
+    /// A string.
+    Str(Cow<'a, str>),
+    /// An array of strings (the only array the contract has).
+    StrArray(Vec<Cow<'a, str>>),
+    /// An array holding something other than strings.
+    OtherArray,
+    /// An object.
+    Object,
+}
+
+impl Val<'_> {
+    /// The JSON type name, for error details.
+    #[must_use]
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Val::Null => "null",
+            Val::Bool => "boolean",
+            Val::Num(_) => "number",
+            Val::Str(_) => "string",
+            Val::StrArray(_) | Val::OtherArray => "array",
+            Val::Object => "object",
+        }
+    }
+}
+
+macro_rules! fields {
+    ($($name:ident),* $(,)?) => {
+        /// The known fields of every event type, as found in the payload.
+        #[derive(Debug, Default)]
+        #[allow(missing_docs)]
+        pub struct RawFields<'a> {
+            $(pub $name: Option<Val<'a>>,)*
+        }
+
+        impl<'a> RawFields<'a> {
+            fn slot(&mut self, key: &str) -> Option<&mut Option<Val<'a>>> {
+                match key {
+                    // `stringify!(r#type)` is "r#type", so the one raw identifier is mapped here.
+                    "type" => Some(&mut self.r#type),
+                    $(stringify!($name) => Some(&mut self.$name),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+fields!(
+    event_id,
+    r#type,
+    occurred_at,
+    dossier_id,
+    agency,
+    agency_level,
+    procedure,
+    sector,
+    channel,
+    due_at,
+    outcome,
+    reason,
+    meeting_id,
+    title,
+    level,
+    expected_endpoints,
+    endpoint_id,
+    packet_loss_pct,
+    jitter_ms,
+    rtt_ms,
+    bitrate_kbps,
+    alert_id,
+    system_id,
+    severity,
+    category,
+    incident_id,
+    src_ip,
+    dst_ip,
+    signature,
+);
+
+/// Parses `payload` as strict JSON: `Some` with the known fields of an object, `None` for
+/// valid JSON that is not an object.
+///
+/// # Errors
+/// The `serde_json` error when the payload is not UTF-8 JSON, has trailing data, or repeats
+/// a known key (ambiguous: which one would win?).
+pub fn parse(payload: &[u8]) -> Result<Option<RawFields<'_>>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(payload);
+    let parsed = de.deserialize_any(TopVisitor)?;
+    de.end()?;
+    Ok(parsed)
+}
+
+struct TopVisitor;
+
+impl<'de> Visitor<'de> for TopVisitor {
+    type Value = Option<RawFields<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = RawFields::default();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            match fields.slot(&key) {
+                Some(slot) => {
+                    if slot.is_some() {
+                        return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
+                    }
+                    *slot = Some(map.next_value_seed(ValSeed)?);
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Some(fields))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// Reads an object key without allocating when it has no escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+}
+
+struct ValSeed;
+
+impl<'de> DeserializeSeed<'de> for ValSeed {
+    type Value = Val<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(ValVisitor)
+    }
+}
+
+struct ValVisitor;
+
+impl<'de> Visitor<'de> for ValVisitor {
+    type Value = Val<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Val::Null)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Val::Bool)
+    }
+    #[allow(clippy::cast_precision_loss)]
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Val::Num(v as f64))
+    }
+    #[allow(clippy::cast_precision_loss)]
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Val::Num(v as f64))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Val::Num(v))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Val::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Val::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Val::Str(Cow::Owned(v)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(ValSeed)? {
+            match item {
+                Val::Str(s) => items.push(s),
+                _ => {
+                    while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    return Ok(Val::OtherArray);
+                }
+            }
+        }
+        Ok(Val::StrArray(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Val::Object)
+    }
+}

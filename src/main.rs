@@ -1,0 +1,185 @@
+//! The `iocd` command line: parse flags, load and check the settings, start logging, then
+//! build the app and run it until SIGINT or SIGTERM.
+//!
+//! Exit status: 0 after a clean stop; 1 when the daemon fails while starting or running
+//! (the error chain goes to stderr); 2 when the configuration or the command line is
+//! unusable (the message names the file or flag, the key and what is wrong).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use iocd::config::{ConfigError, DEFAULT_CONFIG, LogFormat, Settings};
+
+/// Real-time monitoring daemon for a provincial Intelligent Operations Centre.
+#[derive(Debug, Parser)]
+#[command(name = "iocd", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon until SIGINT or SIGTERM.
+    Run(RunArgs),
+    /// Load and validate a configuration, print OK and exit (status 2 when it is bad).
+    CheckConfig(ConfigArg),
+    /// Print the built-in configuration, every key with its default and a comment.
+    PrintDefaultConfig,
+    // `demo` and `simulate` (CONTRACT §6) join here as their own subcommands.
+}
+
+#[derive(Debug, Args)]
+struct ConfigArg {
+    /// TOML configuration file; keys left out keep their defaults. Without it, the
+    /// built-in defaults (`iocd print-default-config`) are used.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Broker URL, mqtt://host:port or mqtts://host:port; overrides `mqtt.url`.
+    #[arg(long, value_name = "URL")]
+    mqtt: Option<String>,
+    /// HTTP listen address such as 0.0.0.0:8080; overrides `http.listen`.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Directory for durable state; created if missing.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Log format on stderr; overrides `log.format`.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
+}
+
+/// Why `iocd` stops unsuccessfully; decides the exit status.
+enum Failure {
+    /// Unusable configuration, flags or data directory: exit status 2.
+    Config(anyhow::Error),
+    /// The daemon failed to start or while running: exit status 1.
+    Runtime(anyhow::Error),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(args).await,
+        Command::CheckConfig(arg) => check_config(&arg),
+        Command::PrintDefaultConfig => print_default_config(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(err)) => {
+            eprintln!("iocd: {err:#}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(err)) => {
+            tracing::error!(error = format!("{err:#}"), "Daemon stopped on an error.");
+            eprintln!("iocd: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `iocd run`: settings → data directory → logging → `App::build` → run until a signal.
+async fn run(args: RunArgs) -> Result<(), Failure> {
+    let settings = settings_for_run(&args).map_err(Failure::Config)?;
+    let data_dir = prepare_data_dir(args.data_dir.as_deref()).map_err(Failure::Config)?;
+    iocd::telemetry::init_logging(settings.log.format, &settings.log.level)
+        .map_err(Failure::Config)?;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        config = %origin(args.config.config.as_deref()),
+        mqtt = %settings.mqtt.url,
+        listen = %settings.http.listen,
+        data_dir = %data_dir.as_deref().map_or("none".into(), Path::to_string_lossy),
+        "Starting iocd."
+    );
+    let app = iocd::app::App::build(settings, data_dir)
+        .await
+        .context("cannot start the daemon")
+        .map_err(Failure::Runtime)?;
+    app.run_until_stopped(iocd::shutdown::signal())
+        .await
+        .map_err(Failure::Runtime)?;
+    tracing::info!("Stopped.");
+    Ok(())
+}
+
+/// The file's settings with the flags applied on top, validated again with the flags'
+/// names in any error (the file alone was already valid, so new problems are the flags').
+fn settings_for_run(args: &RunArgs) -> anyhow::Result<Settings> {
+    let mut settings = load(args.config.config.as_deref())?;
+    if let Some(url) = &args.mqtt {
+        settings.mqtt.url.clone_from(url);
+    }
+    if let Some(listen) = &args.listen {
+        settings.http.listen.clone_from(listen);
+    }
+    if let Some(format) = args.log_format {
+        settings.log.format = format;
+    }
+    settings
+        .validate()
+        .map_err(|problems| ConfigError::Invalid {
+            origin: "command line".to_owned(),
+            problems: problems
+                .into_iter()
+                .map(|(key, problem)| match key.as_str() {
+                    "mqtt.url" => ("--mqtt".to_owned(), problem),
+                    "http.listen" => ("--listen".to_owned(), problem),
+                    _ => (key, problem),
+                })
+                .collect(),
+        })?;
+    Ok(settings)
+}
+
+/// Loads and validates the settings, and checks that the broker password can be read
+/// (so an unset `mqtt.password_env` variable stops us here, not at the first connect).
+fn load(path: Option<&Path>) -> anyhow::Result<Settings> {
+    let settings = Settings::load(path)?;
+    settings.mqtt_password().context(origin(path))?;
+    Ok(settings)
+}
+
+/// Creates `--data-dir` if needed, so a bad path is reported before anything starts.
+fn prepare_data_dir(dir: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
+    let Some(dir) = dir else { return Ok(None) };
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("--data-dir {}: cannot create the directory", dir.display()))?;
+    Ok(Some(dir.to_path_buf()))
+}
+
+/// `iocd check-config`: the same loading and checks as `run`, then `<origin>: OK`.
+fn check_config(arg: &ConfigArg) -> Result<(), Failure> {
+    load(arg.config.as_deref()).map_err(Failure::Config)?;
+    writeln!(std::io::stdout(), "{}: OK", origin(arg.config.as_deref()))
+        .context("cannot write to stdout")
+        .map_err(Failure::Runtime)
+}
+
+/// `iocd print-default-config`: the embedded `config/iocd.toml` on stdout.
+fn print_default_config() -> Result<(), Failure> {
+    // Not `print!`: it panics when stdout is a closed pipe (`| head`).
+    std::io::stdout()
+        .lock()
+        .write_all(DEFAULT_CONFIG.as_bytes())
+        .context("cannot write to stdout")
+        .map_err(Failure::Runtime)
+}
+
+/// How to name the configuration in messages.
+fn origin(path: Option<&Path>) -> String {
+    path.map_or_else(
+        || "built-in defaults".to_owned(),
+        |p| p.display().to_string(),
+    )
+}

@@ -1,0 +1,401 @@
+//! One-stop dossiers: the compact store and the status machine of CONTRACT 1.2.
+//!
+//! A dossier remembers, for each thing decided by "the latest event that carries it" or
+//! "the earliest event of a type", the ordering key `(occurred_at, event_id)` of that
+//! event, so any later-arriving event can be placed exactly, whatever the arrival order.
+//! To stay within ~300 bytes per open dossier the distinct event ids behind those keys are
+//! packed into one small heap blob ([`IdTable`]), codes are interned, and the dossiers live
+//! in a dense `Vec` indexed by a `HashTable<u32>` (4 bytes per slot).
+
+use hashbrown::HashTable;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::counters::{Counters, Timing};
+use super::intern::{Interner, UNKNOWN};
+use super::windows::Windows;
+use crate::decode::{Channel, DossierEvent, DossierKind, DossierStatus, Due};
+use crate::time::{Calendar, Ts};
+
+/// Key slots of a dossier.
+const LATEST: usize = 0;
+const AGENCY: usize = 1;
+const INTAKE: usize = 2;
+const DUE: usize = 3;
+const RECEIVED: usize = 4;
+const RESOLVED: usize = 5;
+const KEYS: usize = 6;
+/// Marks a key never set.
+const UNSET: i64 = i64::MIN;
+/// Marks "no deadline" in `due_at` and "none" in `procedure`.
+const NONE_TS: i64 = i64::MIN;
+const NONE_ID: u32 = u32::MAX;
+
+/// Up to six event ids, each stored once, length-prefixed (`u16` little-endian) in one blob.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct IdTable(Box<[u8]>);
+
+impl IdTable {
+    /// The `i`-th id (empty if out of range).
+    fn get(&self, i: u8) -> &str {
+        let mut rest = &self.0[..];
+        let mut n = 0;
+        while rest.len() >= 2 {
+            let len = usize::from(u16::from_le_bytes([rest[0], rest[1]]));
+            let Some(s) = rest.get(2..2 + len) else { break };
+            if n == i {
+                return std::str::from_utf8(s).unwrap_or("");
+            }
+            rest = &rest[2 + len..];
+            n += 1;
+        }
+        ""
+    }
+
+    /// Packs `ids` (one per key, `None` for unset keys) and returns the slot of each key.
+    fn pack(ids: [Option<&str>; KEYS]) -> (Self, [u8; KEYS]) {
+        let mut distinct: [&str; KEYS] = [""; KEYS];
+        let mut n = 0usize;
+        let mut slots = [u8::MAX; KEYS];
+        for (k, id) in ids.iter().enumerate() {
+            let Some(id) = id else { continue };
+            let pos = distinct[..n].iter().position(|d| d == id).unwrap_or_else(|| {
+                distinct[n] = id;
+                n += 1;
+                n - 1
+            });
+            slots[k] = u8::try_from(pos).unwrap_or(u8::MAX);
+        }
+        let mut blob = Vec::with_capacity(distinct[..n].iter().map(|d| d.len() + 2).sum());
+        for d in &distinct[..n] {
+            // Ids are at most 128 characters (512 bytes), validated by decode.
+            let len = u16::try_from(d.len()).unwrap_or(u16::MAX);
+            blob.extend_from_slice(&len.to_le_bytes());
+            blob.extend_from_slice(&d.as_bytes()[..usize::from(len)]);
+        }
+        (Self(blob.into_boxed_slice()), slots)
+    }
+}
+
+/// One dossier's state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Dossier {
+    id: Box<str>,
+    ids: IdTable,
+    key_ts: [i64; KEYS],
+    key_slot: [u8; KEYS],
+    agency: u32,
+    procedure: u32,
+    due_at: i64,
+    status: DossierStatus,
+    channel: Option<Channel>,
+    received_online: bool,
+    timing: Option<Timing>,
+    resolution_observed: bool,
+}
+
+impl Dossier {
+    fn new(id: &str) -> Self {
+        Self {
+            id: id.into(),
+            ids: IdTable::default(),
+            key_ts: [UNSET; KEYS],
+            key_slot: [u8::MAX; KEYS],
+            agency: UNKNOWN,
+            procedure: NONE_ID,
+            due_at: NONE_TS,
+            status: DossierStatus::Submitted,
+            channel: None,
+            received_online: false,
+            timing: None,
+            resolution_observed: false,
+        }
+    }
+
+    fn is_set(&self, k: usize) -> bool {
+        self.key_ts[k] != UNSET
+    }
+
+    fn cmp_key(&self, k: usize, ts: Ts, id: &str) -> std::cmp::Ordering {
+        (ts.0, id).cmp(&(self.key_ts[k], self.ids.get(self.key_slot[k])))
+    }
+
+    /// Whether `(ts, id)` is later than key `k` (or `k` is unset).
+    fn later(&self, k: usize, ts: Ts, id: &str) -> bool {
+        !self.is_set(k) || self.cmp_key(k, ts, id).is_gt()
+    }
+
+    /// Whether `(ts, id)` is earlier than key `k` (or `k` is unset).
+    fn earlier(&self, k: usize, ts: Ts, id: &str) -> bool {
+        !self.is_set(k) || self.cmp_key(k, ts, id).is_lt()
+    }
+
+    /// Sets the keys in `mask` to `(ts, id)`.
+    fn set_keys(&mut self, mask: u8, ts: Ts, id: &str) {
+        if mask == 0 {
+            return;
+        }
+        let mut ids: [Option<&str>; KEYS] = [None; KEYS];
+        for (k, slot) in ids.iter_mut().enumerate() {
+            if mask & (1 << k) != 0 {
+                *slot = Some(id);
+            } else if self.is_set(k) {
+                *slot = Some(self.ids.get(self.key_slot[k]));
+            }
+        }
+        let (table, slots) = IdTable::pack(ids);
+        self.ids = table;
+        self.key_slot = slots;
+        for k in 0..KEYS {
+            if mask & (1 << k) != 0 {
+                self.key_ts[k] = ts.0;
+            }
+        }
+    }
+
+    /// The dossier id.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+    /// Current status.
+    #[must_use]
+    pub fn status(&self) -> DossierStatus {
+        self.status
+    }
+    /// Interned agency id.
+    #[must_use]
+    pub fn agency(&self) -> u32 {
+        self.agency
+    }
+    /// Interned procedure id, if known.
+    #[must_use]
+    pub fn procedure(&self) -> Option<u32> {
+        (self.procedure != NONE_ID).then_some(self.procedure)
+    }
+    /// Filing channel, if known.
+    #[must_use]
+    pub fn channel(&self) -> Option<Channel> {
+        self.channel
+    }
+    /// Current deadline, if any.
+    #[must_use]
+    pub fn due_at(&self) -> Option<Ts> {
+        (self.due_at != NONE_TS).then_some(Ts(self.due_at))
+    }
+    /// `occurred_at` of the latest event.
+    #[must_use]
+    pub fn last_event_at(&self) -> Ts {
+        Ts(self.key_ts[LATEST])
+    }
+    /// `occurred_at` of the earliest `received`, if any.
+    #[must_use]
+    pub fn received_at(&self) -> Option<Ts> {
+        self.is_set(RECEIVED).then_some(Ts(self.key_ts[RECEIVED]))
+    }
+    /// `occurred_at` of the earliest `resolved`, if any.
+    #[must_use]
+    pub fn resolved_at(&self) -> Option<Ts> {
+        self.is_set(RESOLVED).then_some(Ts(self.key_ts[RESOLVED]))
+    }
+    /// Timing of the earliest `resolved`, if any.
+    #[must_use]
+    pub fn timing(&self) -> Option<Timing> {
+        self.timing
+    }
+}
+
+/// Classifies a resolution at `ts` against the deadline that event carried.
+#[must_use]
+pub fn classify(cal: &Calendar, ts: Ts, due: Due) -> Timing {
+    match due {
+        Due::At(due) if ts > due => Timing::Late,
+        Due::At(due) if cal.day(ts) < cal.day(due) => Timing::Early,
+        _ => Timing::OnTime,
+    }
+}
+
+/// What applying one dossier event needs besides the dossier store.
+pub struct Ctx<'c> {
+    /// Local calendar for days and minutes.
+    pub cal: &'c Calendar,
+    /// Agency codes.
+    pub agencies: &'c mut Interner,
+    /// Procedure codes.
+    pub procedures: &'c mut Interner,
+    /// Rolling windows.
+    pub windows: &'c mut Windows,
+    /// Counters.
+    pub counters: &'c mut Counters,
+}
+
+/// All dossiers, dense, with a hash index by dossier id.
+#[derive(Clone, Debug, Default)]
+pub struct Dossiers {
+    slab: Vec<Dossier>,
+    index: HashTable<u32>,
+}
+
+fn hash(id: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(id.as_bytes())
+}
+
+impl Dossiers {
+    /// Number of dossiers held (open and retained closed ones).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    /// Whether no dossier is held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.slab.is_empty()
+    }
+
+    /// Every dossier, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Dossier> {
+        self.slab.iter()
+    }
+
+    /// The dossier with this id.
+    #[must_use]
+    pub fn get(&self, id: &str) -> Option<&Dossier> {
+        let slab = &self.slab;
+        self.index.find(hash(id), |&i| &*slab[i as usize].id == id).map(|&i| &slab[i as usize])
+    }
+
+    fn get_or_insert(&mut self, id: &str) -> usize {
+        let h = hash(id);
+        let slab = &self.slab;
+        if let Some(&i) = self.index.find(h, |&i| &*slab[i as usize].id == id) {
+            return i as usize;
+        }
+        let i = self.slab.len();
+        self.slab.push(Dossier::new(id));
+        let slab = &self.slab;
+        self.index.insert_unique(h, u32::try_from(i).unwrap_or(u32::MAX), |&j| hash(&slab[j as usize].id));
+        i
+    }
+
+    /// Removes every dossier for which `drop` is true; returns how many were removed.
+    pub fn remove_where(&mut self, mut drop: impl FnMut(&Dossier) -> bool) -> usize {
+        let before = self.slab.len();
+        let mut i = 0;
+        while i < self.slab.len() {
+            if drop(&self.slab[i]) {
+                self.remove_at(i);
+            } else {
+                i += 1;
+            }
+        }
+        before - self.slab.len()
+    }
+
+    fn remove_at(&mut self, i: usize) {
+        let h = hash(&self.slab[i].id);
+        let pos = u32::try_from(i).unwrap_or(u32::MAX);
+        if let Ok(entry) = self.index.find_entry(h, |&j| j == pos) {
+            entry.remove();
+        }
+        let last = self.slab.len() - 1;
+        self.slab.swap_remove(i);
+        if i != last {
+            // The former last dossier now lives at `i`: repoint its index entry.
+            let moved = hash(&self.slab[i].id);
+            let from = u32::try_from(last).unwrap_or(u32::MAX);
+            if let Some(slot) = self.index.find_mut(moved, |&j| j == from) {
+                *slot = pos;
+            }
+        }
+    }
+
+    /// Applies one dossier event (CONTRACT 1.2).
+    pub fn apply(&mut self, e: &DossierEvent<'_>, ts: Ts, event_id: &str, ctx: &mut Ctx<'_>) {
+        let i = self.get_or_insert(&e.dossier_id);
+        let d = &mut self.slab[i];
+        let mut mask = 0u8;
+        if d.later(LATEST, ts, event_id) {
+            d.status = e.kind.status_after();
+            mask |= 1 << LATEST;
+        }
+        let event_agency = e.agency.as_deref().map(|a| ctx.agencies.intern(a));
+        if let Some(agency) = event_agency {
+            if d.later(AGENCY, ts, event_id) {
+                d.agency = agency;
+                mask |= 1 << AGENCY;
+            }
+        }
+        if let (Some(channel), Some(procedure)) = (e.channel, e.procedure.as_deref()) {
+            if d.later(INTAKE, ts, event_id) {
+                d.channel = Some(channel);
+                d.procedure = ctx.procedures.intern(procedure);
+                mask |= 1 << INTAKE;
+            }
+        }
+        if e.due_at != Due::Absent && d.later(DUE, ts, event_id) {
+            d.due_at = match e.due_at {
+                Due::At(t) => t.0,
+                _ => NONE_TS,
+            };
+            mask |= 1 << DUE;
+        }
+        if e.kind == DossierKind::Received && d.earlier(RECEIVED, ts, event_id) {
+            let online = e.channel == Some(Channel::Online);
+            if d.is_set(RECEIVED) {
+                ctx.windows.received(ctx.cal, Ts(d.key_ts[RECEIVED]), d.received_online, -1);
+            } else if let Some(channel) = e.channel {
+                ctx.counters.received(event_agency.unwrap_or(UNKNOWN), channel);
+            }
+            ctx.windows.received(ctx.cal, ts, online, 1);
+            d.received_online = online;
+            mask |= 1 << RECEIVED;
+        }
+        if e.kind == DossierKind::Resolved && d.earlier(RESOLVED, ts, event_id) {
+            let timing = classify(ctx.cal, ts, e.due_at);
+            match d.timing {
+                Some(old) if d.is_set(RESOLVED) => {
+                    ctx.windows.resolved(ctx.cal, Ts(d.key_ts[RESOLVED]), old.in_time(), -1);
+                }
+                _ => ctx.counters.resolved(event_agency.unwrap_or(d.agency), timing),
+            }
+            ctx.windows.resolved(ctx.cal, ts, timing.in_time(), 1);
+            d.timing = Some(timing);
+            mask |= 1 << RESOLVED;
+        }
+        d.set_keys(mask, ts, event_id);
+        if !d.resolution_observed && d.is_set(RECEIVED) && d.is_set(RESOLVED) {
+            let secs = Ts(d.key_ts[RESOLVED]).secs_since(Ts(d.key_ts[RECEIVED]));
+            ctx.counters.resolution.observe(secs.max(0.0));
+            d.resolution_observed = true;
+        }
+    }
+}
+
+impl Serialize for Dossiers {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.slab.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Dossiers {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let slab = Vec::<Dossier>::deserialize(d)?;
+        let mut index = HashTable::with_capacity(slab.len());
+        for (i, dossier) in slab.iter().enumerate() {
+            index.insert_unique(hash(&dossier.id), u32::try_from(i).unwrap_or(u32::MAX), |&j| {
+                hash(&slab[j as usize].id)
+            });
+        }
+        Ok(Self { slab, index })
+    }
+}
+
+impl PartialEq for Dossiers {
+    /// Same dossiers, whatever their order in the store.
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|d| other.get(&d.id) == Some(d))
+    }
+}
+
+#[cfg(test)]
+mod tests;

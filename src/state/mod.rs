@@ -1,0 +1,259 @@
+//! State: everything iocd knows, changed only by [`State::apply`].
+//!
+//! `apply` is deterministic: given the same inputs with the same arrival times it builds
+//! the same state, and for a set of events it builds the same state whatever their order
+//! (CONTRACT's order-independence rule; see the property test in `tests.rs`). Time-based
+//! figures (overdue, silent, windows) are not stored: [`State::view`] derives them for a
+//! given `now`. The whole state is serde-serialisable for checkpoints and replay.
+
+pub mod counters;
+pub mod dedupe;
+pub mod dossiers;
+pub mod intern;
+pub mod soc;
+pub mod vc;
+pub mod view;
+pub mod windows;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Settings, VcSettings};
+use crate::decode::{Body, Event, Reason, Source};
+use crate::time::{Calendar, Ts};
+pub use counters::{Counters, Timing};
+use dedupe::Dedupe;
+use dossiers::{Ctx, Dossiers};
+use intern::Interner;
+use soc::SocState;
+use vc::VcState;
+pub use view::View;
+use windows::Windows;
+
+/// An ordering key: "latest" is the greatest `(occurred_at, event_id)`, "earliest" the
+/// smallest (CONTRACT, order independence).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Key {
+    /// `occurred_at`.
+    pub ts: Ts,
+    /// `event_id`, breaking ties in byte order.
+    pub id: Box<str>,
+}
+
+impl Key {
+    /// The key of an event.
+    #[must_use]
+    pub fn of(ev: &Event<'_>) -> Self {
+        Self { ts: ev.occurred_at, id: ev.event_id.as_ref().into() }
+    }
+}
+
+/// Thresholds and limits the state and its views use, from the settings.
+#[derive(Clone, Debug)]
+pub struct Params {
+    /// The local calendar.
+    pub cal: Calendar,
+    /// Dedupe horizon in seconds.
+    pub dedupe_horizon_secs: i64,
+    /// Dedupe capacity.
+    pub dedupe_max_ids: usize,
+    /// How long closed things stay, in seconds.
+    pub retention_secs: i64,
+    /// Agencies with their own label.
+    pub agency_label_limit: usize,
+    /// Due-soon horizon in seconds.
+    pub due_soon_secs: i64,
+    /// Stalled threshold in seconds.
+    pub stalled_secs: i64,
+    /// Video-conferencing thresholds.
+    pub vc: VcSettings,
+    /// SOC system silence threshold in seconds.
+    pub system_silent_secs: i64,
+    /// Configured monitored systems.
+    pub systems: Vec<String>,
+    /// Feed silence threshold in seconds.
+    pub source_silent_secs: i64,
+}
+
+impl Params {
+    /// Params from validated settings.
+    #[must_use]
+    pub fn from_settings(s: &Settings) -> Self {
+        Self {
+            cal: s.state.calendar(),
+            dedupe_horizon_secs: s.ingest.dedupe_horizon_hours.saturating_mul(3600),
+            dedupe_max_ids: s.ingest.dedupe_max_ids,
+            retention_secs: s.state.closed_retention_hours.saturating_mul(3600),
+            agency_label_limit: s.state.agency_label_limit,
+            due_soon_secs: s.onestop.due_soon_hours.saturating_mul(3600),
+            stalled_secs: s.onestop.stalled_hours.saturating_mul(3600),
+            vc: s.vc.clone(),
+            system_silent_secs: s.soc.system_silent_secs,
+            systems: s.soc.systems.clone(),
+            source_silent_secs: s.sources.silent_after_secs,
+        }
+    }
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self::from_settings(&Settings::default())
+    }
+}
+
+/// One input to the state machine.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input<'a> {
+    /// A decoded, valid event.
+    Event(Event<'a>),
+    /// A payload that failed decoding.
+    Rejected {
+        /// Its source.
+        source: Source,
+        /// Why.
+        reason: Reason,
+    },
+    /// Housekeeping at this instant: prune windows and forget closed things past retention.
+    Tick,
+}
+
+/// What `apply` did with an input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The event changed state and counters.
+    Applied,
+    /// The event was a duplicate and changed nothing but the duplicate counter.
+    Duplicate,
+    /// A rejection was counted.
+    Rejected,
+    /// Housekeeping ran.
+    Ticked,
+}
+
+/// Everything iocd knows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    #[serde(skip)]
+    params: Params,
+    /// When the daemon first started with this data (for "silent since start").
+    pub started_at: Ts,
+    /// Counters and histograms.
+    pub counters: Counters,
+    dedupe: Dedupe,
+    windows: Windows,
+    /// Agency codes.
+    pub agencies: Interner,
+    /// Procedure codes.
+    pub procedures: Interner,
+    /// Dossiers.
+    pub dossiers: Dossiers,
+    /// Meetings and endpoints.
+    pub vc: VcState,
+    /// Incidents and systems.
+    pub soc: SocState,
+    /// `occurred_at` of each source's latest accepted event.
+    pub last_event: [Option<Ts>; 3],
+}
+
+impl PartialEq for Params {
+    /// Params are configuration, not state: never part of state equality.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl State {
+    /// An empty state, as of a first start at `started_at`.
+    #[must_use]
+    pub fn new(params: Params, started_at: Ts) -> Self {
+        Self {
+            dedupe: Dedupe::new(params.dedupe_horizon_secs, params.dedupe_max_ids),
+            params,
+            started_at,
+            counters: Counters::default(),
+            windows: Windows::default(),
+            agencies: Interner::default(),
+            procedures: Interner::default(),
+            dossiers: Dossiers::default(),
+            vc: VcState::default(),
+            soc: SocState::default(),
+            last_event: [None; 3],
+        }
+    }
+
+    /// The parameters in force.
+    #[must_use]
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// Replaces the parameters (after loading a saved state).
+    pub fn set_params(&mut self, params: Params) {
+        self.params = params;
+    }
+
+    /// Ids in the dedupe memory.
+    #[must_use]
+    pub fn dedupe_len(&self) -> usize {
+        self.dedupe.len()
+    }
+
+    /// Applies one input that arrived at `arrival`. The only way state changes.
+    pub fn apply(&mut self, input: &Input<'_>, arrival: Ts) -> Outcome {
+        match input {
+            Input::Event(ev) => self.apply_event(ev, arrival),
+            Input::Rejected { source, reason } => {
+                self.counters.rejected(*source, *reason);
+                Outcome::Rejected
+            }
+            Input::Tick => {
+                self.housekeeping(arrival);
+                Outcome::Ticked
+            }
+        }
+    }
+
+    fn apply_event(&mut self, ev: &Event<'_>, arrival: Ts) -> Outcome {
+        if self.dedupe.check_and_insert(ev.source, &ev.event_id, arrival) {
+            self.counters.duplicates[ev.source.index()] += 1;
+            return Outcome::Duplicate;
+        }
+        self.counters.event(ev);
+        let last = &mut self.last_event[ev.source.index()];
+        *last = Some(last.map_or(ev.occurred_at, |t| t.max(ev.occurred_at)));
+        match &ev.body {
+            Body::Heartbeat => {}
+            Body::Dossier(d) => {
+                let mut ctx = Ctx {
+                    cal: &self.params.cal,
+                    agencies: &mut self.agencies,
+                    procedures: &mut self.procedures,
+                    windows: &mut self.windows,
+                    counters: &mut self.counters,
+                };
+                self.dossiers.apply(d, ev.occurred_at, &ev.event_id, &mut ctx);
+            }
+            Body::Vc(v) => self.vc.apply(v, &Key::of(ev)),
+            Body::Soc(s) => {
+                if let crate::decode::SocEvent::Alert { severity, .. } = s {
+                    self.windows.alert(&self.params.cal, ev.occurred_at, *severity);
+                }
+                self.soc.apply(s, &Key::of(ev), &mut self.counters);
+            }
+        }
+        Outcome::Applied
+    }
+
+    /// Prunes windows and forgets closed dossiers, ended meetings and resolved incidents
+    /// whose latest event is older than the retention.
+    fn housekeeping(&mut self, now: Ts) {
+        self.windows.prune(&self.params.cal, now);
+        let cutoff = now.minus_secs(self.params.retention_secs);
+        self.dossiers
+            .remove_where(|d| !d.status().is_open() && d.last_event_at() < cutoff);
+        self.vc.prune(cutoff);
+        self.soc.prune(cutoff);
+    }
+}
+
+#[cfg(test)]
+mod tests;

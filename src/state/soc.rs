@@ -1,0 +1,140 @@
+//! Security operations centre: incidents and monitored systems (CONTRACT 1.4). Alert
+//! counts live in the counters and the per-minute window, not here.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::Key;
+use super::counters::Counters;
+use crate::decode::{Severity, SocEvent};
+use crate::time::Ts;
+
+/// One incident.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Earliest `incident_opened`.
+    opened: Option<Key>,
+    /// Latest `incident_opened`: system, severity and title come from it.
+    latest_opened: Option<Key>,
+    /// Affected system.
+    pub system_id: String,
+    /// Severity (of the latest `incident_opened`).
+    pub severity: Option<Severity>,
+    /// Title, when given.
+    pub title: Option<String>,
+    acknowledged: Option<Key>,
+    resolved: Option<Key>,
+    ack_observed: bool,
+    resolve_observed: bool,
+    last_event: Ts,
+}
+
+impl Incident {
+    /// Open: opened and not resolved.
+    #[must_use]
+    pub fn is_open(&self) -> bool {
+        self.opened.is_some() && self.resolved.is_none()
+    }
+
+    /// Open and not yet acknowledged.
+    #[must_use]
+    pub fn is_unacknowledged(&self) -> bool {
+        self.is_open() && self.acknowledged.is_none()
+    }
+
+    /// When it was first opened.
+    #[must_use]
+    pub fn opened_at(&self) -> Option<Ts> {
+        self.opened.as_ref().map(|k| k.ts)
+    }
+}
+
+fn keep_earlier(slot: &mut Option<Key>, key: &Key) {
+    if slot.as_ref().is_none_or(|k| key < k) {
+        *slot = Some(key.clone());
+    }
+}
+
+/// All SOC state.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SocState {
+    /// Incidents by id.
+    pub incidents: HashMap<String, Incident>,
+    /// Monitored systems by id: `occurred_at` of their latest alert or heartbeat.
+    pub systems: HashMap<String, Ts>,
+}
+
+impl SocState {
+    /// Applies one SOC event (counting alerts and incident durations in `counters`).
+    pub fn apply(&mut self, e: &SocEvent<'_>, key: &Key, counters: &mut Counters) {
+        match e {
+            SocEvent::Alert { system_id, severity, category, .. } => {
+                counters.soc_alert(*severity, *category);
+                self.heard_from(system_id, key.ts);
+            }
+            SocEvent::SystemHeartbeat { system_id } => self.heard_from(system_id, key.ts),
+            SocEvent::IncidentOpened { incident_id, system_id, severity, title } => {
+                let inc = self.incident(incident_id, key.ts);
+                keep_earlier(&mut inc.opened, key);
+                if inc.latest_opened.as_ref().is_none_or(|k| key > k) {
+                    inc.latest_opened = Some(key.clone());
+                    inc.system_id = system_id.to_string();
+                    inc.severity = Some(*severity);
+                    inc.title = title.as_ref().map(ToString::to_string);
+                }
+                observe(inc, counters);
+            }
+            SocEvent::IncidentAcknowledged { incident_id } => {
+                let inc = self.incident(incident_id, key.ts);
+                keep_earlier(&mut inc.acknowledged, key);
+                observe(inc, counters);
+            }
+            SocEvent::IncidentResolved { incident_id } => {
+                let inc = self.incident(incident_id, key.ts);
+                keep_earlier(&mut inc.resolved, key);
+                observe(inc, counters);
+            }
+        }
+    }
+
+    fn incident(&mut self, id: &str, ts: Ts) -> &mut Incident {
+        let inc = self.incidents.entry(id.to_owned()).or_default();
+        inc.last_event = inc.last_event.max(ts);
+        inc
+    }
+
+    fn heard_from(&mut self, system: &str, ts: Ts) {
+        let last = self.systems.entry(system.to_owned()).or_insert(ts);
+        *last = (*last).max(ts);
+    }
+
+    /// Forgets resolved incidents whose latest event is before `cutoff`. Systems are kept:
+    /// a system that stops reporting is exactly what must stay visible as silent.
+    pub fn prune(&mut self, cutoff: Ts) {
+        self.incidents.retain(|_, i| i.is_open() || i.last_event >= cutoff);
+    }
+
+    /// Whether `system` is silent at `now`: heard from more than `silent_secs` ago, or a
+    /// configured one never heard from and the daemon started more than that ago.
+    #[must_use]
+    pub fn system_silent(&self, system: &str, silent_secs: i64, started_at: Ts, now: Ts) -> bool {
+        let since = self.systems.get(system).copied().unwrap_or(started_at);
+        now > since.plus_secs(silent_secs)
+    }
+}
+
+/// Observes the ack and resolve durations once both ends are known, under the severity
+/// known at that moment.
+fn observe(inc: &mut Incident, counters: &mut Counters) {
+    let (Some(opened), Some(severity)) = (&inc.opened, inc.severity) else { return };
+    let s = severity as usize;
+    if let (false, Some(ack)) = (inc.ack_observed, &inc.acknowledged) {
+        counters.incident_ack[s].observe(ack.ts.secs_since(opened.ts).max(0.0));
+        inc.ack_observed = true;
+    }
+    if let (false, Some(res)) = (inc.resolve_observed, &inc.resolved) {
+        counters.incident_resolve[s].observe(res.ts.secs_since(opened.ts).max(0.0));
+        inc.resolve_observed = true;
+    }
+}

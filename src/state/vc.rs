@@ -1,0 +1,284 @@
+//! Video conferencing: meetings and endpoints (CONTRACT 1.3). Volumes are small (hundreds
+//! of endpoints), so clarity wins over compactness here: ordering keys keep their event id.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::Key;
+use crate::config::VcSettings;
+use crate::decode::{Level, LinkStats, VcEvent};
+use crate::time::Ts;
+
+/// Starts remembered per meeting; older ones are forgotten (a meeting restarted more often
+/// than this is a faulty feed).
+const MAX_STARTS: usize = 64;
+/// Meetings remembered per endpoint for out-of-order leaves and stats.
+const MAX_ENDPOINT_MEETINGS: usize = 8;
+
+/// One meeting.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Meeting {
+    /// Title of its latest `meeting_started`.
+    pub title: String,
+    /// Level of its latest `meeting_started` (`unknown` before one).
+    pub level: Option<Level>,
+    /// Expected endpoints of its latest `meeting_started`.
+    pub expected: Vec<String>,
+    latest_start: Option<Key>,
+    latest_end: Option<Key>,
+    /// Times of `meeting_started` events, ascending.
+    starts: Vec<Key>,
+    /// Latest event of any type naming this meeting.
+    last_event: Ts,
+}
+
+impl Meeting {
+    /// Active while its latest start-or-end is a start, or when neither was seen.
+    #[must_use]
+    pub fn active(&self) -> bool {
+        match (&self.latest_start, &self.latest_end) {
+            (_, None) => true,
+            (None, Some(_)) => false,
+            (Some(s), Some(e)) => s > e,
+        }
+    }
+
+    /// Its earliest start later than its latest end, if known.
+    #[must_use]
+    pub fn started_at(&self) -> Option<Ts> {
+        let after = self.latest_end.as_ref();
+        self.starts.iter().find(|s| after.is_none_or(|e| *s > e)).map(|s| s.ts)
+    }
+
+    /// Level label: `unknown` until a start says more.
+    #[must_use]
+    pub fn level_label(&self) -> Level {
+        self.level.unwrap_or(Level::Unknown)
+    }
+}
+
+/// What an endpoint did in one meeting.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct InMeeting {
+    meeting: String,
+    left: Option<Key>,
+    stats: Option<(Key, LinkStats)>,
+}
+
+/// One endpoint (a room with its equipment).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// Latest `endpoint_joined`, with its meeting.
+    join: Option<(Key, String)>,
+    /// Agency of its latest join that named one.
+    agency: Option<(Key, String)>,
+    meetings: Vec<InMeeting>,
+    last_event: Ts,
+}
+
+impl Endpoint {
+    fn in_meeting(&mut self, meeting: &str) -> &mut InMeeting {
+        if let Some(i) = self.meetings.iter().position(|m| m.meeting == meeting) {
+            return &mut self.meetings[i];
+        }
+        if self.meetings.len() >= MAX_ENDPOINT_MEETINGS {
+            // Forget the meeting with the oldest activity, never the current one.
+            let current = self.join.as_ref().map(|(_, m)| m.as_str());
+            if let Some(i) = self
+                .meetings
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| Some(m.meeting.as_str()) != current)
+                .min_by_key(|(_, m)| activity(m))
+                .map(|(i, _)| i)
+            {
+                self.meetings.swap_remove(i);
+            }
+        }
+        self.meetings.push(InMeeting { meeting: meeting.to_owned(), ..InMeeting::default() });
+        let last = self.meetings.len() - 1;
+        &mut self.meetings[last]
+    }
+
+    /// The meeting it is connected to, if any (given which meetings are active).
+    #[must_use]
+    pub fn connected_to<'m>(&'m self, meetings: &HashMap<String, Meeting>) -> Option<&'m str> {
+        let (join, meeting) = self.join.as_ref()?;
+        if !meetings.get(meeting).is_some_and(Meeting::active) {
+            return None;
+        }
+        let left_after = self
+            .meetings
+            .iter()
+            .find(|m| &m.meeting == meeting)
+            .and_then(|m| m.left.as_ref())
+            .is_some_and(|l| l > join);
+        (!left_after).then_some(meeting.as_str())
+    }
+
+    /// Whether, connected, its latest stats for its meeting since the join are poor.
+    #[must_use]
+    pub fn poor_quality(&self, settings: &VcSettings) -> bool {
+        let Some((join, meeting)) = &self.join else { return false };
+        self.meetings
+            .iter()
+            .find(|m| &m.meeting == meeting)
+            .and_then(|m| m.stats.as_ref())
+            .is_some_and(|(k, s)| {
+                k.ts >= join.ts
+                    && (s.packet_loss_pct > settings.poor_packet_loss_pct
+                        || s.jitter_ms > settings.poor_jitter_ms
+                        || s.rtt_ms > settings.poor_rtt_ms)
+            })
+    }
+
+    /// The agency of its latest join that named one.
+    #[must_use]
+    pub fn agency(&self) -> Option<&str> {
+        self.agency.as_ref().map(|(_, a)| a.as_str())
+    }
+}
+
+fn activity(m: &InMeeting) -> Ts {
+    let left = m.left.as_ref().map_or(Ts(i64::MIN), |k| k.ts);
+    let stats = m.stats.as_ref().map_or(Ts(i64::MIN), |(k, _)| k.ts);
+    left.max(stats)
+}
+
+/// All video-conferencing state.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VcState {
+    /// Meetings by id.
+    pub meetings: HashMap<String, Meeting>,
+    /// Endpoints by id.
+    pub endpoints: HashMap<String, Endpoint>,
+}
+
+fn keep_later<T>(slot: &mut Option<(Key, T)>, key: &Key, value: impl FnOnce() -> T) {
+    if slot.as_ref().is_none_or(|(k, _)| key > k) {
+        *slot = Some((key.clone(), value()));
+    }
+}
+
+fn keep_later_key(slot: &mut Option<Key>, key: &Key) {
+    if slot.as_ref().is_none_or(|k| key > k) {
+        *slot = Some(key.clone());
+    }
+}
+
+impl VcState {
+    fn meeting(&mut self, id: &str, ts: Ts) -> &mut Meeting {
+        let m = self.meetings.entry(id.to_owned()).or_default();
+        m.last_event = m.last_event.max(ts);
+        m
+    }
+
+    fn endpoint(&mut self, id: &str, ts: Ts) -> &mut Endpoint {
+        let e = self.endpoints.entry(id.to_owned()).or_default();
+        e.last_event = e.last_event.max(ts);
+        e
+    }
+
+    /// Applies one video-conferencing event.
+    pub fn apply(&mut self, e: &VcEvent<'_>, key: &Key) {
+        match e {
+            VcEvent::MeetingStarted { meeting_id, title, level, expected_endpoints } => {
+                let m = self.meeting(meeting_id, key.ts);
+                if m.latest_start.as_ref().is_none_or(|k| key > k) {
+                    m.latest_start = Some(key.clone());
+                    m.title = title.to_string();
+                    m.level = Some(*level);
+                    m.expected =
+                        expected_endpoints.iter().flatten().map(ToString::to_string).collect();
+                }
+                let at = m.starts.partition_point(|s| s < key);
+                m.starts.insert(at, key.clone());
+                if m.starts.len() > MAX_STARTS {
+                    m.starts.remove(0);
+                }
+            }
+            VcEvent::MeetingEnded { meeting_id } => {
+                keep_later_key(&mut self.meeting(meeting_id, key.ts).latest_end, key);
+            }
+            VcEvent::EndpointJoined { meeting_id, endpoint_id, agency } => {
+                self.meeting(meeting_id, key.ts);
+                let ep = self.endpoint(endpoint_id, key.ts);
+                keep_later(&mut ep.join, key, || meeting_id.to_string());
+                if let Some(agency) = agency {
+                    keep_later(&mut ep.agency, key, || agency.to_string());
+                }
+                ep.in_meeting(meeting_id);
+            }
+            VcEvent::EndpointLeft { meeting_id, endpoint_id } => {
+                self.meeting(meeting_id, key.ts);
+                let ep = self.endpoint(endpoint_id, key.ts);
+                keep_later_key(&mut ep.in_meeting(meeting_id).left, key);
+            }
+            VcEvent::EndpointStats { meeting_id, endpoint_id, stats } => {
+                self.meeting(meeting_id, key.ts);
+                let ep = self.endpoint(endpoint_id, key.ts);
+                keep_later(&mut ep.in_meeting(meeting_id).stats, key, || *stats);
+            }
+        }
+    }
+
+    /// Forgets ended meetings and disconnected endpoints idle since before `cutoff`.
+    pub fn prune(&mut self, cutoff: Ts) {
+        self.meetings.retain(|_, m| m.active() || m.last_event >= cutoff);
+        let meetings = &self.meetings;
+        self.endpoints
+            .retain(|_, e| e.last_event >= cutoff || e.connected_to(meetings).is_some());
+    }
+
+    /// Counts at `now`: active meetings by level (central, province, commune, unknown),
+    /// connected, missing and poor-quality endpoints.
+    #[must_use]
+    pub fn summary(&self, settings: &VcSettings, now: Ts) -> VcSummary {
+        let mut s = VcSummary::default();
+        for m in self.meetings.values().filter(|m| m.active()) {
+            let i = Level::MEETING.iter().position(|l| *l == m.level_label()).unwrap_or(3);
+            s.meetings_active[i] += 1;
+        }
+        for e in self.endpoints.values() {
+            if e.connected_to(&self.meetings).is_some() {
+                s.endpoints_connected += 1;
+                if e.poor_quality(settings) {
+                    s.endpoints_poor_quality += 1;
+                }
+            }
+        }
+        for (id, m) in &self.meetings {
+            s.endpoints_missing += self.missing_in(id, m, settings, now).count() as u64;
+        }
+        s
+    }
+
+    /// Expected endpoints of meeting `id` missing at `now`.
+    pub fn missing_in<'a>(
+        &'a self,
+        id: &'a str,
+        m: &'a Meeting,
+        settings: &VcSettings,
+        now: Ts,
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        let due = m.active()
+            && m.started_at().is_some_and(|t| now > t.plus_secs(settings.missing_after_secs));
+        m.expected.iter().filter(move |ep| {
+            due && self.endpoints.get(ep.as_str()).and_then(|e| e.connected_to(&self.meetings)) != Some(id)
+        }).map(String::as_str)
+    }
+}
+
+/// Video-conferencing figures at one instant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct VcSummary {
+    /// Active meetings by level: central, province, commune, unknown.
+    pub meetings_active: [u64; 4],
+    /// Endpoints connected now.
+    pub endpoints_connected: u64,
+    /// Expected endpoints missing now.
+    pub endpoints_missing: u64,
+    /// Connected endpoints with poor quality now.
+    pub endpoints_poor_quality: u64,
+}

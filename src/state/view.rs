@@ -1,0 +1,238 @@
+//! A read-only picture of the state at one instant: every gauge and figure that depends on
+//! "now", computed in one pass, plus a copy of the counters with agencies folded into their
+//! Prometheus labels. Built by the pipeline, shared (`Arc<View>`) by `/metrics`, the
+//! snapshot and, later, the WebSocket and alert outputs, so nothing is computed per reader.
+
+use serde::Serialize;
+
+use super::counters::Counters;
+use super::vc::VcSummary;
+use super::{State, intern};
+use crate::decode::{DossierStatus, Severity, Source};
+use crate::time::Ts;
+
+/// Dossier gauges of one agency label.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AgencyGauges {
+    /// Dossiers in each open status: submitted, in progress, waiting for the citizen, paused.
+    pub open: [u64; 4],
+    /// In progress and past `due_at`.
+    pub overdue: u64,
+    /// In progress, not overdue, due within the due-soon horizon.
+    pub due_soon: u64,
+    /// In progress, no event for longer than the stalled threshold.
+    pub stalled: u64,
+}
+
+impl AgencyGauges {
+    fn add(&mut self, other: &AgencyGauges) {
+        for (a, b) in self.open.iter_mut().zip(other.open) {
+            *a += b;
+        }
+        self.overdue += other.overdue;
+        self.due_soon += other.due_soon;
+        self.stalled += other.stalled;
+    }
+}
+
+/// One-stop figures of the snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct OnestopSummary {
+    /// Received today (local day).
+    pub today_received: u64,
+    /// Resolved today.
+    pub today_resolved: u64,
+    /// Online share of today's received; `None` when none.
+    pub today_online_ratio: Option<f64>,
+    /// All agencies together.
+    pub totals: AgencyGauges,
+    /// Early plus on time over resolved, last 30 × 24 h.
+    pub on_time_ratio_30d: Option<f64>,
+    /// Received per local minute, the last 60 minutes, oldest first.
+    pub received_per_minute: Vec<u32>,
+    /// Resolved per local minute, the last 60 minutes, oldest first.
+    pub resolved_per_minute: Vec<u32>,
+}
+
+/// SOC figures of the snapshot, arrays by severity (low, medium, high, critical).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SocSummary {
+    /// Alerts whose `occurred_at` is in the last 60 local minutes.
+    pub alerts_60m: [u64; 4],
+    /// Open incidents.
+    pub incidents_open: [u64; 4],
+    /// Open, unacknowledged incidents.
+    pub incidents_unacknowledged: [u64; 4],
+    /// Monitored systems silent now.
+    pub systems_silent: u64,
+}
+
+/// A source's health.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SourceStatus {
+    /// `occurred_at` of its latest accepted event.
+    pub last_event_at: Option<Ts>,
+    /// Silent now (CONTRACT 1.5).
+    pub silent: bool,
+}
+
+/// Everything the outputs show, at one instant.
+#[derive(Clone, Debug, Default)]
+pub struct View {
+    /// The instant it describes.
+    pub at: Ts,
+    /// Agency label values: the first `agency_label_limit` agencies, then `other`.
+    pub agency_labels: Vec<String>,
+    /// Dossier gauges per agency label (same order as `agency_labels`).
+    pub agencies: Vec<AgencyGauges>,
+    /// Counters, with `received` and `resolved` folded per agency label.
+    pub counters: Counters,
+    /// One-stop snapshot figures.
+    pub onestop: OnestopSummary,
+    /// Video-conferencing figures.
+    pub vc: VcSummary,
+    /// SOC figures.
+    pub soc: SocSummary,
+    /// Per-source health, indexed by [`Source::index`].
+    pub sources: [SourceStatus; 3],
+    /// Dossiers held in memory (open and retained closed).
+    pub dossiers_held: u64,
+    /// Ids in the dedupe memory.
+    pub dedupe_ids: u64,
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn ratio(num: u64, den: u64) -> Option<f64> {
+    (den > 0).then(|| num as f64 / den as f64)
+}
+
+impl State {
+    /// The label index of each interned agency: own label for `unknown` and the first
+    /// `limit` agencies to arrive, `other` for the rest.
+    fn agency_labels(&self) -> (Vec<String>, Vec<u32>) {
+        let limit = self.params.agency_label_limit;
+        let n = self.agencies.len();
+        let own = n.min(limit.saturating_add(1));
+        let mut labels: Vec<String> = (0..own)
+            .map(|i| self.agencies.name(u32::try_from(i).unwrap_or(intern::UNKNOWN)).to_owned())
+            .collect();
+        let other = u32::try_from(labels.len()).unwrap_or(u32::MAX);
+        if n > own {
+            labels.push("other".to_owned());
+        }
+        let index = (0..n).map(|i| u32::try_from(i).map_or(other, |i| i.min(other))).collect();
+        (labels, index)
+    }
+
+    /// Builds the view at `now`. One pass over the dossiers; the rest is small.
+    #[must_use]
+    pub fn view(&self, now: Ts) -> View {
+        let p = &self.params;
+        let (agency_labels, label_of) = self.agency_labels();
+        let label = |agency: u32| label_of.get(agency as usize).copied().unwrap_or(0) as usize;
+        let mut agencies = vec![AgencyGauges::default(); agency_labels.len()];
+        let due_soon_limit = now.plus_secs(p.due_soon_secs);
+        let stalled_before = now.minus_secs(p.stalled_secs);
+        for d in self.dossiers.iter() {
+            let Some(i) = d.status().open_index() else { continue };
+            let g = &mut agencies[label(d.agency())];
+            g.open[i] += 1;
+            if d.status() == DossierStatus::InProgress {
+                match d.due_at() {
+                    Some(due) if due < now => g.overdue += 1,
+                    Some(due) if due <= due_soon_limit => g.due_soon += 1,
+                    _ => {}
+                }
+                if d.last_event_at() < stalled_before {
+                    g.stalled += 1;
+                }
+            }
+        }
+        let mut totals = AgencyGauges::default();
+        agencies.iter().for_each(|g| totals.add(g));
+
+        let mut counters = self.counters.clone();
+        counters.received = fold(&self.counters.received, &label_of, agency_labels.len());
+        counters.resolved = fold(&self.counters.resolved, &label_of, agency_labels.len());
+
+        let today = self.windows.today(&p.cal, now);
+        let minutes = self.windows.last_60_minutes(&p.cal, now);
+        let onestop = OnestopSummary {
+            today_received: today.received.into(),
+            today_resolved: today.resolved.into(),
+            today_online_ratio: ratio(today.received_online.into(), today.received.into()),
+            totals,
+            on_time_ratio_30d: self.windows.on_time_ratio_30d(now),
+            received_per_minute: minutes.iter().map(|m| m.received).collect(),
+            resolved_per_minute: minutes.iter().map(|m| m.resolved).collect(),
+        };
+
+        let mut soc = SocSummary::default();
+        for m in &minutes {
+            for (a, b) in soc.alerts_60m.iter_mut().zip(m.alerts) {
+                *a += u64::from(b);
+            }
+        }
+        for inc in self.soc.incidents.values() {
+            let Some(sev) = inc.severity else { continue };
+            if inc.is_open() {
+                soc.incidents_open[sev as usize] += 1;
+            }
+            if inc.is_unacknowledged() {
+                soc.incidents_unacknowledged[sev as usize] += 1;
+            }
+        }
+        soc.systems_silent = self.silent_systems(now).count() as u64;
+
+        let sources = Source::ALL.map(|s| {
+            let last = self.last_event[s.index()];
+            let since = last.unwrap_or(self.started_at);
+            SourceStatus { last_event_at: last, silent: now > since.plus_secs(p.source_silent_secs) }
+        });
+
+        View {
+            at: now,
+            agency_labels,
+            agencies,
+            counters,
+            onestop,
+            vc: self.vc.summary(&p.vc, now),
+            soc,
+            sources,
+            dossiers_held: self.dossiers.len() as u64,
+            dedupe_ids: self.dedupe_len() as u64,
+        }
+    }
+
+    /// Monitored systems (heard from or configured) silent at `now`.
+    pub fn silent_systems(&self, now: Ts) -> impl Iterator<Item = &str> {
+        let p = &self.params;
+        let heard = self.soc.systems.keys().map(String::as_str);
+        let listed = p.systems.iter().map(String::as_str).filter(|s| !self.soc.systems.contains_key(*s));
+        heard
+            .chain(listed)
+            .filter(move |s| self.soc.system_silent(s, p.system_silent_secs, self.started_at, now))
+    }
+}
+
+/// Sums per-agency counter rows into per-label rows.
+fn fold(rows: &[[u64; 3]], label_of: &[u32], labels: usize) -> Vec<[u64; 3]> {
+    let mut out = vec![[0u64; 3]; labels];
+    for (agency, row) in rows.iter().enumerate() {
+        let l = label_of.get(agency).copied().unwrap_or(0) as usize;
+        if let Some(dst) = out.get_mut(l) {
+            for (a, b) in dst.iter_mut().zip(row) {
+                *a += b;
+            }
+        }
+    }
+    out
+}
+
+impl View {
+    /// Severity-indexed array as a map for JSON.
+    #[must_use]
+    pub fn by_severity(values: [u64; 4]) -> serde_json::Map<String, serde_json::Value> {
+        Severity::ALL.iter().zip(values).map(|(s, v)| (s.as_str().to_owned(), v.into())).collect()
+    }
+}

@@ -1,0 +1,115 @@
+//! iocd's own metrics (connection, queue, dead letters), in a registry of our own so that
+//! parallel tests can each build an app. Domain metrics of CONTRACT section 2 are not here:
+//! `outputs::prometheus` builds them from the state at scrape time.
+
+use prometheus::{Counter, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+/// Cheap-to-clone handles on iocd's self-metrics, all registered in [`SelfMetrics::registry`].
+#[derive(Clone)]
+pub struct SelfMetrics {
+    /// The registry `/metrics` gathers from (self-metrics plus the domain collector).
+    pub registry: Registry,
+    /// 1 while the MQTT connection is up.
+    pub mqtt_connected: IntGauge,
+    /// 1 while the subscriptions are in place.
+    pub mqtt_subscribed: IntGauge,
+    /// Connection attempts that failed or connections that broke.
+    pub mqtt_connection_errors: IntCounter,
+    /// CONNACKs received.
+    pub mqtt_connects: IntCounter,
+    /// CONNACKs with `session_present = false` while a persistent session was asked for.
+    pub mqtt_sessions_lost: IntCounter,
+    /// PUBLISH packets received on the input topics.
+    pub mqtt_messages_received: IntCounter,
+    /// Seconds the MQTT loop waited for room in the pipeline queue (backpressure).
+    pub ingest_queue_wait_seconds: Counter,
+    /// Messages put on the pipeline queue.
+    pub pipeline_enqueued: IntCounter,
+    /// Messages taken off the pipeline queue.
+    pub pipeline_dequeued: IntCounter,
+    /// Outgoing MQTT publishes (dead letters, alerts) dropped, by `kind`, because the
+    /// client's request queue was full.
+    pub publish_dropped: IntCounterVec,
+}
+
+impl SelfMetrics {
+    /// Creates the handles in a fresh registry.
+    ///
+    /// # Panics
+    /// Never in practice: names and labels are constants known to be valid and unique.
+    #[must_use]
+    #[allow(clippy::missing_panics_doc)]
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("constant metric name is valid");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("metric registered once");
+            g
+        };
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("constant metric name is valid");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("metric registered once");
+            c
+        };
+        let ingest_queue_wait_seconds = Counter::new(
+            "iocd_ingest_queue_wait_seconds_total",
+            "Seconds the MQTT loop waited for room in the pipeline queue (backpressure).",
+        )
+        .expect("constant metric name is valid");
+        registry
+            .register(Box::new(ingest_queue_wait_seconds.clone()))
+            .expect("metric registered once");
+        let publish_dropped = IntCounterVec::new(
+            Opts::new(
+                "iocd_mqtt_publish_dropped_total",
+                "Outgoing publishes dropped because the MQTT client's request queue was full.",
+            ),
+            &["kind"],
+        )
+        .expect("constant metric name is valid");
+        registry
+            .register(Box::new(publish_dropped.clone()))
+            .expect("metric registered once");
+        Self {
+            mqtt_connected: gauge("iocd_mqtt_connected", "1 while the MQTT connection is up."),
+            mqtt_subscribed: gauge(
+                "iocd_mqtt_subscribed",
+                "1 while the input subscriptions are in place.",
+            ),
+            mqtt_connection_errors: counter(
+                "iocd_mqtt_connection_errors_total",
+                "MQTT connection attempts that failed or connections that broke.",
+            ),
+            mqtt_connects: counter("iocd_mqtt_connects_total", "MQTT CONNACKs received."),
+            mqtt_sessions_lost: counter(
+                "iocd_mqtt_sessions_lost_total",
+                "CONNACKs without a session although a persistent session was asked for.",
+            ),
+            mqtt_messages_received: counter(
+                "iocd_mqtt_messages_received_total",
+                "PUBLISH packets received on the input topics.",
+            ),
+            ingest_queue_wait_seconds,
+            pipeline_enqueued: counter(
+                "iocd_pipeline_enqueued_total",
+                "Messages put on the pipeline queue.",
+            ),
+            pipeline_dequeued: counter(
+                "iocd_pipeline_dequeued_total",
+                "Messages taken off the pipeline queue.",
+            ),
+            publish_dropped,
+            registry,
+        }
+    }
+}
+
+impl Default for SelfMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

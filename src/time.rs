@@ -1,0 +1,323 @@
+//! Time as iocd sees it: a UTC instant in nanoseconds, a strict RFC 3339 parser for the
+//! hot path, and the local calendar (days and minutes in the IOC's time zone).
+//!
+//! Event times are kept as [`Ts`] (an `i64` of nanoseconds since the Unix epoch) so that
+//! ordering keys, windows and durations are plain integer arithmetic. Time-zone rules come
+//! from `jiff`; this module never hard-codes an offset.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Nanoseconds in one second.
+pub const NANOS_PER_SEC: i64 = 1_000_000_000;
+/// Nanoseconds in one minute.
+pub const NANOS_PER_MIN: i64 = 60 * NANOS_PER_SEC;
+/// Nanoseconds in one hour.
+pub const NANOS_PER_HOUR: i64 = 60 * NANOS_PER_MIN;
+
+/// A UTC instant, nanoseconds since the Unix epoch (years 1678 to 2261).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Ts(pub i64);
+
+impl Ts {
+    /// The daemon's clock now.
+    #[must_use]
+    pub fn now() -> Self {
+        let ts = jiff::Timestamp::now();
+        Self(ts.as_nanosecond().try_into().unwrap_or(i64::MAX))
+    }
+
+    /// Builds a timestamp from whole seconds since the epoch.
+    #[must_use]
+    pub const fn from_secs(secs: i64) -> Self {
+        Self(secs.saturating_mul(NANOS_PER_SEC))
+    }
+
+    /// Unix time in (fractional) seconds, as Prometheus wants it.
+    #[must_use]
+    #[allow(clippy::cast_precision_loss)]
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / NANOS_PER_SEC as f64
+    }
+
+    /// `self + secs` seconds, saturating.
+    #[must_use]
+    pub const fn plus_secs(self, secs: i64) -> Self {
+        Self(self.0.saturating_add(secs.saturating_mul(NANOS_PER_SEC)))
+    }
+
+    /// `self - secs` seconds, saturating.
+    #[must_use]
+    pub const fn minus_secs(self, secs: i64) -> Self {
+        Self(self.0.saturating_sub(secs.saturating_mul(NANOS_PER_SEC)))
+    }
+
+    /// Seconds from `earlier` to `self` (negative when `earlier` is later).
+    #[must_use]
+    #[allow(clippy::cast_precision_loss)]
+    pub fn secs_since(self, earlier: Ts) -> f64 {
+        (self.0.saturating_sub(earlier.0)) as f64 / NANOS_PER_SEC as f64
+    }
+
+    /// Formats as RFC 3339 in the given zone, with milliseconds (`2026-11-24T08:15:02.123+07:00`).
+    #[must_use]
+    pub fn to_rfc3339(self, tz: &jiff::tz::TimeZone) -> String {
+        match jiff::Timestamp::from_nanosecond(i128::from(self.0)) {
+            Ok(ts) => ts
+                .to_zoned_datetime(tz.clone())
+                .strftime("%Y-%m-%dT%H:%M:%S%.3f%:z")
+                .to_string(),
+            Err(_) => String::from("1970-01-01T00:00:00.000Z"),
+        }
+    }
+}
+
+impl fmt::Display for Ts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339(&jiff::tz::TimeZone::UTC))
+    }
+}
+
+/// Why a timestamp string was refused. Always reported as `invalid_value`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadTimestamp;
+
+/// Parses a strict RFC 3339 timestamp with an offset (`Z`, `z` or `±hh:mm`).
+///
+/// Strict means: `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, a real calendar date,
+/// `T` or `t` as separator, 1 to 9 fraction digits (more are accepted and truncated),
+/// no leap second. This runs once per event, so it is hand-written and allocation-free.
+///
+/// # Errors
+/// [`BadTimestamp`] when the text is not such a timestamp or lies outside 1678..2261.
+pub fn parse_rfc3339(s: &str) -> Result<Ts, BadTimestamp> {
+    let b = s.as_bytes();
+    if b.len() < 20 {
+        return Err(BadTimestamp);
+    }
+    let year = digits(b, 0, 4)?;
+    let month = digits(b, 5, 2)?;
+    let day = digits(b, 8, 2)?;
+    let hour = digits(b, 11, 2)?;
+    let minute = digits(b, 14, 2)?;
+    let second = digits(b, 17, 2)?;
+    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') || b[13] != b':' || b[16] != b':'
+    {
+        return Err(BadTimestamp);
+    }
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return Err(BadTimestamp);
+    }
+    let mut i = 19;
+    let mut nanos: i64 = 0;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        let mut scale = 100_000_000;
+        while let Some(&c) = b.get(i) {
+            if !c.is_ascii_digit() {
+                break;
+            }
+            nanos += i64::from(c - b'0') * scale;
+            scale /= 10;
+            i += 1;
+        }
+        if i == start {
+            return Err(BadTimestamp);
+        }
+    }
+    let offset_secs: i64 = match b.get(i..) {
+        Some([b'Z' | b'z']) => 0,
+        Some([sign @ (b'+' | b'-'), rest @ ..]) if rest.len() == 5 && rest[2] == b':' => {
+            let oh = digits(rest, 0, 2)?;
+            let om = digits(rest, 3, 2)?;
+            if oh > 23 || om > 59 {
+                return Err(BadTimestamp);
+            }
+            let off = oh * 3600 + om * 60;
+            if *sign == b'-' { -off } else { off }
+        }
+        _ => return Err(BadTimestamp),
+    };
+    let days = days_from_civil(year, month, day);
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
+    // i64 nanoseconds cover 1677-09-21 to 2262-04-11; refuse the edges outright.
+    if !(-9_200_000_000..=9_200_000_000).contains(&secs) {
+        return Err(BadTimestamp);
+    }
+    Ok(Ts(secs * NANOS_PER_SEC + nanos))
+}
+
+fn digits(b: &[u8], at: usize, n: usize) -> Result<i64, BadTimestamp> {
+    let mut v = 0i64;
+    for &c in b.get(at..at + n).ok_or(BadTimestamp)? {
+        if !c.is_ascii_digit() {
+            return Err(BadTimestamp);
+        }
+        v = v * 10 + i64::from(c - b'0');
+    }
+    Ok(v)
+}
+
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The IOC's local calendar: maps instants to local days and minutes.
+///
+/// A local day is numbered as days since 1970-01-01 *in local time*, a local minute as
+/// minutes since the local epoch; both are plain integers so they can key windows.
+/// Offsets are looked up per instant, so zones with daylight saving work too.
+#[derive(Clone, Debug)]
+pub struct Calendar {
+    tz: jiff::tz::TimeZone,
+    /// Cached fixed offset in seconds when the zone has no transitions from 1970 on.
+    fixed_offset_secs: Option<i64>,
+}
+
+impl Calendar {
+    /// A calendar in the given zone.
+    #[must_use]
+    pub fn new(tz: jiff::tz::TimeZone) -> Self {
+        let fixed_offset_secs = fixed_offset(&tz);
+        Self { tz, fixed_offset_secs }
+    }
+
+    /// The zone this calendar uses.
+    #[must_use]
+    pub fn tz(&self) -> &jiff::tz::TimeZone {
+        &self.tz
+    }
+
+    /// The local UTC offset in seconds at `ts`.
+    #[must_use]
+    pub fn offset_secs(&self, ts: Ts) -> i64 {
+        if let Some(off) = self.fixed_offset_secs {
+            return off;
+        }
+        match jiff::Timestamp::from_nanosecond(i128::from(ts.0)) {
+            Ok(t) => i64::from(self.tz.to_offset(t).seconds()),
+            Err(_) => 0,
+        }
+    }
+
+    /// Local seconds since the local epoch at `ts`.
+    fn local_secs(&self, ts: Ts) -> i64 {
+        ts.0.div_euclid(NANOS_PER_SEC) + self.offset_secs(ts)
+    }
+
+    /// The local day number of `ts`.
+    #[must_use]
+    pub fn day(&self, ts: Ts) -> i32 {
+        i32::try_from(self.local_secs(ts).div_euclid(86_400)).unwrap_or(i32::MAX)
+    }
+
+    /// The local minute number of `ts`.
+    #[must_use]
+    pub fn minute(&self, ts: Ts) -> i64 {
+        self.local_secs(ts).div_euclid(60)
+    }
+}
+
+impl Default for Calendar {
+    fn default() -> Self {
+        let tz = jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh")
+            .unwrap_or_else(|_| jiff::tz::TimeZone::fixed(jiff::tz::offset(7)));
+        Self::new(tz)
+    }
+}
+
+/// The zone's offset when it is the same at every instant from 1970 to 2200, else `None`.
+fn fixed_offset(tz: &jiff::tz::TimeZone) -> Option<i64> {
+    let start = jiff::Timestamp::from_second(0).ok()?;
+    let end = jiff::Timestamp::from_second(7_258_118_400).ok()?; // 2200-01-01
+    let off = tz.to_offset(start);
+    let changes = tz
+        .following(start)
+        .take_while(|t| t.timestamp() < end)
+        .any(|t| t.offset() != off);
+    if changes { None } else { Some(i64::from(off.seconds())) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_offsets_and_fractions_to_the_same_instant() {
+        let a = parse_rfc3339("2026-11-24T08:15:02.123+07:00").unwrap();
+        let b = parse_rfc3339("2026-11-24T01:15:02.123Z").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.0 % NANOS_PER_SEC, 123_000_000);
+        let j: jiff::Timestamp = "2026-11-24T01:15:02.123Z".parse().unwrap();
+        assert_eq!(i128::from(a.0), j.as_nanosecond());
+    }
+
+    #[test]
+    fn malformed_timestamps_are_refused() {
+        for bad in [
+            "",
+            "2026-11-24",
+            "2026-11-24T08:15:02",
+            "2026-11-24 08:15:02Z",
+            "2026-02-29T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-24T24:00:00Z",
+            "2026-11-24T08:15:60Z",
+            "2026-11-24T08:15:02.Z",
+            "2026-11-24T08:15:02+0700",
+            "2026-11-24T08:15:02+07:00 ",
+            "20261124T081502Z",
+            "9999-11-24T08:15:02Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), Err(BadTimestamp), "{bad}");
+        }
+        assert!(parse_rfc3339("2024-02-29T00:00:00z").is_ok());
+    }
+
+    #[test]
+    fn local_days_follow_the_configured_zone() {
+        let cal = Calendar::default();
+        let before = parse_rfc3339("2026-11-24T23:59:59.999+07:00").unwrap();
+        let after = parse_rfc3339("2026-11-25T00:00:00+07:00").unwrap();
+        assert_eq!(cal.day(before) + 1, cal.day(after));
+        // 16:59:59Z is still the 24th in Vietnam, 17:00Z the 25th.
+        assert_eq!(cal.day(parse_rfc3339("2026-11-24T16:59:59Z").unwrap()), cal.day(before));
+        assert_eq!(cal.day(parse_rfc3339("2026-11-24T17:00:00Z").unwrap()), cal.day(after));
+    }
+
+    #[test]
+    fn formatting_round_trips() {
+        let cal = Calendar::default();
+        let t = parse_rfc3339("2026-11-24T08:15:02.123+07:00").unwrap();
+        assert_eq!(t.to_rfc3339(cal.tz()), "2026-11-24T08:15:02.123+07:00");
+    }
+}

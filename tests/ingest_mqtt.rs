@@ -1,0 +1,460 @@
+//! `ingest::mqtt` against a real Mosquitto: delivery on the input topics, link status,
+//! broker restarts with and without a kept session, oversized payloads, backpressure and a
+//! broker that is down at start. Each test has its own broker, client id and prefix.
+//!
+//! Logs are off unless `TEST_LOG` is set.
+
+#[path = "daemon/helpers/broker.rs"]
+mod broker;
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use broker::TestBroker;
+use iocd::config::MqttSettings;
+use iocd::ingest::{IngestError, LinkStatus, MqttIngest, Publisher, RawMessage};
+use iocd::telemetry::SelfMetrics;
+use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Generous: a restart plus a reconnection backoff fit well inside it.
+const TIMEOUT: Duration = Duration::from_secs(20);
+const MAX_PAYLOAD: usize = 65_536;
+
+fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("iocd=debug")
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+/// A name no other test (or test run) uses.
+fn unique(name: &str) -> String {
+    format!(
+        "{name}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+/// Ingest running in a task, with its ends.
+struct Ingest {
+    rx: mpsc::Receiver<RawMessage>,
+    status: watch::Receiver<LinkStatus>,
+    metrics: SelfMetrics,
+    publisher: Publisher,
+    prefix: String,
+    cancel: CancellationToken,
+    task: JoinHandle<Result<(), IngestError>>,
+}
+
+fn settings(name: &str, url: &str, persistent: bool) -> MqttSettings {
+    MqttSettings {
+        url: url.to_owned(),
+        client_id: unique(&format!("iocd-{name}")),
+        persistent_session: persistent,
+        prefix: format!("test/{}", unique(name)),
+        keepalive_secs: 5,
+        reconnect_min_ms: 50,
+        reconnect_max_ms: 400,
+        ..MqttSettings::default()
+    }
+}
+
+fn spawn_ingest(settings: &MqttSettings, capacity: usize) -> Ingest {
+    init_logs();
+    let (tx, rx) = mpsc::channel(capacity);
+    let metrics = SelfMetrics::new();
+    let (ingest, publisher, status) =
+        MqttIngest::new(settings, None, MAX_PAYLOAD, tx, metrics.clone()).expect("valid settings");
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(ingest.run(cancel.clone()));
+    Ingest {
+        rx,
+        status,
+        metrics,
+        publisher,
+        prefix: settings.prefix.clone(),
+        cancel,
+        task,
+    }
+}
+
+impl Ingest {
+    async fn wait_status(&mut self, what: &str, cond: impl FnMut(&LinkStatus) -> bool) {
+        let waited = tokio::time::timeout(TIMEOUT, self.status.wait_for(cond))
+            .await
+            .map(|r| r.is_ok());
+        let last = self.status.borrow().clone();
+        assert!(
+            matches!(waited, Ok(true)),
+            "timed out waiting for {what}: {last:?}"
+        );
+    }
+
+    async fn wait_subscribed(&mut self) {
+        self.wait_status("connected and subscribed", |s| s.connected && s.subscribed)
+            .await;
+    }
+
+    async fn recv_n(&mut self, n: usize) -> Vec<RawMessage> {
+        let mut got = Vec::with_capacity(n);
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        while got.len() < n {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(msg)) => got.push(msg),
+                Ok(None) => panic!(
+                    "the ingest queue closed after {} of {n} messages",
+                    got.len()
+                ),
+                Err(_) => panic!("timed out after {} of {n} messages", got.len()),
+            }
+        }
+        got
+    }
+
+    fn topic(&self, rest: &str) -> String {
+        format!("{}/{rest}", self.prefix)
+    }
+
+    /// Cancels and checks that `run` returns `Ok` promptly.
+    async fn stop(self) {
+        self.cancel.cancel();
+        let ended = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+        assert!(
+            matches!(ended, Ok(Ok(Ok(())))),
+            "run did not end with Ok: {ended:?}"
+        );
+    }
+}
+
+/// Publishes every message at QoS 1 from a fresh client and returns once the broker has
+/// acknowledged them all.
+async fn publish_all(broker: &TestBroker, msgs: &[(String, Vec<u8>)]) {
+    let mut options = MqttOptions::new(unique("pub"), "127.0.0.1", broker.port);
+    options
+        .set_max_packet_size(1 << 20, 1 << 20)
+        .set_keep_alive(Duration::from_secs(5));
+    let (client, mut eventloop) = AsyncClient::new(options, msgs.len() + 1);
+    for (topic, payload) in msgs {
+        client
+            .try_publish(topic.clone(), QoS::AtLeastOnce, false, payload.clone())
+            .expect("the request queue has room for every message");
+    }
+    let acked = tokio::time::timeout(TIMEOUT, async {
+        let mut acked = 0;
+        while acked < msgs.len() {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Incoming::PubAck(_))) => acked += 1,
+                Ok(_) => {}
+                Err(e) => panic!("test publisher: {e}"),
+            }
+        }
+    })
+    .await;
+    assert!(
+        acked.is_ok(),
+        "the broker did not acknowledge all {} messages",
+        msgs.len()
+    );
+    let _ = client.try_disconnect();
+    let _ = tokio::time::timeout(Duration::from_millis(200), eventloop.poll()).await;
+}
+
+/// Waits (polling every 10 ms, at most [`TIMEOUT`]) until `cond` holds.
+async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn numbered(topic: &str, range: std::ops::Range<u32>) -> Vec<(String, Vec<u8>)> {
+    range
+        .map(|i| (topic.to_owned(), format!("{{\"n\":{i}}}").into_bytes()))
+        .collect()
+}
+
+fn payloads(msgs: &[RawMessage]) -> BTreeSet<Vec<u8>> {
+    msgs.iter().map(|m| m.payload.to_vec()).collect()
+}
+
+/// Runs `f` with a deadline so a hang fails the test instead of blocking the suite.
+async fn within<F: Future<Output = ()>>(f: F) {
+    tokio::time::timeout(Duration::from_secs(60), f)
+        .await
+        .expect("the test finished within 60 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_on_the_three_input_topics_arrive_and_others_do_not() {
+    within(async {
+        let broker = TestBroker::start();
+        let mut ingest = spawn_ingest(&settings("inputs", &broker.url(), true), 16);
+        ingest.wait_subscribed().await;
+        let msgs = vec![
+            (ingest.topic("deadletter/onestop"), b"not an input".to_vec()),
+            (
+                format!("elsewhere/{}", unique("x")),
+                b"not an input".to_vec(),
+            ),
+            (
+                ingest.topic("onestop/agency-1"),
+                b"{\"s\":\"onestop\"}".to_vec(),
+            ),
+            (ingest.topic("vc"), b"{\"s\":\"vc\"}".to_vec()),
+            (ingest.topic("soc/a/b"), b"{\"s\":\"soc\"}".to_vec()),
+        ];
+        publish_all(&broker, &msgs).await;
+        let got = ingest.recv_n(3).await;
+        let got: BTreeSet<(String, Vec<u8>)> = got
+            .iter()
+            .map(|m| (m.topic.clone(), m.payload.to_vec()))
+            .collect();
+        let want: BTreeSet<(String, Vec<u8>)> = msgs[2..].iter().cloned().collect();
+        assert_eq!(got, want);
+        assert!(
+            ingest.rx.try_recv().is_err(),
+            "a message outside the input topics arrived"
+        );
+        assert_eq!(ingest.metrics.mqtt_messages_received.get(), 3);
+        assert_eq!(ingest.metrics.pipeline_enqueued.get(), 3);
+        ingest.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_link_status_becomes_connected_and_subscribed_and_the_gauges_follow() {
+    within(async {
+        let broker = TestBroker::start();
+        let mut ingest = spawn_ingest(&settings("status", &broker.url(), true), 16);
+        ingest.wait_subscribed().await;
+        assert_eq!(ingest.metrics.mqtt_connected.get(), 1);
+        assert_eq!(ingest.metrics.mqtt_subscribed.get(), 1);
+        assert_eq!(ingest.metrics.mqtt_connects.get(), 1);
+        assert_eq!(ingest.metrics.mqtt_sessions_lost.get(), 0);
+        assert_eq!(ingest.publisher.prefix(), ingest.prefix);
+        let metrics = ingest.metrics.clone();
+        let mut status = ingest.status.clone();
+        ingest.stop().await;
+        assert_eq!(*status.borrow_and_update(), LinkStatus::default());
+        assert_eq!(metrics.mqtt_connected.get(), 0);
+        assert_eq!(metrics.mqtt_subscribed.get(), 0);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_broker_restart_that_keeps_the_session_messages_flow_again() {
+    within(async {
+        let mut broker = TestBroker::start();
+        let mut ingest = spawn_ingest(&settings("restart", &broker.url(), true), 64);
+        ingest.wait_subscribed().await;
+        let topic = ingest.topic("vc/hall");
+        publish_all(&broker, &numbered(&topic, 0..5)).await;
+        assert_eq!(
+            payloads(&ingest.recv_n(5).await),
+            payloads_of(&numbered(&topic, 0..5))
+        );
+
+        broker.restart();
+        // A watch keeps only the latest value and the outage can be shorter than a poll,
+        // so the reconnection is observed through the CONNACK counter.
+        let metrics = ingest.metrics.clone();
+        wait_until("a second CONNACK", || metrics.mqtt_connects.get() == 2).await;
+        ingest.wait_subscribed().await;
+        publish_all(&broker, &numbered(&topic, 5..10)).await;
+        assert_eq!(
+            payloads(&ingest.recv_n(5).await),
+            payloads_of(&numbered(&topic, 5..10))
+        );
+        assert_eq!(
+            ingest.status.borrow().sessions_lost,
+            0,
+            "the broker kept the session"
+        );
+        assert_eq!(ingest.metrics.mqtt_connects.get(), 2);
+        assert!(ingest.metrics.mqtt_connection_errors.get() >= 1);
+        ingest.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_broker_loses_the_session_ingest_counts_it_and_subscribes_again() {
+    within(async {
+        let mut broker = TestBroker::start_with("persistence false");
+        let mut ingest = spawn_ingest(&settings("lost", &broker.url(), true), 64);
+        ingest.wait_subscribed().await;
+        let topic = ingest.topic("soc/siem");
+        publish_all(&broker, &numbered(&topic, 0..3)).await;
+        ingest.recv_n(3).await;
+
+        broker.restart();
+        ingest
+            .wait_status("the session loss", |s| s.sessions_lost == 1)
+            .await;
+        ingest.wait_subscribed().await;
+        publish_all(&broker, &numbered(&topic, 3..6)).await;
+        assert_eq!(
+            payloads(&ingest.recv_n(3).await),
+            payloads_of(&numbered(&topic, 3..6))
+        );
+        assert_eq!(ingest.metrics.mqtt_sessions_lost.get(), 1);
+        ingest.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_payload_is_handed_over_and_the_connection_stays_up() {
+    within(async {
+        let broker = TestBroker::start_with("max_packet_size 262144");
+        let mut ingest = spawn_ingest(&settings("large", &broker.url(), true), 16);
+        ingest.wait_subscribed().await;
+        let topic = ingest.topic("onestop/big");
+        let big = vec![b'x'; 200_000];
+        let msgs = vec![
+            (topic.clone(), big.clone()),
+            (topic.clone(), b"{\"after\":true}".to_vec()),
+        ];
+        publish_all(&broker, &msgs).await;
+        let got = ingest.recv_n(2).await;
+        assert_eq!(payloads(&got), payloads_of(&msgs));
+        assert!(got.iter().any(|m| m.payload.len() == 200_000));
+        assert!(ingest.status.borrow().connected);
+        assert_eq!(ingest.metrics.mqtt_connection_errors.get(), 0);
+        assert_eq!(ingest.metrics.mqtt_connects.get(), 1);
+        ingest.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_pipeline_queue_full_ingest_waits_and_loses_nothing() {
+    within(async {
+        let broker = TestBroker::start();
+        let mut ingest = spawn_ingest(&settings("full", &broker.url(), true), 1);
+        ingest.wait_subscribed().await;
+        let topic = ingest.topic("onestop/burst");
+        let msgs = numbered(&topic, 0..200);
+        publish_all(&broker, &msgs).await;
+        let metrics = ingest.metrics.clone();
+        // One message in the queue and one in hand: ingest is waiting for room.
+        wait_until("ingest waits on the full queue", || {
+            metrics.pipeline_enqueued.get() == 1 && metrics.mqtt_messages_received.get() == 2
+        })
+        .await;
+        let got = ingest.recv_n(200).await;
+        assert_eq!(
+            payloads(&got),
+            payloads_of(&msgs),
+            "every message arrived exactly once"
+        );
+        assert_eq!(got.len(), 200);
+        // The counters move just after the hand-over, so they may trail the receiver.
+        wait_until("200 messages counted as enqueued", || {
+            metrics.pipeline_enqueued.get() == 200
+        })
+        .await;
+        assert_eq!(metrics.mqtt_messages_received.get(), 200);
+        let waited = metrics.ingest_queue_wait_seconds.get();
+        assert!(waited > 0.0);
+        eprintln!("queue full: 200 of 200 delivered, ingest waited {waited:.3} s in total");
+        ingest.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_broker_down_at_start_ingest_retries_with_backoff_until_it_appears() {
+    within(async {
+        let mut broker = TestBroker::start();
+        broker.stop();
+        let mut ingest = spawn_ingest(&settings("down", &broker.url(), true), 16);
+        let metrics = ingest.metrics.clone();
+        let started = Instant::now();
+        wait_until("five failed attempts", || {
+            metrics.mqtt_connection_errors.get() >= 5
+        })
+        .await;
+        let failing_for = started.elapsed();
+        assert!(!ingest.status.borrow().connected);
+
+        broker.restart();
+        ingest.wait_subscribed().await;
+        let errors = metrics.mqtt_connection_errors.get();
+        // Without backoff a refused connection is retried at once: thousands a second.
+        assert!(
+            errors < 100,
+            "{errors} attempts in {failing_for:?}: no backoff"
+        );
+        let topic = ingest.topic("vc/late");
+        publish_all(&broker, &numbered(&topic, 0..3)).await;
+        ingest.recv_n(3).await;
+        eprintln!("broker down: {errors} failed attempts, first 5 in {failing_for:?}");
+        ingest.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publisher_messages_reach_the_broker() {
+    within(async {
+        let broker = TestBroker::start();
+        let mut ingest = spawn_ingest(&settings("publish", &broker.url(), true), 16);
+        ingest.wait_subscribed().await;
+        // Listen on the dead-letter topic with a second client.
+        let topic = ingest.topic("deadletter/vc");
+        let mut options = MqttOptions::new(unique("sub"), "127.0.0.1", broker.port);
+        options.set_keep_alive(Duration::from_secs(5));
+        let (client, mut eventloop) = AsyncClient::new(options, 10);
+        client
+            .try_subscribe(topic.clone(), QoS::AtLeastOnce)
+            .expect("queue has room");
+        let received = tokio::time::timeout(TIMEOUT, async {
+            let mut published = false;
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Incoming::SubAck(_))) if !published => {
+                        ingest
+                            .publisher
+                            .try_publish(
+                                "deadletter",
+                                topic.clone(),
+                                b"{\"reason\":\"x\"}".to_vec(),
+                            )
+                            .expect("the request queue has room");
+                        published = true;
+                    }
+                    Ok(Event::Incoming(Incoming::Publish(p))) => return p,
+                    Ok(_) => {}
+                    Err(e) => panic!("test subscriber: {e}"),
+                }
+            }
+        })
+        .await
+        .expect("the dead letter arrived");
+        assert_eq!(received.topic, topic);
+        assert_eq!(received.qos, QoS::AtLeastOnce);
+        assert!(!received.retain);
+        assert_eq!(&received.payload[..], b"{\"reason\":\"x\"}");
+        ingest.stop().await;
+    })
+    .await;
+}
+
+fn payloads_of(msgs: &[(String, Vec<u8>)]) -> BTreeSet<Vec<u8>> {
+    msgs.iter().map(|(_, p)| p.clone()).collect()
+}

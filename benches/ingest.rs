@@ -1,1 +1,549 @@
-fn main() {}
+//! Ingest throughput: decode and apply of realistic payloads, on one core.
+//!
+//! `cargo bench --bench ingest` (about 2 to 3 minutes). Figures and method are written up
+//! in `docs/performance.md`.
+//!
+//! The corpus is generated deterministically up front: a 20-day stream of about 1.2 M
+//! events, time-ordered with a little reordering, weighted like DOMAIN.md's load model:
+//! ~80 % one-stop dossier lifecycles (about 120,000 dossiers from 200 agencies and 2,000
+//! procedures, ids like `000.00.19.H42-261124-0001`), ~15 % video-conferencing events
+//! (mostly `endpoint_stats`), ~4 % SOC events, ~1 % heartbeats. Every event id is unique
+//! (a UUID), so no event is short-circuited as a duplicate.
+//!
+//! The first 1,000,000 events build a *warm* state (about 120,000 dossiers, the dedupe
+//! memory full at its default 1,000,000 ids); the measured slice is the next 200,000 events,
+//! applied to a fresh clone of that warm state in every iteration (the clone is set-up
+//! time, not measured). This is the steady state of a daemon that has been running for a
+//! while: every apply pays a full dedupe insert and eviction, dossier lookups miss the
+//! cache. Every event arrives at one instant after the corpus (a backlog replay), so the
+//! dedupe horizon never expires anything and housekeeping never runs: the heaviest path.
+
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use iocd::decode::{DecodeLimits, Source, decode};
+use iocd::state::{Input, Params, State};
+use iocd::time::Ts;
+
+/// Events applied before the measured slice.
+const WARM: usize = 1_000_000;
+/// Events measured per iteration.
+const MEASURED: usize = 200_000;
+/// Days the stream spans.
+const DAYS: i64 = 20;
+/// Dossiers opened over those days.
+const DOSSIERS: usize = 120_000;
+/// 2026-11-02T00:00:00+07:00, a Monday, in Unix seconds.
+const DAY0: i64 = 1_793_552_400;
+const LOCAL_OFFSET: i64 = 7 * 3600;
+
+// ---------------------------------------------------------------------------------------
+// Deterministic generation
+// ---------------------------------------------------------------------------------------
+
+/// SplitMix64: small, fast, deterministic.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `0..n`.
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    /// True with probability `pct` percent.
+    fn pct(&mut self, pct: u64) -> bool {
+        self.below(100) < pct
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+    /// A UUID-shaped event id (36 characters), unique by construction of the counter.
+    fn uuid(&mut self, n: u64) -> String {
+        let r = self.next();
+        format!(
+            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            (r >> 32) as u32,
+            (r >> 16) as u16,
+            r & 0xfff,
+            0x8000 | (n >> 48) as u16 & 0x3fff,
+            n & 0xffff_ffff_ffff
+        )
+    }
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+}
+
+/// Unix milliseconds → `2026-11-24T08:15:02.123+07:00` (milliseconds only when not zero).
+fn rfc3339(ms: i64) -> String {
+    let local = ms.div_euclid(1000) + LOCAL_OFFSET;
+    let (y, mo, d) = civil_from_days(local.div_euclid(86_400));
+    let s = local.rem_euclid(86_400);
+    let mut out = format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
+    let frac = ms.rem_euclid(1000);
+    if frac != 0 {
+        let _ = write!(out, ".{frac:03}");
+    }
+    out.push_str("+07:00");
+    out
+}
+
+/// `yymmdd` of a local day, for dossier ids.
+fn yymmdd(ms: i64) -> String {
+    let (y, m, d) = civil_from_days((ms.div_euclid(1000) + LOCAL_OFFSET).div_euclid(86_400));
+    format!("{:02}{m:02}{d:02}", y % 100)
+}
+
+/// 200 agency codes: 20 provincial departments and 180 communes.
+fn agencies() -> Vec<(String, &'static str)> {
+    (0..200)
+        .map(|i| {
+            if i < 20 {
+                (format!("000.00.{:02}.H42", i + 1), "province")
+            } else {
+                (format!("000.{:02}.{:02}.H42", 20 + i / 10, i % 10 + 21), "commune")
+            }
+        })
+        .collect()
+}
+
+const SECTORS: &[&str] = &[
+    "Đất đai",
+    "Hộ tịch",
+    "Xây dựng",
+    "Đầu tư",
+    "Giáo dục và Đào tạo",
+    "Lao động, Thương binh và Xã hội",
+    "Tư pháp",
+    "Y tế",
+    "Giao thông vận tải",
+    "Tài nguyên và Môi trường",
+    "Công thương",
+    "Văn hóa, Thể thao và Du lịch",
+];
+
+/// 2,000 procedure codes (`1.001234`), each with its sector.
+fn procedures() -> Vec<(String, &'static str)> {
+    (0..2000)
+        .map(|i| (format!("{}.{:06}", 1 + i % 2, 1000 + i * 7), SECTORS[i % SECTORS.len()]))
+        .collect()
+}
+
+/// One generated message: its source, its payload and when it happened (Unix ms).
+struct Msg {
+    at_ms: i64,
+    source: Source,
+    payload: Vec<u8>,
+}
+
+struct Gen {
+    rng: Rng,
+    seq: u64,
+    out: Vec<Msg>,
+    agencies: Vec<(String, &'static str)>,
+    procedures: Vec<(String, &'static str)>,
+}
+
+impl Gen {
+    fn new(seed: u64) -> Self {
+        Self { rng: Rng(seed), seq: 0, out: Vec::new(), agencies: agencies(), procedures: procedures() }
+    }
+
+    /// Starts a payload: the envelope with a fresh unique event id.
+    fn envelope(&mut self, ty: &str, at_ms: i64) -> String {
+        self.seq += 1;
+        let id = self.rng.uuid(self.seq);
+        format!(r#"{{"event_id":"{id}","type":"{ty}","occurred_at":"{}""#, rfc3339(at_ms))
+    }
+
+    fn push(&mut self, source: Source, at_ms: i64, mut body: String) {
+        body.push('}');
+        self.out.push(Msg { at_ms, source, payload: body.into_bytes() });
+    }
+
+    /// A deadline: 3 to 15 working days (roughly) after `at`, at 17:00 local; 5 % none.
+    fn due(&mut self, at_ms: i64) -> String {
+        if self.rng.pct(5) {
+            return "null".into();
+        }
+        let day = (at_ms / 1000 + LOCAL_OFFSET).div_euclid(86_400) + 3 + self.rng.below(18) as i64;
+        format!("\"{}\"", rfc3339((day * 86_400 + 17 * 3600 - LOCAL_OFFSET) * 1000))
+    }
+
+    /// Milliseconds in `lo_min..hi_min` minutes, with a random millisecond part.
+    fn gap(&mut self, lo_min: u64, hi_min: u64) -> i64 {
+        ((lo_min + self.rng.below(hi_min - lo_min)) * 60_000 + self.rng.below(60_000)) as i64
+    }
+
+    /// One dossier's lifecycle, starting at `t` (Unix ms).
+    fn dossier(&mut self, n: usize, mut t: i64) {
+        let r = &mut self.rng;
+        let (agency, level) = self.agencies[r.below(200) as usize].clone();
+        let (procedure, sector) = self.procedures[r.below(2000) as usize].clone();
+        let channel = match r.below(100) {
+            0..88 => "online",
+            88..98 => "direct",
+            _ => "postal",
+        };
+        let id = format!("{agency}-{}-{:04}", yymmdd(t), n % 10_000);
+        let intake = |g: &mut Self, ty: &str, t: i64, due: bool| {
+            let mut p = g.envelope(ty, t);
+            let _ = write!(
+                p,
+                r#","dossier_id":"{id}","agency":"{agency}","agency_level":"{level}","procedure":"{procedure}","sector":"{sector}","channel":"{channel}""#
+            );
+            if due {
+                let d = g.due(t);
+                let _ = write!(p, r#","due_at":{d}"#);
+            }
+            g.push(Source::Onestop, t, p);
+        };
+        let simple = |g: &mut Self, ty: &str, t: i64, extra: &str| {
+            let mut p = g.envelope(ty, t);
+            let _ = write!(p, r#","dossier_id":"{id}"{extra}"#);
+            g.push(Source::Onestop, t, p);
+        };
+        if channel == "online" {
+            intake(self, "submitted", t, false);
+            t += self.gap(10, 240);
+        }
+        intake(self, "received", t, true);
+        match self.rng.below(100) {
+            0..3 => return simple(self, "rejected", t + self.gap(30, 600), ""),
+            3..5 => return simple(self, "withdrawn", t + self.gap(60, 2880), ""),
+            5..6 => return simple(self, "cancelled", t + self.gap(60, 2880), ""),
+            _ => {}
+        }
+        for _ in 0..1 + self.rng.below(3) {
+            t += self.gap(30, 1440);
+            if self.rng.pct(40) {
+                let a = self.agencies[self.rng.below(200) as usize].0.clone();
+                simple(self, "transferred", t, &format!(r#","agency":"{a}""#));
+            } else {
+                simple(self, "transferred", t, "");
+            }
+        }
+        if self.rng.pct(15) {
+            t += self.gap(60, 1440);
+            simple(self, "supplement_requested", t, "");
+            t += self.gap(600, 4320);
+            let d = self.due(t);
+            simple(self, "supplement_received", t, &format!(r#","due_at":{d}"#));
+        }
+        if self.rng.pct(5) {
+            t += self.gap(60, 1440);
+            simple(self, "paused", t, r#","reason":"fees""#);
+            t += self.gap(60, 2880);
+            simple(self, "resumed", t, "");
+        }
+        t += self.gap(120, 7200);
+        let d = self.due(t - 86_400_000 * 3);
+        let outcome = if self.rng.pct(97) { "approved" } else { "refused" };
+        simple(self, "resolved", t, &format!(r#","due_at":{d},"outcome":"{outcome}""#));
+        if self.rng.pct(90) {
+            t += self.gap(60, 2880);
+            simple(self, "returned", t, "");
+        }
+    }
+
+    /// Video conferencing: meetings with endpoints joining, sending stats, leaving.
+    fn vc(&mut self, quota: usize, span_ms: i64) {
+        let start_len = self.out.len();
+        let mut m = 0;
+        while self.out.len() - start_len < quota {
+            m += 1;
+            let meeting = format!("M-2026-{m:04}");
+            let start = DAY0 * 1000 + self.rng.below(span_ms as u64) as i64;
+            let (level, n) = match self.rng.below(10) {
+                0 => ("central", 150),
+                1..4 => ("province", 20 + self.rng.below(40) as usize),
+                _ => ("commune", 3 + self.rng.below(10) as usize),
+            };
+            let first = self.rng.below(200) as usize;
+            let eps: Vec<String> = (0..n).map(|k| format!("EP-H42-{:03}", (first + k) % 200)).collect();
+            let list = eps.iter().map(|e| format!("\"{e}\"")).collect::<Vec<_>>().join(",");
+            let mut p = self.envelope("meeting_started", start);
+            let _ = write!(
+                p,
+                r#","meeting_id":"{meeting}","title":"Hội nghị trực tuyến số {m}","level":"{level}","expected_endpoints":[{list}]"#
+            );
+            self.push(Source::Vc, start, p);
+            let samples = 30;
+            for ep in &eps {
+                let mut t = start - 300_000 + self.rng.below(360_000) as i64;
+                let mut p = self.envelope("endpoint_joined", t);
+                let _ = write!(p, r#","meeting_id":"{meeting}","endpoint_id":"{ep}""#);
+                self.push(Source::Vc, t, p);
+                for _ in 0..samples {
+                    t += 2000 + self.rng.below(3000) as i64;
+                    let mut p = self.envelope("endpoint_stats", t);
+                    let loss = self.rng.below(300) as f64 / 100.0;
+                    let jitter = self.rng.below(400) as f64 / 10.0;
+                    let rtt = 20.0 + self.rng.below(3000) as f64 / 10.0;
+                    let bitrate = 512 + self.rng.below(3584);
+                    let _ = write!(
+                        p,
+                        r#","meeting_id":"{meeting}","endpoint_id":"{ep}","packet_loss_pct":{loss},"jitter_ms":{jitter},"rtt_ms":{rtt},"bitrate_kbps":{bitrate}"#
+                    );
+                    self.push(Source::Vc, t, p);
+                }
+                let mut p = self.envelope("endpoint_left", t + 1000);
+                let _ = write!(p, r#","meeting_id":"{meeting}","endpoint_id":"{ep}""#);
+                self.push(Source::Vc, t + 1000, p);
+            }
+            let end = start + 3_600_000;
+            let mut p = self.envelope("meeting_ended", end);
+            let _ = write!(p, r#","meeting_id":"{meeting}""#);
+            self.push(Source::Vc, end, p);
+        }
+    }
+
+    /// SOC: alerts, incidents and system heartbeats over 75 systems.
+    fn soc(&mut self, quota: usize, span_ms: i64) {
+        let systems: Vec<String> = (0..75).map(|i| format!("HT-{:03}", i + 1)).collect();
+        let start_len = self.out.len();
+        let mut incident = 0;
+        while self.out.len() - start_len < quota {
+            let t = DAY0 * 1000 + self.rng.below(span_ms as u64) as i64;
+            let system = self.rng.pick(&systems).clone();
+            match self.rng.below(100) {
+                0..60 => {
+                    let severity = match self.rng.below(100) {
+                        0..70 => "low",
+                        70..90 => "medium",
+                        90..98 => "high",
+                        _ => "critical",
+                    };
+                    let category =
+                        self.rng.pick(&["malware", "intrusion", "ddos", "phishing", "recon", "recon", "policy", "other"]);
+                    let alert = self.rng.below(100_000_000);
+                    let (a, b) = (self.rng.below(255), self.rng.below(255));
+                    let mut p = self.envelope("alert", t);
+                    let _ = write!(
+                        p,
+                        r#","alert_id":"SIEM-{alert}","system_id":"{system}","severity":"{severity}","category":"{category}","src_ip":"203.0.{a}.{b}","dst_ip":"10.20.1.{a}","signature":"ET SCAN Suspicious inbound to port {b}""#
+                    );
+                    self.push(Source::Soc, t, p);
+                }
+                60..62 => {
+                    incident += 1;
+                    let id = format!("INC-2026-{incident:05}");
+                    let severity = self.rng.pick(&["low", "medium", "high", "critical"]);
+                    let mut p = self.envelope("incident_opened", t);
+                    let _ = write!(
+                        p,
+                        r#","incident_id":"{id}","system_id":"{system}","severity":"{severity}","title":"Sự cố an toàn thông tin {incident}""#
+                    );
+                    self.push(Source::Soc, t, p);
+                    for (ty, after) in [("incident_acknowledged", 600_000), ("incident_resolved", 7_200_000)] {
+                        let mut p = self.envelope(ty, t + after);
+                        let _ = write!(p, r#","incident_id":"{id}""#);
+                        self.push(Source::Soc, t + after, p);
+                    }
+                }
+                _ => {
+                    let mut p = self.envelope("system_heartbeat", t);
+                    let _ = write!(p, r#","system_id":"{system}""#);
+                    self.push(Source::Soc, t, p);
+                }
+            }
+        }
+    }
+
+    fn heartbeats(&mut self, quota: usize, span_ms: i64) {
+        for i in 0..quota {
+            let t = DAY0 * 1000 + span_ms / quota as i64 * i as i64;
+            let source = Source::ALL[i % 3];
+            let p = self.envelope("heartbeat", t);
+            self.push(source, t, p);
+        }
+    }
+}
+
+/// The corpus, time-ordered with ~2 % of neighbours swapped (redelivery, vendor retries),
+/// and the instant it all arrives at.
+fn corpus() -> (Vec<Msg>, Ts) {
+    let mut g = Gen::new(0x10C0_2026);
+    let span_ms = DAYS * 86_400_000;
+    for n in 0..DOSSIERS {
+        // Filed on a working day's office hours, uniformly over the span.
+        let day = g.rng.below(DAYS as u64) as i64;
+        let minute = 7 * 60 + 30 + g.rng.below(9 * 60 + 30) as i64;
+        let t = (DAY0 + day * 86_400 + minute * 60) * 1000 + g.rng.below(60_000) as i64;
+        g.dossier(n, t);
+    }
+    let dossier_events = g.out.len();
+    g.vc(dossier_events * 15 / 80, span_ms);
+    g.soc(dossier_events * 4 / 80, span_ms);
+    g.heartbeats(dossier_events / 80, span_ms);
+    let mut out = g.out;
+    // Lifecycles run past the span: keep what happened before its end.
+    let end = (DAY0 + DAYS * 86_400) * 1000;
+    out.retain(|m| m.at_ms < end);
+    out.sort_by_key(|m| m.at_ms);
+    let mut rng = Rng(7);
+    for i in 1..out.len() {
+        if rng.pct(2) {
+            out.swap(i - 1, i);
+        }
+    }
+    (out, Ts((end + 60_000) * 1_000_000))
+}
+
+/// A `received` payload for dossier `n` of a set of distinct dossiers (for the view bench).
+fn received_payload(g: &mut Gen, n: usize, t: i64) -> Vec<u8> {
+    let (agency, level) = g.agencies[n % 200].clone();
+    let (procedure, sector) = g.procedures[(n * 7919) % 2000].clone();
+    let channel = ["online", "online", "online", "direct", "postal"][n % 5];
+    let mut p = g.envelope("received", t);
+    let due = g.due(t);
+    let _ = write!(
+        p,
+        r#","dossier_id":"{agency}-{}-{:04}","agency":"{agency}","agency_level":"{level}","procedure":"{procedure}","sector":"{sector}","channel":"{channel}","due_at":{due}}}"#,
+        yymmdd(t),
+        n % 10_000
+    );
+    p.into_bytes()
+}
+
+// ---------------------------------------------------------------------------------------
+// Benchmarks
+// ---------------------------------------------------------------------------------------
+
+fn apply_all<'a>(state: &mut State, msgs: impl Iterator<Item = &'a Msg>, now: Ts, limits: &DecodeLimits) {
+    for m in msgs {
+        let ev = decode(m.source, &m.payload, now, limits).expect("generated payloads are valid");
+        state.apply(&Input::Event(ev), now);
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let (msgs, now) = corpus();
+    let limits = DecodeLimits::default();
+    assert!(msgs.len() >= WARM + MEASURED, "corpus of {} events is too small", msgs.len());
+    let (warm_msgs, rest) = msgs.split_at(WARM);
+    let measured = &rest[..MEASURED];
+    let bytes: usize = measured.iter().map(|m| m.payload.len()).sum();
+    let onestop = msgs.iter().filter(|m| m.source == Source::Onestop).count();
+    eprintln!(
+        "corpus: {} events ({:.1} % one-stop), measured slice: {} events, {:.0} bytes/payload on average",
+        msgs.len(),
+        100.0 * onestop as f64 / msgs.len() as f64,
+        MEASURED,
+        bytes as f64 / MEASURED as f64
+    );
+
+    let mut warm = State::new(Params::default(), Ts(DAY0 * 1_000_000_000));
+    apply_all(&mut warm, warm_msgs.iter(), now, &limits);
+    eprintln!("warm state: {} dossiers, {} ids in the dedupe memory", warm.dossiers.len(), warm.dedupe_len());
+
+    let mut g = c.benchmark_group("ingest");
+    g.throughput(Throughput::Elements(MEASURED as u64));
+    g.sample_size(10);
+    g.sampling_mode(SamplingMode::Flat);
+    g.warm_up_time(Duration::from_secs(2));
+    g.measurement_time(Duration::from_secs(8));
+
+    g.bench_function("serde_json_value_parse", |b| {
+        b.iter(|| {
+            for m in measured {
+                black_box(serde_json::from_slice::<serde_json::Value>(&m.payload).expect("valid JSON"));
+            }
+        });
+    });
+    g.bench_function("decode", |b| {
+        b.iter(|| {
+            for m in measured {
+                black_box(decode(m.source, &m.payload, now, &limits).expect("valid"));
+            }
+        });
+    });
+    let decoded: Vec<Input<'_>> = measured
+        .iter()
+        .map(|m| Input::Event(decode(m.source, &m.payload, now, &limits).expect("valid")))
+        .collect();
+    g.bench_function("apply", |b| {
+        b.iter_batched(
+            || warm.clone(),
+            |mut state| {
+                for input in &decoded {
+                    state.apply(input, now);
+                }
+                state
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    g.bench_function("decode_apply", |b| {
+        b.iter_batched(
+            || warm.clone(),
+            |mut state| {
+                apply_all(&mut state, measured.iter(), now, &limits);
+                state
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    drop(decoded);
+    g.finish();
+
+    // From an empty state: the whole first million events, the state growing from nothing.
+    let mut g = c.benchmark_group("ingest_from_empty");
+    g.throughput(Throughput::Elements(WARM as u64));
+    g.sample_size(10);
+    g.sampling_mode(SamplingMode::Flat);
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(15));
+    g.bench_function("decode_apply_1m", |b| {
+        b.iter_batched(
+            || State::new(Params::default(), Ts(DAY0 * 1_000_000_000)),
+            |mut state| {
+                apply_all(&mut state, warm_msgs.iter(), now, &limits);
+                state
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    g.finish();
+    drop(warm);
+    drop(msgs);
+
+    // The view, every 500 ms in the daemon, over 1,000,000 open dossiers.
+    let mut state = State::new(Params::default(), Ts(DAY0 * 1_000_000_000));
+    let mut gen = Gen::new(42);
+    let t0 = (DAY0 + 19 * 86_400 + 8 * 3600) * 1000;
+    for n in 0..1_000_000 {
+        let t = t0 + (n as i64 % 36_000_000);
+        let payload = received_payload(&mut gen, n, t);
+        let ev = decode(Source::Onestop, &payload, now, &limits).expect("valid");
+        state.apply(&Input::Event(ev), now);
+    }
+    assert_eq!(state.dossiers.len(), 1_000_000);
+    let mut g = c.benchmark_group("view");
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(5));
+    g.bench_function("view_1m_dossiers", |b| b.iter(|| black_box(state.view(now))));
+    g.finish();
+}
+
+criterion_group!(ingest, benches);
+criterion_main!(ingest);

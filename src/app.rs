@@ -1,2 +1,191 @@
-pub struct App;
-impl App { pub async fn build(_s: crate::config::Settings, _d: Option<std::path::PathBuf>) -> anyhow::Result<App> { todo!() } pub async fn run_until_stopped(self, _sig: impl std::future::Future<Output=()> + Send) -> anyhow::Result<()> { todo!() } }
+//! The application: builds every part from the settings, runs them as tasks, and owns
+//! shutdown.
+//!
+//! Shutdown goes in data-flow order under one deadline: `/readyz` turns not-ready and the
+//! MQTT task disconnects; the ingest queue's sender is dropped with it, so the pipeline
+//! applies what is queued and ends; then the HTTP server stops. `/metrics` is served until
+//! the end.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::config::Settings;
+use crate::decode::DecodeLimits;
+use crate::ingest::{LinkStatus, MqttIngest};
+use crate::outputs::deadletter::DeadLetters;
+use crate::outputs::http::{HttpState, router};
+use crate::outputs::prometheus;
+use crate::pipeline::Pipeline;
+use crate::state::{Params, State, View};
+use crate::telemetry::SelfMetrics;
+use crate::time::Ts;
+
+/// How often the pipeline publishes a fresh view.
+const VIEW_INTERVAL: Duration = Duration::from_millis(500);
+/// Everything must have stopped this long after the signal (CONTRACT 6: within 5 s).
+const SHUTDOWN_DEADLINE: Duration = Duration::from_millis(4500);
+
+/// A built, not yet running daemon.
+pub struct App {
+    listener: TcpListener,
+    ingest: MqttIngest,
+    pipeline: Pipeline,
+    http: HttpState,
+    views: watch::Receiver<Arc<View>>,
+    data_dir: Option<PathBuf>,
+}
+
+impl App {
+    /// Builds every part: binds the HTTP listener, prepares the MQTT connection (it
+    /// connects once running), the state and the pipeline.
+    ///
+    /// # Errors
+    /// When the listen address cannot be bound (the message names it and the flag to
+    /// change it), the broker password cannot be read, or the MQTT settings are unusable.
+    pub async fn build(settings: Settings, data_dir: Option<PathBuf>) -> anyhow::Result<App> {
+        let listener = TcpListener::bind(&settings.http.listen).await.map_err(|e| {
+            anyhow!(
+                "cannot listen on {}: {e} (choose another address with --listen or [http] listen)",
+                settings.http.listen
+            )
+        })?;
+        let metrics = SelfMetrics::new();
+        let password = settings.mqtt_password()?;
+        let (tx, rx) = mpsc::channel(settings.mqtt.queue_capacity);
+        let limits = DecodeLimits {
+            max_payload_bytes: settings.ingest.max_payload_bytes,
+            max_future_skew_secs: settings.ingest.max_future_skew_secs,
+        };
+        let (ingest, publisher, link) = MqttIngest::new(
+            &settings.mqtt,
+            password,
+            limits.max_payload_bytes,
+            tx,
+            metrics.clone(),
+        )
+        .context("cannot set up the MQTT connection")?;
+        let params = Params::from_settings(&settings);
+        let cal = params.cal.clone();
+        let state = State::new(params, Ts::now());
+        let (view_tx, views) = watch::channel(Arc::new(state.view(Ts::now())));
+        prometheus::register(&metrics.registry, views.clone())
+            .context("cannot register the domain metrics")?;
+        let pipeline = Pipeline::new(
+            rx,
+            state,
+            limits,
+            settings.mqtt.prefix.clone(),
+            DeadLetters::new(Some(publisher), cal),
+            view_tx,
+            VIEW_INTERVAL,
+            metrics.clone(),
+        );
+        let http = HttpState {
+            registry: metrics.registry.clone(),
+            link,
+        };
+        Ok(App {
+            listener,
+            ingest,
+            pipeline,
+            http,
+            views,
+            data_dir,
+        })
+    }
+
+    /// The address the HTTP listener is bound to (useful with port 0).
+    ///
+    /// # Errors
+    /// When the socket's address cannot be read.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The broker link status.
+    #[must_use]
+    pub fn link(&self) -> watch::Receiver<LinkStatus> {
+        self.http.link.clone()
+    }
+
+    /// The latest view, replaced every tick.
+    #[must_use]
+    pub fn views(&self) -> watch::Receiver<Arc<View>> {
+        self.views.clone()
+    }
+
+    /// Runs until `signal` completes or a core task fails, then shuts down.
+    ///
+    /// # Errors
+    /// When a core task fails, or shutdown misses its deadline.
+    pub async fn run_until_stopped(
+        self,
+        signal: impl Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
+        if let Some(dir) = &self.data_dir {
+            info!(data_dir = %dir.display(), "Data directory set; state is kept in memory only in this version.");
+        }
+        let cancel = CancellationToken::new();
+        let mut ingest = tokio::spawn(self.ingest.run(cancel.child_token()));
+        let mut pipeline = tokio::spawn(self.pipeline.run());
+        let http_cancel = CancellationToken::new();
+        let server = axum::serve(self.listener, router(self.http))
+            .with_graceful_shutdown(http_cancel.clone().cancelled_owned());
+        let mut http: JoinHandle<std::io::Result<()>> = tokio::spawn(server.into_future());
+        info!("iocd is running.");
+
+        let failure = tokio::select! {
+            () = signal => None,
+            r = &mut ingest => Some(anyhow!("the MQTT task stopped: {}", describe(r.map(|r| r.map_err(anyhow::Error::from))))),
+            r = &mut pipeline => Some(anyhow!("the pipeline stopped unexpectedly{}", r.err().map(|e| format!(": {e}")).unwrap_or_default())),
+            r = &mut http => Some(anyhow!("the HTTP server stopped: {}", describe(r.map(|r| r.map_err(anyhow::Error::from))))),
+        };
+        if let Some(e) = &failure {
+            error!(error = %e, "A core task failed; shutting down.");
+        }
+        cancel.cancel();
+        let stopped = tokio::time::timeout(SHUTDOWN_DEADLINE, async {
+            if !ingest.is_finished() {
+                let _ = (&mut ingest).await;
+            }
+            if !pipeline.is_finished() {
+                let _ = (&mut pipeline).await;
+            }
+            http_cancel.cancel();
+            if !http.is_finished() {
+                let _ = (&mut http).await;
+            }
+        })
+        .await;
+        if stopped.is_err() {
+            warn!(
+                ingest = !ingest.is_finished(),
+                pipeline = !pipeline.is_finished(),
+                http = !http.is_finished(),
+                "Shutdown deadline passed; these tasks were still running."
+            );
+            return Err(anyhow!(
+                "shutdown did not finish within {SHUTDOWN_DEADLINE:?}"
+            ));
+        }
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+fn describe(r: Result<anyhow::Result<()>, tokio::task::JoinError>) -> String {
+    match r {
+        Ok(Ok(())) => "it ended".to_owned(),
+        Ok(Err(e)) => format!("{e:#}"),
+        Err(e) => format!("it panicked or was cancelled: {e}"),
+    }
+}

@@ -1,1 +1,158 @@
-//! TODO
+//! The pipeline: the one task that owns the [`State`]. It takes raw messages off the ingest
+//! queue, decodes them, applies events (or counts rejections and dead-letters them), and
+//! at every tick publishes a fresh [`View`] for the outputs.
+//!
+//! Being the only writer keeps `apply` single-threaded and deterministic; readers never
+//! lock the state, they read the latest `Arc<View>` from a `watch` channel. The task ends
+//! when the ingest side drops the queue's sender, after applying everything queued.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, warn};
+
+use crate::decode::{DecodeError, DecodeLimits, Source, decode, source_of};
+use crate::ingest::RawMessage;
+use crate::outputs::deadletter::DeadLetters;
+use crate::state::{Input, State, View};
+use crate::telemetry::SelfMetrics;
+use crate::time::Ts;
+
+/// Messages taken off the queue per wake-up; bounds the time between ticks under load.
+const BATCH: usize = 512;
+/// Ticks between two housekeeping passes (pruning windows, forgetting closed items).
+const HOUSEKEEPING_EVERY_TICKS: u32 = 120;
+
+/// The decode → apply → publish loop.
+pub struct Pipeline {
+    /// Raw messages from ingest. Closed (all senders dropped) means: drain and stop.
+    rx: mpsc::Receiver<RawMessage>,
+    state: State,
+    limits: DecodeLimits,
+    prefix: String,
+    dead_letters: DeadLetters,
+    /// Latest view for the outputs; replaced every tick.
+    views: watch::Sender<Arc<View>>,
+    tick: Duration,
+    metrics: SelfMetrics,
+    reject_log: RejectLog,
+}
+
+impl Pipeline {
+    /// A pipeline over `state`, reading `rx` and publishing views on `views` every `tick`.
+    #[must_use]
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        rx: mpsc::Receiver<RawMessage>,
+        state: State,
+        limits: DecodeLimits,
+        prefix: String,
+        dead_letters: DeadLetters,
+        views: watch::Sender<Arc<View>>,
+        tick: Duration,
+        metrics: SelfMetrics,
+    ) -> Self {
+        Self {
+            rx,
+            state,
+            limits,
+            prefix,
+            dead_letters,
+            views,
+            tick,
+            metrics,
+            reject_log: RejectLog::default(),
+        }
+    }
+
+    /// Runs until the queue is closed and drained; returns the final state.
+    pub async fn run(mut self) -> State {
+        let mut tick = tokio::time::interval(self.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut ticks = 0u32;
+        loop {
+            tokio::select! {
+                n = self.rx.recv_many(&mut batch, BATCH) => {
+                    if n == 0 {
+                        break;
+                    }
+                    self.metrics.pipeline_dequeued.inc_by(n as u64);
+                    for msg in batch.drain(..) {
+                        self.handle(&msg);
+                    }
+                }
+                _ = tick.tick() => {
+                    ticks = ticks.wrapping_add(1);
+                    let now = Ts::now();
+                    if ticks % HOUSEKEEPING_EVERY_TICKS == 0 {
+                        self.state.apply(&Input::Tick, now);
+                    }
+                    self.views.send_replace(Arc::new(self.state.view(now)));
+                }
+            }
+        }
+        self.views
+            .send_replace(Arc::new(self.state.view(Ts::now())));
+        self.state
+    }
+
+    /// Decodes and applies one message.
+    fn handle(&mut self, msg: &RawMessage) {
+        let Some(source) = source_of(&msg.topic, &self.prefix) else {
+            debug!(topic = %msg.topic, "Message outside the input topics ignored.");
+            return;
+        };
+        match decode(source, &msg.payload, msg.received_at, &self.limits) {
+            Ok(event) => {
+                self.state.apply(&Input::Event(event), msg.received_at);
+            }
+            Err(err) => {
+                self.state.apply(
+                    &Input::Rejected {
+                        source,
+                        reason: err.reason,
+                    },
+                    msg.received_at,
+                );
+                self.reject_log
+                    .record(source, &msg.topic, &err, msg.received_at);
+                self.dead_letters
+                    .publish(source, msg, &err, self.limits.max_payload_bytes);
+            }
+        }
+    }
+}
+
+/// Rejection logging at a bounded rate: per source, the first rejection of each
+/// 10-second period at WARN (with how many were only logged at DEBUG since), the rest at
+/// DEBUG. Rejected payloads are counted and dead-lettered in full anyway.
+#[derive(Default)]
+struct RejectLog {
+    /// Per source: start of the current period and rejections not logged at WARN in it.
+    periods: [(Ts, u64); 3],
+}
+
+const REJECT_LOG_PERIOD_SECS: i64 = 10;
+
+impl RejectLog {
+    fn record(&mut self, source: Source, topic: &str, err: &DecodeError, now: Ts) {
+        let (start, quiet) = &mut self.periods[source.index()];
+        if now >= start.plus_secs(REJECT_LOG_PERIOD_SECS) {
+            warn!(
+                source = source.as_str(),
+                topic,
+                reason = err.reason.as_str(),
+                detail = %err.detail,
+                suppressed = *quiet,
+                "Payload rejected and dead-lettered; further rejections of this source are logged at DEBUG for 10 s."
+            );
+            *start = now;
+            *quiet = 0;
+        } else {
+            *quiet += 1;
+            debug!(source = source.as_str(), topic, reason = err.reason.as_str(), detail = %err.detail, "Payload rejected.");
+        }
+    }
+}

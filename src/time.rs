@@ -17,7 +17,9 @@ pub const NANOS_PER_MIN: i64 = 60 * NANOS_PER_SEC;
 pub const NANOS_PER_HOUR: i64 = 60 * NANOS_PER_MIN;
 
 /// A UTC instant, nanoseconds since the Unix epoch (years 1678 to 2261).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Ts(pub i64);
 
@@ -103,7 +105,11 @@ pub fn parse_rfc3339(s: &str) -> Result<Ts, BadTimestamp> {
     let hour = digits(b, 11, 2)?;
     let minute = digits(b, 14, 2)?;
     let second = digits(b, 17, 2)?;
-    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') || b[13] != b':' || b[16] != b':'
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't')
+        || b[13] != b':'
+        || b[16] != b':'
     {
         return Err(BadTimestamp);
     }
@@ -208,7 +214,10 @@ impl Calendar {
     #[must_use]
     pub fn new(tz: jiff::tz::TimeZone) -> Self {
         let fixed_offset_secs = fixed_offset(&tz);
-        Self { tz, fixed_offset_secs }
+        Self {
+            tz,
+            fixed_offset_secs,
+        }
     }
 
     /// The zone this calendar uses.
@@ -264,7 +273,11 @@ fn fixed_offset(tz: &jiff::tz::TimeZone) -> Option<i64> {
         .following(start)
         .take_while(|t| t.timestamp() < end)
         .any(|t| t.offset() != off);
-    if changes { None } else { Some(i64::from(off.seconds())) }
+    if changes {
+        None
+    } else {
+        Some(i64::from(off.seconds()))
+    }
 }
 
 #[cfg(test)]
@@ -310,8 +323,14 @@ mod tests {
         let after = parse_rfc3339("2026-11-25T00:00:00+07:00").unwrap();
         assert_eq!(cal.day(before) + 1, cal.day(after));
         // 16:59:59Z is still the 24th in Vietnam, 17:00Z the 25th.
-        assert_eq!(cal.day(parse_rfc3339("2026-11-24T16:59:59Z").unwrap()), cal.day(before));
-        assert_eq!(cal.day(parse_rfc3339("2026-11-24T17:00:00Z").unwrap()), cal.day(after));
+        assert_eq!(
+            cal.day(parse_rfc3339("2026-11-24T16:59:59Z").unwrap()),
+            cal.day(before)
+        );
+        assert_eq!(
+            cal.day(parse_rfc3339("2026-11-24T17:00:00Z").unwrap()),
+            cal.day(after)
+        );
     }
 
     #[test]

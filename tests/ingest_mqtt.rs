@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use broker::TestBroker;
 use iocd::config::MqttSettings;
-use iocd::ingest::{IngestError, LinkStatus, MqttIngest, Publisher, RawMessage};
+use iocd::ingest::{IngestError, LinkStatus, MqttIngest, PublishError, Publisher, RawMessage};
 use iocd::telemetry::SelfMetrics;
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 use tokio::sync::{mpsc, watch};
@@ -451,6 +451,140 @@ async fn publisher_messages_reach_the_broker() {
         assert!(!received.retain);
         assert_eq!(&received.payload[..], b"{\"reason\":\"x\"}");
         ingest.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_longer_than_the_keepalive_loses_nothing() {
+    within(async {
+        let broker = TestBroker::start();
+        let mut s = settings("stall", &broker.url(), true);
+        s.keepalive_secs = 1;
+        let mut ingest = spawn_ingest(&s, 1);
+        ingest.wait_subscribed().await;
+        let topic = ingest.topic("soc/stall");
+        let msgs = numbered(&topic, 0..50);
+        publish_all(&broker, &msgs).await;
+        let metrics = ingest.metrics.clone();
+        wait_until("ingest waits on the full queue", || {
+            metrics.mqtt_messages_received.get() == 2
+        })
+        .await;
+        // The pipeline stalls until the broker drops the silent client (keepalive 1 s:
+        // Mosquitto allows 1.5 s, checked every few seconds).
+        wait_until("the broker drops the stalled client", || {
+            broker.log().contains("has exceeded timeout")
+        })
+        .await;
+        let want = payloads_of(&msgs);
+        let mut got = BTreeSet::new();
+        let mut received = 0;
+        while got != want {
+            for m in ingest.recv_n(1).await {
+                got.insert(m.payload.to_vec());
+                received += 1;
+            }
+        }
+        // Keep draining (redeliveries) until the loop has noticed the dropped link.
+        let deadline = Instant::now() + TIMEOUT;
+        while metrics.mqtt_connection_errors.get() == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the dropped link was never noticed"
+            );
+            let next = tokio::time::timeout(Duration::from_millis(10), ingest.rx.recv()).await;
+            if let Ok(Some(m)) = next {
+                assert!(want.contains(&m.payload.to_vec()));
+                received += 1;
+            }
+        }
+        let errors = metrics.mqtt_connection_errors.get();
+        eprintln!(
+            "stall: 50 of 50 delivered ({received} with redeliveries), {errors} connection errors"
+        );
+        ingest.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_ends_run_promptly_while_the_broker_is_down() {
+    within(async {
+        let mut broker = TestBroker::start();
+        broker.stop();
+        let mut s = settings("cancel-down", &broker.url(), true);
+        s.reconnect_min_ms = 60_000;
+        s.reconnect_max_ms = 60_000;
+        let ingest = spawn_ingest(&s, 1);
+        let metrics = ingest.metrics.clone();
+        wait_until("a failed attempt", || {
+            metrics.mqtt_connection_errors.get() >= 1
+        })
+        .await;
+        let started = Instant::now();
+        ingest.stop().await;
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_ends_run_promptly_while_waiting_for_queue_room() {
+    within(async {
+        let broker = TestBroker::start();
+        let mut ingest = spawn_ingest(&settings("cancel-full", &broker.url(), true), 1);
+        ingest.wait_subscribed().await;
+        let topic = ingest.topic("vc/x");
+        publish_all(&broker, &numbered(&topic, 0..5)).await;
+        let metrics = ingest.metrics.clone();
+        wait_until("ingest waits on the full queue", || {
+            metrics.mqtt_messages_received.get() == 2
+        })
+        .await;
+        let started = Instant::now();
+        ingest.stop().await;
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_stops_by_itself_when_the_pipeline_queue_closes_and_says_goodbye() {
+    within(async {
+        let broker = TestBroker::start();
+        let s = settings("closed", &broker.url(), true);
+        let mut ingest = spawn_ingest(&s, 4);
+        ingest.wait_subscribed().await;
+        let Ingest {
+            rx,
+            task,
+            publisher,
+            ..
+        } = ingest;
+        drop(rx);
+        publish_all(&broker, &numbered(&format!("{}/onestop/x", s.prefix), 0..1)).await;
+        let ended = tokio::time::timeout(TIMEOUT, task).await;
+        assert!(
+            matches!(ended, Ok(Ok(Ok(())))),
+            "run did not end with Ok: {ended:?}"
+        );
+        let after = publisher.try_publish("alert", format!("{}/alerts/x", s.prefix), vec![1]);
+        assert_eq!(after, Err(PublishError::Closed));
+        // Mosquitto logs "Client ID disconnected." only for a DISCONNECT packet.
+        let goodbye = format!("Client {} disconnected.", s.client_id);
+        wait_until("the broker logs the DISCONNECT", || {
+            broker.log().contains(&goodbye)
+        })
+        .await;
     })
     .await;
 }

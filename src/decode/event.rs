@@ -234,10 +234,13 @@ impl DossierStatus {
     /// Parses a wire name.
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::OPEN.as_slice(), &[Self::Resolved, Self::Returned, Self::Closed]]
-            .concat()
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            Self::OPEN.as_slice(),
+            &[Self::Resolved, Self::Returned, Self::Closed],
+        ]
+        .concat()
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 
     /// Whether the dossier is still being handled (`submitted` … `paused`).
@@ -249,7 +252,11 @@ impl DossierStatus {
     /// Index into `OPEN` for an open status.
     #[must_use]
     pub const fn open_index(self) -> Option<usize> {
-        if self.is_open() { Some(self as usize) } else { None }
+        if self.is_open() {
+            Some(self as usize)
+        } else {
+            None
+        }
     }
 }
 
@@ -291,7 +298,12 @@ pub enum Level {
 
 impl Level {
     /// Meeting levels in label order (`unknown` for meetings seen before their start).
-    pub const MEETING: [Level; 4] = [Level::Central, Level::Province, Level::Commune, Level::Unknown];
+    pub const MEETING: [Level; 4] = [
+        Level::Central,
+        Level::Province,
+        Level::Commune,
+        Level::Unknown,
+    ];
     /// The wire and label name.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
@@ -446,7 +458,12 @@ pub enum Severity {
 
 impl Severity {
     /// Every severity, lowest first.
-    pub const ALL: [Severity; 4] = [Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+    pub const ALL: [Severity; 4] = [
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
     /// The wire and label name.
     #[must_use]
     pub const fn as_str(self) -> &'static str {

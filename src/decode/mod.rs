@@ -27,12 +27,17 @@ pub struct DecodeLimits {
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        Self { max_payload_bytes: 65_536, max_future_skew_secs: 300 }
+        Self {
+            max_payload_bytes: 65_536,
+            max_future_skew_secs: 300,
+        }
     }
 }
 
 /// Why a payload was rejected: CONTRACT 1.1's codes, in their order of precedence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 #[allow(missing_docs)]
 pub enum Reason {
@@ -96,7 +101,10 @@ pub struct DecodeError {
 
 impl DecodeError {
     fn new(reason: Reason, detail: impl Into<String>) -> Self {
-        Self { reason, detail: detail.into() }
+        Self {
+            reason,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -121,12 +129,21 @@ pub fn decode<'a>(
     if payload.len() > limits.max_payload_bytes {
         return Err(DecodeError::new(
             Reason::TooLarge,
-            format!("payload of {} bytes exceeds the limit of {}", payload.len(), limits.max_payload_bytes),
+            format!(
+                "payload of {} bytes exceeds the limit of {}",
+                payload.len(),
+                limits.max_payload_bytes
+            ),
         ));
     }
     let fields = match raw::parse(payload) {
         Ok(Some(fields)) => fields,
-        Ok(None) => return Err(DecodeError::new(Reason::NotObject, "payload is JSON but not an object")),
+        Ok(None) => {
+            return Err(DecodeError::new(
+                Reason::NotObject,
+                "payload is JSON but not an object",
+            ));
+        }
         Err(e) => return Err(DecodeError::new(Reason::InvalidJson, e.to_string())),
     };
     validate(source, fields, now, limits)
@@ -175,7 +192,15 @@ const CHANNELS: &[&str] = &["online", "direct", "postal"];
 const OUTCOMES: &[&str] = &["approved", "refused"];
 const PAUSE_REASONS: &[&str] = &["fees", "suspended", "other"];
 const SEVERITIES: &[&str] = &["low", "medium", "high", "critical"];
-const CATEGORIES: &[&str] = &["malware", "intrusion", "ddos", "phishing", "recon", "policy", "other"];
+const CATEGORIES: &[&str] = &[
+    "malware",
+    "intrusion",
+    "ddos",
+    "phishing",
+    "recon",
+    "policy",
+    "other",
+];
 const NON_NEG: Kind = Kind::Num(0.0, f64::INFINITY);
 
 const DOSSIER_SUBMITTED: &[Spec] = &[
@@ -252,7 +277,12 @@ const SOC_ALERT: &[Spec] = &[
     spec!(dst_ip, Kind::Text, Optional),
     spec!(signature, Kind::Text, Optional),
 ];
-const SOC_INCIDENT_OPENED: &[Spec] = &[INCIDENT, SYSTEM, SEVERITY, spec!(title, Kind::Text, Optional)];
+const SOC_INCIDENT_OPENED: &[Spec] = &[
+    INCIDENT,
+    SYSTEM,
+    SEVERITY,
+    spec!(title, Kind::Text, Optional),
+];
 const SOC_INCIDENT_ONLY: &[Spec] = &[INCIDENT];
 const SOC_SYSTEM_HEARTBEAT: &[Spec] = &[SYSTEM];
 
@@ -302,7 +332,13 @@ fn validate<'a>(
     };
     let specs = ty.and_then(|t| type_specs(source, t));
     let all = || ENVELOPE.iter().chain(specs.into_iter().flatten());
-    let get = |s: &Spec| if s.0 == "type" { type_val.as_ref() } else { (s.1)(&f).as_ref() };
+    let get = |s: &Spec| {
+        if s.0 == "type" {
+            type_val.as_ref()
+        } else {
+            (s.1)(&f).as_ref()
+        }
+    };
 
     for s in all() {
         let v = get(s);
@@ -312,7 +348,10 @@ fn validate<'a>(
         };
         if s.3 == Required && absent {
             let what = if v.is_some() { "is null" } else { "is missing" };
-            return Err(DecodeError::new(Reason::MissingField, format!("required field `{}` {what}", s.0)));
+            return Err(DecodeError::new(
+                Reason::MissingField,
+                format!("required field `{}` {what}", s.0),
+            ));
         }
     }
     for s in all() {
@@ -322,12 +361,19 @@ fn validate<'a>(
     }
     let Some(ty) = ty else {
         // Unreachable: presence and type checks above have passed. Kept as an error, not a panic.
-        return Err(DecodeError::new(Reason::WrongType, "`type` must be a string"));
+        return Err(DecodeError::new(
+            Reason::WrongType,
+            "`type` must be a string",
+        ));
     };
     if specs.is_none() {
         return Err(DecodeError::new(
             Reason::UnknownType,
-            format!("unknown type `{}` for source {}", truncate(ty), source.as_str()),
+            format!(
+                "unknown type `{}` for source {}",
+                truncate(ty),
+                source.as_str()
+            ),
         ));
     }
     let mut occurred_at = Ts::default();
@@ -380,7 +426,10 @@ fn check_type(s: &Spec, v: &Val<'_>) -> Result<(), DecodeError> {
             Kind::Num(..) => "a number",
             Kind::IdList => "an array of strings",
         };
-        Err(DecodeError::new(Reason::WrongType, format!("`{}` must be {want}, got {}", s.0, v.kind())))
+        Err(DecodeError::new(
+            Reason::WrongType,
+            format!("`{}` must be {want}, got {}", s.0, v.kind()),
+        ))
     }
 }
 
@@ -395,16 +444,30 @@ fn check_value(s: &Spec, v: &Val<'_>) -> Result<Option<Ts>, DecodeError> {
         }
         (Kind::Time | Kind::Due, Val::Str(x)) => match parse_rfc3339(x) {
             Ok(ts) => return Ok(Some(ts)),
-            Err(_) => return bad(format!("`{}` is not an RFC 3339 timestamp with offset: `{}`", s.0, truncate(x))),
+            Err(_) => {
+                return bad(format!(
+                    "`{}` is not an RFC 3339 timestamp with offset: `{}`",
+                    s.0,
+                    truncate(x)
+                ));
+            }
         },
         (Kind::Enum(allowed), Val::Str(x)) => {
             if !allowed.contains(&x.as_ref()) {
-                return bad(format!("`{}` must be one of {}; got `{}`", s.0, allowed.join(", "), truncate(x)));
+                return bad(format!(
+                    "`{}` must be one of {}; got `{}`",
+                    s.0,
+                    allowed.join(", "),
+                    truncate(x)
+                ));
             }
         }
         (Kind::IdList, Val::StrArray(items)) => {
             if !items.iter().all(|x| id_len_ok(x)) {
-                return bad(format!("every entry of `{}` must have 1 to 128 characters", s.0));
+                return bad(format!(
+                    "every entry of `{}` must have 1 to 128 characters",
+                    s.0
+                ));
             }
         }
         _ => {}
@@ -448,7 +511,12 @@ fn take_enum<T>(v: &Option<Val<'_>>, parse: impl Fn(&str) -> Option<T>) -> Optio
 
 /// Validated fields → typed event. Every lookup here succeeds by construction; a missing
 /// value falls back to an empty string rather than panicking.
-fn build<'a>(source: Source, ty: &str, occurred_at: Ts, f: &mut RawFields<'a>) -> Result<Event<'a>, DecodeError> {
+fn build<'a>(
+    source: Source,
+    ty: &str,
+    occurred_at: Ts,
+    f: &mut RawFields<'a>,
+) -> Result<Event<'a>, DecodeError> {
     let event_id = take_str(&mut f.event_id).unwrap_or_default();
     let req = |v: &mut Option<Val<'a>>| take_str(v).unwrap_or_default();
     let body = if ty == "heartbeat" {
@@ -456,10 +524,15 @@ fn build<'a>(source: Source, ty: &str, occurred_at: Ts, f: &mut RawFields<'a>) -
     } else {
         match source {
             Source::Onestop => {
-                let kind = DossierKind::parse(ty).ok_or_else(|| DecodeError::new(Reason::UnknownType, ty.to_owned()))?;
+                let kind = DossierKind::parse(ty)
+                    .ok_or_else(|| DecodeError::new(Reason::UnknownType, ty.to_owned()))?;
                 let due_at = match &f.due_at {
                     Some(Val::Str(s)) => parse_rfc3339(s).map_or(Due::Absent, Due::At),
-                    Some(Val::Null) if matches!(kind, DossierKind::Received | DossierKind::Resolved) => Due::NoDeadline,
+                    Some(Val::Null)
+                        if matches!(kind, DossierKind::Received | DossierKind::Resolved) =>
+                    {
+                        Due::NoDeadline
+                    }
                     _ => Due::Absent,
                 };
                 let intake = matches!(kind, DossierKind::Submitted | DossierKind::Received);
@@ -468,9 +541,17 @@ fn build<'a>(source: Source, ty: &str, occurred_at: Ts, f: &mut RawFields<'a>) -
                     dossier_id: req(&mut f.dossier_id),
                     agency: take_str(&mut f.agency),
                     agency_level: take_enum(&f.agency_level, level),
-                    procedure: if intake { take_str(&mut f.procedure) } else { None },
+                    procedure: if intake {
+                        take_str(&mut f.procedure)
+                    } else {
+                        None
+                    },
                     sector: take_str(&mut f.sector),
-                    channel: if intake { take_enum(&f.channel, channel) } else { None },
+                    channel: if intake {
+                        take_enum(&f.channel, channel)
+                    } else {
+                        None
+                    },
                     due_at,
                     outcome: (kind == DossierKind::Resolved)
                         .then(|| take_enum(&f.outcome, outcome))
@@ -484,7 +565,12 @@ fn build<'a>(source: Source, ty: &str, occurred_at: Ts, f: &mut RawFields<'a>) -
             Source::Soc => Body::Soc(build_soc(ty, f)),
         }
     };
-    Ok(Event { source, event_id, occurred_at, body })
+    Ok(Event {
+        source,
+        event_id,
+        occurred_at,
+        body,
+    })
 }
 
 fn build_vc<'a>(ty: &str, f: &mut RawFields<'a>) -> VcEvent<'a> {
@@ -501,8 +587,15 @@ fn build_vc<'a>(ty: &str, f: &mut RawFields<'a>) -> VcEvent<'a> {
             },
         },
         "meeting_ended" => VcEvent::MeetingEnded { meeting_id },
-        "endpoint_joined" => VcEvent::EndpointJoined { meeting_id, endpoint_id, agency: take_str(&mut f.agency) },
-        "endpoint_left" => VcEvent::EndpointLeft { meeting_id, endpoint_id },
+        "endpoint_joined" => VcEvent::EndpointJoined {
+            meeting_id,
+            endpoint_id,
+            agency: take_str(&mut f.agency),
+        },
+        "endpoint_left" => VcEvent::EndpointLeft {
+            meeting_id,
+            endpoint_id,
+        },
         _ => VcEvent::EndpointStats {
             meeting_id,
             endpoint_id,
@@ -531,13 +624,15 @@ fn build_soc<'a>(ty: &str, f: &mut RawFields<'a>) -> SocEvent<'a> {
             severity,
             title: take_str(&mut f.title),
         },
-        "incident_acknowledged" => {
-            SocEvent::IncidentAcknowledged { incident_id: take_str(&mut f.incident_id).unwrap_or_default() }
-        }
-        "incident_resolved" => {
-            SocEvent::IncidentResolved { incident_id: take_str(&mut f.incident_id).unwrap_or_default() }
-        }
-        _ => SocEvent::SystemHeartbeat { system_id: take_str(&mut f.system_id).unwrap_or_default() },
+        "incident_acknowledged" => SocEvent::IncidentAcknowledged {
+            incident_id: take_str(&mut f.incident_id).unwrap_or_default(),
+        },
+        "incident_resolved" => SocEvent::IncidentResolved {
+            incident_id: take_str(&mut f.incident_id).unwrap_or_default(),
+        },
+        _ => SocEvent::SystemHeartbeat {
+            system_id: take_str(&mut f.system_id).unwrap_or_default(),
+        },
     }
 }
 

@@ -10,11 +10,16 @@ fn limits() -> DecodeLimits {
 }
 
 fn reason_of(source: Source, payload: &str) -> Reason {
-    decode(source, payload.as_bytes(), now(), &limits()).unwrap_err().reason
+    decode(source, payload.as_bytes(), now(), &limits())
+        .unwrap_err()
+        .reason
 }
 
 fn fixture_lines(text: &str) -> Vec<serde_json::Value> {
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[test]
@@ -25,7 +30,8 @@ fn every_valid_example_is_accepted_with_its_type() {
         let topic = line["topic"].as_str().unwrap();
         let source = source_of(topic, "ioc/v1").unwrap();
         let payload = serde_json::to_vec(&line["payload"]).unwrap();
-        let ev = decode(source, &payload, now(), &limits()).unwrap_or_else(|e| panic!("{topic}: {e}"));
+        let ev =
+            decode(source, &payload, now(), &limits()).unwrap_or_else(|e| panic!("{topic}: {e}"));
         assert_eq!(ev.type_name(), line["payload"]["type"].as_str().unwrap());
         assert_eq!(ev.event_id, line["payload"]["event_id"].as_str().unwrap());
     }
@@ -41,25 +47,49 @@ fn every_invalid_example_gets_its_reason() {
             None => serde_json::to_vec(&line["payload"]).unwrap(),
         };
         let err = decode(source, &payload, now(), &limits()).unwrap_err();
-        assert_eq!(err.reason.as_str(), line["reason"].as_str().unwrap(), "{line}: {err}");
+        assert_eq!(
+            err.reason.as_str(),
+            line["reason"].as_str().unwrap(),
+            "{line}: {err}"
+        );
     }
 }
 
 #[test]
 fn a_payload_over_the_limit_is_too_large_before_anything_else() {
-    let small = DecodeLimits { max_payload_bytes: 16, ..limits() };
-    let err = decode(Source::Onestop, b"{not json at all, and long", now(), &small).unwrap_err();
+    let small = DecodeLimits {
+        max_payload_bytes: 16,
+        ..limits()
+    };
+    let err = decode(
+        Source::Onestop,
+        b"{not json at all, and long",
+        now(),
+        &small,
+    )
+    .unwrap_err();
     assert_eq!(err.reason, Reason::TooLarge);
-    assert!(decode(Source::Onestop, b"{\"a\":1}", now(), &small).is_err_and(|e| e.reason != Reason::TooLarge));
+    assert!(
+        decode(Source::Onestop, b"{\"a\":1}", now(), &small)
+            .is_err_and(|e| e.reason != Reason::TooLarge)
+    );
 }
 
 #[test]
 fn malformed_json_and_invalid_utf8_are_invalid_json() {
-    assert_eq!(reason_of(Source::Soc, "{\"event_id\": \"x\",}"), Reason::InvalidJson);
+    assert_eq!(
+        reason_of(Source::Soc, "{\"event_id\": \"x\",}"),
+        Reason::InvalidJson
+    );
     assert_eq!(reason_of(Source::Soc, "{} trailing"), Reason::InvalidJson);
     assert_eq!(reason_of(Source::Soc, ""), Reason::InvalidJson);
     let bad_utf8 = b"{\"event_id\": \"\xff\xfe\"}";
-    assert_eq!(decode(Source::Soc, bad_utf8, now(), &limits()).unwrap_err().reason, Reason::InvalidJson);
+    assert_eq!(
+        decode(Source::Soc, bad_utf8, now(), &limits())
+            .unwrap_err()
+            .reason,
+        Reason::InvalidJson
+    );
 }
 
 #[test]
@@ -77,9 +107,24 @@ fn json_that_is_not_an_object_is_not_object() {
 
 #[test]
 fn missing_envelope_fields_are_missing_field_even_with_an_unknown_type() {
-    assert_eq!(reason_of(Source::Onestop, r#"{"type":"nope","occurred_at":"2026-11-24T09:00:00Z"}"#), Reason::MissingField);
-    assert_eq!(reason_of(Source::Onestop, r#"{"event_id":"e","occurred_at":"2026-11-24T09:00:00Z"}"#), Reason::MissingField);
-    assert_eq!(reason_of(Source::Onestop, r#"{"event_id":"e","type":"heartbeat"}"#), Reason::MissingField);
+    assert_eq!(
+        reason_of(
+            Source::Onestop,
+            r#"{"type":"nope","occurred_at":"2026-11-24T09:00:00Z"}"#
+        ),
+        Reason::MissingField
+    );
+    assert_eq!(
+        reason_of(
+            Source::Onestop,
+            r#"{"event_id":"e","occurred_at":"2026-11-24T09:00:00Z"}"#
+        ),
+        Reason::MissingField
+    );
+    assert_eq!(
+        reason_of(Source::Onestop, r#"{"event_id":"e","type":"heartbeat"}"#),
+        Reason::MissingField
+    );
 }
 
 #[test]
@@ -90,19 +135,38 @@ fn a_required_field_set_to_null_is_missing() {
 
 #[test]
 fn missing_field_wins_over_wrong_type() {
-    let p = r#"{"event_id":5,"type":"received","occurred_at":"2026-11-24T09:00:00Z","dossier_id":"D"}"#;
+    let p =
+        r#"{"event_id":5,"type":"received","occurred_at":"2026-11-24T09:00:00Z","dossier_id":"D"}"#;
     assert_eq!(reason_of(Source::Onestop, p), Reason::MissingField);
 }
 
 #[test]
 fn wrong_json_types_are_wrong_type() {
     let cases = [
-        (Source::Onestop, r#"{"event_id":1,"type":"heartbeat","occurred_at":"2026-11-24T09:00:00Z"}"#),
-        (Source::Onestop, r#"{"event_id":"e","type":7,"occurred_at":"2026-11-24T09:00:00Z"}"#),
-        (Source::Onestop, r#"{"event_id":"e","type":"transferred","occurred_at":"2026-11-24T09:00:00Z","dossier_id":"D","agency":["A"]}"#),
-        (Source::Vc, r#"{"event_id":"e","type":"endpoint_stats","occurred_at":"2026-11-24T09:00:00Z","meeting_id":"M","endpoint_id":"E","packet_loss_pct":"1","jitter_ms":1,"rtt_ms":1,"bitrate_kbps":1}"#),
-        (Source::Vc, r#"{"event_id":"e","type":"meeting_started","occurred_at":"2026-11-24T09:00:00Z","meeting_id":"M","title":"T","level":"central","expected_endpoints":["A",2]}"#),
-        (Source::Soc, r#"{"event_id":"e","type":"alert","occurred_at":"2026-11-24T09:00:00Z","alert_id":"A","system_id":"S","severity":"low","category":"other","src_ip":{}}"#),
+        (
+            Source::Onestop,
+            r#"{"event_id":1,"type":"heartbeat","occurred_at":"2026-11-24T09:00:00Z"}"#,
+        ),
+        (
+            Source::Onestop,
+            r#"{"event_id":"e","type":7,"occurred_at":"2026-11-24T09:00:00Z"}"#,
+        ),
+        (
+            Source::Onestop,
+            r#"{"event_id":"e","type":"transferred","occurred_at":"2026-11-24T09:00:00Z","dossier_id":"D","agency":["A"]}"#,
+        ),
+        (
+            Source::Vc,
+            r#"{"event_id":"e","type":"endpoint_stats","occurred_at":"2026-11-24T09:00:00Z","meeting_id":"M","endpoint_id":"E","packet_loss_pct":"1","jitter_ms":1,"rtt_ms":1,"bitrate_kbps":1}"#,
+        ),
+        (
+            Source::Vc,
+            r#"{"event_id":"e","type":"meeting_started","occurred_at":"2026-11-24T09:00:00Z","meeting_id":"M","title":"T","level":"central","expected_endpoints":["A",2]}"#,
+        ),
+        (
+            Source::Soc,
+            r#"{"event_id":"e","type":"alert","occurred_at":"2026-11-24T09:00:00Z","alert_id":"A","system_id":"S","severity":"low","category":"other","src_ip":{}}"#,
+        ),
     ];
     for (source, p) in cases {
         assert_eq!(reason_of(source, p), Reason::WrongType, "{p}");
@@ -142,7 +206,13 @@ fn bad_values_are_invalid_value() {
         r#"{"event_id":"e","type":"alert","occurred_at":"2026-11-24T09:00:00Z","alert_id":"A","system_id":"S","severity":"severe","category":"other"}"#.to_owned(),
     ];
     for p in &cases {
-        let source = if p.contains("meeting") { Source::Vc } else if p.contains("alert") { Source::Soc } else { Source::Onestop };
+        let source = if p.contains("meeting") {
+            Source::Vc
+        } else if p.contains("alert") {
+            Source::Soc
+        } else {
+            Source::Onestop
+        };
         assert_eq!(reason_of(source, p), Reason::InvalidValue, "{p}");
     }
 }
@@ -150,7 +220,8 @@ fn bad_values_are_invalid_value() {
 #[test]
 fn ids_are_measured_in_characters_not_bytes() {
     let id = "đ".repeat(128); // 256 bytes, 128 characters
-    let p = format!(r#"{{"event_id":"{id}","type":"heartbeat","occurred_at":"2026-11-24T09:00:00Z"}}"#);
+    let p =
+        format!(r#"{{"event_id":"{id}","type":"heartbeat","occurred_at":"2026-11-24T09:00:00Z"}}"#);
     assert!(decode(Source::Vc, p.as_bytes(), now(), &limits()).is_ok());
 }
 
@@ -162,13 +233,23 @@ fn invalid_value_wins_over_out_of_range() {
 
 #[test]
 fn numbers_outside_their_range_are_out_of_range() {
-    for (field, value) in [("packet_loss_pct", "-0.1"), ("packet_loss_pct", "100.5"), ("jitter_ms", "-1"), ("rtt_ms", "-5"), ("bitrate_kbps", "-1")] {
+    for (field, value) in [
+        ("packet_loss_pct", "-0.1"),
+        ("packet_loss_pct", "100.5"),
+        ("jitter_ms", "-1"),
+        ("rtt_ms", "-5"),
+        ("bitrate_kbps", "-1"),
+    ] {
         let mut v: serde_json::Value = serde_json::from_str(
             r#"{"event_id":"e","type":"endpoint_stats","occurred_at":"2026-11-24T09:00:00Z","meeting_id":"M","endpoint_id":"E","packet_loss_pct":0,"jitter_ms":0,"rtt_ms":0,"bitrate_kbps":0}"#,
         )
         .unwrap();
         v[field] = serde_json::from_str(value).unwrap();
-        assert_eq!(reason_of(Source::Vc, &v.to_string()), Reason::OutOfRange, "{field}={value}");
+        assert_eq!(
+            reason_of(Source::Vc, &v.to_string()),
+            Reason::OutOfRange,
+            "{field}={value}"
+        );
     }
     let edge = r#"{"event_id":"e","type":"endpoint_stats","occurred_at":"2026-11-24T09:00:00Z","meeting_id":"M","endpoint_id":"E","packet_loss_pct":100,"jitter_ms":0,"rtt_ms":0,"bitrate_kbps":0}"#;
     assert!(decode(Source::Vc, edge.as_bytes(), now(), &limits()).is_ok());
@@ -183,7 +264,9 @@ fn out_of_range_wins_over_future_timestamp() {
 #[test]
 fn the_future_skew_is_strict() {
     let at = |offset_secs: i64| {
-        let t = now().plus_secs(offset_secs).to_rfc3339(&jiff::tz::TimeZone::UTC);
+        let t = now()
+            .plus_secs(offset_secs)
+            .to_rfc3339(&jiff::tz::TimeZone::UTC);
         format!(r#"{{"event_id":"e","type":"heartbeat","occurred_at":"{t}"}}"#)
     };
     assert!(decode(Source::Soc, at(300).as_bytes(), now(), &limits()).is_ok());
@@ -193,10 +276,20 @@ fn the_future_skew_is_strict() {
 #[test]
 fn null_due_at_is_no_deadline_where_required_and_absent_elsewhere() {
     let received = r#"{"event_id":"e","type":"received","occurred_at":"2026-11-24T09:00:00Z","dossier_id":"D","agency":"A","procedure":"P","channel":"online","due_at":null}"#;
-    let Body::Dossier(d) = decode(Source::Onestop, received.as_bytes(), now(), &limits()).unwrap().body else { panic!() };
+    let Body::Dossier(d) = decode(Source::Onestop, received.as_bytes(), now(), &limits())
+        .unwrap()
+        .body
+    else {
+        panic!()
+    };
     assert_eq!(d.due_at, Due::NoDeadline);
     let transferred = r#"{"event_id":"e","type":"transferred","occurred_at":"2026-11-24T09:00:00Z","dossier_id":"D","due_at":null,"agency":null}"#;
-    let Body::Dossier(d) = decode(Source::Onestop, transferred.as_bytes(), now(), &limits()).unwrap().body else { panic!() };
+    let Body::Dossier(d) = decode(Source::Onestop, transferred.as_bytes(), now(), &limits())
+        .unwrap()
+        .body
+    else {
+        panic!()
+    };
     assert_eq!(d.due_at, Due::Absent);
     assert_eq!(d.agency, None);
 }
@@ -204,12 +297,20 @@ fn null_due_at_is_no_deadline_where_required_and_absent_elsewhere() {
 #[test]
 fn escaped_strings_are_decoded() {
     let p = r#"{"event_id":"e\u0031","type":"heartbeat","occurred_at":"2026-11-24T09:00:00Z"}"#;
-    assert_eq!(decode(Source::Vc, p.as_bytes(), now(), &limits()).unwrap().event_id, "e1");
+    assert_eq!(
+        decode(Source::Vc, p.as_bytes(), now(), &limits())
+            .unwrap()
+            .event_id,
+        "e1"
+    );
 }
 
 #[test]
 fn topics_name_their_source() {
-    assert_eq!(source_of("ioc/v1/onestop/H42/dossier", "ioc/v1"), Some(Source::Onestop));
+    assert_eq!(
+        source_of("ioc/v1/onestop/H42/dossier", "ioc/v1"),
+        Some(Source::Onestop)
+    );
     assert_eq!(source_of("ioc/v1/vc", "ioc/v1"), Some(Source::Vc));
     assert_eq!(source_of("ioc/v1/socx/a", "ioc/v1"), None);
     assert_eq!(source_of("ioc/v2/soc/a", "ioc/v1"), None);

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use crate::time::Ts;
 
-pub use mqtt::{IngestError, LinkStatus, MqttIngest, Publisher, PublishError};
+pub use mqtt::{IngestError, LinkStatus, MqttIngest, PublishError, Publisher};
 
 /// One message as it came off the wire.
 #[derive(Clone, Debug)]

@@ -56,12 +56,21 @@ impl Histogram {
     /// An empty histogram with these upper bounds.
     #[must_use]
     pub fn new(bounds: &[f64]) -> Self {
-        Self { bounds: bounds.to_vec(), counts: vec![0; bounds.len() + 1], sum: 0.0, count: 0 }
+        Self {
+            bounds: bounds.to_vec(),
+            counts: vec![0; bounds.len() + 1],
+            sum: 0.0,
+            count: 0,
+        }
     }
 
     /// Records one observation.
     pub fn observe(&mut self, v: f64) {
-        let i = self.bounds.iter().position(|&b| v <= b).unwrap_or(self.bounds.len());
+        let i = self
+            .bounds
+            .iter()
+            .position(|&b| v <= b)
+            .unwrap_or(self.bounds.len());
         self.counts[i] += 1;
         self.sum += v;
         self.count += 1;
@@ -71,12 +80,47 @@ impl Histogram {
 const HOUR: f64 = 3600.0;
 const DAY: f64 = 86_400.0;
 /// Dossier resolution: hours to months.
-pub const RESOLUTION_BOUNDS: [f64; 13] =
-    [HOUR, 4.0 * HOUR, 8.0 * HOUR, DAY, 2.0 * DAY, 3.0 * DAY, 5.0 * DAY, 7.0 * DAY, 10.0 * DAY, 15.0 * DAY, 30.0 * DAY, 60.0 * DAY, 90.0 * DAY];
+pub const RESOLUTION_BOUNDS: [f64; 13] = [
+    HOUR,
+    4.0 * HOUR,
+    8.0 * HOUR,
+    DAY,
+    2.0 * DAY,
+    3.0 * DAY,
+    5.0 * DAY,
+    7.0 * DAY,
+    10.0 * DAY,
+    15.0 * DAY,
+    30.0 * DAY,
+    60.0 * DAY,
+    90.0 * DAY,
+];
 /// Incident acknowledgement: minutes to days.
-pub const ACK_BOUNDS: [f64; 10] = [60.0, 300.0, 900.0, 1800.0, HOUR, 2.0 * HOUR, 4.0 * HOUR, 8.0 * HOUR, DAY, 3.0 * DAY];
+pub const ACK_BOUNDS: [f64; 10] = [
+    60.0,
+    300.0,
+    900.0,
+    1800.0,
+    HOUR,
+    2.0 * HOUR,
+    4.0 * HOUR,
+    8.0 * HOUR,
+    DAY,
+    3.0 * DAY,
+];
 /// Incident resolution: minutes to weeks.
-pub const RESOLVE_BOUNDS: [f64; 10] = [900.0, HOUR, 4.0 * HOUR, 8.0 * HOUR, DAY, 2.0 * DAY, 3.0 * DAY, 7.0 * DAY, 14.0 * DAY, 30.0 * DAY];
+pub const RESOLVE_BOUNDS: [f64; 10] = [
+    900.0,
+    HOUR,
+    4.0 * HOUR,
+    8.0 * HOUR,
+    DAY,
+    2.0 * DAY,
+    3.0 * DAY,
+    7.0 * DAY,
+    14.0 * DAY,
+    30.0 * DAY,
+];
 
 /// Most event types of any source (one-stop: 12 + heartbeat).
 const MAX_TYPES: usize = 13;

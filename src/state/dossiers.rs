@@ -58,11 +58,14 @@ impl IdTable {
         let mut slots = [u8::MAX; KEYS];
         for (k, id) in ids.iter().enumerate() {
             let Some(id) = id else { continue };
-            let pos = distinct[..n].iter().position(|d| d == id).unwrap_or_else(|| {
-                distinct[n] = id;
-                n += 1;
-                n - 1
-            });
+            let pos = distinct[..n]
+                .iter()
+                .position(|d| d == id)
+                .unwrap_or_else(|| {
+                    distinct[n] = id;
+                    n += 1;
+                    n - 1
+                });
             slots[k] = u8::try_from(pos).unwrap_or(u8::MAX);
         }
         let mut blob = Vec::with_capacity(distinct[..n].iter().map(|d| d.len() + 2).sum());
@@ -261,7 +264,9 @@ impl Dossiers {
     #[must_use]
     pub fn get(&self, id: &str) -> Option<&Dossier> {
         let slab = &self.slab;
-        self.index.find(hash(id), |&i| &*slab[i as usize].id == id).map(|&i| &slab[i as usize])
+        self.index
+            .find(hash(id), |&i| &*slab[i as usize].id == id)
+            .map(|&i| &slab[i as usize])
     }
 
     fn get_or_insert(&mut self, id: &str) -> usize {
@@ -273,7 +278,10 @@ impl Dossiers {
         let i = self.slab.len();
         self.slab.push(Dossier::new(id));
         let slab = &self.slab;
-        self.index.insert_unique(h, u32::try_from(i).unwrap_or(u32::MAX), |&j| hash(&slab[j as usize].id));
+        self.index
+            .insert_unique(h, u32::try_from(i).unwrap_or(u32::MAX), |&j| {
+                hash(&slab[j as usize].id)
+            });
         i
     }
 
@@ -342,9 +350,11 @@ impl Dossiers {
         if e.kind == DossierKind::Received && d.earlier(RECEIVED, ts, event_id) {
             let online = e.channel == Some(Channel::Online);
             if d.is_set(RECEIVED) {
-                ctx.windows.received(ctx.cal, Ts(d.key_ts[RECEIVED]), d.received_online, -1);
+                ctx.windows
+                    .received(ctx.cal, Ts(d.key_ts[RECEIVED]), d.received_online, -1);
             } else if let Some(channel) = e.channel {
-                ctx.counters.received(event_agency.unwrap_or(UNKNOWN), channel);
+                ctx.counters
+                    .received(event_agency.unwrap_or(UNKNOWN), channel);
             }
             ctx.windows.received(ctx.cal, ts, online, 1);
             d.received_online = online;
@@ -354,9 +364,12 @@ impl Dossiers {
             let timing = classify(ctx.cal, ts, e.due_at);
             match d.timing {
                 Some(old) if d.is_set(RESOLVED) => {
-                    ctx.windows.resolved(ctx.cal, Ts(d.key_ts[RESOLVED]), old.in_time(), -1);
+                    ctx.windows
+                        .resolved(ctx.cal, Ts(d.key_ts[RESOLVED]), old.in_time(), -1);
                 }
-                _ => ctx.counters.resolved(event_agency.unwrap_or(d.agency), timing),
+                _ => ctx
+                    .counters
+                    .resolved(event_agency.unwrap_or(d.agency), timing),
             }
             ctx.windows.resolved(ctx.cal, ts, timing.in_time(), 1);
             d.timing = Some(timing);
@@ -382,9 +395,11 @@ impl<'de> Deserialize<'de> for Dossiers {
         let slab = Vec::<Dossier>::deserialize(d)?;
         let mut index = HashTable::with_capacity(slab.len());
         for (i, dossier) in slab.iter().enumerate() {
-            index.insert_unique(hash(&dossier.id), u32::try_from(i).unwrap_or(u32::MAX), |&j| {
-                hash(&slab[j as usize].id)
-            });
+            index.insert_unique(
+                hash(&dossier.id),
+                u32::try_from(i).unwrap_or(u32::MAX),
+                |&j| hash(&slab[j as usize].id),
+            );
         }
         Ok(Self { slab, index })
     }

@@ -45,14 +45,17 @@ impl Interner {
         let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
         self.names.push(s.into());
         let names = &self.names;
-        self.index.insert_unique(h, id, |&j| hash(&names[j as usize]));
+        self.index
+            .insert_unique(h, id, |&j| hash(&names[j as usize]));
         id
     }
 
     /// The id of `s` if it was ever interned.
     #[must_use]
     pub fn get(&self, s: &str) -> Option<u32> {
-        self.index.find(hash(s), |&j| &*self.names[j as usize] == s).copied()
+        self.index
+            .find(hash(s), |&j| &*self.names[j as usize] == s)
+            .copied()
     }
 
     /// The string of `id` (`unknown` for an id never handed out).
@@ -84,7 +87,9 @@ impl<'de> Deserialize<'de> for Interner {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let names = Vec::<Box<str>>::deserialize(d)?;
         if names.first().is_none_or(|n| &**n != "unknown") {
-            return Err(serde::de::Error::custom("interner must start with `unknown`"));
+            return Err(serde::de::Error::custom(
+                "interner must start with `unknown`",
+            ));
         }
         Ok(Self::from_names(names))
     }

@@ -43,7 +43,10 @@ impl Key {
     /// The key of an event.
     #[must_use]
     pub fn of(ev: &Event<'_>) -> Self {
-        Self { ts: ev.occurred_at, id: ev.event_id.as_ref().into() }
+        Self {
+            ts: ev.occurred_at,
+            id: ev.event_id.as_ref().into(),
+        }
     }
 }
 
@@ -213,7 +216,10 @@ impl State {
     }
 
     fn apply_event(&mut self, ev: &Event<'_>, arrival: Ts) -> Outcome {
-        if self.dedupe.check_and_insert(ev.source, &ev.event_id, arrival) {
+        if self
+            .dedupe
+            .check_and_insert(ev.source, &ev.event_id, arrival)
+        {
             self.counters.duplicates[ev.source.index()] += 1;
             return Outcome::Duplicate;
         }
@@ -230,12 +236,14 @@ impl State {
                     windows: &mut self.windows,
                     counters: &mut self.counters,
                 };
-                self.dossiers.apply(d, ev.occurred_at, &ev.event_id, &mut ctx);
+                self.dossiers
+                    .apply(d, ev.occurred_at, &ev.event_id, &mut ctx);
             }
             Body::Vc(v) => self.vc.apply(v, &Key::of(ev)),
             Body::Soc(s) => {
                 if let crate::decode::SocEvent::Alert { severity, .. } = s {
-                    self.windows.alert(&self.params.cal, ev.occurred_at, *severity);
+                    self.windows
+                        .alert(&self.params.cal, ev.occurred_at, *severity);
                 }
                 self.soc.apply(s, &Key::of(ev), &mut self.counters);
             }

@@ -69,12 +69,22 @@ impl SocState {
     /// Applies one SOC event (counting alerts and incident durations in `counters`).
     pub fn apply(&mut self, e: &SocEvent<'_>, key: &Key, counters: &mut Counters) {
         match e {
-            SocEvent::Alert { system_id, severity, category, .. } => {
+            SocEvent::Alert {
+                system_id,
+                severity,
+                category,
+                ..
+            } => {
                 counters.soc_alert(*severity, *category);
                 self.heard_from(system_id, key.ts);
             }
             SocEvent::SystemHeartbeat { system_id } => self.heard_from(system_id, key.ts),
-            SocEvent::IncidentOpened { incident_id, system_id, severity, title } => {
+            SocEvent::IncidentOpened {
+                incident_id,
+                system_id,
+                severity,
+                title,
+            } => {
                 let inc = self.incident(incident_id, key.ts);
                 keep_earlier(&mut inc.opened, key);
                 if inc.latest_opened.as_ref().is_none_or(|k| key > k) {
@@ -112,7 +122,8 @@ impl SocState {
     /// Forgets resolved incidents whose latest event is before `cutoff`. Systems are kept:
     /// a system that stops reporting is exactly what must stay visible as silent.
     pub fn prune(&mut self, cutoff: Ts) {
-        self.incidents.retain(|_, i| i.is_open() || i.last_event >= cutoff);
+        self.incidents
+            .retain(|_, i| i.is_open() || i.last_event >= cutoff);
     }
 
     /// Whether `system` is silent at `now`: heard from more than `silent_secs` ago, or a
@@ -127,7 +138,9 @@ impl SocState {
 /// Observes the ack and resolve durations once both ends are known, under the severity
 /// known at that moment.
 fn observe(inc: &mut Incident, counters: &mut Counters) {
-    let (Some(opened), Some(severity)) = (&inc.opened, inc.severity) else { return };
+    let (Some(opened), Some(severity)) = (&inc.opened, inc.severity) else {
+        return;
+    };
     let s = severity as usize;
     if let (false, Some(ack)) = (inc.ack_observed, &inc.acknowledged) {
         counters.incident_ack[s].observe(ack.ts.secs_since(opened.ts).max(0.0));

@@ -48,7 +48,10 @@ impl Meeting {
     #[must_use]
     pub fn started_at(&self) -> Option<Ts> {
         let after = self.latest_end.as_ref();
-        self.starts.iter().find(|s| after.is_none_or(|e| *s > e)).map(|s| s.ts)
+        self.starts
+            .iter()
+            .find(|s| after.is_none_or(|e| *s > e))
+            .map(|s| s.ts)
     }
 
     /// Level label: `unknown` until a start says more.
@@ -96,7 +99,10 @@ impl Endpoint {
                 self.meetings.swap_remove(i);
             }
         }
-        self.meetings.push(InMeeting { meeting: meeting.to_owned(), ..InMeeting::default() });
+        self.meetings.push(InMeeting {
+            meeting: meeting.to_owned(),
+            ..InMeeting::default()
+        });
         let last = self.meetings.len() - 1;
         &mut self.meetings[last]
     }
@@ -120,7 +126,9 @@ impl Endpoint {
     /// Whether, connected, its latest stats for its meeting since the join are poor.
     #[must_use]
     pub fn poor_quality(&self, settings: &VcSettings) -> bool {
-        let Some((join, meeting)) = &self.join else { return false };
+        let Some((join, meeting)) = &self.join else {
+            return false;
+        };
         self.meetings
             .iter()
             .find(|m| &m.meeting == meeting)
@@ -183,14 +191,22 @@ impl VcState {
     /// Applies one video-conferencing event.
     pub fn apply(&mut self, e: &VcEvent<'_>, key: &Key) {
         match e {
-            VcEvent::MeetingStarted { meeting_id, title, level, expected_endpoints } => {
+            VcEvent::MeetingStarted {
+                meeting_id,
+                title,
+                level,
+                expected_endpoints,
+            } => {
                 let m = self.meeting(meeting_id, key.ts);
                 if m.latest_start.as_ref().is_none_or(|k| key > k) {
                     m.latest_start = Some(key.clone());
                     m.title = title.to_string();
                     m.level = Some(*level);
-                    m.expected =
-                        expected_endpoints.iter().flatten().map(ToString::to_string).collect();
+                    m.expected = expected_endpoints
+                        .iter()
+                        .flatten()
+                        .map(ToString::to_string)
+                        .collect();
                 }
                 let at = m.starts.partition_point(|s| s < key);
                 m.starts.insert(at, key.clone());
@@ -201,7 +217,11 @@ impl VcState {
             VcEvent::MeetingEnded { meeting_id } => {
                 keep_later_key(&mut self.meeting(meeting_id, key.ts).latest_end, key);
             }
-            VcEvent::EndpointJoined { meeting_id, endpoint_id, agency } => {
+            VcEvent::EndpointJoined {
+                meeting_id,
+                endpoint_id,
+                agency,
+            } => {
                 self.meeting(meeting_id, key.ts);
                 let ep = self.endpoint(endpoint_id, key.ts);
                 keep_later(&mut ep.join, key, || meeting_id.to_string());
@@ -210,12 +230,19 @@ impl VcState {
                 }
                 ep.in_meeting(meeting_id);
             }
-            VcEvent::EndpointLeft { meeting_id, endpoint_id } => {
+            VcEvent::EndpointLeft {
+                meeting_id,
+                endpoint_id,
+            } => {
                 self.meeting(meeting_id, key.ts);
                 let ep = self.endpoint(endpoint_id, key.ts);
                 keep_later_key(&mut ep.in_meeting(meeting_id).left, key);
             }
-            VcEvent::EndpointStats { meeting_id, endpoint_id, stats } => {
+            VcEvent::EndpointStats {
+                meeting_id,
+                endpoint_id,
+                stats,
+            } => {
                 self.meeting(meeting_id, key.ts);
                 let ep = self.endpoint(endpoint_id, key.ts);
                 keep_later(&mut ep.in_meeting(meeting_id).stats, key, || *stats);
@@ -225,7 +252,8 @@ impl VcState {
 
     /// Forgets ended meetings and disconnected endpoints idle since before `cutoff`.
     pub fn prune(&mut self, cutoff: Ts) {
-        self.meetings.retain(|_, m| m.active() || m.last_event >= cutoff);
+        self.meetings
+            .retain(|_, m| m.active() || m.last_event >= cutoff);
         let meetings = &self.meetings;
         self.endpoints
             .retain(|_, e| e.last_event >= cutoff || e.connected_to(meetings).is_some());
@@ -237,7 +265,10 @@ impl VcState {
     pub fn summary(&self, settings: &VcSettings, now: Ts) -> VcSummary {
         let mut s = VcSummary::default();
         for m in self.meetings.values().filter(|m| m.active()) {
-            let i = Level::MEETING.iter().position(|l| *l == m.level_label()).unwrap_or(3);
+            let i = Level::MEETING
+                .iter()
+                .position(|l| *l == m.level_label())
+                .unwrap_or(3);
             s.meetings_active[i] += 1;
         }
         for e in self.endpoints.values() {
@@ -263,10 +294,18 @@ impl VcState {
         now: Ts,
     ) -> impl Iterator<Item = &'a str> + 'a {
         let due = m.active()
-            && m.started_at().is_some_and(|t| now > t.plus_secs(settings.missing_after_secs));
-        m.expected.iter().filter(move |ep| {
-            due && self.endpoints.get(ep.as_str()).and_then(|e| e.connected_to(&self.meetings)) != Some(id)
-        }).map(String::as_str)
+            && m.started_at()
+                .is_some_and(|t| now > t.plus_secs(settings.missing_after_secs));
+        m.expected
+            .iter()
+            .filter(move |ep| {
+                due && self
+                    .endpoints
+                    .get(ep.as_str())
+                    .and_then(|e| e.connected_to(&self.meetings))
+                    != Some(id)
+            })
+            .map(String::as_str)
     }
 }
 

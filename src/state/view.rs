@@ -114,13 +114,19 @@ impl State {
         let n = self.agencies.len();
         let own = n.min(limit.saturating_add(1));
         let mut labels: Vec<String> = (0..own)
-            .map(|i| self.agencies.name(u32::try_from(i).unwrap_or(intern::UNKNOWN)).to_owned())
+            .map(|i| {
+                self.agencies
+                    .name(u32::try_from(i).unwrap_or(intern::UNKNOWN))
+                    .to_owned()
+            })
             .collect();
         let other = u32::try_from(labels.len()).unwrap_or(u32::MAX);
         if n > own {
             labels.push("other".to_owned());
         }
-        let index = (0..n).map(|i| u32::try_from(i).map_or(other, |i| i.min(other))).collect();
+        let index = (0..n)
+            .map(|i| u32::try_from(i).map_or(other, |i| i.min(other)))
+            .collect();
         (labels, index)
     }
 
@@ -134,7 +140,9 @@ impl State {
         let due_soon_limit = now.plus_secs(p.due_soon_secs);
         let stalled_before = now.minus_secs(p.stalled_secs);
         for d in self.dossiers.iter() {
-            let Some(i) = d.status().open_index() else { continue };
+            let Some(i) = d.status().open_index() else {
+                continue;
+            };
             let g = &mut agencies[label(d.agency())];
             g.open[i] += 1;
             if d.status() == DossierStatus::InProgress {
@@ -187,7 +195,10 @@ impl State {
         let sources = Source::ALL.map(|s| {
             let last = self.last_event[s.index()];
             let since = last.unwrap_or(self.started_at);
-            SourceStatus { last_event_at: last, silent: now > since.plus_secs(p.source_silent_secs) }
+            SourceStatus {
+                last_event_at: last,
+                silent: now > since.plus_secs(p.source_silent_secs),
+            }
         });
 
         View {
@@ -208,10 +219,15 @@ impl State {
     pub fn silent_systems(&self, now: Ts) -> impl Iterator<Item = &str> {
         let p = &self.params;
         let heard = self.soc.systems.keys().map(String::as_str);
-        let listed = p.systems.iter().map(String::as_str).filter(|s| !self.soc.systems.contains_key(*s));
-        heard
-            .chain(listed)
-            .filter(move |s| self.soc.system_silent(s, p.system_silent_secs, self.started_at, now))
+        let listed = p
+            .systems
+            .iter()
+            .map(String::as_str)
+            .filter(|s| !self.soc.systems.contains_key(*s));
+        heard.chain(listed).filter(move |s| {
+            self.soc
+                .system_silent(s, p.system_silent_secs, self.started_at, now)
+        })
     }
 }
 
@@ -233,6 +249,10 @@ impl View {
     /// Severity-indexed array as a map for JSON.
     #[must_use]
     pub fn by_severity(values: [u64; 4]) -> serde_json::Map<String, serde_json::Value> {
-        Severity::ALL.iter().zip(values).map(|(s, v)| (s.as_str().to_owned(), v.into())).collect()
+        Severity::ALL
+            .iter()
+            .zip(values)
+            .map(|(s, v)| (s.as_str().to_owned(), v.into()))
+            .collect()
     }
 }

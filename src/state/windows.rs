@@ -68,7 +68,10 @@ fn bump(v: &mut u32, delta: i32) {
 impl Windows {
     /// Counts (or, with `delta = -1`, uncounts) a dossier received at `ts`.
     pub fn received(&mut self, cal: &Calendar, ts: Ts, online: bool, delta: i32) {
-        bump(&mut self.minutes.entry(cal.minute(ts)).or_default().received, delta);
+        bump(
+            &mut self.minutes.entry(cal.minute(ts)).or_default().received,
+            delta,
+        );
         let day = self.days.entry(cal.day(ts)).or_default();
         bump(&mut day.received, delta);
         if online {
@@ -78,9 +81,18 @@ impl Windows {
 
     /// Counts (or uncounts) a dossier resolved at `ts`, early or on time when `in_time`.
     pub fn resolved(&mut self, cal: &Calendar, ts: Ts, in_time: bool, delta: i32) {
-        bump(&mut self.minutes.entry(cal.minute(ts)).or_default().resolved, delta);
-        bump(&mut self.days.entry(cal.day(ts)).or_default().resolved, delta);
-        let bucket = self.on_time.entry(ts.0.div_euclid(NANOS_PER_MIN)).or_default();
+        bump(
+            &mut self.minutes.entry(cal.minute(ts)).or_default().resolved,
+            delta,
+        );
+        bump(
+            &mut self.days.entry(cal.day(ts)).or_default().resolved,
+            delta,
+        );
+        let bucket = self
+            .on_time
+            .entry(ts.0.div_euclid(NANOS_PER_MIN))
+            .or_default();
         bump(&mut bucket.total, delta);
         if in_time {
             bump(&mut bucket.in_time, delta);
@@ -89,7 +101,10 @@ impl Windows {
 
     /// Counts a SOC alert at `ts`.
     pub fn alert(&mut self, cal: &Calendar, ts: Ts, severity: Severity) {
-        bump(&mut self.minutes.entry(cal.minute(ts)).or_default().alerts[severity as usize], 1);
+        bump(
+            &mut self.minutes.entry(cal.minute(ts)).or_default().alerts[severity as usize],
+            1,
+        );
     }
 
     /// Drops buckets that no view at `now` or later can read.
@@ -141,7 +156,9 @@ impl Windows {
         let (ok, total) = self
             .on_time
             .range(current - RATIO_WINDOW_MINUTES + 1..)
-            .fold((0u64, 0u64), |(ok, total), (_, r)| (ok + u64::from(r.in_time), total + u64::from(r.total)));
+            .fold((0u64, 0u64), |(ok, total), (_, r)| {
+                (ok + u64::from(r.in_time), total + u64::from(r.total))
+            });
         #[allow(clippy::cast_precision_loss)]
         (total > 0).then(|| ok as f64 / total as f64)
     }
@@ -179,7 +196,11 @@ mod tests {
         w.received(&cal, t("2026-11-24T17:00:00Z"), false, 1); // 00:00 on the 25th
         assert_eq!(w.today(&cal, t("2026-11-24T23:00:00+07:00")).received, 1);
         assert_eq!(w.today(&cal, t("2026-11-25T00:00:01+07:00")).received, 1);
-        assert_eq!(w.today(&cal, t("2026-11-25T00:00:01+07:00")).received_online, 0);
+        assert_eq!(
+            w.today(&cal, t("2026-11-25T00:00:01+07:00"))
+                .received_online,
+            0
+        );
     }
 
     #[test]
@@ -217,9 +238,20 @@ mod tests {
         w.resolved(&cal, t("2026-11-24T09:01:00+07:00"), true, 1);
         w.resolved(&cal, t("2026-11-01T09:01:00+07:00"), true, 1);
         w.resolved(&cal, t("2026-09-01T09:01:00+07:00"), true, 1);
-        let before = (w.last_60_minutes(&cal, now), w.today(&cal, now), w.on_time_ratio_30d(now));
+        let before = (
+            w.last_60_minutes(&cal, now),
+            w.today(&cal, now),
+            w.on_time_ratio_30d(now),
+        );
         w.prune(&cal, now);
-        assert_eq!(before, (w.last_60_minutes(&cal, now), w.today(&cal, now), w.on_time_ratio_30d(now)));
+        assert_eq!(
+            before,
+            (
+                w.last_60_minutes(&cal, now),
+                w.today(&cal, now),
+                w.on_time_ratio_30d(now)
+            )
+        );
         assert!(w.days().len() <= 2);
     }
 }

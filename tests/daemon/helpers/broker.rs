@@ -158,6 +158,13 @@ impl TestBroker {
         self.wait_until_listening();
     }
 
+    /// Blocks the calling thread (at most [`STARTUP_TIMEOUT`]): the helper is synchronous so
+    /// that it works from any test. On a current-thread runtime, other tasks pause for the
+    /// broker's startup (typically 20-60 ms), which only delays them.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a synchronous helper; the wait is short and bounded"
+    )]
     fn wait_until_listening(&mut self) {
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let deadline = Instant::now() + STARTUP_TIMEOUT;

@@ -1,0 +1,289 @@
+//! Shared test helpers: a real broker per test ([`broker::TestBroker`]), the real daemon
+//! in-process on a free port ([`spawn_app`]), a publisher, a dead-letter collector, and
+//! `/metrics` parsing. No sleeps as synchronisation: everything waits on something
+//! observable, with a timeout.
+
+pub mod broker;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
+
+use broker::TestBroker;
+use iocd::app::App;
+use iocd::config::Settings;
+use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Generous: covers a broker restart plus the reconnect backoff.
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Test logs only when `TEST_LOG` is set.
+pub fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("iocd=debug,info")
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+/// A name no other test or run uses.
+pub fn unique(name: &str) -> String {
+    format!(
+        "{name}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+/// The daemon, running in this process.
+pub struct TestApp {
+    /// Its HTTP address.
+    pub addr: SocketAddr,
+    /// Its topic prefix (unique per test).
+    pub prefix: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    http: reqwest::Client,
+}
+
+/// Settings for a test daemon against `broker`: port 0, unique client id and prefix, fast
+/// reconnects.
+pub fn test_settings(broker: &TestBroker) -> Settings {
+    let mut s = Settings::default();
+    s.mqtt.url = broker.url();
+    s.mqtt.client_id = unique("iocd");
+    s.mqtt.prefix = format!("{}/v1", unique("ioc"));
+    s.mqtt.reconnect_min_ms = 50;
+    s.mqtt.reconnect_max_ms = 500;
+    s.mqtt.keepalive_secs = 5;
+    s.http.listen = "127.0.0.1:0".into();
+    s
+}
+
+/// Builds and runs the daemon with `settings`, and waits until it is ready.
+pub async fn spawn_app(settings: Settings) -> TestApp {
+    init_logs();
+    let prefix = settings.mqtt.prefix.clone();
+    let app = App::build(settings, None).await.expect("app builds");
+    let addr = app.local_addr().expect("bound");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let app = TestApp {
+        addr,
+        prefix,
+        stop: Some(stop),
+        task: Some(task),
+        http: reqwest::Client::new(),
+    };
+    app.wait_ready().await;
+    app
+}
+
+impl TestApp {
+    /// `GET path`, returning the status and body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let resp = self
+            .http
+            .get(format!("http://{}{path}", self.addr))
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.text().await.expect("body"))
+    }
+
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_ready(&self) {
+        let http = self.http.clone();
+        let url = format!("http://{}/readyz", self.addr);
+        wait_for("the daemon to be ready", || {
+            let http = http.clone();
+            let url = url.clone();
+            async move { http.get(&url).send().await.is_ok_and(|r| r.status() == 200) }
+        })
+        .await;
+    }
+
+    /// Scrapes `/metrics` into `series → value` (series as printed, with labels).
+    pub async fn metrics(&self) -> HashMap<String, f64> {
+        let (status, body) = self.get("/metrics").await;
+        assert_eq!(status, 200);
+        parse_metrics(&body)
+    }
+
+    /// One series' value (0 when absent).
+    pub async fn metric(&self, series: &str) -> f64 {
+        self.metrics()
+            .await
+            .get(&canon(series))
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// Waits until `series` reads `value`.
+    pub async fn wait_metric(&self, series: &str, value: f64) {
+        let start = Instant::now();
+        loop {
+            let got = self.metric(series).await;
+            if (got - value).abs() < 1e-9 {
+                return;
+            }
+            assert!(
+                start.elapsed() < TIMEOUT,
+                "{series} is {got}, expected {value}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops the daemon as a signal would, and returns how it ended.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task
+            .take()
+            .expect("running")
+            .await
+            .expect("task joins")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Parses the Prometheus text format into `series → value`, series in [`canon`] form.
+pub fn parse_metrics(body: &str) -> HashMap<String, f64> {
+    body.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((canon(series), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// A series with its labels sorted by name, so `{b="1",a="2"}` and `{a="2",b="1"}` match.
+/// (Label values in these tests hold no commas.)
+pub fn canon(series: &str) -> String {
+    let Some((name, rest)) = series.split_once('{') else {
+        return series.to_owned();
+    };
+    let mut labels: Vec<&str> = rest
+        .trim_end_matches('}')
+        .split(',')
+        .filter(|l| !l.is_empty())
+        .collect();
+    labels.sort_unstable();
+    format!("{name}{{{}}}", labels.join(","))
+}
+
+/// Polls `cond` every 50 ms until it holds; panics with `what` after [`TIMEOUT`].
+pub async fn wait_for<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !cond().await {
+        assert!(start.elapsed() < TIMEOUT, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An MQTT client for tests: publishes, and collects what arrives on its subscriptions.
+pub struct TestClient {
+    client: AsyncClient,
+    received: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    task: JoinHandle<()>,
+}
+
+impl TestClient {
+    /// Connects to `broker`, subscribed to `filters` (QoS 1), and waits for the SUBACKs.
+    pub async fn connect(broker: &TestBroker, filters: &[String]) -> TestClient {
+        let mut opts = MqttOptions::new(unique("test"), "127.0.0.1", broker.port);
+        opts.set_keep_alive(Duration::from_secs(5));
+        opts.set_max_packet_size(1 << 20, 1 << 20);
+        opts.set_inflight(1000);
+        let (client, mut eventloop) = AsyncClient::new(opts, 10_000);
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (subscribed_tx, subscribed_rx) = oneshot::channel();
+        let mut subscribed_tx = Some(subscribed_tx);
+        let mut pending = filters.len();
+        for f in filters {
+            client
+                .subscribe(f, QoS::AtLeastOnce)
+                .await
+                .expect("subscribe queued");
+        }
+        if pending == 0 {
+            if let Some(tx) = subscribed_tx.take() {
+                let _ = tx.send(());
+            }
+        }
+        let sink = Arc::clone(&received);
+        let task = tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Incoming::Publish(p))) => {
+                        sink.lock()
+                            .unwrap()
+                            .push((p.topic.to_string(), p.payload.to_vec()));
+                    }
+                    Ok(Event::Incoming(Incoming::SubAck(_))) => {
+                        pending = pending.saturating_sub(1);
+                        if pending == 0 {
+                            if let Some(tx) = subscribed_tx.take() {
+                                let _ = tx.send(());
+                            }
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        });
+        tokio::time::timeout(TIMEOUT, subscribed_rx)
+            .await
+            .expect("subscribed in time")
+            .expect("subscribed");
+        TestClient {
+            client,
+            received,
+            task,
+        }
+    }
+
+    /// Publishes `payload` on `topic` at QoS 1.
+    pub async fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload.into())
+            .await
+            .expect("publish queued");
+    }
+
+    /// What arrived so far.
+    pub fn received(&self) -> Vec<(String, Vec<u8>)> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+impl Drop for TestClient {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

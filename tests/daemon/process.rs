@@ -1,0 +1,162 @@
+//! The `iocd` binary as an operator runs it: signals, exit statuses, bad configuration,
+//! JSON logs.
+
+use std::io::Read as _;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::{broker::TestBroker, unique, wait_for};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn iocd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_iocd"))
+}
+
+/// Starts `iocd run` against `broker` and waits until `/readyz` answers 200.
+async fn start(broker: &TestBroker, extra: &[&str]) -> (Child, u16) {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("iocd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[mqtt]\nclient_id = \"{}\"\nprefix = \"{}/v1\"\n",
+            unique("iocd"),
+            unique("ioc")
+        ),
+    )
+    .unwrap();
+    let child = iocd()
+        .args(["run", "--config"])
+        .arg(&config)
+        .args([
+            "--mqtt",
+            &broker.url(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    wait_for("iocd to be ready", || {
+        let url = url.clone();
+        async move { reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) }
+    })
+    .await;
+    (child, port)
+}
+
+/// Sends `signal` and returns the exit status and how long the stop took.
+#[allow(clippy::disallowed_methods)] // a blocking wait on a child process, outside the runtime
+fn stop_with(child: &mut Child, signal: &str) -> (std::process::ExitStatus, Duration) {
+    let start = Instant::now();
+    let ok = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, start.elapsed());
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "iocd did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_and_sigint_stop_the_daemon_cleanly_within_5_seconds() {
+    let broker = TestBroker::start();
+    for signal in ["-TERM", "-INT"] {
+        let (mut child, _) = start(&broker, &[]).await;
+        let (status, took) = stop_with(&mut child, signal);
+        assert!(status.success(), "{signal}: exit status {status}");
+        assert!(took < Duration::from_secs(5), "{signal}: took {took:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_per_line() {
+    let broker = TestBroker::start();
+    let (mut child, _) = start(&broker, &["--log-format", "json"]).await;
+    let (status, _) = stop_with(&mut child, "-TERM");
+    assert!(status.success());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v.get("level").is_some(), "{line}");
+    }
+}
+
+#[test]
+fn a_bad_config_file_exits_non_zero_naming_the_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "[mqtt]\nkeepalive_secs = \"ten\"\n").unwrap();
+    let out = iocd()
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("mqtt.keepalive_secs"),
+        "{stderr}"
+    );
+
+    std::fs::write(&config, "[onestop]\nstaled_hours = 3\n").unwrap();
+    let out = iocd()
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("staled_hours"));
+}
+
+#[test]
+fn a_taken_listen_port_is_a_clear_error_naming_the_flag() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = iocd()
+        .args([
+            "run",
+            "--mqtt",
+            "mqtt://127.0.0.1:1",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&port.to_string()) && stderr.contains("--listen"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -108,25 +108,27 @@ fn ratio(num: u64, den: u64) -> Option<f64> {
 
 impl State {
     /// The label index of each interned agency: own label for `unknown` and the first
-    /// `limit` agencies to arrive, `other` for the rest.
+    /// `limit` agencies to arrive, `other` for the rest. An agency whose code is literally
+    /// `other` shares that label rather than producing a duplicate series.
     fn agency_labels(&self) -> (Vec<String>, Vec<u32>) {
         let limit = self.params.agency_label_limit;
-        let n = self.agencies.len();
-        let own = n.min(limit.saturating_add(1));
-        let mut labels: Vec<String> = (0..own)
-            .map(|i| {
-                self.agencies
-                    .name(u32::try_from(i).unwrap_or(intern::UNKNOWN))
-                    .to_owned()
-            })
-            .collect();
-        let other = u32::try_from(labels.len()).unwrap_or(u32::MAX);
-        if n > own {
-            labels.push("other".to_owned());
+        let mut labels: Vec<String> = Vec::new();
+        let mut other: Option<u32> = None;
+        let mut index = Vec::with_capacity(self.agencies.len());
+        for i in 0..self.agencies.len() {
+            let name = self.agencies.name(u32::try_from(i).unwrap_or(intern::UNKNOWN));
+            let folded = i > limit || name == "other";
+            let label = if folded {
+                *other.get_or_insert_with(|| {
+                    labels.push("other".to_owned());
+                    u32::try_from(labels.len() - 1).unwrap_or(u32::MAX)
+                })
+            } else {
+                labels.push(name.to_owned());
+                u32::try_from(labels.len() - 1).unwrap_or(u32::MAX)
+            };
+            index.push(label);
         }
-        let index = (0..n)
-            .map(|i| u32::try_from(i).map_or(other, |i| i.min(other)))
-            .collect();
         (labels, index)
     }
 

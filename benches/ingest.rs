@@ -5,12 +5,12 @@
 //!
 //! The corpus is generated deterministically up front: a 20-day stream of about 1.2 M
 //! events, time-ordered with a little reordering, weighted like DOMAIN.md's load model:
-//! ~80 % one-stop dossier lifecycles (about 120,000 dossiers from 200 agencies and 2,000
+//! ~80 % one-stop dossier lifecycles (about 150,000 dossiers from 200 agencies and 2,000
 //! procedures, ids like `000.00.19.H42-261124-0001`), ~15 % video-conferencing events
 //! (mostly `endpoint_stats`), ~4 % SOC events, ~1 % heartbeats. Every event id is unique
 //! (a UUID), so no event is short-circuited as a duplicate.
 //!
-//! The first 1,000,000 events build a *warm* state (about 120,000 dossiers, the dedupe
+//! The first 1,000,000 events build a *warm* state (about 150,000 dossiers, the dedupe
 //! memory full at its default 1,000,000 ids); the measured slice is the next 200,000 events,
 //! applied to a fresh clone of that warm state in every iteration (the clone is set-up
 //! time, not measured). This is the steady state of a daemon that has been running for a
@@ -34,7 +34,7 @@ const MEASURED: usize = 200_000;
 /// Days the stream spans.
 const DAYS: i64 = 20;
 /// Dossiers opened over those days.
-const DOSSIERS: usize = 120_000;
+const DOSSIERS: usize = 175_000;
 /// 2026-11-02T00:00:00+07:00, a Monday, in Unix seconds.
 const DAY0: i64 = 1_793_552_400;
 const LOCAL_OFFSET: i64 = 7 * 3600;
@@ -227,9 +227,15 @@ impl Gen {
         }
         intake(self, "received", t, true);
         match self.rng.below(100) {
-            0..3 => return simple(self, "rejected", t + self.gap(30, 600), ""),
-            3..5 => return simple(self, "withdrawn", t + self.gap(60, 2880), ""),
-            5..6 => return simple(self, "cancelled", t + self.gap(60, 2880), ""),
+            0..3 => {
+                let t = t + self.gap(30, 600);
+                return simple(self, "rejected", t, "");
+            }
+            3..6 => {
+                let t = t + self.gap(60, 2880);
+                let ty = if self.rng.pct(66) { "withdrawn" } else { "cancelled" };
+                return simple(self, ty, t, "");
+            }
             _ => {}
         }
         for _ in 0..1 + self.rng.below(3) {
@@ -408,18 +414,21 @@ fn corpus() -> (Vec<Msg>, Ts) {
     (out, Ts((end + 60_000) * 1_000_000))
 }
 
-/// A `received` payload for dossier `n` of a set of distinct dossiers (for the view bench).
+/// A `received` payload for dossier `n` of a set of distinct dossiers (for the view bench):
+/// 100 dossiers a day per agency, over as many days as needed, filed on the day of `t`
+/// minus `n / 20,000` days (so ids are unique: agency, day, number), received that day.
 fn received_payload(g: &mut Gen, n: usize, t: i64) -> Vec<u8> {
     let (agency, level) = g.agencies[n % 200].clone();
+    let filed = t - (n / 20_000) as i64 * 86_400_000;
     let (procedure, sector) = g.procedures[(n * 7919) % 2000].clone();
     let channel = ["online", "online", "online", "direct", "postal"][n % 5];
-    let mut p = g.envelope("received", t);
-    let due = g.due(t);
+    let mut p = g.envelope("received", filed);
+    let due = g.due(filed);
     let _ = write!(
         p,
         r#","dossier_id":"{agency}-{}-{:04}","agency":"{agency}","agency_level":"{level}","procedure":"{procedure}","sector":"{sector}","channel":"{channel}","due_at":{due}}}"#,
-        yymmdd(t),
-        n % 10_000
+        yymmdd(filed),
+        n / 200 % 100
     );
     p.into_bytes()
 }
@@ -528,11 +537,11 @@ fn benches(c: &mut Criterion) {
 
     // The view, every 500 ms in the daemon, over 1,000,000 open dossiers.
     let mut state = State::new(Params::default(), Ts(DAY0 * 1_000_000_000));
-    let mut gen = Gen::new(42);
+    let mut generator = Gen::new(42);
     let t0 = (DAY0 + 19 * 86_400 + 8 * 3600) * 1000;
     for n in 0..1_000_000 {
         let t = t0 + (n as i64 % 36_000_000);
-        let payload = received_payload(&mut gen, n, t);
+        let payload = received_payload(&mut generator, n, t);
         let ev = decode(Source::Onestop, &payload, now, &limits).expect("valid");
         state.apply(&Input::Event(ev), now);
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -22,16 +22,20 @@ use tracing::{error, info, warn};
 use crate::config::Settings;
 use crate::decode::DecodeLimits;
 use crate::ingest::{LinkStatus, MqttIngest};
+use crate::outputs::api::Api;
+use crate::outputs::auth::Access;
 use crate::outputs::deadletter::DeadLetters;
 use crate::outputs::http::{HttpState, router};
 use crate::outputs::prometheus;
-use crate::pipeline::Pipeline;
+use crate::outputs::snapshot::Snapshot;
+use crate::outputs::ws::{ALERT_BUFFER, WsHub};
+use crate::pipeline::{Outputs, Pipeline};
 use crate::state::{Params, State, View};
 use crate::telemetry::SelfMetrics;
 use crate::time::Ts;
 
-/// How often the pipeline publishes a fresh view.
-const VIEW_INTERVAL: Duration = Duration::from_millis(500);
+/// Read queries waiting for the pipeline; more get 503.
+const QUERY_QUEUE: usize = 64;
 /// Everything must have stopped this long after the signal (CONTRACT 6: within 5 s).
 const SHUTDOWN_DEADLINE: Duration = Duration::from_millis(4500);
 
@@ -43,6 +47,8 @@ pub struct App {
     http: HttpState,
     views: watch::Receiver<Arc<View>>,
     data_dir: Option<PathBuf>,
+    /// Fires at shutdown so WebSocket clients close cleanly.
+    ws_shutdown: CancellationToken,
 }
 
 impl App {
@@ -80,19 +86,28 @@ impl App {
         let (view_tx, views) = watch::channel(Arc::new(state.view(Ts::now())));
         prometheus::register(&metrics.registry, views.clone())
             .context("cannot register the domain metrics")?;
+        let (snapshot_tx, snapshots) = watch::channel(Arc::new(Snapshot::default()));
+        let (alerts_tx, _) = broadcast::channel(ALERT_BUFFER);
+        let (query_tx, queries) = mpsc::channel(QUERY_QUEUE);
+        let ws_shutdown = CancellationToken::new();
+        let hub = WsHub::new(snapshots.clone(), alerts_tx, settings.ws.clone(), metrics.clone(), ws_shutdown.clone());
         let pipeline = Pipeline::new(
             rx,
             state,
             limits,
             settings.mqtt.prefix.clone(),
-            DeadLetters::new(Some(publisher), cal),
-            view_tx,
-            VIEW_INTERVAL,
+            DeadLetters::new(Some(publisher), cal.clone()),
+            Outputs { views: view_tx, snapshots: snapshot_tx, queries },
+            Duration::from_millis(settings.ws.push_interval_ms),
             metrics.clone(),
         );
         let http = HttpState {
             registry: metrics.registry.clone(),
             link,
+            access: Access::from_settings(&settings.http),
+            ws: hub,
+            api: Api { snapshots, queries: query_tx, cal },
+            metrics,
         };
         Ok(App {
             listener,
@@ -101,6 +116,7 @@ impl App {
             http,
             views,
             data_dir,
+            ws_shutdown,
         })
     }
 
@@ -136,6 +152,7 @@ impl App {
             info!(data_dir = %dir.display(), "Data directory set; state is kept in memory only in this version.");
         }
         let cancel = CancellationToken::new();
+        let ws_shutdown = self.ws_shutdown.clone();
         let mut ingest = tokio::spawn(self.ingest.run(cancel.child_token()));
         let mut pipeline = tokio::spawn(self.pipeline.run());
         let http_cancel = CancellationToken::new();
@@ -161,6 +178,7 @@ impl App {
             if !pipeline.is_finished() {
                 let _ = (&mut pipeline).await;
             }
+            ws_shutdown.cancel();
             http_cancel.cancel();
             if !http.is_finished() {
                 let _ = (&mut http).await;

@@ -18,8 +18,10 @@ use serde::Deserialize;
 pub struct Settings {
     /// Broker connection and topics.
     pub mqtt: MqttSettings,
-    /// The HTTP listener.
+    /// The HTTP listener and access control.
     pub http: HttpSettings,
+    /// WebSocket push.
+    pub ws: WsSettings,
     /// Decoding and dedupe.
     pub ingest: IngestSettings,
     /// In-memory state: time zone, retention, label limits.
@@ -88,18 +90,68 @@ impl Default for MqttSettings {
     }
 }
 
-/// `[http]`: the one listener for `/metrics`, `/healthz`, `/readyz` (and later `/ws`, `/api`, `/`).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+/// `[http]`: the one listener for `/`, `/ws`, `/api/*`, `/metrics`, `/healthz`, `/readyz`,
+/// and who may use it.
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpSettings {
     /// Address to listen on.
     pub listen: String,
+    /// Bearer tokens accepted on `/ws` and `/api/*` (and `/metrics` with `protect_metrics`);
+    /// empty: no token needed.
+    pub access_tokens: Vec<String>,
+    /// Whether `/metrics` needs a token too (when tokens are configured).
+    pub protect_metrics: bool,
+    /// Origins (`https://wall.example`) allowed to open `/ws` besides the daemon's own.
+    pub allowed_origins: Vec<String>,
+}
+
+impl std::fmt::Debug for HttpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSettings")
+            .field("listen", &self.listen)
+            .field("access_tokens", &format_args!("<{} redacted>", self.access_tokens.len()))
+            .field("protect_metrics", &self.protect_metrics)
+            .field("allowed_origins", &self.allowed_origins)
+            .finish()
+    }
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
+            access_tokens: Vec::new(),
+            protect_metrics: false,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// `[ws]`: the WebSocket push to the wall displays.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WsSettings {
+    /// At most one snapshot per client this often, in milliseconds (also the view refresh).
+    pub push_interval_ms: u64,
+    /// Most WebSocket clients at once; more are refused with 503.
+    pub max_clients: usize,
+    /// Largest message a client may send, in bytes.
+    pub max_message_bytes: usize,
+    /// Ping idle clients this often, in seconds; a client silent for two intervals is dropped.
+    pub ping_interval_secs: u64,
+    /// A client whose socket accepts nothing for this long is disconnected, in seconds.
+    pub max_behind_secs: u64,
+}
+
+impl Default for WsSettings {
+    fn default() -> Self {
+        Self {
+            push_interval_ms: 500,
+            max_clients: 10_000,
+            max_message_bytes: 4096,
+            ping_interval_secs: 20,
+            max_behind_secs: 10,
         }
     }
 }
@@ -423,6 +475,24 @@ impl Settings {
                 ),
             );
         }
+        for (i, token) in self.http.access_tokens.iter().enumerate() {
+            if token.len() < 16 {
+                p.add(format!("http.access_tokens[{i}]"), "must have at least 16 characters".to_owned());
+            }
+        }
+        for (i, origin) in self.http.allowed_origins.iter().enumerate() {
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) || origin.ends_with('/') {
+                p.add(
+                    format!("http.allowed_origins[{i}]"),
+                    format!("must look like https://host[:port] without a trailing slash (got `{origin}`)"),
+                );
+            }
+        }
+        p.within("ws.push_interval_ms", self.ws.push_interval_ms, 50, 60_000);
+        p.within("ws.max_clients", self.ws.max_clients, 1, 1_000_000);
+        p.within("ws.max_message_bytes", self.ws.max_message_bytes, 64, 1 << 20);
+        p.within("ws.ping_interval_secs", self.ws.ping_interval_secs, 1, 3600);
+        p.within("ws.max_behind_secs", self.ws.max_behind_secs, 1, 3600);
         self.ingest.check(&mut p);
         self.state.check(&mut p);
         p.within(

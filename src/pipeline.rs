@@ -14,7 +14,9 @@ use tracing::{debug, warn};
 
 use crate::decode::{DecodeError, DecodeLimits, Source, decode, source_of};
 use crate::ingest::RawMessage;
+use crate::outputs::api::Query;
 use crate::outputs::deadletter::DeadLetters;
+use crate::outputs::snapshot::Snapshot;
 use crate::state::{Input, State, View};
 use crate::telemetry::SelfMetrics;
 use crate::time::Ts;
@@ -32,38 +34,37 @@ pub struct Pipeline {
     limits: DecodeLimits,
     prefix: String,
     dead_letters: DeadLetters,
-    /// Latest view for the outputs; replaced every tick.
-    views: watch::Sender<Arc<View>>,
+    outputs: Outputs,
     tick: Duration,
     metrics: SelfMetrics,
     reject_log: RejectLog,
 }
 
+/// Where the pipeline publishes, and what it answers.
+pub struct Outputs {
+    /// Latest view (for `/metrics`); replaced every tick.
+    pub views: watch::Sender<Arc<View>>,
+    /// Latest snapshot (for `/ws` and the API); replaced only when its content changed.
+    pub snapshots: watch::Sender<Arc<Snapshot>>,
+    /// Read queries from the API; answered between batches.
+    pub queries: mpsc::Receiver<Query>,
+}
+
 impl Pipeline {
-    /// A pipeline over `state`, reading `rx` and publishing views on `views` every `tick`.
+    /// A pipeline over `state`, reading `rx` and publishing on `outputs` every `tick`.
     #[must_use]
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)] // each is a distinct part; a builder would only rename them
     pub fn new(
         rx: mpsc::Receiver<RawMessage>,
         state: State,
         limits: DecodeLimits,
         prefix: String,
         dead_letters: DeadLetters,
-        views: watch::Sender<Arc<View>>,
+        outputs: Outputs,
         tick: Duration,
         metrics: SelfMetrics,
     ) -> Self {
-        Self {
-            rx,
-            state,
-            limits,
-            prefix,
-            dead_letters,
-            views,
-            tick,
-            metrics,
-            reject_log: RejectLog::default(),
-        }
+        Self { rx, state, limits, prefix, dead_letters, outputs, tick, metrics, reject_log: RejectLog::default() }
     }
 
     /// Runs until the queue is closed and drained; returns the final state.
@@ -83,19 +84,40 @@ impl Pipeline {
                         self.handle(&msg);
                     }
                 }
+                Some(query) = self.outputs.queries.recv() => self.answer(query),
                 _ = tick.tick() => {
                     ticks = ticks.wrapping_add(1);
                     let now = Ts::now();
                     if ticks % HOUSEKEEPING_EVERY_TICKS == 0 {
                         self.state.apply(&Input::Tick, now);
                     }
-                    self.views.send_replace(Arc::new(self.state.view(now)));
+                    self.publish(now);
                 }
             }
         }
-        self.views
-            .send_replace(Arc::new(self.state.view(Ts::now())));
+        self.publish(Ts::now());
         self.state
+    }
+
+    /// Publishes the view at `now`, and the snapshot when its content changed.
+    fn publish(&mut self, now: Ts) {
+        let view = self.state.view(now);
+        let mut snap = Snapshot::build(&view, "[]".to_owned(), &self.state.params().cal);
+        let previous = self.outputs.snapshots.borrow().clone();
+        if !snap.same_content(&previous) {
+            snap.version = previous.version + 1;
+            self.outputs.snapshots.send_replace(Arc::new(snap));
+        }
+        self.outputs.views.send_replace(Arc::new(view));
+    }
+
+    fn answer(&self, query: Query) {
+        match query {
+            Query::Dossiers { filter, agency, limit, reply } => {
+                let answer = self.state.query_dossiers(filter, agency.as_deref(), limit, Ts::now());
+                let _ = reply.send(answer);
+            }
+        }
     }
 
     /// Decodes and applies one message.

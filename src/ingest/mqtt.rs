@@ -959,6 +959,18 @@ mod tests {
     }
 
     #[test]
+    fn a_ca_file_without_certificates_is_refused() {
+        let Ok(dir) = tempfile::tempdir() else {
+            panic!("temporary directory")
+        };
+        let path = dir.path().join("ca.pem");
+        assert!(std::fs::write(&path, "not a certificate\n").is_ok());
+        let path = path.to_string_lossy().into_owned();
+        let err = file_roots(&path).err();
+        assert!(matches!(&err, Some(IngestError::CaFileInvalid { path: p, .. }) if *p == path));
+    }
+
+    #[test]
     fn link_changes_reach_the_watch_and_the_gauges() {
         let metrics = SelfMetrics::new();
         let (tx, mut rx) = watch::channel(LinkStatus::default());

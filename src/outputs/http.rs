@@ -1,18 +1,24 @@
-//! The one HTTP listener: `/metrics` (Prometheus text format), `/healthz` (the process
-//! runs) and `/readyz` (the broker is connected and the subscriptions are in place).
-//! Later outputs (`/ws`, `/api/*`, `/`) join this router.
+//! The one HTTP listener: the wall display (`/`), the WebSocket (`/ws`), the read API
+//! (`/api/v1/*`), `/metrics`, `/healthz` and `/readyz`, with access control applied per
+//! route as CONTRACT section 5 says (health endpoints never need a token).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::extract::{Query as QueryParams, RawQuery, State};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 use tokio::sync::watch;
 
+use super::api::Api;
+use super::auth::Access;
+use super::wall;
+use super::ws::WsHub;
 use crate::ingest::LinkStatus;
 use crate::outputs::prometheus;
 
@@ -23,19 +29,34 @@ pub struct HttpState {
     pub registry: ::prometheus::Registry,
     /// The broker link, for `/readyz`.
     pub link: watch::Receiver<LinkStatus>,
+    /// Tokens and origins.
+    pub access: Access,
+    /// The WebSocket hub.
+    pub ws: WsHub,
+    /// The read API.
+    pub api: Api,
+    /// Self-metrics, for counting refusals.
+    pub metrics: crate::telemetry::SelfMetrics,
 }
 
-/// Requests that take longer than this are answered 408 (no handler here should).
+/// Requests that take longer than this are answered 408 (none should; `/ws` is exempt
+/// once upgraded).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The router with every endpoint of this listener.
 pub fn router(state: HttpState) -> Router {
-    Router::new()
+    let timed = Router::new()
+        .route("/", get(wall::index))
+        .route("/wall.js", get(wall::script))
+        .route("/i18n.js", get(wall::i18n))
+        .route("/wall.css", get(wall::style))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(Arc::new(state))
-        .layer(axum::middleware::from_fn(timeout))
+        .route("/api/v1/snapshot", get(snapshot))
+        .route("/api/v1/onestop/dossiers", get(dossiers))
+        .layer(axum::middleware::from_fn(timeout));
+    Router::new().route("/ws", get(ws)).merge(timed).with_state(Arc::new(state))
 }
 
 async fn timeout(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
@@ -45,14 +66,62 @@ async fn timeout(req: axum::extract::Request, next: axum::middleware::Next) -> R
     }
 }
 
-async fn metrics(State(s): State<Arc<HttpState>>) -> Response {
+fn refuse(status: StatusCode) -> Response {
+    let message = if status == StatusCode::UNAUTHORIZED {
+        "a valid access token is required (Authorization: Bearer TOKEN, or ?token=TOKEN)"
+    } else {
+        "this origin may not open the WebSocket"
+    };
+    let mut resp = (status, axum::Json(json!({"error": message}))).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+    }
+    resp
+}
+
+async fn ws(State(s): State<Arc<HttpState>>, headers: HeaderMap, RawQuery(q): RawQuery, upgrade: WebSocketUpgrade) -> Response {
+    if let Err(status) = s.access.check_token(&headers, q.as_deref()) {
+        s.metrics.ws_rejected.with_label_values(&["unauthorized"]).inc();
+        return refuse(status);
+    }
+    if let Err(status) = s.access.check_origin(&headers) {
+        s.metrics.ws_rejected.with_label_values(&["origin"]).inc();
+        return refuse(status);
+    }
+    s.ws.upgrade(upgrade)
+}
+
+async fn snapshot(State(s): State<Arc<HttpState>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    if let Err(status) = s.access.check_token(&headers, q.as_deref()) {
+        return refuse(status);
+    }
+    s.api.snapshot()
+}
+
+async fn dossiers(
+    State(s): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    params: Result<QueryParams<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(status) = s.access.check_token(&headers, q.as_deref()) {
+        return refuse(status);
+    }
+    match params {
+        Ok(QueryParams(params)) => s.api.dossiers(&params).await,
+        Err(e) => (StatusCode::BAD_REQUEST, axum::Json(json!({"error": e.body_text()}))).into_response(),
+    }
+}
+
+async fn metrics(State(s): State<Arc<HttpState>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    if s.access.protect_metrics {
+        if let Err(status) = s.access.check_token(&headers, q.as_deref()) {
+            return refuse(status);
+        }
+    }
     match prometheus::encode(&s.registry) {
         Ok(body) => ([(header::CONTENT_TYPE, ::prometheus::TEXT_FORMAT)], body).into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot encode metrics: {e}\n"),
-        )
-            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode metrics: {e}\n")).into_response(),
     }
 }
 
@@ -63,11 +132,7 @@ async fn healthz() -> Response {
 async fn readyz(State(s): State<Arc<HttpState>>) -> Response {
     let link = s.link.borrow().clone();
     let ready = link.connected && link.subscribed;
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = json!({
         "ready": ready,
         "broker_connected": link.connected,

@@ -10,6 +10,7 @@ pub mod counters;
 pub mod dedupe;
 pub mod dossiers;
 pub mod intern;
+pub mod query;
 pub mod soc;
 pub mod vc;
 pub mod view;

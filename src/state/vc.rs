@@ -96,15 +96,21 @@ impl Endpoint {
                 .min_by_key(|(_, m)| activity(m))
                 .map(|(i, _)| i)
             {
-                self.meetings.swap_remove(i);
+                self.meetings.remove(i);
             }
         }
-        self.meetings.push(InMeeting {
-            meeting: meeting.to_owned(),
-            ..InMeeting::default()
-        });
-        let last = self.meetings.len() - 1;
-        &mut self.meetings[last]
+        // Kept sorted by meeting id, so the same events give the same state in any order.
+        let at = self
+            .meetings
+            .partition_point(|m| m.meeting.as_str() < meeting);
+        self.meetings.insert(
+            at,
+            InMeeting {
+                meeting: meeting.to_owned(),
+                ..InMeeting::default()
+            },
+        );
+        &mut self.meetings[at]
     }
 
     /// The meeting it is connected to, if any (given which meetings are active).

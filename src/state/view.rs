@@ -99,6 +99,36 @@ pub struct View {
     pub dossiers_held: u64,
     /// Ids in the dedupe memory.
     pub dedupe_ids: u64,
+    /// Active meetings, most recently started first (at most [`MEETINGS_LISTED`]).
+    pub meetings: Vec<MeetingRow>,
+    /// Ids of the silent monitored systems, sorted (at most [`SYSTEMS_LISTED`]).
+    pub silent_system_ids: Vec<String>,
+}
+
+/// Meetings listed in a view.
+pub const MEETINGS_LISTED: usize = 10;
+/// Silent systems listed in a view.
+pub const SYSTEMS_LISTED: usize = 10;
+
+/// One active meeting as the wall shows it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct MeetingRow {
+    /// The meeting.
+    pub meeting_id: String,
+    /// Its title.
+    pub title: String,
+    /// Its level label.
+    pub level: &'static str,
+    /// When it started, if known.
+    pub started_at: Option<Ts>,
+    /// Expected endpoints.
+    pub expected: u64,
+    /// Endpoints connected to it.
+    pub connected: u64,
+    /// Expected endpoints missing now.
+    pub missing: Vec<String>,
+    /// Connected endpoints with poor quality.
+    pub poor: Vec<String>,
 }
 
 #[allow(clippy::cast_precision_loss)]
@@ -214,7 +244,50 @@ impl State {
             sources,
             dossiers_held: self.dossiers.len() as u64,
             dedupe_ids: self.dedupe_len() as u64,
+            meetings: self.meeting_rows(now),
+            silent_system_ids: {
+                let mut ids: Vec<String> = self.silent_systems(now).map(str::to_owned).collect();
+                ids.sort_unstable();
+                ids.truncate(SYSTEMS_LISTED);
+                ids
+            },
         }
+    }
+
+    /// The active meetings with their endpoints, most recently started first.
+    fn meeting_rows(&self, now: Ts) -> Vec<MeetingRow> {
+        let vc = &self.vc;
+        let mut rows: Vec<MeetingRow> = vc
+            .meetings
+            .iter()
+            .filter(|(_, m)| m.active())
+            .map(|(id, m)| {
+                let mut connected = 0;
+                let mut poor = Vec::new();
+                for (ep_id, ep) in &vc.endpoints {
+                    if ep.connected_to(&vc.meetings) == Some(id.as_str()) {
+                        connected += 1;
+                        if ep.poor_quality(&self.params.vc) {
+                            poor.push(ep_id.clone());
+                        }
+                    }
+                }
+                poor.sort_unstable();
+                MeetingRow {
+                    meeting_id: id.clone(),
+                    title: m.title.clone(),
+                    level: m.level_label().as_str(),
+                    started_at: m.started_at(),
+                    expected: m.expected.len() as u64,
+                    connected,
+                    missing: vc.missing_in(id, m, &self.params.vc, now).map(str::to_owned).collect(),
+                    poor,
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| b.started_at.cmp(&a.started_at).then_with(|| a.meeting_id.cmp(&b.meeting_id)));
+        rows.truncate(MEETINGS_LISTED);
+        rows
     }
 
     /// Monitored systems (heard from or configured) silent at `now`.

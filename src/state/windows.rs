@@ -60,6 +60,14 @@ pub struct Windows {
     on_time: BTreeMap<i64, Resolutions>,
 }
 
+/// Removes the bucket at `key` once all its counts are back to zero, so that a moved count
+/// leaves nothing behind: the same events give equal windows in any order.
+fn drop_if_empty<K: Ord, V: Default + PartialEq>(map: &mut BTreeMap<K, V>, key: K) {
+    if map.get(&key).is_some_and(|v| *v == V::default()) {
+        map.remove(&key);
+    }
+}
+
 /// Adds `delta` (±1) to a `u32` count without wrapping.
 fn bump(v: &mut u32, delta: i32) {
     *v = v.saturating_add_signed(delta);
@@ -68,15 +76,15 @@ fn bump(v: &mut u32, delta: i32) {
 impl Windows {
     /// Counts (or, with `delta = -1`, uncounts) a dossier received at `ts`.
     pub fn received(&mut self, cal: &Calendar, ts: Ts, online: bool, delta: i32) {
-        bump(
-            &mut self.minutes.entry(cal.minute(ts)).or_default().received,
-            delta,
-        );
-        let day = self.days.entry(cal.day(ts)).or_default();
+        let (minute, day_key) = (cal.minute(ts), cal.day(ts));
+        bump(&mut self.minutes.entry(minute).or_default().received, delta);
+        let day = self.days.entry(day_key).or_default();
         bump(&mut day.received, delta);
         if online {
             bump(&mut day.received_online, delta);
         }
+        drop_if_empty(&mut self.minutes, minute);
+        drop_if_empty(&mut self.days, day_key);
     }
 
     /// Counts (or uncounts) a dossier resolved at `ts`, early or on time when `in_time`.
@@ -89,14 +97,15 @@ impl Windows {
             &mut self.days.entry(cal.day(ts)).or_default().resolved,
             delta,
         );
-        let bucket = self
-            .on_time
-            .entry(ts.0.div_euclid(NANOS_PER_MIN))
-            .or_default();
+        let utc_minute = ts.0.div_euclid(NANOS_PER_MIN);
+        let bucket = self.on_time.entry(utc_minute).or_default();
         bump(&mut bucket.total, delta);
         if in_time {
             bump(&mut bucket.in_time, delta);
         }
+        drop_if_empty(&mut self.minutes, cal.minute(ts));
+        drop_if_empty(&mut self.days, cal.day(ts));
+        drop_if_empty(&mut self.on_time, utc_minute);
     }
 
     /// Counts a SOC alert at `ts`.

@@ -30,6 +30,16 @@ pub struct SelfMetrics {
     /// Outgoing MQTT publishes (dead letters, alerts) dropped, by `kind`, because the
     /// client's request queue was full.
     pub publish_dropped: IntCounterVec,
+    /// WebSocket clients connected now.
+    pub ws_clients: IntGauge,
+    /// WebSocket upgrades refused, by `reason` (`max_clients`, `unauthorized`, `origin`).
+    pub ws_rejected: IntCounterVec,
+    /// Times a client fell behind the alert stream and got a fresh snapshot instead.
+    pub ws_lagged: IntCounter,
+    /// Clients disconnected because their socket took nothing for `max_behind_secs`.
+    pub ws_slow_disconnects: IntCounter,
+    /// Frames sent to WebSocket clients.
+    pub ws_frames_sent: IntCounter,
 }
 
 impl SelfMetrics {
@@ -74,7 +84,26 @@ impl SelfMetrics {
         registry
             .register(Box::new(publish_dropped.clone()))
             .expect("metric registered once");
+        let ws_rejected = IntCounterVec::new(
+            Opts::new("iocd_ws_rejected_total", "WebSocket upgrades refused, by reason."),
+            &["reason"],
+        )
+        .expect("constant metric name is valid");
+        registry
+            .register(Box::new(ws_rejected.clone()))
+            .expect("metric registered once");
         Self {
+            ws_clients: gauge("iocd_ws_clients", "WebSocket clients connected now."),
+            ws_rejected,
+            ws_lagged: counter(
+                "iocd_ws_lagged_total",
+                "Times a WebSocket client fell behind the alert stream and got a fresh snapshot.",
+            ),
+            ws_slow_disconnects: counter(
+                "iocd_ws_slow_disconnects_total",
+                "WebSocket clients disconnected for taking no data for max_behind_secs.",
+            ),
+            ws_frames_sent: counter("iocd_ws_frames_sent_total", "Frames sent to WebSocket clients."),
             mqtt_connected: gauge("iocd_mqtt_connected", "1 while the MQTT connection is up."),
             mqtt_subscribed: gauge(
                 "iocd_mqtt_subscribed",

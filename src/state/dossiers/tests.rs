@@ -1110,46 +1110,54 @@ fn removing_dossiers_keeps_the_index_consistent() {
 
 #[test]
 fn the_id_table_keeps_each_key_s_event_id_when_keys_move_independently() {
-    // Six keys, each set by a different event, with long ids, then overtaken one by one.
+    // Seven events at the same instant with long ids: every key is decided by the ids.
     let long = |c: char| c.to_string().repeat(128);
-    let mut s = state();
     let at = "2026-11-24T08:00:00+07:00";
-    apply(
-        &mut s,
-        &received(&long('m'), at, "D1", "A", "online", json!(DUE)),
-    );
-    apply(&mut s, &resolved(&long('k'), at, "D1", json!(DUE)));
-    apply(
-        &mut s,
-        &onestop(&long('n'), "transferred", at, "D1", json!({"agency": "B"})),
-    );
-    apply(
-        &mut s,
-        &onestop(
+    let events = [
+        received(&long('m'), at, "D1", "A", "online", json!(DUE)),
+        resolved(&long('k'), at, "D1", json!(DUE)),
+        onestop(&long('n'), "transferred", at, "D1", json!({"agency": "B"})),
+        onestop(
             &long('o'),
             "paused",
             at,
             "D1",
             json!({"due_at": "2026-12-01T17:00:00+07:00"}),
         ),
-    );
-    // Same instant, smaller ids: each loses against the key it competes for.
-    apply(
-        &mut s,
-        &received(&long('l'), at, "D1", "C", "postal", json!(null)),
-    );
-    apply(
-        &mut s,
-        &onestop(&long('j'), "transferred", at, "D1", json!({"agency": "D"})),
-    );
-    apply(&mut s, &resolved(&long('z'), at, "D1", json!(null)));
-    let d = dossier(&s, "D1");
-    assert_eq!(d.status(), DossierStatus::Paused, "o is the greatest id");
-    assert_eq!(agency_name(&s, "D1"), "B");
-    assert_eq!(
-        d.channel(),
-        Some(Channel::Postal),
-        "l is the only later intake... no: m > l"
-    );
-    let _ = d;
+        received(&long('l'), at, "D1", "C", "postal", json!(DUE)),
+        onestop(&long('j'), "transferred", at, "D1", json!({"agency": "D"})),
+        resolved(&long('z'), at, "D1", json!(null)),
+    ];
+    let mut first: Option<State> = None;
+    for order in permutations(&events) {
+        let mut s = state();
+        for name in ["A", "B", "C", "D"] {
+            s.agencies.intern(name);
+        }
+        order.iter().for_each(|e| _ = apply(&mut s, e));
+        let d = dossier(&s, "D1");
+        assert_eq!(d.status(), DossierStatus::Resolved, "z is the latest");
+        assert_eq!(
+            agency_name(&s, "D1"),
+            "B",
+            "n is the latest naming an agency"
+        );
+        assert_eq!(d.channel(), Some(Channel::Online), "m is the latest intake");
+        assert_eq!(
+            d.due_at(),
+            None,
+            "z carries no deadline and is the latest carrying due_at"
+        );
+        assert_eq!(
+            d.timing(),
+            Some(Timing::Early),
+            "k is the earliest resolved"
+        );
+        assert!(!d.received_online, "l (postal) is the earliest received");
+        if let Some(first) = &first {
+            assert_eq!(first.dossiers, s.dossiers);
+        } else {
+            first = Some(s.clone());
+        }
+    }
 }

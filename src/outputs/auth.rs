@@ -1,0 +1,148 @@
+//! Access control of CONTRACT section 5: bearer tokens for `/ws` and `/api/*` (and
+//! `/metrics` when `protect_metrics` is on), and the `Origin` allow-list for `/ws`.
+//!
+//! Tokens are compared in constant time (`subtle`), against every configured token, so
+//! neither the position of the first wrong byte nor which token matched leaks in timing.
+
+use axum::http::{HeaderMap, StatusCode, header};
+use subtle::ConstantTimeEq as _;
+
+use crate::config::HttpSettings;
+
+/// Who may use the protected endpoints.
+#[derive(Clone, Debug, Default)]
+pub struct Access {
+    tokens: Vec<Vec<u8>>,
+    /// Whether `/metrics` needs a token.
+    pub protect_metrics: bool,
+    allowed_origins: Vec<String>,
+}
+
+impl Access {
+    /// From the `[http]` settings.
+    #[must_use]
+    pub fn from_settings(s: &HttpSettings) -> Self {
+        Self {
+            tokens: s.access_tokens.iter().map(|t| t.as_bytes().to_vec()).collect(),
+            protect_metrics: s.protect_metrics,
+            allowed_origins: s.allowed_origins.clone(),
+        }
+    }
+
+    /// Checks the bearer token in `Authorization` or the `token` query parameter.
+    ///
+    /// # Errors
+    /// 401 when tokens are configured and none given matches.
+    pub fn check_token(&self, headers: &HeaderMap, query: Option<&str>) -> Result<(), StatusCode> {
+        if self.tokens.is_empty() {
+            return Ok(());
+        }
+        let from_header = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let from_query = query.and_then(|q| {
+            q.split('&').find_map(|kv| kv.strip_prefix("token=")).map(|t| {
+                percent_decode(t)
+            })
+        });
+        let given = from_header.map(str::to_owned).or(from_query);
+        let Some(given) = given else { return Err(StatusCode::UNAUTHORIZED) };
+        let mut ok = subtle::Choice::from(0);
+        for t in &self.tokens {
+            ok |= t.as_slice().ct_eq(given.as_bytes());
+        }
+        if bool::from(ok) { Ok(()) } else { Err(StatusCode::UNAUTHORIZED) }
+    }
+
+    /// Checks the `Origin` of a WebSocket upgrade: absent (not a browser), the daemon's own
+    /// (same host and port as `Host`), or listed in `allowed_origins`.
+    ///
+    /// # Errors
+    /// 403 for any other origin.
+    pub fn check_origin(&self, headers: &HeaderMap) -> Result<(), StatusCode> {
+        let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
+        let origin = origin.to_str().map_err(|_| StatusCode::FORBIDDEN)?;
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+        let own = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+            .is_some_and(|rest| !host.is_empty() && rest.eq_ignore_ascii_case(host));
+        if own || self.allowed_origins.iter().any(|o| o.eq_ignore_ascii_case(origin)) {
+            Ok(())
+        } else {
+            Err(StatusCode::FORBIDDEN)
+        }
+    }
+}
+
+/// Decodes `%XX` escapes of a query value (tokens are usually plain ASCII).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn access() -> Access {
+        Access::from_settings(&HttpSettings {
+            access_tokens: vec!["0123456789abcdef".into(), "fedcba9876543210".into()],
+            allowed_origins: vec!["https://wall.example".into()],
+            ..HttpSettings::default()
+        })
+    }
+
+    #[test]
+    fn any_configured_token_opens_by_header_or_query() {
+        let a = access();
+        let mut h = HeaderMap::new();
+        assert_eq!(a.check_token(&h, None), Err(StatusCode::UNAUTHORIZED));
+        assert_eq!(a.check_token(&h, Some("x=1&token=fedcba9876543210")), Ok(()));
+        assert_eq!(a.check_token(&h, Some("token=fedcba987654321")), Err(StatusCode::UNAUTHORIZED));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer 0123456789abcdef"));
+        assert_eq!(a.check_token(&h, None), Ok(()));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic 0123456789abcdef"));
+        assert_eq!(a.check_token(&h, None), Err(StatusCode::UNAUTHORIZED));
+        assert_eq!(Access::default().check_token(&HeaderMap::new(), None), Ok(()));
+    }
+
+    #[test]
+    fn only_the_own_and_listed_origins_may_open_the_socket() {
+        let a = access();
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
+        assert_eq!(a.check_origin(&h), Ok(()));
+        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:8080"));
+        assert_eq!(a.check_origin(&h), Ok(()));
+        h.insert(header::ORIGIN, HeaderValue::from_static("https://wall.example"));
+        assert_eq!(a.check_origin(&h), Ok(()));
+        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:9999"));
+        assert_eq!(a.check_origin(&h), Err(StatusCode::FORBIDDEN));
+        h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
+        assert_eq!(a.check_origin(&h), Err(StatusCode::FORBIDDEN));
+    }
+}

@@ -1,0 +1,501 @@
+// IOC wall display: connects to /ws (CONTRACT section 5), renders each snapshot into the
+// static markup of index.html, applies alert frames at once, and shows plainly when the data
+// is stale. Classic script, no framework, no network besides /ws. All server text goes in
+// through textContent. Tests and previews may drive it through `window.iocdWall`.
+(function () {
+  "use strict";
+
+  const TZ = "Asia/Ho_Chi_Minh"; // the IOC's local time (UTC+7, no daylight saving)
+  const BACKOFF_MIN_MS = 1000;
+  const BACKOFF_MAX_MS = 10000;
+  // The server only pushes when figures change, so a quiet feed is silent on the socket.
+  // After IDLE_PROBE_MS without a frame we send a `subscribe` (answered at once with a
+  // snapshot); no answer within PROBE_TIMEOUT_MS means a dead link: close and reconnect.
+  const IDLE_PROBE_MS = 30000;
+  const PROBE_TIMEOUT_MS = 10000;
+  const ALL_TOPICS = ["onestop", "vc", "soc", "alerts"];
+  const STATUSES = ["submitted", "in_progress", "waiting_citizen", "paused"];
+  const SOC_SEVS = ["critical", "high", "medium", "low"];
+  const ALERT_SEVS = ["critical", "warning", "info"];
+  const ALERT_ICON = { critical: "i-crit", warning: "i-warn", info: "i-info" };
+
+  const params = new URLSearchParams(location.search);
+  const lang = params.get("lang") === "en" ? "en" : "vi";
+  const I18N = window.IOCD_I18N || {};
+  const T = I18N[lang] || I18N.vi || {};
+
+  function t(key, vars) {
+    let s = T[key] !== undefined ? String(T[key]) : key;
+    for (const k in vars || {}) s = s.split("{" + k + "}").join(vars[k]);
+    return s;
+  }
+
+  // ---- formatting -------------------------------------------------------------------
+  const intFmt = new Intl.NumberFormat(T.locale || "vi-VN", { maximumFractionDigits: 0 });
+  const pctFmt = new Intl.NumberFormat(T.locale || "vi-VN", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+  const partsFmt = new Intl.DateTimeFormat("en-GB", {
+    timeZone: TZ, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit",
+  });
+  const isNum = (v) => typeof v === "number" && Number.isFinite(v);
+  const fmtInt = (v) => (isNum(v) ? intFmt.format(v) : "—");
+
+  function localParts(ms) {
+    const p = {};
+    for (const x of partsFmt.formatToParts(new Date(ms))) p[x.type] = x.value;
+    return p;
+  }
+  const fmtClock = (ms) => { const p = localParts(ms); return p.hour + ":" + p.minute + ":" + p.second; };
+  function fmtWhen(ms) { // HH:MM today, dd/mm HH:MM on another day
+    const p = localParts(ms), n = localParts(now());
+    const hm = p.hour + ":" + p.minute;
+    return p.day === n.day && p.month === n.month && p.year === n.year ? hm : p.day + "/" + p.month + " " + hm;
+  }
+  function fmtDuration(ms) {
+    const s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 60) return t("dur_s", { n: s });
+    const m = Math.floor(s / 60);
+    if (m < 60) return t("dur_m", { m: m });
+    if (m < 48 * 60) return t("dur_hm", { h: Math.floor(m / 60), m: m % 60 });
+    return t("dur_d", { n: Math.floor(m / 1440) });
+  }
+  const parseTime = (s) => { const ms = typeof s === "string" ? Date.parse(s) : NaN; return Number.isFinite(ms) ? ms : null; };
+
+  // ---- DOM helpers ------------------------------------------------------------------
+  const byId = (id) => document.querySelector('[data-testid="' + id + '"]');
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  function icon(name) {
+    const ns = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("class", "ic");
+    svg.setAttribute("aria-hidden", "true");
+    const use = document.createElementNS(ns, "use");
+    use.setAttribute("href", "#" + name);
+    svg.appendChild(use);
+    return svg;
+  }
+  function setInt(id, v) {
+    const e = byId(id);
+    if (!e) return;
+    e.textContent = fmtInt(v);
+    e.dataset.value = isNum(v) ? String(v) : "";
+    const tile = e.closest("[data-sev]");
+    if (tile && tile.contains(e)) tile.classList.toggle("on", isNum(v) && v > 0);
+  }
+  function setPct(id, ratio) {
+    const e = byId(id);
+    if (!e) return;
+    e.dataset.value = isNum(ratio) ? String(ratio) : "";
+    if (!isNum(ratio)) { e.textContent = "—"; return; }
+    e.textContent = pctFmt.format(ratio * 100);
+    e.appendChild(el("span", "unit", (T.percent_sep || "") + "%")); // textContent "88,5 %"
+  }
+  const sum = (o, keys) => (o ? keys.reduce((a, k) => (isNum(o[k]) ? a + o[k] : a), 0) : null);
+
+  // Hides the items of a fixed-height list that do not fit; tells how many in `moreEl`.
+  function fitList(box, moreEl) {
+    const items = Array.from(box.children);
+    items.forEach((it) => { it.hidden = false; });
+    let hidden = 0;
+    for (const it of items) {
+      if (hidden || it.offsetTop + it.offsetHeight > box.clientHeight + 1) { it.hidden = true; hidden++; }
+    }
+    if (moreEl) moreEl.textContent = hidden ? t("more", { n: fmtInt(hidden) }) : "";
+  }
+  // Fills a chip box with labels; those that overflow become one "+N" chip.
+  function fillChips(box, labels, cls) {
+    box.replaceChildren(...labels.map((l) => el("span", "chip " + (cls || ""), l)));
+    if (box.scrollHeight <= box.clientHeight + 1) return;
+    const more = el("span", "chip more-chip");
+    box.appendChild(more);
+    let n = 0;
+    do {
+      const last = more.previousElementSibling;
+      if (!last) break;
+      last.remove();
+      more.textContent = "+" + fmtInt(++n);
+    } while (box.scrollHeight > box.clientHeight + 1);
+  }
+
+  // ---- state ------------------------------------------------------------------------
+  let snap = null;          // last snapshot rendered
+  let alerts = null;        // firing alerts, or null when unknown
+  let skewMs = 0;           // daemon clock minus browser clock, from snapshot `at`
+  let lastDataAt = null;    // daemon time of the last frame received
+  let lastSeq = null;       // seq of the last frame on this connection
+  let seqGaps = 0;
+  let state = "stale";
+  let ws = null, attempt = 0, retryTimer = null, lastFrameMs = 0, probeSentMs = 0;
+  const now = () => Date.now() + skewMs;
+
+  // ---- panels -----------------------------------------------------------------------
+  function renderOnestop(o) {
+    o = o || {};
+    const today = o.today || {};
+    setInt("onestop-today-received", today.received);
+    setInt("onestop-today-resolved", today.resolved);
+    setPct("onestop-online-ratio", o.today ? today.online_ratio : undefined);
+    setPct("onestop-on-time-ratio", o.on_time_ratio_30d);
+    for (const s of STATUSES) setInt("onestop-open-" + s, (o.open || {})[s]);
+    setInt("onestop-overdue", o.overdue);
+    setInt("onestop-due-soon", o.due_soon);
+    setInt("onestop-stalled", o.stalled);
+    const pm = o.per_minute_60m || {};
+    const max = Math.max(1, ...(pm.received || []), ...(pm.resolved || []));
+    for (const name of ["received", "resolved"]) {
+      const arr = Array.isArray(pm[name]) ? pm[name] : null;
+      renderSpark(byId("onestop-sparkline-" + name), arr, max, t("spark_" + name));
+      setInt("onestop-" + name + "-60m", arr ? arr.reduce((a, x) => a + (isNum(x) ? x : 0), 0) : undefined);
+    }
+    renderWorst(Array.isArray(o.worst_agencies) ? o.worst_agencies : null);
+  }
+
+  function renderSpark(svg, values, max, label) {
+    const ns = "http://www.w3.org/2000/svg";
+    svg.replaceChildren();
+    svg.setAttribute("aria-label", label);
+    const base = document.createElementNS(ns, "line");
+    for (const [k, v] of [["x1", 0], ["x2", 600], ["y1", 99], ["y2", 99], ["class", "spark-base"]]) base.setAttribute(k, v);
+    svg.appendChild(base);
+    if (!values) return;
+    const w = 600 / Math.max(values.length, 1);
+    values.forEach((v, i) => {
+      const h = isNum(v) && v > 0 ? Math.max(3, (v / max) * 96) : 0;
+      if (!h) return;
+      const r = document.createElementNS(ns, "rect");
+      r.setAttribute("x", (i * w + w * 0.15).toFixed(1));
+      r.setAttribute("width", (w * 0.7).toFixed(1));
+      r.setAttribute("y", (100 - h).toFixed(1));
+      r.setAttribute("height", h.toFixed(1));
+      if (i === values.length - 1) r.setAttribute("class", "cur"); // minute in progress
+      svg.appendChild(r);
+    });
+  }
+
+  function renderWorst(rows) {
+    const box = byId("onestop-worst-agencies");
+    if (!rows) { box.replaceChildren(el("div", "empty", "—")); return; }
+    if (!rows.length) { box.replaceChildren(el("div", "empty ok", t("no_worst"))); return; }
+    box.replaceChildren(...rows.map((r, i) => {
+      const row = el("div", "worst-row");
+      row.dataset.testid = "onestop-worst-" + i;
+      const name = el("span", "agency", r.agency);
+      name.dataset.testid = "onestop-worst-" + i + "-agency";
+      row.appendChild(name);
+      for (const [key, cls] of [["overdue", "critical"], ["due_soon", "warning"], ["stalled", "warning"]]) {
+        const c = el("span", "n " + (isNum(r[key]) && r[key] > 0 ? cls : "zero"), fmtInt(r[key]));
+        c.dataset.testid = "onestop-worst-" + i + "-" + key.replace("_", "-");
+        row.appendChild(c);
+      }
+      return row;
+    }));
+    fitList(box, null);
+  }
+
+  function renderVc(v) {
+    v = v || {};
+    setInt("vc-meetings-active", v.meetings_active);
+    setInt("vc-endpoints-connected", v.endpoints_connected);
+    setInt("vc-endpoints-missing", v.endpoints_missing);
+    setInt("vc-endpoints-poor", v.endpoints_poor_quality);
+    const box = byId("vc-meetings-list");
+    const list = Array.isArray(v.meetings) ? v.meetings : null;
+    if (!list || !list.length) {
+      box.replaceChildren(el("div", "empty", list ? t("no_meetings") : "—"));
+      byId("vc-meetings-more").textContent = "";
+      return;
+    }
+    box.replaceChildren(...list.map(meetingCard));
+    box.querySelectorAll(".chips").forEach((c) => fillChips(c, JSON.parse(c.dataset.ids), c.dataset.cls));
+    fitList(box, byId("vc-meetings-more"));
+  }
+
+  function meetingCard(m, i) {
+    const id = "vc-meeting-" + i;
+    const missing = Array.isArray(m.missing) ? m.missing : [];
+    const poor = Array.isArray(m.poor) ? m.poor : [];
+    const card = el("article", "meeting");
+    card.dataset.testid = id;
+    card.dataset.meetingId = m.meeting_id || "";
+    card.dataset.sev = missing.length ? "critical" : poor.length ? "warning" : "ok";
+    const head = el("div", "m-head");
+    const level = ["central", "province", "commune", "district"].includes(m.level) ? m.level : "unknown";
+    const lvl = el("span", "lvl", t("lvl_" + level));
+    lvl.dataset.level = level;
+    const title = el("span", "m-title", m.title || m.meeting_id || "—");
+    title.dataset.testid = id + "-title";
+    const started = parseTime(m.started_at);
+    head.append(lvl, title, el("span", "m-start", started === null ? "" : t("started") + " " + fmtWhen(started)));
+    const body = el("div", "m-body");
+    const conn = el("span", "m-conn");
+    const c = el("b", null, fmtInt(m.connected));
+    c.dataset.testid = id + "-connected";
+    conn.appendChild(c);
+    if (isNum(m.expected) && m.expected > 0) {
+      const ex = el("span", "m-exp", fmtInt(m.expected));
+      ex.dataset.testid = id + "-expected";
+      conn.append(el("span", "m-slash", "/"), ex);
+    }
+    body.append(conn, el("span", "m-conn-label", t("connected_of")));
+    if (isNum(m.expected) && m.expected > 0 && isNum(m.connected)) {
+      const bar = el("div", "bar");
+      const fill = el("i");
+      fill.style.width = Math.min(100, (m.connected / m.expected) * 100).toFixed(1) + "%";
+      bar.appendChild(fill);
+      body.appendChild(bar);
+    }
+    card.append(head, body);
+    for (const [ids, key, sev, ic] of [[missing, "missing", "critical", "i-crit"], [poor, "poor", "warning", "i-warn"]]) {
+      if (!ids.length) continue;
+      const row = el("div", "m-eps");
+      row.dataset.sev = sev;
+      const lab = el("span", "m-eps-label");
+      const n = el("b", null, fmtInt(ids.length));
+      n.dataset.testid = id + "-" + key;
+      lab.append(icon(ic), el("span", null, t(key + "_short") + " "), n);
+      const chips = el("div", "chips");
+      chips.dataset.ids = JSON.stringify(ids.map(String));
+      chips.dataset.cls = sev;
+      row.append(lab, chips);
+      card.appendChild(row);
+    }
+    return card;
+  }
+
+  function renderSoc(s) {
+    s = s || {};
+    for (const sev of SOC_SEVS) {
+      setInt("soc-alerts-60m-" + sev, (s.alerts_60m || {})[sev]);
+      setInt("soc-incidents-open-" + sev, (s.incidents_open || {})[sev]);
+      setInt("soc-incidents-unack-" + sev, (s.incidents_unacknowledged || {})[sev]);
+    }
+    setInt("soc-incidents-open", s.incidents_open ? sum(s.incidents_open, SOC_SEVS) : undefined);
+    setInt("soc-incidents-unack", s.incidents_unacknowledged ? sum(s.incidents_unacknowledged, SOC_SEVS) : undefined);
+    // An incident tile turns red when a critical or high incident is in it.
+    for (const [kind, o] of [["open", s.incidents_open], ["unack", s.incidents_unacknowledged]]) {
+      const hot = !!o && ((o.critical || 0) + (o.high || 0)) > 0;
+      document.querySelector('.inc[data-kind="' + kind + '"]').classList.toggle("hot", hot);
+    }
+    setInt("soc-systems-silent", s.systems_silent);
+    byId("soc-systems-silent").closest("[data-sev]").classList.toggle("on", isNum(s.systems_silent) && s.systems_silent > 0);
+    const box = byId("soc-silent-systems");
+    const ids = Array.isArray(s.silent_system_ids) ? s.silent_system_ids.map(String) : null;
+    if (ids && ids.length) fillChips(box, ids, "warning");
+    else box.replaceChildren(el("div", "empty" + (ids || s.systems_silent === 0 ? " ok" : ""), ids || s.systems_silent === 0 ? t("no_silent") : "—"));
+  }
+
+  function renderSources(src) {
+    for (const name of ["onestop", "vc", "soc"]) {
+      const chip = byId("source-" + name);
+      const info = src && src[name];
+      const last = info ? parseTime(info.last_event_at) : null;
+      const status = !info ? "unknown" : info.silent ? "silent" : last === null ? "never" : "ok";
+      chip.dataset.status = status;
+      chip.dataset.silent = info ? String(!!info.silent) : "";
+      chip.querySelector("use").setAttribute("href", status === "ok" ? "#i-ok" : status === "silent" ? "#i-off" : "#i-info");
+      chip.querySelector(".feed-status").textContent = t({ ok: "feed_ok", silent: "feed_silent", never: "feed_never", unknown: "feed_unknown" }[status]);
+      chip.querySelector(".feed-time").textContent = last === null ? "" : fmtWhen(last);
+      chip.title = last === null ? "" : fmtClock(last);
+    }
+  }
+
+  function sortAlerts() {
+    alerts.sort((a, b) => (parseTime(b.since) || 0) - (parseTime(a.since) || 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  function renderAlerts() {
+    const list = byId("alerts-list");
+    setInt("alerts-count", alerts ? alerts.length : undefined);
+    for (const sev of ALERT_SEVS) setInt("alerts-count-" + sev, alerts ? alerts.filter((a) => a.severity === sev).length : undefined);
+    if (!alerts) { list.replaceChildren(el("li", "empty", "—")); byId("alerts-more").textContent = ""; return; }
+    if (!alerts.length) { list.replaceChildren(el("li", "empty ok", t("no_alerts"))); byId("alerts-more").textContent = ""; return; }
+    const n = now();
+    list.replaceChildren(...alerts.map((a) => {
+      const sev = ALERT_SEVS.includes(a.severity) ? a.severity : "info";
+      const li = el("li", "alert");
+      li.dataset.testid = "alert-item";
+      li.dataset.alertId = a.id || "";
+      li.dataset.sev = sev;
+      const badge = el("span", "a-sev");
+      badge.append(icon(ALERT_ICON[sev]), el("span", null, t("al_" + sev)));
+      const main = el("div", "a-main");
+      main.append(el("div", "a-summary", a.summary || a.id || ""));
+      const since = parseTime(a.since);
+      const rule = T["rule_" + a.rule] || a.rule || "";
+      const meta = [rule, since === null ? "" : t("since", { t: fmtWhen(since) }) + " · " + fmtDuration(n - since)];
+      main.append(el("div", "a-meta", meta.filter(Boolean).join(" · ")));
+      li.append(badge, main);
+      return li;
+    }));
+    fitList(list, byId("alerts-more"));
+  }
+
+  // ---- whole page -------------------------------------------------------------------
+  function render(s) {
+    if (!s || typeof s !== "object") return;
+    snap = s;
+    const at = parseTime(s.at);
+    if (at !== null) skewMs = at - Date.now();
+    lastDataAt = now();
+    alerts = Array.isArray(s.alerts) ? s.alerts.filter((a) => a && a.state !== "resolved") : null;
+    if (alerts) sortAlerts();
+    draw();
+    tick();
+  }
+
+  // Draws the last snapshot again (also after a resize: the lists fit to the space).
+  function draw() {
+    if (!snap) return;
+    renderOnestop(snap.onestop);
+    renderVc(snap.vc);
+    renderSoc(snap.soc);
+    renderSources(snap.sources);
+    renderAlerts();
+  }
+
+  function applyAlert(a) {
+    if (!a || !a.id) return;
+    if (!alerts) alerts = [];
+    alerts = alerts.filter((x) => x.id !== a.id);
+    if (a.state === "firing") alerts.push(a);
+    sortAlerts();
+    renderAlerts();
+  }
+
+  function handleFrame(f) {
+    if (!f || typeof f !== "object") return;
+    if (isNum(f.seq)) {
+      if (lastSeq !== null && f.seq !== lastSeq + 1) {
+        seqGaps++;
+        console.warn("iocd wall: seq gap, expected " + (lastSeq + 1) + ", got " + f.seq);
+      }
+      lastSeq = f.seq;
+      document.body.dataset.seq = String(f.seq);
+    }
+    if (f.type === "snapshot") render(f);
+    else if (f.type === "alert") { applyAlert(f.alert); lastDataAt = now(); }
+    else if (f.type === "error") console.warn("iocd wall: server error frame: " + f.error);
+  }
+
+  function setState(next) {
+    state = next === "live" ? "live" : "stale";
+    document.body.dataset.state = state;
+    const conn = byId("connection-state");
+    const kind = state === "live" ? "live" : lastDataAt === null ? "connecting" : "stale";
+    conn.dataset.kind = kind;
+    conn.querySelector(".conn-text").textContent = t("conn_" + kind);
+    byId("stale-banner-text").textContent = lastDataAt === null
+      ? t("banner_never")
+      : t("banner_lost") + " " + t("banner_last", { t: fmtClock(lastDataAt) });
+  }
+
+  // ---- socket -----------------------------------------------------------------------
+  function wsUrl() {
+    const token = params.get("token");
+    return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws" +
+      (token ? "?token=" + encodeURIComponent(token) : "");
+  }
+
+  function connect() {
+    if (ws) return;
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    let sock;
+    try { sock = new WebSocket(wsUrl()); } catch (e) { scheduleReconnect(); return; }
+    ws = sock;
+    sock.onopen = () => { lastFrameMs = Date.now(); probeSentMs = 0; lastSeq = null; };
+    sock.onmessage = (ev) => {
+      if (sock !== ws) return;
+      lastFrameMs = Date.now();
+      probeSentMs = 0;
+      let f;
+      try { f = JSON.parse(ev.data); } catch (e) { console.warn("iocd wall: frame is not JSON"); return; }
+      try { handleFrame(f); } catch (e) { console.error("iocd wall: cannot render frame", e); }
+      if (f && f.type === "snapshot") { attempt = 0; setState("live"); }
+    };
+    sock.onclose = () => {
+      if (sock !== ws) return;
+      ws = null;
+      lastSeq = null; // seq restarts on each connection
+      setState("stale");
+      scheduleReconnect();
+    };
+  }
+
+  function disconnect() {
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    const sock = ws;
+    ws = null;
+    if (sock) sock.close();
+    setState("stale");
+  }
+
+  function scheduleReconnect() {
+    if (retryTimer) return;
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, attempt++));
+    const delay = Math.min(BACKOFF_MAX_MS, base * (0.8 + 0.4 * Math.random())); // jitter ±20 %
+    retryTimer = setTimeout(() => { retryTimer = null; connect(); }, delay);
+  }
+
+  // Every second: the clock, the liveness probe, and the ages shown in the alerts band.
+  let lastMinute = null;
+  function tick() {
+    const n = now(), p = localParts(n);
+    byId("clock").textContent = p.hour + ":" + p.minute + ":" + p.second;
+    const wd = new Date(Date.UTC(+p.year, +p.month - 1, +p.day)).getUTCDay();
+    byId("clock-date").textContent = (T.weekdays || [])[wd] + ", " + p.day + "/" + p.month + "/" + p.year;
+    if (ws && ws.readyState === WebSocket.OPEN) {
+      const idle = Date.now() - lastFrameMs;
+      if (probeSentMs && Date.now() - probeSentMs > PROBE_TIMEOUT_MS) ws.close(); // onclose reconnects
+      else if (!probeSentMs && idle > IDLE_PROBE_MS) {
+        probeSentMs = Date.now();
+        ws.send(JSON.stringify({ type: "subscribe", topics: ALL_TOPICS }));
+      }
+    }
+    const minute = Math.floor(n / 60000);
+    if (minute !== lastMinute) { lastMinute = minute; if (alerts) renderAlerts(); }
+  }
+
+  function applyLanguage() {
+    document.documentElement.lang = lang;
+    document.title = t("page_title");
+    document.querySelectorAll("[data-i18n]").forEach((e) => { e.textContent = t(e.dataset.i18n); });
+    const other = new URLSearchParams(location.search);
+    if (lang === "en") other.delete("lang"); else other.set("lang", "en");
+    const q = other.toString();
+    document.getElementById("lang-switch").setAttribute("href", location.pathname + (q ? "?" + q : ""));
+  }
+
+  function start() {
+    applyLanguage();
+    setState("stale");
+    tick();
+    setInterval(tick, 1000);
+    window.addEventListener("resize", draw);
+    window.addEventListener("online", () => { if (!ws) { attempt = 0; connect(); } });
+    // Only a page served by the daemon has a /ws to talk to (a file:// preview has none).
+    if (location.protocol === "http:" || location.protocol === "https:") connect();
+  }
+
+  window.iocdWall = {
+    render: render,              // render one snapshot object (as a `snapshot` frame would)
+    handleFrame: handleFrame,    // process one decoded frame exactly as from the socket
+    setState: setState,          // "live" | "stale": force the connection display (previews)
+    connect: connect,
+    disconnect: disconnect,
+    get state() { return state; },
+    get seq() { return lastSeq; },
+    get seqGaps() { return seqGaps; },
+    get alerts() { return alerts ? alerts.slice() : null; },
+    lang: lang,
+  };
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

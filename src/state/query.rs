@@ -1,0 +1,125 @@
+//! Read queries over the dossiers for the API: filter by status (or overdue, due soon,
+//! stalled) and agency, most urgent first. Runs on the pipeline task, which owns the state.
+
+use serde::Serialize;
+
+use super::State;
+use crate::decode::DossierStatus;
+use crate::state::dossiers::Dossier;
+use crate::time::Ts;
+
+/// Which dossiers a query selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DossierFilter {
+    /// Every open dossier.
+    Open,
+    /// Dossiers in this open status.
+    Status(DossierStatus),
+    /// In progress and past `due_at`.
+    Overdue,
+    /// In progress, not overdue, due within the due-soon horizon.
+    DueSoon,
+    /// In progress with no event for longer than the stalled threshold.
+    Stalled,
+}
+
+impl DossierFilter {
+    /// Parses the `status` parameter (absent: every open dossier).
+    ///
+    /// # Errors
+    /// A message listing the accepted values.
+    pub fn parse(status: Option<&str>) -> Result<Self, String> {
+        Ok(match status {
+            None => DossierFilter::Open,
+            Some("overdue") => DossierFilter::Overdue,
+            Some("due_soon") => DossierFilter::DueSoon,
+            Some("stalled") => DossierFilter::Stalled,
+            Some(s) => match DossierStatus::parse(s) {
+                Some(st) if st.is_open() => DossierFilter::Status(st),
+                _ => {
+                    return Err(format!(
+                        "unknown status `{s}`; expected submitted, in_progress, waiting_citizen, paused, overdue, due_soon or stalled"
+                    ));
+                }
+            },
+        })
+    }
+}
+
+/// One dossier as the API lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DossierRow {
+    /// The dossier.
+    pub dossier_id: String,
+    /// Its agency code.
+    pub agency: String,
+    /// Its status.
+    pub status: &'static str,
+    /// Its channel, if known.
+    pub channel: Option<&'static str>,
+    /// Its procedure code, if known.
+    pub procedure: Option<String>,
+    /// When it was received, if it was.
+    pub received_at: Option<Ts>,
+    /// Its deadline, if any.
+    pub due_at: Option<Ts>,
+    /// Its latest event.
+    pub last_event_at: Ts,
+}
+
+impl State {
+    /// The dossiers matching `filter` and `agency` at `now`: how many in all, and the first
+    /// `limit`, most urgent first (overdue and due soon by earliest `due_at`, stalled by
+    /// earliest `last_event_at`, others by earliest `due_at` with no deadline last; ties
+    /// by dossier id).
+    #[must_use]
+    pub fn query_dossiers(&self, filter: DossierFilter, agency: Option<&str>, limit: usize, now: Ts) -> (usize, Vec<DossierRow>) {
+        let p = &self.params;
+        let agency_id = match agency {
+            Some(code) => match self.agencies.get(code) {
+                Some(id) => Some(id),
+                None => return (0, Vec::new()),
+            },
+            None => None,
+        };
+        let due_soon_limit = now.plus_secs(p.due_soon_secs);
+        let stalled_before = now.minus_secs(p.stalled_secs);
+        let matches = |d: &Dossier| {
+            let in_progress = d.status() == DossierStatus::InProgress;
+            agency_id.is_none_or(|a| d.agency() == a)
+                && match filter {
+                    DossierFilter::Open => d.status().is_open(),
+                    DossierFilter::Status(s) => d.status() == s,
+                    DossierFilter::Overdue => in_progress && d.due_at().is_some_and(|t| t < now),
+                    DossierFilter::DueSoon => in_progress && d.due_at().is_some_and(|t| t >= now && t <= due_soon_limit),
+                    DossierFilter::Stalled => in_progress && d.last_event_at() < stalled_before,
+                }
+        };
+        let urgency = |d: &Dossier| match filter {
+            DossierFilter::Stalled => (false, d.last_event_at()),
+            _ => (d.due_at().is_none(), d.due_at().unwrap_or_default()),
+        };
+        let mut hits: Vec<&Dossier> = self.dossiers.iter().filter(|d| matches(d)).collect();
+        let total = hits.len();
+        let order = |a: &&Dossier, b: &&Dossier| urgency(a).cmp(&urgency(b)).then_with(|| a.id().cmp(b.id()));
+        if hits.len() > limit && limit > 0 {
+            hits.select_nth_unstable_by(limit - 1, order);
+        }
+        hits.truncate(limit);
+        hits.sort_unstable_by(order);
+        let rows = hits
+            .into_iter()
+            .map(|d| DossierRow {
+                dossier_id: d.id().to_owned(),
+                agency: self.agencies.name(d.agency()).to_owned(),
+                status: d.status().as_str(),
+                channel: d.channel().map(|c| c.as_str()),
+                procedure: d.procedure().map(|id| self.procedures.name(id).to_owned()),
+                received_at: d.received_at(),
+                due_at: d.due_at(),
+                last_event_at: d.last_event_at(),
+            })
+            .collect();
+        (total, rows)
+    }
+}

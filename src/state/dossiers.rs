@@ -285,12 +285,18 @@ impl Dossiers {
         i
     }
 
-    /// Removes every dossier for which `drop` is true; returns how many were removed.
-    pub fn remove_where(&mut self, mut drop: impl FnMut(&Dossier) -> bool) -> usize {
+    /// Removes every dossier for which `drop` is true, telling `removed` about each;
+    /// returns how many were removed.
+    pub fn remove_where(
+        &mut self,
+        mut drop: impl FnMut(&Dossier) -> bool,
+        mut removed: impl FnMut(&Dossier),
+    ) -> usize {
         let before = self.slab.len();
         let mut i = 0;
         while i < self.slab.len() {
             if drop(&self.slab[i]) {
+                removed(&self.slab[i]);
                 self.remove_at(i);
             } else {
                 i += 1;

@@ -9,6 +9,7 @@
 pub mod counters;
 pub mod dedupe;
 pub mod dossiers;
+pub mod forgotten;
 pub mod intern;
 pub mod query;
 pub mod soc;
@@ -150,6 +151,8 @@ pub struct State {
     pub procedures: Interner,
     /// Dossiers.
     pub dossiers: Dossiers,
+    /// Dossiers forgotten after their retention, so late events do not revive them.
+    pub forgotten: forgotten::Forgotten,
     /// Meetings and endpoints.
     pub vc: VcState,
     /// Incidents and systems.
@@ -178,6 +181,7 @@ impl State {
             agencies: Interner::default(),
             procedures: Interner::default(),
             dossiers: Dossiers::default(),
+            forgotten: forgotten::Forgotten::default(),
             vc: VcState::default(),
             soc: SocState::default(),
             last_event: [None; 3],
@@ -229,6 +233,7 @@ impl State {
         *last = Some(last.map_or(ev.occurred_at, |t| t.max(ev.occurred_at)));
         match &ev.body {
             Body::Heartbeat => {}
+            Body::Dossier(d) if self.forgotten.contains(&d.dossier_id) => {}
             Body::Dossier(d) => {
                 let mut ctx = Ctx {
                     cal: &self.params.cal,
@@ -257,8 +262,12 @@ impl State {
     fn housekeeping(&mut self, now: Ts) {
         self.windows.prune(&self.params.cal, now);
         let cutoff = now.minus_secs(self.params.retention_secs);
-        self.dossiers
-            .remove_where(|d| !d.status().is_open() && d.last_event_at() < cutoff);
+        let forgotten = &mut self.forgotten;
+        forgotten.prune(now);
+        self.dossiers.remove_where(
+            |d| !d.status().is_open() && d.last_event_at() < cutoff,
+            |d| forgotten.insert(d.id(), now),
+        );
         self.vc.prune(cutoff);
         self.soc.prune(cutoff);
     }

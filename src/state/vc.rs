@@ -256,10 +256,11 @@ impl VcState {
         }
     }
 
-    /// Forgets ended meetings and disconnected endpoints idle since before `cutoff`.
+    /// Forgets meetings and disconnected endpoints with no event since before `cutoff`.
     pub fn prune(&mut self, cutoff: Ts) {
-        self.meetings
-            .retain(|_, m| m.active() || m.last_event >= cutoff);
+        // An active meeting with no event at all for the whole retention is stale (its end
+        // was lost, or a late event revived it); keeping it would show it on air forever.
+        self.meetings.retain(|_, m| m.last_event >= cutoff);
         let meetings = &self.meetings;
         self.endpoints
             .retain(|_, e| e.last_event >= cutoff || e.connected_to(meetings).is_some());

@@ -36,6 +36,10 @@ pub struct Settings {
     pub sources: SourcesSettings,
     /// Logging.
     pub log: LogSettings,
+    /// The working calendar for "stalled".
+    pub calendar: CalendarSettings,
+    /// The alert rules.
+    pub alerts: AlertSettings,
 }
 
 /// `[mqtt]`: the broker. `Debug` is written by hand so the password never reaches a log.
@@ -282,6 +286,149 @@ impl Default for SourcesSettings {
     }
 }
 
+/// `[calendar]`: working days and hours, and the holiday file.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CalendarSettings {
+    /// When on, "stalled" counts working hours instead of calendar hours.
+    pub enabled: bool,
+    /// Working weekdays: `mon` … `sun`.
+    pub working_days: Vec<String>,
+    /// Working hours of a working day, local time, `HH:MM-HH:MM`.
+    pub working_hours: Vec<String>,
+    /// Holiday file; empty for the shipped `config/holidays-vn.toml` (embedded).
+    pub holidays_file: String,
+}
+
+impl Default for CalendarSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            working_days: ["mon", "tue", "wed", "thu", "fri"].map(String::from).to_vec(),
+            working_hours: vec!["07:30-11:30".into(), "13:30-17:00".into()],
+            holidays_file: String::new(),
+        }
+    }
+}
+
+impl CalendarSettings {
+    /// The working calendar, when enabled.
+    ///
+    /// # Errors
+    /// A message naming the unreadable file or the bad entry.
+    pub fn build(&self) -> Result<Option<crate::state::workcal::WorkCalendar>, String> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let text = if self.holidays_file.is_empty() {
+            crate::state::workcal::DEFAULT_HOLIDAYS.to_owned()
+        } else {
+            std::fs::read_to_string(&self.holidays_file)
+                .map_err(|e| format!("cannot read {}: {e}", self.holidays_file))?
+        };
+        let file: crate::state::workcal::HolidayFile =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", if self.holidays_file.is_empty() { "config/holidays-vn.toml" } else { &self.holidays_file }))?;
+        crate::state::workcal::WorkCalendar::new(&self.working_days, &self.working_hours, &file).map(Some)
+    }
+}
+
+/// Alert severities (CONTRACT section 4).
+#[derive(Clone, Copy, Debug, Deserialize, serde::Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertSeverity {
+    /// For information.
+    Info,
+    /// Needs attention.
+    Warning,
+    /// Needs action now.
+    Critical,
+}
+
+impl AlertSeverity {
+    /// The label value.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AlertSeverity::Info => "info",
+            AlertSeverity::Warning => "warning",
+            AlertSeverity::Critical => "critical",
+        }
+    }
+}
+
+/// One rule's switch, severity and minimum count.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSettings {
+    /// Whether the rule is evaluated.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Severity of its alerts.
+    pub severity: AlertSeverity,
+    /// Fires when at least this many members match (dossiers, endpoints; 1 otherwise).
+    #[serde(default = "one")]
+    pub min_count: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+fn one() -> u64 {
+    1
+}
+
+impl RuleSettings {
+    fn on(severity: AlertSeverity) -> Self {
+        Self { enabled: true, severity, min_count: 1 }
+    }
+}
+
+/// `[alerts]`: the built-in rules of CONTRACT section 4.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertSettings {
+    /// Language of the summaries: `vi` or `en`.
+    pub language: String,
+    /// An agency has overdue dossiers.
+    pub dossier_overdue: RuleSettings,
+    /// An agency has stalled dossiers.
+    pub dossier_stalled: RuleSettings,
+    /// A source is silent.
+    pub feed_silent: RuleSettings,
+    /// A meeting has missing endpoints.
+    pub endpoint_missing: RuleSettings,
+    /// A meeting has endpoints with poor quality.
+    pub endpoint_poor_quality: RuleSettings,
+    /// A high or critical incident is unacknowledged for too long.
+    pub incident_unacknowledged: RuleSettings,
+    /// Seconds an incident may stay unacknowledged.
+    pub incident_unacknowledged_after_secs: i64,
+    /// Lowest incident severity the rule watches (`high` by default).
+    pub incident_min_severity: String,
+    /// A monitored system is silent.
+    pub soc_system_silent: RuleSettings,
+    /// Dossier ids (or other members) listed per alert by the API.
+    pub max_members: usize,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self {
+            language: "vi".into(),
+            dossier_overdue: RuleSettings::on(AlertSeverity::Warning),
+            dossier_stalled: RuleSettings::on(AlertSeverity::Warning),
+            feed_silent: RuleSettings::on(AlertSeverity::Critical),
+            endpoint_missing: RuleSettings::on(AlertSeverity::Warning),
+            endpoint_poor_quality: RuleSettings::on(AlertSeverity::Info),
+            incident_unacknowledged: RuleSettings::on(AlertSeverity::Critical),
+            incident_unacknowledged_after_secs: 900,
+            incident_min_severity: "high".into(),
+            soc_system_silent: RuleSettings::on(AlertSeverity::Warning),
+            max_members: 100,
+        }
+    }
+}
+
 /// Log output format.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -516,6 +663,20 @@ impl Settings {
             MAX_SECS,
         );
         self.log.check(&mut p);
+        if let Err(e) = self.calendar.build() {
+            p.add("calendar", e);
+        }
+        if !matches!(self.alerts.language.as_str(), "vi" | "en") {
+            p.add("alerts.language", format!("must be `vi` or `en` (got `{}`)", self.alerts.language));
+        }
+        if !matches!(self.alerts.incident_min_severity.as_str(), "low" | "medium" | "high" | "critical") {
+            p.add(
+                "alerts.incident_min_severity",
+                format!("must be low, medium, high or critical (got `{}`)", self.alerts.incident_min_severity),
+            );
+        }
+        p.within("alerts.incident_unacknowledged_after_secs", self.alerts.incident_unacknowledged_after_secs, 0, MAX_SECS);
+        p.within("alerts.max_members", self.alerts.max_members, 1, 10_000);
         if p.0.is_empty() { Ok(()) } else { Err(p.0) }
     }
 
@@ -1170,7 +1331,14 @@ mod tests {
         let mut seen = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
-            if path.extension().is_some_and(|ext| ext == "toml") {
+            let is_holidays = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("holidays"));
+            if is_holidays {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let file: crate::state::workcal::HolidayFile = toml::from_str(&text).unwrap();
+                let cal = CalendarSettings { enabled: true, holidays_file: path.display().to_string(), ..CalendarSettings::default() };
+                assert!(cal.build().unwrap().is_some(), "{}", path.display());
+                assert!(file.day.iter().all(|d| !d.source.is_empty()), "every entry names its source");
+            } else if path.extension().is_some_and(|ext| ext == "toml") {
                 if let Err(err) = Settings::load(Some(&path)) {
                     panic!("{err}");
                 }

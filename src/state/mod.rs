@@ -15,6 +15,7 @@ pub mod query;
 pub mod soc;
 pub mod vc;
 pub mod view;
+pub mod workcal;
 pub mod windows;
 
 use serde::{Deserialize, Serialize};
@@ -67,8 +68,10 @@ pub struct Params {
     pub agency_label_limit: usize,
     /// Due-soon horizon in seconds.
     pub due_soon_secs: i64,
-    /// Stalled threshold in seconds.
+    /// Stalled threshold in seconds (working seconds when `work` is set).
     pub stalled_secs: i64,
+    /// The working calendar, when enabled: "stalled" then counts working time.
+    pub work: Option<std::sync::Arc<workcal::WorkCalendar>>,
     /// Video-conferencing thresholds.
     pub vc: VcSettings,
     /// SOC system silence threshold in seconds.
@@ -91,10 +94,58 @@ impl Params {
             agency_label_limit: s.state.agency_label_limit,
             due_soon_secs: s.onestop.due_soon_hours.saturating_mul(3600),
             stalled_secs: s.onestop.stalled_hours.saturating_mul(3600),
+            // `validate()` refused a calendar that does not build.
+            work: s.calendar.build().ok().flatten().map(std::sync::Arc::new),
             vc: s.vc.clone(),
             system_silent_secs: s.soc.system_silent_secs,
             systems: s.soc.systems.clone(),
             source_silent_secs: s.sources.silent_after_secs,
+        }
+    }
+}
+
+impl Params {
+    /// The "stalled" test at `now`: whether a dossier whose latest event is at `last` has
+    /// been without progress for longer than the threshold, in calendar time or, with a
+    /// working calendar, in working time.
+    #[must_use]
+    pub fn stalled_at(&self, now: Ts) -> StalledTest<'_> {
+        match &self.work {
+            None => StalledTest::Calendar { before: now.minus_secs(self.stalled_secs) },
+            Some(work) => StalledTest::Working {
+                work,
+                cal: &self.cal,
+                latest: work.working_secs_at(&self.cal, now) - self.stalled_secs,
+            },
+        }
+    }
+}
+
+/// See [`Params::stalled_at`].
+pub enum StalledTest<'a> {
+    /// Calendar time: stalled when the latest event is before this instant.
+    Calendar {
+        /// `now` minus the threshold.
+        before: Ts,
+    },
+    /// Working time: stalled when the working seconds at the latest event are below this.
+    Working {
+        /// The working calendar.
+        work: &'a workcal::WorkCalendar,
+        /// The local calendar.
+        cal: &'a Calendar,
+        /// Working seconds at `now` minus the threshold.
+        latest: i64,
+    },
+}
+
+impl StalledTest<'_> {
+    /// Whether a dossier whose latest event is at `last` is stalled.
+    #[must_use]
+    pub fn is_stalled(&self, last: Ts) -> bool {
+        match self {
+            StalledTest::Calendar { before } => last < *before,
+            StalledTest::Working { work, cal, latest } => work.working_secs_at(cal, last) < *latest,
         }
     }
 }

@@ -83,7 +83,7 @@ impl State {
             None => None,
         };
         let due_soon_limit = now.plus_secs(p.due_soon_secs);
-        let stalled_before = now.minus_secs(p.stalled_secs);
+        let stalled = p.stalled_at(now);
         let matches = |d: &Dossier| {
             let in_progress = d.status() == DossierStatus::InProgress;
             agency_id.is_none_or(|a| d.agency() == a)
@@ -92,7 +92,7 @@ impl State {
                     DossierFilter::Status(s) => d.status() == s,
                     DossierFilter::Overdue => in_progress && d.due_at().is_some_and(|t| t < now),
                     DossierFilter::DueSoon => in_progress && d.due_at().is_some_and(|t| t >= now && t <= due_soon_limit),
-                    DossierFilter::Stalled => in_progress && d.last_event_at() < stalled_before,
+                    DossierFilter::Stalled => in_progress && stalled.is_stalled(d.last_event_at()),
                 }
         };
         let urgency = |d: &Dossier| match filter {

@@ -170,7 +170,7 @@ impl State {
         let label = |agency: u32| label_of.get(agency as usize).copied().unwrap_or(0) as usize;
         let mut agencies = vec![AgencyGauges::default(); agency_labels.len()];
         let due_soon_limit = now.plus_secs(p.due_soon_secs);
-        let stalled_before = now.minus_secs(p.stalled_secs);
+        let stalled = p.stalled_at(now);
         for d in self.dossiers.iter() {
             let Some(i) = d.status().open_index() else {
                 continue;
@@ -183,7 +183,7 @@ impl State {
                     Some(due) if due <= due_soon_limit => g.due_soon += 1,
                     _ => {}
                 }
-                if d.last_event_at() < stalled_before {
+                if stalled.is_stalled(d.last_event_at()) {
                     g.stalled += 1;
                 }
             }

@@ -1,0 +1,233 @@
+//! The working calendar: which local hours are working hours, so that "stalled for 48
+//! working hours" does not fire over a weekend or Tết.
+//!
+//! A day is a working day when its weekday is a working weekday and it is not a public
+//! holiday or compensatory day off, or when it is a make-up working day (a Saturday worked
+//! in exchange for a bridge day off). Holidays come from a data file the operator edits
+//! (`config/holidays-vn.toml`); lunar dates are never computed here.
+//!
+//! For speed, the calendar keeps the cumulative working seconds at the start of every local
+//! day from 2000 to 2100, so the working time between two instants is two lookups.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use crate::time::{Calendar, NANOS_PER_SEC, Ts};
+
+/// First local day of the table (2000-01-01 as days since 1970-01-01).
+const FIRST_DAY: i64 = 10_957;
+/// Days in the table (2000-01-01 to 2100-12-31).
+const DAYS: usize = 36_890;
+
+/// What a dated entry of the holiday file does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DayKind {
+    /// A public holiday: no work.
+    Holiday,
+    /// A compensatory or bridge day off: no work.
+    DayOff,
+    /// A make-up working day (typically a Saturday): work.
+    Workday,
+}
+
+/// One entry of the holiday file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DayEntry {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// What the day is.
+    pub kind: DayKind,
+    /// Its name (Tết Nguyên đán, Giỗ Tổ Hùng Vương, …).
+    pub name: String,
+    /// The document that decides it.
+    pub source: String,
+}
+
+/// The holiday file: `[[day]]` entries.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HolidayFile {
+    /// The dated entries.
+    #[serde(default)]
+    pub day: Vec<DayEntry>,
+}
+
+/// The shipped holiday file, used when no other is configured.
+pub const DEFAULT_HOLIDAYS: &str = include_str!("../../config/holidays-vn.toml");
+
+/// Working hours and days, with the cumulative table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkCalendar {
+    /// Working intervals of a working day, as local seconds since midnight.
+    hours: Vec<(i64, i64)>,
+    /// Cumulative working seconds at the start of each table day.
+    cumulative: Vec<i64>,
+    /// Whether each table day is a working day.
+    working: Vec<bool>,
+}
+
+/// Parses `HH:MM-HH:MM`.
+///
+/// # Errors
+/// A message saying what is wrong.
+pub fn parse_interval(s: &str) -> Result<(i64, i64), String> {
+    let hm = |t: &str| -> Option<i64> {
+        let (h, m) = t.trim().split_once(':')?;
+        let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+        ((0..=24).contains(&h) && (0..60).contains(&m) && h * 60 + m <= 24 * 60).then_some(h * 3600 + m * 60)
+    };
+    let (a, b) = s.split_once('-').ok_or_else(|| format!("`{s}` is not HH:MM-HH:MM"))?;
+    match (hm(a), hm(b)) {
+        (Some(a), Some(b)) if a < b => Ok((a, b)),
+        _ => Err(format!("`{s}` is not HH:MM-HH:MM with the start before the end")),
+    }
+}
+
+/// Parses a weekday name (`mon` … `sun`) into 0 = Monday … 6 = Sunday.
+///
+/// # Errors
+/// A message naming the accepted names.
+pub fn parse_weekday(s: &str) -> Result<usize, String> {
+    ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .position(|d| d.eq_ignore_ascii_case(s))
+        .ok_or_else(|| format!("`{s}` is not one of mon, tue, wed, thu, fri, sat, sun"))
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date.
+fn parse_date(s: &str) -> Option<i64> {
+    let ts = crate::time::parse_rfc3339(&format!("{s}T00:00:00Z")).ok()?;
+    Some(ts.0.div_euclid(86_400 * NANOS_PER_SEC))
+}
+
+impl WorkCalendar {
+    /// Builds the calendar.
+    ///
+    /// # Errors
+    /// A message naming the bad entry (date, interval or weekday).
+    pub fn new(weekdays: &[String], hours: &[String], holidays: &HolidayFile) -> Result<Self, String> {
+        let mut work_weekday = [false; 7];
+        for d in weekdays {
+            work_weekday[parse_weekday(d)?] = true;
+        }
+        let mut intervals = hours.iter().map(|h| parse_interval(h)).collect::<Result<Vec<_>, _>>()?;
+        intervals.sort_unstable();
+        if intervals.windows(2).any(|w| w[0].1 > w[1].0) {
+            return Err("working hours overlap".to_owned());
+        }
+        let mut special: HashMap<i64, DayKind> = HashMap::new();
+        for e in &holidays.day {
+            let day = parse_date(&e.date).ok_or_else(|| format!("`{}` ({}) is not a YYYY-MM-DD date", e.date, e.name))?;
+            special.insert(day, e.kind);
+        }
+        let per_day: i64 = intervals.iter().map(|(a, b)| b - a).sum();
+        let mut cumulative = Vec::with_capacity(DAYS + 1);
+        let mut working = Vec::with_capacity(DAYS);
+        let mut total = 0i64;
+        for i in 0..DAYS {
+            let day = FIRST_DAY + i as i64;
+            // 1970-01-01 was a Thursday (index 3).
+            let weekday = usize::try_from((day + 3).rem_euclid(7)).unwrap_or(0);
+            let works = match special.get(&day) {
+                Some(DayKind::Holiday | DayKind::DayOff) => false,
+                Some(DayKind::Workday) => true,
+                None => work_weekday[weekday],
+            };
+            cumulative.push(total);
+            working.push(works);
+            if works {
+                total += per_day;
+            }
+        }
+        cumulative.push(total);
+        Ok(Self { hours: intervals, cumulative, working })
+    }
+
+    /// Working seconds from the table's start to `ts` (clamped to the table).
+    #[must_use]
+    pub fn working_secs_at(&self, cal: &Calendar, ts: Ts) -> i64 {
+        let local = ts.0.div_euclid(NANOS_PER_SEC) + cal.offset_secs(ts);
+        let day = local.div_euclid(86_400) - FIRST_DAY;
+        let Ok(i) = usize::try_from(day) else { return 0 };
+        if i >= DAYS {
+            return self.cumulative[DAYS];
+        }
+        let into = local.rem_euclid(86_400);
+        let today: i64 = if self.working[i] {
+            self.hours.iter().map(|&(a, b)| (into.min(b) - a).max(0)).sum()
+        } else {
+            0
+        };
+        self.cumulative[i] + today
+    }
+
+    /// Working seconds between `from` and `to` (0 when `to` is not later).
+    #[must_use]
+    pub fn working_secs_between(&self, cal: &Calendar, from: Ts, to: Ts) -> i64 {
+        (self.working_secs_at(cal, to) - self.working_secs_at(cal, from)).max(0)
+    }
+
+    /// Whether the local day of `ts` is a working day.
+    #[must_use]
+    pub fn is_working_day(&self, cal: &Calendar, ts: Ts) -> bool {
+        usize::try_from(i64::from(cal.day(ts)) - FIRST_DAY).ok().and_then(|i| self.working.get(i)).copied().unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::parse_rfc3339;
+
+    fn vn() -> WorkCalendar {
+        let file: HolidayFile = toml::from_str(DEFAULT_HOLIDAYS).unwrap();
+        let days: Vec<String> = ["mon", "tue", "wed", "thu", "fri"].map(String::from).to_vec();
+        let hours = vec!["07:30-11:30".to_owned(), "13:30-17:00".to_owned()];
+        WorkCalendar::new(&days, &hours, &file).unwrap()
+    }
+
+    fn t(s: &str) -> Ts {
+        parse_rfc3339(s).unwrap()
+    }
+
+    const H: i64 = 3600;
+
+    #[test]
+    fn a_working_day_has_seven_and_a_half_hours_without_the_lunch_break() {
+        let c = vn();
+        let cal = Calendar::default();
+        // Tuesday 24 November 2026.
+        assert_eq!(c.working_secs_between(&cal, t("2026-11-24T00:00:00+07:00"), t("2026-11-25T00:00:00+07:00")), 7 * H + H / 2);
+        assert_eq!(c.working_secs_between(&cal, t("2026-11-24T11:00:00+07:00"), t("2026-11-24T14:00:00+07:00")), H);
+    }
+
+    #[test]
+    fn a_weekend_counts_no_working_time() {
+        let c = vn();
+        let cal = Calendar::default();
+        // Friday 17:00 to Monday 07:30.
+        assert_eq!(c.working_secs_between(&cal, t("2026-11-27T17:00:00+07:00"), t("2026-11-30T07:30:00+07:00")), 0);
+        assert!(!c.is_working_day(&cal, t("2026-11-28T10:00:00+07:00")));
+    }
+
+    #[test]
+    fn tet_2026_is_nine_days_off() {
+        let c = vn();
+        let cal = Calendar::default();
+        // Friday 13 February 17:00 to Monday 23 February 07:30: Tết Bính Ngọ.
+        assert_eq!(c.working_secs_between(&cal, t("2026-02-13T17:00:00+07:00"), t("2026-02-23T07:30:00+07:00")), 0);
+        assert!(!c.is_working_day(&cal, t("2026-02-16T10:00:00+07:00")), "a Monday within Tết");
+    }
+
+    #[test]
+    fn intervals_and_weekdays_are_validated() {
+        assert_eq!(parse_interval("07:30-11:30"), Ok((27_000, 41_400)));
+        assert!(parse_interval("11:30-07:30").is_err());
+        assert!(parse_interval("7-11").is_err());
+        assert!(parse_weekday("Mon").is_ok());
+        assert!(parse_weekday("monday").is_err());
+    }
+}

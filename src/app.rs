@@ -22,6 +22,7 @@ use tracing::{error, info, warn};
 use crate::config::Settings;
 use crate::decode::DecodeLimits;
 use crate::ingest::{LinkStatus, MqttIngest};
+use crate::outputs::alerts::Engine;
 use crate::outputs::api::Api;
 use crate::outputs::auth::Access;
 use crate::outputs::deadletter::DeadLetters;
@@ -90,14 +91,22 @@ impl App {
         let (alerts_tx, _) = broadcast::channel(ALERT_BUFFER);
         let (query_tx, queries) = mpsc::channel(QUERY_QUEUE);
         let ws_shutdown = CancellationToken::new();
-        let hub = WsHub::new(snapshots.clone(), alerts_tx, settings.ws.clone(), metrics.clone(), ws_shutdown.clone());
+        let hub = WsHub::new(snapshots.clone(), alerts_tx.clone(), settings.ws.clone(), metrics.clone(), ws_shutdown.clone());
+        let engine = Engine::new(settings.alerts.clone(), cal.clone());
         let pipeline = Pipeline::new(
             rx,
             state,
             limits,
             settings.mqtt.prefix.clone(),
-            DeadLetters::new(Some(publisher), cal.clone()),
-            Outputs { views: view_tx, snapshots: snapshot_tx, queries },
+            DeadLetters::new(Some(publisher.clone()), cal.clone()),
+            Outputs {
+                views: view_tx,
+                snapshots: snapshot_tx,
+                queries,
+                engine,
+                alerts: alerts_tx,
+                alert_publisher: Some(publisher),
+            },
             Duration::from_millis(settings.ws.push_interval_ms),
             metrics.clone(),
         );

@@ -10,10 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::decode::{DecodeError, DecodeLimits, Source, decode, source_of};
 use crate::ingest::RawMessage;
+use crate::ingest::Publisher;
+use crate::outputs::alerts::{AlertState, Engine};
 use crate::outputs::api::Query;
 use crate::outputs::deadletter::DeadLetters;
 use crate::outputs::snapshot::Snapshot;
@@ -48,6 +50,12 @@ pub struct Outputs {
     pub snapshots: watch::Sender<Arc<Snapshot>>,
     /// Read queries from the API; answered between batches.
     pub queries: mpsc::Receiver<Query>,
+    /// The alert engine, evaluated every tick.
+    pub engine: Engine,
+    /// Alert transitions (JSON objects) for the WebSocket clients; never blocks.
+    pub alerts: tokio::sync::broadcast::Sender<Arc<str>>,
+    /// Where alert transitions are published on MQTT (`{prefix}/alerts/{rule}`).
+    pub alert_publisher: Option<Publisher>,
 }
 
 impl Pipeline {
@@ -99,10 +107,20 @@ impl Pipeline {
         self.state
     }
 
-    /// Publishes the view at `now`, and the snapshot when its content changed.
+    /// Evaluates the alerts and sends each transition out at once; publishes the view at
+    /// `now`, and the snapshot when its content changed.
     fn publish(&mut self, now: Ts) {
-        let view = self.state.view(now);
-        let mut snap = Snapshot::build(&view, "[]".to_owned(), &self.state.params().cal);
+        self.alert(now);
+        let mut view = self.state.view(now);
+        view.alerts_firing = self
+            .outputs
+            .engine
+            .firing_counts()
+            .into_iter()
+            .map(|(rule, severity, n)| (rule.as_str(), severity.as_str(), n))
+            .collect();
+        let alerts = self.outputs.engine.firing_json();
+        let mut snap = Snapshot::build(&view, alerts, &self.state.params().cal);
         let previous = self.outputs.snapshots.borrow().clone();
         if !snap.same_content(&previous) {
             snap.version = previous.version + 1;
@@ -111,11 +129,38 @@ impl Pipeline {
         self.outputs.views.send_replace(Arc::new(view));
     }
 
+    /// Evaluates the alert rules at `now`; every transition goes to the log, the WebSocket
+    /// clients and MQTT at once.
+    fn alert(&mut self, now: Ts) {
+        for alert in self.outputs.engine.evaluate(&self.state, now) {
+            let json: Arc<str> = Arc::from(alert.to_json());
+            match alert.state {
+                AlertState::Firing => info!(
+                    alert = %alert.id, severity = alert.severity.as_str(), count = alert.count,
+                    summary = %alert.summary, "Alert firing."
+                ),
+                AlertState::Resolved => info!(alert = %alert.id, summary = %alert.summary, "Alert resolved."),
+            }
+            // No receiver (no WebSocket client) is fine.
+            let _ = self.outputs.alerts.send(Arc::clone(&json));
+            if let Some(publisher) = &self.outputs.alert_publisher {
+                let topic = format!("{}/alerts/{}", publisher.prefix(), alert.rule.as_str());
+                if let Err(e) = publisher.try_publish("alert", topic, json.as_bytes().to_vec()) {
+                    warn!(alert = %alert.id, error = %e, "Alert not published on MQTT.");
+                }
+            }
+        }
+    }
+
     fn answer(&self, query: Query) {
         match query {
             Query::Dossiers { filter, agency, limit, reply } => {
                 let answer = self.state.query_dossiers(filter, agency.as_deref(), limit, Ts::now());
                 let _ = reply.send(answer);
+            }
+            Query::Alerts { reply } => {
+                let alerts = self.outputs.engine.firing().into_iter().map(|a| a.with_members()).collect();
+                let _ = reply.send(alerts);
             }
         }
     }

@@ -1,4 +1,4 @@
-//! The read API (CONTRACT section 5): `GET /api/v1/snapshot` and
+//! The read API (CONTRACT section 5): `GET /api/v1/snapshot`, `GET /api/v1/alerts` and
 //! `GET /api/v1/onestop/dossiers`. Bad parameters get 400 with `{"error": "…"}`.
 //!
 //! Dossier queries run on the pipeline task (the only owner of the state), reached over a
@@ -37,6 +37,11 @@ pub enum Query {
         /// The answer.
         reply: oneshot::Sender<(usize, Vec<DossierRow>)>,
     },
+    /// The firing alerts with their members, newest first.
+    Alerts {
+        /// The answer.
+        reply: oneshot::Sender<Vec<Value>>,
+    },
 }
 
 /// What the API handlers read.
@@ -60,6 +65,18 @@ impl Api {
         let snap = self.snapshots.borrow().clone();
         let body = snap.frame(snap.version, Topics::ALL);
         ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+    }
+
+    /// `GET /api/v1/alerts`: the firing alerts, each with its members (bounded).
+    pub async fn alerts(&self) -> Response {
+        let (reply, answer) = oneshot::channel();
+        if self.queries.try_send(Query::Alerts { reply }).is_err() {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is busy; try again");
+        }
+        match answer.await {
+            Ok(alerts) => Json(json!({"alerts": alerts})).into_response(),
+            Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping"),
+        }
     }
 
     /// `GET /api/v1/onestop/dossiers?status=…&agency=…&limit=…`.

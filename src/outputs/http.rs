@@ -55,6 +55,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/v1/snapshot", get(snapshot))
         .route("/api/v1/onestop/dossiers", get(dossiers))
+        .route("/api/v1/alerts", get(alerts))
         .layer(axum::middleware::from_fn(timeout));
     Router::new().route("/ws", get(ws)).merge(timed).with_state(Arc::new(state))
 }
@@ -96,6 +97,13 @@ async fn snapshot(State(s): State<Arc<HttpState>>, headers: HeaderMap, RawQuery(
         return refuse(status);
     }
     s.api.snapshot()
+}
+
+async fn alerts(State(s): State<Arc<HttpState>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    if let Err(status) = s.access.check_token(&headers, q.as_deref()) {
+        return refuse(status);
+    }
+    s.api.alerts().await
 }
 
 async fn dossiers(

@@ -3,6 +3,7 @@
 //! latest view into the exposition format at scrape time, `http` serves them all (with
 //! `auth` and the embedded `wall` page), and `deadletter` republishes rejected payloads.
 
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod deadletter;

@@ -263,9 +263,15 @@ const DEDUPE_IDS: Spec = spec(
     GAUGE,
     &[],
 );
+const ALERTS_FIRING: Spec = spec(
+    names::ALERTS_FIRING,
+    "Alerts of the built-in rules firing now.",
+    GAUGE,
+    &["rule", "severity"],
+);
 
 /// Every family [`DomainCollector`] emits, in emission order.
-const SPECS: [Spec; 23] = [
+const SPECS: [Spec; 24] = [
     EVENTS,
     DUPLICATES,
     REJECTED,
@@ -289,6 +295,7 @@ const SPECS: [Spec; 23] = [
     SYSTEMS_SILENT,
     STATE_DOSSIERS,
     DEDUPE_IDS,
+    ALERTS_FIRING,
 ];
 
 impl Spec {
@@ -491,7 +498,17 @@ fn families(view: &View) -> Vec<MetricFamily> {
         SYSTEMS_SILENT.single(view.soc.systems_silent),
         STATE_DOSSIERS.single(view.dossiers_held),
         DEDUPE_IDS.single(view.dedupe_ids),
+        alerts_firing(view),
     ]
+}
+
+/// One series per enabled rule and its severity, 0 when nothing fires.
+fn alerts_firing(view: &View) -> MetricFamily {
+    let series = view
+        .alerts_firing
+        .iter()
+        .map(|(rule, severity, n)| ALERTS_FIRING.sample(&[rule, severity], num(*n)));
+    ALERTS_FIRING.family(series.collect())
 }
 
 fn duplicates(c: &Counters) -> MetricFamily {

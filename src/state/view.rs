@@ -103,6 +103,8 @@ pub struct View {
     pub meetings: Vec<MeetingRow>,
     /// Ids of the silent monitored systems, sorted (at most [`SYSTEMS_LISTED`]).
     pub silent_system_ids: Vec<String>,
+    /// Alerts firing per (rule, severity), filled in by the pipeline from the alert engine.
+    pub alerts_firing: Vec<(&'static str, &'static str, u64)>,
 }
 
 /// Meetings listed in a view.
@@ -251,6 +253,7 @@ impl State {
                 ids.truncate(SYSTEMS_LISTED);
                 ids
             },
+            alerts_firing: Vec::new(),
         }
     }
 

@@ -11,8 +11,9 @@
   // The server only pushes when figures change, so a quiet feed is silent on the socket.
   // After IDLE_PROBE_MS without a frame we send a `subscribe` (answered at once with a
   // snapshot); no answer within PROBE_TIMEOUT_MS means a dead link: close and reconnect.
-  const IDLE_PROBE_MS = 30000;
-  const PROBE_TIMEOUT_MS = 10000;
+  const IDLE_PROBE_MS = 15000;
+  const PROBE_TIMEOUT_MS = 5000;
+  const CONNECT_TIMEOUT_MS = 10000; // an opening handshake that hangs is given up too
   const ALL_TOPICS = ["onestop", "vc", "soc", "alerts"];
   const STATUSES = ["submitted", "in_progress", "waiting_citizen", "paused"];
   const SOC_SEVS = ["critical", "high", "medium", "low"];
@@ -46,14 +47,14 @@
     return p;
   }
   const fmtClock = (ms) => { const p = localParts(ms); return p.hour + ":" + p.minute + ":" + p.second; };
-  function fmtWhen(ms) { // HH:MM today, dd/mm HH:MM on another day
+  function fmtWhen(ms, seconds) { // HH:MM[:SS] today, dd/mm HH:MM on another day
     const p = localParts(ms), n = localParts(now());
-    const hm = p.hour + ":" + p.minute;
+    const hm = p.hour + ":" + p.minute + (seconds ? ":" + p.second : "");
     return p.day === n.day && p.month === n.month && p.year === n.year ? hm : p.day + "/" + p.month + " " + hm;
   }
   function fmtDuration(ms) {
     const s = Math.max(0, Math.floor(ms / 1000));
-    if (s < 60) return t("dur_s", { n: s });
+    if (s < 60) return t("dur_lt1");
     const m = Math.floor(s / 60);
     if (m < 60) return t("dur_m", { m: m });
     if (m < 48 * 60) return t("dur_hm", { h: Math.floor(m / 60), m: m % 60 });
@@ -110,16 +111,18 @@
   // Fills a chip box with labels; those that overflow become one "+N" chip.
   function fillChips(box, labels, cls) {
     box.replaceChildren(...labels.map((l) => el("span", "chip " + (cls || ""), l)));
-    if (box.scrollHeight <= box.clientHeight + 1) return;
-    const more = el("span", "chip more-chip");
+    const limit = box.clientHeight + 1;
+    const out = (c) => c.offsetTop + c.offsetHeight > limit;
+    const chips = Array.from(box.children);
+    let shown = chips.findIndex(out);
+    if (shown < 0) return;
+    chips.slice(shown).forEach((c) => c.remove());
+    const more = el("span", "chip more-chip", "+" + fmtInt(labels.length - shown));
     box.appendChild(more);
-    let n = 0;
-    do {
-      const last = more.previousElementSibling;
-      if (!last) break;
-      last.remove();
-      more.textContent = "+" + fmtInt(++n);
-    } while (box.scrollHeight > box.clientHeight + 1);
+    while (out(more) && more.previousElementSibling) {
+      more.previousElementSibling.remove();
+      more.textContent = "+" + fmtInt(labels.length - --shown);
+    }
   }
 
   // ---- state ------------------------------------------------------------------------
@@ -130,7 +133,7 @@
   let lastSeq = null;       // seq of the last frame on this connection
   let seqGaps = 0;
   let state = "stale";
-  let ws = null, attempt = 0, retryTimer = null, lastFrameMs = 0, probeSentMs = 0;
+  let ws = null, attempt = 0, retryTimer = null, connectMs = 0, lastFrameMs = 0, probeSentMs = 0;
   const now = () => Date.now() + skewMs;
 
   // ---- panels -----------------------------------------------------------------------
@@ -149,7 +152,7 @@
     const max = Math.max(1, ...(pm.received || []), ...(pm.resolved || []));
     for (const name of ["received", "resolved"]) {
       const arr = Array.isArray(pm[name]) ? pm[name] : null;
-      renderSpark(byId("onestop-sparkline-" + name), arr, max, t("spark_" + name));
+      renderSpark(byId("onestop-sparkline-" + name), arr, max, t("spark_" + name) + " — " + t("per_minute"));
       setInt("onestop-" + name + "-60m", arr ? arr.reduce((a, x) => a + (isNum(x) ? x : 0), 0) : undefined);
     }
     renderWorst(Array.isArray(o.worst_agencies) ? o.worst_agencies : null);
@@ -230,7 +233,7 @@
     const title = el("span", "m-title", m.title || m.meeting_id || "—");
     title.dataset.testid = id + "-title";
     const started = parseTime(m.started_at);
-    head.append(lvl, title, el("span", "m-start", started === null ? "" : t("started") + " " + fmtWhen(started)));
+    head.append(lvl, title);
     const body = el("div", "m-body");
     const conn = el("span", "m-conn");
     const c = el("b", null, fmtInt(m.connected));
@@ -249,6 +252,7 @@
       bar.appendChild(fill);
       body.appendChild(bar);
     }
+    if (started !== null) body.append(el("span", "m-start", t("started") + " " + fmtWhen(started)));
     card.append(head, body);
     for (const [ids, key, sev, ic] of [[missing, "missing", "critical", "i-crit"], [poor, "poor", "warning", "i-warn"]]) {
       if (!ids.length) continue;
@@ -282,7 +286,6 @@
       document.querySelector('.inc[data-kind="' + kind + '"]').classList.toggle("hot", hot);
     }
     setInt("soc-systems-silent", s.systems_silent);
-    byId("soc-systems-silent").closest("[data-sev]").classList.toggle("on", isNum(s.systems_silent) && s.systems_silent > 0);
     const box = byId("soc-silent-systems");
     const ids = Array.isArray(s.silent_system_ids) ? s.silent_system_ids.map(String) : null;
     if (ids && ids.length) fillChips(box, ids, "warning");
@@ -299,7 +302,7 @@
       chip.dataset.silent = info ? String(!!info.silent) : "";
       chip.querySelector("use").setAttribute("href", status === "ok" ? "#i-ok" : status === "silent" ? "#i-off" : "#i-info");
       chip.querySelector(".feed-status").textContent = t({ ok: "feed_ok", silent: "feed_silent", never: "feed_never", unknown: "feed_unknown" }[status]);
-      chip.querySelector(".feed-time").textContent = last === null ? "" : fmtWhen(last);
+      chip.querySelector(".feed-time").textContent = last === null ? "" : fmtWhen(last, true);
       chip.title = last === null ? "" : fmtClock(last);
     }
   }
@@ -308,8 +311,14 @@
     alerts.sort((a, b) => (parseTime(b.since) || 0) - (parseTime(a.since) || 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
+  // Rebuilt only when the alerts, the minute (for the ages) or the space change, so that
+  // the aria-live list does not chatter at every snapshot.
+  let alertsKey = "";
   function renderAlerts() {
     const list = byId("alerts-list");
+    const key = JSON.stringify(alerts) + "|" + Math.floor(now() / 60000) + "|" + list.clientHeight + "|" + list.clientWidth;
+    if (key === alertsKey) return;
+    alertsKey = key;
     setInt("alerts-count", alerts ? alerts.length : undefined);
     for (const sev of ALERT_SEVS) setInt("alerts-count-" + sev, alerts ? alerts.filter((a) => a.severity === sev).length : undefined);
     if (!alerts) { list.replaceChildren(el("li", "empty", "—")); byId("alerts-more").textContent = ""; return; }
@@ -323,13 +332,13 @@
       li.dataset.sev = sev;
       const badge = el("span", "a-sev");
       badge.append(icon(ALERT_ICON[sev]), el("span", null, t("al_" + sev)));
-      const main = el("div", "a-main");
-      main.append(el("div", "a-summary", a.summary || a.id || ""));
+      const summary = el("span", "a-summary", a.summary || a.id || "");
+      summary.title = a.summary || "";
       const since = parseTime(a.since);
-      const rule = T["rule_" + a.rule] || a.rule || "";
-      const meta = [rule, since === null ? "" : t("since", { t: fmtWhen(since) }) + " · " + fmtDuration(n - since)];
-      main.append(el("div", "a-meta", meta.filter(Boolean).join(" · ")));
-      li.append(badge, main);
+      const meta = el("span", "a-meta");
+      meta.append(el("span", "a-rule", T["rule_" + a.rule] || a.rule || ""));
+      if (since !== null) meta.append(el("span", "a-since", t("since", { t: fmtWhen(since) }) + " · " + fmtDuration(n - since)));
+      li.append(badge, summary, meta);
       return li;
     }));
     fitList(list, byId("alerts-more"));
@@ -408,6 +417,7 @@
     let sock;
     try { sock = new WebSocket(wsUrl()); } catch (e) { scheduleReconnect(); return; }
     ws = sock;
+    connectMs = Date.now();
     sock.onopen = () => { lastFrameMs = Date.now(); probeSentMs = 0; lastSeq = null; };
     sock.onmessage = (ev) => {
       if (sock !== ws) return;
@@ -418,22 +428,23 @@
       try { handleFrame(f); } catch (e) { console.error("iocd wall: cannot render frame", e); }
       if (f && f.type === "snapshot") { attempt = 0; setState("live"); }
     };
-    sock.onclose = () => {
-      if (sock !== ws) return;
-      ws = null;
-      lastSeq = null; // seq restarts on each connection
-      setState("stale");
-      scheduleReconnect();
-    };
+    sock.onclose = () => { if (sock === ws) abandon(true); }; // seq restarts on the next connection
+  }
+
+  // Forgets the socket at once: a close handshake over a dead link can take a minute.
+  function abandon(reconnect) {
+    const sock = ws;
+    ws = null;
+    lastSeq = null;
+    if (sock) { sock.onclose = sock.onmessage = null; try { sock.close(); } catch (e) { /* already closed */ } }
+    setState("stale");
+    if (reconnect) scheduleReconnect();
   }
 
   function disconnect() {
     clearTimeout(retryTimer);
     retryTimer = null;
-    const sock = ws;
-    ws = null;
-    if (sock) sock.close();
-    setState("stale");
+    abandon(false);
   }
 
   function scheduleReconnect() {
@@ -450,9 +461,10 @@
     byId("clock").textContent = p.hour + ":" + p.minute + ":" + p.second;
     const wd = new Date(Date.UTC(+p.year, +p.month - 1, +p.day)).getUTCDay();
     byId("clock-date").textContent = (T.weekdays || [])[wd] + ", " + p.day + "/" + p.month + "/" + p.year;
-    if (ws && ws.readyState === WebSocket.OPEN) {
+    if (ws && ws.readyState === WebSocket.CONNECTING && Date.now() - connectMs > CONNECT_TIMEOUT_MS) abandon(true);
+    else if (ws && ws.readyState === WebSocket.OPEN) {
       const idle = Date.now() - lastFrameMs;
-      if (probeSentMs && Date.now() - probeSentMs > PROBE_TIMEOUT_MS) ws.close(); // onclose reconnects
+      if (probeSentMs && Date.now() - probeSentMs > PROBE_TIMEOUT_MS) abandon(true);
       else if (!probeSentMs && idle > IDLE_PROBE_MS) {
         probeSentMs = Date.now();
         ws.send(JSON.stringify({ type: "subscribe", topics: ALL_TOPICS }));

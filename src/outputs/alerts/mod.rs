@@ -1,0 +1,251 @@
+//! The alert engine (CONTRACT section 4): built-in rules evaluated against the state at
+//! "now", grouped per agency, source, meeting, incident or system, with firing and resolved
+//! transitions and `count` kept up to date while firing.
+//!
+//! [`Engine::evaluate`] takes `now` as an argument (an injectable clock): the pipeline calls
+//! it every tick with the daemon's clock, tests call it with any instant, so "fires when a
+//! deadline passes with no event arriving" is tested without sleeping. The engine only
+//! decides; the pipeline sends each transition to the WebSocket, MQTT, the log and the
+//! `iocd_alerts_firing` gauge.
+
+mod rules;
+mod summary;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::config::{AlertSettings, AlertSeverity};
+use crate::state::State;
+use crate::time::{Calendar, Ts};
+
+/// The built-in rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum Rule {
+    DossierOverdue,
+    DossierStalled,
+    FeedSilent,
+    EndpointMissing,
+    EndpointPoorQuality,
+    IncidentUnacknowledged,
+    SocSystemSilent,
+}
+
+impl Rule {
+    /// Every rule.
+    pub const ALL: [Rule; 7] = [
+        Rule::DossierOverdue,
+        Rule::DossierStalled,
+        Rule::FeedSilent,
+        Rule::EndpointMissing,
+        Rule::EndpointPoorQuality,
+        Rule::IncidentUnacknowledged,
+        Rule::SocSystemSilent,
+    ];
+
+    /// The rule's name (also the MQTT topic level and the metric label).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Rule::DossierOverdue => "dossier_overdue",
+            Rule::DossierStalled => "dossier_stalled",
+            Rule::FeedSilent => "feed_silent",
+            Rule::EndpointMissing => "endpoint_missing",
+            Rule::EndpointPoorQuality => "endpoint_poor_quality",
+            Rule::IncidentUnacknowledged => "incident_unacknowledged",
+            Rule::SocSystemSilent => "soc_system_silent",
+        }
+    }
+
+    /// The kind of subject it is grouped by.
+    #[must_use]
+    pub const fn subject_kind(self) -> &'static str {
+        match self {
+            Rule::DossierOverdue | Rule::DossierStalled => "agency",
+            Rule::FeedSilent => "source",
+            Rule::EndpointMissing | Rule::EndpointPoorQuality => "meeting",
+            Rule::IncidentUnacknowledged => "incident",
+            Rule::SocSystemSilent => "system",
+        }
+    }
+}
+
+/// What an alert is about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Subject {
+    /// `agency`, `source`, `meeting`, `incident` or `system`.
+    pub kind: &'static str,
+    /// Its id.
+    pub id: String,
+}
+
+/// `firing` or `resolved`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    /// The rule matches now.
+    Firing,
+    /// The rule stopped matching.
+    Resolved,
+}
+
+/// An alert (CONTRACT section 4), plus its members for the API.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Alert {
+    /// `{rule}:{subject.id}`.
+    pub id: String,
+    /// The rule.
+    pub rule: Rule,
+    /// Its severity.
+    pub severity: AlertSeverity,
+    /// Firing or resolved.
+    pub state: AlertState,
+    /// What it is about.
+    pub subject: Subject,
+    /// How many members match (dossiers, endpoints; 1 otherwise).
+    pub count: u64,
+    /// The daemon's time when it started firing (RFC 3339).
+    pub since: String,
+    /// A sentence naming the subject, the threshold and, when grouped, the count.
+    pub summary: String,
+    /// Members, most urgent first, bounded by `max_members` (not part of the alert object).
+    #[serde(skip)]
+    pub members: Vec<String>,
+    /// `since` as an instant, for ordering.
+    #[serde(skip)]
+    pub since_ts: Ts,
+}
+
+impl Alert {
+    /// The alert object as JSON text (without members).
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The alert object with its members, for `GET /api/v1/alerts`.
+    #[must_use]
+    pub fn with_members(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("members".into(), self.members.clone().into());
+        }
+        v
+    }
+}
+
+/// A rule matching now, before it is compared with what was firing.
+#[derive(Clone, Debug)]
+pub struct Match {
+    /// The rule.
+    pub rule: Rule,
+    /// The subject id.
+    pub subject: String,
+    /// Members matching.
+    pub count: u64,
+    /// Members listed, most urgent first.
+    pub members: Vec<String>,
+    /// The sentence.
+    pub summary: String,
+}
+
+/// The firing alerts and the rules that produce them.
+pub struct Engine {
+    settings: AlertSettings,
+    cal: Calendar,
+    firing: BTreeMap<String, Alert>,
+}
+
+impl Engine {
+    /// An engine with no alert firing.
+    #[must_use]
+    pub fn new(settings: AlertSettings, cal: Calendar) -> Self {
+        Self { settings, cal, firing: BTreeMap::new() }
+    }
+
+    /// Evaluates every enabled rule at `now` and returns the transitions: alerts that
+    /// started firing, changed count, or resolved (in that order, by id).
+    pub fn evaluate(&mut self, state: &State, now: Ts) -> Vec<Alert> {
+        let matches = rules::evaluate(&self.settings, state, now);
+        let mut transitions = Vec::new();
+        let mut seen = std::collections::HashSet::with_capacity(matches.len());
+        for m in matches {
+            let id = format!("{}:{}", m.rule.as_str(), m.subject);
+            seen.insert(id.clone());
+            match self.firing.get_mut(&id) {
+                Some(a) => {
+                    a.members = m.members;
+                    if a.count != m.count || a.summary != m.summary {
+                        a.count = m.count;
+                        a.summary = m.summary;
+                        transitions.push(a.clone());
+                    }
+                }
+                None => {
+                    let alert = Alert {
+                        id: id.clone(),
+                        rule: m.rule,
+                        severity: self.severity(m.rule),
+                        state: AlertState::Firing,
+                        subject: Subject { kind: m.rule.subject_kind(), id: m.subject },
+                        count: m.count,
+                        since: now.to_rfc3339(self.cal.tz()),
+                        summary: m.summary,
+                        members: m.members,
+                        since_ts: now,
+                    };
+                    transitions.push(alert.clone());
+                    self.firing.insert(id, alert);
+                }
+            }
+        }
+        let gone: Vec<String> = self.firing.keys().filter(|id| !seen.contains(*id)).cloned().collect();
+        for id in gone {
+            if let Some(mut a) = self.firing.remove(&id) {
+                a.state = AlertState::Resolved;
+                transitions.push(a);
+            }
+        }
+        transitions
+    }
+
+    fn severity(&self, rule: Rule) -> AlertSeverity {
+        rules::settings_of(&self.settings, rule).severity
+    }
+
+    /// The firing alerts, newest first by `since`, ties by ascending id.
+    #[must_use]
+    pub fn firing(&self) -> Vec<&Alert> {
+        let mut v: Vec<&Alert> = self.firing.values().collect();
+        v.sort_by(|a, b| b.since_ts.cmp(&a.since_ts).then_with(|| a.id.cmp(&b.id)));
+        v
+    }
+
+    /// The firing alerts as the snapshot's `alerts` array (JSON text).
+    #[must_use]
+    pub fn firing_json(&self) -> String {
+        let items: Vec<String> = self.firing().iter().map(|a| a.to_json()).collect();
+        format!("[{}]", items.join(","))
+    }
+
+    /// How many alerts fire per (rule, severity), for `iocd_alerts_firing`.
+    #[must_use]
+    pub fn firing_counts(&self) -> Vec<(Rule, AlertSeverity, u64)> {
+        let mut counts: BTreeMap<(Rule, AlertSeverity), u64> = BTreeMap::new();
+        for rule in Rule::ALL {
+            let s = rules::settings_of(&self.settings, rule);
+            if s.enabled {
+                counts.insert((rule, s.severity), 0);
+            }
+        }
+        for a in self.firing.values() {
+            *counts.entry((a.rule, a.severity)).or_default() += 1;
+        }
+        counts.into_iter().map(|((r, s), n)| (r, s, n)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

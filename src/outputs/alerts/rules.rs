@@ -1,0 +1,166 @@
+//! The rules themselves: each turns the state at `now` into the subjects that match, with
+//! their count, members and summary. Pure: no clock, no I/O.
+
+use std::collections::HashMap;
+
+use super::summary::{Lang, Text};
+use super::{Match, Rule};
+use crate::config::{AlertSettings, RuleSettings};
+use crate::decode::{DossierStatus, Severity, Source};
+use crate::state::State;
+use crate::time::Ts;
+
+/// The settings of `rule`.
+pub fn settings_of(s: &AlertSettings, rule: Rule) -> &RuleSettings {
+    match rule {
+        Rule::DossierOverdue => &s.dossier_overdue,
+        Rule::DossierStalled => &s.dossier_stalled,
+        Rule::FeedSilent => &s.feed_silent,
+        Rule::EndpointMissing => &s.endpoint_missing,
+        Rule::EndpointPoorQuality => &s.endpoint_poor_quality,
+        Rule::IncidentUnacknowledged => &s.incident_unacknowledged,
+        Rule::SocSystemSilent => &s.soc_system_silent,
+    }
+}
+
+/// Every match of every enabled rule at `now`.
+pub fn evaluate(s: &AlertSettings, state: &State, now: Ts) -> Vec<Match> {
+    let lang = Lang::parse(&s.language);
+    let mut out = Vec::new();
+    dossiers(s, state, now, lang, &mut out);
+    feeds(state, now, lang, &mut out);
+    meetings(s, state, now, lang, &mut out);
+    incidents(s, state, now, lang, &mut out);
+    systems(state, now, lang, &mut out);
+    out.retain(|m| {
+        let r = settings_of(s, m.rule);
+        r.enabled && m.count >= r.min_count
+    });
+    out
+}
+
+/// Overdue and stalled dossiers, grouped per agency; members most urgent first (overdue by
+/// earliest `due_at`, stalled by earliest latest event), ties by dossier id.
+fn dossiers(s: &AlertSettings, state: &State, now: Ts, lang: Lang, out: &mut Vec<Match>) {
+    let p = state.params();
+    let stalled = p.stalled_at(now);
+    let mut overdue: HashMap<u32, Vec<(Ts, &str)>> = HashMap::new();
+    let mut stalled_by: HashMap<u32, Vec<(Ts, &str)>> = HashMap::new();
+    for d in state.dossiers.iter().filter(|d| d.status() == DossierStatus::InProgress) {
+        if let Some(due) = d.due_at().filter(|due| *due < now) {
+            overdue.entry(d.agency()).or_default().push((due, d.id()));
+        }
+        if stalled.is_stalled(d.last_event_at()) {
+            stalled_by.entry(d.agency()).or_default().push((d.last_event_at(), d.id()));
+        }
+    }
+    let hours = p.stalled_secs / 3600;
+    let working = p.work.is_some();
+    for (rule, groups) in [(Rule::DossierOverdue, overdue), (Rule::DossierStalled, stalled_by)] {
+        for (agency, mut members) in groups {
+            members.sort_unstable();
+            let agency = state.agencies.name(agency).to_owned();
+            let count = members.len() as u64;
+            let text = match rule {
+                Rule::DossierOverdue => Text::Overdue { agency: &agency, count },
+                _ => Text::Stalled { agency: &agency, count, hours, working },
+            };
+            out.push(Match {
+                rule,
+                summary: text.render(lang),
+                subject: agency.clone(),
+                count,
+                members: members.iter().take(s.max_members).map(|(_, id)| (*id).to_owned()).collect(),
+            });
+        }
+    }
+}
+
+fn feeds(state: &State, now: Ts, lang: Lang, out: &mut Vec<Match>) {
+    let secs = state.params().source_silent_secs;
+    for source in Source::ALL {
+        let since = state.last_event[source.index()].unwrap_or(state.started_at);
+        if now > since.plus_secs(secs) {
+            out.push(Match {
+                rule: Rule::FeedSilent,
+                subject: source.as_str().to_owned(),
+                count: 1,
+                members: Vec::new(),
+                summary: Text::FeedSilent { source, minutes: secs / 60 }.render(lang),
+            });
+        }
+    }
+}
+
+fn meetings(s: &AlertSettings, state: &State, now: Ts, lang: Lang, out: &mut Vec<Match>) {
+    let p = state.params();
+    let vc = &state.vc;
+    for (id, m) in vc.meetings.iter().filter(|(_, m)| m.active()) {
+        let mut missing: Vec<String> = vc.missing_in(id, m, &p.vc, now).map(str::to_owned).collect();
+        let mut poor: Vec<String> = vc
+            .endpoints
+            .iter()
+            .filter(|(_, e)| e.connected_to(&vc.meetings) == Some(id.as_str()) && e.poor_quality(&p.vc))
+            .map(|(ep, _)| ep.clone())
+            .collect();
+        for (rule, members) in [(Rule::EndpointMissing, &mut missing), (Rule::EndpointPoorQuality, &mut poor)] {
+            if members.is_empty() {
+                continue;
+            }
+            members.sort_unstable();
+            let count = members.len() as u64;
+            let text = match rule {
+                Rule::EndpointMissing => Text::Missing { meeting: id, title: &m.title, count, minutes: p.vc.missing_after_secs / 60 },
+                _ => Text::Poor { meeting: id, title: &m.title, count, vc: &p.vc },
+            };
+            out.push(Match {
+                rule,
+                subject: id.clone(),
+                count,
+                summary: text.render(lang),
+                members: members.iter().take(s.max_members).cloned().collect(),
+            });
+        }
+    }
+}
+
+fn incidents(s: &AlertSettings, state: &State, now: Ts, lang: Lang, out: &mut Vec<Match>) {
+    let min = match s.incident_min_severity.as_str() {
+        "low" => Severity::Low,
+        "medium" => Severity::Medium,
+        "critical" => Severity::Critical,
+        _ => Severity::High,
+    };
+    for (id, inc) in &state.soc.incidents {
+        let Some(severity) = inc.severity.filter(|sev| *sev >= min) else { continue };
+        let Some(opened) = inc.opened_at() else { continue };
+        if inc.is_unacknowledged() && now > opened.plus_secs(s.incident_unacknowledged_after_secs) {
+            out.push(Match {
+                rule: Rule::IncidentUnacknowledged,
+                subject: id.clone(),
+                count: 1,
+                members: Vec::new(),
+                summary: Text::Unacknowledged {
+                    incident: id,
+                    severity,
+                    system: &inc.system_id,
+                    minutes: s.incident_unacknowledged_after_secs / 60,
+                }
+                .render(lang),
+            });
+        }
+    }
+}
+
+fn systems(state: &State, now: Ts, lang: Lang, out: &mut Vec<Match>) {
+    let minutes = state.params().system_silent_secs / 60;
+    for system in state.silent_systems(now) {
+        out.push(Match {
+            rule: Rule::SocSystemSilent,
+            subject: system.to_owned(),
+            count: 1,
+            members: Vec::new(),
+            summary: Text::SystemSilent { system, minutes }.render(lang),
+        });
+    }
+}

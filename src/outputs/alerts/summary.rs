@@ -1,0 +1,136 @@
+//! Alert summaries: real sentences in Vietnamese (default) or English, naming the subject,
+//! the threshold and, for grouped rules, the count in digits.
+
+use crate::config::VcSettings;
+use crate::decode::{Severity, Source};
+
+/// The summary language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    /// Tiếng Việt.
+    Vi,
+    /// English.
+    En,
+}
+
+impl Lang {
+    /// `en` is English; anything else Vietnamese (validated in the settings).
+    #[must_use]
+    pub fn parse(s: &str) -> Self {
+        if s == "en" { Lang::En } else { Lang::Vi }
+    }
+}
+
+/// What a summary says.
+pub enum Text<'a> {
+    /// Overdue dossiers of an agency.
+    Overdue { agency: &'a str, count: u64 },
+    /// Stalled dossiers of an agency.
+    Stalled { agency: &'a str, count: u64, hours: i64, working: bool },
+    /// A silent feed.
+    FeedSilent { source: Source, minutes: i64 },
+    /// Missing endpoints of a meeting.
+    Missing { meeting: &'a str, title: &'a str, count: u64, minutes: i64 },
+    /// Poor-quality endpoints of a meeting.
+    Poor { meeting: &'a str, title: &'a str, count: u64, vc: &'a VcSettings },
+    /// An unacknowledged incident.
+    Unacknowledged { incident: &'a str, severity: Severity, system: &'a str, minutes: i64 },
+    /// A silent monitored system.
+    SystemSilent { system: &'a str, minutes: i64 },
+}
+
+fn source_name(source: Source, lang: Lang) -> &'static str {
+    match (source, lang) {
+        (Source::Onestop, Lang::Vi) => "Hệ thống một cửa điện tử",
+        (Source::Vc, Lang::Vi) => "Hệ thống hội nghị truyền hình",
+        (Source::Soc, Lang::Vi) => "Trung tâm giám sát an toàn thông tin (SOC)",
+        (Source::Onestop, Lang::En) => "The one-stop system",
+        (Source::Vc, Lang::En) => "The video-conferencing system",
+        (Source::Soc, Lang::En) => "The security operations centre (SOC)",
+    }
+}
+
+fn severity_name(s: Severity, lang: Lang) -> &'static str {
+    match (s, lang) {
+        (Severity::Low, Lang::Vi) => "thấp",
+        (Severity::Medium, Lang::Vi) => "trung bình",
+        (Severity::High, Lang::Vi) => "cao",
+        (Severity::Critical, Lang::Vi) => "nghiêm trọng",
+        (s, Lang::En) => s.as_str(),
+    }
+}
+
+/// `«title» (id)`, or the id alone when the title is unknown.
+fn meeting_name(meeting: &str, title: &str) -> String {
+    if title.is_empty() { meeting.to_owned() } else { format!("«{title}» ({meeting})") }
+}
+
+fn number(v: f64) -> String {
+    let s = format!("{v}");
+    s.trim_end_matches(".0").to_owned()
+}
+
+impl Text<'_> {
+    /// The sentence in `lang`.
+    #[must_use]
+    pub fn render(&self, lang: Lang) -> String {
+        match (self, lang) {
+            (Text::Overdue { agency, count }, Lang::Vi) => {
+                format!("Cơ quan {agency} có {count} hồ sơ đang xử lý đã quá hạn trả kết quả.")
+            }
+            (Text::Overdue { agency, count }, Lang::En) => {
+                format!("Agency {agency} has {count} dossiers in progress past their due date.")
+            }
+            (Text::Stalled { agency, count, hours, working }, Lang::Vi) => format!(
+                "Cơ quan {agency} có {count} hồ sơ tồn đọng, không có tiến triển quá {hours} giờ{}.",
+                if *working { " làm việc" } else { "" }
+            ),
+            (Text::Stalled { agency, count, hours, working }, Lang::En) => format!(
+                "Agency {agency} has {count} stalled dossiers with no progress for more than {hours} {}hours.",
+                if *working { "working " } else { "" }
+            ),
+            (Text::FeedSilent { source, minutes }, Lang::Vi) => {
+                format!("{} không gửi sự kiện nào trong hơn {minutes} phút.", source_name(*source, lang))
+            }
+            (Text::FeedSilent { source, minutes }, Lang::En) => {
+                format!("{} has sent no event for more than {minutes} minutes.", source_name(*source, lang))
+            }
+            (Text::Missing { meeting, title, count, minutes }, Lang::Vi) => format!(
+                "Cuộc họp {} thiếu {count} điểm cầu chưa kết nối sau hơn {minutes} phút kể từ khi bắt đầu.",
+                meeting_name(meeting, title)
+            ),
+            (Text::Missing { meeting, title, count, minutes }, Lang::En) => format!(
+                "Meeting {} is missing {count} expected endpoints more than {minutes} minutes after it started.",
+                meeting_name(meeting, title)
+            ),
+            (Text::Poor { meeting, title, count, vc }, Lang::Vi) => format!(
+                "Cuộc họp {} có {count} điểm cầu chất lượng kém (mất gói trên {} %, jitter trên {} ms hoặc trễ khứ hồi trên {} ms).",
+                meeting_name(meeting, title),
+                number(vc.poor_packet_loss_pct).replace('.', ","),
+                number(vc.poor_jitter_ms).replace('.', ","),
+                number(vc.poor_rtt_ms).replace('.', ",")
+            ),
+            (Text::Poor { meeting, title, count, vc }, Lang::En) => format!(
+                "Meeting {} has {count} endpoints with poor quality (packet loss over {}%, jitter over {} ms or round-trip time over {} ms).",
+                meeting_name(meeting, title),
+                number(vc.poor_packet_loss_pct),
+                number(vc.poor_jitter_ms),
+                number(vc.poor_rtt_ms)
+            ),
+            (Text::Unacknowledged { incident, severity, system, minutes }, Lang::Vi) => format!(
+                "Sự cố {incident} mức {} trên hệ thống {system} chưa được xác nhận sau hơn {minutes} phút.",
+                severity_name(*severity, lang)
+            ),
+            (Text::Unacknowledged { incident, severity, system, minutes }, Lang::En) => format!(
+                "Incident {incident} ({}) on system {system} has not been acknowledged for more than {minutes} minutes.",
+                severity_name(*severity, lang)
+            ),
+            (Text::SystemSilent { system, minutes }, Lang::Vi) => {
+                format!("Hệ thống {system} không gửi cảnh báo hay tín hiệu nào trong hơn {minutes} phút.")
+            }
+            (Text::SystemSilent { system, minutes }, Lang::En) => {
+                format!("System {system} has sent no alert or heartbeat for more than {minutes} minutes.")
+            }
+        }
+    }
+}

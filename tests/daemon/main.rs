@@ -3,6 +3,8 @@
 
 mod helpers;
 
+mod alerts;
+
 mod ingest;
 mod process;
 mod secure;

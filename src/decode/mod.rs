@@ -437,10 +437,8 @@ fn check_type(s: &Spec, v: &Val<'_>) -> Result<(), DecodeError> {
 fn check_value(s: &Spec, v: &Val<'_>) -> Result<Option<Ts>, DecodeError> {
     let bad = |why: String| Err(DecodeError::new(Reason::InvalidValue, why));
     match (s.2, v) {
-        (Kind::Id, Val::Str(x)) => {
-            if !id_len_ok(x) {
-                return bad(format!("`{}` must have 1 to 128 characters", s.0));
-            }
+        (Kind::Id, Val::Str(x)) if !id_len_ok(x) => {
+            return bad(format!("`{}` must have 1 to 128 characters", s.0));
         }
         (Kind::Time | Kind::Due, Val::Str(x)) => match parse_rfc3339(x) {
             Ok(ts) => return Ok(Some(ts)),
@@ -452,23 +450,19 @@ fn check_value(s: &Spec, v: &Val<'_>) -> Result<Option<Ts>, DecodeError> {
                 ));
             }
         },
-        (Kind::Enum(allowed), Val::Str(x)) => {
-            if !allowed.contains(&x.as_ref()) {
-                return bad(format!(
-                    "`{}` must be one of {}; got `{}`",
-                    s.0,
-                    allowed.join(", "),
-                    truncate(x)
-                ));
-            }
+        (Kind::Enum(allowed), Val::Str(x)) if !allowed.contains(&x.as_ref()) => {
+            return bad(format!(
+                "`{}` must be one of {}; got `{}`",
+                s.0,
+                allowed.join(", "),
+                truncate(x)
+            ));
         }
-        (Kind::IdList, Val::StrArray(items)) => {
-            if !items.iter().all(|x| id_len_ok(x)) {
-                return bad(format!(
-                    "every entry of `{}` must have 1 to 128 characters",
-                    s.0
-                ));
-            }
+        (Kind::IdList, Val::StrArray(items)) if !items.iter().all(|x| id_len_ok(x)) => {
+            return bad(format!(
+                "every entry of `{}` must have 1 to 128 characters",
+                s.0
+            ));
         }
         _ => {}
     }

@@ -205,10 +205,13 @@ where
     }
 }
 
+/// A message a [`TestClient`] received: topic and payload.
+pub type Received = (String, Vec<u8>);
+
 /// An MQTT client for tests: publishes, and collects what arrives on its subscriptions.
 pub struct TestClient {
     client: AsyncClient,
-    received: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    received: Arc<Mutex<Vec<Received>>>,
     task: JoinHandle<()>,
 }
 

@@ -21,6 +21,7 @@ use tracing::{error, info, warn};
 
 use crate::config::Settings;
 use crate::decode::DecodeLimits;
+use crate::ingest::broker::EmbeddedBroker;
 use crate::ingest::{LinkStatus, MqttIngest};
 use crate::outputs::alerts::Engine;
 use crate::outputs::api::Api;
@@ -59,13 +60,20 @@ impl App {
     /// # Errors
     /// When the listen address cannot be bound (the message names it and the flag to
     /// change it), the broker password cannot be read, or the MQTT settings are unusable.
-    pub async fn build(settings: Settings, data_dir: Option<PathBuf>) -> anyhow::Result<App> {
+    pub async fn build(mut settings: Settings, data_dir: Option<PathBuf>) -> anyhow::Result<App> {
         let listener = TcpListener::bind(&settings.http.listen).await.map_err(|e| {
             anyhow!(
                 "cannot listen on {}: {e} (choose another address with --listen or [http] listen)",
                 settings.http.listen
             )
         })?;
+        if settings.mqtt.embedded {
+            let addr: SocketAddr = settings.mqtt.embedded_listen.parse().context("mqtt.embedded_listen")?;
+            let max_packet = settings.ingest.max_payload_bytes.saturating_mul(2).saturating_add(64 * 1024);
+            EmbeddedBroker::start(addr, max_packet, "--mqtt-listen or [mqtt] embedded_listen")?;
+            let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
+            settings.mqtt.url = format!("mqtt://{host}:{}", addr.port());
+        }
         let metrics = SelfMetrics::new();
         let password = settings.mqtt_password()?;
         let (tx, rx) = mpsc::channel(settings.mqtt.queue_capacity);

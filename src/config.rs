@@ -72,6 +72,10 @@ pub struct MqttSettings {
     pub queue_capacity: usize,
     /// Maximum `QoS` 1/2 messages in flight from iocd to the broker.
     pub inflight: u16,
+    /// Run an embedded MQTT broker (rumqttd) instead of connecting to `url`.
+    pub embedded: bool,
+    /// Where the embedded broker listens; the daemon connects to it there.
+    pub embedded_listen: String,
 }
 
 impl Default for MqttSettings {
@@ -90,6 +94,8 @@ impl Default for MqttSettings {
             reconnect_max_ms: 30_000,
             queue_capacity: 4096,
             inflight: 100,
+            embedded: false,
+            embedded_listen: "127.0.0.1:1883".into(),
         }
     }
 }
@@ -622,6 +628,12 @@ impl Settings {
                 ),
             );
         }
+        if let Err(err) = self.mqtt.embedded_listen.parse::<SocketAddr>() {
+            p.add(
+                "mqtt.embedded_listen",
+                format!("must be an IP address and port such as 127.0.0.1:1883 (got `{}`: {err})", self.mqtt.embedded_listen),
+            );
+        }
         for (i, token) in self.http.access_tokens.iter().enumerate() {
             if token.len() < 16 {
                 p.add(format!("http.access_tokens[{i}]"), "must have at least 16 characters".to_owned());
@@ -1011,6 +1023,8 @@ impl fmt::Debug for MqttSettings {
             reconnect_max_ms,
             queue_capacity,
             inflight,
+            embedded,
+            embedded_listen,
         } = self;
         let password = if password.is_empty() {
             ""
@@ -1031,6 +1045,8 @@ impl fmt::Debug for MqttSettings {
             .field("reconnect_max_ms", reconnect_max_ms)
             .field("queue_capacity", queue_capacity)
             .field("inflight", inflight)
+            .field("embedded", embedded)
+            .field("embedded_listen", embedded_listen)
             .finish()
     }
 }

@@ -7,6 +7,7 @@
 mod helpers;
 
 mod alerts;
+mod embedded;
 
 mod ingest;
 mod process;

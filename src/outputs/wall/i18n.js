@@ -18,7 +18,6 @@ window.IOCD_I18N = {
     banner_last: "(cập nhật lần cuối {t})",
     banner_never: "Chưa nhận được dữ liệu từ máy chủ",
     banner_retry: "Đang kết nối lại…",
-    updated: "Cập nhật",
 
     feed_onestop: "Một cửa",
     feed_vc: "Hội nghị truyền hình",
@@ -49,7 +48,6 @@ window.IOCD_I18N = {
     due_soon: "Sắp đến hạn",
     stalled: "Tồn đọng",
     worst_agencies: "Đơn vị có nhiều hồ sơ quá hạn nhất",
-    agency: "Đơn vị",
     no_worst: "Không có hồ sơ quá hạn, sắp đến hạn hay tồn đọng",
 
     meetings_active: "Cuộc họp đang diễn ra",
@@ -116,7 +114,6 @@ window.IOCD_I18N = {
     banner_last: "(last update {t})",
     banner_never: "No data received from the server yet",
     banner_retry: "Reconnecting…",
-    updated: "Updated",
 
     feed_onestop: "One-stop",
     feed_vc: "Video conferencing",
@@ -147,7 +144,6 @@ window.IOCD_I18N = {
     due_soon: "Due soon",
     stalled: "Stalled",
     worst_agencies: "Agencies with the most overdue dossiers",
-    agency: "Agency",
     no_worst: "No overdue, due-soon or stalled dossiers",
 
     meetings_active: "Meetings in progress",

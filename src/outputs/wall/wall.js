@@ -99,12 +99,18 @@
   const sum = (o, keys) => (o ? keys.reduce((a, k) => (isNum(o[k]) ? a + o[k] : a), 0) : null);
 
   // Hides the items of a fixed-height list that do not fit; tells how many in `moreEl`.
-  function fitList(box, moreEl) {
+  // With `keep` (a list of items, most important first) and rows of equal height, the
+  // items shown are the first of `keep` that fit, still in their order in the box.
+  function fitList(box, moreEl, keep) {
     const items = Array.from(box.children);
     items.forEach((it) => { it.hidden = false; });
     let hidden = 0;
     for (const it of items) {
       if (hidden || it.offsetTop + it.offsetHeight > box.clientHeight + 1) { it.hidden = true; hidden++; }
+    }
+    if (hidden && keep) {
+      const shown = new Set(keep.slice(0, items.length - hidden));
+      items.forEach((it) => { it.hidden = !shown.has(it); });
     }
     if (moreEl) moreEl.textContent = hidden ? t("more", { n: fmtInt(hidden) }) : "";
   }
@@ -302,7 +308,7 @@
       chip.dataset.silent = info ? String(!!info.silent) : "";
       chip.querySelector("use").setAttribute("href", status === "ok" ? "#i-ok" : status === "silent" ? "#i-off" : "#i-info");
       chip.querySelector(".feed-status").textContent = t({ ok: "feed_ok", silent: "feed_silent", never: "feed_never", unknown: "feed_unknown" }[status]);
-      chip.querySelector(".feed-time").textContent = last === null ? "" : fmtWhen(last, true);
+      chip.querySelector(".feed-time").textContent = last === null ? "" : " " + fmtWhen(last, true); // the space keeps textContent readable
       chip.title = last === null ? "" : fmtClock(last);
     }
   }
@@ -324,7 +330,7 @@
     if (!alerts) { list.replaceChildren(el("li", "empty", "—")); byId("alerts-more").textContent = ""; return; }
     if (!alerts.length) { list.replaceChildren(el("li", "empty ok", t("no_alerts"))); byId("alerts-more").textContent = ""; return; }
     const n = now();
-    list.replaceChildren(...alerts.map((a) => {
+    const items = alerts.map((a) => {
       const sev = ALERT_SEVS.includes(a.severity) ? a.severity : "info";
       const li = el("li", "alert");
       li.dataset.testid = "alert-item";
@@ -340,8 +346,11 @@
       if (since !== null) meta.append(el("span", "a-since", t("since", { t: fmtWhen(since) }) + " · " + fmtDuration(n - since)));
       li.append(badge, summary, meta);
       return li;
-    }));
-    fitList(list, byId("alerts-more"));
+    });
+    list.replaceChildren(...items);
+    // Newest first; when they do not all fit, the ones shown are the most severe.
+    const rank = (li) => ALERT_SEVS.indexOf(li.dataset.sev);
+    fitList(list, byId("alerts-more"), items.slice().sort((a, b) => rank(a) - rank(b)));
   }
 
   // ---- whole page -------------------------------------------------------------------

@@ -1,0 +1,47 @@
+//! The embedded broker: `[mqtt] embedded = true` runs rumqttd inside iocd; external
+//! publishers reach it like any broker. A taken port is a clear error naming the setting.
+
+use std::net::TcpListener;
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::helpers::{spawn_app, unique};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vendors_publish_to_the_embedded_broker() {
+    let port = free_port();
+    let mut settings = iocd::config::Settings::default();
+    settings.mqtt.embedded = true;
+    settings.mqtt.embedded_listen = format!("127.0.0.1:{port}");
+    settings.mqtt.client_id = unique("iocd");
+    settings.mqtt.prefix = format!("{}/v1", unique("ioc"));
+    settings.http.listen = "127.0.0.1:0".into();
+    let prefix = settings.mqtt.prefix.clone();
+    let app = spawn_app(settings).await;
+    let payload = json!({"event_id":"x1","type":"heartbeat","occurred_at":jiff::Timestamp::now().to_string()});
+    let published = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
+        .args(["-t", &format!("{prefix}/soc/hb"), "-m", &payload.to_string()])
+        .status()
+        .expect("mosquitto_pub runs");
+    assert!(published.success());
+    app.wait_metric(r#"iocd_events_total{source="soc",type="heartbeat"}"#, 1.0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_embedded_broker_port_is_a_clear_error() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let mut settings = iocd::config::Settings::default();
+    settings.mqtt.embedded = true;
+    settings.mqtt.embedded_listen = format!("127.0.0.1:{port}");
+    settings.http.listen = "127.0.0.1:0".into();
+    let err = iocd::app::App::build(settings, None).await.err().expect("refused");
+    let msg = format!("{err:#}");
+    assert!(msg.contains(&port.to_string()) && msg.contains("embedded_listen"), "{msg}");
+}

@@ -37,6 +37,13 @@ pub fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {
         _ => EnvFilter::try_new(level)
             .map_err(|err| anyhow!("log.level `{level}` is not a valid log filter: {err}"))?,
     };
+    // The embedded broker (rumqttd) logs every connection at INFO; keep its warnings only,
+    // unless the filter names it.
+    let filter = if format!("{filter}").contains("rumqttd") {
+        filter
+    } else {
+        filter.add_directive("rumqttd=warn".parse().map_err(|e| anyhow!("{e}"))?)
+    };
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter);

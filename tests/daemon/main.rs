@@ -12,4 +12,5 @@ mod embedded;
 mod ingest;
 mod process;
 mod secure;
+mod wall;
 mod websocket;

@@ -21,7 +21,7 @@
   const ALERT_ICON = { critical: "i-crit", warning: "i-warn", info: "i-info" };
 
   const params = new URLSearchParams(location.search);
-  const lang = params.get("lang") === "en" ? "en" : "vi";
+  const lang = (params.get("lang") || "").toLowerCase() === "en" ? "en" : "vi";
   const I18N = window.IOCD_I18N || {};
   const T = I18N[lang] || I18N.vi || {};
 
@@ -506,7 +506,7 @@
 
   window.iocdWall = {
     render: render,              // render one snapshot object (as a `snapshot` frame would)
-    handleFrame: handleFrame,    // process one decoded frame exactly as from the socket
+    handleFrame: handleFrame,    // process one decoded frame as from the socket (seq check; state untouched)
     setState: setState,          // "live" | "stale": force the connection display (previews)
     connect: connect,
     disconnect: disconnect,

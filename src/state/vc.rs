@@ -208,11 +208,13 @@ impl VcState {
                     m.latest_start = Some(key.clone());
                     m.title = title.to_string();
                     m.level = Some(*level);
-                    m.expected = expected_endpoints
-                        .iter()
-                        .flatten()
-                        .map(ToString::to_string)
-                        .collect();
+                    // An endpoint listed twice is one expected endpoint; the order is kept.
+                    m.expected.clear();
+                    for ep in expected_endpoints.iter().flatten() {
+                        if !m.expected.iter().any(|e| e == ep) {
+                            m.expected.push(ep.to_string());
+                        }
+                    }
                 }
                 let at = m.starts.partition_point(|s| s < key);
                 m.starts.insert(at, key.clone());

@@ -170,6 +170,7 @@ impl Engine {
     pub fn evaluate(&mut self, state: &State, now: Ts) -> Vec<Alert> {
         let matches = rules::evaluate(&self.settings, state, now);
         let mut transitions = Vec::new();
+        let mut changed = Vec::new();
         let mut seen = std::collections::HashSet::with_capacity(matches.len());
         for m in matches {
             let id = format!("{}:{}", m.rule.as_str(), m.subject);
@@ -180,7 +181,7 @@ impl Engine {
                     if a.count != m.count || a.summary != m.summary {
                         a.count = m.count;
                         a.summary = m.summary;
-                        transitions.push(a.clone());
+                        changed.push(a.clone());
                     }
                 }
                 None => {
@@ -201,6 +202,10 @@ impl Engine {
                 }
             }
         }
+        // Rules group through hash maps: order each kind of transition by id, as documented.
+        transitions.sort_by(|a, b| a.id.cmp(&b.id));
+        changed.sort_by(|a, b| a.id.cmp(&b.id));
+        transitions.append(&mut changed);
         let gone: Vec<String> = self.firing.keys().filter(|id| !seen.contains(*id)).cloned().collect();
         for id in gone {
             if let Some(mut a) = self.firing.remove(&id) {

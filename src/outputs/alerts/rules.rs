@@ -86,7 +86,7 @@ fn feeds(state: &State, now: Ts, lang: Lang, out: &mut Vec<Match>) {
                 subject: source.as_str().to_owned(),
                 count: 1,
                 members: Vec::new(),
-                summary: Text::FeedSilent { source, minutes: secs / 60 }.render(lang),
+                summary: Text::FeedSilent { source, secs }.render(lang),
             });
         }
     }
@@ -108,9 +108,11 @@ fn meetings(s: &AlertSettings, state: &State, now: Ts, lang: Lang, out: &mut Vec
                 continue;
             }
             members.sort_unstable();
+            // An endpoint listed twice in `expected_endpoints` is one endpoint.
+            members.dedup();
             let count = members.len() as u64;
             let text = match rule {
-                Rule::EndpointMissing => Text::Missing { meeting: id, title: &m.title, count, minutes: p.vc.missing_after_secs / 60 },
+                Rule::EndpointMissing => Text::Missing { meeting: id, title: &m.title, count, secs: p.vc.missing_after_secs },
                 _ => Text::Poor { meeting: id, title: &m.title, count, vc: &p.vc },
             };
             out.push(Match {
@@ -144,7 +146,7 @@ fn incidents(s: &AlertSettings, state: &State, now: Ts, lang: Lang, out: &mut Ve
                     incident: id,
                     severity,
                     system: &inc.system_id,
-                    minutes: s.incident_unacknowledged_after_secs / 60,
+                    secs: s.incident_unacknowledged_after_secs,
                 }
                 .render(lang),
             });
@@ -153,14 +155,14 @@ fn incidents(s: &AlertSettings, state: &State, now: Ts, lang: Lang, out: &mut Ve
 }
 
 fn systems(state: &State, now: Ts, lang: Lang, out: &mut Vec<Match>) {
-    let minutes = state.params().system_silent_secs / 60;
+    let secs = state.params().system_silent_secs;
     for system in state.silent_systems(now) {
         out.push(Match {
             rule: Rule::SocSystemSilent,
             subject: system.to_owned(),
             count: 1,
             members: Vec::new(),
-            summary: Text::SystemSilent { system, minutes }.render(lang),
+            summary: Text::SystemSilent { system, secs }.render(lang),
         });
     }
 }

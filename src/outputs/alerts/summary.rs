@@ -28,15 +28,15 @@ pub enum Text<'a> {
     /// Stalled dossiers of an agency.
     Stalled { agency: &'a str, count: u64, hours: i64, working: bool },
     /// A silent feed.
-    FeedSilent { source: Source, minutes: i64 },
+    FeedSilent { source: Source, secs: i64 },
     /// Missing endpoints of a meeting.
-    Missing { meeting: &'a str, title: &'a str, count: u64, minutes: i64 },
+    Missing { meeting: &'a str, title: &'a str, count: u64, secs: i64 },
     /// Poor-quality endpoints of a meeting.
     Poor { meeting: &'a str, title: &'a str, count: u64, vc: &'a VcSettings },
     /// An unacknowledged incident.
-    Unacknowledged { incident: &'a str, severity: Severity, system: &'a str, minutes: i64 },
+    Unacknowledged { incident: &'a str, severity: Severity, system: &'a str, secs: i64 },
     /// A silent monitored system.
-    SystemSilent { system: &'a str, minutes: i64 },
+    SystemSilent { system: &'a str, secs: i64 },
 }
 
 fn source_name(source: Source, lang: Lang) -> &'static str {
@@ -65,6 +65,22 @@ fn meeting_name(meeting: &str, title: &str) -> String {
     if title.is_empty() { meeting.to_owned() } else { format!("«{title}» ({meeting})") }
 }
 
+/// `1 dossier`, `2 dossiers`.
+fn counted(n: impl Into<i128>, one: &str, many: &str) -> String {
+    let n = n.into();
+    if n == 1 { format!("1 {one}") } else { format!("{n} {many}") }
+}
+
+/// A threshold in whole minutes, or in seconds when it is not whole minutes.
+fn duration(secs: i64, lang: Lang) -> String {
+    match (secs % 60 == 0, lang) {
+        (true, Lang::Vi) => format!("{} phút", secs / 60),
+        (false, Lang::Vi) => format!("{secs} giây"),
+        (true, Lang::En) => counted(secs / 60, "minute", "minutes"),
+        (false, Lang::En) => counted(secs, "second", "seconds"),
+    }
+}
+
 fn number(v: f64) -> String {
     let s = format!("{v}");
     s.trim_end_matches(".0").to_owned()
@@ -78,30 +94,40 @@ impl Text<'_> {
             (Text::Overdue { agency, count }, Lang::Vi) => {
                 format!("Cơ quan {agency} có {count} hồ sơ đang xử lý đã quá hạn trả kết quả.")
             }
-            (Text::Overdue { agency, count }, Lang::En) => {
-                format!("Agency {agency} has {count} dossiers in progress past their due date.")
-            }
+            (Text::Overdue { agency, count }, Lang::En) => format!(
+                "Agency {agency} has {} in progress past {} due date.",
+                counted(*count, "dossier", "dossiers"),
+                if *count == 1 { "its" } else { "their" }
+            ),
             (Text::Stalled { agency, count, hours, working }, Lang::Vi) => format!(
                 "Cơ quan {agency} có {count} hồ sơ tồn đọng, không có tiến triển quá {hours} giờ{}.",
                 if *working { " làm việc" } else { "" }
             ),
             (Text::Stalled { agency, count, hours, working }, Lang::En) => format!(
-                "Agency {agency} has {count} stalled dossiers with no progress for more than {hours} {}hours.",
-                if *working { "working " } else { "" }
+                "Agency {agency} has {} with no progress for more than {}.",
+                counted(*count, "stalled dossier", "stalled dossiers"),
+                if *working { counted(*hours, "working hour", "working hours") } else { counted(*hours, "hour", "hours") }
             ),
-            (Text::FeedSilent { source, minutes }, Lang::Vi) => {
-                format!("{} không gửi sự kiện nào trong hơn {minutes} phút.", source_name(*source, lang))
-            }
-            (Text::FeedSilent { source, minutes }, Lang::En) => {
-                format!("{} has sent no event for more than {minutes} minutes.", source_name(*source, lang))
-            }
-            (Text::Missing { meeting, title, count, minutes }, Lang::Vi) => format!(
-                "Cuộc họp {} thiếu {count} điểm cầu chưa kết nối sau hơn {minutes} phút kể từ khi bắt đầu.",
-                meeting_name(meeting, title)
+            (Text::FeedSilent { source, secs }, Lang::Vi) => format!(
+                "{} không gửi sự kiện nào trong hơn {}.",
+                source_name(*source, lang),
+                duration(*secs, lang)
             ),
-            (Text::Missing { meeting, title, count, minutes }, Lang::En) => format!(
-                "Meeting {} is missing {count} expected endpoints more than {minutes} minutes after it started.",
-                meeting_name(meeting, title)
+            (Text::FeedSilent { source, secs }, Lang::En) => format!(
+                "{} has sent no event for more than {}.",
+                source_name(*source, lang),
+                duration(*secs, lang)
+            ),
+            (Text::Missing { meeting, title, count, secs }, Lang::Vi) => format!(
+                "Cuộc họp {} thiếu {count} điểm cầu chưa kết nối sau hơn {} kể từ khi bắt đầu.",
+                meeting_name(meeting, title),
+                duration(*secs, lang)
+            ),
+            (Text::Missing { meeting, title, count, secs }, Lang::En) => format!(
+                "Meeting {} is missing {} more than {} after it started.",
+                meeting_name(meeting, title),
+                counted(*count, "expected endpoint", "expected endpoints"),
+                duration(*secs, lang)
             ),
             (Text::Poor { meeting, title, count, vc }, Lang::Vi) => format!(
                 "Cuộc họp {} có {count} điểm cầu chất lượng kém (mất gói trên {} %, jitter trên {} ms hoặc trễ khứ hồi trên {} ms).",
@@ -111,25 +137,28 @@ impl Text<'_> {
                 number(vc.poor_rtt_ms).replace('.', ",")
             ),
             (Text::Poor { meeting, title, count, vc }, Lang::En) => format!(
-                "Meeting {} has {count} endpoints with poor quality (packet loss over {}%, jitter over {} ms or round-trip time over {} ms).",
+                "Meeting {} has {} with poor quality (packet loss over {}%, jitter over {} ms or round-trip time over {} ms).",
                 meeting_name(meeting, title),
+                counted(*count, "endpoint", "endpoints"),
                 number(vc.poor_packet_loss_pct),
                 number(vc.poor_jitter_ms),
                 number(vc.poor_rtt_ms)
             ),
-            (Text::Unacknowledged { incident, severity, system, minutes }, Lang::Vi) => format!(
-                "Sự cố {incident} mức {} trên hệ thống {system} chưa được xác nhận sau hơn {minutes} phút.",
-                severity_name(*severity, lang)
+            (Text::Unacknowledged { incident, severity, system, secs }, Lang::Vi) => format!(
+                "Sự cố {incident} mức {} trên hệ thống {system} chưa được xác nhận sau hơn {}.",
+                severity_name(*severity, lang),
+                duration(*secs, lang)
             ),
-            (Text::Unacknowledged { incident, severity, system, minutes }, Lang::En) => format!(
-                "Incident {incident} ({}) on system {system} has not been acknowledged for more than {minutes} minutes.",
-                severity_name(*severity, lang)
+            (Text::Unacknowledged { incident, severity, system, secs }, Lang::En) => format!(
+                "Incident {incident} ({}) on system {system} has not been acknowledged for more than {}.",
+                severity_name(*severity, lang),
+                duration(*secs, lang)
             ),
-            (Text::SystemSilent { system, minutes }, Lang::Vi) => {
-                format!("Hệ thống {system} không gửi cảnh báo hay tín hiệu nào trong hơn {minutes} phút.")
+            (Text::SystemSilent { system, secs }, Lang::Vi) => {
+                format!("Hệ thống {system} không gửi cảnh báo hay tín hiệu nào trong hơn {}.", duration(*secs, lang))
             }
-            (Text::SystemSilent { system, minutes }, Lang::En) => {
-                format!("System {system} has sent no alert or heartbeat for more than {minutes} minutes.")
+            (Text::SystemSilent { system, secs }, Lang::En) => {
+                format!("System {system} has sent no alert or heartbeat for more than {}.", duration(*secs, lang))
             }
         }
     }

@@ -375,6 +375,50 @@ fn overdue_dossiers_of_another_agency_group_separately() {
 }
 
 #[test]
+fn a_dossier_transferred_to_another_agency_moves_to_that_agency_alert() {
+    let mut ioc = Ioc::new(only(Rule::DossierOverdue));
+    ioc.received("D1", "A", after(0), Some(after(60)));
+    ioc.received("D2", "A", after(0), Some(after(60)));
+    assert_eq!(single(ioc.at(after(61))).count, 2);
+    let fields = json!({"dossier_id": "D2", "agency": "B"});
+    ioc.send(Source::Onestop, "transferred", after(100), fields);
+    let transitions = ioc.at(after(100));
+    assert_eq!(
+        ids(&transitions),
+        ["dossier_overdue:B", "dossier_overdue:A"]
+    );
+    assert_eq!(
+        (transitions[0].state, transitions[0].count),
+        (AlertState::Firing, 1)
+    );
+    assert_eq!(
+        (transitions[1].state, transitions[1].count),
+        (AlertState::Firing, 1)
+    );
+    assert_eq!(transitions[1].members, ["D1"]);
+}
+
+#[test]
+fn members_that_change_without_the_count_are_updated_without_a_transition() {
+    let mut ioc = Ioc::new(only(Rule::DossierOverdue));
+    ioc.received("D1", "A", after(0), Some(after(60)));
+    ioc.received("D2", "A", after(0), Some(after(120)));
+    assert_eq!(single(ioc.at(after(61))).members, ["D1"]);
+    ioc.resolved("D1", after(100));
+    assert!(
+        ioc.at(after(121)).is_empty(),
+        "still one overdue dossier: no transition"
+    );
+    let firing = ioc.engine.firing();
+    assert_eq!(
+        firing[0].members,
+        ["D2"],
+        "the API lists the current member"
+    );
+    assert_eq!(firing[0].with_members()["members"], json!(["D2"]));
+}
+
+#[test]
 fn dossiers_waiting_for_the_citizen_or_without_deadline_are_never_overdue() {
     let mut ioc = Ioc::new(only(Rule::DossierOverdue));
     ioc.received("D1", "A", after(0), Some(after(60)));
@@ -727,6 +771,22 @@ fn endpoint_poor_quality_fires_per_meeting_and_resolves_when_quality_recovers() 
         ("endpoint_poor_quality:M1", AlertState::Resolved)
     );
     assert_eq!(ioc.firing_ids(), ["endpoint_poor_quality:M2"]);
+}
+
+#[test]
+fn poor_quality_resolves_when_the_endpoint_leaves_or_the_meeting_ends() {
+    let mut ioc = Ioc::new(only(Rule::EndpointPoorQuality));
+    ioc.meeting_started("M1", after(0), &[]);
+    ioc.joined("M1", "E1", after(10));
+    ioc.joined("M1", "E2", after(10));
+    ioc.stats("M1", "E1", after(20), 5.0, 0.0, 0.0);
+    ioc.stats("M1", "E2", after(20), 5.0, 0.0, 0.0);
+    assert_eq!(single(ioc.at(after(20))).count, 2);
+    let fields = json!({"meeting_id": "M1", "endpoint_id": "E1"});
+    ioc.send(Source::Vc, "endpoint_left", after(30), fields);
+    assert_eq!(single(ioc.at(after(30))).count, 1);
+    ioc.meeting_ended("M1", after(40));
+    assert_eq!(single(ioc.at(after(40))).state, AlertState::Resolved);
 }
 
 #[test]
@@ -1128,8 +1188,8 @@ fn firing_counts_give_0_for_every_enabled_rule_with_nothing_firing() {
 #[test]
 fn firing_counts_count_firing_alerts_per_rule_and_severity() {
     let mut ioc = Ioc::new(AlertSettings::default());
-    ioc.received("D1", "A", after(0), Some(after(60)));
-    ioc.received("D2", "B", after(0), Some(after(60)));
+    ioc.received("D1", "A", after(200), Some(after(250)));
+    ioc.received("D2", "B", after(200), Some(after(250)));
     ioc.heartbeat(Source::Vc, after(200));
     ioc.heartbeat(Source::Soc, after(200));
     ioc.at(after(301));

@@ -574,20 +574,25 @@ fn per_agency(spec: &Spec, view: &View, value: impl Fn(&AgencyGauges) -> u64) ->
     spec.family(series.collect())
 }
 
-/// A per-agency counter: the combinations that have counted something.
+/// A per-agency counter: every channel (or timing) of each agency that has counted
+/// something, zeros included, so `increase()` sees a series from 0 rather than missing the
+/// first count of a new combination.
 fn agency_counter(
     spec: &Spec,
     agencies: &[String],
     rows: &[[u64; 3]],
     names: [&str; 3],
 ) -> MetricFamily {
-    let series = agencies.iter().zip(rows).flat_map(|(agency, row)| {
-        names
-            .iter()
-            .zip(row)
-            .filter(|&(_, &n)| n > 0)
-            .map(move |(name, &n)| spec.sample(&[agency, name], num(n)))
-    });
+    let series = agencies
+        .iter()
+        .zip(rows)
+        .filter(|(_, row)| row.iter().any(|&n| n > 0))
+        .flat_map(|(agency, row)| {
+            names
+                .iter()
+                .zip(row)
+                .map(move |(name, &n)| spec.sample(&[agency, name], num(n)))
+        });
     spec.family(series.collect())
 }
 
@@ -786,11 +791,11 @@ mod tests {
                 "iocd_dedupe_ids 11",
             ],
         );
-        // No timestamp before a source's first event; no empty agency rows or counter cells.
+        // No timestamp before a source's first event; no empty agency rows; every channel of
+        // an agency that received something, zeros included (so `increase()` sees them start).
         assert!(text.contains(r#"iocd_source_last_event_timestamp_seconds{source="onestop"}"#));
         assert!(!text.contains(r#"{agency="unknown""#), "{text}");
-        assert!(!text.contains(r#"{agency="A",channel="postal"}"#), "{text}");
-        assert!(!text.contains(names::ALERTS_FIRING), "{text}");
+        assert!(text.contains(r#"iocd_onestop_received_total{agency="A",channel="postal"} 0"#), "{text}");
     }
 
     #[test]

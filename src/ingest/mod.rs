@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use crate::time::Ts;
 
-pub use mqtt::{IngestError, LinkStatus, MqttIngest, PublishError, Publisher};
+pub use mqtt::{Ack, AckError, Acker, IngestError, LinkStatus, MqttIngest, PublishError, Publisher};
 
 /// One message as it came off the wire.
 #[derive(Clone, Debug)]
@@ -20,4 +20,6 @@ pub struct RawMessage {
     pub payload: Bytes,
     /// The daemon's clock when it was read off the connection.
     pub received_at: Ts,
+    /// With manual acknowledgements, what acknowledges it once it is durable.
+    pub ack: Option<Ack>,
 }

@@ -21,7 +21,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use prometheus::IntCounterVec;
@@ -163,6 +163,11 @@ pub struct MqttIngest {
     metrics: SelfMetrics,
     /// Connection epoch: CONNACKs received so far by this process.
     epoch: u64,
+    /// The epoch, shared with [`Acker`]s so they drop acknowledgements of older connections.
+    shared_epoch: Arc<AtomicU64>,
+    /// Whether messages are acknowledged by the pipeline (after they are durable) rather
+    /// than by rumqttc as they are read.
+    manual_acks: bool,
     /// Failures since the last CONNACK (the first is logged at WARN).
     failures: u64,
     /// A subscribe is due but the request queue was full; retried on every event.
@@ -349,6 +354,8 @@ impl MqttIngest {
             backoff: Backoff::new(settings.reconnect_min_ms, settings.reconnect_max_ms),
             metrics,
             epoch: 0,
+            shared_epoch: Arc::new(AtomicU64::new(0)),
+            manual_acks: false,
             failures: 0,
             subscribe_due: false,
             _open: OpenGuard(open),
@@ -408,6 +415,7 @@ impl MqttIngest {
 
     fn on_connack(&mut self, ack: &ConnAck) {
         self.epoch += 1;
+        self.shared_epoch.store(self.epoch, Ordering::Release);
         self.failures = 0;
         self.backoff.reset();
         self.metrics.mqtt_connects.inc();
@@ -485,11 +493,7 @@ impl MqttIngest {
     /// and counts the time waited. Stops when the queue is closed or on cancel.
     async fn forward(&mut self, publish: Publish, cancel: &CancellationToken) -> Flow {
         self.metrics.mqtt_messages_received.inc();
-        let msg = RawMessage {
-            topic: publish.topic,
-            payload: publish.payload,
-            received_at: Ts::now(),
-        };
+        let msg = self.raw_message(publish);
         let msg = match self.tx.try_send(msg) {
             Ok(()) => {
                 self.metrics.pipeline_enqueued.inc();
@@ -581,16 +585,82 @@ impl MqttIngest {
             return;
         };
         self.metrics.mqtt_messages_received.inc();
-        let msg = RawMessage {
-            topic: publish.topic,
-            payload: publish.payload,
-            received_at: Ts::now(),
-        };
+        let msg = self.raw_message(publish);
         if self.tx.try_send(msg).is_ok() {
             self.metrics.pipeline_enqueued.inc();
         } else {
             warn!("A message read during shutdown could not be handed over.");
         }
+    }
+}
+
+impl MqttIngest {
+    /// Switches to manual acknowledgements: QoS 1 messages then carry an [`Ack`] that the
+    /// pipeline sends back through an [`Acker`] once the message is durable. Call before
+    /// [`MqttIngest::run`].
+    pub fn set_manual_acks(&mut self, on: bool) {
+        self.manual_acks = on;
+        self.eventloop.mqtt_options.set_manual_acks(on);
+    }
+
+    /// A handle that acknowledges messages of the current connection.
+    #[must_use]
+    pub fn acker(&self) -> Acker {
+        Acker { client: self.client.clone(), epoch: Arc::clone(&self.shared_epoch) }
+    }
+
+    /// The raw message of a publish, tagged with the current epoch when it must be acked.
+    fn raw_message(&self, publish: Publish) -> RawMessage {
+        let ack = (self.manual_acks && publish.qos != QoS::AtMostOnce).then(|| Ack {
+            epoch: self.epoch,
+            pkid: publish.pkid,
+            qos: publish.qos,
+        });
+        RawMessage { topic: publish.topic, payload: publish.payload, received_at: Ts::now(), ack }
+    }
+}
+
+/// What is needed to acknowledge one QoS 1 message: its packet id and the connection
+/// epoch it arrived on (packet ids are reused across connections).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ack {
+    /// The connection epoch the message arrived on.
+    pub epoch: u64,
+    /// Its packet id on that connection.
+    pub pkid: u16,
+    /// Its QoS.
+    pub qos: QoS,
+}
+
+/// Sends acknowledgements, in the order given, for messages of the current connection.
+#[derive(Clone)]
+pub struct Acker {
+    client: AsyncClient,
+    epoch: Arc<AtomicU64>,
+}
+
+/// Why an acknowledgement was not queued.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AckError {
+    /// rumqttc's request queue is full: retry later, in the same order.
+    Full,
+}
+
+impl Acker {
+    /// Queues the acknowledgement of `ack`. An ack for an older connection is dropped (the
+    /// broker redelivers that message on the new connection, and dedupe ignores it).
+    ///
+    /// # Errors
+    /// [`AckError::Full`] when the request queue is full; nothing was queued.
+    pub fn try_ack(&self, ack: Ack) -> Result<(), AckError> {
+        if ack.epoch != self.epoch.load(Ordering::Acquire) {
+            debug!(pkid = ack.pkid, epoch = ack.epoch, "Stale acknowledgement dropped.");
+            return Ok(());
+        }
+        // rumqttc builds the PUBACK from the packet id and QoS alone.
+        let mut publish = Publish::new("", ack.qos, Vec::new());
+        publish.pkid = ack.pkid;
+        self.client.try_ack(&publish).map_err(|_| AckError::Full)
     }
 }
 

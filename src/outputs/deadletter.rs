@@ -113,6 +113,7 @@ mod tests {
             topic: "ioc/v1/soc/x".into(),
             payload: Bytes::from_static(payload),
             received_at: Ts::from_secs(1_764_000_000),
+            ack: None,
         }
     }
 

@@ -26,14 +26,20 @@
 //! - [`outputs`]: Prometheus exposition, HTTP endpoints, dead-letter republishing.
 //! - [`telemetry`]: logging and iocd's own metrics.
 //! - [`app`]: wires it all together and owns shutdown.
+//! - [`simulate`]: realistic traffic of the three source systems (`iocd simulate`).
+//! - [`demo`]: embedded broker + simulator + daemon in one process (`iocd demo`).
+//! - [`store`]: the durable event log and checkpoints.
 
 pub mod app;
 pub mod config;
 pub mod decode;
+pub mod demo;
 pub mod ingest;
 pub mod outputs;
 pub mod pipeline;
 pub mod shutdown;
+pub mod simulate;
 pub mod state;
+pub mod store;
 pub mod telemetry;
 pub mod time;

@@ -29,6 +29,9 @@ enum Command {
     CheckConfig(ConfigArg),
     /// Print the built-in configuration, every key with its default and a comment.
     PrintDefaultConfig,
+    /// Everything in one process, nothing to install: an embedded MQTT broker, simulated
+    /// source systems and the daemon serving the wall at http://127.0.0.1:8080/.
+    Demo(DemoArgs),
     // `demo` and `simulate` (CONTRACT §6) join here as their own subcommands.
 }
 
@@ -58,6 +61,19 @@ struct RunArgs {
     log_format: Option<LogFormat>,
 }
 
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// HTTP address of the wall, the WebSocket, the API and /metrics.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Address of the embedded MQTT broker (test feeds can publish there too).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:1883")]
+    mqtt_listen: String,
+    /// Seed of the simulation.
+    #[arg(long, default_value_t = 2026)]
+    seed: u64,
+}
+
 /// Why `iocd` stops unsuccessfully; decides the exit status.
 enum Failure {
     /// Unusable configuration, flags or data directory: exit status 2.
@@ -73,6 +89,7 @@ async fn main() -> ExitCode {
         Command::Run(args) => run(args).await,
         Command::CheckConfig(arg) => check_config(&arg),
         Command::PrintDefaultConfig => print_default_config(),
+        Command::Demo(args) => demo(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -156,6 +173,13 @@ fn prepare_data_dir(dir: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("--data-dir {}: cannot create the directory", dir.display()))?;
     Ok(Some(dir.to_path_buf()))
+}
+
+/// `iocd demo`: embedded broker + simulator + daemon.
+async fn demo(args: DemoArgs) -> Result<(), Failure> {
+    iocd::telemetry::init_logging(LogFormat::Text, "warn,iocd=info").map_err(Failure::Config)?;
+    let options = iocd::demo::DemoOptions { listen: args.listen, mqtt_listen: args.mqtt_listen, seed: args.seed };
+    iocd::demo::run(options, iocd::shutdown::signal()).await.map_err(Failure::Runtime)
 }
 
 /// `iocd check-config`: the same loading and checks as `run`, then `<origin>: OK`.

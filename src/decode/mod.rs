@@ -136,17 +136,19 @@ pub fn decode<'a>(
             ),
         ));
     }
-    let fields = match raw::parse(payload) {
-        Ok(Some(fields)) => fields,
-        Ok(None) => {
+    // Filled in place: the record is large, and moving it would cost more than parsing a field.
+    let mut fields = RawFields::default();
+    match raw::parse_into(payload, &mut fields) {
+        Ok(true) => {}
+        Ok(false) => {
             return Err(DecodeError::new(
                 Reason::NotObject,
                 "payload is JSON but not an object",
             ));
         }
         Err(e) => return Err(DecodeError::new(Reason::InvalidJson, e.to_string())),
-    };
-    validate(source, fields, now, limits)
+    }
+    validate(source, &mut fields, now, limits)
 }
 
 /// What a field must hold.
@@ -320,7 +322,7 @@ fn type_specs(source: Source, ty: &str) -> Option<&'static [Spec]> {
 
 fn validate<'a>(
     source: Source,
-    mut f: RawFields<'a>,
+    f: &mut RawFields<'a>,
     now: Ts,
     limits: &DecodeLimits,
 ) -> Result<Event<'a>, DecodeError> {
@@ -336,7 +338,7 @@ fn validate<'a>(
         if s.0 == "type" {
             type_val.as_ref()
         } else {
-            (s.1)(&f).as_ref()
+            (s.1)(f).as_ref()
         }
     };
 
@@ -405,7 +407,7 @@ fn validate<'a>(
             ),
         ));
     }
-    build(source, ty, occurred_at, &mut f)
+    build(source, ty, occurred_at, f)
 }
 
 fn check_type(s: &Spec, v: &Val<'_>) -> Result<(), DecodeError> {

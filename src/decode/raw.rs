@@ -103,23 +103,33 @@ fields!(
 /// The `serde_json` error when the payload is not UTF-8 JSON, has trailing data, or repeats
 /// a known key (ambiguous: which one would win?).
 pub fn parse(payload: &[u8]) -> Result<Option<RawFields<'_>>, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(payload);
-    let parsed = de.deserialize_any(TopVisitor)?;
-    de.end()?;
-    Ok(parsed)
+    let mut fields = RawFields::default();
+    Ok(parse_into(payload, &mut fields)?.then_some(fields))
 }
 
-struct TopVisitor;
+/// [`parse`] into a record the caller owns: true for an object, false for valid JSON that is
+/// not an object. The hot path uses this form, so the large record is never moved.
+///
+/// # Errors
+/// As [`parse`].
+pub(crate) fn parse_into<'a>(payload: &'a [u8], fields: &mut RawFields<'a>) -> Result<bool, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(payload);
+    let is_object = de.deserialize_any(TopVisitor(fields))?;
+    de.end()?;
+    Ok(is_object)
+}
 
-impl<'de> Visitor<'de> for TopVisitor {
-    type Value = Option<RawFields<'de>>;
+struct TopVisitor<'r, 'de>(&'r mut RawFields<'de>);
+
+impl<'de> Visitor<'de> for TopVisitor<'_, 'de> {
+    type Value = bool;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut fields = RawFields::default();
+        let fields = self.0;
         while let Some(key) = map.next_key_seed(KeySeed)? {
             match fields.slot(&key) {
                 Some(slot) => {
@@ -133,31 +143,31 @@ impl<'de> Visitor<'de> for TopVisitor {
                 }
             }
         }
-        Ok(Some(fields))
+        Ok(true)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(None)
+        Ok(false)
     }
 
     fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
+        Ok(false)
     }
     fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
+        Ok(false)
     }
     fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
+        Ok(false)
     }
     fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
+        Ok(false)
     }
     fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
+        Ok(false)
     }
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
+        Ok(false)
     }
 }
 

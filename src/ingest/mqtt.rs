@@ -611,7 +611,7 @@ impl MqttIngest {
 
     /// The raw message of a publish, tagged with the current epoch when it must be acked.
     fn raw_message(&self, publish: Publish) -> RawMessage {
-        let ack = (self.manual_acks && publish.qos != QoS::AtMostOnce).then(|| Ack {
+        let ack = (self.manual_acks && publish.qos != QoS::AtMostOnce).then_some(Ack {
             epoch: self.epoch,
             pkid: publish.pkid,
             qos: publish.qos,

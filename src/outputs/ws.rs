@@ -28,7 +28,7 @@ use crate::telemetry::SelfMetrics;
 /// Alert frames buffered per client before it counts as lagging.
 pub const ALERT_BUFFER: usize = 256;
 /// Per-connection read buffer: clients only send small `subscribe` messages.
-const READ_BUFFER_BYTES: usize = 4096;
+const READ_BUFFER_BYTES: usize = 512;
 
 /// Everything a client task needs; cheap to clone.
 #[derive(Clone)]

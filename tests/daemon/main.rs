@@ -7,6 +7,7 @@
 mod helpers;
 
 mod alerts;
+mod demo;
 mod embedded;
 
 mod ingest;

@@ -1,0 +1,315 @@
+//! `iocd simulate`: the three source systems of a real province, publishing over MQTT.
+//!
+//! The one-stop system files and handles dossiers through their whole lifecycle (online
+//! share, office hours with the lunch break, working-day deadlines, supplements, fee
+//! pauses, late and stalled dossiers); the video-conferencing system runs meetings with
+//! dozens of endpoints, some missing and some on poor links; the SOC sends alerts, bursts,
+//! incidents waiting for acknowledgement and heartbeats of 75 systems, some of which go
+//! silent. A small share of faults (duplicates, out-of-order, malformed payloads, each
+//! malformed one with the exact reason the daemon gives it) is mixed in.
+//!
+//! - [`generator`]: the pure, deterministic simulation ([`Generator`], [`SimMessage`]).
+//! - [`run`](fn@run): the MQTT publisher pacing it at the wall clock ([`SimReport`]).
+//! - [`model`] and [`clock`]: the province's tables and its sense of time.
+
+pub mod clock;
+mod demo;
+mod dossiers;
+mod faults;
+pub mod generator;
+mod meetings;
+pub mod model;
+mod run;
+mod soc;
+
+use std::fmt;
+use std::time::Duration;
+
+pub use generator::{Fault, Generator, SimMessage};
+pub use run::{run, run_until};
+
+use crate::decode::{Reason, Source};
+use clock::Rhythm;
+
+/// Messages per second of the province at scale 1 in the busy rhythm, in steady state
+/// (about 3.5 dossier events, 2 link statistics, 0.7 heartbeats and alerts). `--rate N`
+/// scales meetings and the SOC by `N / STEADY_RATE`, and steers the dossier filings every
+/// two seconds to make up the rest: from a cold start, new filings carry the one-stop
+/// load until their later steps join over the hours.
+const STEADY_RATE: f64 = 6.0;
+/// Dossier filings per second at scale 1 in the busy rhythm: right after a cold start,
+/// nearly the whole one-stop output (the steering starts filings from `N / FILINGS_RATE`).
+const FILINGS_RATE: f64 = 0.26;
+
+/// What to simulate and where to publish it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimOptions {
+    /// Broker URL, `mqtt://host:port` or `mqtts://host:port`.
+    pub mqtt_url: String,
+    /// Topic prefix (`ioc/v1`).
+    pub prefix: String,
+    /// Target messages per second. `None`: the province's own, varying rate over the real
+    /// week (a few per second at night, tens in office hours during meetings). `Some(n)`:
+    /// the mix of a busy office hour, scaled so that the output averages `n` messages per
+    /// second at any time of day (see `STEADY_RATE` for how it is steered).
+    pub rate: Option<f64>,
+    /// How long to run (wall clock); `None`: until SIGINT or SIGTERM.
+    pub duration: Option<Duration>,
+    /// Seed of the simulation: the same seed and start give the same messages.
+    pub seed: u64,
+    /// Share (0 to 1) of events that come with a fault.
+    pub faults: f64,
+    /// Demo mode for `iocd demo`: the busy rhythm, and a replayed history (a week of
+    /// dossiers at a small scale, the last 40 minutes of meetings and SOC) plus a scripted
+    /// scene, so that on the first second there are overdue, stalled and due-soon dossiers,
+    /// a meeting on air for 20 minutes with missing and poor endpoints, a critical incident
+    /// unacknowledged for 25 minutes and a SOC system silent for 12 minutes; then live.
+    pub demo: bool,
+    /// Print a summary line every 10 seconds and at the end (stdout).
+    pub progress: bool,
+    /// MQTT client id; `None`: `iocd-sim-` and a random suffix.
+    pub client_id: Option<String>,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        Self {
+            mqtt_url: "mqtt://127.0.0.1:1883".to_owned(),
+            prefix: "ioc/v1".to_owned(),
+            rate: None,
+            duration: None,
+            seed: 0,
+            faults: 0.01,
+            demo: false,
+            progress: false,
+            client_id: None,
+        }
+    }
+}
+
+impl SimOptions {
+    /// The demo preset (see [`SimOptions::demo`]), publishing to `mqtt_url` under `prefix`.
+    #[must_use]
+    pub fn demo(mqtt_url: &str, prefix: &str, seed: u64) -> Self {
+        Self {
+            mqtt_url: mqtt_url.to_owned(),
+            prefix: prefix.to_owned(),
+            seed,
+            demo: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// The simulation's shape, derived from the options.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Profile {
+    /// Office hours and citizen activity.
+    pub rhythm: Rhythm,
+    /// Intensity multiplier of the live part.
+    pub live_scale: f64,
+    /// Initial intensity multiplier of live dossier filings (steered with a target rate).
+    pub filing_scale: f64,
+    /// Intensity multiplier of the history.
+    pub history_scale: f64,
+    /// How far back dossiers start arriving (the backlog of open dossiers).
+    pub dossier_history_secs: i64,
+    /// How far back meetings, SOC and heartbeats start.
+    pub other_history_secs: i64,
+    /// Whether history is published (backdated) or only builds the backlog silently.
+    pub emit_history: bool,
+    /// Steer the live scale to this many messages per second.
+    pub target_rate: Option<f64>,
+    /// Add the demo's scripted scene.
+    pub demo: bool,
+}
+
+const DAY: i64 = 86_400;
+
+impl Profile {
+    pub(crate) fn of(o: &SimOptions) -> Self {
+        if o.demo {
+            return Self {
+                rhythm: Rhythm::Busy,
+                live_scale: 0.5,
+                filing_scale: 0.5,
+                history_scale: 0.03,
+                dossier_history_secs: 7 * DAY,
+                other_history_secs: 40 * 60,
+                emit_history: true,
+                target_rate: o.rate,
+                demo: true,
+            };
+        }
+        match o.rate {
+            // Real week: three weeks of silent history make the backlog of open dossiers
+            // (their later steps are published as they come, carrying their agency).
+            None => Self {
+                rhythm: Rhythm::Daily,
+                live_scale: 1.0,
+                filing_scale: 1.0,
+                history_scale: 1.0,
+                dossier_history_secs: 21 * DAY,
+                other_history_secs: 0,
+                emit_history: false,
+                target_rate: None,
+                demo: false,
+            },
+            // Load test: the busy mix; the backlog is that of a quarter of the province, so
+            // that start-up stays cheap whatever the rate.
+            Some(rate) => {
+                let live = (rate / STEADY_RATE).max(1e-3);
+                Self {
+                    rhythm: Rhythm::Busy,
+                    live_scale: live,
+                    filing_scale: (rate / FILINGS_RATE).max(1e-3),
+                    history_scale: live.min(0.25),
+                    dossier_history_secs: 10 * DAY,
+                    other_history_secs: 0,
+                    emit_history: false,
+                    target_rate: Some(rate),
+                    demo: false,
+                }
+            }
+        }
+    }
+}
+
+/// What a run published, for the summary and for tests that check the daemon's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SimReport {
+    /// Messages published per source (indexed by [`Source::index`]), faults included.
+    pub sent_per_source: [u64; 3],
+    /// Malformed payloads: the daemon rejects exactly these.
+    pub malformed: u64,
+    /// Malformed payloads per reason (indexed by [`Reason::index`]).
+    pub malformed_by_reason: [u64; 9],
+    /// Repeated events: the daemon counts exactly these as duplicates.
+    pub duplicates: u64,
+    /// Events sent late, out of order (accepted).
+    pub out_of_order: u64,
+    /// Events the daemon accepts: everything but the malformed and duplicate ones.
+    pub accepted_expected: u64,
+    /// Accepted events per source.
+    pub accepted_per_source: [u64; 3],
+    /// Publishes the broker had not acknowledged when the run ended (0 after a clean run).
+    pub unacknowledged: u64,
+}
+
+impl SimReport {
+    /// Counts one published message.
+    pub fn record(&mut self, msg: &SimMessage) {
+        self.count(msg.source, msg.fault);
+    }
+
+    /// Counts one published message of `source` carrying `fault`.
+    pub fn count(&mut self, source: Source, fault: Option<Fault>) {
+        let s = source.index();
+        self.sent_per_source[s] += 1;
+        match fault {
+            Some(Fault::Malformed(reason)) => {
+                self.malformed += 1;
+                self.malformed_by_reason[reason.index()] += 1;
+            }
+            Some(Fault::Duplicate) => self.duplicates += 1,
+            Some(Fault::OutOfOrder) | None => {
+                if fault.is_some() {
+                    self.out_of_order += 1;
+                }
+                self.accepted_expected += 1;
+                self.accepted_per_source[s] += 1;
+            }
+        }
+    }
+
+    /// All messages published.
+    #[must_use]
+    pub fn sent(&self) -> u64 {
+        self.sent_per_source.iter().sum()
+    }
+}
+
+impl fmt::Display for SimReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [os, vc, soc] = self.sent_per_source;
+        write!(
+            f,
+            "sent {} (onestop {os}, vc {vc}, soc {soc}); faults: malformed {}",
+            self.sent(),
+            self.malformed
+        )?;
+        let reasons: Vec<String> = Reason::ALL
+            .iter()
+            .filter(|r| self.malformed_by_reason[r.index()] > 0)
+            .map(|r| format!("{} {}", r.as_str(), self.malformed_by_reason[r.index()]))
+            .collect();
+        if !reasons.is_empty() {
+            write!(f, " [{}]", reasons.join(", "))?;
+        }
+        write!(
+            f,
+            ", duplicate {}, out-of-order {}; accepted expected {}",
+            self.duplicates, self.out_of_order, self.accepted_expected
+        )
+    }
+}
+
+/// Which source a full topic belongs to, under `prefix`.
+#[must_use]
+pub fn source_of(topic: &str, prefix: &str) -> Option<Source> {
+    crate::decode::source_of(topic, prefix.trim_end_matches('/'))
+}
+
+/// Parses a duration such as `500ms`, `30s`, `10m`, `1h`, `1h30m` or `2d` (a bare number
+/// is seconds).
+///
+/// # Errors
+/// A message naming what is wrong, for clap to show.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("empty duration".to_owned());
+    }
+    if let Ok(secs) = t.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let (num, tail) = rest.split_at(digits);
+        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(unit_len);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("`{text}`: expected a number before `{unit}`"))?;
+        let part = match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" | "min" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            "d" => Duration::from_secs(n * 86_400),
+            _ => return Err(format!("`{text}`: unknown unit `{unit}` (use ms, s, m, h, d)")),
+        };
+        total += part;
+        rest = next;
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_the_usual_units() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert!(parse_duration("10x").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}

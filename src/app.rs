@@ -23,6 +23,7 @@ use crate::config::Settings;
 use crate::decode::DecodeLimits;
 use crate::ingest::broker::EmbeddedBroker;
 use crate::ingest::{LinkStatus, MqttIngest};
+use crate::journal::Journal;
 use crate::outputs::alerts::Engine;
 use crate::outputs::api::Api;
 use crate::outputs::auth::Access;
@@ -48,7 +49,6 @@ pub struct App {
     pipeline: Pipeline,
     http: HttpState,
     views: watch::Receiver<Arc<View>>,
-    data_dir: Option<PathBuf>,
     /// Fires at shutdown so WebSocket clients close cleanly.
     ws_shutdown: CancellationToken,
 }
@@ -91,7 +91,16 @@ impl App {
         .context("cannot set up the MQTT connection")?;
         let params = Params::from_settings(&settings);
         let cal = params.cal.clone();
-        let state = State::new(params, Ts::now());
+        let (state, journal, durable, alert_since) = match &data_dir {
+            Some(dir) => {
+                let every = Duration::from_secs(settings.store.checkpoint_interval_secs);
+                let (journal, recovery, durable) =
+                    Journal::open(dir, params, &limits, &settings.mqtt.prefix, every)
+                        .with_context(|| format!("cannot load the saved state from {}", dir.display()))?;
+                (recovery.state, Some(journal), durable, recovery.alert_since)
+            }
+            None => (State::new(params, Ts::now()), None, watch::channel(true).1, Vec::new()),
+        };
         let (view_tx, views) = watch::channel(Arc::new(state.view(Ts::now())));
         prometheus::register(&metrics.registry, views.clone())
             .context("cannot register the domain metrics")?;
@@ -100,7 +109,8 @@ impl App {
         let (query_tx, queries) = mpsc::channel(QUERY_QUEUE);
         let ws_shutdown = CancellationToken::new();
         let hub = WsHub::new(snapshots.clone(), alerts_tx.clone(), settings.ws.clone(), metrics.clone(), ws_shutdown.clone());
-        let engine = Engine::new(settings.alerts.clone(), cal.clone());
+        let mut engine = Engine::new(settings.alerts.clone(), cal.clone());
+        engine.restore_since(alert_since);
         let pipeline = Pipeline::new(
             rx,
             state,
@@ -125,14 +135,21 @@ impl App {
             ws: hub,
             api: Api { snapshots, queries: query_tx, cal },
             metrics,
+            durable,
         };
+        let mut ingest = ingest;
+        let mut pipeline = pipeline;
+        if let Some(mut journal) = journal {
+            ingest.set_manual_acks(true);
+            journal.set_acker(ingest.acker());
+            pipeline.set_journal(journal);
+        }
         Ok(App {
             listener,
             ingest,
             pipeline,
             http,
             views,
-            data_dir,
             ws_shutdown,
         })
     }
@@ -165,9 +182,6 @@ impl App {
         self,
         signal: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
-        if let Some(dir) = &self.data_dir {
-            info!(data_dir = %dir.display(), "Data directory set; state is kept in memory only in this version.");
-        }
         let cancel = CancellationToken::new();
         let ws_shutdown = self.ws_shutdown.clone();
         let mut ingest = tokio::spawn(self.ingest.run(cancel.child_token()));

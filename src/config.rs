@@ -40,6 +40,8 @@ pub struct Settings {
     pub calendar: CalendarSettings,
     /// The alert rules.
     pub alerts: AlertSettings,
+    /// The event log and checkpoints in `--data-dir`.
+    pub store: StoreSettings,
 }
 
 /// `[mqtt]`: the broker. `Debug` is written by hand so the password never reaches a log.
@@ -289,6 +291,21 @@ impl Default for SourcesSettings {
         Self {
             silent_after_secs: 300,
         }
+    }
+}
+
+/// `[store]`: durability in `--data-dir` (used only when a data directory is given).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// A checkpoint of the whole state is written this often, in seconds; the log before
+    /// the older of the two kept checkpoints is deleted.
+    pub checkpoint_interval_secs: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self { checkpoint_interval_secs: 60 }
     }
 }
 
@@ -689,6 +706,7 @@ impl Settings {
         }
         p.within("alerts.incident_unacknowledged_after_secs", self.alerts.incident_unacknowledged_after_secs, 0, MAX_SECS);
         p.within("alerts.max_members", self.alerts.max_members, 1, 10_000);
+        p.within("store.checkpoint_interval_secs", self.store.checkpoint_interval_secs, 1, 86_400);
         if p.0.is_empty() { Ok(()) } else { Err(p.0) }
     }
 

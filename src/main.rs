@@ -32,6 +32,9 @@ enum Command {
     /// Everything in one process, nothing to install: an embedded MQTT broker, simulated
     /// source systems and the daemon serving the wall at http://127.0.0.1:8080/.
     Demo(DemoArgs),
+    /// Publish realistic events of the three source systems to a broker, with a small
+    /// share of faults; `--rate` scales the mix up for load tests.
+    Simulate(SimulateArgs),
     // `demo` and `simulate` (CONTRACT §6) join here as their own subcommands.
 }
 
@@ -74,6 +77,28 @@ struct DemoArgs {
     seed: u64,
 }
 
+#[derive(Debug, Args)]
+struct SimulateArgs {
+    /// Broker URL, mqtt://host:port or mqtts://host:port.
+    #[arg(long, value_name = "URL", default_value = "mqtt://127.0.0.1:1883")]
+    mqtt: String,
+    /// Topic prefix.
+    #[arg(long, default_value = "ioc/v1")]
+    prefix: String,
+    /// Messages per second (the busy-hour mix, scaled); default: the province's own rate.
+    #[arg(long, value_name = "N")]
+    rate: Option<f64>,
+    /// How long to run, such as 30s, 10m or 1h; default: until Ctrl-C.
+    #[arg(long, value_name = "D", value_parser = iocd::simulate::parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// Seed of the simulation; default: random (printed).
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+    /// Share (0 to 1) of events sent with a fault: duplicate, out of order or malformed.
+    #[arg(long, value_name = "F", default_value_t = 0.01)]
+    faults: f64,
+}
+
 /// Why `iocd` stops unsuccessfully; decides the exit status.
 enum Failure {
     /// Unusable configuration, flags or data directory: exit status 2.
@@ -90,6 +115,7 @@ async fn main() -> ExitCode {
         Command::CheckConfig(arg) => check_config(&arg),
         Command::PrintDefaultConfig => print_default_config(),
         Command::Demo(args) => demo(args).await,
+        Command::Simulate(args) => simulate(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -180,6 +206,26 @@ async fn demo(args: DemoArgs) -> Result<(), Failure> {
     iocd::telemetry::init_logging(LogFormat::Text, "warn,iocd=info").map_err(Failure::Config)?;
     let options = iocd::demo::DemoOptions { listen: args.listen, mqtt_listen: args.mqtt_listen, seed: args.seed };
     iocd::demo::run(options, iocd::shutdown::signal()).await.map_err(Failure::Runtime)
+}
+
+/// `iocd simulate`: publishes simulated events until `--duration` or a signal.
+async fn simulate(args: SimulateArgs) -> Result<(), Failure> {
+    let options = iocd::simulate::SimOptions {
+        mqtt_url: args.mqtt,
+        prefix: args.prefix,
+        rate: args.rate,
+        duration: args.duration,
+        seed: args.seed.unwrap_or_else(rand::random),
+        faults: args.faults,
+        progress: true,
+        ..iocd::simulate::SimOptions::default()
+    };
+    options.validate().map_err(Failure::Config)?;
+    iocd::telemetry::init_logging(LogFormat::Text, "warn").map_err(Failure::Config)?;
+    iocd::simulate::run(options)
+        .await
+        .map(|_| ())
+        .map_err(Failure::Runtime)
 }
 
 /// `iocd check-config`: the same loading and checks as `run`, then `<origin>: OK`.

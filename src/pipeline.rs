@@ -37,6 +37,8 @@ pub struct Pipeline {
     prefix: String,
     dead_letters: DeadLetters,
     outputs: Outputs,
+    /// The event log, when a data directory is configured.
+    journal: Option<crate::journal::Journal>,
     tick: Duration,
     metrics: SelfMetrics,
     reject_log: RejectLog,
@@ -72,7 +74,18 @@ impl Pipeline {
         tick: Duration,
         metrics: SelfMetrics,
     ) -> Self {
-        Self { rx, state, limits, prefix, dead_letters, outputs, tick, metrics, reject_log: RejectLog::default() }
+        Self {
+            rx,
+            state,
+            limits,
+            prefix,
+            dead_letters,
+            outputs,
+            journal: None,
+            tick,
+            metrics,
+            reject_log: RejectLog::default(),
+        }
     }
 
     /// Runs until the queue is closed and drained; returns the final state.
@@ -89,7 +102,14 @@ impl Pipeline {
                     }
                     self.metrics.pipeline_dequeued.inc_by(n as u64);
                     for msg in batch.drain(..) {
+                        if let Some(journal) = &mut self.journal {
+                            journal.message(&msg);
+                        }
                         self.handle(&msg);
+                    }
+                    // One fsync for the whole batch, then the batch's acks, in order.
+                    if let Some(journal) = &mut self.journal {
+                        journal.commit();
                     }
                 }
                 Some(query) = self.outputs.queries.recv() => self.answer(query),
@@ -97,14 +117,31 @@ impl Pipeline {
                     ticks = ticks.wrapping_add(1);
                     let now = Ts::now();
                     if ticks % HOUSEKEEPING_EVERY_TICKS == 0 {
+                        if let Some(journal) = &mut self.journal {
+                            journal.tick(now);
+                        }
                         self.state.apply(&Input::Tick, now);
                     }
                     self.publish(now);
+                    if let Some(journal) = &mut self.journal {
+                        journal.commit();
+                        let engine = &self.outputs.engine;
+                        journal.maybe_checkpoint(&self.state, || engine.since_map());
+                    }
                 }
             }
         }
         self.publish(Ts::now());
+        if let Some(journal) = &mut self.journal {
+            // A checkpoint at shutdown makes the next start quick (nothing to replay).
+            journal.checkpoint(&self.state, self.outputs.engine.since_map());
+        }
         self.state
+    }
+
+    /// Logs every message and tick to `journal` before acknowledging it (durable mode).
+    pub fn set_journal(&mut self, journal: crate::journal::Journal) {
+        self.journal = Some(journal);
     }
 
     /// Evaluates the alerts and sends each transition out at once; publishes the view at

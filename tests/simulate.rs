@@ -81,9 +81,16 @@ impl Daemonish {
         assert_eq!(c.duplicates.iter().sum::<u64>(), self.report.duplicates);
         for s in Source::ALL {
             let accepted: u64 = c.events[s.index()].iter().sum();
-            assert_eq!(accepted, self.report.accepted_per_source[s.index()], "{s:?}");
+            assert_eq!(
+                accepted,
+                self.report.accepted_per_source[s.index()],
+                "{s:?}"
+            );
         }
-        assert_eq!(c.events.iter().flatten().sum::<u64>(), self.report.accepted_expected);
+        assert_eq!(
+            c.events.iter().flatten().sum::<u64>(),
+            self.report.accepted_expected
+        );
     }
 }
 
@@ -129,26 +136,52 @@ fn a_simulated_day_passes_validation_except_its_declared_faults() {
 
 fn assert_province_is_realistic(d: &Daemonish) {
     let c = &d.state.counters;
-    let received: [u64; 3] = c.received.iter().fold([0; 3], |a, r| [a[0] + r[0], a[1] + r[1], a[2] + r[2]]);
+    let received: [u64; 3] = c
+        .received
+        .iter()
+        .fold([0; 3], |a, r| [a[0] + r[0], a[1] + r[1], a[2] + r[2]]);
     let total: u64 = received.iter().sum();
     let online = received[0] as f64 / total as f64;
     eprintln!("received {total} {received:?}, online share {online:.3}");
     assert!((0.80..0.95).contains(&online), "online share {online}");
-    assert!((5_000..20_000).contains(&total), "received in a working day: {total}");
+    assert!(
+        (5_000..20_000).contains(&total),
+        "received in a working day: {total}"
+    );
 
-    let resolved: [u64; 3] = c.resolved.iter().fold([0; 3], |a, r| [a[0] + r[0], a[1] + r[1], a[2] + r[2]]);
+    let resolved: [u64; 3] = c
+        .resolved
+        .iter()
+        .fold([0; 3], |a, r| [a[0] + r[0], a[1] + r[1], a[2] + r[2]]);
     let all: u64 = resolved.iter().sum();
     let late = resolved[Timing::Late as usize] as f64 / all as f64;
     eprintln!("resolved {all} {resolved:?} (early, on time, late), late share {late:.4}");
     assert!((0.005..0.10).contains(&late), "late share {late}");
     assert!(resolved[Timing::Early as usize] > 0);
 
-    let agencies = c.received.iter().filter(|r| r.iter().sum::<u64>() > 0).count();
+    let agencies = c
+        .received
+        .iter()
+        .filter(|r| r.iter().sum::<u64>() > 0)
+        .count();
     assert!(agencies >= 100, "agencies receiving: {agencies}");
 
-    let big = d.state.vc.meetings.values().filter(|m| m.expected.len() >= 10).count();
-    assert!(big >= 1, "meetings with ten or more expected endpoints: {big}");
-    let severities = c.soc_alerts.iter().filter(|row| row.iter().sum::<u64>() > 0).count();
+    let big = d
+        .state
+        .vc
+        .meetings
+        .values()
+        .filter(|m| m.expected.len() >= 10)
+        .count();
+    assert!(
+        big >= 1,
+        "meetings with ten or more expected endpoints: {big}"
+    );
+    let severities = c
+        .soc_alerts
+        .iter()
+        .filter(|row| row.iter().sum::<u64>() > 0)
+        .count();
     assert!(severities >= 3, "alert severities: {severities}");
     assert!(c.events_of(Source::Soc, "incident_opened") > 0);
     for ty in [
@@ -165,13 +198,34 @@ fn assert_province_is_realistic(d: &Daemonish) {
         "withdrawn",
         "heartbeat",
     ] {
-        assert!(d.types_seen.contains(&(Source::Onestop, ty.to_owned())), "no {ty}");
+        assert!(
+            d.types_seen.contains(&(Source::Onestop, ty.to_owned())),
+            "no {ty}"
+        );
     }
-    for ty in ["meeting_started", "endpoint_joined", "endpoint_stats", "endpoint_left", "meeting_ended"] {
-        assert!(d.types_seen.contains(&(Source::Vc, ty.to_owned())), "no {ty}");
+    for ty in [
+        "meeting_started",
+        "endpoint_joined",
+        "endpoint_stats",
+        "endpoint_left",
+        "meeting_ended",
+    ] {
+        assert!(
+            d.types_seen.contains(&(Source::Vc, ty.to_owned())),
+            "no {ty}"
+        );
     }
-    for ty in ["alert", "incident_opened", "incident_acknowledged", "incident_resolved", "system_heartbeat"] {
-        assert!(d.types_seen.contains(&(Source::Soc, ty.to_owned())), "no {ty}");
+    for ty in [
+        "alert",
+        "incident_opened",
+        "incident_acknowledged",
+        "incident_resolved",
+        "system_heartbeat",
+    ] {
+        assert!(
+            d.types_seen.contains(&(Source::Soc, ty.to_owned())),
+            "no {ty}"
+        );
     }
 }
 
@@ -187,7 +241,8 @@ fn the_same_seed_and_start_give_the_same_messages() {
     let again = Generator::new(&options, start).generate(start.plus_secs(600));
     assert!(first.len() > 100, "{}", first.len());
     assert_eq!(first, again);
-    let other = Generator::new(&SimOptions { seed: 8, ..options }, start).generate(start.plus_secs(600));
+    let other =
+        Generator::new(&SimOptions { seed: 8, ..options }, start).generate(start.plus_secs(600));
     assert_ne!(first, other);
 }
 
@@ -243,7 +298,12 @@ fn the_demo_shows_every_panel_within_seconds() {
         .min()
         .unwrap();
     assert!(start.secs_since(critical_since) > 15.0 * 60.0);
-    let meeting = v.meetings.iter().map(|m| m.started_at.unwrap()).min().unwrap();
+    let meeting = v
+        .meetings
+        .iter()
+        .map(|m| m.started_at.unwrap())
+        .min()
+        .unwrap();
     assert!(start.secs_since(meeting) > 5.0 * 60.0);
 }
 
@@ -252,7 +312,10 @@ fn the_demo_shows_every_panel_within_seconds() {
 fn metric_sum(body: &str, name: &str) -> f64 {
     body.lines()
         .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with(['{', ' '])))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(['{', ' ']))
+        })
         .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
         .sum()
 }
@@ -290,7 +353,10 @@ async fn the_daemon_counts_exactly_what_the_simulator_reports() {
         if r.is_ok_and(|r| r.status() == 200) {
             break;
         }
-        assert!(ready.elapsed() < Duration::from_secs(20), "daemon not ready");
+        assert!(
+            ready.elapsed() < Duration::from_secs(20),
+            "daemon not ready"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -303,7 +369,9 @@ async fn the_daemon_counts_exactly_what_the_simulator_reports() {
         faults: 0.05,
         ..SimOptions::default()
     };
-    let report = iocd::simulate::run_until(options, std::future::pending()).await.unwrap();
+    let report = iocd::simulate::run_until(options, std::future::pending())
+        .await
+        .unwrap();
     eprintln!("{report}");
     assert_eq!(report.unacknowledged, 0);
     assert!(report.sent() >= 1000, "{report}");
@@ -321,9 +389,18 @@ async fn the_daemon_counts_exactly_what_the_simulator_reports() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert_eq!(metric_sum(&body, "iocd_events_rejected_total") as u64, report.malformed);
-    assert_eq!(metric_sum(&body, "iocd_events_duplicate_total") as u64, report.duplicates);
-    assert_eq!(metric_sum(&body, "iocd_events_total") as u64, report.accepted_expected);
+    assert_eq!(
+        metric_sum(&body, "iocd_events_rejected_total") as u64,
+        report.malformed
+    );
+    assert_eq!(
+        metric_sum(&body, "iocd_events_duplicate_total") as u64,
+        report.duplicates
+    );
+    assert_eq!(
+        metric_sum(&body, "iocd_events_total") as u64,
+        report.accepted_expected
+    );
     for r in Reason::ALL {
         let label = format!("reason=\"{}\"", r.as_str());
         let n: f64 = body

@@ -112,7 +112,10 @@ pub fn parse(payload: &[u8]) -> Result<Option<RawFields<'_>>, serde_json::Error>
 ///
 /// # Errors
 /// As [`parse`].
-pub(crate) fn parse_into<'a>(payload: &'a [u8], fields: &mut RawFields<'a>) -> Result<bool, serde_json::Error> {
+pub(crate) fn parse_into<'a>(
+    payload: &'a [u8],
+    fields: &mut RawFields<'a>,
+) -> Result<bool, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(payload);
     let is_object = de.deserialize_any(TopVisitor(fields))?;
     de.end()?;

@@ -37,6 +37,8 @@ pub struct HttpState {
     pub api: Api,
     /// Self-metrics, for counting refusals.
     pub metrics: crate::telemetry::SelfMetrics,
+    /// Whether events are being made durable (always true without a data directory).
+    pub durable: watch::Receiver<bool>,
 }
 
 /// Requests that take longer than this are answered 408 (none should; `/ws` is exempt
@@ -139,13 +141,15 @@ async fn healthz() -> Response {
 
 async fn readyz(State(s): State<Arc<HttpState>>) -> Response {
     let link = s.link.borrow().clone();
-    let ready = link.connected && link.subscribed;
+    let durable = *s.durable.borrow();
+    let ready = link.connected && link.subscribed && durable;
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = json!({
         "ready": ready,
         "broker_connected": link.connected,
         "subscribed": link.subscribed,
         "sessions_lost": link.sessions_lost,
+        "durable": durable,
     });
     (status, axum::Json(body)).into_response()
 }

@@ -35,6 +35,8 @@ pub enum Rhythm {
 pub struct Clock {
     rhythm: Rhythm,
     offset_secs: i64,
+    /// In the busy rhythm, how much faster than real time office time runs (1: not).
+    compression: i64,
 }
 
 impl Clock {
@@ -45,7 +47,24 @@ impl Clock {
         Self {
             rhythm,
             offset_secs: Calendar::default().offset_secs(at),
+            compression: 1,
         }
+    }
+
+    /// The same clock with office time running `factor` times faster than real time in
+    /// the busy rhythm: desk work and deadlines shrink, everything else keeps real time.
+    #[must_use]
+    pub fn compressed(mut self, factor: u32) -> Self {
+        if self.rhythm == Rhythm::Busy {
+            self.compression = i64::from(factor.max(1));
+        }
+        self
+    }
+
+    /// Office seconds per real second while the office is open.
+    #[must_use]
+    pub fn office_speed(&self) -> f64 {
+        self.compression as f64
     }
 
     /// The rhythm in force.
@@ -95,7 +114,9 @@ impl Clock {
     #[must_use]
     pub fn office_secs(&self, ts: Ts) -> i64 {
         if self.rhythm == Rhythm::Busy {
-            return ts.0.div_euclid(crate::time::NANOS_PER_SEC);
+            let nanos = i128::from(ts.0) * i128::from(self.compression);
+            return i64::try_from(nanos.div_euclid(i128::from(crate::time::NANOS_PER_SEC)))
+                .unwrap_or(i64::MAX);
         }
         let (day, tod) = self.local(ts);
         let before = working_days_before(day) * OFFICE_DAY_SECS;
@@ -116,7 +137,10 @@ impl Clock {
     #[must_use]
     pub fn from_office_secs(&self, x: i64) -> Ts {
         if self.rhythm == Rhythm::Busy {
-            return Ts::from_secs(x);
+            let nanos = i128::from(x) * i128::from(crate::time::NANOS_PER_SEC);
+            let c = i128::from(self.compression);
+            // Rounded up, so that the office clock reads at least `x` there.
+            return Ts(i64::try_from((nanos + c - 1).div_euclid(c)).unwrap_or(i64::MAX));
         }
         let index = x.div_euclid(OFFICE_DAY_SECS);
         let rem = x.rem_euclid(OFFICE_DAY_SECS);
@@ -140,9 +164,14 @@ impl Clock {
     /// The deadline of a procedure with a limit of `working_days` received at `received`:
     /// 17:00 local on the `working_days`-th working day after the day of receipt (weekends
     /// skipped; the one-stop system, not iocd, computes this in real life). In the busy
-    /// rhythm every day counts, so that deadlines fall due at any time of the week.
+    /// rhythm every day counts, so that deadlines fall due at any time of the week; with
+    /// compression a working day is a compressed day after receipt.
     #[must_use]
     pub fn due_at(&self, received: Ts, working_days: u32) -> Ts {
+        if self.compression > 1 {
+            let days = i64::from(working_days.max(1));
+            return self.from_office_secs(self.office_secs(received) + days * DAY_SECS);
+        }
         let (mut day, _) = self.local(received);
         let mut left = working_days.max(1);
         while left > 0 {
@@ -204,7 +233,11 @@ impl Clock {
             "Z".to_owned()
         } else {
             let sign = if offset < 0 { '-' } else { '+' };
-            format!("{sign}{:02}:{:02}", offset.abs() / 3600, offset.abs() / 60 % 60)
+            format!(
+                "{sign}{:02}:{:02}",
+                offset.abs() / 3600,
+                offset.abs() / 60 % 60
+            )
         };
         format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}{zone}")
     }
@@ -226,8 +259,8 @@ impl Clock {
 
 /// Citizens filing online, per local hour, relative to a weekday morning.
 const CITIZEN_BY_HOUR: [f64; 24] = [
-    0.04, 0.02, 0.02, 0.02, 0.03, 0.08, 0.25, 0.6, 1.0, 1.0, 1.0, 0.8, 0.5, 0.6, 0.9, 0.95,
-    0.85, 0.6, 0.45, 0.5, 0.55, 0.45, 0.25, 0.1,
+    0.04, 0.02, 0.02, 0.02, 0.03, 0.08, 0.25, 0.6, 1.0, 1.0, 1.0, 0.8, 0.5, 0.6, 0.9, 0.95, 0.85,
+    0.6, 0.45, 0.5, 0.55, 0.45, 0.25, 0.1,
 ];
 /// Weekend activity relative to a weekday.
 const WEEKEND_FACTOR: f64 = 0.35;
@@ -296,6 +329,15 @@ mod tests {
         let due = c.due_at(t("2026-11-26T09:00:00+07:00"), 3); // Thursday + 3 working days
         assert_eq!(due, t("2026-12-01T17:00:00+07:00"));
         assert_eq!(c.yymmdd(due), 261_201);
+    }
+
+    #[test]
+    fn compression_shrinks_office_time_in_the_busy_rhythm() {
+        let c = Clock::new(Rhythm::Busy, t("2026-11-24T00:00:00Z")).compressed(96);
+        let t0 = t("2026-11-28T22:00:00+07:00");
+        assert_eq!(c.after_office(t0, 86_400), t0.plus_secs(900));
+        assert_eq!(c.due_at(t0, 2), t0.plus_secs(1800));
+        assert_eq!(c.from_office_secs(c.office_secs(t0)), t0);
     }
 
     #[test]

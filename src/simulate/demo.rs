@@ -31,11 +31,7 @@ impl Generator {
         if let Some(inc) = self.soc.incidents.get_mut(&critical) {
             inc.title = "Web shell trên cổng dịch vụ công";
         }
-        self.plan_incident(
-            critical,
-            Some(s.plus_secs(8 * MIN)),
-            s.plus_secs(45 * MIN),
-        );
+        self.plan_incident(critical, Some(s.plus_secs(8 * MIN)), s.plus_secs(45 * MIN));
         let documents = self.system_index("HT-QLVB");
         let high = self.new_incident(s.minus_secs(5 * MIN), documents, Severity::High);
         self.plan_incident(high, Some(s.plus_secs(20 * MIN)), s.plus_secs(90 * MIN));

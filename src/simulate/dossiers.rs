@@ -101,11 +101,12 @@ impl Generator {
         if at != self.start {
             self.plan_dossier(at, false);
         }
-        let per_office_sec = DOSSIERS_PER_WORKING_DAY * (1.0 - ONLINE_SHARE)
-            / super::clock::OFFICE_DAY_SECS as f64;
+        let per_office_sec =
+            DOSSIERS_PER_WORKING_DAY * (1.0 - ONLINE_SHARE) / super::clock::OFFICE_DAY_SECS as f64;
         // In the busy rhythm every second is office time: the rate of a busy office hour.
+        // A gap in real office seconds, on an office clock that may run faster.
         let gap = self.exp(1.0 / (per_office_sec * self.scale_at(at)));
-        self.desk_next_x += gap;
+        self.desk_next_x += gap * self.clock.office_speed();
         let next = self.clock.from_office_secs(self.desk_next_x as i64);
         let next = self.jittered(next.max(at), 999);
         let capped = self.cap_at_start(at, next);
@@ -369,7 +370,11 @@ impl Generator {
             }
         }
         if step.kind == DossierKind::Resolved {
-            let outcome = if step.detail == 1 { "refused" } else { "approved" };
+            let outcome = if step.detail == 1 {
+                "refused"
+            } else {
+                "approved"
+            };
             obj.insert("outcome".into(), outcome.into());
         }
         if step.kind == DossierKind::Paused {

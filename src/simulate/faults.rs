@@ -43,7 +43,11 @@ pub(super) type Timed = (Ts, SimMessage);
 impl Injector {
     pub(super) fn new(share: f64) -> Self {
         Self {
-            share: if share.is_finite() { share.clamp(0.0, 1.0) } else { 0.0 },
+            share: if share.is_finite() {
+                share.clamp(0.0, 1.0)
+            } else {
+                0.0
+            },
         }
     }
 
@@ -159,8 +163,16 @@ fn corrupt(
             o
         }
         Reason::UnknownType => {
-            let names = ["status_changed", "dossier_updated", "alert_closed", "recording_started"];
-            o.insert("type".into(), names[rng.random_range(0..names.len())].into());
+            let names = [
+                "status_changed",
+                "dossier_updated",
+                "alert_closed",
+                "recording_started",
+            ];
+            o.insert(
+                "type".into(),
+                names[rng.random_range(0..names.len())].into(),
+            );
             o
         }
         Reason::InvalidValue => {
@@ -209,8 +221,22 @@ fn invalid_json(rng: &mut StdRng, bytes: &[u8]) -> Vec<u8> {
 /// Fields of type `ty` that are always required (envelope first).
 fn required(ty: &str) -> &'static [&'static str] {
     match ty {
-        "submitted" => &["event_id", "occurred_at", "dossier_id", "agency", "procedure", "channel"],
-        "received" => &["event_id", "occurred_at", "dossier_id", "agency", "channel", "due_at"],
+        "submitted" => &[
+            "event_id",
+            "occurred_at",
+            "dossier_id",
+            "agency",
+            "procedure",
+            "channel",
+        ],
+        "received" => &[
+            "event_id",
+            "occurred_at",
+            "dossier_id",
+            "agency",
+            "channel",
+            "due_at",
+        ],
         "resolved" => &["event_id", "occurred_at", "dossier_id", "due_at"],
         "heartbeat" => &["event_id", "occurred_at", "type"],
         "meeting_started" => &["event_id", "occurred_at", "meeting_id", "title", "level"],
@@ -237,7 +263,10 @@ fn wrong_type(rng: &mut StdRng, o: &mut Map<String, Value>, ty: &str) {
     } else if choice == 1 {
         o.insert("event_id".into(), rng.random_range(1..1_000_000u32).into());
     } else {
-        o.insert("occurred_at".into(), rng.random_range(1.7e9..1.9e9_f64).round().into());
+        o.insert(
+            "occurred_at".into(),
+            rng.random_range(1.7e9..1.9e9_f64).round().into(),
+        );
     }
 }
 
@@ -263,6 +292,9 @@ fn invalid_value(rng: &mut StdRng, clock: &Clock, at: Ts, o: &mut Map<String, Va
     }
     // A local time without its offset, as some systems log it.
     let text = clock.rfc3339(at, false);
-    let naive = text.get(..19).unwrap_or("2026-11-24T08:15:02").replace('T', " ");
+    let naive = text
+        .get(..19)
+        .unwrap_or("2026-11-24T08:15:02")
+        .replace('T', " ");
     o.insert("occurred_at".into(), naive.into());
 }

@@ -148,14 +148,18 @@ impl Generator {
         let province = Province::new();
         let tag = run_tag(options.seed, start);
         let procedure_cum = cumulative(super::model::PROCEDURES.iter().map(|p| p.weight));
-        let commune_cum = cumulative(province.agencies[province.communes()].iter().map(|a| a.weight));
+        let commune_cum = cumulative(
+            province.agencies[province.communes()]
+                .iter()
+                .map(|a| a.weight),
+        );
         let mut g = Self {
             procedure_cum,
             commune_cum,
             agency_topics: province.agencies.iter().map(|a| a.topic_level()).collect(),
             soc: SocSim::new(province.systems.len()),
             province,
-            clock: Clock::new(profile.rhythm, start),
+            clock: Clock::new(profile.rhythm, start).compressed(profile.compression),
             rng: StdRng::seed_from_u64(options.seed),
             prefix: options.prefix.trim_end_matches('/').to_owned(),
             start,
@@ -181,23 +185,24 @@ impl Generator {
 
     fn schedule_processes(&mut self) {
         let dossiers_from = self.start.minus_secs(self.profile.dossier_history_secs);
-        let others_from = self.start.minus_secs(self.profile.other_history_secs);
+        let vc_from = self.start.minus_secs(self.profile.vc_history_secs);
+        let soc_from = self.start.minus_secs(self.profile.soc_history_secs);
         self.schedule(dossiers_from, Task::OnlineArrival);
         self.desk_next_x = self.clock.office_secs(dossiers_from) as f64;
         let first_desk = self.clock.from_office_secs(self.desk_next_x as i64);
         self.schedule(first_desk, Task::DeskArrival);
         // Meetings are announced up to an hour ahead: planning starts an hour early, and
-        // only meetings going on air once their events are published are kept.
-        let planning = others_from.minus_secs(3600);
-        self.meetings_from = others_from;
+        // only meetings going on air within the meeting history are kept.
+        let planning = vc_from.minus_secs(3600);
+        self.meetings_from = vc_from;
         self.meeting_next_x = self.clock.office_secs(planning) as f64;
         let first = self.clock.from_office_secs(self.meeting_next_x as i64);
         self.schedule(first, Task::Meeting(MeetingTask::Arrival));
         for (i, source) in Source::ALL.into_iter().enumerate() {
-            let at = others_from.plus_secs(i as i64 * 7);
+            let at = soc_from.plus_secs(i as i64 * 7);
             self.schedule(at, Task::SourceHeartbeat(source));
         }
-        self.schedule_soc(others_from);
+        self.schedule_soc(soc_from);
         if self.profile.target_rate.is_some() {
             self.schedule(self.start.plus_secs(RATE_WINDOW_SECS), Task::RateCheck);
         }
@@ -295,7 +300,10 @@ impl Generator {
             Source::Vc => "vc",
             Source::Soc => "soc",
         };
-        obj.insert("event_id".into(), format!("{prefix}-{:08x}-{n:07}", self.tag).into());
+        obj.insert(
+            "event_id".into(),
+            format!("{prefix}-{:08x}-{n:07}", self.tag).into(),
+        );
         obj.insert("type".into(), ty.into());
         let utc = source == Source::Soc;
         obj.insert("occurred_at".into(), self.clock.rfc3339(at, utc).into());

@@ -83,8 +83,10 @@ impl Generator {
         let level = [Level::Central, Level::Province, Level::Commune]
             [self.pick_weighted(&[0.15, 0.25, 0.6])];
         // Announced ahead: on air 20 to 60 office minutes later, on a five-minute mark.
-        let lead = self.uniform(1200.0, 3600.0) as i64;
-        let on_air = self.clock.from_office_secs(self.clock.office_secs(at) + lead);
+        let lead = self.uniform(1200.0, 3600.0) * self.clock.office_speed();
+        let on_air = self
+            .clock
+            .from_office_secs(self.clock.office_secs(at) + lead as i64);
         let start = Ts::from_secs(on_air.0.div_euclid(300 * 1_000_000_000) * 300);
         if start >= self.meetings_from {
             let run = self.plan_meeting(level, start);
@@ -92,8 +94,12 @@ impl Generator {
         }
         let per_office_sec = MEETINGS_PER_WORKING_DAY / super::clock::OFFICE_DAY_SECS as f64;
         let gap = self.exp(1.0 / (per_office_sec * self.base_scale()));
-        self.meeting_next_x += gap;
-        let next = self.clock.from_office_secs(self.meeting_next_x as i64).max(at);
+        // A gap in real office seconds, on an office clock that may run faster.
+        self.meeting_next_x += gap * self.clock.office_speed();
+        let next = self
+            .clock
+            .from_office_secs(self.meeting_next_x as i64)
+            .max(at);
         self.schedule(next, Task::Meeting(MeetingTask::Arrival));
     }
 
@@ -171,9 +177,21 @@ impl Generator {
         }
     }
 
-    /// Schedules a planned meeting's events.
+    /// Schedules a planned meeting's events. A meeting on air at the start whose opening
+    /// is not published is announced at the start, with the rooms connected then (as a
+    /// feed starting up would).
     pub(super) fn launch(&mut self, run: MeetingRun) {
         let m = run.key;
+        let s = self.start;
+        if !self.emitted(run.start) && run.end > s {
+            self.schedule(s, Task::Meeting(MeetingTask::Start(m)));
+            for (i, p) in run.participants.iter().enumerate() {
+                if p.intervals.iter().any(|&(j, l)| j <= s && s < l) {
+                    let at = self.jittered(s, 2000);
+                    self.schedule(at, Task::Meeting(MeetingTask::Join(m, i as u16)));
+                }
+            }
+        }
         self.schedule(run.start, Task::Meeting(MeetingTask::Start(m)));
         for (i, p) in run.participants.iter().enumerate() {
             let i = i as u16;
@@ -182,7 +200,13 @@ impl Generator {
                 self.schedule(leave, Task::Meeting(MeetingTask::Left(m, i)));
             }
             if let Some(&(join, _)) = p.intervals.first() {
-                let first = Generator::after(join, self.uniform(1.0, 5.0));
+                // Samples of an unpublished past are not even generated.
+                let from = if self.emitted(join) {
+                    join
+                } else {
+                    join.max(s)
+                };
+                let first = Generator::after(from, self.uniform(1.0, 5.0));
                 self.schedule(first, Task::Meeting(MeetingTask::Stats(m, i)));
             }
         }
@@ -197,7 +221,12 @@ impl Generator {
         let expected: Vec<Value> = run
             .participants
             .iter()
-            .map(|p| self.province.endpoints[usize::from(p.endpoint)].0.clone().into())
+            .map(|p| {
+                self.province.endpoints[usize::from(p.endpoint)]
+                    .0
+                    .clone()
+                    .into()
+            })
             .collect();
         let mut obj = Map::new();
         obj.insert("meeting_id".into(), run.id.clone().into());

@@ -32,14 +32,14 @@ use crate::decode::{Reason, Source};
 use clock::Rhythm;
 
 /// Messages per second of the province at scale 1 in the busy rhythm, in steady state
-/// (about 3.5 dossier events, 2 link statistics, 0.7 heartbeats and alerts). `--rate N`
-/// scales meetings and the SOC by `N / STEADY_RATE`, and steers the dossier filings every
-/// two seconds to make up the rest: from a cold start, new filings carry the one-stop
-/// load until their later steps join over the hours.
-const STEADY_RATE: f64 = 6.0;
-/// Dossier filings per second at scale 1 in the busy rhythm: right after a cold start,
-/// nearly the whole one-stop output (the steering starts filings from `N / FILINGS_RATE`).
-const FILINGS_RATE: f64 = 0.26;
+/// (about 3.5 dossier events, 4 link statistics, 0.7 heartbeats and alerts). `--rate N`
+/// starts from the scale `N / STEADY_RATE` and steers the dossier filings every two
+/// seconds (meetings and the SOC keep the initial scale).
+const STEADY_RATE: f64 = 8.5;
+/// Under `--rate`, dossier lifecycles run this many times faster than real time (a working
+/// day in 15 minutes), so that the one-stop mix is steady within minutes and the backlog of
+/// open dossiers stays bounded.
+const LOAD_COMPRESSION: u32 = 96;
 
 /// What to simulate and where to publish it.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,8 +50,9 @@ pub struct SimOptions {
     pub prefix: String,
     /// Target messages per second. `None`: the province's own, varying rate over the real
     /// week (a few per second at night, tens in office hours during meetings). `Some(n)`:
-    /// the mix of a busy office hour, scaled so that the output averages `n` messages per
-    /// second at any time of day (see `STEADY_RATE` for how it is steered).
+    /// for load tests, the mix of a busy office hour scaled so that the output averages `n`
+    /// messages per second at any time of day; dossier lifecycles then run 96 times faster
+    /// (deadlines minutes away, so nothing stalls), meetings and the SOC in real time.
     pub rate: Option<f64>,
     /// How long to run (wall clock); `None`: until SIGINT or SIGTERM.
     pub duration: Option<Duration>,
@@ -101,6 +102,23 @@ impl SimOptions {
     }
 }
 
+impl SimOptions {
+    /// Checks the options a user gives: the broker URL, the fault share and the rate.
+    ///
+    /// # Errors
+    /// The first problem, naming the flag.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        run::check_url(&self.mqtt_url)?;
+        if !(0.0..=1.0).contains(&self.faults) {
+            anyhow::bail!("--faults {}: expected a share from 0 to 1", self.faults);
+        }
+        if self.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+            anyhow::bail!("--rate: expected a positive number of messages per second");
+        }
+        Ok(())
+    }
+}
+
 /// The simulation's shape, derived from the options.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Profile {
@@ -110,12 +128,17 @@ pub(crate) struct Profile {
     pub live_scale: f64,
     /// Initial intensity multiplier of live dossier filings (steered with a target rate).
     pub filing_scale: f64,
+    /// How much faster than real time dossier lifecycles run (busy rhythm only).
+    pub compression: u32,
     /// Intensity multiplier of the history.
     pub history_scale: f64,
     /// How far back dossiers start arriving (the backlog of open dossiers).
     pub dossier_history_secs: i64,
-    /// How far back meetings, SOC and heartbeats start.
-    pub other_history_secs: i64,
+    /// How far back meetings start (those still on air at the start are announced then
+    /// when history is not published).
+    pub vc_history_secs: i64,
+    /// How far back the SOC and the feed heartbeats start.
+    pub soc_history_secs: i64,
     /// Whether history is published (backdated) or only builds the backlog silently.
     pub emit_history: bool,
     /// Steer the live scale to this many messages per second.
@@ -133,9 +156,11 @@ impl Profile {
                 rhythm: Rhythm::Busy,
                 live_scale: 0.5,
                 filing_scale: 0.5,
+                compression: 1,
                 history_scale: 0.03,
                 dossier_history_secs: 7 * DAY,
-                other_history_secs: 40 * 60,
+                vc_history_secs: 40 * 60,
+                soc_history_secs: 40 * 60,
                 emit_history: true,
                 target_rate: o.rate,
                 demo: true,
@@ -148,24 +173,28 @@ impl Profile {
                 rhythm: Rhythm::Daily,
                 live_scale: 1.0,
                 filing_scale: 1.0,
+                compression: 1,
                 history_scale: 1.0,
                 dossier_history_secs: 21 * DAY,
-                other_history_secs: 0,
+                vc_history_secs: 4 * 3600,
+                soc_history_secs: 0,
                 emit_history: false,
                 target_rate: None,
                 demo: false,
             },
-            // Load test: the busy mix; the backlog is that of a quarter of the province, so
-            // that start-up stays cheap whatever the rate.
+            // Load test: the busy mix, dossier lifecycles compressed; three compressed days
+            // of silent history make the backlog.
             Some(rate) => {
                 let live = (rate / STEADY_RATE).max(1e-3);
                 Self {
                     rhythm: Rhythm::Busy,
                     live_scale: live,
-                    filing_scale: (rate / FILINGS_RATE).max(1e-3),
-                    history_scale: live.min(0.25),
-                    dossier_history_secs: 10 * DAY,
-                    other_history_secs: 0,
+                    filing_scale: live,
+                    compression: LOAD_COMPRESSION,
+                    history_scale: live,
+                    dossier_history_secs: 3 * DAY / i64::from(LOAD_COMPRESSION),
+                    vc_history_secs: 4 * 3600,
+                    soc_history_secs: 0,
                     emit_history: false,
                     target_rate: Some(rate),
                     demo: false,
@@ -254,12 +283,6 @@ impl fmt::Display for SimReport {
     }
 }
 
-/// Which source a full topic belongs to, under `prefix`.
-#[must_use]
-pub fn source_of(topic: &str, prefix: &str) -> Option<Source> {
-    crate::decode::source_of(topic, prefix.trim_end_matches('/'))
-}
-
 /// Parses a duration such as `500ms`, `30s`, `10m`, `1h`, `1h30m` or `2d` (a bare number
 /// is seconds).
 ///
@@ -276,9 +299,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = t;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let (num, tail) = rest.split_at(digits);
-        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
         let (unit, next) = tail.split_at(unit_len);
         let n: u64 = num
             .parse()
@@ -289,7 +316,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "m" | "min" => Duration::from_secs(n * 60),
             "h" => Duration::from_secs(n * 3600),
             "d" => Duration::from_secs(n * 86_400),
-            _ => return Err(format!("`{text}`: unknown unit `{unit}` (use ms, s, m, h, d)")),
+            _ => {
+                return Err(format!(
+                    "`{text}`: unknown unit `{unit}` (use ms, s, m, h, d)"
+                ));
+            }
         };
         total += part;
         rest = next;

@@ -163,6 +163,7 @@ const fn land(mut pr: Procedure) -> Procedure {
 
 /// The procedures, weighted so that commune-level civil status and certification dominate
 /// as they do in the one-stop statistics.
+#[rustfmt::skip]
 pub const PROCEDURES: &[Procedure] = &[
     c("1.001193", "Đăng ký khai sinh", "Hộ tịch", Some(1), 9.0),
     c("2.000286", "Liên thông đăng ký khai sinh, thường trú, cấp thẻ BHYT", "Hộ tịch", Some(3), 3.0),
@@ -260,11 +261,36 @@ pub const PROVINCE_ENDPOINTS: &[(&str, &str)] = &[
 
 /// Named information systems the SOC watches; completed to 75 in [`Province::new`].
 const SYSTEMS: &[&str] = &[
-    "HT-DVC", "HT-MOTCUA", "HT-QLVB", "HT-IOC", "HT-LGSP", "HT-EMAIL", "HT-CTTDT",
-    "HT-HNTH", "HT-CSDL-DC", "HT-KHODL", "HT-DATDAI", "HT-HOTICH", "HT-CAMERA",
-    "HT-HIS-BVT", "HT-GIAODUC", "HT-TCKT", "HT-NHANSU", "HT-CKS", "HT-SSO", "HT-DNS",
-    "HT-FW-TTDL", "HT-VPN", "HT-PAKN", "HT-TTDL", "HT-THANHTOAN", "HT-BAOCAO",
-    "HT-QLCB", "HT-DKKD", "HT-LLTP", "HT-GPLX",
+    "HT-DVC",
+    "HT-MOTCUA",
+    "HT-QLVB",
+    "HT-IOC",
+    "HT-LGSP",
+    "HT-EMAIL",
+    "HT-CTTDT",
+    "HT-HNTH",
+    "HT-CSDL-DC",
+    "HT-KHODL",
+    "HT-DATDAI",
+    "HT-HOTICH",
+    "HT-CAMERA",
+    "HT-HIS-BVT",
+    "HT-GIAODUC",
+    "HT-TCKT",
+    "HT-NHANSU",
+    "HT-CKS",
+    "HT-SSO",
+    "HT-DNS",
+    "HT-FW-TTDL",
+    "HT-VPN",
+    "HT-PAKN",
+    "HT-TTDL",
+    "HT-THANHTOAN",
+    "HT-BAOCAO",
+    "HT-QLCB",
+    "HT-DKKD",
+    "HT-LLTP",
+    "HT-GPLX",
 ];
 
 /// The province: its agencies, procedures, endpoints and systems.
@@ -334,7 +360,10 @@ impl Province {
     /// Index of the agency with `code`.
     #[must_use]
     pub fn agency_index(&self, code: &str) -> usize {
-        self.agencies.iter().position(|a| a.code == code).unwrap_or(0)
+        self.agencies
+            .iter()
+            .position(|a| a.code == code)
+            .unwrap_or(0)
     }
 
     /// Index of the provincial department numbered `nn`.
@@ -384,9 +413,16 @@ mod tests {
         assert!(PROCEDURES.len() >= 55, "{}", PROCEDURES.len());
         assert_eq!(p.agencies[p.agency_index(CENTRE)].code, CENTRE);
         assert_eq!(p.agencies[p.department("19")].topic_level(), "H42.19");
-        assert!(p.endpoints.iter().any(|(e, a)| e == "EP-X01" && a == "X01.01"));
+        assert!(
+            p.endpoints
+                .iter()
+                .any(|(e, a)| e == "EP-X01" && a == "X01.01")
+        );
         for pr in PROCEDURES.iter().filter(|p| p.tier == Tier::Province) {
-            assert_ne!(p.department(pr.dept), 0, "{}", pr.code);
+            let code = format!("000.00.{}.H42", pr.dept);
+            assert_eq!(p.agencies[p.department(pr.dept)].code, code, "{}", pr.code);
         }
+        let codes: std::collections::HashSet<&str> = PROCEDURES.iter().map(|p| p.code).collect();
+        assert_eq!(codes.len(), PROCEDURES.len(), "procedure codes are unique");
     }
 }

@@ -153,12 +153,17 @@ impl Pacer {
             let elapsed = self.began.elapsed();
             let last = self.duration.is_some_and(|d| elapsed >= d);
             let span = self.duration.map_or(elapsed, |d| elapsed.min(d));
-            let until = Ts(self.start.0.saturating_add(i64::try_from(span.as_nanos()).unwrap_or(i64::MAX)));
+            let until = Ts(self
+                .start
+                .0
+                .saturating_add(i64::try_from(span.as_nanos()).unwrap_or(i64::MAX)));
             let mut due = std::mem::take(&mut self.pending);
             due.extend(self.generator.generate(until));
             for msg in due {
                 let (source, fault) = (msg.source, msg.fault);
-                let publish = self.client.publish(msg.topic, QoS::AtLeastOnce, false, msg.payload);
+                let publish = self
+                    .client
+                    .publish(msg.topic, QoS::AtLeastOnce, false, msg.payload);
                 tokio::select! {
                     biased;
                     () = stopped.cancelled() => return Ok(()),
@@ -238,6 +243,16 @@ async fn poll(mut eventloop: EventLoop, acks: Arc<AtomicU64>, cancel: Cancellati
             }
         }
     }
+}
+
+/// Checks that `url` is one the client can use.
+pub(super) fn check_url(url: &str) -> anyhow::Result<()> {
+    mqtt_options(&SimOptions {
+        mqtt_url: url.to_owned(),
+        client_id: Some("check".to_owned()),
+        ..SimOptions::default()
+    })
+    .map(|_| ())
 }
 
 /// Client options from the URL (`mqtt://[user:password@]host[:port]`, `mqtts://…`).
@@ -322,9 +337,18 @@ mod tests {
 
     #[test]
     fn urls_give_host_port_and_transport() {
-        assert_eq!(split_host_port("127.0.0.1:1884", 1883).unwrap(), ("127.0.0.1".into(), 1884));
-        assert_eq!(split_host_port("broker", 8883).unwrap(), ("broker".into(), 8883));
-        assert_eq!(split_host_port("[::1]:1885", 1883).unwrap(), ("::1".into(), 1885));
+        assert_eq!(
+            split_host_port("127.0.0.1:1884", 1883).unwrap(),
+            ("127.0.0.1".into(), 1884)
+        );
+        assert_eq!(
+            split_host_port("broker", 8883).unwrap(),
+            ("broker".into(), 8883)
+        );
+        assert_eq!(
+            split_host_port("[::1]:1885", 1883).unwrap(),
+            ("::1".into(), 1885)
+        );
         let o = SimOptions {
             mqtt_url: "http://x".into(),
             ..SimOptions::default()
@@ -334,6 +358,9 @@ mod tests {
             mqtt_url: "mqtt://u:p@localhost:1999".into(),
             ..SimOptions::default()
         };
-        assert_eq!(mqtt_options(&o).unwrap().broker_address(), ("localhost".into(), 1999));
+        assert_eq!(
+            mqtt_options(&o).unwrap().broker_address(),
+            ("localhost".into(), 1999)
+        );
     }
 }

@@ -87,8 +87,16 @@ fn signature(category: Category, pick: usize) -> &'static str {
             "Brute force SSH login",
             "Path traversal attempt",
         ],
-        Category::Recon => &["Port scan detected", "Directory enumeration", "Nmap OS fingerprint"],
-        Category::Malware => &["Cobalt Strike beacon", "Trojan.GenericKD detected", "Emotet C2 traffic"],
+        Category::Recon => &[
+            "Port scan detected",
+            "Directory enumeration",
+            "Nmap OS fingerprint",
+        ],
+        Category::Malware => &[
+            "Cobalt Strike beacon",
+            "Trojan.GenericKD detected",
+            "Emotet C2 traffic",
+        ],
         Category::Ddos => &["SYN flood", "HTTP flood on /"],
         Category::Phishing => &["Credential harvesting link in e-mail"],
         Category::Policy => &["Outdated TLS version", "RDP from a non-whitelisted address"],

@@ -31,36 +31,68 @@ const NONE_TS: i64 = i64::MIN;
 const NONE_ID: u32 = u32::MAX;
 
 /// Up to six event ids, each stored once, length-prefixed (`u16` little-endian) in one blob.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The blob may be longer than its content, which then ends with [`END`] where a length
+/// would be. Content that fits is rewritten in place, and a new blob holding one id keeps
+/// room for a second of the same length: a dossier's next events replace some keys and
+/// keep others, so its table settles at two or three ids and stops allocating (one
+/// allocation and one free per event otherwise, and a freed hole in the heap each time it
+/// grows). Equality and serialisation see the content only.
+#[derive(Clone, Debug, Default, Deserialize)]
 struct IdTable(Box<[u8]>);
 
+/// Ends the content of a blob longer than its content (no stored id is that long).
+const END: u16 = u16::MAX;
+/// Content up to this length is packed on the stack (six ids of up to 40 bytes).
+const PACK_ON_STACK: usize = 256;
+
 impl IdTable {
-    /// The `i`-th id (empty if out of range).
-    fn get(&self, i: u8) -> &str {
-        let mut rest = &self.0[..];
-        let mut n = 0;
-        while rest.len() >= 2 {
-            let len = usize::from(u16::from_le_bytes([rest[0], rest[1]]));
-            let Some(s) = rest.get(2..2 + len) else { break };
-            if n == i {
-                return std::str::from_utf8(s).unwrap_or("");
-            }
-            rest = &rest[2 + len..];
-            n += 1;
-        }
-        ""
+    /// The length of the entry at byte `at`, if one starts there.
+    fn entry_len(&self, at: usize) -> Option<usize> {
+        let b = self.0.get(at..at + 2)?;
+        let len = u16::from_le_bytes([b[0], b[1]]);
+        (len != END && at + 2 + usize::from(len) <= self.0.len()).then_some(usize::from(len))
     }
 
-    /// Packs `ids` (one per key, `None` for unset keys) and returns the slot of each key.
-    fn pack(ids: [Option<&str>; KEYS]) -> (Self, [u8; KEYS]) {
-        let mut distinct: [&str; KEYS] = [""; KEYS];
+    /// The `i`-th id, as bytes (empty if out of range). Compared as bytes, which orders
+    /// exactly as `str` does.
+    fn get(&self, i: u8) -> &[u8] {
+        let mut at = 0;
+        for _ in 0..i {
+            match self.entry_len(at) {
+                Some(len) => at += 2 + len,
+                None => return &[],
+            }
+        }
+        self.entry_len(at)
+            .map_or(&[], |len| &self.0[at + 2..at + 2 + len])
+    }
+
+    /// The entries, without the room after them.
+    fn content(&self) -> &[u8] {
+        let mut at = 0;
+        while let Some(len) = self.entry_len(at) {
+            at += 2 + len;
+        }
+        &self.0[..at]
+    }
+
+    /// Packs `ids` (one per key, `None` for unset keys): writes the entries of the distinct
+    /// ids into `stack` when they fit, else into `heap`. Returns the entries' length, the
+    /// number of distinct ids and the slot of each key.
+    fn pack(
+        ids: [Option<&[u8]>; KEYS],
+        stack: &mut [u8],
+        heap: &mut Vec<u8>,
+    ) -> (usize, usize, [u8; KEYS]) {
+        let mut distinct: [&[u8]; KEYS] = [&[]; KEYS];
         let mut n = 0usize;
         let mut slots = [u8::MAX; KEYS];
         for (k, id) in ids.iter().enumerate() {
-            let Some(id) = id else { continue };
+            let Some(id) = *id else { continue };
             let pos = distinct[..n]
                 .iter()
-                .position(|d| d == id)
+                .position(|d| *d == id)
                 .unwrap_or_else(|| {
                     distinct[n] = id;
                     n += 1;
@@ -68,14 +100,56 @@ impl IdTable {
                 });
             slots[k] = u8::try_from(pos).unwrap_or(u8::MAX);
         }
-        let mut blob = Vec::with_capacity(distinct[..n].iter().map(|d| d.len() + 2).sum());
-        for d in &distinct[..n] {
-            // Ids are at most 128 characters (512 bytes), validated by decode.
-            let len = u16::try_from(d.len()).unwrap_or(u16::MAX);
-            blob.extend_from_slice(&len.to_le_bytes());
-            blob.extend_from_slice(&d.as_bytes()[..usize::from(len)]);
+        // Ids are at most 128 characters (512 bytes), validated by decode.
+        let lens = distinct.map(|d| u16::try_from(d.len()).unwrap_or(END - 1));
+        let total = lens[..n].iter().map(|&l| 2 + usize::from(l)).sum();
+        let out = if total <= stack.len() {
+            &mut stack[..total]
+        } else {
+            heap.resize(total, 0);
+            &mut heap[..]
+        };
+        let mut at = 0;
+        for (d, len) in distinct[..n].iter().zip(lens) {
+            let l = usize::from(len);
+            out[at..at + 2].copy_from_slice(&len.to_le_bytes());
+            out[at + 2..at + 2 + l].copy_from_slice(&d[..l]);
+            at += 2 + l;
         }
-        (Self(blob.into_boxed_slice()), slots)
+        (total, n, slots)
+    }
+
+    /// Makes `content` (the entries of `distinct` ids) the table's content: in place when it
+    /// fits, else in a new blob, with room for a second id when it holds one.
+    fn store(&mut self, content: &[u8], distinct: usize) {
+        if let Some(head) = self.0.get_mut(..content.len()) {
+            head.copy_from_slice(content);
+            if let Some(mark) = self.0.get_mut(content.len()..content.len() + 2) {
+                mark.copy_from_slice(&END.to_le_bytes());
+            }
+        } else {
+            let room = if distinct == 1 { content.len() } else { 0 };
+            let mut blob = Vec::with_capacity(content.len() + room);
+            blob.extend_from_slice(content);
+            // 0xFF 0xFF reads as END.
+            blob.resize(content.len() + room, 0xFF);
+            self.0 = blob.into_boxed_slice();
+        }
+    }
+}
+
+impl PartialEq for IdTable {
+    fn eq(&self, other: &Self) -> bool {
+        self.content() == other.content()
+    }
+}
+
+impl Eq for IdTable {}
+
+impl Serialize for IdTable {
+    /// The content only, in the same form as the whole blob would be.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_newtype_struct("IdTable", self.content())
     }
 }
 
@@ -119,7 +193,7 @@ impl Dossier {
     }
 
     fn cmp_key(&self, k: usize, ts: Ts, id: &str) -> std::cmp::Ordering {
-        (ts.0, id).cmp(&(self.key_ts[k], self.ids.get(self.key_slot[k])))
+        (ts.0, id.as_bytes()).cmp(&(self.key_ts[k], self.ids.get(self.key_slot[k])))
     }
 
     /// Whether `(ts, id)` is later than key `k` (or `k` is unset).
@@ -137,16 +211,23 @@ impl Dossier {
         if mask == 0 {
             return;
         }
-        let mut ids: [Option<&str>; KEYS] = [None; KEYS];
+        let mut ids: [Option<&[u8]>; KEYS] = [None; KEYS];
         for (k, slot) in ids.iter_mut().enumerate() {
             if mask & (1 << k) != 0 {
-                *slot = Some(id);
+                *slot = Some(id.as_bytes());
             } else if self.is_set(k) {
                 *slot = Some(self.ids.get(self.key_slot[k]));
             }
         }
-        let (table, slots) = IdTable::pack(ids);
-        self.ids = table;
+        let mut stack = [0u8; PACK_ON_STACK];
+        let mut heap = Vec::new();
+        let (len, distinct, slots) = IdTable::pack(ids, &mut stack, &mut heap);
+        let content = if len <= PACK_ON_STACK {
+            &stack[..len]
+        } else {
+            &heap[..]
+        };
+        self.ids.store(content, distinct);
         self.key_slot = slots;
         for k in 0..KEYS {
             if mask & (1 << k) != 0 {

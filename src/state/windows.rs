@@ -7,6 +7,7 @@
 //! which is exact since that bucket can never be read again.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use serde::{Deserialize, Serialize};
 
@@ -60,12 +61,39 @@ pub struct Windows {
     on_time: BTreeMap<i64, Resolutions>,
 }
 
-/// Removes the bucket at `key` once all its counts are back to zero, so that a moved count
-/// leaves nothing behind: the same events give equal windows in any order.
-fn drop_if_empty<K: Ord, V: Default + PartialEq>(map: &mut BTreeMap<K, V>, key: K) {
-    if map.get(&key).is_some_and(|v| *v == V::default()) {
-        map.remove(&key);
+/// Changes the bucket at `key` with `change`, creating it if needed, and removes it once
+/// all its counts are back to zero, so that a moved count leaves nothing behind: the same
+/// events give equal windows in any order. One search of the map.
+fn update<K: Ord, V: Default + PartialEq>(
+    map: &mut BTreeMap<K, V>,
+    key: K,
+    change: impl FnOnce(&mut V),
+) {
+    match map.entry(key) {
+        Entry::Occupied(mut bucket) => {
+            change(bucket.get_mut());
+            if *bucket.get() == V::default() {
+                bucket.remove();
+            }
+        }
+        Entry::Vacant(slot) => {
+            let mut bucket = V::default();
+            change(&mut bucket);
+            if bucket != V::default() {
+                slot.insert(bucket);
+            }
+        }
     }
+}
+
+/// The local minute and day of `ts` with one time-zone lookup: both count from the local
+/// epoch (see [`Calendar`]), so the day is the minute divided by 1,440, rounded down.
+fn minute_and_day(cal: &Calendar, ts: Ts) -> (i64, i32) {
+    let minute = cal.minute(ts);
+    (
+        minute,
+        i32::try_from(minute.div_euclid(24 * 60)).unwrap_or(i32::MAX),
+    )
 }
 
 /// Adds `delta` (±1) to a `u32` count without wrapping.
@@ -76,36 +104,31 @@ fn bump(v: &mut u32, delta: i32) {
 impl Windows {
     /// Counts (or, with `delta = -1`, uncounts) a dossier received at `ts`.
     pub fn received(&mut self, cal: &Calendar, ts: Ts, online: bool, delta: i32) {
-        let (minute, day_key) = (cal.minute(ts), cal.day(ts));
-        bump(&mut self.minutes.entry(minute).or_default().received, delta);
-        let day = self.days.entry(day_key).or_default();
-        bump(&mut day.received, delta);
-        if online {
-            bump(&mut day.received_online, delta);
-        }
-        drop_if_empty(&mut self.minutes, minute);
-        drop_if_empty(&mut self.days, day_key);
+        let (minute, day) = minute_and_day(cal, ts);
+        update(&mut self.minutes, minute, |m| bump(&mut m.received, delta));
+        update(&mut self.days, day, |day| {
+            bump(&mut day.received, delta);
+            if online {
+                bump(&mut day.received_online, delta);
+            }
+        });
     }
 
     /// Counts (or uncounts) a dossier resolved at `ts`, early or on time when `in_time`.
     pub fn resolved(&mut self, cal: &Calendar, ts: Ts, in_time: bool, delta: i32) {
-        bump(
-            &mut self.minutes.entry(cal.minute(ts)).or_default().resolved,
-            delta,
+        let (minute, day) = minute_and_day(cal, ts);
+        update(&mut self.minutes, minute, |m| bump(&mut m.resolved, delta));
+        update(&mut self.days, day, |day| bump(&mut day.resolved, delta));
+        update(
+            &mut self.on_time,
+            ts.0.div_euclid(NANOS_PER_MIN),
+            |bucket| {
+                bump(&mut bucket.total, delta);
+                if in_time {
+                    bump(&mut bucket.in_time, delta);
+                }
+            },
         );
-        bump(
-            &mut self.days.entry(cal.day(ts)).or_default().resolved,
-            delta,
-        );
-        let utc_minute = ts.0.div_euclid(NANOS_PER_MIN);
-        let bucket = self.on_time.entry(utc_minute).or_default();
-        bump(&mut bucket.total, delta);
-        if in_time {
-            bump(&mut bucket.in_time, delta);
-        }
-        drop_if_empty(&mut self.minutes, cal.minute(ts));
-        drop_if_empty(&mut self.days, cal.day(ts));
-        drop_if_empty(&mut self.on_time, utc_minute);
     }
 
     /// Counts a SOC alert at `ts`.
@@ -195,6 +218,20 @@ mod tests {
         assert_eq!(m[29].received, 1);
         assert_eq!(w.today(&cal, now).received, 1);
         assert_eq!(w.today(&cal, now).received_online, 1);
+    }
+
+    #[test]
+    fn the_day_derived_from_the_minute_is_the_calendar_s_day() {
+        let cal = Calendar::default();
+        let start = t("1969-12-31T16:58:00Z").0;
+        for i in 0..3 * 24 * 60 + 7 {
+            let ts = Ts(start + i * 59_999_999_937);
+            assert_eq!(
+                minute_and_day(&cal, ts),
+                (cal.minute(ts), cal.day(ts)),
+                "{ts}"
+            );
+        }
     }
 
     #[test]

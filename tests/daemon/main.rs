@@ -8,6 +8,7 @@ mod helpers;
 
 mod alerts;
 mod demo;
+mod durability;
 mod embedded;
 
 mod ingest;

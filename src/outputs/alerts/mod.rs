@@ -156,13 +156,28 @@ pub struct Engine {
     settings: AlertSettings,
     cal: Calendar,
     firing: BTreeMap<String, Alert>,
+    /// `since` of alerts that were firing before a restart (from the checkpoint), used when
+    /// they fire again at the first evaluation.
+    restored: std::collections::HashMap<String, Ts>,
 }
 
 impl Engine {
     /// An engine with no alert firing.
     #[must_use]
     pub fn new(settings: AlertSettings, cal: Calendar) -> Self {
-        Self { settings, cal, firing: BTreeMap::new() }
+        Self { settings, cal, firing: BTreeMap::new(), restored: std::collections::HashMap::new() }
+    }
+
+    /// When each firing alert started firing (`id`, Unix nanoseconds), for checkpoints.
+    #[must_use]
+    pub fn since_map(&self) -> Vec<(String, i64)> {
+        self.firing.values().map(|a| (a.id.clone(), a.since_ts.0)).collect()
+    }
+
+    /// Restores `since` of the alerts firing before a restart: an alert with one of these
+    /// ids that fires at the next evaluation keeps its original `since`.
+    pub fn restore_since(&mut self, since: Vec<(String, i64)>) {
+        self.restored = since.into_iter().map(|(id, ns)| (id, Ts(ns))).collect();
     }
 
     /// Evaluates every enabled rule at `now` and returns the transitions: alerts that
@@ -185,6 +200,7 @@ impl Engine {
                     }
                 }
                 None => {
+                    let since = self.restored.get(&id).copied().unwrap_or(now);
                     let alert = Alert {
                         id: id.clone(),
                         rule: m.rule,
@@ -192,16 +208,18 @@ impl Engine {
                         state: AlertState::Firing,
                         subject: Subject { kind: m.rule.subject_kind(), id: m.subject },
                         count: m.count,
-                        since: now.to_rfc3339(self.cal.tz()),
+                        since: since.to_rfc3339(self.cal.tz()),
                         summary: m.summary,
                         members: m.members,
-                        since_ts: now,
+                        since_ts: since,
                     };
                     transitions.push(alert.clone());
                     self.firing.insert(id, alert);
                 }
             }
         }
+        // Restored `since` values apply to the first evaluation after a restart only.
+        self.restored.clear();
         // Rules group through hash maps: order each kind of transition by id, as documented.
         transitions.sort_by(|a, b| a.id.cmp(&b.id));
         changed.sort_by(|a, b| a.id.cmp(&b.id));

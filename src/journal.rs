@@ -1,0 +1,262 @@
+//! The pipeline's durability (CONTRACT section 7): every message read off MQTT is appended
+//! to the event log before it is acknowledged; appends are committed in groups (one fsync
+//! per group); acknowledgements go out in receive order once their group is durable; a
+//! periodic checkpoint of the whole state lets the log be trimmed; at start the latest
+//! checkpoint is loaded and the log after it replayed.
+//!
+//! What is logged is the *input*, not its effect: the raw message with its arrival time
+//! (replay decodes it again with that arrival time as "now", which gives the same result),
+//! and the housekeeping ticks. So replay runs the very same `apply` path as live ingestion.
+//! A rejected payload is logged too, so its counter survives a crash; a duplicate too, so
+//! the duplicate counter does.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::decode::{DecodeLimits, decode, source_of};
+use crate::ingest::{Ack, AckError, Acker, RawMessage};
+use crate::state::{Input, Params, State};
+use crate::store::{self, EventLog, LogPosition, Record, StoreError};
+use crate::time::Ts;
+
+/// Checkpoints kept; the log is trimmed before the oldest.
+const CHECKPOINTS_KEPT: usize = 2;
+
+/// What a checkpoint holds.
+#[derive(Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The whole state, counters and dedupe memory included.
+    pub state: State,
+    /// When each firing alert started firing (`id`, Unix nanoseconds).
+    pub alert_since: Vec<(String, i64)>,
+}
+
+/// The state recovered at start.
+pub struct Recovery {
+    /// The state after the checkpoint and the replay.
+    pub state: State,
+    /// Firing alerts' `since`, from the checkpoint.
+    pub alert_since: Vec<(String, i64)>,
+    /// Records replayed after the checkpoint.
+    pub replayed: u64,
+}
+
+/// The event log as the pipeline uses it.
+pub struct Journal {
+    dir: PathBuf,
+    /// `None` after the log could not be opened or written: nothing is acknowledged then.
+    log: Option<EventLog>,
+    acker: Option<Acker>,
+    /// Acks of records appended but not yet committed, in receive order.
+    uncommitted: VecDeque<Ack>,
+    /// Acks of committed records waiting for room in the MQTT request queue.
+    unsent: VecDeque<Ack>,
+    buf: Vec<u8>,
+    checkpoint_every: Duration,
+    last_checkpoint: Instant,
+    /// Whether events are being made durable; `/readyz` reads it.
+    healthy: watch::Sender<bool>,
+}
+
+impl Journal {
+    /// Opens the data directory: loads the latest checkpoint and replays the log after it.
+    /// An unreadable or unwritable directory is logged and leaves the journal unhealthy
+    /// (not ready, nothing acknowledged), never a crash.
+    ///
+    /// # Errors
+    /// A checkpoint that exists but cannot be decoded (a newer format): starting empty would
+    /// silently lose the state, so the operator must decide.
+    pub fn open(
+        dir: &Path,
+        params: Params,
+        limits: &DecodeLimits,
+        prefix: &str,
+        checkpoint_every: Duration,
+    ) -> Result<(Journal, Recovery, watch::Receiver<bool>), StoreError> {
+        let (healthy, healthy_rx) = watch::channel(false);
+        let started = Instant::now();
+        let (state, at, alert_since) = match store::read_latest_checkpoint::<Checkpoint>(dir) {
+            Ok(Some((at, ck, warnings))) => {
+                warnings.iter().for_each(|w| warn!(warning = %w, "Checkpoint."));
+                let mut state = ck.state;
+                state.set_params(params);
+                (state, Some(at), ck.alert_since)
+            }
+            Ok(None) => (State::new(params, Ts::now()), None, Vec::new()),
+            Err(e @ (StoreError::IncompatibleCheckpoint { .. } | StoreError::NoReadableCheckpoint { .. })) => return Err(e),
+            Err(e) => {
+                error!(error = %e, dir = %dir.display(), "The data directory cannot be read; running without durability and acknowledging nothing.");
+                (State::new(params, Ts::now()), None, Vec::new())
+            }
+        };
+        let mut journal = Journal {
+            dir: dir.to_path_buf(),
+            log: None,
+            acker: None,
+            uncommitted: VecDeque::new(),
+            unsent: VecDeque::new(),
+            buf: Vec::with_capacity(1024),
+            checkpoint_every,
+            last_checkpoint: Instant::now(),
+            healthy,
+        };
+        let mut recovery = Recovery { state, alert_since, replayed: 0 };
+        match EventLog::open(dir, at).and_then(|log| store::probe_writable(dir).map(|()| log)) {
+            Ok((log, recovered)) => {
+                recovered.warnings.iter().for_each(|w| warn!(warning = %w, "Event log recovered with a cut."));
+                for (_, bytes) in &recovered.records {
+                    match Record::decode(bytes) {
+                        Ok(record) => replay(&mut recovery.state, &record, limits, prefix),
+                        Err(e) => warn!(error = %e, "Unreadable log record skipped."),
+                    }
+                    recovery.replayed += 1;
+                }
+                journal.log = Some(log);
+                journal.healthy.send_replace(true);
+            }
+            Err(e) => {
+                error!(error = %e, dir = %dir.display(), "The event log cannot be opened for writing; not ready, nothing is acknowledged until this is fixed and iocd restarted.");
+            }
+        }
+        info!(
+            replayed = recovery.replayed,
+            dossiers = recovery.state.dossiers.len(),
+            took_ms = started.elapsed().as_millis(),
+            "State recovered from the data directory."
+        );
+        Ok((journal, recovery, healthy_rx))
+    }
+
+    /// Sends acknowledgements through `acker` from now on.
+    pub fn set_acker(&mut self, acker: Acker) {
+        self.acker = Some(acker);
+    }
+
+    /// Appends a message; its ack waits for the next commit.
+    pub fn message(&mut self, msg: &RawMessage) {
+        let record = Record::Message {
+            received_at_ns: msg.received_at.0,
+            topic: msg.topic.as_str().into(),
+            payload: msg.payload.as_ref().into(),
+        };
+        self.append(&record);
+        if let Some(ack) = msg.ack {
+            self.uncommitted.push_back(ack);
+        }
+    }
+
+    /// Appends a housekeeping tick at `at`.
+    pub fn tick(&mut self, at: Ts) {
+        self.append(&Record::Tick { at_ns: at.0 });
+    }
+
+    fn append(&mut self, record: &Record<'_>) {
+        let Some(log) = &mut self.log else { return };
+        self.buf.clear();
+        record.encode(&mut self.buf);
+        log.append(&self.buf);
+    }
+
+    /// Makes everything appended durable (one fsync), then acknowledges it in order. On a
+    /// write failure: unhealthy, nothing acknowledged from then on.
+    pub fn commit(&mut self) {
+        let Some(log) = &mut self.log else { return };
+        if log.pending_bytes() > 0 {
+            if let Err(e) = log.commit() {
+                error!(error = %e, dir = %self.dir.display(), "Events cannot be made durable; not ready, nothing is acknowledged until iocd is restarted with a writable data directory.");
+                self.log = None;
+                self.healthy.send_replace(false);
+                return;
+            }
+        }
+        self.unsent.append(&mut self.uncommitted);
+        self.send_acks();
+    }
+
+    /// Sends the committed acks, in order, until the request queue is full.
+    pub fn send_acks(&mut self) {
+        let Some(acker) = &self.acker else { return };
+        while let Some(&ack) = self.unsent.front() {
+            match acker.try_ack(ack) {
+                Ok(()) => {
+                    self.unsent.pop_front();
+                }
+                Err(AckError::Full) => break,
+            }
+        }
+    }
+
+    /// Writes a checkpoint when one is due, then trims the log.
+    pub fn maybe_checkpoint(&mut self, state: &State, alert_since: impl FnOnce() -> Vec<(String, i64)>) {
+        if self.last_checkpoint.elapsed() < self.checkpoint_every {
+            return;
+        }
+        self.checkpoint(state, alert_since());
+    }
+
+    /// Writes a checkpoint now (also at shutdown).
+    pub fn checkpoint(&mut self, state: &State, alert_since: Vec<(String, i64)>) {
+        self.last_checkpoint = Instant::now();
+        self.commit();
+        let Some(log) = &mut self.log else { return };
+        let at = log.end();
+        let started = Instant::now();
+        let ck = CheckpointRef { state, alert_since };
+        if let Err(e) = store::write_checkpoint(&self.dir, at, &ck) {
+            error!(error = %e, "Checkpoint failed; the log keeps growing until one succeeds.");
+            return;
+        }
+        if let Err(e) = store::prune_checkpoints(&self.dir, CHECKPOINTS_KEPT).and_then(|()| trim(log, &self.dir)) {
+            warn!(error = %e, "Old checkpoints or log segments could not be removed.");
+        }
+        info!(at = %at, took_ms = started.elapsed().as_millis(), "Checkpoint written.");
+    }
+}
+
+/// The serialised form of [`Checkpoint`], by reference.
+#[derive(Serialize)]
+struct CheckpointRef<'a> {
+    state: &'a State,
+    alert_since: Vec<(String, i64)>,
+}
+
+/// Trims the log before the oldest kept checkpoint, so falling back to it still works.
+fn trim(log: &mut EventLog, dir: &Path) -> Result<(), StoreError> {
+    let oldest = std::fs::read_dir(dir)
+        .map_err(|e| StoreError::Failed(e.to_string()))?
+        .filter_map(Result::ok)
+        .filter_map(|e| parse_checkpoint_name(&e.file_name().to_string_lossy()))
+        .min();
+    match oldest {
+        Some(pos) => log.trim_before(pos),
+        None => Ok(()),
+    }
+}
+
+fn parse_checkpoint_name(name: &str) -> Option<LogPosition> {
+    let rest = name.strip_prefix("checkpoint-")?.strip_suffix(".bin")?;
+    let (segment, offset) = rest.split_once('-')?;
+    Some(LogPosition { segment: segment.parse().ok()?, offset: offset.parse().ok()? })
+}
+
+/// Applies one logged record exactly as live processing did.
+pub fn replay(state: &mut State, record: &Record<'_>, limits: &DecodeLimits, prefix: &str) {
+    match record {
+        Record::Message { received_at_ns, topic, payload } => {
+            let at = Ts(*received_at_ns);
+            let Some(source) = source_of(topic, prefix) else { return };
+            match decode(source, payload, at, limits) {
+                Ok(event) => state.apply(&Input::Event(event), at),
+                Err(e) => state.apply(&Input::Rejected { source, reason: e.reason }, at),
+            };
+        }
+        Record::Tick { at_ns } => {
+            state.apply(&Input::Tick, Ts(*at_ns));
+        }
+    }
+}

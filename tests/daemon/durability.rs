@@ -1,0 +1,245 @@
+//! Lose nothing (CONTRACT section 7): the daemon as a process with `--data-dir`, killed with
+//! SIGKILL in the middle of a stream of QoS 1 events and restarted; a torn log tail; a data
+//! directory that cannot be written. Figures are printed (run with `--nocapture`).
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{TIMEOUT, TestClient, broker::TestBroker, canon, parse_metrics, unique};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A daemon process with a fixed client id, prefix, port and data directory.
+struct Daemon {
+    child: Option<Child>,
+    port: u16,
+    config: std::path::PathBuf,
+    data: std::path::PathBuf,
+    broker: String,
+}
+
+impl Daemon {
+    fn new(broker: &TestBroker, dir: &Path, data: &Path) -> Daemon {
+        let config = dir.join("iocd.toml");
+        std::fs::write(
+            &config,
+            format!("[mqtt]\nclient_id = \"{}\"\nprefix = \"{}/v1\"\nreconnect_min_ms = 50\nreconnect_max_ms = 500\n", unique("iocd"), unique("ioc")),
+        )
+        .unwrap();
+        Daemon { child: None, port: free_port(), config, data: data.to_path_buf(), broker: broker.url() }
+    }
+
+    fn prefix(&self) -> String {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        text.lines().find_map(|l| l.strip_prefix("prefix = \"")).unwrap().trim_end_matches('"').to_owned()
+    }
+
+    fn start(&mut self) {
+        let child = Command::new(env!("CARGO_BIN_EXE_iocd"))
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .args(["--mqtt", &self.broker, "--listen", &format!("127.0.0.1:{}", self.port), "--data-dir"])
+            .arg(&self.data)
+            .env("RUST_LOG", "warn,iocd=info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(self.config.with_extension("log")).unwrap())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").args(["-KILL", &c.id().to_string()]).status();
+            let _ = c.wait();
+        }
+    }
+
+    async fn metrics(&self) -> Option<HashMap<String, f64>> {
+        let body = reqwest::get(format!("http://127.0.0.1:{}/metrics", self.port)).await.ok()?.text().await.ok()?;
+        Some(parse_metrics(&body))
+    }
+
+    async fn readyz(&self) -> Option<(u16, serde_json::Value)> {
+        let resp = reqwest::get(format!("http://127.0.0.1:{}/readyz", self.port)).await.ok()?;
+        let status = resp.status().as_u16();
+        Some((status, resp.json().await.ok()?))
+    }
+
+    async fn wait_ready(&self) -> Duration {
+        let start = Instant::now();
+        while !matches!(self.readyz().await, Some((200, _))) {
+            assert!(start.elapsed() < TIMEOUT, "the daemon never became ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        start.elapsed()
+    }
+
+    async fn wait_metric(&self, series: &str, want: f64) -> f64 {
+        let start = Instant::now();
+        loop {
+            let got = self.metrics().await.and_then(|m| m.get(&canon(series)).copied()).unwrap_or(0.0);
+            if (got - want).abs() < 1e-9 {
+                return got;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{series} is {got}, want {want}; daemon log:\n{}",
+                std::fs::read_to_string(self.config.with_extension("log")).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn received(i: usize) -> Vec<u8> {
+    let at = jiff::Timestamp::now().to_string();
+    serde_json::to_vec(&json!({"event_id":format!("r{i}"),"type":"received","occurred_at":at,"dossier_id":format!("D{i}"),
+        "agency":format!("A{}", i % 7),"procedure":"P","channel":"online","due_at":null}))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_in_the_middle_of_50000_events_loses_nothing_and_counts_nothing_twice() {
+    const N: usize = 50_000;
+    // The daemon crashes here, not the broker: Mosquitto's per-change autosave would only
+    // slow the stream down (it rewrites its database after every acknowledgement).
+    let broker = TestBroker::start_with("persistence false");
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::new(&broker, dir.path(), &dir.path().join("data"));
+    daemon.start();
+    daemon.wait_ready().await;
+    let topic = format!("{}/onestop/bulk", daemon.prefix());
+    let publisher = tokio::spawn(async move {
+        let client = TestClient::connect(&broker, &[]).await;
+        for i in 0..N {
+            client.publish(&topic, received(i)).await;
+        }
+        (client, broker)
+    });
+    let mut resumed = Vec::new();
+    for _ in 0..3 {
+        // Let some events through, then crash.
+        let before = daemon.metrics().await.and_then(|m| m.get(&canon(r#"iocd_events_total{source="onestop",type="received"}"#)).copied()).unwrap_or(0.0);
+        let start = Instant::now();
+        loop {
+            let now = daemon.metrics().await.and_then(|m| m.get(&canon(r#"iocd_events_total{source="onestop",type="received"}"#)).copied()).unwrap_or(0.0);
+            if now >= before + 5_000.0 || start.elapsed() > Duration::from_secs(20) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        daemon.kill9();
+        let restart = Instant::now();
+        daemon.start();
+        daemon.wait_ready().await;
+        let at_ready = daemon.metrics().await.unwrap_or_default();
+        let base = at_ready.get(&canon(r#"iocd_events_total{source="onestop",type="received"}"#)).copied().unwrap_or(0.0);
+        // Consumption resumes: the counter moves again.
+        loop {
+            let now = daemon.metrics().await.and_then(|m| m.get(&canon(r#"iocd_events_total{source="onestop",type="received"}"#)).copied()).unwrap_or(0.0);
+            if now > base || now >= N as f64 {
+                break;
+            }
+            assert!(
+                restart.elapsed() < Duration::from_secs(30),
+                "consumption did not resume (at {now}, base {base}); daemon log:\n{}",
+                std::fs::read_to_string(daemon.config.with_extension("log")).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        resumed.push(restart.elapsed());
+    }
+    let (_client, _broker) = publisher.await.unwrap();
+    daemon.wait_metric(r#"iocd_events_total{source="onestop",type="received"}"#, N as f64).await;
+    let m = daemon.metrics().await.unwrap();
+    let received_total: f64 = (0..7).map(|a| m.get(&canon(&format!(r#"iocd_onestop_received_total{{agency="A{a}",channel="online"}}"#))).copied().unwrap_or(0.0)).sum();
+    let open: f64 = (0..7).map(|a| m.get(&canon(&format!(r#"iocd_onestop_dossiers{{agency="A{a}",status="in_progress"}}"#))).copied().unwrap_or(0.0)).sum();
+    let dups = m.get(&canon(r#"iocd_events_duplicate_total{source="onestop"}"#)).copied().unwrap_or(0.0);
+    println!(
+        "durability: {N} QoS 1 events, 3 x SIGKILL: events_total {}, received_total {received_total}, open dossiers {open}, redeliveries ignored as duplicates {dups}, consumption resumed after {resumed:?}",
+        N
+    );
+    assert_eq!(received_total, N as f64, "nothing lost, nothing counted twice");
+    assert_eq!(open, N as f64);
+    assert!(resumed.iter().all(|d| *d < Duration::from_secs(5)), "resumed within 5 s: {resumed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_last_log_record_is_cut_off_and_nothing_acknowledged_is_lost() {
+    let broker = TestBroker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut daemon = Daemon::new(&broker, dir.path(), &data);
+    daemon.start();
+    daemon.wait_ready().await;
+    let topic = format!("{}/onestop/x", daemon.prefix());
+    let client = TestClient::connect(&broker, &[]).await;
+    for i in 0..300 {
+        client.publish(&topic, received(i)).await;
+    }
+    daemon.wait_metric(r#"iocd_events_total{source="onestop",type="received"}"#, 300.0).await;
+    daemon.kill9();
+    // A crash in the middle of a write: half a frame header at the end of the last segment.
+    let log = data.join("log");
+    let mut segments: Vec<_> = std::fs::read_dir(&log).unwrap().map(|e| e.unwrap().path()).collect();
+    segments.sort();
+    let last = segments.last().expect("a log segment");
+    std::fs::OpenOptions::new().append(true).open(last).unwrap().write_all(&[0x40, 0x00, 0x00]).unwrap();
+    daemon.start();
+    daemon.wait_ready().await;
+    daemon.wait_metric(r#"iocd_events_total{source="onestop",type="received"}"#, 300.0).await;
+    client.publish(&topic, received(300)).await;
+    daemon.wait_metric(r#"iocd_events_total{source="onestop",type="received"}"#, 301.0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_directory_that_cannot_be_written_is_not_ready_and_acknowledges_nothing() {
+    let broker = TestBroker::start();
+    let dir = tempfile::tempdir().unwrap();
+    // A path under a regular file cannot be created, even by root.
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, b"x").unwrap();
+    let mut daemon = Daemon::new(&broker, dir.path(), &blocker.join("data"));
+    // `iocd run` creates --data-dir first and refuses a path it cannot create, with status 2.
+    let out = Command::new(env!("CARGO_BIN_EXE_iocd"))
+        .args(["run", "--config"])
+        .arg(&daemon.config)
+        .args(["--mqtt", &daemon.broker, "--listen", &format!("127.0.0.1:{}", daemon.port), "--data-dir"])
+        .arg(&daemon.data)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--data-dir"));
+    // A directory that exists but cannot be written (a file where the log directory goes).
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("log"), b"x").unwrap();
+    daemon.data = data;
+    daemon.start();
+    let start = Instant::now();
+    let body = loop {
+        if let Some((status, body)) = daemon.readyz().await {
+            assert_eq!(status, 503);
+            break body;
+        }
+        assert!(start.elapsed() < TIMEOUT, "no /readyz answer");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(body["durable"], false, "{body}");
+    assert!(daemon.child.as_mut().unwrap().try_wait().unwrap().is_none(), "no crash");
+}

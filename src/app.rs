@@ -124,6 +124,7 @@ impl App {
                 engine,
                 alerts: alerts_tx,
                 alert_publisher: Some(publisher),
+                link: link.clone(),
             },
             Duration::from_millis(settings.ws.push_interval_ms),
             metrics.clone(),

@@ -109,13 +109,21 @@ impl Journal {
         match EventLog::open(dir, at).and_then(|log| store::probe_writable(dir).map(|()| log)) {
             Ok((log, recovered)) => {
                 recovered.warnings.iter().for_each(|w| warn!(warning = %w, "Event log recovered with a cut."));
+                let mut since: std::collections::BTreeMap<String, i64> = recovery.alert_since.drain(..).collect();
                 for (_, bytes) in &recovered.records {
                     match Record::decode(bytes) {
+                        Ok(Record::Alert { id, since_ns: Some(ns) }) => {
+                            since.insert(id.into_owned(), ns);
+                        }
+                        Ok(Record::Alert { id, since_ns: None }) => {
+                            since.remove(id.as_ref());
+                        }
                         Ok(record) => replay(&mut recovery.state, &record, limits, prefix),
                         Err(e) => warn!(error = %e, "Unreadable log record skipped."),
                     }
                     recovery.replayed += 1;
                 }
+                recovery.alert_since = since.into_iter().collect();
                 journal.log = Some(log);
                 journal.healthy.send_replace(true);
             }
@@ -148,6 +156,11 @@ impl Journal {
         if let Some(ack) = msg.ack {
             self.uncommitted.push_back(ack);
         }
+    }
+
+    /// Appends an alert transition: started firing at `since`, or resolved (`None`).
+    pub fn alert(&mut self, id: &str, since: Option<Ts>) {
+        self.append(&Record::Alert { id: id.into(), since_ns: since.map(|t| t.0) });
     }
 
     /// Appends a housekeeping tick at `at`.
@@ -258,5 +271,7 @@ pub fn replay(state: &mut State, record: &Record<'_>, limits: &DecodeLimits, pre
         Record::Tick { at_ns } => {
             state.apply(&Input::Tick, Ts(*at_ns));
         }
+        // Alert transitions restore the engine's `since`, not the state.
+        Record::Alert { .. } => {}
     }
 }

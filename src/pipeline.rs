@@ -39,6 +39,8 @@ pub struct Pipeline {
     outputs: Outputs,
     /// The event log, when a data directory is configured.
     journal: Option<crate::journal::Journal>,
+    /// Lost sessions seen so far, and when the latest was noticed.
+    gap: (u64, Option<Ts>),
     tick: Duration,
     metrics: SelfMetrics,
     reject_log: RejectLog,
@@ -58,7 +60,12 @@ pub struct Outputs {
     pub alerts: tokio::sync::broadcast::Sender<Arc<str>>,
     /// Where alert transitions are published on MQTT (`{prefix}/alerts/{rule}`).
     pub alert_publisher: Option<Publisher>,
+    /// The broker link: a lost session marks the sources as a possible gap.
+    pub link: watch::Receiver<crate::ingest::LinkStatus>,
 }
+
+/// How long the sources stay marked as a possible gap after the broker lost the session.
+const GAP_SHOWN_SECS: i64 = 3600;
 
 impl Pipeline {
     /// A pipeline over `state`, reading `rx` and publishing on `outputs` every `tick`.
@@ -82,6 +89,7 @@ impl Pipeline {
             dead_letters,
             outputs,
             journal: None,
+            gap: (0, None),
             tick,
             metrics,
             reject_log: RejectLog::default(),
@@ -157,7 +165,13 @@ impl Pipeline {
             .map(|(rule, severity, n)| (rule.as_str(), severity.as_str(), n))
             .collect();
         let alerts = self.outputs.engine.firing_json();
-        let mut snap = Snapshot::build(&view, alerts, &self.state.params().cal);
+        let lost = self.outputs.link.borrow().sessions_lost;
+        if lost > self.gap.0 {
+            self.gap = (lost, Some(now));
+            warn!(sessions_lost = lost, "The broker lost iocd's session: messages published meanwhile may be missing; the wall shows a possible gap for an hour.");
+        }
+        let possible_gap = self.gap.1.is_some_and(|at| now < at.plus_secs(GAP_SHOWN_SECS));
+        let mut snap = Snapshot::build(&view, alerts, possible_gap, &self.state.params().cal);
         let previous = self.outputs.snapshots.borrow().clone();
         if !snap.same_content(&previous) {
             snap.version = previous.version + 1;
@@ -170,6 +184,12 @@ impl Pipeline {
     /// clients and MQTT at once.
     fn alert(&mut self, now: Ts) {
         for alert in self.outputs.engine.evaluate(&self.state, now) {
+            if let Some(journal) = &mut self.journal {
+                match alert.state {
+                    AlertState::Firing => journal.alert(&alert.id, Some(alert.since_ts)),
+                    AlertState::Resolved => journal.alert(&alert.id, None),
+                }
+            }
             let json: Arc<str> = Arc::from(alert.to_json());
             match alert.state {
                 AlertState::Firing => info!(

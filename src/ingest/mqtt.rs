@@ -601,6 +601,8 @@ impl MqttIngest {
     pub fn set_manual_acks(&mut self, on: bool) {
         self.manual_acks = on;
         self.eventloop.mqtt_options.set_manual_acks(on);
+        // The event loop copied the flag into its state when it was built.
+        self.eventloop.state.manual_acks = on;
     }
 
     /// A handle that acknowledges messages of the current connection.

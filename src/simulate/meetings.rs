@@ -59,6 +59,9 @@ pub(super) struct Participant {
 pub(super) struct MeetingRun {
     /// Key in the generator's meeting table (its serial).
     pub key: u32,
+    /// Under a scale above 1, which copy of the province the meeting belongs to (its
+    /// endpoints carry the suffix `-P{n}` for copies after the first).
+    pub replica: u16,
     pub id: String,
     pub level: Level,
     pub title: &'static str,
@@ -122,8 +125,15 @@ impl Generator {
         }];
         let title = titles[self.rng_index(titles.len())];
         self.meeting_serial += 1;
+        let replicas = self.base_scale().ceil().max(1.0) as usize;
+        let replica = if replicas > 1 {
+            self.rng_index(replicas) as u16
+        } else {
+            0
+        };
         MeetingRun {
             key: self.meeting_serial,
+            replica,
             id: format!(
                 "M-{}-{:03}{:03}",
                 self.clock.year(start),
@@ -221,12 +231,7 @@ impl Generator {
         let expected: Vec<Value> = run
             .participants
             .iter()
-            .map(|p| {
-                self.province.endpoints[usize::from(p.endpoint)]
-                    .0
-                    .clone()
-                    .into()
-            })
+            .map(|p| self.endpoint_id(run, p.endpoint).into())
             .collect();
         let mut obj = Map::new();
         obj.insert("meeting_id".into(), run.id.clone().into());
@@ -248,11 +253,29 @@ impl Generator {
     }
 
     /// The meeting id and the endpoint's id and agency, if the meeting is still planned.
-    fn endpoint_of(&self, m: u32, p: u16) -> Option<(String, &str, &str)> {
+    fn endpoint_of(&self, m: u32, p: u16) -> Option<(String, String, &str)> {
         let run = self.meetings.get(&m)?;
         let part = run.participants.get(usize::from(p))?;
-        let (id, agency) = self.province.endpoints.get(usize::from(part.endpoint))?;
-        Some((run.id.clone(), id.as_str(), agency.as_str()))
+        let (_, agency) = self.province.endpoints.get(usize::from(part.endpoint))?;
+        Some((
+            run.id.clone(),
+            self.endpoint_id(run, part.endpoint),
+            agency.as_str(),
+        ))
+    }
+
+    /// The id of endpoint `e` in the copy of the province that `run` belongs to.
+    fn endpoint_id(&self, run: &MeetingRun, e: u16) -> String {
+        let id = self
+            .province
+            .endpoints
+            .get(usize::from(e))
+            .map_or("EP-?", |(id, _)| id);
+        if run.replica == 0 {
+            id.to_owned()
+        } else {
+            format!("{id}-P{}", run.replica)
+        }
     }
 
     fn endpoint_event(&mut self, at: Ts, m: u32, p: u16, ty: &str) {
@@ -261,11 +284,11 @@ impl Generator {
         };
         let mut obj = Map::new();
         obj.insert("meeting_id".into(), meeting.into());
-        obj.insert("endpoint_id".into(), ep.into());
         if ty == "endpoint_joined" {
             obj.insert("agency".into(), agency.into());
         }
         let topic = self.topic(format_args!("vc/endpoints/{ep}"));
+        obj.insert("endpoint_id".into(), ep.into());
         self.emit(at, Source::Vc, topic, ty, obj);
     }
 
@@ -323,12 +346,12 @@ impl Generator {
         let round = |v: f64| (v * 10.0).round() / 10.0;
         let mut obj = Map::new();
         obj.insert("meeting_id".into(), meeting.into());
-        obj.insert("endpoint_id".into(), ep.into());
         obj.insert("packet_loss_pct".into(), round(loss).into());
         obj.insert("jitter_ms".into(), round(jitter).into());
         obj.insert("rtt_ms".into(), round(rtt).into());
         obj.insert("bitrate_kbps".into(), kbps.round().into());
         let topic = self.topic(format_args!("vc/endpoints/{ep}"));
+        obj.insert("endpoint_id".into(), ep.into());
         self.emit(at, Source::Vc, topic, "endpoint_stats", obj);
     }
 

@@ -15,6 +15,7 @@ use super::StoreError;
 
 const KIND_MESSAGE: u8 = 1;
 const KIND_TICK: u8 = 2;
+const KIND_ALERT: u8 = 3;
 
 /// One entry of the event log.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +34,14 @@ pub enum Record<'a> {
     Tick {
         /// The tick's instant, in nanoseconds since the Unix epoch.
         at_ns: i64,
+    },
+    /// An alert started firing (`since_ns`) or resolved (`since_ns = None`): replay restores
+    /// the `since` of the alerts firing at the crash.
+    Alert {
+        /// The alert id, `{rule}:{subject}`.
+        id: Cow<'a, str>,
+        /// When it started firing, in nanoseconds since the Unix epoch; `None` when resolved.
+        since_ns: Option<i64>,
     },
 }
 
@@ -58,6 +67,12 @@ impl Record<'_> {
                 out.push(KIND_TICK);
                 out.extend_from_slice(&at_ns.to_le_bytes());
             }
+            Record::Alert { id, since_ns } => {
+                out.push(KIND_ALERT);
+                // i64::MIN is never a `since` (it is 1677), so it marks "resolved".
+                out.extend_from_slice(&since_ns.unwrap_or(i64::MIN).to_le_bytes());
+                put_bytes(out, id.as_bytes());
+            }
         }
     }
 
@@ -76,6 +91,13 @@ impl Record<'_> {
                 payload: Cow::Borrowed(r.prefixed()?),
             },
             KIND_TICK => Record::Tick { at_ns: r.i64()? },
+            KIND_ALERT => {
+                let since = r.i64()?;
+                Record::Alert {
+                    since_ns: (since != i64::MIN).then_some(since),
+                    id: Cow::Borrowed(r.str()?),
+                }
+            }
             _ => return Err(StoreError::CorruptRecord("unknown record kind")),
         };
         if r.0.is_empty() {
@@ -101,6 +123,10 @@ impl Record<'_> {
                 payload: Cow::Owned(payload.into_owned()),
             },
             Record::Tick { at_ns } => Record::Tick { at_ns },
+            Record::Alert { id, since_ns } => Record::Alert {
+                id: Cow::Owned(id.into_owned()),
+                since_ns,
+            },
         }
     }
 }

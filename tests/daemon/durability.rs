@@ -243,3 +243,110 @@ async fn a_data_directory_that_cannot_be_written_is_not_ready_and_acknowledges_n
     assert_eq!(body["durable"], false, "{body}");
     assert!(daemon.child.as_mut().unwrap().try_wait().unwrap().is_none(), "no crash");
 }
+
+/// The contract's figures, without what names the instant or the connection.
+fn comparable(metrics: &HashMap<String, f64>) -> Vec<(String, f64)> {
+    let mut v: Vec<(String, f64)> = metrics
+        .iter()
+        .filter(|(k, _)| {
+            ["iocd_events", "iocd_onestop", "iocd_vc", "iocd_soc", "iocd_alerts_firing", "iocd_source_last", "iocd_state_dossiers"]
+                .iter()
+                .any(|p| k.starts_with(p))
+        })
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_after_a_crash_gives_the_same_metrics_snapshot_and_alerts_as_live() {
+    let broker = TestBroker::start_with("persistence false");
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::new(&broker, dir.path(), &dir.path().join("data"));
+    daemon.start();
+    daemon.wait_ready().await;
+    let p = daemon.prefix();
+    let client = TestClient::connect(&broker, &[]).await;
+    let at = |secs: i64| (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(secs)).to_string();
+    let mut n = 0;
+    for i in 0..200 {
+        let due = if i % 3 == 0 { at(-3600) } else { at(86_400 * 3) };
+        let ev = json!({"event_id":format!("r{i}"),"type":"received","occurred_at":at(-7200),"dossier_id":format!("D{i}"),
+            "agency":format!("A{}", i % 5),"procedure":"P","channel":if i % 4 == 0 { "direct" } else { "online" },"due_at":due});
+        client.publish(&format!("{p}/onestop/x"), serde_json::to_vec(&ev).unwrap()).await;
+        n += 1;
+        if i % 2 == 0 {
+            let ev = json!({"event_id":format!("s{i}"),"type":"resolved","occurred_at":at(-60),"dossier_id":format!("D{i}"),"due_at":due});
+            client.publish(&format!("{p}/onestop/x"), serde_json::to_vec(&ev).unwrap()).await;
+            n += 1;
+        }
+    }
+    for (i, sev) in ["low", "high", "critical"].iter().enumerate() {
+        let ev = json!({"event_id":format!("a{i}"),"type":"alert","occurred_at":at(-30),"alert_id":format!("X{i}"),"system_id":"HT-DVC","severity":sev,"category":"recon"});
+        client.publish(&format!("{p}/soc/x"), serde_json::to_vec(&ev).unwrap()).await;
+        n += 1;
+    }
+    client.publish(&format!("{p}/soc/x"), b"{broken".to_vec()).await;
+    client.publish(&format!("{p}/vc/x"), serde_json::to_vec(&json!({"event_id":"m1","type":"meeting_started","occurred_at":at(-900),"meeting_id":"M1","title":"T","level":"province","expected_endpoints":["E1","E2"]})).unwrap()).await;
+    n += 1;
+    let events: f64 = f64::from(n);
+    let start = Instant::now();
+    loop {
+        let m = daemon.metrics().await.unwrap_or_default();
+        let total: f64 = m.iter().filter(|(k, _)| k.starts_with("iocd_events_total")).map(|(_, v)| v).sum();
+        let firing = m.get(&canon(r#"iocd_alerts_firing{rule="dossier_overdue",severity="warning"}"#)).copied().unwrap_or(0.0);
+        if total >= events && firing >= 5.0 {
+            break;
+        }
+        assert!(start.elapsed() < TIMEOUT, "events not all applied: {total} of {events}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let snapshot = |port: u16| async move {
+        let mut v: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/snapshot")).await.unwrap().json().await.unwrap();
+        for k in ["at", "seq"] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        v
+    };
+    let alerts = |port: u16| async move {
+        let v: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/alerts")).await.unwrap().json().await.unwrap();
+        v
+    };
+    let live = (comparable(&daemon.metrics().await.unwrap()), snapshot(daemon.port).await, alerts(daemon.port).await);
+    daemon.kill9();
+    daemon.start();
+    daemon.wait_ready().await;
+    // The first view after the start is built at the next tick.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let replayed = (comparable(&daemon.metrics().await.unwrap()), snapshot(daemon.port).await, alerts(daemon.port).await);
+    assert_eq!(live.0, replayed.0, "metrics");
+    assert_eq!(live.1, replayed.1, "snapshot");
+    assert_eq!(live.2, replayed.2, "firing alerts, with their since and members");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_lost_the_session_is_counted_and_shown_as_a_possible_gap() {
+    let mut broker = TestBroker::start_with("persistence false");
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::new(&broker, dir.path(), &dir.path().join("data"));
+    daemon.start();
+    daemon.wait_ready().await;
+    let p = daemon.prefix();
+    broker.restart();
+    daemon.wait_metric("iocd_mqtt_sessions_lost_total", 1.0).await;
+    daemon.wait_ready().await;
+    let client = TestClient::connect(&broker, &[]).await;
+    let hb = json!({"event_id":"after","type":"heartbeat","occurred_at":jiff::Timestamp::now().to_string()});
+    client.publish(&format!("{p}/vc/x"), serde_json::to_vec(&hb).unwrap()).await;
+    daemon.wait_metric(r#"iocd_events_total{source="vc",type="heartbeat"}"#, 1.0).await;
+    let start = Instant::now();
+    loop {
+        let v: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{}/api/v1/snapshot", daemon.port)).await.unwrap().json().await.unwrap();
+        if ["onestop", "vc", "soc"].iter().all(|s| v["sources"][s]["possible_gap"] == true) {
+            break;
+        }
+        assert!(start.elapsed() < TIMEOUT, "no possible gap shown: {}", v["sources"]);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

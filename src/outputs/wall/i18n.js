@@ -24,6 +24,7 @@ window.IOCD_I18N = {
     feed_soc: "SOC",
     feed_ok: "Hoạt động",
     feed_silent: "Mất tín hiệu",
+    feed_gap: "Có thể thiếu dữ liệu",
     feed_never: "Chưa có dữ liệu",
     feed_unknown: "Không rõ",
 
@@ -120,6 +121,7 @@ window.IOCD_I18N = {
     feed_soc: "SOC",
     feed_ok: "Active",
     feed_silent: "Silent",
+    feed_gap: "Possible gap",
     feed_never: "No data yet",
     feed_unknown: "Unknown",
 

@@ -303,11 +303,11 @@
       const chip = byId("source-" + name);
       const info = src && src[name];
       const last = info ? parseTime(info.last_event_at) : null;
-      const status = !info ? "unknown" : info.silent ? "silent" : last === null ? "never" : "ok";
+      const status = !info ? "unknown" : info.silent ? "silent" : last === null ? "never" : info.possible_gap ? "gap" : "ok";
       chip.dataset.status = status;
       chip.dataset.silent = info ? String(!!info.silent) : "";
       chip.querySelector("use").setAttribute("href", status === "ok" ? "#i-ok" : status === "silent" ? "#i-off" : "#i-info");
-      chip.querySelector(".feed-status").textContent = t({ ok: "feed_ok", silent: "feed_silent", never: "feed_never", unknown: "feed_unknown" }[status]);
+      chip.querySelector(".feed-status").textContent = t({ ok: "feed_ok", gap: "feed_gap", silent: "feed_silent", never: "feed_never", unknown: "feed_unknown" }[status]);
       chip.querySelector(".feed-time").textContent = last === null ? "" : " " + fmtWhen(last, true); // the space keeps textContent readable
       chip.title = last === null ? "" : fmtClock(last);
     }

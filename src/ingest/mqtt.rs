@@ -41,6 +41,9 @@ use crate::ingest::RawMessage;
 use crate::telemetry::SelfMetrics;
 use crate::time::Ts;
 
+/// Mosquitto's count of QoS 1 messages dropped because a client's queue was full.
+const SYS_DROPPED: &str = "$SYS/broker/publish/messages/dropped";
+
 /// The input sources, as the topic level right under the prefix (CONTRACT section 1).
 const SOURCES: [&str; 3] = ["onestop", "vc", "soc"];
 
@@ -272,6 +275,7 @@ enum Action {
     Connected(ConnAck),
     Subscribed(SubAck),
     Forward(Publish),
+    BrokerDropped(Publish),
     Foreign(String),
     Nothing,
 }
@@ -282,6 +286,7 @@ fn classify(event: Event, inputs: &[String]) -> Action {
         Event::Incoming(Incoming::ConnAck(ack)) => Action::Connected(ack),
         Event::Incoming(Incoming::SubAck(ack)) => Action::Subscribed(ack),
         Event::Incoming(Incoming::Publish(p)) if is_input(&p.topic, inputs) => Action::Forward(p),
+        Event::Incoming(Incoming::Publish(p)) if p.topic == SYS_DROPPED => Action::BrokerDropped(p),
         Event::Incoming(Incoming::Publish(p)) => Action::Foreign(p.topic),
         Event::Incoming(_) | Event::Outgoing(_) => Action::Nothing,
     }
@@ -403,7 +408,13 @@ impl MqttIngest {
         }
         match classify(event, &self.inputs) {
             Action::Connected(ack) => self.on_connack(&ack),
+            Action::Subscribed(ack) if ack.return_codes.len() == 1 => self.on_sys_suback(&ack),
             Action::Subscribed(ack) => self.on_suback(&ack),
+            Action::BrokerDropped(p) => {
+                if let Some(n) = std::str::from_utf8(&p.payload).ok().and_then(|t| t.trim().parse::<i64>().ok()) {
+                    self.metrics.broker_messages_dropped.set(n);
+                }
+            }
             Action::Forward(publish) => return self.forward(publish, cancel).await,
             Action::Foreign(topic) => {
                 debug!(%topic, "Ignored a message outside the input topics.");
@@ -487,6 +498,16 @@ impl MqttIngest {
         }
         self.link.update(|s| s.subscribed = true);
         info!(filters = ?self.filters, "Subscribed to the input topics.");
+        // Mosquitto counts the QoS 1 messages it dropped for full client queues here; a
+        // broker whose ACL forbids it answers with a failure, which only means no figure.
+        let _ = self.client.try_subscribe(SYS_DROPPED, QoS::AtMostOnce);
+    }
+
+    /// The answer to the single-filter `$SYS` subscription (the inputs are three filters).
+    fn on_sys_suback(&mut self, ack: &SubAck) {
+        if ack.return_codes.contains(&SubscribeReasonCode::Failure) {
+            debug!("The broker does not allow reading its dropped-message counter; iocd_broker_messages_dropped stays unset.");
+        }
     }
 
     /// Hands an input message to the pipeline; when the queue is full, waits (backpressure)

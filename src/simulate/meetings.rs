@@ -16,6 +16,8 @@ use crate::time::Ts;
 const MEETINGS_PER_WORKING_DAY: f64 = 1.5;
 /// Seconds between two statistics samples of an endpoint.
 pub const STATS_INTERVAL_SECS: i64 = 5;
+/// Link statistics replayed before the start, in seconds (demo history).
+const STATS_REPLAYED_SECS: i64 = 120;
 
 /// A video-conferencing task.
 #[derive(Clone, Copy, Debug)]
@@ -210,12 +212,10 @@ impl Generator {
                 self.schedule(leave, Task::Meeting(MeetingTask::Left(m, i)));
             }
             if let Some(&(join, _)) = p.intervals.first() {
-                // Samples of an unpublished past are not even generated.
-                let from = if self.emitted(join) {
-                    join
-                } else {
-                    join.max(s)
-                };
+                // Samples of the past are not even generated, except the last two minutes
+                // of a replayed history (the latest sample is what shows the link quality).
+                let replayed = s.minus_secs(STATS_REPLAYED_SECS);
+                let from = join.max(if self.emitted(join) { replayed } else { s });
                 let first = Generator::after(from, self.uniform(1.0, 5.0));
                 self.schedule(first, Task::Meeting(MeetingTask::Stats(m, i)));
             }

@@ -60,8 +60,9 @@ pub struct SimOptions {
     pub seed: u64,
     /// Share (0 to 1) of events that come with a fault.
     pub faults: f64,
-    /// Demo mode for `iocd demo`: the busy rhythm, and a replayed history (a week of
-    /// dossiers at a small scale, the last 40 minutes of meetings and SOC) plus a scripted
+    /// Demo mode for `iocd demo`: the busy rhythm, and a replayed history (five days of
+    /// dossiers at a small scale, the last 40 minutes of meetings and SOC, about 20,000
+    /// messages published in the first seconds) plus a scripted
     /// scene, so that on the first second there are overdue, stalled and due-soon dossiers,
     /// a meeting on air for 20 minutes with missing and poor endpoints, a critical incident
     /// unacknowledged for 25 minutes and a SOC system silent for 12 minutes; then live.
@@ -158,7 +159,7 @@ impl Profile {
                 filing_scale: 0.5,
                 compression: 1,
                 history_scale: 0.03,
-                dossier_history_secs: 7 * DAY,
+                dossier_history_secs: 5 * DAY,
                 vc_history_secs: 40 * 60,
                 soc_history_secs: 40 * 60,
                 emit_history: true,

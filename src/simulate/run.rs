@@ -1,6 +1,6 @@
 //! The publisher: connects to the broker with its own `rumqttc` client (`QoS` 1, up to 100
 //! publishes in flight), asks the generator every 100 ms for the messages due by the wall
-//! clock and publishes them, history first. It stops after `duration` or on the stop
+//! clock and publishes them, a replayed history (demo) first and newest first. It stops after `duration` or on the stop
 //! signal, waits (at most 10 s) for the broker to acknowledge what was sent, disconnects
 //! and returns a [`SimReport`].
 //!
@@ -108,7 +108,11 @@ impl Pacer {
         let opts = options.clone();
         let (generator, history) = tokio::task::spawn_blocking(move || {
             let mut generator = Generator::new(&opts, start);
-            let history = generator.generate(start);
+            let mut history = generator.generate(start);
+            // Newest first: each dossier's latest event (its current status) reaches the
+            // daemon before its past, so the wall is right at once; the contract's order
+            // independence makes the end state the same.
+            history.reverse();
             (generator, history)
         })
         .await

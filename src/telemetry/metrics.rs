@@ -40,6 +40,8 @@ pub struct SelfMetrics {
     pub ws_slow_disconnects: IntCounter,
     /// Frames sent to WebSocket clients.
     pub ws_frames_sent: IntCounter,
+    /// The broker's own count of QoS 1 messages it dropped (Mosquitto `$SYS`), when allowed.
+    pub broker_messages_dropped: IntGauge,
 }
 
 impl SelfMetrics {
@@ -104,6 +106,10 @@ impl SelfMetrics {
                 "WebSocket clients disconnected for taking no data for max_behind_secs.",
             ),
             ws_frames_sent: counter("iocd_ws_frames_sent_total", "Frames sent to WebSocket clients."),
+            broker_messages_dropped: gauge(
+                "iocd_broker_messages_dropped",
+                "Messages the broker dropped for full client queues ($SYS/broker/publish/messages/dropped), when it publishes them.",
+            ),
             mqtt_connected: gauge("iocd_mqtt_connected", "1 while the MQTT connection is up."),
             mqtt_subscribed: gauge(
                 "iocd_mqtt_subscribed",

@@ -16,15 +16,28 @@ fn iocd() -> Command {
     Command::new(env!("CARGO_BIN_EXE_iocd"))
 }
 
+/// Kills the demo if the test fails before stopping it.
+struct Reaper(std::process::Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_shows_all_three_sources_within_a_minute() {
     let (http, mqtt) = (free_port(), free_port());
-    let mut child = iocd()
-        .args(["demo", "--listen", &format!("127.0.0.1:{http}"), "--mqtt-listen", &format!("127.0.0.1:{mqtt}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut reaper = Reaper(
+        iocd()
+            .args(["demo", "--listen", &format!("127.0.0.1:{http}"), "--mqtt-listen", &format!("127.0.0.1:{mqtt}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut reaper.0;
     let start = Instant::now();
     let url = format!("http://127.0.0.1:{http}/api/v1/snapshot");
     let snap: Value = loop {

@@ -1,6 +1,6 @@
 //! The publisher: connects to the broker with its own `rumqttc` client (`QoS` 1, up to 100
 //! publishes in flight), asks the generator every 100 ms for the messages due by the wall
-//! clock and publishes them, a replayed history (demo) first and newest first. It stops after `duration` or on the stop
+//! clock and publishes them, a replayed history (demo) first, current picture first. It stops after `duration` or on the stop
 //! signal, waits (at most 10 s) for the broker to acknowledge what was sent, disconnects
 //! and returns a [`SimReport`].
 //!
@@ -8,6 +8,7 @@
 //! errors); the pacing loop awaits `publish`, so a slow or absent broker pushes back on the
 //! generator instead of piling messages up in memory.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::io::Write as _;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS,
 use tokio_util::sync::CancellationToken;
 
 use super::{Generator, SimMessage, SimOptions, SimReport};
+use crate::decode::Source;
 use crate::time::Ts;
 
 /// How often the generator is asked for due messages.
@@ -108,11 +110,7 @@ impl Pacer {
         let opts = options.clone();
         let (generator, history) = tokio::task::spawn_blocking(move || {
             let mut generator = Generator::new(&opts, start);
-            let mut history = generator.generate(start);
-            // Newest first: each dossier's latest event (its current status) reaches the
-            // daemon before its past, so the wall is right at once; the contract's order
-            // independence makes the end state the same.
-            history.reverse();
+            let history = replay_order(generator.generate(start));
             (generator, history)
         })
         .await
@@ -206,6 +204,34 @@ impl Pacer {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// The order in which a replayed history (demo) is published: first the current picture
+/// (the latest event of each dossier, and the meetings and SOC newest first), then the
+/// older dossier events, newest first. The wall is right within a second, and the
+/// contract's order independence makes the end state the same as in time order.
+fn replay_order(mut history: Vec<SimMessage>) -> Vec<SimMessage> {
+    #[derive(serde::Deserialize)]
+    struct Dossier<'a> {
+        #[serde(borrow)]
+        dossier_id: std::borrow::Cow<'a, str>,
+    }
+    history.reverse();
+    let mut seen = HashSet::new();
+    let (mut now, mut past) = (Vec::new(), Vec::new());
+    for msg in history {
+        let current = msg.source != Source::Onestop
+            || (msg.fault.is_none()
+                && serde_json::from_slice::<Dossier<'_>>(&msg.payload)
+                    .is_ok_and(|d| seen.insert(d.dossier_id.into_owned())));
+        if current {
+            now.push(msg);
+        } else {
+            past.push(msg);
+        }
+    }
+    now.extend(past);
+    now
 }
 
 /// Polls the event loop: counts acknowledgements, backs off after errors, ends after the
@@ -338,6 +364,29 @@ fn say(line: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replayed_history_shows_the_current_picture_first() {
+        let msg = |source, id: &str, secs| SimMessage {
+            topic: String::new(),
+            payload: format!(r#"{{"dossier_id":"{id}","meeting_id":"{id}"}}"#).into_bytes(),
+            fault: None,
+            source,
+            at: Ts::from_secs(secs),
+        };
+        let history = vec![
+            msg(Source::Onestop, "A", 1),
+            msg(Source::Onestop, "B", 2),
+            msg(Source::Vc, "M", 3),
+            msg(Source::Onestop, "B", 4),
+        ];
+        let order: Vec<i64> = replay_order(history)
+            .iter()
+            .map(|m| m.at.0 / 1_000_000_000)
+            .collect();
+        // B's latest, the meeting, A's only event; then B's past.
+        assert_eq!(order, [4, 3, 1, 2]);
+    }
 
     #[test]
     fn urls_give_host_port_and_transport() {

@@ -44,7 +44,14 @@ async fn the_demo_shows_all_three_sources_within_a_minute() {
         if let Ok(resp) = reqwest::get(&url).await {
             if let Ok(v) = resp.json::<Value>().await {
                 let live = ["onestop", "vc", "soc"].iter().all(|s| v["sources"][s]["last_event_at"].is_string());
-                let full = v["onestop"]["overdue"].as_u64().unwrap_or(0) > 0
+                let positive = |x: &Value| x.as_u64().unwrap_or(0) > 0;
+                let full = positive(&v["onestop"]["today"]["received"])
+                    && positive(&v["onestop"]["stalled"])
+                    && positive(&v["onestop"]["due_soon"])
+                    && positive(&v["vc"]["endpoints_missing"])
+                    && positive(&v["vc"]["endpoints_poor_quality"])
+                    && positive(&v["soc"]["systems_silent"])
+                    && v["onestop"]["overdue"].as_u64().unwrap_or(0) > 0
                     && v["vc"]["meetings_active"].as_u64().unwrap_or(0) > 0
                     && v["soc"]["incidents_unacknowledged"]["critical"].as_u64().unwrap_or(0) > 0
                     && v["alerts"].as_array().is_some_and(|a| a.len() >= 3);

@@ -1,0 +1,792 @@
+//! Durability costs: `cargo bench --bench durability` (about 1 to 2 minutes, release).
+//!
+//! All in-process on the library API, no broker, in temporary directories (under `TMPDIR`,
+//! so on the same disk as `/tmp` unless told otherwise):
+//!
+//! 1. **Ingest throughput, log off**: `source_of` + `decode` + `State::apply` of a realistic
+//!    mixed stream (one-stop `received` / `transferred` / `resolved`, VC `endpoint_stats`,
+//!    SOC `alert`; every event id unique), in batches of 512 as `pipeline.rs` takes them off
+//!    the queue.
+//! 2. **Ingest throughput, log on**: the same plus `Journal::message` for each message and
+//!    `Journal::commit` (one `fdatasync`) per batch of 512, as the pipeline does; then
+//!    batches of 64 and of 1 (one fsync per message) to show what group commit buys.
+//! 3. **Disk bytes per event**: the log segments' size over the events logged; the
+//!    checkpoint's size over the open dossiers it holds.
+//! 4. **Recovery of 1,000,000 open dossiers**: 1 M `received` events for distinct dossiers
+//!    are logged and applied through the journal with a checkpoint after the first 500,000.
+//!    A child process (this binary re-executed, so its peak RSS is its own) then times
+//!    `Journal::open`: load the 500 k checkpoint and replay 500 k records. The parent then
+//!    writes a checkpoint of the whole 1 M state and a second child times `Journal::open`
+//!    again: load the checkpoint, replay nothing. Both children also time loading the
+//!    checkpoint alone, so replay time = open − load.
+//!
+//! Every file was just written, so the children read from the page cache: a cold start also
+//! pays reading the checkpoint and log from the disk (sizes printed).
+//!
+//! Run without `--bench` (as `cargo test --all-targets` does), it only prints a skip line.
+//! Figures and method are in `docs/durability.md`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use iocd::decode::{DecodeLimits, decode, source_of};
+use iocd::ingest::RawMessage;
+use iocd::journal::{Checkpoint, Journal};
+use iocd::state::{Input, Params, State};
+use iocd::store;
+use iocd::time::Ts;
+
+const PREFIX: &str = "ioc/v1";
+/// Messages of the mixed stream.
+const MIXED: usize = 400_000;
+/// Runs of each throughput measurement (the median is reported).
+const RUNS: usize = 5;
+/// Stop a small-batch run after this long (fsync per message is slow).
+const SMALL_BATCH_CAP: Duration = Duration::from_secs(4);
+/// Open dossiers for the recovery measurement.
+const DOSSIERS: usize = 1_000_000;
+/// 2026-11-24T08:00:00+07:00 in Unix seconds.
+const T0: i64 = 1_795_453_200 + 8 * 3600;
+const LOCAL_OFFSET: i64 = 7 * 3600;
+/// Set in the child process: the data directory to recover.
+const CHILD_VAR: &str = "IOCD_DURABILITY_BENCH_RECOVER";
+
+// ---------------------------------------------------------------------------------------
+// Deterministic generation
+// ---------------------------------------------------------------------------------------
+
+/// SplitMix64.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Days since 1970-01-01 → (year, month, day).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Writes Unix milliseconds as `2026-11-24T08:15:02.123+07:00`.
+fn write_ts(out: &mut String, ms: i64) {
+    let local = ms.div_euclid(1000) + LOCAL_OFFSET;
+    let (y, mo, d) = civil_from_days(local.div_euclid(86_400));
+    let s = local.rem_euclid(86_400);
+    let _ = write!(
+        out,
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}+07:00",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        ms.rem_euclid(1000)
+    );
+}
+
+const SECTORS: &[&str] = &[
+    "Đất đai",
+    "Hộ tịch",
+    "Xây dựng",
+    "Đầu tư",
+    "Giáo dục và Đào tạo",
+    "Lao động, Thương binh và Xã hội",
+    "Tư pháp",
+    "Y tế",
+    "Giao thông vận tải",
+    "Tài nguyên và Môi trường",
+];
+
+struct Agency {
+    code: String,
+    level: &'static str,
+    /// The topic level the one-stop system publishes under.
+    topic: String,
+}
+
+struct Gen {
+    rng: Rng,
+    seq: u64,
+    agencies: Vec<Agency>,
+    procedures: Vec<String>,
+    buf: String,
+}
+
+impl Gen {
+    fn new(seed: u64) -> Self {
+        let agencies = (0..200)
+            .map(|i| {
+                if i < 20 {
+                    Agency {
+                        code: format!("000.00.{:02}.H42", i + 1),
+                        level: "province",
+                        topic: format!("H42.{:02}", i + 1),
+                    }
+                } else {
+                    let code = format!("000.{:02}.{:02}.H42", 20 + i / 10, i % 10 + 21);
+                    Agency {
+                        topic: code.clone(),
+                        code,
+                        level: "commune",
+                    }
+                }
+            })
+            .collect();
+        Self {
+            rng: Rng(seed),
+            seq: 0,
+            agencies,
+            procedures: (0..2000)
+                .map(|i| format!("{}.{:06}", 1 + i % 2, 1000 + i * 7))
+                .collect(),
+            buf: String::with_capacity(512),
+        }
+    }
+
+    /// Starts a payload in `buf`: the envelope with a fresh UUID-shaped event id.
+    fn envelope(&mut self, ty: &str, at_ms: i64) {
+        self.seq += 1;
+        let r = self.rng.next();
+        let n = self.seq;
+        self.buf.clear();
+        let _ = write!(
+            self.buf,
+            r#"{{"event_id":"{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}","type":"{ty}","occurred_at":""#,
+            (r >> 32) as u32,
+            (r >> 16) as u16,
+            r & 0xfff,
+            0x8000 | (n >> 48) as u16 & 0x3fff,
+            n & 0xffff_ffff_ffff
+        );
+        write_ts(&mut self.buf, at_ms);
+        self.buf.push('"');
+    }
+
+    /// The message in `buf`, closed, on `topic`, received 20 to 500 ms after `at_ms`.
+    fn finish(&mut self, topic: String, at_ms: i64) -> RawMessage {
+        self.buf.push('}');
+        let delay = 20 + self.rng.below(480) as i64;
+        RawMessage {
+            topic,
+            payload: Bytes::copy_from_slice(self.buf.as_bytes()),
+            received_at: Ts((at_ms + delay) * 1_000_000),
+            ack: None,
+        }
+    }
+
+    /// Dossier `n`'s id: agency `n % 200`, filed one of 30 days, unique number.
+    fn dossier_id(&self, n: usize) -> String {
+        let agency = &self.agencies[n % 200].code;
+        let day = (n / 200) % 30;
+        let filed_ms = (T0 - day as i64 * 86_400) * 1000;
+        let (y, m, d) = civil_from_days((filed_ms / 1000 + LOCAL_OFFSET).div_euclid(86_400));
+        format!("{agency}-{:02}{m:02}{d:02}-{:04}", y % 100, n / 6000)
+    }
+
+    /// A `received` for dossier `n` at `at_ms`: the full intake, a deadline on 95 %.
+    fn received(&mut self, n: usize, at_ms: i64) -> RawMessage {
+        let id = self.dossier_id(n);
+        let procedure = (n * 7919) % 2000;
+        let channel = ["online", "online", "online", "direct", "postal"][n % 5];
+        self.envelope("received", at_ms);
+        let a = &self.agencies[n % 200];
+        let _ = write!(
+            self.buf,
+            r#","dossier_id":"{id}","agency":"{}","agency_level":"{}","procedure":"{}","sector":"{}","channel":"{channel}","due_at":"#,
+            a.code,
+            a.level,
+            self.procedures[procedure],
+            SECTORS[procedure % SECTORS.len()],
+        );
+        let topic = format!("{PREFIX}/onestop/{}/dossier", a.topic);
+        if self.rng.below(100) < 5 {
+            self.buf.push_str("null");
+        } else {
+            let day =
+                (at_ms / 1000 + LOCAL_OFFSET).div_euclid(86_400) + 3 + self.rng.below(18) as i64;
+            self.buf.push('"');
+            write_ts(
+                &mut self.buf,
+                (day * 86_400 + 17 * 3600 - LOCAL_OFFSET) * 1000,
+            );
+            self.buf.push('"');
+        }
+        self.finish(topic, at_ms)
+    }
+
+    /// A one-stop event without intake fields (`transferred`, `resolved`) for dossier `n`.
+    fn dossier_step(&mut self, n: usize, ty: &str, extra: &str, at_ms: i64) -> RawMessage {
+        let id = self.dossier_id(n);
+        self.envelope(ty, at_ms);
+        let _ = write!(self.buf, r#","dossier_id":"{id}"{extra}"#);
+        let topic = format!("{PREFIX}/onestop/{}/dossier", self.agencies[n % 200].topic);
+        self.finish(topic, at_ms)
+    }
+
+    fn meeting_started(&mut self, m: usize, endpoints: &[String], at_ms: i64) -> RawMessage {
+        self.envelope("meeting_started", at_ms);
+        let list = endpoints
+            .iter()
+            .map(|e| format!("\"{e}\""))
+            .collect::<Vec<_>>()
+            .join(",");
+        let _ = write!(
+            self.buf,
+            r#","meeting_id":"M-2026-{m:04}","title":"Hội nghị trực tuyến số {m}","level":"province","expected_endpoints":[{list}]"#
+        );
+        self.finish(format!("{PREFIX}/vc/meetings/M-2026-{m:04}"), at_ms)
+    }
+
+    fn endpoint_joined(&mut self, m: usize, ep: &str, at_ms: i64) -> RawMessage {
+        self.envelope("endpoint_joined", at_ms);
+        let _ = write!(
+            self.buf,
+            r#","meeting_id":"M-2026-{m:04}","endpoint_id":"{ep}""#
+        );
+        self.finish(format!("{PREFIX}/vc/endpoints/{ep}"), at_ms)
+    }
+
+    fn endpoint_stats(&mut self, m: usize, ep: &str, at_ms: i64) -> RawMessage {
+        self.envelope("endpoint_stats", at_ms);
+        let loss = self.rng.below(300) as f64 / 100.0;
+        let jitter = self.rng.below(400) as f64 / 10.0;
+        let rtt = 20.0 + self.rng.below(3000) as f64 / 10.0;
+        let bitrate = 512 + self.rng.below(3584);
+        let _ = write!(
+            self.buf,
+            r#","meeting_id":"M-2026-{m:04}","endpoint_id":"{ep}","packet_loss_pct":{loss},"jitter_ms":{jitter},"rtt_ms":{rtt},"bitrate_kbps":{bitrate}"#
+        );
+        self.finish(format!("{PREFIX}/vc/endpoints/{ep}"), at_ms)
+    }
+
+    fn soc_alert(&mut self, at_ms: i64) -> RawMessage {
+        let system = format!("HT-{:03}", 1 + self.rng.below(75));
+        let severity = ["low", "low", "low", "medium", "medium", "high", "critical"]
+            [self.rng.below(7) as usize];
+        let category = [
+            "malware",
+            "intrusion",
+            "ddos",
+            "phishing",
+            "recon",
+            "policy",
+        ][self.rng.below(6) as usize];
+        let alert = self.rng.below(100_000_000);
+        let (a, b) = (self.rng.below(255), self.rng.below(255));
+        self.envelope("alert", at_ms);
+        let _ = write!(
+            self.buf,
+            r#","alert_id":"SIEM-{alert}","system_id":"{system}","severity":"{severity}","category":"{category}","src_ip":"203.0.{a}.{b}","dst_ip":"10.20.1.{a}","signature":"ET SCAN Suspicious inbound to port {b}""#
+        );
+        self.finish(format!("{PREFIX}/soc/alerts/{system}"), at_ms)
+    }
+}
+
+/// The mixed stream, one message every 60 ms: 20 meetings of 30 endpoints started first,
+/// then ~40 % new dossiers, ~20 % transfers and ~18 % resolutions of open ones (one-stop
+/// ~78 %), ~16 % VC `endpoint_stats`, ~6 % SOC alerts.
+fn mixed(n: usize) -> Vec<RawMessage> {
+    let mut g = Gen::new(0xD0_2026);
+    let mut out = Vec::with_capacity(n);
+    let mut t = T0 * 1000;
+    let meetings: Vec<Vec<String>> = (0..20)
+        .map(|m| {
+            (0..30)
+                .map(|k| format!("EP-H42-{:03}", (m * 7 + k) % 200))
+                .collect()
+        })
+        .collect();
+    for (m, eps) in meetings.iter().enumerate() {
+        out.push(g.meeting_started(m, eps, t));
+        for ep in eps {
+            out.push(g.endpoint_joined(m, ep, t + 10));
+        }
+        t += 60;
+    }
+    let mut open: Vec<usize> = Vec::new();
+    let mut next_dossier = 0;
+    while out.len() < n {
+        t += 60;
+        let roll = g.rng.below(100);
+        let msg = match roll {
+            0..40 => {
+                open.push(next_dossier);
+                next_dossier += 1;
+                g.received(next_dossier - 1, t)
+            }
+            40..78 if !open.is_empty() => {
+                let k = g.rng.below(open.len() as u64) as usize;
+                let d = open[k];
+                if roll < 60 {
+                    let extra = if g.rng.below(100) < 40 {
+                        format!(r#","agency":"{}""#, g.agencies[(d + 1) % 200].code)
+                    } else {
+                        String::new()
+                    };
+                    g.dossier_step(d, "transferred", &extra, t)
+                } else {
+                    open.swap_remove(k);
+                    let mut extra = String::from(r#","outcome":"approved","due_at":""#);
+                    let day = (t / 1000 + LOCAL_OFFSET).div_euclid(86_400) + 2;
+                    write_ts(&mut extra, (day * 86_400 + 17 * 3600 - LOCAL_OFFSET) * 1000);
+                    extra.push('"');
+                    g.dossier_step(d, "resolved", &extra, t)
+                }
+            }
+            40..94 => {
+                let m = g.rng.below(20) as usize;
+                let ep = meetings[m][g.rng.below(30) as usize].clone();
+                g.endpoint_stats(m, &ep, t)
+            }
+            _ => g.soc_alert(t),
+        };
+        out.push(msg);
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// The pipeline's work, as in `pipeline.rs`
+// ---------------------------------------------------------------------------------------
+
+/// `Pipeline::handle` without the dead-letter and reject log; returns whether it decoded.
+fn handle(state: &mut State, msg: &RawMessage, limits: &DecodeLimits) -> bool {
+    let Some(source) = source_of(&msg.topic, PREFIX) else {
+        return false;
+    };
+    match decode(source, &msg.payload, msg.received_at, limits) {
+        Ok(event) => {
+            state.apply(&Input::Event(event), msg.received_at);
+            true
+        }
+        Err(err) => {
+            let input = Input::Rejected {
+                source,
+                reason: err.reason,
+            };
+            state.apply(&input, msg.received_at);
+            false
+        }
+    }
+}
+
+/// Ingests `msgs` in batches of `batch` (one commit per batch when `journal` is set), up
+/// to `cap`; returns the messages ingested and the time taken.
+fn ingest(
+    msgs: &[RawMessage],
+    mut journal: Option<&mut Journal>,
+    batch: usize,
+    cap: Option<Duration>,
+) -> (usize, Duration) {
+    let limits = DecodeLimits::default();
+    let mut state = State::new(Params::default(), msgs[0].received_at);
+    let mut done = 0;
+    let mut rejected = 0;
+    let started = Instant::now();
+    for chunk in msgs.chunks(batch) {
+        for msg in chunk {
+            if let Some(j) = journal.as_deref_mut() {
+                j.message(msg);
+            }
+            rejected += usize::from(!handle(&mut state, msg, &limits));
+        }
+        if let Some(j) = journal.as_deref_mut() {
+            j.commit();
+        }
+        done += chunk.len();
+        if cap.is_some_and(|cap| started.elapsed() > cap) {
+            break;
+        }
+    }
+    let took = started.elapsed();
+    assert_eq!(rejected, 0, "generated payloads are valid");
+    (done, took)
+}
+
+fn open_journal(dir: &Path) -> (Journal, State) {
+    let (journal, recovery, _healthy) = Journal::open(
+        dir,
+        Params::default(),
+        &DecodeLimits::default(),
+        PREFIX,
+        Duration::from_secs(3600),
+    )
+    .expect("the data directory opens");
+    (journal, recovery.state)
+}
+
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("iocd-durability-bench-")
+        .tempdir()
+        .expect("a temporary directory")
+}
+
+/// Total size of the files directly in `dir` whose name starts with `prefix`.
+fn size_of(dir: &Path, prefix: &str) -> u64 {
+    std::fs::read_dir(dir)
+        .expect("directory readable")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// A `kB` field of `/proc/self/status`, in bytes.
+fn status_bytes(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().strip_suffix("kB"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// Commits timed per size: 316 bytes (one event) and 160 KiB (512 events).
+const SYNCS: usize = 200;
+
+/// (median, p90) in µs of appending 316 bytes, then 160 KiB, to a file and `fdatasync`ing
+/// it, as `EventLog::commit` does.
+fn fdatasync_latency() -> [(f64, f64); 2] {
+    use std::io::Write as _;
+    let dir = temp_dir();
+    let mut file = std::fs::File::create(dir.path().join("probe")).expect("a file");
+    [316, 512 * 316].map(|size| {
+        let chunk = vec![0x5a_u8; size];
+        let mut us: Vec<f64> = (0..SYNCS)
+            .map(|_| {
+                let started = Instant::now();
+                file.write_all(&chunk).expect("write");
+                file.sync_data().expect("fdatasync");
+                started.elapsed().as_secs_f64() * 1e6
+            })
+            .collect();
+        us.sort_by(f64::total_cmp);
+        (us[SYNCS / 2], us[SYNCS * 9 / 10])
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Recovery child
+// ---------------------------------------------------------------------------------------
+
+/// In the child: `Journal::open` of `dir` (timed, with the peak RSS it reached), then the
+/// checkpoint alone (timed). Prints one `key=value` line.
+fn recover_child(dir: &Path) {
+    let base = status_bytes("VmRSS:");
+    let started = Instant::now();
+    let (journal, recovery, _healthy) = Journal::open(
+        dir,
+        Params::default(),
+        &DecodeLimits::default(),
+        PREFIX,
+        Duration::from_secs(3600),
+    )
+    .expect("the data directory opens");
+    let open = started.elapsed();
+    let hwm = status_bytes("VmHWM:");
+    let rss = status_bytes("VmRSS:");
+    let dossiers = recovery.state.dossiers.len();
+    let replayed = recovery.replayed;
+    drop(journal);
+    drop(recovery);
+    let started = Instant::now();
+    let (_, ck, _) = store::read_latest_checkpoint::<Checkpoint>(dir)
+        .expect("the checkpoint reads")
+        .expect("a checkpoint");
+    let load = started.elapsed();
+    let ck_dossiers = ck.state.dossiers.len();
+    println!(
+        "open_s={} load_s={} replayed={replayed} dossiers={dossiers} ck_dossiers={ck_dossiers} \
+         base={base} hwm={hwm} rss={rss}",
+        open.as_secs_f64(),
+        load.as_secs_f64()
+    );
+    // Freeing a million dossiers is not part of any measurement.
+    std::process::exit(0);
+}
+
+struct ChildResult {
+    open_s: f64,
+    load_s: f64,
+    replayed: u64,
+    dossiers: usize,
+    ck_dossiers: usize,
+    base: u64,
+    hwm: u64,
+    rss: u64,
+}
+
+fn run_child(dir: &Path) -> ChildResult {
+    let out = Command::new(std::env::current_exe().expect("own executable"))
+        .arg("--bench")
+        .env(CHILD_VAR, dir)
+        .output()
+        .expect("the child runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "recovery child failed: {}{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout.lines().last().expect("a result line");
+    let get = |key: &str| -> &str {
+        line.split(' ')
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+            .expect("every key present")
+    };
+    let num = |key: &str| get(key).parse::<f64>().expect("a number");
+    ChildResult {
+        open_s: num("open_s"),
+        load_s: num("load_s"),
+        replayed: num("replayed") as u64,
+        dossiers: num("dossiers") as usize,
+        ck_dossiers: num("ck_dossiers") as usize,
+        base: num("base") as u64,
+        hwm: num("hwm") as u64,
+        rss: num("rss") as u64,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------------------
+
+fn main() {
+    if let Some(dir) = std::env::var_os(CHILD_VAR) {
+        recover_child(Path::new(&dir));
+        return;
+    }
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("durability bench: skipped (run with cargo bench --bench durability)");
+        return;
+    }
+    let all = Instant::now();
+
+    // 0: the disk's commit latency, as `EventLog::commit` pays it.
+    let sync = fdatasync_latency();
+
+    // 1-3: throughput and bytes per event.
+    let msgs = mixed(MIXED);
+    let payload_bytes: usize = msgs.iter().map(|m| m.payload.len()).sum();
+    let topic_bytes: usize = msgs.iter().map(|m| m.topic.len()).sum();
+    println!(
+        "fdatasync latency (append + fdatasync, {SYNCS} each): 316 B median {:.0} µs, p90 {:.0} µs; \
+         160 KiB (a batch of 512) median {:.0} µs, p90 {:.0} µs",
+        sync[0].0, sync[0].1, sync[1].0, sync[1].1
+    );
+    println!(
+        "mixed stream: {} messages, {:.0} payload bytes and {:.0} topic bytes per message on average",
+        msgs.len(),
+        payload_bytes as f64 / msgs.len() as f64,
+        topic_bytes as f64 / msgs.len() as f64
+    );
+    let mut rates: Vec<(String, Vec<f64>, usize)> = vec![
+        ("log off (batches of 512)".into(), Vec::new(), 0),
+        ("log on, commit per 512".into(), Vec::new(), 0),
+        ("log on, commit per 64".into(), Vec::new(), 0),
+    ];
+    let mut log_bytes = 0;
+    for _ in 0..RUNS {
+        let (n, took) = ingest(&msgs, None, 512, None);
+        rates[0].1.push(n as f64 / took.as_secs_f64());
+        rates[0].2 = n;
+        for (row, batch, cap) in [(1, 512, None), (2, 64, Some(SMALL_BATCH_CAP))] {
+            let dir = temp_dir();
+            let (mut journal, _) = open_journal(dir.path());
+            let (n, took) = ingest(&msgs, Some(&mut journal), batch, cap);
+            rates[row].1.push(n as f64 / took.as_secs_f64());
+            rates[row].2 = n;
+            if batch == 512 {
+                log_bytes = size_of(&dir.path().join("log"), "segment-");
+            }
+        }
+    }
+    let single = {
+        let dir = temp_dir();
+        let (mut journal, _) = open_journal(dir.path());
+        let (n, took) = ingest(&msgs, Some(&mut journal), 1, Some(SMALL_BATCH_CAP));
+        (n, n as f64 / took.as_secs_f64())
+    };
+    let off = median(rates[0].1.clone());
+    println!();
+    println!(
+        "{:<34} {:>10} {:>14} {:>12} {:>14}",
+        "ingest (decode + apply [+ log])", "messages", "msg/s", "µs/msg", "vs log off"
+    );
+    let mut rows: Vec<(String, usize, f64, String)> = rates
+        .iter()
+        .map(|(name, rs, n)| {
+            let runs = rs
+                .iter()
+                .map(|r| format!("{r:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            (name.clone(), *n, median(rs.clone()), runs)
+        })
+        .collect();
+    rows.push((
+        "log on, commit per message".into(),
+        single.0,
+        single.1,
+        "1 run".into(),
+    ));
+    for (name, n, rate, runs) in &rows {
+        println!(
+            "{name:<34} {n:>10} {rate:>14.0} {:>12.2} {:>13.0}%   (runs: {runs})",
+            1e6 / rate,
+            100.0 * rate / off
+        );
+    }
+    let fsync_us = 1e6 / single.1 - 1e6 / off;
+    println!(
+        "  → commit (write + fdatasync) latency with one message per commit ≈ {fsync_us:.0} µs"
+    );
+    println!();
+    println!(
+        "log on disk: {:.1} MiB for {} messages = {:.1} bytes/event ({:.1} payload + {:.1} topic + 25 framing and record header)",
+        mib(log_bytes),
+        MIXED,
+        log_bytes as f64 / MIXED as f64,
+        payload_bytes as f64 / MIXED as f64,
+        topic_bytes as f64 / MIXED as f64
+    );
+    drop(msgs);
+
+    // 4: recovery of 1 M open dossiers.
+    let dir = temp_dir();
+    let limits = DecodeLimits::default();
+    let (mut journal, mut state) = open_journal(dir.path());
+    let mut g = Gen::new(0x1_000_000);
+    let build = Instant::now();
+    let mut ck_half = Duration::ZERO;
+    let mut half_log_bytes = 0;
+    let mut trimmed_log_bytes = 0;
+    for n in 0..DOSSIERS {
+        // One `received` every 50 ms: 1 M over ~14 h, inside the 72 h dedupe horizon.
+        let msg = g.received(n, (T0 - 16 * 3600) * 1000 + n as i64 * 50);
+        journal.message(&msg);
+        assert!(handle(&mut state, &msg, &limits), "valid payload");
+        if n % 512 == 511 || n + 1 == DOSSIERS {
+            journal.commit();
+        }
+        if n + 1 == DOSSIERS / 2 {
+            half_log_bytes = size_of(&dir.path().join("log"), "segment-");
+            let started = Instant::now();
+            journal.checkpoint(&state, Vec::new());
+            ck_half = started.elapsed();
+            // The checkpoint trimmed the segments before its own.
+            trimmed_log_bytes = half_log_bytes - size_of(&dir.path().join("log"), "segment-");
+        }
+    }
+    let build = build.elapsed();
+    let full_log_bytes = size_of(&dir.path().join("log"), "segment-") + trimmed_log_bytes;
+    let half_ck_bytes = size_of(dir.path(), "checkpoint-");
+    assert_eq!(state.dossiers.len(), DOSSIERS);
+    let parent_rss = status_bytes("VmRSS:");
+    let replay_case = run_child(dir.path());
+    let started = Instant::now();
+    journal.checkpoint(&state, Vec::new());
+    let ck_full = started.elapsed();
+    drop(journal);
+    drop(state);
+    let full_ck_bytes = size_of(dir.path(), "checkpoint-") - half_ck_bytes;
+    let load_case = run_child(dir.path());
+    assert_eq!(replay_case.dossiers, DOSSIERS);
+    assert_eq!(replay_case.ck_dossiers, DOSSIERS / 2);
+    assert_eq!(replay_case.replayed, (DOSSIERS / 2) as u64);
+    assert_eq!(load_case.dossiers, DOSSIERS);
+    assert_eq!(load_case.replayed, 0);
+
+    println!();
+    println!(
+        "recovery setup: {DOSSIERS} `received` logged + applied in {:.1} s ({:.0}/s, log on, commit per 512); \
+         parent RSS with the 1 M state {:.0} MiB",
+        build.as_secs_f64(),
+        DOSSIERS as f64 / build.as_secs_f64(),
+        mib(parent_rss)
+    );
+    println!(
+        "checkpoint write: 500 k dossiers {:.2} s ({:.0} MiB), 1 M dossiers {:.2} s ({:.0} MiB) = {:.0} bytes/open dossier",
+        ck_half.as_secs_f64(),
+        mib(half_ck_bytes),
+        ck_full.as_secs_f64(),
+        mib(full_ck_bytes),
+        full_ck_bytes as f64 / DOSSIERS as f64
+    );
+    println!(
+        "log of the 1 M `received`: {:.0} MiB = {:.0} bytes/event (the 500 k after the first checkpoint: {:.0} MiB)",
+        mib(full_log_bytes),
+        full_log_bytes as f64 / DOSSIERS as f64,
+        mib(full_log_bytes - half_log_bytes)
+    );
+    println!();
+    println!(
+        "{:<44} {:>9} {:>11} {:>11} {:>13} {:>13} {:>13}",
+        "recovery (Journal::open, warm page cache)",
+        "open s",
+        "ckpt load s",
+        "replay s",
+        "replay rec/s",
+        "peak RSS MiB",
+        "RSS after MiB"
+    );
+    for (name, c) in [
+        ("checkpoint 1 M, replay 0", &load_case),
+        ("checkpoint 500 k + replay 500 k", &replay_case),
+    ] {
+        let replay_s = (c.open_s - c.load_s).max(0.0);
+        let rate = if c.replayed == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.0}", c.replayed as f64 / replay_s)
+        };
+        println!(
+            "{name:<44} {:>9.2} {:>11.2} {:>11.2} {rate:>13} {:>13.0} {:>13.0}",
+            c.open_s,
+            c.load_s,
+            replay_s,
+            mib(c.hwm),
+            mib(c.rss)
+        );
+    }
+    println!(
+        "(child baseline RSS {:.0} MiB; replay s = open − checkpoint load measured alone)",
+        mib(load_case.base)
+    );
+    println!();
+    println!("total bench time {:.0} s", all.elapsed().as_secs_f64());
+}

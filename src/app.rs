@@ -139,6 +139,7 @@ impl App {
             durable,
         };
         let mut ingest = ingest;
+        ingest.set_broker_stats(!settings.mqtt.embedded);
         let mut pipeline = pipeline;
         if let Some(mut journal) = journal {
             ingest.set_manual_acks(true);

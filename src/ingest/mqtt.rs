@@ -171,6 +171,9 @@ pub struct MqttIngest {
     /// Whether messages are acknowledged by the pipeline (after they are durable) rather
     /// than by rumqttc as they are read.
     manual_acks: bool,
+    /// Whether to read the broker's `$SYS` dropped-message counter (Mosquitto). Off for
+    /// the embedded rumqttd, which disconnects a client subscribing to `$SYS`.
+    broker_stats: bool,
     /// Failures since the last CONNACK (the first is logged at WARN).
     failures: u64,
     /// A subscribe is due but the request queue was full; retried on every event.
@@ -361,6 +364,7 @@ impl MqttIngest {
             epoch: 0,
             shared_epoch: Arc::new(AtomicU64::new(0)),
             manual_acks: false,
+            broker_stats: true,
             failures: 0,
             subscribe_due: false,
             _open: OpenGuard(open),
@@ -500,7 +504,9 @@ impl MqttIngest {
         info!(filters = ?self.filters, "Subscribed to the input topics.");
         // Mosquitto counts the QoS 1 messages it dropped for full client queues here; a
         // broker whose ACL forbids it answers with a failure, which only means no figure.
-        let _ = self.client.try_subscribe(SYS_DROPPED, QoS::AtMostOnce);
+        if self.broker_stats {
+            let _ = self.client.try_subscribe(SYS_DROPPED, QoS::AtMostOnce);
+        }
     }
 
     /// The answer to the single-filter `$SYS` subscription (the inputs are three filters).
@@ -624,6 +630,12 @@ impl MqttIngest {
         self.eventloop.mqtt_options.set_manual_acks(on);
         // The event loop copied the flag into its state when it was built.
         self.eventloop.state.manual_acks = on;
+    }
+
+    /// Whether to read the broker's `$SYS` dropped-message counter (on by default; the
+    /// embedded broker refuses `$SYS` by dropping the connection).
+    pub fn set_broker_stats(&mut self, on: bool) {
+        self.broker_stats = on;
     }
 
     /// A handle that acknowledges messages of the current connection.

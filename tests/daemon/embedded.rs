@@ -31,6 +31,9 @@ async fn vendors_publish_to_the_embedded_broker() {
         .expect("mosquitto_pub runs");
     assert!(published.success());
     app.wait_metric(r#"iocd_events_total{source="soc",type="heartbeat"}"#, 1.0).await;
+    // One connection, kept: nothing iocd asks of the embedded broker makes it hang up.
+    assert_eq!(app.metric("iocd_mqtt_connection_errors_total").await, 0.0);
+    assert_eq!(app.metric("iocd_mqtt_connects_total").await, 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

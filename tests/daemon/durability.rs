@@ -350,3 +350,42 @@ async fn a_broker_that_lost_the_session_is_counted_and_shown_as_a_possible_gap()
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_restart_between_two_parts_of_a_stream_loses_nothing() {
+    // Mosquitto saves after every change here, as production should; that is slow, so the
+    // stream is shorter than the daemon-crash one. The broker is killed between two halves:
+    // a kill while a burst is still being queued lost messages in trials, and whether the
+    // publisher or Mosquitto lost them is not settled yet (see the issue notes).
+    const N: usize = 3_000;
+    let mut broker = TestBroker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::new(&broker, dir.path(), &dir.path().join("data"));
+    daemon.start();
+    daemon.wait_ready().await;
+    let topic = format!("{}/onestop/bulk", daemon.prefix());
+    {
+        let client = TestClient::connect(&broker, &[]).await;
+        for i in 0..N / 2 {
+            client.publish(&topic, received(i)).await;
+        }
+        daemon.wait_metric(r#"iocd_events_total{source="onestop",type="received"}"#, (N / 2) as f64).await;
+    }
+    let restart = Instant::now();
+    broker.restart();
+    daemon.wait_metric("iocd_mqtt_connects_total", 2.0).await;
+    let reconnected = restart.elapsed();
+    let client = TestClient::connect(&broker, &[]).await;
+    for i in N / 2..N {
+        client.publish(&topic, received(i)).await;
+    }
+    daemon.wait_metric(r#"iocd_events_total{source="onestop",type="received"}"#, N as f64).await;
+    let m = daemon.metrics().await.unwrap();
+    let received_total: f64 = (0..7)
+        .map(|a| m.get(&canon(&format!(r#"iocd_onestop_received_total{{agency="A{a}",channel="online"}}"#))).copied().unwrap_or(0.0))
+        .sum();
+    let lost = m.get("iocd_mqtt_sessions_lost_total").copied().unwrap_or(0.0);
+    println!("durability: broker restarted between two halves of {N}: received_total {received_total}, sessions lost {lost}, reconnected after {reconnected:?}");
+    assert_eq!(received_total, N as f64);
+    assert_eq!(lost, 0.0, "a persistent broker keeps the session");
+}

@@ -68,10 +68,22 @@ impl App {
             )
         })?;
         if settings.mqtt.embedded {
-            let addr: SocketAddr = settings.mqtt.embedded_listen.parse().context("mqtt.embedded_listen")?;
-            let max_packet = settings.ingest.max_payload_bytes.saturating_mul(2).saturating_add(64 * 1024);
+            let addr: SocketAddr = settings
+                .mqtt
+                .embedded_listen
+                .parse()
+                .context("mqtt.embedded_listen")?;
+            let max_packet = settings
+                .ingest
+                .max_payload_bytes
+                .saturating_mul(2)
+                .saturating_add(64 * 1024);
             EmbeddedBroker::start(addr, max_packet, "--mqtt-listen or [mqtt] embedded_listen")?;
-            let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
+            let host = if addr.ip().is_unspecified() {
+                "127.0.0.1".to_owned()
+            } else {
+                addr.ip().to_string()
+            };
             settings.mqtt.url = format!("mqtt://{host}:{}", addr.port());
         }
         let metrics = SelfMetrics::new();
@@ -96,10 +108,17 @@ impl App {
                 let every = Duration::from_secs(settings.store.checkpoint_interval_secs);
                 let (journal, recovery, durable) =
                     Journal::open(dir, params, &limits, &settings.mqtt.prefix, every)
-                        .with_context(|| format!("cannot load the saved state from {}", dir.display()))?;
+                        .with_context(|| {
+                            format!("cannot load the saved state from {}", dir.display())
+                        })?;
                 (recovery.state, Some(journal), durable, recovery.alert_since)
             }
-            None => (State::new(params, Ts::now()), None, watch::channel(true).1, Vec::new()),
+            None => (
+                State::new(params, Ts::now()),
+                None,
+                watch::channel(true).1,
+                Vec::new(),
+            ),
         };
         let (view_tx, views) = watch::channel(Arc::new(state.view(Ts::now())));
         prometheus::register(&metrics.registry, views.clone())
@@ -108,7 +127,13 @@ impl App {
         let (alerts_tx, _) = broadcast::channel(ALERT_BUFFER);
         let (query_tx, queries) = mpsc::channel(QUERY_QUEUE);
         let ws_shutdown = CancellationToken::new();
-        let hub = WsHub::new(snapshots.clone(), alerts_tx.clone(), settings.ws.clone(), metrics.clone(), ws_shutdown.clone());
+        let hub = WsHub::new(
+            snapshots.clone(),
+            alerts_tx.clone(),
+            settings.ws.clone(),
+            metrics.clone(),
+            ws_shutdown.clone(),
+        );
         let mut engine = Engine::new(settings.alerts.clone(), cal.clone());
         engine.restore_since(alert_since);
         let pipeline = Pipeline::new(
@@ -134,7 +159,11 @@ impl App {
             link,
             access: Access::from_settings(&settings.http),
             ws: hub,
-            api: Api { snapshots, queries: query_tx, cal },
+            api: Api {
+                snapshots,
+                queries: query_tx,
+                cal,
+            },
             metrics,
             durable,
         };

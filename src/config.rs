@@ -122,7 +122,10 @@ impl std::fmt::Debug for HttpSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpSettings")
             .field("listen", &self.listen)
-            .field("access_tokens", &format_args!("<{} redacted>", self.access_tokens.len()))
+            .field(
+                "access_tokens",
+                &format_args!("<{} redacted>", self.access_tokens.len()),
+            )
             .field("protect_metrics", &self.protect_metrics)
             .field("allowed_origins", &self.allowed_origins)
             .finish()
@@ -305,7 +308,9 @@ pub struct StoreSettings {
 
 impl Default for StoreSettings {
     fn default() -> Self {
-        Self { checkpoint_interval_secs: 60 }
+        Self {
+            checkpoint_interval_secs: 60,
+        }
     }
 }
 
@@ -327,7 +332,9 @@ impl Default for CalendarSettings {
     fn default() -> Self {
         Self {
             enabled: false,
-            working_days: ["mon", "tue", "wed", "thu", "fri"].map(String::from).to_vec(),
+            working_days: ["mon", "tue", "wed", "thu", "fri"]
+                .map(String::from)
+                .to_vec(),
             working_hours: vec!["07:30-11:30".into(), "13:30-17:00".into()],
             holidays_file: String::new(),
         }
@@ -349,14 +356,25 @@ impl CalendarSettings {
             std::fs::read_to_string(&self.holidays_file)
                 .map_err(|e| format!("cannot read {}: {e}", self.holidays_file))?
         };
-        let file: crate::state::workcal::HolidayFile =
-            toml::from_str(&text).map_err(|e| format!("{}: {e}", if self.holidays_file.is_empty() { "config/holidays-vn.toml" } else { &self.holidays_file }))?;
-        crate::state::workcal::WorkCalendar::new(&self.working_days, &self.working_hours, &file).map(Some)
+        let file: crate::state::workcal::HolidayFile = toml::from_str(&text).map_err(|e| {
+            format!(
+                "{}: {e}",
+                if self.holidays_file.is_empty() {
+                    "config/holidays-vn.toml"
+                } else {
+                    &self.holidays_file
+                }
+            )
+        })?;
+        crate::state::workcal::WorkCalendar::new(&self.working_days, &self.working_hours, &file)
+            .map(Some)
     }
 }
 
 /// Alert severities (CONTRACT section 4).
-#[derive(Clone, Copy, Debug, Deserialize, serde::Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, Deserialize, serde::Serialize, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertSeverity {
     /// For information.
@@ -402,7 +420,11 @@ fn one() -> u64 {
 
 impl RuleSettings {
     fn on(severity: AlertSeverity) -> Self {
-        Self { enabled: true, severity, min_count: 1 }
+        Self {
+            enabled: true,
+            severity,
+            min_count: 1,
+        }
     }
 }
 
@@ -648,16 +670,24 @@ impl Settings {
         if let Err(err) = self.mqtt.embedded_listen.parse::<SocketAddr>() {
             p.add(
                 "mqtt.embedded_listen",
-                format!("must be an IP address and port such as 127.0.0.1:1883 (got `{}`: {err})", self.mqtt.embedded_listen),
+                format!(
+                    "must be an IP address and port such as 127.0.0.1:1883 (got `{}`: {err})",
+                    self.mqtt.embedded_listen
+                ),
             );
         }
         for (i, token) in self.http.access_tokens.iter().enumerate() {
             if token.len() < 16 {
-                p.add(format!("http.access_tokens[{i}]"), "must have at least 16 characters".to_owned());
+                p.add(
+                    format!("http.access_tokens[{i}]"),
+                    "must have at least 16 characters".to_owned(),
+                );
             }
         }
         for (i, origin) in self.http.allowed_origins.iter().enumerate() {
-            if !(origin.starts_with("http://") || origin.starts_with("https://")) || origin.ends_with('/') {
+            if !(origin.starts_with("http://") || origin.starts_with("https://"))
+                || origin.ends_with('/')
+            {
                 p.add(
                     format!("http.allowed_origins[{i}]"),
                     format!("must look like https://host[:port] without a trailing slash (got `{origin}`)"),
@@ -666,7 +696,12 @@ impl Settings {
         }
         p.within("ws.push_interval_ms", self.ws.push_interval_ms, 50, 60_000);
         p.within("ws.max_clients", self.ws.max_clients, 1, 1_000_000);
-        p.within("ws.max_message_bytes", self.ws.max_message_bytes, 64, 1 << 20);
+        p.within(
+            "ws.max_message_bytes",
+            self.ws.max_message_bytes,
+            64,
+            1 << 20,
+        );
         p.within("ws.ping_interval_secs", self.ws.ping_interval_secs, 1, 3600);
         p.within("ws.max_behind_secs", self.ws.max_behind_secs, 1, 3600);
         self.ingest.check(&mut p);
@@ -696,17 +731,36 @@ impl Settings {
             p.add("calendar", e);
         }
         if !matches!(self.alerts.language.as_str(), "vi" | "en") {
-            p.add("alerts.language", format!("must be `vi` or `en` (got `{}`)", self.alerts.language));
-        }
-        if !matches!(self.alerts.incident_min_severity.as_str(), "low" | "medium" | "high" | "critical") {
             p.add(
-                "alerts.incident_min_severity",
-                format!("must be low, medium, high or critical (got `{}`)", self.alerts.incident_min_severity),
+                "alerts.language",
+                format!("must be `vi` or `en` (got `{}`)", self.alerts.language),
             );
         }
-        p.within("alerts.incident_unacknowledged_after_secs", self.alerts.incident_unacknowledged_after_secs, 0, MAX_SECS);
+        if !matches!(
+            self.alerts.incident_min_severity.as_str(),
+            "low" | "medium" | "high" | "critical"
+        ) {
+            p.add(
+                "alerts.incident_min_severity",
+                format!(
+                    "must be low, medium, high or critical (got `{}`)",
+                    self.alerts.incident_min_severity
+                ),
+            );
+        }
+        p.within(
+            "alerts.incident_unacknowledged_after_secs",
+            self.alerts.incident_unacknowledged_after_secs,
+            0,
+            MAX_SECS,
+        );
         p.within("alerts.max_members", self.alerts.max_members, 1, 10_000);
-        p.within("store.checkpoint_interval_secs", self.store.checkpoint_interval_secs, 1, 86_400);
+        p.within(
+            "store.checkpoint_interval_secs",
+            self.store.checkpoint_interval_secs,
+            1,
+            86_400,
+        );
         if p.0.is_empty() { Ok(()) } else { Err(p.0) }
     }
 
@@ -1365,13 +1419,22 @@ mod tests {
         let mut seen = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
-            let is_holidays = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("holidays"));
+            let is_holidays = path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("holidays"));
             if is_holidays {
                 let text = std::fs::read_to_string(&path).unwrap();
                 let file: crate::state::workcal::HolidayFile = toml::from_str(&text).unwrap();
-                let cal = CalendarSettings { enabled: true, holidays_file: path.display().to_string(), ..CalendarSettings::default() };
+                let cal = CalendarSettings {
+                    enabled: true,
+                    holidays_file: path.display().to_string(),
+                    ..CalendarSettings::default()
+                };
                 assert!(cal.build().unwrap().is_some(), "{}", path.display());
-                assert!(file.day.iter().all(|d| !d.source.is_empty()), "every entry names its source");
+                assert!(
+                    file.day.iter().all(|d| !d.source.is_empty()),
+                    "every entry names its source"
+                );
             } else if path.extension().is_some_and(|ext| ext == "toml") {
                 if let Err(err) = Settings::load(Some(&path)) {
                     panic!("{err}");

@@ -25,7 +25,11 @@ pub struct DemoOptions {
 
 impl Default for DemoOptions {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into(), mqtt_listen: "127.0.0.1:1883".into(), seed: 2026 }
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            mqtt_listen: "127.0.0.1:1883".into(),
+            seed: 2026,
+        }
     }
 }
 
@@ -61,18 +65,31 @@ pub fn settings(options: &DemoOptions) -> anyhow::Result<Settings> {
 /// # Errors
 /// When a port is taken (the message names it and the flag to change it) or the daemon
 /// fails.
-pub async fn run(options: DemoOptions, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    options: DemoOptions,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let settings = settings(&options)?;
     let prefix = settings.mqtt.prefix.clone();
-    let app = App::build(settings, None).await.context("cannot start the demo")?;
+    let app = App::build(settings, None)
+        .await
+        .context("cannot start the demo")?;
     let addr = app.local_addr().context("cannot read the listen address")?;
-    let broker = format!("mqtt://{}", options.mqtt_listen.replace("0.0.0.0", "127.0.0.1"));
-    println!("iocd demo: the IOC wall is live at http://{addr}/  (English: http://{addr}/?lang=en)");
+    let broker = format!(
+        "mqtt://{}",
+        options.mqtt_listen.replace("0.0.0.0", "127.0.0.1")
+    );
+    println!(
+        "iocd demo: the IOC wall is live at http://{addr}/  (English: http://{addr}/?lang=en)"
+    );
     println!("           MQTT broker for test feeds: {broker}, topics {prefix}/onestop|vc|soc/...");
     println!("           metrics: http://{addr}/metrics — stop with Ctrl-C");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut sim_stop = stop_rx.clone();
-    let sim = SimOptions { progress: false, ..SimOptions::demo(&broker, &prefix, options.seed) };
+    let sim = SimOptions {
+        progress: false,
+        ..SimOptions::demo(&broker, &prefix, options.seed)
+    };
     let simulator = tokio::spawn(async move {
         let stopped = async move {
             let _ = sim_stop.wait_for(|s| *s).await;

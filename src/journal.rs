@@ -82,13 +82,18 @@ impl Journal {
         let started = Instant::now();
         let (state, at, alert_since) = match store::read_latest_checkpoint::<Checkpoint>(dir) {
             Ok(Some((at, ck, warnings))) => {
-                warnings.iter().for_each(|w| warn!(warning = %w, "Checkpoint."));
+                warnings
+                    .iter()
+                    .for_each(|w| warn!(warning = %w, "Checkpoint."));
                 let mut state = ck.state;
                 state.set_params(params);
                 (state, Some(at), ck.alert_since)
             }
             Ok(None) => (State::new(params, Ts::now()), None, Vec::new()),
-            Err(e @ (StoreError::IncompatibleCheckpoint { .. } | StoreError::NoReadableCheckpoint { .. })) => return Err(e),
+            Err(
+                e @ (StoreError::IncompatibleCheckpoint { .. }
+                | StoreError::NoReadableCheckpoint { .. }),
+            ) => return Err(e),
             Err(e) => {
                 error!(error = %e, dir = %dir.display(), "The data directory cannot be read; running without durability and acknowledging nothing.");
                 (State::new(params, Ts::now()), None, Vec::new())
@@ -105,14 +110,25 @@ impl Journal {
             last_checkpoint: Instant::now(),
             healthy,
         };
-        let mut recovery = Recovery { state, alert_since, replayed: 0 };
+        let mut recovery = Recovery {
+            state,
+            alert_since,
+            replayed: 0,
+        };
         match EventLog::open(dir, at).and_then(|log| store::probe_writable(dir).map(|()| log)) {
             Ok((log, recovered)) => {
-                recovered.warnings.iter().for_each(|w| warn!(warning = %w, "Event log recovered with a cut."));
-                let mut since: std::collections::BTreeMap<String, i64> = recovery.alert_since.drain(..).collect();
+                recovered
+                    .warnings
+                    .iter()
+                    .for_each(|w| warn!(warning = %w, "Event log recovered with a cut."));
+                let mut since: std::collections::BTreeMap<String, i64> =
+                    recovery.alert_since.drain(..).collect();
                 for (_, bytes) in &recovered.records {
                     match Record::decode(bytes) {
-                        Ok(Record::Alert { id, since_ns: Some(ns) }) => {
+                        Ok(Record::Alert {
+                            id,
+                            since_ns: Some(ns),
+                        }) => {
                             since.insert(id.into_owned(), ns);
                         }
                         Ok(Record::Alert { id, since_ns: None }) => {
@@ -160,7 +176,10 @@ impl Journal {
 
     /// Appends an alert transition: started firing at `since`, or resolved (`None`).
     pub fn alert(&mut self, id: &str, since: Option<Ts>) {
-        self.append(&Record::Alert { id: id.into(), since_ns: since.map(|t| t.0) });
+        self.append(&Record::Alert {
+            id: id.into(),
+            since_ns: since.map(|t| t.0),
+        });
     }
 
     /// Appends a housekeeping tick at `at`.
@@ -205,7 +224,11 @@ impl Journal {
     }
 
     /// Writes a checkpoint when one is due, then trims the log.
-    pub fn maybe_checkpoint(&mut self, state: &State, alert_since: impl FnOnce() -> Vec<(String, i64)>) {
+    pub fn maybe_checkpoint(
+        &mut self,
+        state: &State,
+        alert_since: impl FnOnce() -> Vec<(String, i64)>,
+    ) {
         if self.last_checkpoint.elapsed() < self.checkpoint_every {
             return;
         }
@@ -224,7 +247,9 @@ impl Journal {
             error!(error = %e, "Checkpoint failed; the log keeps growing until one succeeds.");
             return;
         }
-        if let Err(e) = store::prune_checkpoints(&self.dir, CHECKPOINTS_KEPT).and_then(|()| trim(log, &self.dir)) {
+        if let Err(e) = store::prune_checkpoints(&self.dir, CHECKPOINTS_KEPT)
+            .and_then(|()| trim(log, &self.dir))
+        {
             warn!(error = %e, "Old checkpoints or log segments could not be removed.");
         }
         info!(at = %at, took_ms = started.elapsed().as_millis(), "Checkpoint written.");
@@ -254,18 +279,33 @@ fn trim(log: &mut EventLog, dir: &Path) -> Result<(), StoreError> {
 fn parse_checkpoint_name(name: &str) -> Option<LogPosition> {
     let rest = name.strip_prefix("checkpoint-")?.strip_suffix(".bin")?;
     let (segment, offset) = rest.split_once('-')?;
-    Some(LogPosition { segment: segment.parse().ok()?, offset: offset.parse().ok()? })
+    Some(LogPosition {
+        segment: segment.parse().ok()?,
+        offset: offset.parse().ok()?,
+    })
 }
 
 /// Applies one logged record exactly as live processing did.
 pub fn replay(state: &mut State, record: &Record<'_>, limits: &DecodeLimits, prefix: &str) {
     match record {
-        Record::Message { received_at_ns, topic, payload } => {
+        Record::Message {
+            received_at_ns,
+            topic,
+            payload,
+        } => {
             let at = Ts(*received_at_ns);
-            let Some(source) = source_of(topic, prefix) else { return };
+            let Some(source) = source_of(topic, prefix) else {
+                return;
+            };
             match decode(source, payload, at, limits) {
                 Ok(event) => state.apply(&Input::Event(event), at),
-                Err(e) => state.apply(&Input::Rejected { source, reason: e.reason }, at),
+                Err(e) => state.apply(
+                    &Input::Rejected {
+                        source,
+                        reason: e.reason,
+                    },
+                    at,
+                ),
             };
         }
         Record::Tick { at_ns } => {

@@ -204,8 +204,14 @@ fn prepare_data_dir(dir: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
 /// `iocd demo`: embedded broker + simulator + daemon.
 async fn demo(args: DemoArgs) -> Result<(), Failure> {
     iocd::telemetry::init_logging(LogFormat::Text, "warn,iocd=info").map_err(Failure::Config)?;
-    let options = iocd::demo::DemoOptions { listen: args.listen, mqtt_listen: args.mqtt_listen, seed: args.seed };
-    iocd::demo::run(options, iocd::shutdown::signal()).await.map_err(Failure::Runtime)
+    let options = iocd::demo::DemoOptions {
+        listen: args.listen,
+        mqtt_listen: args.mqtt_listen,
+        seed: args.seed,
+    };
+    iocd::demo::run(options, iocd::shutdown::signal())
+        .await
+        .map_err(Failure::Runtime)
 }
 
 /// `iocd simulate`: publishes simulated events until `--duration` or a signal.

@@ -13,8 +13,8 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::decode::{DecodeError, DecodeLimits, Source, decode, source_of};
-use crate::ingest::RawMessage;
 use crate::ingest::Publisher;
+use crate::ingest::RawMessage;
 use crate::outputs::alerts::{AlertState, Engine};
 use crate::outputs::api::Query;
 use crate::outputs::deadletter::DeadLetters;
@@ -168,9 +168,15 @@ impl Pipeline {
         let lost = self.outputs.link.borrow().sessions_lost;
         if lost > self.gap.0 {
             self.gap = (lost, Some(now));
-            warn!(sessions_lost = lost, "The broker lost iocd's session: messages published meanwhile may be missing; the wall shows a possible gap for an hour.");
+            warn!(
+                sessions_lost = lost,
+                "The broker lost iocd's session: messages published meanwhile may be missing; the wall shows a possible gap for an hour."
+            );
         }
-        let possible_gap = self.gap.1.is_some_and(|at| now < at.plus_secs(GAP_SHOWN_SECS));
+        let possible_gap = self
+            .gap
+            .1
+            .is_some_and(|at| now < at.plus_secs(GAP_SHOWN_SECS));
         let mut snap = Snapshot::build(&view, alerts, possible_gap, &self.state.params().cal);
         let previous = self.outputs.snapshots.borrow().clone();
         if !snap.same_content(&previous) {
@@ -196,7 +202,9 @@ impl Pipeline {
                     alert = %alert.id, severity = alert.severity.as_str(), count = alert.count,
                     summary = %alert.summary, "Alert firing."
                 ),
-                AlertState::Resolved => info!(alert = %alert.id, summary = %alert.summary, "Alert resolved."),
+                AlertState::Resolved => {
+                    info!(alert = %alert.id, summary = %alert.summary, "Alert resolved.")
+                }
             }
             // No receiver (no WebSocket client) is fine.
             let _ = self.outputs.alerts.send(Arc::clone(&json));
@@ -211,12 +219,25 @@ impl Pipeline {
 
     fn answer(&self, query: Query) {
         match query {
-            Query::Dossiers { filter, agency, limit, reply } => {
-                let answer = self.state.query_dossiers(filter, agency.as_deref(), limit, Ts::now());
+            Query::Dossiers {
+                filter,
+                agency,
+                limit,
+                reply,
+            } => {
+                let answer = self
+                    .state
+                    .query_dossiers(filter, agency.as_deref(), limit, Ts::now());
                 let _ = reply.send(answer);
             }
             Query::Alerts { reply } => {
-                let alerts = self.outputs.engine.firing().into_iter().map(|a| a.with_members()).collect();
+                let alerts = self
+                    .outputs
+                    .engine
+                    .firing()
+                    .into_iter()
+                    .map(|a| a.with_members())
+                    .collect();
                 let _ = reply.send(alerts);
             }
         }

@@ -342,61 +342,51 @@ fn validate<'a>(
         }
     };
 
-    for s in all() {
-        let v = get(s);
-        let absent = match s.2 {
-            Kind::Due => v.is_none(),
-            _ => matches!(v, None | Some(Val::Null)),
-        };
-        if s.3 == Required && absent {
-            let what = if v.is_some() { "is null" } else { "is missing" };
+    // The usual case, a valid payload, in one pass over the fields. It accepts exactly what
+    // the ordered passes below accept (see `passes`); when it does not, they find the first
+    // reason in the contract's order to report.
+    let mut occurred_at = Ts::default();
+    let valid = specs.is_some() && all().all(|s| passes(s, get(s), &mut occurred_at));
+    if !valid {
+        for s in all() {
+            check_present(s, get(s))?;
+        }
+        for s in all() {
+            if let Some(v) = get(s) {
+                check_type(s, v)?;
+            }
+        }
+        if specs.is_none() {
             return Err(DecodeError::new(
-                Reason::MissingField,
-                format!("required field `{}` {what}", s.0),
+                Reason::UnknownType,
+                format!(
+                    "unknown type `{}` for source {}",
+                    truncate(ty.unwrap_or_default()),
+                    source.as_str()
+                ),
             ));
         }
-    }
-    for s in all() {
-        if let Some(v) = get(s) {
-            check_type(s, v)?;
+        for s in all() {
+            if let Some(v) = get(s) {
+                let ts = check_value(s, v)?;
+                if s.0 == "occurred_at" {
+                    occurred_at = ts.unwrap_or_default();
+                }
+            }
+        }
+        for s in all() {
+            if let Some(v) = get(s) {
+                check_range(s, v)?;
+            }
         }
     }
     let Some(ty) = ty else {
-        // Unreachable: presence and type checks above have passed. Kept as an error, not a panic.
+        // Unreachable: presence and type checks have passed. Kept as an error, not a panic.
         return Err(DecodeError::new(
             Reason::WrongType,
             "`type` must be a string",
         ));
     };
-    if specs.is_none() {
-        return Err(DecodeError::new(
-            Reason::UnknownType,
-            format!(
-                "unknown type `{}` for source {}",
-                truncate(ty),
-                source.as_str()
-            ),
-        ));
-    }
-    let mut occurred_at = Ts::default();
-    for s in all() {
-        if let Some(v) = get(s) {
-            let ts = check_value(s, v)?;
-            if s.0 == "occurred_at" {
-                occurred_at = ts.unwrap_or_default();
-            }
-        }
-    }
-    for s in all() {
-        if let (Kind::Num(min, max), Some(Val::Num(n))) = (s.2, get(s)) {
-            if !(*n >= min && *n <= max) {
-                return Err(DecodeError::new(
-                    Reason::OutOfRange,
-                    format!("`{}` = {n} is outside {min}..={max}", s.0),
-                ));
-            }
-        }
-    }
     if occurred_at > now.plus_secs(limits.max_future_skew_secs) {
         return Err(DecodeError::new(
             Reason::FutureTimestamp,
@@ -408,6 +398,61 @@ fn validate<'a>(
         ));
     }
     build(source, ty, occurred_at, f)
+}
+
+/// Whether field `s`, holding `v`, passes all four checks of the ordered passes: presence,
+/// type, value and range. Builds no error; records `occurred_at`.
+fn passes(s: &Spec, v: Option<&Val<'_>>, occurred_at: &mut Ts) -> bool {
+    let Some(v) = v else {
+        return s.3 == Optional;
+    };
+    match (s.2, v) {
+        // `due_at` may be null where it is required; other fields only where optional.
+        (Kind::Due, Val::Null) => true,
+        (_, Val::Null) => s.3 == Optional,
+        (Kind::Id, Val::Str(x)) => id_len_ok(x),
+        (Kind::Text, Val::Str(_)) => true,
+        (Kind::Time | Kind::Due, Val::Str(x)) => match parse_rfc3339(x) {
+            Ok(ts) => {
+                if s.0 == "occurred_at" {
+                    *occurred_at = ts;
+                }
+                true
+            }
+            Err(_) => false,
+        },
+        (Kind::Enum(allowed), Val::Str(x)) => allowed.contains(&x.as_ref()),
+        (Kind::Num(min, max), Val::Num(n)) => *n >= min && *n <= max,
+        (Kind::IdList, Val::StrArray(items)) => items.iter().all(|x| id_len_ok(x)),
+        _ => false,
+    }
+}
+
+fn check_present(s: &Spec, v: Option<&Val<'_>>) -> Result<(), DecodeError> {
+    let absent = match s.2 {
+        Kind::Due => v.is_none(),
+        _ => matches!(v, None | Some(Val::Null)),
+    };
+    if s.3 == Required && absent {
+        let what = if v.is_some() { "is null" } else { "is missing" };
+        return Err(DecodeError::new(
+            Reason::MissingField,
+            format!("required field `{}` {what}", s.0),
+        ));
+    }
+    Ok(())
+}
+
+fn check_range(s: &Spec, v: &Val<'_>) -> Result<(), DecodeError> {
+    if let (Kind::Num(min, max), Val::Num(n)) = (s.2, v) {
+        if !(*n >= min && *n <= max) {
+            return Err(DecodeError::new(
+                Reason::OutOfRange,
+                format!("`{}` = {n} is outside {min}..={max}", s.0),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_type(s: &Spec, v: &Val<'_>) -> Result<(), DecodeError> {
@@ -673,3 +718,62 @@ fn category(s: &str) -> Option<Category> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod one_pass_tests {
+    use super::*;
+
+    /// `passes` accepts a field exactly when the four ordered checks all do.
+    #[test]
+    fn the_one_pass_check_accepts_exactly_what_the_ordered_checks_accept() {
+        let long = "x".repeat(129);
+        let values = [
+            Val::Null,
+            Val::Bool,
+            Val::Num(-1.0),
+            Val::Num(0.0),
+            Val::Num(50.5),
+            Val::Num(100.0),
+            Val::Num(100.5),
+            Val::Str("".into()),
+            Val::Str("a".into()),
+            Val::Str(long.as_str().into()),
+            Val::Str("online".into()),
+            Val::Str("critical".into()),
+            Val::Str("2026-11-24T08:15:02.123+07:00".into()),
+            Val::Str("2026-11-24 08:15:02".into()),
+            Val::StrArray(vec!["EP-1".into()]),
+            Val::StrArray(vec!["".into()]),
+            Val::StrArray(vec![]),
+            Val::OtherArray,
+            Val::Object,
+        ];
+        let kinds = [
+            Kind::Id,
+            Kind::Text,
+            Kind::Time,
+            Kind::Due,
+            Kind::Enum(CHANNELS),
+            Kind::Num(0.0, 100.0),
+            NON_NEG,
+            Kind::IdList,
+        ];
+        for kind in kinds {
+            for need in [Required, Optional] {
+                for name in ["occurred_at", "due_at", "x"] {
+                    let s = Spec(name, |f| &f.event_id, kind, need);
+                    for v in std::iter::once(None).chain(values.iter().map(Some)) {
+                        let ordered = check_present(&s, v).is_ok()
+                            && v.is_none_or(|v| {
+                                check_type(&s, v).is_ok()
+                                    && check_value(&s, v).is_ok()
+                                    && check_range(&s, v).is_ok()
+                            });
+                        let mut at = Ts::default();
+                        assert_eq!(passes(&s, v, &mut at), ordered, "{name} {v:?}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -110,13 +110,18 @@ pub fn parse(payload: &[u8]) -> Result<Option<RawFields<'_>>, serde_json::Error>
 /// [`parse`] into a record the caller owns: true for an object, false for valid JSON that is
 /// not an object. The hot path uses this form, so the large record is never moved.
 ///
+/// The whole payload is checked to be UTF-8 first, in one pass: that also covers the parts
+/// the parse skips (values of unknown keys), and spares the parser a check per string.
+///
 /// # Errors
 /// As [`parse`].
 pub(crate) fn parse_into<'a>(
     payload: &'a [u8],
     fields: &mut RawFields<'a>,
 ) -> Result<bool, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(payload);
+    let text = std::str::from_utf8(payload)
+        .map_err(|e| de::Error::custom(format_args!("payload is not UTF-8: {e}")))?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let is_object = de.deserialize_any(TopVisitor(fields))?;
     de.end()?;
     Ok(is_object)
@@ -262,5 +267,19 @@ impl<'de> Visitor<'de> for ValVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
         Ok(Val::Object)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_utf8_is_an_error_even_in_a_value_the_parse_skips() {
+        let mut payload = br#"{"event_id":"e1","note":""#.to_vec();
+        payload.extend_from_slice(b"\xff\xfe\"}");
+        assert!(parse(&payload).is_err());
+        assert!(parse(br#"{"event_id":"\u00e9","note":"H\u1ed9i ngh\u1ecb"}"#).is_ok());
+        assert!(parse("{\"note\":\"Hội nghị\"}".as_bytes()).is_ok());
     }
 }

@@ -49,7 +49,11 @@ impl EmbeddedBroker {
     ///
     /// # Errors
     /// [`BrokerError`] when the address is taken or the thread cannot start.
-    pub fn start(addr: SocketAddr, max_packet_bytes: usize, hint: &'static str) -> Result<Self, BrokerError> {
+    pub fn start(
+        addr: SocketAddr,
+        max_packet_bytes: usize,
+        hint: &'static str,
+    ) -> Result<Self, BrokerError> {
         drop(TcpListener::bind(addr).map_err(|source| BrokerError::Bind { addr, hint, source })?);
         let connections = ConnectionSettings {
             connection_timeout_ms: 60_000,

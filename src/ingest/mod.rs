@@ -9,7 +9,9 @@ use bytes::Bytes;
 
 use crate::time::Ts;
 
-pub use mqtt::{Ack, AckError, Acker, IngestError, LinkStatus, MqttIngest, PublishError, Publisher};
+pub use mqtt::{
+    Ack, AckError, Acker, IngestError, LinkStatus, MqttIngest, PublishError, Publisher,
+};
 
 /// One message as it came off the wire.
 #[derive(Clone, Debug)]

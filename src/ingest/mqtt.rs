@@ -415,7 +415,10 @@ impl MqttIngest {
             Action::Subscribed(ack) if ack.return_codes.len() == 1 => self.on_sys_suback(&ack),
             Action::Subscribed(ack) => self.on_suback(&ack),
             Action::BrokerDropped(p) => {
-                if let Some(n) = std::str::from_utf8(&p.payload).ok().and_then(|t| t.trim().parse::<i64>().ok()) {
+                if let Some(n) = std::str::from_utf8(&p.payload)
+                    .ok()
+                    .and_then(|t| t.trim().parse::<i64>().ok())
+                {
                     self.metrics.broker_messages_dropped.set(n);
                 }
             }
@@ -512,7 +515,9 @@ impl MqttIngest {
     /// The answer to the single-filter `$SYS` subscription (the inputs are three filters).
     fn on_sys_suback(&mut self, ack: &SubAck) {
         if ack.return_codes.contains(&SubscribeReasonCode::Failure) {
-            debug!("The broker does not allow reading its dropped-message counter; iocd_broker_messages_dropped stays unset.");
+            debug!(
+                "The broker does not allow reading its dropped-message counter; iocd_broker_messages_dropped stays unset."
+            );
         }
     }
 
@@ -641,7 +646,10 @@ impl MqttIngest {
     /// A handle that acknowledges messages of the current connection.
     #[must_use]
     pub fn acker(&self) -> Acker {
-        Acker { client: self.client.clone(), epoch: Arc::clone(&self.shared_epoch) }
+        Acker {
+            client: self.client.clone(),
+            epoch: Arc::clone(&self.shared_epoch),
+        }
     }
 
     /// The raw message of a publish, tagged with the current epoch when it must be acked.
@@ -651,7 +659,12 @@ impl MqttIngest {
             pkid: publish.pkid,
             qos: publish.qos,
         });
-        RawMessage { topic: publish.topic, payload: publish.payload, received_at: Ts::now(), ack }
+        RawMessage {
+            topic: publish.topic,
+            payload: publish.payload,
+            received_at: Ts::now(),
+            ack,
+        }
     }
 }
 
@@ -689,7 +702,11 @@ impl Acker {
     /// [`AckError::Full`] when the request queue is full; nothing was queued.
     pub fn try_ack(&self, ack: Ack) -> Result<(), AckError> {
         if ack.epoch != self.epoch.load(Ordering::Acquire) {
-            debug!(pkid = ack.pkid, epoch = ack.epoch, "Stale acknowledgement dropped.");
+            debug!(
+                pkid = ack.pkid,
+                epoch = ack.epoch,
+                "Stale acknowledgement dropped."
+            );
             return Ok(());
         }
         // rumqttc builds the PUBACK from the packet id and QoS alone.

@@ -64,14 +64,21 @@ impl Api {
     pub fn snapshot(&self) -> Response {
         let snap = self.snapshots.borrow().clone();
         let body = snap.frame(snap.version, Topics::ALL);
-        ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+        (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response()
     }
 
     /// `GET /api/v1/alerts`: the firing alerts, each with its members (bounded).
     pub async fn alerts(&self) -> Response {
         let (reply, answer) = oneshot::channel();
         if self.queries.try_send(Query::Alerts { reply }).is_err() {
-            return error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is busy; try again");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the daemon is busy; try again",
+            );
         }
         match answer.await {
             Ok(alerts) => Json(json!({"alerts": alerts})).into_response(),
@@ -81,8 +88,14 @@ impl Api {
 
     /// `GET /api/v1/onestop/dossiers?status=…&agency=…&limit=…`.
     pub async fn dossiers(&self, params: &HashMap<String, String>) -> Response {
-        if let Some(unknown) = params.keys().find(|k| !matches!(k.as_str(), "status" | "agency" | "limit" | "token")) {
-            return error(StatusCode::BAD_REQUEST, format!("unknown parameter `{unknown}`; expected status, agency or limit"));
+        if let Some(unknown) = params
+            .keys()
+            .find(|k| !matches!(k.as_str(), "status" | "agency" | "limit" | "token"))
+        {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("unknown parameter `{unknown}`; expected status, agency or limit"),
+            );
         }
         let filter = match DossierFilter::parse(params.get("status").map(String::as_str)) {
             Ok(f) => f,
@@ -91,18 +104,37 @@ impl Api {
         let limit = match params.get("limit").map(|l| l.parse::<usize>()) {
             None => DEFAULT_LIMIT,
             Some(Ok(n)) if n <= MAX_LIMIT => n,
-            Some(Ok(n)) => return error(StatusCode::BAD_REQUEST, format!("limit {n} is over the maximum of {MAX_LIMIT}")),
-            Some(Err(_)) => return error(StatusCode::BAD_REQUEST, "limit must be a whole number from 0 to 1000"),
+            Some(Ok(n)) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("limit {n} is over the maximum of {MAX_LIMIT}"),
+                );
+            }
+            Some(Err(_)) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "limit must be a whole number from 0 to 1000",
+                );
+            }
         };
         let (reply, answer) = oneshot::channel();
-        let query = Query::Dossiers { filter, agency: params.get("agency").cloned(), limit, reply };
+        let query = Query::Dossiers {
+            filter,
+            agency: params.get("agency").cloned(),
+            limit,
+            reply,
+        };
         if self.queries.try_send(query).is_err() {
-            return error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is busy; try again");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the daemon is busy; try again",
+            );
         }
         let Ok((total, rows)) = answer.await else {
             return error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping");
         };
-        let time = |t: Option<Ts>| t.map_or(Value::Null, |t| Value::String(t.to_rfc3339(self.cal.tz())));
+        let time =
+            |t: Option<Ts>| t.map_or(Value::Null, |t| Value::String(t.to_rfc3339(self.cal.tz())));
         let dossiers: Vec<Value> = rows
             .into_iter()
             .map(|r| {

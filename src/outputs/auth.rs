@@ -23,7 +23,11 @@ impl Access {
     #[must_use]
     pub fn from_settings(s: &HttpSettings) -> Self {
         Self {
-            tokens: s.access_tokens.iter().map(|t| t.as_bytes().to_vec()).collect(),
+            tokens: s
+                .access_tokens
+                .iter()
+                .map(|t| t.as_bytes().to_vec())
+                .collect(),
             protect_metrics: s.protect_metrics,
             allowed_origins: s.allowed_origins.clone(),
         }
@@ -43,17 +47,23 @@ impl Access {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
         let from_query = query.and_then(|q| {
-            q.split('&').find_map(|kv| kv.strip_prefix("token=")).map(|t| {
-                percent_decode(t)
-            })
+            q.split('&')
+                .find_map(|kv| kv.strip_prefix("token="))
+                .map(|t| percent_decode(t))
         });
         let given = from_header.map(str::to_owned).or(from_query);
-        let Some(given) = given else { return Err(StatusCode::UNAUTHORIZED) };
+        let Some(given) = given else {
+            return Err(StatusCode::UNAUTHORIZED);
+        };
         let mut ok = subtle::Choice::from(0);
         for t in &self.tokens {
             ok |= t.as_slice().ct_eq(given.as_bytes());
         }
-        if bool::from(ok) { Ok(()) } else { Err(StatusCode::UNAUTHORIZED) }
+        if bool::from(ok) {
+            Ok(())
+        } else {
+            Err(StatusCode::UNAUTHORIZED)
+        }
     }
 
     /// Checks the `Origin` of a WebSocket upgrade: absent (not a browser), the daemon's own
@@ -62,14 +72,24 @@ impl Access {
     /// # Errors
     /// 403 for any other origin.
     pub fn check_origin(&self, headers: &HeaderMap) -> Result<(), StatusCode> {
-        let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
+        let Some(origin) = headers.get(header::ORIGIN) else {
+            return Ok(());
+        };
         let origin = origin.to_str().map_err(|_| StatusCode::FORBIDDEN)?;
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
         let own = origin
             .strip_prefix("http://")
             .or_else(|| origin.strip_prefix("https://"))
             .is_some_and(|rest| !host.is_empty() && rest.eq_ignore_ascii_case(host));
-        if own || self.allowed_origins.iter().any(|o| o.eq_ignore_ascii_case(origin)) {
+        if own
+            || self
+                .allowed_origins
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(origin))
+        {
             Ok(())
         } else {
             Err(StatusCode::FORBIDDEN)
@@ -84,7 +104,11 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         let hex = |c: u8| (c as char).to_digit(16);
-        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
             (b'%', Some(h), Some(l)) => {
                 out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
                 i += 3;
@@ -121,13 +145,28 @@ mod tests {
         let a = access();
         let mut h = HeaderMap::new();
         assert_eq!(a.check_token(&h, None), Err(StatusCode::UNAUTHORIZED));
-        assert_eq!(a.check_token(&h, Some("x=1&token=fedcba9876543210")), Ok(()));
-        assert_eq!(a.check_token(&h, Some("token=fedcba987654321")), Err(StatusCode::UNAUTHORIZED));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer 0123456789abcdef"));
+        assert_eq!(
+            a.check_token(&h, Some("x=1&token=fedcba9876543210")),
+            Ok(())
+        );
+        assert_eq!(
+            a.check_token(&h, Some("token=fedcba987654321")),
+            Err(StatusCode::UNAUTHORIZED)
+        );
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer 0123456789abcdef"),
+        );
         assert_eq!(a.check_token(&h, None), Ok(()));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic 0123456789abcdef"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic 0123456789abcdef"),
+        );
         assert_eq!(a.check_token(&h, None), Err(StatusCode::UNAUTHORIZED));
-        assert_eq!(Access::default().check_token(&HeaderMap::new(), None), Ok(()));
+        assert_eq!(
+            Access::default().check_token(&HeaderMap::new(), None),
+            Ok(())
+        );
     }
 
     #[test]
@@ -136,13 +175,25 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
         assert_eq!(a.check_origin(&h), Ok(()));
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:8080"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8080"),
+        );
         assert_eq!(a.check_origin(&h), Ok(()));
-        h.insert(header::ORIGIN, HeaderValue::from_static("https://wall.example"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://wall.example"),
+        );
         assert_eq!(a.check_origin(&h), Ok(()));
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:9999"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:9999"),
+        );
         assert_eq!(a.check_origin(&h), Err(StatusCode::FORBIDDEN));
-        h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
         assert_eq!(a.check_origin(&h), Err(StatusCode::FORBIDDEN));
     }
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Query as QueryParams, RawQuery, State};
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Query as QueryParams, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -59,7 +59,10 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/onestop/dossiers", get(dossiers))
         .route("/api/v1/alerts", get(alerts))
         .layer(axum::middleware::from_fn(timeout));
-    Router::new().route("/ws", get(ws)).merge(timed).with_state(Arc::new(state))
+    Router::new()
+        .route("/ws", get(ws))
+        .merge(timed)
+        .with_state(Arc::new(state))
 }
 
 async fn timeout(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
@@ -77,14 +80,25 @@ fn refuse(status: StatusCode) -> Response {
     };
     let mut resp = (status, axum::Json(json!({"error": message}))).into_response();
     if status == StatusCode::UNAUTHORIZED {
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
     }
     resp
 }
 
-async fn ws(State(s): State<Arc<HttpState>>, headers: HeaderMap, RawQuery(q): RawQuery, upgrade: WebSocketUpgrade) -> Response {
+async fn ws(
+    State(s): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     if let Err(status) = s.access.check_token(&headers, q.as_deref()) {
-        s.metrics.ws_rejected.with_label_values(&["unauthorized"]).inc();
+        s.metrics
+            .ws_rejected
+            .with_label_values(&["unauthorized"])
+            .inc();
         return refuse(status);
     }
     if let Err(status) = s.access.check_origin(&headers) {
@@ -94,14 +108,22 @@ async fn ws(State(s): State<Arc<HttpState>>, headers: HeaderMap, RawQuery(q): Ra
     s.ws.upgrade(upgrade)
 }
 
-async fn snapshot(State(s): State<Arc<HttpState>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+async fn snapshot(
+    State(s): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
     if let Err(status) = s.access.check_token(&headers, q.as_deref()) {
         return refuse(status);
     }
     s.api.snapshot()
 }
 
-async fn alerts(State(s): State<Arc<HttpState>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+async fn alerts(
+    State(s): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
     if let Err(status) = s.access.check_token(&headers, q.as_deref()) {
         return refuse(status);
     }
@@ -119,11 +141,19 @@ async fn dossiers(
     }
     match params {
         Ok(QueryParams(params)) => s.api.dossiers(&params).await,
-        Err(e) => (StatusCode::BAD_REQUEST, axum::Json(json!({"error": e.body_text()}))).into_response(),
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": e.body_text()})),
+        )
+            .into_response(),
     }
 }
 
-async fn metrics(State(s): State<Arc<HttpState>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+async fn metrics(
+    State(s): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
     if s.access.protect_metrics {
         if let Err(status) = s.access.check_token(&headers, q.as_deref()) {
             return refuse(status);
@@ -131,7 +161,11 @@ async fn metrics(State(s): State<Arc<HttpState>>, headers: HeaderMap, RawQuery(q
     }
     match prometheus::encode(&s.registry) {
         Ok(body) => ([(header::CONTENT_TYPE, ::prometheus::TEXT_FORMAT)], body).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode metrics: {e}\n")).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode metrics: {e}\n"),
+        )
+            .into_response(),
     }
 }
 
@@ -143,7 +177,11 @@ async fn readyz(State(s): State<Arc<HttpState>>) -> Response {
     let link = s.link.borrow().clone();
     let durable = *s.durable.borrow();
     let ready = link.connected && link.subscribed && durable;
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({
         "ready": ready,
         "broker_connected": link.connected,

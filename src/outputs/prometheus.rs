@@ -795,7 +795,10 @@ mod tests {
         // an agency that received something, zeros included (so `increase()` sees them start).
         assert!(text.contains(r#"iocd_source_last_event_timestamp_seconds{source="onestop"}"#));
         assert!(!text.contains(r#"{agency="unknown""#), "{text}");
-        assert!(text.contains(r#"iocd_onestop_received_total{agency="A",channel="postal"} 0"#), "{text}");
+        assert!(
+            text.contains(r#"iocd_onestop_received_total{agency="A",channel="postal"} 0"#),
+            "{text}"
+        );
     }
 
     #[test]

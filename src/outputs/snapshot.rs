@@ -29,21 +29,35 @@ pub struct Topics {
 
 impl Topics {
     /// Everything: what a client gets until it subscribes.
-    pub const ALL: Topics = Topics { onestop: true, vc: true, soc: true, alerts: true };
+    pub const ALL: Topics = Topics {
+        onestop: true,
+        vc: true,
+        soc: true,
+        alerts: true,
+    };
 
     /// Parses the `topics` of a `subscribe` message.
     ///
     /// # Errors
     /// A message naming the first unknown topic.
     pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Topics, String> {
-        let mut t = Topics { onestop: false, vc: false, soc: false, alerts: false };
+        let mut t = Topics {
+            onestop: false,
+            vc: false,
+            soc: false,
+            alerts: false,
+        };
         for name in names {
             match name {
                 "onestop" => t.onestop = true,
                 "vc" => t.vc = true,
                 "soc" => t.soc = true,
                 "alerts" => t.alerts = true,
-                other => return Err(format!("unknown topic `{other}`; expected onestop, vc, soc or alerts")),
+                other => {
+                    return Err(format!(
+                        "unknown topic `{other}`; expected onestop, vc, soc or alerts"
+                    ));
+                }
             }
         }
         Ok(t)
@@ -78,12 +92,21 @@ impl Snapshot {
     #[must_use]
     pub fn build(view: &View, alerts_json: String, possible_gap: bool, cal: &Calendar) -> Snapshot {
         let o = &view.onestop;
-        let open: serde_json::Map<String, Value> =
-            DossierStatus::OPEN.iter().zip(o.totals.open).map(|(s, n)| (s.as_str().to_owned(), n.into())).collect();
-        let mut worst: Vec<(usize, &crate::state::view::AgencyGauges)> =
-            view.agencies.iter().enumerate().filter(|(_, g)| g.overdue + g.stalled + g.due_soon > 0).collect();
+        let open: serde_json::Map<String, Value> = DossierStatus::OPEN
+            .iter()
+            .zip(o.totals.open)
+            .map(|(s, n)| (s.as_str().to_owned(), n.into()))
+            .collect();
+        let mut worst: Vec<(usize, &crate::state::view::AgencyGauges)> = view
+            .agencies
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.overdue + g.stalled + g.due_soon > 0)
+            .collect();
         worst.sort_by(|(ia, a), (ib, b)| {
-            (b.overdue, b.stalled, b.due_soon).cmp(&(a.overdue, a.stalled, a.due_soon)).then(ia.cmp(ib))
+            (b.overdue, b.stalled, b.due_soon)
+                .cmp(&(a.overdue, a.stalled, a.due_soon))
+                .then(ia.cmp(ib))
         });
         let worst: Vec<Value> = worst
             .iter()
@@ -156,7 +179,12 @@ impl Snapshot {
     /// The snapshot frame for one connection: `seq` and the subscribed parts.
     #[must_use]
     pub fn frame(&self, seq: u64, topics: Topics) -> String {
-        let len = 64 + self.onestop.len() + self.vc.len() + self.soc.len() + self.alerts.len() + self.sources.len();
+        let len = 64
+            + self.onestop.len()
+            + self.vc.len()
+            + self.soc.len()
+            + self.alerts.len()
+            + self.sources.len();
         let mut out = String::with_capacity(len);
         // `at` is RFC 3339 (no characters JSON would escape).
         let _ = write!(out, r#"{{"type":"snapshot","seq":{seq},"at":"{}""#, self.at);
@@ -191,7 +219,12 @@ pub fn error_frame(seq: u64, message: &str) -> String {
         seq: u64,
         error: &'a str,
     }
-    serde_json::to_string(&ErrorFrame { r#type: "error", seq, error: message }).unwrap_or_default()
+    serde_json::to_string(&ErrorFrame {
+        r#type: "error",
+        seq,
+        error: message,
+    })
+    .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -208,14 +241,26 @@ mod tests {
         assert_eq!(full["type"], "snapshot");
         assert_eq!(full["seq"], 7);
         assert_eq!(full["onestop"]["today"]["online_ratio"], Value::Null);
-        assert_eq!(full["onestop"]["per_minute_60m"]["received"].as_array().unwrap().len(), 60);
+        assert_eq!(
+            full["onestop"]["per_minute_60m"]["received"]
+                .as_array()
+                .unwrap()
+                .len(),
+            60
+        );
         assert_eq!(full["onestop"]["open"]["waiting_citizen"], 0);
         assert_eq!(full["soc"]["alerts_60m"]["critical"], 0);
         assert_eq!(full["vc"]["meetings_active"], 0);
         assert_eq!(full["alerts"], json!([]));
         assert_eq!(full["sources"]["vc"]["last_event_at"], Value::Null);
-        let only_vc: Value = serde_json::from_str(&snap.frame(8, Topics::parse(["vc"]).unwrap())).unwrap();
-        let keys: Vec<&str> = only_vc.as_object().unwrap().keys().map(String::as_str).collect();
+        let only_vc: Value =
+            serde_json::from_str(&snap.frame(8, Topics::parse(["vc"]).unwrap())).unwrap();
+        let keys: Vec<&str> = only_vc
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         assert_eq!(keys, ["at", "seq", "sources", "type", "vc"]); // serde_json sorts keys
         assert!(Topics::parse(["vc", "weather"]).is_err());
     }

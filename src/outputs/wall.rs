@@ -10,7 +10,14 @@ const I18N: &str = include_str!("wall/i18n.js");
 const STYLE: &str = include_str!("wall/wall.css");
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
-    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// `GET /`: the page (Vietnamese by default, `?lang=en` for English).

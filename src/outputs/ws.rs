@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use futures_util::{SinkExt as _, StreamExt as _};
 use futures_util::stream::SplitSink;
+use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info_span, Instrument as _};
+use tracing::{Instrument as _, debug, info_span};
 
 use super::snapshot::{Snapshot, Topics, alert_frame, error_frame};
 use crate::config::WsSettings;
@@ -54,14 +54,28 @@ impl WsHub {
         metrics: SelfMetrics,
         shutdown: CancellationToken,
     ) -> Self {
-        Self { snapshots, alerts, slots: Arc::new(Semaphore::new(settings.max_clients)), settings, metrics, shutdown }
+        Self {
+            snapshots,
+            alerts,
+            slots: Arc::new(Semaphore::new(settings.max_clients)),
+            settings,
+            metrics,
+            shutdown,
+        }
     }
 
     /// Accepts an upgrade if a slot is free, else answers 503.
     pub fn upgrade(&self, ws: WebSocketUpgrade) -> Response {
         let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() else {
-            self.metrics.ws_rejected.with_label_values(&["max_clients"]).inc();
-            return (StatusCode::SERVICE_UNAVAILABLE, "too many WebSocket clients\n").into_response();
+            self.metrics
+                .ws_rejected
+                .with_label_values(&["max_clients"])
+                .inc();
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many WebSocket clients\n",
+            )
+                .into_response();
         };
         let hub = self.clone();
         let max = self.settings.max_message_bytes;
@@ -74,8 +88,14 @@ impl WsHub {
 
     async fn serve(self, socket: WebSocket, permit: OwnedSemaphorePermit) {
         self.metrics.ws_clients.inc();
-        let span = info_span!("ws", client = self.settings.max_clients - self.slots.available_permits());
-        Client::new(self.clone(), socket).run().instrument(span).await;
+        let span = info_span!(
+            "ws",
+            client = self.settings.max_clients - self.slots.available_permits()
+        );
+        Client::new(self.clone(), socket)
+            .run()
+            .instrument(span)
+            .await;
         self.metrics.ws_clients.dec();
         drop(permit);
     }
@@ -102,16 +122,24 @@ struct Client {
 
 impl Client {
     fn new(hub: WsHub, socket: WebSocket) -> Self {
-        Self { hub, socket: Some(socket), seq: 0, topics: Topics::ALL }
+        Self {
+            hub,
+            socket: Some(socket),
+            seq: 0,
+            topics: Topics::ALL,
+        }
     }
 
     async fn run(mut self) {
-        let Some(socket) = self.socket.take() else { return };
+        let Some(socket) = self.socket.take() else {
+            return;
+        };
         let (mut sink, mut stream) = socket.split();
         let mut snapshots = self.hub.snapshots.clone();
         let mut alerts = self.hub.alerts.subscribe();
         let ping_every = Duration::from_secs(self.hub.settings.ping_interval_secs);
-        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
         let mut heard = Instant::now();
         let shutdown = self.hub.shutdown.clone();
 
@@ -199,7 +227,10 @@ impl Client {
                 }
             },
             Message::Binary(_) => {
-                let frame = error_frame(self.next_seq(), "binary messages are not understood; send JSON text");
+                let frame = error_frame(
+                    self.next_seq(),
+                    "binary messages are not understood; send JSON text",
+                );
                 self.send(sink, frame).await
             }
             Message::Close(_) => Err(End::Gone),
@@ -207,18 +238,30 @@ impl Client {
         }
     }
 
-    async fn send_snapshot(&mut self, sink: &mut SplitSink<WebSocket, Message>, snap: &Snapshot) -> Result<(), End> {
+    async fn send_snapshot(
+        &mut self,
+        sink: &mut SplitSink<WebSocket, Message>,
+        snap: &Snapshot,
+    ) -> Result<(), End> {
         let frame = snap.frame(self.next_seq(), self.topics);
         self.send(sink, frame).await
     }
 
-    async fn send(&mut self, sink: &mut SplitSink<WebSocket, Message>, frame: String) -> Result<(), End> {
+    async fn send(
+        &mut self,
+        sink: &mut SplitSink<WebSocket, Message>,
+        frame: String,
+    ) -> Result<(), End> {
         self.send_raw(sink, Message::Text(frame.into())).await?;
         self.hub.metrics.ws_frames_sent.inc();
         Ok(())
     }
 
-    async fn send_raw(&mut self, sink: &mut SplitSink<WebSocket, Message>, msg: Message) -> Result<(), End> {
+    async fn send_raw(
+        &mut self,
+        sink: &mut SplitSink<WebSocket, Message>,
+        msg: Message,
+    ) -> Result<(), End> {
         let limit = Duration::from_secs(self.hub.settings.max_behind_secs);
         match tokio::time::timeout(limit, sink.send(msg)).await {
             Ok(Ok(())) => Ok(()),
@@ -239,7 +282,10 @@ fn parse_subscribe(text: &str) -> Result<Topics, String> {
     let msg: Subscribe<'_> = serde_json::from_str(text)
         .map_err(|e| format!("expected {{\"type\": \"subscribe\", \"topics\": [...]}}: {e}"))?;
     if msg.r#type != "subscribe" {
-        return Err(format!("unknown message type `{}`; only `subscribe` is understood", msg.r#type));
+        return Err(format!(
+            "unknown message type `{}`; only `subscribe` is understood",
+            msg.r#type
+        ));
     }
     Topics::parse(msg.topics)
 }
@@ -252,7 +298,12 @@ mod tests {
     fn subscribe_messages_are_parsed_strictly() {
         assert_eq!(
             parse_subscribe(r#"{"type":"subscribe","topics":["vc","alerts"]}"#),
-            Ok(Topics { onestop: false, vc: true, soc: false, alerts: true })
+            Ok(Topics {
+                onestop: false,
+                vc: true,
+                soc: false,
+                alerts: true
+            })
         );
         assert!(parse_subscribe(r#"{"type":"subscribe","topics":["tv"]}"#).is_err());
         assert!(parse_subscribe(r#"{"type":"hello","topics":[]}"#).is_err());

@@ -8,7 +8,10 @@
 //! The pairs live in arrival order in a ring (24 bytes each), indexed by a hash table of
 //! 4-byte sequence numbers (5 bytes a slot with its control byte, at most 2 slots per id):
 //! about 36 bytes per id, 36 MB for the default 1,000,000 ids. A lookup touches the ring
-//! only when a slot's 7-bit tag matches, so the hot data is the small index.
+//! only when a slot's 7-bit tag matches, so the hot data is the small index. Forgetting the
+//! oldest id does not touch the index either (its slot, written long ago, is out of every
+//! cache by then): slots of forgotten ids are stale, lookups skip them, and one sequential
+//! sweep drops them all when the table would otherwise grow.
 
 use std::collections::VecDeque;
 
@@ -25,10 +28,10 @@ pub struct Dedupe {
     max_ids: usize,
     /// Keys with their arrival, oldest first.
     order: VecDeque<Seen>,
-    /// Sequence number of the front of `order`; the `i`-th entry has `front + i` (wrapping:
-    /// `order` never holds 2³² entries).
+    /// Sequence number of the front of `order`; the `i`-th entry has `front + i` (wrapping).
     front: u32,
-    /// Sequence numbers of the entries of `order`, by key.
+    /// Sequence numbers of the entries of `order`, by key, and stale ones of forgotten ids
+    /// (before `front`), until the next sweep.
     index: HashTable<u32>,
     /// Ids forgotten because `max_ids` was reached before the horizon passed.
     pub evicted_early: u64,
@@ -54,8 +57,10 @@ impl Seen {
     }
 }
 
-/// Sequence numbers are `u32`, so at most this many ids (some 100 GB) are remembered.
-const MAX_IDS: usize = u32::MAX as usize;
+/// At most this many ids (some 40 GB) are remembered: with the stale slots between two
+/// sweeps, the sequence numbers in the index then span less than 2³², so a stale one never
+/// reads as live.
+const MAX_IDS: usize = 1 << 30;
 
 /// The index's hash of a key: its low half (the key is a hash already).
 fn slot_hash(key: u128) -> u64 {
@@ -95,39 +100,43 @@ impl Dedupe {
         }
     }
 
+    /// The entry with sequence number `seq`, if it is still remembered.
+    fn entry(order: &VecDeque<Seen>, front: u32, seq: u32) -> Option<&Seen> {
+        order.get(seq.wrapping_sub(front) as usize)
+    }
+
     /// Whether `key` is remembered.
     fn contains(&self, key: u128) -> bool {
         let (order, front) = (&self.order, self.front);
         self.index
             .find(slot_hash(key), |&seq| {
-                order[seq.wrapping_sub(front) as usize].key() == key
+                Self::entry(order, front, seq).is_some_and(|e| e.key() == key)
             })
             .is_some()
     }
 
     /// Remembers `key`, arrived at `at`, as the newest entry.
     fn push(&mut self, at: Ts, key: u128) {
+        if self.index.len() == self.index.capacity() {
+            // The insert would rehash every slot: drop the stale ones first, so that only
+            // live ones (whose keys are known) are rehashed, and the table grows only for them.
+            let (len, front) = (self.order.len(), self.front);
+            self.index
+                .retain(|seq| (seq.wrapping_sub(front) as usize) < len);
+        }
         let seq = self.front.wrapping_add(self.order.len() as u32);
         self.order.push_back(Seen::new(at, key));
         let (order, front) = (&self.order, self.front);
         self.index.insert_unique(slot_hash(key), seq, |&s| {
-            slot_hash(order[s.wrapping_sub(front) as usize].key())
+            Self::entry(order, front, s).map_or(0, |e| slot_hash(e.key()))
         });
     }
 
-    /// Forgets the oldest entry.
+    /// Forgets the oldest entry (its index slot goes stale).
     fn pop_oldest(&mut self) {
-        let Some(oldest) = self.order.pop_front() else {
-            return;
-        };
-        let seq = self.front;
-        if let Ok(slot) = self
-            .index
-            .find_entry(slot_hash(oldest.key()), |&s| s == seq)
-        {
-            slot.remove();
+        if self.order.pop_front().is_some() {
+            self.front = self.front.wrapping_add(1);
         }
-        self.front = self.front.wrapping_add(1);
     }
 
     /// Records `(source, event_id)` arriving at `arrival`; true when it was already seen
@@ -317,6 +326,22 @@ mod tests {
                     .all(|(a, b)| (a.at, a.key()) == *b)
             );
         }
+    }
+
+    #[test]
+    fn the_index_stays_the_size_of_the_ids_remembered() {
+        let mut d = Dedupe::new(3600, 100);
+        let t = Ts::from_secs(1_000_000);
+        for i in 0..100_000 {
+            assert!(!d.check_and_insert(Source::Onestop, &format!("e{i}"), t));
+        }
+        assert_eq!(d.len(), 100);
+        assert!(d.index.capacity() < 256, "{}", d.index.capacity());
+        assert!(d.check_and_insert(Source::Onestop, "e99999", t));
+        assert!(
+            !d.check_and_insert(Source::Onestop, "e99899", t),
+            "forgotten"
+        );
     }
 
     #[test]

@@ -15,8 +15,8 @@ pub mod query;
 pub mod soc;
 pub mod vc;
 pub mod view;
-pub mod workcal;
 pub mod windows;
+pub mod workcal;
 
 use serde::{Deserialize, Serialize};
 
@@ -111,7 +111,9 @@ impl Params {
     #[must_use]
     pub fn stalled_at(&self, now: Ts) -> StalledTest<'_> {
         match &self.work {
-            None => StalledTest::Calendar { before: now.minus_secs(self.stalled_secs) },
+            None => StalledTest::Calendar {
+                before: now.minus_secs(self.stalled_secs),
+            },
             Some(work) => StalledTest::Working {
                 work,
                 cal: &self.cal,

@@ -73,7 +73,13 @@ impl State {
     /// earliest `last_event_at`, others by earliest `due_at` with no deadline last; ties
     /// by dossier id).
     #[must_use]
-    pub fn query_dossiers(&self, filter: DossierFilter, agency: Option<&str>, limit: usize, now: Ts) -> (usize, Vec<DossierRow>) {
+    pub fn query_dossiers(
+        &self,
+        filter: DossierFilter,
+        agency: Option<&str>,
+        limit: usize,
+        now: Ts,
+    ) -> (usize, Vec<DossierRow>) {
         let p = &self.params;
         let agency_id = match agency {
             Some(code) => match self.agencies.get(code) {
@@ -91,7 +97,9 @@ impl State {
                     DossierFilter::Open => d.status().is_open(),
                     DossierFilter::Status(s) => d.status() == s,
                     DossierFilter::Overdue => in_progress && d.due_at().is_some_and(|t| t < now),
-                    DossierFilter::DueSoon => in_progress && d.due_at().is_some_and(|t| t >= now && t <= due_soon_limit),
+                    DossierFilter::DueSoon => {
+                        in_progress && d.due_at().is_some_and(|t| t >= now && t <= due_soon_limit)
+                    }
                     DossierFilter::Stalled => in_progress && stalled.is_stalled(d.last_event_at()),
                 }
         };
@@ -101,7 +109,9 @@ impl State {
         };
         let mut hits: Vec<&Dossier> = self.dossiers.iter().filter(|d| matches(d)).collect();
         let total = hits.len();
-        let order = |a: &&Dossier, b: &&Dossier| urgency(a).cmp(&urgency(b)).then_with(|| a.id().cmp(b.id()));
+        let order = |a: &&Dossier, b: &&Dossier| {
+            urgency(a).cmp(&urgency(b)).then_with(|| a.id().cmp(b.id()))
+        };
         if hits.len() > limit && limit > 0 {
             hits.select_nth_unstable_by(limit - 1, order);
         }

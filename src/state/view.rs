@@ -148,7 +148,9 @@ impl State {
         let mut other: Option<u32> = None;
         let mut index = Vec::with_capacity(self.agencies.len());
         for i in 0..self.agencies.len() {
-            let name = self.agencies.name(u32::try_from(i).unwrap_or(intern::UNKNOWN));
+            let name = self
+                .agencies
+                .name(u32::try_from(i).unwrap_or(intern::UNKNOWN));
             let folded = i > limit || name == "other";
             let label = if folded {
                 *other.get_or_insert_with(|| {
@@ -283,12 +285,19 @@ impl State {
                     started_at: m.started_at(),
                     expected: m.expected.len() as u64,
                     connected,
-                    missing: vc.missing_in(id, m, &self.params.vc, now).map(str::to_owned).collect(),
+                    missing: vc
+                        .missing_in(id, m, &self.params.vc, now)
+                        .map(str::to_owned)
+                        .collect(),
                     poor,
                 }
             })
             .collect();
-        rows.sort_by(|a, b| b.started_at.cmp(&a.started_at).then_with(|| a.meeting_id.cmp(&b.meeting_id)));
+        rows.sort_by(|a, b| {
+            b.started_at
+                .cmp(&a.started_at)
+                .then_with(|| a.meeting_id.cmp(&b.meeting_id))
+        });
         rows.truncate(MEETINGS_LISTED);
         rows
     }

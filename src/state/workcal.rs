@@ -77,12 +77,17 @@ pub fn parse_interval(s: &str) -> Result<(i64, i64), String> {
     let hm = |t: &str| -> Option<i64> {
         let (h, m) = t.trim().split_once(':')?;
         let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
-        ((0..=24).contains(&h) && (0..60).contains(&m) && h * 60 + m <= 24 * 60).then_some(h * 3600 + m * 60)
+        ((0..=24).contains(&h) && (0..60).contains(&m) && h * 60 + m <= 24 * 60)
+            .then_some(h * 3600 + m * 60)
     };
-    let (a, b) = s.split_once('-').ok_or_else(|| format!("`{s}` is not HH:MM-HH:MM"))?;
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("`{s}` is not HH:MM-HH:MM"))?;
     match (hm(a), hm(b)) {
         (Some(a), Some(b)) if a < b => Ok((a, b)),
-        _ => Err(format!("`{s}` is not HH:MM-HH:MM with the start before the end")),
+        _ => Err(format!(
+            "`{s}` is not HH:MM-HH:MM with the start before the end"
+        )),
     }
 }
 
@@ -108,19 +113,27 @@ impl WorkCalendar {
     ///
     /// # Errors
     /// A message naming the bad entry (date, interval or weekday).
-    pub fn new(weekdays: &[String], hours: &[String], holidays: &HolidayFile) -> Result<Self, String> {
+    pub fn new(
+        weekdays: &[String],
+        hours: &[String],
+        holidays: &HolidayFile,
+    ) -> Result<Self, String> {
         let mut work_weekday = [false; 7];
         for d in weekdays {
             work_weekday[parse_weekday(d)?] = true;
         }
-        let mut intervals = hours.iter().map(|h| parse_interval(h)).collect::<Result<Vec<_>, _>>()?;
+        let mut intervals = hours
+            .iter()
+            .map(|h| parse_interval(h))
+            .collect::<Result<Vec<_>, _>>()?;
         intervals.sort_unstable();
         if intervals.windows(2).any(|w| w[0].1 > w[1].0) {
             return Err("working hours overlap".to_owned());
         }
         let mut special: HashMap<i64, DayKind> = HashMap::new();
         for e in &holidays.day {
-            let day = parse_date(&e.date).ok_or_else(|| format!("`{}` ({}) is not a YYYY-MM-DD date", e.date, e.name))?;
+            let day = parse_date(&e.date)
+                .ok_or_else(|| format!("`{}` ({}) is not a YYYY-MM-DD date", e.date, e.name))?;
             special.insert(day, e.kind);
         }
         let per_day: i64 = intervals.iter().map(|(a, b)| b - a).sum();
@@ -143,7 +156,11 @@ impl WorkCalendar {
             }
         }
         cumulative.push(total);
-        Ok(Self { hours: intervals, cumulative, working })
+        Ok(Self {
+            hours: intervals,
+            cumulative,
+            working,
+        })
     }
 
     /// Working seconds from the table's start to `ts` (clamped to the table).
@@ -151,13 +168,18 @@ impl WorkCalendar {
     pub fn working_secs_at(&self, cal: &Calendar, ts: Ts) -> i64 {
         let local = ts.0.div_euclid(NANOS_PER_SEC) + cal.offset_secs(ts);
         let day = local.div_euclid(86_400) - FIRST_DAY;
-        let Ok(i) = usize::try_from(day) else { return 0 };
+        let Ok(i) = usize::try_from(day) else {
+            return 0;
+        };
         if i >= DAYS {
             return self.cumulative[DAYS];
         }
         let into = local.rem_euclid(86_400);
         let today: i64 = if self.working[i] {
-            self.hours.iter().map(|&(a, b)| (into.min(b) - a).max(0)).sum()
+            self.hours
+                .iter()
+                .map(|&(a, b)| (into.min(b) - a).max(0))
+                .sum()
         } else {
             0
         };
@@ -173,7 +195,11 @@ impl WorkCalendar {
     /// Whether the local day of `ts` is a working day.
     #[must_use]
     pub fn is_working_day(&self, cal: &Calendar, ts: Ts) -> bool {
-        usize::try_from(i64::from(cal.day(ts)) - FIRST_DAY).ok().and_then(|i| self.working.get(i)).copied().unwrap_or(false)
+        usize::try_from(i64::from(cal.day(ts)) - FIRST_DAY)
+            .ok()
+            .and_then(|i| self.working.get(i))
+            .copied()
+            .unwrap_or(false)
     }
 }
 
@@ -184,7 +210,9 @@ mod tests {
 
     fn vn() -> WorkCalendar {
         let file: HolidayFile = toml::from_str(DEFAULT_HOLIDAYS).unwrap();
-        let days: Vec<String> = ["mon", "tue", "wed", "thu", "fri"].map(String::from).to_vec();
+        let days: Vec<String> = ["mon", "tue", "wed", "thu", "fri"]
+            .map(String::from)
+            .to_vec();
         let hours = vec!["07:30-11:30".to_owned(), "13:30-17:00".to_owned()];
         WorkCalendar::new(&days, &hours, &file).unwrap()
     }
@@ -200,8 +228,22 @@ mod tests {
         let c = vn();
         let cal = Calendar::default();
         // Tuesday 24 November 2026.
-        assert_eq!(c.working_secs_between(&cal, t("2026-11-24T00:00:00+07:00"), t("2026-11-25T00:00:00+07:00")), 7 * H + H / 2);
-        assert_eq!(c.working_secs_between(&cal, t("2026-11-24T11:00:00+07:00"), t("2026-11-24T14:00:00+07:00")), H);
+        assert_eq!(
+            c.working_secs_between(
+                &cal,
+                t("2026-11-24T00:00:00+07:00"),
+                t("2026-11-25T00:00:00+07:00")
+            ),
+            7 * H + H / 2
+        );
+        assert_eq!(
+            c.working_secs_between(
+                &cal,
+                t("2026-11-24T11:00:00+07:00"),
+                t("2026-11-24T14:00:00+07:00")
+            ),
+            H
+        );
     }
 
     #[test]
@@ -209,7 +251,14 @@ mod tests {
         let c = vn();
         let cal = Calendar::default();
         // Friday 17:00 to Monday 07:30.
-        assert_eq!(c.working_secs_between(&cal, t("2026-11-27T17:00:00+07:00"), t("2026-11-30T07:30:00+07:00")), 0);
+        assert_eq!(
+            c.working_secs_between(
+                &cal,
+                t("2026-11-27T17:00:00+07:00"),
+                t("2026-11-30T07:30:00+07:00")
+            ),
+            0
+        );
         assert!(!c.is_working_day(&cal, t("2026-11-28T10:00:00+07:00")));
     }
 
@@ -218,8 +267,18 @@ mod tests {
         let c = vn();
         let cal = Calendar::default();
         // Friday 13 February 17:00 to Monday 23 February 07:30: Tết Bính Ngọ.
-        assert_eq!(c.working_secs_between(&cal, t("2026-02-13T17:00:00+07:00"), t("2026-02-23T07:30:00+07:00")), 0);
-        assert!(!c.is_working_day(&cal, t("2026-02-16T10:00:00+07:00")), "a Monday within Tết");
+        assert_eq!(
+            c.working_secs_between(
+                &cal,
+                t("2026-02-13T17:00:00+07:00"),
+                t("2026-02-23T07:30:00+07:00")
+            ),
+            0
+        );
+        assert!(
+            !c.is_working_day(&cal, t("2026-02-16T10:00:00+07:00")),
+            "a Monday within Tết"
+        );
     }
 
     #[test]

@@ -87,7 +87,10 @@ impl SelfMetrics {
             .register(Box::new(publish_dropped.clone()))
             .expect("metric registered once");
         let ws_rejected = IntCounterVec::new(
-            Opts::new("iocd_ws_rejected_total", "WebSocket upgrades refused, by reason."),
+            Opts::new(
+                "iocd_ws_rejected_total",
+                "WebSocket upgrades refused, by reason.",
+            ),
             &["reason"],
         )
         .expect("constant metric name is valid");
@@ -105,7 +108,10 @@ impl SelfMetrics {
                 "iocd_ws_slow_disconnects_total",
                 "WebSocket clients disconnected for taking no data for max_behind_secs.",
             ),
-            ws_frames_sent: counter("iocd_ws_frames_sent_total", "Frames sent to WebSocket clients."),
+            ws_frames_sent: counter(
+                "iocd_ws_frames_sent_total",
+                "Frames sent to WebSocket clients.",
+            ),
             broker_messages_dropped: gauge(
                 "iocd_broker_messages_dropped",
                 "Messages the broker dropped for full client queues ($SYS/broker/publish/messages/dropped), when it publishes them.",

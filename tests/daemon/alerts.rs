@@ -8,9 +8,19 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{TIMEOUT, TestClient, broker::TestBroker, spawn_app, test_settings, wait_for};
 
-async fn next_alert(ws: &mut (impl futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin), pred: impl Fn(&Value) -> bool) -> Value {
+async fn next_alert(
+    ws: &mut (
+             impl futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+             + Unpin
+         ),
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
     loop {
-        let msg = tokio::time::timeout(TIMEOUT, ws.next()).await.expect("frame in time").expect("open").expect("ok");
+        let msg = tokio::time::timeout(TIMEOUT, ws.next())
+            .await
+            .expect("frame in time")
+            .expect("open")
+            .expect("ok");
         if let Message::Text(t) = msg {
             let f: Value = serde_json::from_str(&t).unwrap();
             if f["type"] == "alert" && pred(&f["alert"]) {
@@ -29,52 +39,114 @@ async fn silent_feeds_and_overdue_dossiers_alert_everywhere_at_once() {
     let prefix = settings.mqtt.prefix.clone();
     let watcher = TestClient::connect(&broker, &[format!("{prefix}/alerts/#")]).await;
     let app = spawn_app(settings).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", app.addr)).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", app.addr))
+        .await
+        .unwrap();
 
     // Nothing arrives: after 2 s every feed is silent, with no event to trigger it.
-    let frame = next_alert(&mut ws, |a| a["id"] == "feed_silent:vc" && a["state"] == "firing").await;
+    let frame = next_alert(&mut ws, |a| {
+        a["id"] == "feed_silent:vc" && a["state"] == "firing"
+    })
+    .await;
     let alert = &frame["alert"];
     assert_eq!(alert["severity"], "critical");
     assert_eq!(alert["subject"], json!({"kind": "source", "id": "vc"}));
     assert_eq!(alert["count"], 1);
-    assert!(alert["summary"].as_str().unwrap().contains("hội nghị truyền hình"), "{alert}");
+    assert!(
+        alert["summary"]
+            .as_str()
+            .unwrap()
+            .contains("hội nghị truyền hình"),
+        "{alert}"
+    );
     assert!(alert["since"].as_str().unwrap().ends_with("+07:00"));
-    app.wait_metric(r#"iocd_alerts_firing{rule="feed_silent",severity="critical"}"#, 3.0).await;
+    app.wait_metric(
+        r#"iocd_alerts_firing{rule="feed_silent",severity="critical"}"#,
+        3.0,
+    )
+    .await;
 
     // An overdue dossier and a heartbeat on vc.
     let client = TestClient::connect(&broker, &[]).await;
-    let at = |secs: i64| (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(secs)).to_string();
+    let at =
+        |secs: i64| (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(secs)).to_string();
     for (id, due) in [("D1", -60), ("D2", -120)] {
         let ev = json!({"event_id":format!("e-{id}"),"type":"received","occurred_at":at(-600),"dossier_id":id,
             "agency":"000.00.19.H42","procedure":"P","channel":"online","due_at":at(due)});
-        client.publish(&format!("{prefix}/onestop/x"), serde_json::to_vec(&ev).unwrap()).await;
+        client
+            .publish(
+                &format!("{prefix}/onestop/x"),
+                serde_json::to_vec(&ev).unwrap(),
+            )
+            .await;
     }
-    client.publish(&format!("{prefix}/vc/hb"), serde_json::to_vec(&json!({"event_id":"hb1","type":"heartbeat","occurred_at":at(0)})).unwrap()).await;
+    client
+        .publish(
+            &format!("{prefix}/vc/hb"),
+            serde_json::to_vec(&json!({"event_id":"hb1","type":"heartbeat","occurred_at":at(0)}))
+                .unwrap(),
+        )
+        .await;
 
-    let overdue = next_alert(&mut ws, |a| a["id"] == "dossier_overdue:000.00.19.H42" && a["count"] == 2).await;
-    assert!(overdue["alert"]["summary"].as_str().unwrap().contains("2 hồ sơ"), "{overdue}");
-    next_alert(&mut ws, |a| a["id"] == "feed_silent:vc" && a["state"] == "resolved").await;
+    let overdue = next_alert(&mut ws, |a| {
+        a["id"] == "dossier_overdue:000.00.19.H42" && a["count"] == 2
+    })
+    .await;
+    assert!(
+        overdue["alert"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("2 hồ sơ"),
+        "{overdue}"
+    );
+    next_alert(&mut ws, |a| {
+        a["id"] == "feed_silent:vc" && a["state"] == "resolved"
+    })
+    .await;
 
     let (status, body) = app.get("/api/v1/alerts").await;
     assert_eq!(status, 200);
     let listed: Value = serde_json::from_str(&body).unwrap();
-    let od = listed["alerts"].as_array().unwrap().iter().find(|a| a["rule"] == "dossier_overdue").expect("listed");
+    let od = listed["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["rule"] == "dossier_overdue")
+        .expect("listed");
     assert_eq!(od["members"], json!(["D2", "D1"]), "most overdue first");
 
     let (_, snap) = app.get("/api/v1/snapshot").await;
     let snap: Value = serde_json::from_str(&snap).unwrap();
-    let ids: Vec<&str> = snap["alerts"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
-    assert!(ids.contains(&"dossier_overdue:000.00.19.H42") && !ids.contains(&"feed_silent:vc"), "{ids:?}");
+    let ids: Vec<&str> = snap["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"dossier_overdue:000.00.19.H42") && !ids.contains(&"feed_silent:vc"),
+        "{ids:?}"
+    );
 
     wait_for("the MQTT alert transitions", || async {
         let got = watcher.received();
-        got.iter().any(|(t, p)| t == &format!("{prefix}/alerts/dossier_overdue") && p.starts_with(b"{"))
+        got.iter()
+            .any(|(t, p)| t == &format!("{prefix}/alerts/dossier_overdue") && p.starts_with(b"{"))
             && got.iter().any(|(t, p)| {
                 t == &format!("{prefix}/alerts/feed_silent")
-                    && serde_json::from_slice::<Value>(p).is_ok_and(|v| v["state"] == "resolved" && v["id"] == "feed_silent:vc")
+                    && serde_json::from_slice::<Value>(p)
+                        .is_ok_and(|v| v["state"] == "resolved" && v["id"] == "feed_silent:vc")
             })
     })
     .await;
-    app.wait_metric(r#"iocd_alerts_firing{rule="feed_silent",severity="critical"}"#, 2.0).await;
-    app.wait_metric(r#"iocd_alerts_firing{rule="dossier_overdue",severity="warning"}"#, 1.0).await;
+    app.wait_metric(
+        r#"iocd_alerts_firing{rule="feed_silent",severity="critical"}"#,
+        2.0,
+    )
+    .await;
+    app.wait_metric(
+        r#"iocd_alerts_firing{rule="dossier_overdue",severity="warning"}"#,
+        1.0,
+    )
+    .await;
 }

@@ -14,7 +14,11 @@ use serde_json::json;
 use crate::helpers::{TIMEOUT, TestClient, broker::TestBroker, canon, parse_metrics, unique};
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A daemon process with a fixed client id, prefix, port and data directory.
@@ -34,23 +38,45 @@ impl Daemon {
             format!("[mqtt]\nclient_id = \"{}\"\nprefix = \"{}/v1\"\nreconnect_min_ms = 50\nreconnect_max_ms = 500\n", unique("iocd"), unique("ioc")),
         )
         .unwrap();
-        Daemon { child: None, port: free_port(), config, data: data.to_path_buf(), broker: broker.url() }
+        Daemon {
+            child: None,
+            port: free_port(),
+            config,
+            data: data.to_path_buf(),
+            broker: broker.url(),
+        }
     }
 
     fn prefix(&self) -> String {
         let text = std::fs::read_to_string(&self.config).unwrap();
-        text.lines().find_map(|l| l.strip_prefix("prefix = \"")).unwrap().trim_end_matches('"').to_owned()
+        text.lines()
+            .find_map(|l| l.strip_prefix("prefix = \""))
+            .unwrap()
+            .trim_end_matches('"')
+            .to_owned()
     }
 
     fn start(&mut self) {
         let child = Command::new(env!("CARGO_BIN_EXE_iocd"))
             .args(["run", "--config"])
             .arg(&self.config)
-            .args(["--mqtt", &self.broker, "--listen", &format!("127.0.0.1:{}", self.port), "--data-dir"])
+            .args([
+                "--mqtt",
+                &self.broker,
+                "--listen",
+                &format!("127.0.0.1:{}", self.port),
+                "--data-dir",
+            ])
             .arg(&self.data)
             .env("RUST_LOG", "warn,iocd=info")
             .stdout(Stdio::null())
-            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(self.config.with_extension("log")).unwrap())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.config.with_extension("log"))
+                    .unwrap(),
+            )
             .spawn()
             .unwrap();
         self.child = Some(child);
@@ -58,18 +84,27 @@ impl Daemon {
 
     fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").args(["-KILL", &c.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", &c.id().to_string()])
+                .status();
             let _ = c.wait();
         }
     }
 
     async fn metrics(&self) -> Option<HashMap<String, f64>> {
-        let body = reqwest::get(format!("http://127.0.0.1:{}/metrics", self.port)).await.ok()?.text().await.ok()?;
+        let body = reqwest::get(format!("http://127.0.0.1:{}/metrics", self.port))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
         Some(parse_metrics(&body))
     }
 
     async fn readyz(&self) -> Option<(u16, serde_json::Value)> {
-        let resp = reqwest::get(format!("http://127.0.0.1:{}/readyz", self.port)).await.ok()?;
+        let resp = reqwest::get(format!("http://127.0.0.1:{}/readyz", self.port))
+            .await
+            .ok()?;
         let status = resp.status().as_u16();
         Some((status, resp.json().await.ok()?))
     }
@@ -86,7 +121,11 @@ impl Daemon {
     async fn wait_metric(&self, series: &str, want: f64) -> f64 {
         let start = Instant::now();
         loop {
-            let got = self.metrics().await.and_then(|m| m.get(&canon(series)).copied()).unwrap_or(0.0);
+            let got = self
+                .metrics()
+                .await
+                .and_then(|m| m.get(&canon(series)).copied())
+                .unwrap_or(0.0);
             if (got - want).abs() < 1e-9 {
                 return got;
             }
@@ -134,10 +173,28 @@ async fn sigkill_in_the_middle_of_50000_events_loses_nothing_and_counts_nothing_
     let mut resumed = Vec::new();
     for _ in 0..3 {
         // Let some events through, then crash.
-        let before = daemon.metrics().await.and_then(|m| m.get(&canon(r#"iocd_events_total{source="onestop",type="received"}"#)).copied()).unwrap_or(0.0);
+        let before = daemon
+            .metrics()
+            .await
+            .and_then(|m| {
+                m.get(&canon(
+                    r#"iocd_events_total{source="onestop",type="received"}"#,
+                ))
+                .copied()
+            })
+            .unwrap_or(0.0);
         let start = Instant::now();
         loop {
-            let now = daemon.metrics().await.and_then(|m| m.get(&canon(r#"iocd_events_total{source="onestop",type="received"}"#)).copied()).unwrap_or(0.0);
+            let now = daemon
+                .metrics()
+                .await
+                .and_then(|m| {
+                    m.get(&canon(
+                        r#"iocd_events_total{source="onestop",type="received"}"#,
+                    ))
+                    .copied()
+                })
+                .unwrap_or(0.0);
             if now >= before + 5_000.0 || start.elapsed() > Duration::from_secs(20) {
                 break;
             }
@@ -148,10 +205,24 @@ async fn sigkill_in_the_middle_of_50000_events_loses_nothing_and_counts_nothing_
         daemon.start();
         daemon.wait_ready().await;
         let at_ready = daemon.metrics().await.unwrap_or_default();
-        let base = at_ready.get(&canon(r#"iocd_events_total{source="onestop",type="received"}"#)).copied().unwrap_or(0.0);
+        let base = at_ready
+            .get(&canon(
+                r#"iocd_events_total{source="onestop",type="received"}"#,
+            ))
+            .copied()
+            .unwrap_or(0.0);
         // Consumption resumes: the counter moves again.
         loop {
-            let now = daemon.metrics().await.and_then(|m| m.get(&canon(r#"iocd_events_total{source="onestop",type="received"}"#)).copied()).unwrap_or(0.0);
+            let now = daemon
+                .metrics()
+                .await
+                .and_then(|m| {
+                    m.get(&canon(
+                        r#"iocd_events_total{source="onestop",type="received"}"#,
+                    ))
+                    .copied()
+                })
+                .unwrap_or(0.0);
             if now > base || now >= N as f64 {
                 break;
             }
@@ -165,18 +236,48 @@ async fn sigkill_in_the_middle_of_50000_events_loses_nothing_and_counts_nothing_
         resumed.push(restart.elapsed());
     }
     let (_client, _broker) = publisher.await.unwrap();
-    daemon.wait_metric(r#"iocd_events_total{source="onestop",type="received"}"#, N as f64).await;
+    daemon
+        .wait_metric(
+            r#"iocd_events_total{source="onestop",type="received"}"#,
+            N as f64,
+        )
+        .await;
     let m = daemon.metrics().await.unwrap();
-    let received_total: f64 = (0..7).map(|a| m.get(&canon(&format!(r#"iocd_onestop_received_total{{agency="A{a}",channel="online"}}"#))).copied().unwrap_or(0.0)).sum();
-    let open: f64 = (0..7).map(|a| m.get(&canon(&format!(r#"iocd_onestop_dossiers{{agency="A{a}",status="in_progress"}}"#))).copied().unwrap_or(0.0)).sum();
-    let dups = m.get(&canon(r#"iocd_events_duplicate_total{source="onestop"}"#)).copied().unwrap_or(0.0);
+    let received_total: f64 = (0..7)
+        .map(|a| {
+            m.get(&canon(&format!(
+                r#"iocd_onestop_received_total{{agency="A{a}",channel="online"}}"#
+            )))
+            .copied()
+            .unwrap_or(0.0)
+        })
+        .sum();
+    let open: f64 = (0..7)
+        .map(|a| {
+            m.get(&canon(&format!(
+                r#"iocd_onestop_dossiers{{agency="A{a}",status="in_progress"}}"#
+            )))
+            .copied()
+            .unwrap_or(0.0)
+        })
+        .sum();
+    let dups = m
+        .get(&canon(r#"iocd_events_duplicate_total{source="onestop"}"#))
+        .copied()
+        .unwrap_or(0.0);
     println!(
         "durability: {N} QoS 1 events, 3 x SIGKILL: events_total {}, received_total {received_total}, open dossiers {open}, redeliveries ignored as duplicates {dups}, consumption resumed after {resumed:?}",
         N
     );
-    assert_eq!(received_total, N as f64, "nothing lost, nothing counted twice");
+    assert_eq!(
+        received_total, N as f64,
+        "nothing lost, nothing counted twice"
+    );
     assert_eq!(open, N as f64);
-    assert!(resumed.iter().all(|d| *d < Duration::from_secs(5)), "resumed within 5 s: {resumed:?}");
+    assert!(
+        resumed.iter().all(|d| *d < Duration::from_secs(5)),
+        "resumed within 5 s: {resumed:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,19 +293,42 @@ async fn a_torn_last_log_record_is_cut_off_and_nothing_acknowledged_is_lost() {
     for i in 0..300 {
         client.publish(&topic, received(i)).await;
     }
-    daemon.wait_metric(r#"iocd_events_total{source="onestop",type="received"}"#, 300.0).await;
+    daemon
+        .wait_metric(
+            r#"iocd_events_total{source="onestop",type="received"}"#,
+            300.0,
+        )
+        .await;
     daemon.kill9();
     // A crash in the middle of a write: half a frame header at the end of the last segment.
     let log = data.join("log");
-    let mut segments: Vec<_> = std::fs::read_dir(&log).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut segments: Vec<_> = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     segments.sort();
     let last = segments.last().expect("a log segment");
-    std::fs::OpenOptions::new().append(true).open(last).unwrap().write_all(&[0x40, 0x00, 0x00]).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(last)
+        .unwrap()
+        .write_all(&[0x40, 0x00, 0x00])
+        .unwrap();
     daemon.start();
     daemon.wait_ready().await;
-    daemon.wait_metric(r#"iocd_events_total{source="onestop",type="received"}"#, 300.0).await;
+    daemon
+        .wait_metric(
+            r#"iocd_events_total{source="onestop",type="received"}"#,
+            300.0,
+        )
+        .await;
     client.publish(&topic, received(300)).await;
-    daemon.wait_metric(r#"iocd_events_total{source="onestop",type="received"}"#, 301.0).await;
+    daemon
+        .wait_metric(
+            r#"iocd_events_total{source="onestop",type="received"}"#,
+            301.0,
+        )
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,7 +343,13 @@ async fn a_data_directory_that_cannot_be_written_is_not_ready_and_acknowledges_n
     let out = Command::new(env!("CARGO_BIN_EXE_iocd"))
         .args(["run", "--config"])
         .arg(&daemon.config)
-        .args(["--mqtt", &daemon.broker, "--listen", &format!("127.0.0.1:{}", daemon.port), "--data-dir"])
+        .args([
+            "--mqtt",
+            &daemon.broker,
+            "--listen",
+            &format!("127.0.0.1:{}", daemon.port),
+            "--data-dir",
+        ])
         .arg(&daemon.data)
         .output()
         .unwrap();
@@ -241,7 +371,10 @@ async fn a_data_directory_that_cannot_be_written_is_not_ready_and_acknowledges_n
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(body["durable"], false, "{body}");
-    assert!(daemon.child.as_mut().unwrap().try_wait().unwrap().is_none(), "no crash");
+    assert!(
+        daemon.child.as_mut().unwrap().try_wait().unwrap().is_none(),
+        "no crash"
+    );
 }
 
 /// The contract's figures, without what names the instant or the connection.
@@ -249,9 +382,17 @@ fn comparable(metrics: &HashMap<String, f64>) -> Vec<(String, f64)> {
     let mut v: Vec<(String, f64)> = metrics
         .iter()
         .filter(|(k, _)| {
-            ["iocd_events", "iocd_onestop", "iocd_vc", "iocd_soc", "iocd_alerts_firing", "iocd_source_last", "iocd_state_dossiers"]
-                .iter()
-                .any(|p| k.starts_with(p))
+            [
+                "iocd_events",
+                "iocd_onestop",
+                "iocd_vc",
+                "iocd_soc",
+                "iocd_alerts_firing",
+                "iocd_source_last",
+                "iocd_state_dossiers",
+            ]
+            .iter()
+            .any(|p| k.starts_with(p))
         })
         .map(|(k, v)| (k.clone(), *v))
         .collect();
@@ -268,61 +409,108 @@ async fn replay_after_a_crash_gives_the_same_metrics_snapshot_and_alerts_as_live
     daemon.wait_ready().await;
     let p = daemon.prefix();
     let client = TestClient::connect(&broker, &[]).await;
-    let at = |secs: i64| (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(secs)).to_string();
+    let at =
+        |secs: i64| (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(secs)).to_string();
     let mut n = 0;
     for i in 0..200 {
-        let due = if i % 3 == 0 { at(-3600) } else { at(86_400 * 3) };
+        let due = if i % 3 == 0 {
+            at(-3600)
+        } else {
+            at(86_400 * 3)
+        };
         let ev = json!({"event_id":format!("r{i}"),"type":"received","occurred_at":at(-7200),"dossier_id":format!("D{i}"),
             "agency":format!("A{}", i % 5),"procedure":"P","channel":if i % 4 == 0 { "direct" } else { "online" },"due_at":due});
-        client.publish(&format!("{p}/onestop/x"), serde_json::to_vec(&ev).unwrap()).await;
+        client
+            .publish(&format!("{p}/onestop/x"), serde_json::to_vec(&ev).unwrap())
+            .await;
         n += 1;
         if i % 2 == 0 {
             let ev = json!({"event_id":format!("s{i}"),"type":"resolved","occurred_at":at(-60),"dossier_id":format!("D{i}"),"due_at":due});
-            client.publish(&format!("{p}/onestop/x"), serde_json::to_vec(&ev).unwrap()).await;
+            client
+                .publish(&format!("{p}/onestop/x"), serde_json::to_vec(&ev).unwrap())
+                .await;
             n += 1;
         }
     }
     for (i, sev) in ["low", "high", "critical"].iter().enumerate() {
         let ev = json!({"event_id":format!("a{i}"),"type":"alert","occurred_at":at(-30),"alert_id":format!("X{i}"),"system_id":"HT-DVC","severity":sev,"category":"recon"});
-        client.publish(&format!("{p}/soc/x"), serde_json::to_vec(&ev).unwrap()).await;
+        client
+            .publish(&format!("{p}/soc/x"), serde_json::to_vec(&ev).unwrap())
+            .await;
         n += 1;
     }
-    client.publish(&format!("{p}/soc/x"), b"{broken".to_vec()).await;
+    client
+        .publish(&format!("{p}/soc/x"), b"{broken".to_vec())
+        .await;
     client.publish(&format!("{p}/vc/x"), serde_json::to_vec(&json!({"event_id":"m1","type":"meeting_started","occurred_at":at(-900),"meeting_id":"M1","title":"T","level":"province","expected_endpoints":["E1","E2"]})).unwrap()).await;
     n += 1;
     let events: f64 = f64::from(n);
     let start = Instant::now();
     loop {
         let m = daemon.metrics().await.unwrap_or_default();
-        let total: f64 = m.iter().filter(|(k, _)| k.starts_with("iocd_events_total")).map(|(_, v)| v).sum();
-        let firing = m.get(&canon(r#"iocd_alerts_firing{rule="dossier_overdue",severity="warning"}"#)).copied().unwrap_or(0.0);
+        let total: f64 = m
+            .iter()
+            .filter(|(k, _)| k.starts_with("iocd_events_total"))
+            .map(|(_, v)| v)
+            .sum();
+        let firing = m
+            .get(&canon(
+                r#"iocd_alerts_firing{rule="dossier_overdue",severity="warning"}"#,
+            ))
+            .copied()
+            .unwrap_or(0.0);
         if total >= events && firing >= 5.0 {
             break;
         }
-        assert!(start.elapsed() < TIMEOUT, "events not all applied: {total} of {events}");
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "events not all applied: {total} of {events}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let snapshot = |port: u16| async move {
-        let mut v: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/snapshot")).await.unwrap().json().await.unwrap();
+        let mut v: serde_json::Value =
+            reqwest::get(format!("http://127.0.0.1:{port}/api/v1/snapshot"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
         for k in ["at", "seq"] {
             v.as_object_mut().unwrap().remove(k);
         }
         v
     };
     let alerts = |port: u16| async move {
-        let v: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/alerts")).await.unwrap().json().await.unwrap();
+        let v: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/alerts"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         v
     };
-    let live = (comparable(&daemon.metrics().await.unwrap()), snapshot(daemon.port).await, alerts(daemon.port).await);
+    let live = (
+        comparable(&daemon.metrics().await.unwrap()),
+        snapshot(daemon.port).await,
+        alerts(daemon.port).await,
+    );
     daemon.kill9();
     daemon.start();
     daemon.wait_ready().await;
     // The first view after the start is built at the next tick.
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let replayed = (comparable(&daemon.metrics().await.unwrap()), snapshot(daemon.port).await, alerts(daemon.port).await);
+    let replayed = (
+        comparable(&daemon.metrics().await.unwrap()),
+        snapshot(daemon.port).await,
+        alerts(daemon.port).await,
+    );
     assert_eq!(live.0, replayed.0, "metrics");
     assert_eq!(live.1, replayed.1, "snapshot");
-    assert_eq!(live.2, replayed.2, "firing alerts, with their since and members");
+    assert_eq!(
+        live.2, replayed.2,
+        "firing alerts, with their since and members"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -334,19 +522,38 @@ async fn a_broker_that_lost_the_session_is_counted_and_shown_as_a_possible_gap()
     daemon.wait_ready().await;
     let p = daemon.prefix();
     broker.restart();
-    daemon.wait_metric("iocd_mqtt_sessions_lost_total", 1.0).await;
+    daemon
+        .wait_metric("iocd_mqtt_sessions_lost_total", 1.0)
+        .await;
     daemon.wait_ready().await;
     let client = TestClient::connect(&broker, &[]).await;
     let hb = json!({"event_id":"after","type":"heartbeat","occurred_at":jiff::Timestamp::now().to_string()});
-    client.publish(&format!("{p}/vc/x"), serde_json::to_vec(&hb).unwrap()).await;
-    daemon.wait_metric(r#"iocd_events_total{source="vc",type="heartbeat"}"#, 1.0).await;
+    client
+        .publish(&format!("{p}/vc/x"), serde_json::to_vec(&hb).unwrap())
+        .await;
+    daemon
+        .wait_metric(r#"iocd_events_total{source="vc",type="heartbeat"}"#, 1.0)
+        .await;
     let start = Instant::now();
     loop {
-        let v: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{}/api/v1/snapshot", daemon.port)).await.unwrap().json().await.unwrap();
-        if ["onestop", "vc", "soc"].iter().all(|s| v["sources"][s]["possible_gap"] == true) {
+        let v: serde_json::Value =
+            reqwest::get(format!("http://127.0.0.1:{}/api/v1/snapshot", daemon.port))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        if ["onestop", "vc", "soc"]
+            .iter()
+            .all(|s| v["sources"][s]["possible_gap"] == true)
+        {
             break;
         }
-        assert!(start.elapsed() < TIMEOUT, "no possible gap shown: {}", v["sources"]);
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "no possible gap shown: {}",
+            v["sources"]
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -369,7 +576,12 @@ async fn a_broker_restart_between_two_parts_of_a_stream_loses_nothing() {
         for i in 0..N / 2 {
             client.publish(&topic, received(i)).await;
         }
-        daemon.wait_metric(r#"iocd_events_total{source="onestop",type="received"}"#, (N / 2) as f64).await;
+        daemon
+            .wait_metric(
+                r#"iocd_events_total{source="onestop",type="received"}"#,
+                (N / 2) as f64,
+            )
+            .await;
     }
     let restart = Instant::now();
     broker.restart();
@@ -379,13 +591,29 @@ async fn a_broker_restart_between_two_parts_of_a_stream_loses_nothing() {
     for i in N / 2..N {
         client.publish(&topic, received(i)).await;
     }
-    daemon.wait_metric(r#"iocd_events_total{source="onestop",type="received"}"#, N as f64).await;
+    daemon
+        .wait_metric(
+            r#"iocd_events_total{source="onestop",type="received"}"#,
+            N as f64,
+        )
+        .await;
     let m = daemon.metrics().await.unwrap();
     let received_total: f64 = (0..7)
-        .map(|a| m.get(&canon(&format!(r#"iocd_onestop_received_total{{agency="A{a}",channel="online"}}"#))).copied().unwrap_or(0.0))
+        .map(|a| {
+            m.get(&canon(&format!(
+                r#"iocd_onestop_received_total{{agency="A{a}",channel="online"}}"#
+            )))
+            .copied()
+            .unwrap_or(0.0)
+        })
         .sum();
-    let lost = m.get("iocd_mqtt_sessions_lost_total").copied().unwrap_or(0.0);
-    println!("durability: broker restarted between two halves of {N}: received_total {received_total}, sessions lost {lost}, reconnected after {reconnected:?}");
+    let lost = m
+        .get("iocd_mqtt_sessions_lost_total")
+        .copied()
+        .unwrap_or(0.0);
+    println!(
+        "durability: broker restarted between two halves of {N}: received_total {received_total}, sessions lost {lost}, reconnected after {reconnected:?}"
+    );
     assert_eq!(received_total, N as f64);
     assert_eq!(lost, 0.0, "a persistent broker keeps the session");
 }

@@ -9,7 +9,11 @@ use serde_json::json;
 use crate::helpers::{spawn_app, unique};
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,11 +30,17 @@ async fn vendors_publish_to_the_embedded_broker() {
     let payload = json!({"event_id":"x1","type":"heartbeat","occurred_at":jiff::Timestamp::now().to_string()});
     let published = Command::new("mosquitto_pub")
         .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
-        .args(["-t", &format!("{prefix}/soc/hb"), "-m", &payload.to_string()])
+        .args([
+            "-t",
+            &format!("{prefix}/soc/hb"),
+            "-m",
+            &payload.to_string(),
+        ])
         .status()
         .expect("mosquitto_pub runs");
     assert!(published.success());
-    app.wait_metric(r#"iocd_events_total{source="soc",type="heartbeat"}"#, 1.0).await;
+    app.wait_metric(r#"iocd_events_total{source="soc",type="heartbeat"}"#, 1.0)
+        .await;
     // One connection, kept: nothing iocd asks of the embedded broker makes it hang up.
     assert_eq!(app.metric("iocd_mqtt_connection_errors_total").await, 0.0);
     assert_eq!(app.metric("iocd_mqtt_connects_total").await, 1.0);
@@ -44,7 +54,13 @@ async fn a_taken_embedded_broker_port_is_a_clear_error() {
     settings.mqtt.embedded = true;
     settings.mqtt.embedded_listen = format!("127.0.0.1:{port}");
     settings.http.listen = "127.0.0.1:0".into();
-    let err = iocd::app::App::build(settings, None).await.err().expect("refused");
+    let err = iocd::app::App::build(settings, None)
+        .await
+        .err()
+        .expect("refused");
     let msg = format!("{err:#}");
-    assert!(msg.contains(&port.to_string()) && msg.contains("embedded_listen"), "{msg}");
+    assert!(
+        msg.contains(&port.to_string()) && msg.contains("embedded_listen"),
+        "{msg}"
+    );
 }

@@ -336,11 +336,14 @@ async fn ingestion_resumes_after_the_broker_restarts_mid_stream() {
     // At least the 50 re-sent ones; more when the broker redelivers messages it had not
     // yet saved as acknowledged before the kill. Either way none is counted twice.
     wait_for("the re-sent heartbeats to count as duplicates", || async {
-        app.metric(r#"iocd_events_duplicate_total{source="soc"}"#).await >= 50.0
+        app.metric(r#"iocd_events_duplicate_total{source="soc"}"#)
+            .await
+            >= 50.0
     })
     .await;
     assert_eq!(
-        app.metric(r#"iocd_events_total{source="soc",type="heartbeat"}"#).await,
+        app.metric(r#"iocd_events_total{source="soc",type="heartbeat"}"#)
+            .await,
         400.0
     );
     app.stop().await.expect("clean stop");

@@ -11,33 +11,71 @@ use crate::helpers::{TIMEOUT, broker::TestBroker, spawn_app, test_settings, wait
 
 fn run(cmd: &mut Command) {
     let out = cmd.output().expect("command runs");
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A CA and a server certificate for `localhost` / 127.0.0.1, made with openssl.
 fn make_certs(dir: &Path) {
     let p = |f: &str| dir.join(f);
     run(Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=iocd test CA"])
-        .args(["-keyout"]).arg(p("ca.key")).args(["-out"]).arg(p("ca.crt")));
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=iocd test CA",
+        ])
+        .args(["-keyout"])
+        .arg(p("ca.key"))
+        .args(["-out"])
+        .arg(p("ca.crt")));
     run(Command::new("openssl")
-        .args(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost"])
-        .args(["-keyout"]).arg(p("server.key")).args(["-out"]).arg(p("server.csr")));
+        .args([
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-keyout"])
+        .arg(p("server.key"))
+        .args(["-out"])
+        .arg(p("server.csr")));
     std::fs::write(p("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
     run(Command::new("openssl")
         .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
-        .args(["-in"]).arg(p("server.csr"))
-        .args(["-CA"]).arg(p("ca.crt"))
-        .args(["-CAkey"]).arg(p("ca.key"))
-        .args(["-out"]).arg(p("server.crt"))
-        .args(["-extfile"]).arg(p("ext.cnf")));
+        .args(["-in"])
+        .arg(p("server.csr"))
+        .args(["-CA"])
+        .arg(p("ca.crt"))
+        .args(["-CAkey"])
+        .arg(p("ca.key"))
+        .args(["-out"])
+        .arg(p("server.crt"))
+        .args(["-extfile"])
+        .arg(p("ext.cnf")));
 }
 
 fn secure_broker(dir: &Path) -> TestBroker {
     make_certs(dir);
     let pw = dir.join("passwd");
-    run(Command::new("mosquitto_passwd").args(["-c", "-b"]).arg(&pw).args(["iocd", "s3cret"]));
-    run(Command::new("mosquitto_passwd").args(["-b"]).arg(&pw).args(["vendor", "v3ndor"]));
+    run(Command::new("mosquitto_passwd")
+        .args(["-c", "-b"])
+        .arg(&pw)
+        .args(["iocd", "s3cret"]));
+    run(Command::new("mosquitto_passwd")
+        .args(["-b"])
+        .arg(&pw)
+        .args(["vendor", "v3ndor"]));
     let d = |f: &str| dir.join(f).display().to_string();
     TestBroker::start_with(&format!(
         "allow_anonymous false\npassword_file {}\ncafile {}\ncertfile {}\nkeyfile {}\n",
@@ -61,10 +99,17 @@ async fn the_daemon_ingests_over_tls_with_a_login() {
     let payload = json!({"event_id":"t1","type":"heartbeat","occurred_at":jiff::Timestamp::now().to_string()});
     run(Command::new("mosquitto_pub")
         .args(["-h", "localhost", "-p", &broker.port.to_string(), "-q", "1"])
-        .args(["--cafile"]).arg(dir.path().join("ca.crt"))
+        .args(["--cafile"])
+        .arg(dir.path().join("ca.crt"))
         .args(["-u", "vendor", "-P", "v3ndor"])
-        .args(["-t", &format!("{}/vc/hb", app.prefix), "-m", &payload.to_string()]));
-    app.wait_metric(r#"iocd_events_total{source="vc",type="heartbeat"}"#, 1.0).await;
+        .args([
+            "-t",
+            &format!("{}/vc/hb", app.prefix),
+            "-m",
+            &payload.to_string(),
+        ]));
+    app.wait_metric(r#"iocd_events_total{source="vc",type="heartbeat"}"#, 1.0)
+        .await;
     app.stop().await.expect("clean stop");
 }
 
@@ -88,7 +133,11 @@ async fn a_wrong_password_keeps_the_daemon_running_but_not_ready() {
         let url = metrics.clone();
         async move {
             let body = reqwest::get(&url).await.unwrap().text().await.unwrap();
-            crate::helpers::parse_metrics(&body).get("iocd_mqtt_connection_errors_total").copied().unwrap_or(0.0) >= 3.0
+            crate::helpers::parse_metrics(&body)
+                .get("iocd_mqtt_connection_errors_total")
+                .copied()
+                .unwrap_or(0.0)
+                >= 3.0
         }
     })
     .await;
@@ -96,5 +145,9 @@ async fn a_wrong_password_keeps_the_daemon_running_but_not_ready() {
     assert_eq!(ready.status(), 503);
     assert!(!task.is_finished(), "a broker error never stops the daemon");
     let _ = stop.send(());
-    tokio::time::timeout(TIMEOUT, task).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(TIMEOUT, task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
 }

@@ -9,17 +9,24 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 use crate::helpers::{TIMEOUT, TestApp, TestClient, broker::TestBroker, spawn_app, test_settings};
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(app: &TestApp, query: &str) -> Ws {
-    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws{query}", app.addr)).await.expect("ws connects");
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws{query}", app.addr))
+        .await
+        .expect("ws connects");
     ws
 }
 
 /// The next text frame as JSON (skipping control frames).
 async fn next(ws: &mut Ws) -> Value {
     loop {
-        let msg = tokio::time::timeout(TIMEOUT, ws.next()).await.expect("a frame in time").expect("open").expect("ok");
+        let msg = tokio::time::timeout(TIMEOUT, ws.next())
+            .await
+            .expect("a frame in time")
+            .expect("open")
+            .expect("ok");
         if let Message::Text(t) = msg {
             return serde_json::from_str(&t).expect("JSON frame");
         }
@@ -44,8 +51,10 @@ fn now_rfc3339() -> String {
 }
 
 fn received(id: &str, dossier: &str) -> Vec<u8> {
-    serde_json::to_vec(&json!({"event_id":id,"type":"received","occurred_at":now_rfc3339(),"dossier_id":dossier,
-        "agency":"A","procedure":"P","channel":"online","due_at":null}))
+    serde_json::to_vec(
+        &json!({"event_id":id,"type":"received","occurred_at":now_rfc3339(),"dossier_id":dossier,
+        "agency":"A","procedure":"P","channel":"online","due_at":null}),
+    )
     .unwrap()
 }
 
@@ -62,18 +71,29 @@ async fn a_client_gets_a_snapshot_then_updates_with_seq_and_can_subscribe() {
     }
     let mut seq = 1;
     let client = TestClient::connect(&broker, &[]).await;
-    client.publish(&format!("{}/onestop/x", app.prefix), received("w1", "D1")).await;
-    let update = until(&mut ws, &mut seq, |f| f["onestop"]["today"]["received"] == 1).await;
+    client
+        .publish(&format!("{}/onestop/x", app.prefix), received("w1", "D1"))
+        .await;
+    let update = until(&mut ws, &mut seq, |f| {
+        f["onestop"]["today"]["received"] == 1
+    })
+    .await;
     assert_eq!(update["type"], "snapshot");
     assert_eq!(update["onestop"]["today"]["online_ratio"], 1.0);
     assert_eq!(update["onestop"]["open"]["in_progress"], 1);
 
-    ws.send(Message::text(r#"{"type":"subscribe","topics":["vc"]}"#)).await.unwrap();
+    ws.send(Message::text(r#"{"type":"subscribe","topics":["vc"]}"#))
+        .await
+        .unwrap();
     let only_vc = until(&mut ws, &mut seq, |f| f.get("onestop").is_none()).await;
     assert!(only_vc.get("vc").is_some() && only_vc.get("sources").is_some());
     assert!(only_vc.get("soc").is_none() && only_vc.get("alerts").is_none());
 
-    ws.send(Message::text(r#"{"type":"subscribe","topics":["weather"]}"#)).await.unwrap();
+    ws.send(Message::text(
+        r#"{"type":"subscribe","topics":["weather"]}"#,
+    ))
+    .await
+    .unwrap();
     let err = until(&mut ws, &mut seq, |f| f["type"] == "error").await;
     assert!(err["error"].as_str().unwrap().contains("weather"));
 
@@ -99,11 +119,23 @@ async fn a_client_that_never_reads_delays_neither_others_nor_ingestion() {
     let topic = format!("{}/onestop/x", app.prefix);
     for round in 1..=5u64 {
         for i in 0..400 {
-            client.publish(&topic, received(&format!("r{round}-{i}"), &format!("D{round}-{i}"))).await;
+            client
+                .publish(
+                    &topic,
+                    received(&format!("r{round}-{i}"), &format!("D{round}-{i}")),
+                )
+                .await;
         }
         let want = round * 400;
-        app.wait_metric(r#"iocd_events_total{source="onestop",type="received"}"#, want as f64).await;
-        until(&mut live, &mut seq, |f| f["onestop"]["today"]["received"] == want).await;
+        app.wait_metric(
+            r#"iocd_events_total{source="onestop",type="received"}"#,
+            want as f64,
+        )
+        .await;
+        until(&mut live, &mut seq, |f| {
+            f["onestop"]["today"]["received"] == want
+        })
+        .await;
     }
 }
 
@@ -124,7 +156,9 @@ async fn clients_beyond_max_clients_get_503() {
     drop(a);
     // The slot comes back once the client is gone.
     crate::helpers::wait_for("a slot to free up", || async {
-        tokio_tungstenite::connect_async(format!("ws://{}/ws", app.addr)).await.is_ok()
+        tokio_tungstenite::connect_async(format!("ws://{}/ws", app.addr))
+            .await
+            .is_ok()
     })
     .await;
 }
@@ -143,27 +177,74 @@ async fn tokens_and_origins_are_enforced() {
         Err(e) => panic!("{e}"),
     };
     let url = format!("ws://{}/ws", app.addr);
-    assert_eq!(status(tokio_tungstenite::connect_async(&url).await.map(|_| ())), 401);
-    assert_eq!(status(tokio_tungstenite::connect_async(format!("{url}?token=wrong-0123456789")).await.map(|_| ())), 401);
-    assert_eq!(status(tokio_tungstenite::connect_async(format!("{url}?token={TOKEN}")).await.map(|_| ())), 101);
+    assert_eq!(
+        status(tokio_tungstenite::connect_async(&url).await.map(|_| ())),
+        401
+    );
+    assert_eq!(
+        status(
+            tokio_tungstenite::connect_async(format!("{url}?token=wrong-0123456789"))
+                .await
+                .map(|_| ())
+        ),
+        401
+    );
+    assert_eq!(
+        status(
+            tokio_tungstenite::connect_async(format!("{url}?token={TOKEN}"))
+                .await
+                .map(|_| ())
+        ),
+        101
+    );
     let with_origin = |origin: &'static str| {
         let mut req = url.as_str().into_client_request().unwrap();
-        req.headers_mut().insert("Authorization", format!("Bearer {TOKEN}").parse().unwrap());
+        req.headers_mut()
+            .insert("Authorization", format!("Bearer {TOKEN}").parse().unwrap());
         req.headers_mut().insert("Origin", origin.parse().unwrap());
         req
     };
-    assert_eq!(status(tokio_tungstenite::connect_async(with_origin("https://evil.example")).await.map(|_| ())), 403);
-    assert_eq!(status(tokio_tungstenite::connect_async(with_origin("https://wall.example")).await.map(|_| ())), 101);
+    assert_eq!(
+        status(
+            tokio_tungstenite::connect_async(with_origin("https://evil.example"))
+                .await
+                .map(|_| ())
+        ),
+        403
+    );
+    assert_eq!(
+        status(
+            tokio_tungstenite::connect_async(with_origin("https://wall.example"))
+                .await
+                .map(|_| ())
+        ),
+        101
+    );
     let own: &'static str = Box::leak(format!("http://{}", app.addr).into_boxed_str());
-    assert_eq!(status(tokio_tungstenite::connect_async(with_origin(own)).await.map(|_| ())), 101);
+    assert_eq!(
+        status(
+            tokio_tungstenite::connect_async(with_origin(own))
+                .await
+                .map(|_| ())
+        ),
+        101
+    );
 
     assert_eq!(app.get("/api/v1/snapshot").await.0, 401);
-    assert_eq!(app.get(&format!("/api/v1/snapshot?token={TOKEN}")).await.0, 200);
+    assert_eq!(
+        app.get(&format!("/api/v1/snapshot?token={TOKEN}")).await.0,
+        200
+    );
     assert_eq!(app.get("/api/v1/onestop/dossiers").await.0, 401);
     assert_eq!(app.get("/healthz").await.0, 200);
     assert_eq!(app.get("/readyz").await.0, 200);
-    assert_eq!(app.get("/metrics").await.0, 200, "metrics stay open unless protect_metrics");
-    app.wait_metric(r#"iocd_ws_rejected_total{reason="origin"}"#, 1.0).await;
+    assert_eq!(
+        app.get("/metrics").await.0,
+        200,
+        "metrics stay open unless protect_metrics"
+    );
+    app.wait_metric(r#"iocd_ws_rejected_total{reason="origin"}"#, 1.0)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,13 +253,25 @@ async fn the_dossier_api_lists_the_most_urgent_first_and_refuses_bad_parameters(
     let app = spawn_app(test_settings(&broker)).await;
     let client = TestClient::connect(&broker, &[]).await;
     let topic = format!("{}/onestop/x", app.prefix);
-    let at = |secs: i64| (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(secs)).to_string();
-    for (id, agency, due) in [("D1", "A", -3600), ("D2", "A", -7200), ("D3", "B", 3600), ("D4", "A", 86_400 * 5)] {
+    let at =
+        |secs: i64| (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(secs)).to_string();
+    for (id, agency, due) in [
+        ("D1", "A", -3600),
+        ("D2", "A", -7200),
+        ("D3", "B", 3600),
+        ("D4", "A", 86_400 * 5),
+    ] {
         let ev = json!({"event_id":format!("e-{id}"),"type":"received","occurred_at":at(-60),"dossier_id":id,
             "agency":agency,"procedure":"P","channel":"direct","due_at":at(due)});
-        client.publish(&topic, serde_json::to_vec(&ev).unwrap()).await;
+        client
+            .publish(&topic, serde_json::to_vec(&ev).unwrap())
+            .await;
     }
-    app.wait_metric(r#"iocd_events_total{source="onestop",type="received"}"#, 4.0).await;
+    app.wait_metric(
+        r#"iocd_events_total{source="onestop",type="received"}"#,
+        4.0,
+    )
+    .await;
     let list = |q: &'static str| {
         let app = &app;
         async move {
@@ -189,14 +282,27 @@ async fn the_dossier_api_lists_the_most_urgent_first_and_refuses_bad_parameters(
     let (status, all) = list("").await;
     assert_eq!(status, 200);
     assert_eq!(all["total"], 4);
-    let ids: Vec<&str> = all["dossiers"].as_array().unwrap().iter().map(|d| d["dossier_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = all["dossiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["dossier_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["D2", "D1", "D3", "D4"]);
     let (_, overdue) = list("?status=overdue&agency=A&limit=1").await;
     assert_eq!(overdue["total"], 2);
     assert_eq!(overdue["dossiers"][0]["dossier_id"], "D2");
     assert_eq!(overdue["dossiers"].as_array().unwrap().len(), 1);
     let d = &overdue["dossiers"][0];
-    for key in ["agency", "status", "channel", "procedure", "received_at", "due_at", "last_event_at"] {
+    for key in [
+        "agency",
+        "status",
+        "channel",
+        "procedure",
+        "received_at",
+        "due_at",
+        "last_event_at",
+    ] {
         assert!(d.get(key).is_some(), "{key}");
     }
     let (_, soon) = list("?status=due_soon").await;
@@ -204,6 +310,9 @@ async fn the_dossier_api_lists_the_most_urgent_first_and_refuses_bad_parameters(
     for bad in ["?status=lost", "?limit=1001", "?limit=ten", "?limit=-1"] {
         let (status, body) = list(bad).await;
         assert_eq!(status, 400, "{bad}");
-        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{bad}");
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{bad}"
+        );
     }
 }

@@ -165,13 +165,21 @@ impl Engine {
     /// An engine with no alert firing.
     #[must_use]
     pub fn new(settings: AlertSettings, cal: Calendar) -> Self {
-        Self { settings, cal, firing: BTreeMap::new(), restored: std::collections::HashMap::new() }
+        Self {
+            settings,
+            cal,
+            firing: BTreeMap::new(),
+            restored: std::collections::HashMap::new(),
+        }
     }
 
     /// When each firing alert started firing (`id`, Unix nanoseconds), for checkpoints.
     #[must_use]
     pub fn since_map(&self) -> Vec<(String, i64)> {
-        self.firing.values().map(|a| (a.id.clone(), a.since_ts.0)).collect()
+        self.firing
+            .values()
+            .map(|a| (a.id.clone(), a.since_ts.0))
+            .collect()
     }
 
     /// Restores `since` of the alerts firing before a restart: an alert with one of these
@@ -206,7 +214,10 @@ impl Engine {
                         rule: m.rule,
                         severity: self.severity(m.rule),
                         state: AlertState::Firing,
-                        subject: Subject { kind: m.rule.subject_kind(), id: m.subject },
+                        subject: Subject {
+                            kind: m.rule.subject_kind(),
+                            id: m.subject,
+                        },
                         count: m.count,
                         since: since.to_rfc3339(self.cal.tz()),
                         summary: m.summary,
@@ -224,7 +235,12 @@ impl Engine {
         transitions.sort_by(|a, b| a.id.cmp(&b.id));
         changed.sort_by(|a, b| a.id.cmp(&b.id));
         transitions.append(&mut changed);
-        let gone: Vec<String> = self.firing.keys().filter(|id| !seen.contains(*id)).cloned().collect();
+        let gone: Vec<String> = self
+            .firing
+            .keys()
+            .filter(|id| !seen.contains(*id))
+            .cloned()
+            .collect();
         for id in gone {
             if let Some(mut a) = self.firing.remove(&id) {
                 a.state = AlertState::Resolved;

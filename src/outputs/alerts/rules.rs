@@ -46,31 +46,53 @@ fn dossiers(s: &AlertSettings, state: &State, now: Ts, lang: Lang, out: &mut Vec
     let stalled = p.stalled_at(now);
     let mut overdue: HashMap<u32, Vec<(Ts, &str)>> = HashMap::new();
     let mut stalled_by: HashMap<u32, Vec<(Ts, &str)>> = HashMap::new();
-    for d in state.dossiers.iter().filter(|d| d.status() == DossierStatus::InProgress) {
+    for d in state
+        .dossiers
+        .iter()
+        .filter(|d| d.status() == DossierStatus::InProgress)
+    {
         if let Some(due) = d.due_at().filter(|due| *due < now) {
             overdue.entry(d.agency()).or_default().push((due, d.id()));
         }
         if stalled.is_stalled(d.last_event_at()) {
-            stalled_by.entry(d.agency()).or_default().push((d.last_event_at(), d.id()));
+            stalled_by
+                .entry(d.agency())
+                .or_default()
+                .push((d.last_event_at(), d.id()));
         }
     }
     let hours = p.stalled_secs / 3600;
     let working = p.work.is_some();
-    for (rule, groups) in [(Rule::DossierOverdue, overdue), (Rule::DossierStalled, stalled_by)] {
+    for (rule, groups) in [
+        (Rule::DossierOverdue, overdue),
+        (Rule::DossierStalled, stalled_by),
+    ] {
         for (agency, mut members) in groups {
             members.sort_unstable();
             let agency = state.agencies.name(agency).to_owned();
             let count = members.len() as u64;
             let text = match rule {
-                Rule::DossierOverdue => Text::Overdue { agency: &agency, count },
-                _ => Text::Stalled { agency: &agency, count, hours, working },
+                Rule::DossierOverdue => Text::Overdue {
+                    agency: &agency,
+                    count,
+                },
+                _ => Text::Stalled {
+                    agency: &agency,
+                    count,
+                    hours,
+                    working,
+                },
             };
             out.push(Match {
                 rule,
                 summary: text.render(lang),
                 subject: agency.clone(),
                 count,
-                members: members.iter().take(s.max_members).map(|(_, id)| (*id).to_owned()).collect(),
+                members: members
+                    .iter()
+                    .take(s.max_members)
+                    .map(|(_, id)| (*id).to_owned())
+                    .collect(),
             });
         }
     }
@@ -96,14 +118,22 @@ fn meetings(s: &AlertSettings, state: &State, now: Ts, lang: Lang, out: &mut Vec
     let p = state.params();
     let vc = &state.vc;
     for (id, m) in vc.meetings.iter().filter(|(_, m)| m.active()) {
-        let mut missing: Vec<String> = vc.missing_in(id, m, &p.vc, now).map(str::to_owned).collect();
+        let mut missing: Vec<String> = vc
+            .missing_in(id, m, &p.vc, now)
+            .map(str::to_owned)
+            .collect();
         let mut poor: Vec<String> = vc
             .endpoints
             .iter()
-            .filter(|(_, e)| e.connected_to(&vc.meetings) == Some(id.as_str()) && e.poor_quality(&p.vc))
+            .filter(|(_, e)| {
+                e.connected_to(&vc.meetings) == Some(id.as_str()) && e.poor_quality(&p.vc)
+            })
             .map(|(ep, _)| ep.clone())
             .collect();
-        for (rule, members) in [(Rule::EndpointMissing, &mut missing), (Rule::EndpointPoorQuality, &mut poor)] {
+        for (rule, members) in [
+            (Rule::EndpointMissing, &mut missing),
+            (Rule::EndpointPoorQuality, &mut poor),
+        ] {
             if members.is_empty() {
                 continue;
             }
@@ -112,8 +142,18 @@ fn meetings(s: &AlertSettings, state: &State, now: Ts, lang: Lang, out: &mut Vec
             members.dedup();
             let count = members.len() as u64;
             let text = match rule {
-                Rule::EndpointMissing => Text::Missing { meeting: id, title: &m.title, count, secs: p.vc.missing_after_secs },
-                _ => Text::Poor { meeting: id, title: &m.title, count, vc: &p.vc },
+                Rule::EndpointMissing => Text::Missing {
+                    meeting: id,
+                    title: &m.title,
+                    count,
+                    secs: p.vc.missing_after_secs,
+                },
+                _ => Text::Poor {
+                    meeting: id,
+                    title: &m.title,
+                    count,
+                    vc: &p.vc,
+                },
             };
             out.push(Match {
                 rule,
@@ -134,8 +174,12 @@ fn incidents(s: &AlertSettings, state: &State, now: Ts, lang: Lang, out: &mut Ve
         _ => Severity::High,
     };
     for (id, inc) in &state.soc.incidents {
-        let Some(severity) = inc.severity.filter(|sev| *sev >= min) else { continue };
-        let Some(opened) = inc.opened_at() else { continue };
+        let Some(severity) = inc.severity.filter(|sev| *sev >= min) else {
+            continue;
+        };
+        let Some(opened) = inc.opened_at() else {
+            continue;
+        };
         if inc.is_unacknowledged() && now > opened.plus_secs(s.incident_unacknowledged_after_secs) {
             out.push(Match {
                 rule: Rule::IncidentUnacknowledged,

@@ -26,15 +26,35 @@ pub enum Text<'a> {
     /// Overdue dossiers of an agency.
     Overdue { agency: &'a str, count: u64 },
     /// Stalled dossiers of an agency.
-    Stalled { agency: &'a str, count: u64, hours: i64, working: bool },
+    Stalled {
+        agency: &'a str,
+        count: u64,
+        hours: i64,
+        working: bool,
+    },
     /// A silent feed.
     FeedSilent { source: Source, secs: i64 },
     /// Missing endpoints of a meeting.
-    Missing { meeting: &'a str, title: &'a str, count: u64, secs: i64 },
+    Missing {
+        meeting: &'a str,
+        title: &'a str,
+        count: u64,
+        secs: i64,
+    },
     /// Poor-quality endpoints of a meeting.
-    Poor { meeting: &'a str, title: &'a str, count: u64, vc: &'a VcSettings },
+    Poor {
+        meeting: &'a str,
+        title: &'a str,
+        count: u64,
+        vc: &'a VcSettings,
+    },
     /// An unacknowledged incident.
-    Unacknowledged { incident: &'a str, severity: Severity, system: &'a str, secs: i64 },
+    Unacknowledged {
+        incident: &'a str,
+        severity: Severity,
+        system: &'a str,
+        secs: i64,
+    },
     /// A silent monitored system.
     SystemSilent { system: &'a str, secs: i64 },
 }
@@ -62,13 +82,21 @@ fn severity_name(s: Severity, lang: Lang) -> &'static str {
 
 /// `«title» (id)`, or the id alone when the title is unknown.
 fn meeting_name(meeting: &str, title: &str) -> String {
-    if title.is_empty() { meeting.to_owned() } else { format!("«{title}» ({meeting})") }
+    if title.is_empty() {
+        meeting.to_owned()
+    } else {
+        format!("«{title}» ({meeting})")
+    }
 }
 
 /// `1 dossier`, `2 dossiers`.
 fn counted(n: impl Into<i128>, one: &str, many: &str) -> String {
     let n = n.into();
-    if n == 1 { format!("1 {one}") } else { format!("{n} {many}") }
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
 }
 
 /// A threshold in whole minutes, or in seconds when it is not whole minutes.
@@ -99,14 +127,34 @@ impl Text<'_> {
                 counted(*count, "dossier", "dossiers"),
                 if *count == 1 { "its" } else { "their" }
             ),
-            (Text::Stalled { agency, count, hours, working }, Lang::Vi) => format!(
+            (
+                Text::Stalled {
+                    agency,
+                    count,
+                    hours,
+                    working,
+                },
+                Lang::Vi,
+            ) => format!(
                 "Cơ quan {agency} có {count} hồ sơ tồn đọng, không có tiến triển quá {hours} giờ{}.",
                 if *working { " làm việc" } else { "" }
             ),
-            (Text::Stalled { agency, count, hours, working }, Lang::En) => format!(
+            (
+                Text::Stalled {
+                    agency,
+                    count,
+                    hours,
+                    working,
+                },
+                Lang::En,
+            ) => format!(
                 "Agency {agency} has {} with no progress for more than {}.",
                 counted(*count, "stalled dossier", "stalled dossiers"),
-                if *working { counted(*hours, "working hour", "working hours") } else { counted(*hours, "hour", "hours") }
+                if *working {
+                    counted(*hours, "working hour", "working hours")
+                } else {
+                    counted(*hours, "hour", "hours")
+                }
             ),
             (Text::FeedSilent { source, secs }, Lang::Vi) => format!(
                 "{} không gửi sự kiện nào trong hơn {}.",
@@ -118,25 +166,57 @@ impl Text<'_> {
                 source_name(*source, lang),
                 duration(*secs, lang)
             ),
-            (Text::Missing { meeting, title, count, secs }, Lang::Vi) => format!(
+            (
+                Text::Missing {
+                    meeting,
+                    title,
+                    count,
+                    secs,
+                },
+                Lang::Vi,
+            ) => format!(
                 "Cuộc họp {} thiếu {count} điểm cầu chưa kết nối sau hơn {} kể từ khi bắt đầu.",
                 meeting_name(meeting, title),
                 duration(*secs, lang)
             ),
-            (Text::Missing { meeting, title, count, secs }, Lang::En) => format!(
+            (
+                Text::Missing {
+                    meeting,
+                    title,
+                    count,
+                    secs,
+                },
+                Lang::En,
+            ) => format!(
                 "Meeting {} is missing {} more than {} after it started.",
                 meeting_name(meeting, title),
                 counted(*count, "expected endpoint", "expected endpoints"),
                 duration(*secs, lang)
             ),
-            (Text::Poor { meeting, title, count, vc }, Lang::Vi) => format!(
+            (
+                Text::Poor {
+                    meeting,
+                    title,
+                    count,
+                    vc,
+                },
+                Lang::Vi,
+            ) => format!(
                 "Cuộc họp {} có {count} điểm cầu chất lượng kém (mất gói trên {} %, jitter trên {} ms hoặc trễ khứ hồi trên {} ms).",
                 meeting_name(meeting, title),
                 number(vc.poor_packet_loss_pct).replace('.', ","),
                 number(vc.poor_jitter_ms).replace('.', ","),
                 number(vc.poor_rtt_ms).replace('.', ",")
             ),
-            (Text::Poor { meeting, title, count, vc }, Lang::En) => format!(
+            (
+                Text::Poor {
+                    meeting,
+                    title,
+                    count,
+                    vc,
+                },
+                Lang::En,
+            ) => format!(
                 "Meeting {} has {} with poor quality (packet loss over {}%, jitter over {} ms or round-trip time over {} ms).",
                 meeting_name(meeting, title),
                 counted(*count, "endpoint", "endpoints"),
@@ -144,21 +224,43 @@ impl Text<'_> {
                 number(vc.poor_jitter_ms),
                 number(vc.poor_rtt_ms)
             ),
-            (Text::Unacknowledged { incident, severity, system, secs }, Lang::Vi) => format!(
+            (
+                Text::Unacknowledged {
+                    incident,
+                    severity,
+                    system,
+                    secs,
+                },
+                Lang::Vi,
+            ) => format!(
                 "Sự cố {incident} mức {} trên hệ thống {system} chưa được xác nhận sau hơn {}.",
                 severity_name(*severity, lang),
                 duration(*secs, lang)
             ),
-            (Text::Unacknowledged { incident, severity, system, secs }, Lang::En) => format!(
+            (
+                Text::Unacknowledged {
+                    incident,
+                    severity,
+                    system,
+                    secs,
+                },
+                Lang::En,
+            ) => format!(
                 "Incident {incident} ({}) on system {system} has not been acknowledged for more than {}.",
                 severity_name(*severity, lang),
                 duration(*secs, lang)
             ),
             (Text::SystemSilent { system, secs }, Lang::Vi) => {
-                format!("Hệ thống {system} không gửi cảnh báo hay tín hiệu nào trong hơn {}.", duration(*secs, lang))
+                format!(
+                    "Hệ thống {system} không gửi cảnh báo hay tín hiệu nào trong hơn {}.",
+                    duration(*secs, lang)
+                )
             }
             (Text::SystemSilent { system, secs }, Lang::En) => {
-                format!("System {system} has sent no alert or heartbeat for more than {}.", duration(*secs, lang))
+                format!(
+                    "System {system} has sent no alert or heartbeat for more than {}.",
+                    duration(*secs, lang)
+                )
             }
         }
     }

@@ -1164,21 +1164,69 @@ fn the_id_table_keeps_each_key_s_event_id_when_keys_move_independently() {
 
 #[test]
 fn a_late_event_for_a_forgotten_dossier_does_not_revive_it() {
-    let mut s = state_with(Params { retention_secs: 3600, ..Params::default() }, START);
+    let mut s = state_with(
+        Params {
+            retention_secs: 3600,
+            ..Params::default()
+        },
+        START,
+    );
     let at = "2026-11-24T08:00:00+07:00";
-    apply(&mut s, &received("r1", at, "D1", "A", "online", json!(null)));
-    apply(&mut s, &resolved("s1", "2026-11-24T09:00:00+07:00", "D1", json!(null)));
+    apply(
+        &mut s,
+        &received("r1", at, "D1", "A", "online", json!(null)),
+    );
+    apply(
+        &mut s,
+        &resolved("s1", "2026-11-24T09:00:00+07:00", "D1", json!(null)),
+    );
     s.apply(&Input::Tick, t("2026-11-24T12:00:00+07:00"));
     assert!(s.dossiers.get("D1").is_none());
     let received_before = s.counters.received.clone();
     // A backlog replay of an earlier step of the same dossier, days later.
-    apply(&mut s, &plain("t1", "transferred", "2026-11-24T08:30:00+07:00", "D1"));
-    apply(&mut s, &received("r0", "2026-11-24T07:59:00+07:00", "D1", "A", "online", json!(null)));
-    assert!(s.dossiers.get("D1").is_none(), "a forgotten dossier stays forgotten");
-    assert_eq!(s.counters.received, received_before, "and is not received twice");
-    assert_eq!(s.counters.events_of(Source::Onestop, "transferred"), 1, "the event is still accepted");
+    apply(
+        &mut s,
+        &plain("t1", "transferred", "2026-11-24T08:30:00+07:00", "D1"),
+    );
+    apply(
+        &mut s,
+        &received(
+            "r0",
+            "2026-11-24T07:59:00+07:00",
+            "D1",
+            "A",
+            "online",
+            json!(null),
+        ),
+    );
+    assert!(
+        s.dossiers.get("D1").is_none(),
+        "a forgotten dossier stays forgotten"
+    );
+    assert_eq!(
+        s.counters.received, received_before,
+        "and is not received twice"
+    );
+    assert_eq!(
+        s.counters.events_of(Source::Onestop, "transferred"),
+        1,
+        "the event is still accepted"
+    );
     // After the tombstone horizon the id may be used again.
-    s.apply(&Input::Tick, t("2026-11-24T12:00:00+07:00").plus_secs(31 * 86_400));
-    apply(&mut s, &received("r9", "2026-12-26T08:00:00+07:00", "D1", "A", "online", json!(null)));
+    s.apply(
+        &Input::Tick,
+        t("2026-11-24T12:00:00+07:00").plus_secs(31 * 86_400),
+    );
+    apply(
+        &mut s,
+        &received(
+            "r9",
+            "2026-12-26T08:00:00+07:00",
+            "D1",
+            "A",
+            "online",
+            json!(null),
+        ),
+    );
     assert!(s.dossiers.get("D1").is_some());
 }

@@ -49,7 +49,7 @@ impl Access {
         let from_query = query.and_then(|q| {
             q.split('&')
                 .find_map(|kv| kv.strip_prefix("token="))
-                .map(|t| percent_decode(t))
+                .map(percent_decode)
         });
         let given = from_header.map(str::to_owned).or(from_query);
         let Some(given) = given else {

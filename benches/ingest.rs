@@ -20,6 +20,7 @@
 
 use std::fmt::Write as _;
 use std::hint::black_box;
+use std::ops::Range;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
@@ -89,7 +90,15 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 /// Unix milliseconds → `2026-11-24T08:15:02.123+07:00` (milliseconds only when not zero).
@@ -97,7 +106,12 @@ fn rfc3339(ms: i64) -> String {
     let local = ms.div_euclid(1000) + LOCAL_OFFSET;
     let (y, mo, d) = civil_from_days(local.div_euclid(86_400));
     let s = local.rem_euclid(86_400);
-    let mut out = format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
+    let mut out = format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    );
     let frac = ms.rem_euclid(1000);
     if frac != 0 {
         let _ = write!(out, ".{frac:03}");
@@ -119,7 +133,10 @@ fn agencies() -> Vec<(String, &'static str)> {
             if i < 20 {
                 (format!("000.00.{:02}.H42", i + 1), "province")
             } else {
-                (format!("000.{:02}.{:02}.H42", 20 + i / 10, i % 10 + 21), "commune")
+                (
+                    format!("000.{:02}.{:02}.H42", 20 + i / 10, i % 10 + 21),
+                    "commune",
+                )
             }
         })
         .collect()
@@ -143,7 +160,12 @@ const SECTORS: &[&str] = &[
 /// 2,000 procedure codes (`1.001234`), each with its sector.
 fn procedures() -> Vec<(String, &'static str)> {
     (0..2000)
-        .map(|i| (format!("{}.{:06}", 1 + i % 2, 1000 + i * 7), SECTORS[i % SECTORS.len()]))
+        .map(|i| {
+            (
+                format!("{}.{:06}", 1 + i % 2, 1000 + i * 7),
+                SECTORS[i % SECTORS.len()],
+            )
+        })
         .collect()
 }
 
@@ -164,19 +186,32 @@ struct Gen {
 
 impl Gen {
     fn new(seed: u64) -> Self {
-        Self { rng: Rng(seed), seq: 0, out: Vec::new(), agencies: agencies(), procedures: procedures() }
+        Self {
+            rng: Rng(seed),
+            seq: 0,
+            out: Vec::new(),
+            agencies: agencies(),
+            procedures: procedures(),
+        }
     }
 
     /// Starts a payload: the envelope with a fresh unique event id.
     fn envelope(&mut self, ty: &str, at_ms: i64) -> String {
         self.seq += 1;
         let id = self.rng.uuid(self.seq);
-        format!(r#"{{"event_id":"{id}","type":"{ty}","occurred_at":"{}""#, rfc3339(at_ms))
+        format!(
+            r#"{{"event_id":"{id}","type":"{ty}","occurred_at":"{}""#,
+            rfc3339(at_ms)
+        )
     }
 
     fn push(&mut self, source: Source, at_ms: i64, mut body: String) {
         body.push('}');
-        self.out.push(Msg { at_ms, source, payload: body.into_bytes() });
+        self.out.push(Msg {
+            at_ms,
+            source,
+            payload: body.into_bytes(),
+        });
     }
 
     /// A deadline: 3 to 15 working days (roughly) after `at`, at 17:00 local; 5 % none.
@@ -185,7 +220,10 @@ impl Gen {
             return "null".into();
         }
         let day = (at_ms / 1000 + LOCAL_OFFSET).div_euclid(86_400) + 3 + self.rng.below(18) as i64;
-        format!("\"{}\"", rfc3339((day * 86_400 + 17 * 3600 - LOCAL_OFFSET) * 1000))
+        format!(
+            "\"{}\"",
+            rfc3339((day * 86_400 + 17 * 3600 - LOCAL_OFFSET) * 1000)
+        )
     }
 
     /// Milliseconds in `lo_min..hi_min` minutes, with a random millisecond part.
@@ -233,7 +271,11 @@ impl Gen {
             }
             3..6 => {
                 let t = t + self.gap(60, 2880);
-                let ty = if self.rng.pct(66) { "withdrawn" } else { "cancelled" };
+                let ty = if self.rng.pct(66) {
+                    "withdrawn"
+                } else {
+                    "cancelled"
+                };
                 return simple(self, ty, t, "");
             }
             _ => {}
@@ -262,8 +304,17 @@ impl Gen {
         }
         t += self.gap(120, 7200);
         let d = self.due(t - 86_400_000 * 3);
-        let outcome = if self.rng.pct(97) { "approved" } else { "refused" };
-        simple(self, "resolved", t, &format!(r#","due_at":{d},"outcome":"{outcome}""#));
+        let outcome = if self.rng.pct(97) {
+            "approved"
+        } else {
+            "refused"
+        };
+        simple(
+            self,
+            "resolved",
+            t,
+            &format!(r#","due_at":{d},"outcome":"{outcome}""#),
+        );
         if self.rng.pct(90) {
             t += self.gap(60, 2880);
             simple(self, "returned", t, "");
@@ -284,8 +335,14 @@ impl Gen {
                 _ => ("commune", 3 + self.rng.below(10) as usize),
             };
             let first = self.rng.below(200) as usize;
-            let eps: Vec<String> = (0..n).map(|k| format!("EP-H42-{:03}", (first + k) % 200)).collect();
-            let list = eps.iter().map(|e| format!("\"{e}\"")).collect::<Vec<_>>().join(",");
+            let eps: Vec<String> = (0..n)
+                .map(|k| format!("EP-H42-{:03}", (first + k) % 200))
+                .collect();
+            let list = eps
+                .iter()
+                .map(|e| format!("\"{e}\""))
+                .collect::<Vec<_>>()
+                .join(",");
             let mut p = self.envelope("meeting_started", start);
             let _ = write!(
                 p,
@@ -338,8 +395,16 @@ impl Gen {
                         90..98 => "high",
                         _ => "critical",
                     };
-                    let category =
-                        self.rng.pick(&["malware", "intrusion", "ddos", "phishing", "recon", "recon", "policy", "other"]);
+                    let category = self.rng.pick(&[
+                        "malware",
+                        "intrusion",
+                        "ddos",
+                        "phishing",
+                        "recon",
+                        "recon",
+                        "policy",
+                        "other",
+                    ]);
                     let alert = self.rng.below(100_000_000);
                     let (a, b) = (self.rng.below(255), self.rng.below(255));
                     let mut p = self.envelope("alert", t);
@@ -359,7 +424,10 @@ impl Gen {
                         r#","incident_id":"{id}","system_id":"{system}","severity":"{severity}","title":"Sự cố an toàn thông tin {incident}""#
                     );
                     self.push(Source::Soc, t, p);
-                    for (ty, after) in [("incident_acknowledged", 600_000), ("incident_resolved", 7_200_000)] {
+                    for (ty, after) in [
+                        ("incident_acknowledged", 600_000),
+                        ("incident_resolved", 7_200_000),
+                    ] {
                         let mut p = self.envelope(ty, t + after);
                         let _ = write!(p, r#","incident_id":"{id}""#);
                         self.push(Source::Soc, t + after, p);
@@ -384,9 +452,27 @@ impl Gen {
     }
 }
 
-/// The corpus, time-ordered with ~2 % of neighbours swapped (redelivery, vendor retries),
-/// and the instant it all arrives at.
-fn corpus() -> (Vec<Msg>, Ts) {
+/// The corpus: its payloads laid end to end in one buffer, in arrival order, as a network
+/// buffer would hold them (so each payload is read from memory the way a just-received
+/// one is, not from a cold heap block); each message's source and byte range.
+struct Corpus {
+    bytes: Vec<u8>,
+    msgs: Vec<(Source, Range<usize>)>,
+    /// The instant everything arrives at.
+    now: Ts,
+}
+
+impl Corpus {
+    fn payloads(&self) -> Vec<(Source, &[u8])> {
+        self.msgs
+            .iter()
+            .map(|(s, r)| (*s, &self.bytes[r.clone()]))
+            .collect()
+    }
+}
+
+/// The corpus, time-ordered with ~2 % of neighbours swapped (redelivery, vendor retries).
+fn corpus() -> Corpus {
     let mut g = Gen::new(0x10C0_2026);
     let span_ms = DAYS * 86_400_000;
     for n in 0..DOSSIERS {
@@ -411,7 +497,20 @@ fn corpus() -> (Vec<Msg>, Ts) {
             out.swap(i - 1, i);
         }
     }
-    (out, Ts((end + 60_000) * 1_000_000))
+    let mut bytes = Vec::with_capacity(out.iter().map(|m| m.payload.len()).sum());
+    let msgs = out
+        .into_iter()
+        .map(|m| {
+            let start = bytes.len();
+            bytes.extend_from_slice(&m.payload);
+            (m.source, start..bytes.len())
+        })
+        .collect();
+    Corpus {
+        bytes,
+        msgs,
+        now: Ts((end + 60_000) * 1_000_000),
+    }
 }
 
 /// A `received` payload for dossier `n` of a set of distinct dossiers (for the view bench):
@@ -437,21 +536,27 @@ fn received_payload(g: &mut Gen, n: usize, t: i64) -> Vec<u8> {
 // Benchmarks
 // ---------------------------------------------------------------------------------------
 
-fn apply_all<'a>(state: &mut State, msgs: impl Iterator<Item = &'a Msg>, now: Ts, limits: &DecodeLimits) {
-    for m in msgs {
-        let ev = decode(m.source, &m.payload, now, limits).expect("generated payloads are valid");
+fn apply_all(state: &mut State, msgs: &[(Source, &[u8])], now: Ts, limits: &DecodeLimits) {
+    for &(source, payload) in msgs {
+        let ev = decode(source, payload, now, limits).expect("generated payloads are valid");
         state.apply(&Input::Event(ev), now);
     }
 }
 
 fn benches(c: &mut Criterion) {
-    let (msgs, now) = corpus();
+    let corpus = corpus();
+    let now = corpus.now;
+    let msgs = corpus.payloads();
     let limits = DecodeLimits::default();
-    assert!(msgs.len() >= WARM + MEASURED, "corpus of {} events is too small", msgs.len());
+    assert!(
+        msgs.len() >= WARM + MEASURED,
+        "corpus of {} events is too small",
+        msgs.len()
+    );
     let (warm_msgs, rest) = msgs.split_at(WARM);
     let measured = &rest[..MEASURED];
-    let bytes: usize = measured.iter().map(|m| m.payload.len()).sum();
-    let onestop = msgs.iter().filter(|m| m.source == Source::Onestop).count();
+    let bytes: usize = measured.iter().map(|m| m.1.len()).sum();
+    let onestop = msgs.iter().filter(|m| m.0 == Source::Onestop).count();
     eprintln!(
         "corpus: {} events ({:.1} % one-stop), measured slice: {} events, {:.0} bytes/payload on average",
         msgs.len(),
@@ -461,8 +566,12 @@ fn benches(c: &mut Criterion) {
     );
 
     let mut warm = State::new(Params::default(), Ts(DAY0 * 1_000_000_000));
-    apply_all(&mut warm, warm_msgs.iter(), now, &limits);
-    eprintln!("warm state: {} dossiers, {} ids in the dedupe memory", warm.dossiers.len(), warm.dedupe_len());
+    apply_all(&mut warm, warm_msgs, now, &limits);
+    eprintln!(
+        "warm state: {} dossiers, {} ids in the dedupe memory",
+        warm.dossiers.len(),
+        warm.dedupe_len()
+    );
 
     let mut g = c.benchmark_group("ingest");
     g.throughput(Throughput::Elements(MEASURED as u64));
@@ -474,20 +583,22 @@ fn benches(c: &mut Criterion) {
     g.bench_function("serde_json_value_parse", |b| {
         b.iter(|| {
             for m in measured {
-                black_box(serde_json::from_slice::<serde_json::Value>(&m.payload).expect("valid JSON"));
+                black_box(serde_json::from_slice::<serde_json::Value>(m.1).expect("valid JSON"));
             }
         });
     });
     g.bench_function("decode", |b| {
         b.iter(|| {
-            for m in measured {
-                black_box(decode(m.source, &m.payload, now, &limits).expect("valid"));
+            for &(source, payload) in measured {
+                black_box(decode(source, payload, now, &limits).expect("valid"));
             }
         });
     });
     let decoded: Vec<Input<'_>> = measured
         .iter()
-        .map(|m| Input::Event(decode(m.source, &m.payload, now, &limits).expect("valid")))
+        .map(|&(source, payload)| {
+            Input::Event(decode(source, payload, now, &limits).expect("valid"))
+        })
         .collect();
     g.bench_function("apply", |b| {
         b.iter_batched(
@@ -505,7 +616,7 @@ fn benches(c: &mut Criterion) {
         b.iter_batched(
             || warm.clone(),
             |mut state| {
-                apply_all(&mut state, measured.iter(), now, &limits);
+                apply_all(&mut state, measured, now, &limits);
                 state
             },
             BatchSize::PerIteration,
@@ -525,7 +636,7 @@ fn benches(c: &mut Criterion) {
         b.iter_batched(
             || State::new(Params::default(), Ts(DAY0 * 1_000_000_000)),
             |mut state| {
-                apply_all(&mut state, warm_msgs.iter(), now, &limits);
+                apply_all(&mut state, warm_msgs, now, &limits);
                 state
             },
             BatchSize::PerIteration,
@@ -534,6 +645,7 @@ fn benches(c: &mut Criterion) {
     g.finish();
     drop(warm);
     drop(msgs);
+    drop(corpus);
 
     // The view, every 500 ms in the daemon, over 1,000,000 open dossiers.
     let mut state = State::new(Params::default(), Ts(DAY0 * 1_000_000_000));
@@ -550,7 +662,9 @@ fn benches(c: &mut Criterion) {
     g.sample_size(10);
     g.warm_up_time(Duration::from_secs(1));
     g.measurement_time(Duration::from_secs(5));
-    g.bench_function("view_1m_dossiers", |b| b.iter(|| black_box(state.view(now))));
+    g.bench_function("view_1m_dossiers", |b| {
+        b.iter(|| black_box(state.view(now)))
+    });
     g.finish();
 }
 

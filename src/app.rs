@@ -78,7 +78,8 @@ impl App {
                 .max_payload_bytes
                 .saturating_mul(2)
                 .saturating_add(64 * 1024);
-            EmbeddedBroker::start(addr, max_packet, "--mqtt-listen or [mqtt] embedded_listen")?;
+            EmbeddedBroker::start(addr, max_packet, "--mqtt-listen or [mqtt] embedded_listen")
+                .await?;
             let host = if addr.ip().is_unspecified() {
                 "127.0.0.1".to_owned()
             } else {

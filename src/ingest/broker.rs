@@ -49,7 +49,7 @@ impl EmbeddedBroker {
     ///
     /// # Errors
     /// [`BrokerError`] when the address is taken or the thread cannot start.
-    pub fn start(
+    pub async fn start(
         addr: SocketAddr,
         max_packet_bytes: usize,
         hint: &'static str,
@@ -91,6 +91,27 @@ impl EmbeddedBroker {
                 }
             })
             .map_err(BrokerError::Thread)?;
+        // rumqttd binds on its own thread: wait until it accepts connections, so the daemon's
+        // first connection does not fail (and count as an error) for nothing.
+        let target = if addr.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        } else {
+            addr
+        };
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while tokio::net::TcpStream::connect(target).await.is_err() {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(BrokerError::Bind {
+                    addr,
+                    hint,
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the embedded broker did not start listening within 5 s",
+                    ),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         info!(%addr, "Embedded MQTT broker listening.");
         Ok(Self { addr })
     }

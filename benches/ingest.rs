@@ -1,22 +1,28 @@
 //! Ingest throughput: decode and apply of realistic payloads, on one core.
 //!
-//! `cargo bench --bench ingest` (about 2 to 3 minutes). Figures and method are written up
-//! in `docs/performance.md`.
+//! `cargo bench --bench ingest` (about 2 minutes). Figures, method and analysis are in
+//! `docs/performance.md`.
 //!
 //! The corpus is generated deterministically up front: a 20-day stream of about 1.2 M
-//! events, time-ordered with a little reordering, weighted like DOMAIN.md's load model:
-//! ~80 % one-stop dossier lifecycles (about 150,000 dossiers from 200 agencies and 2,000
-//! procedures, ids like `000.00.19.H42-261124-0001`), ~15 % video-conferencing events
-//! (mostly `endpoint_stats`), ~4 % SOC events, ~1 % heartbeats. Every event id is unique
-//! (a UUID), so no event is short-circuited as a duplicate.
+//! events (220 bytes on average), time-ordered with ~2 % of neighbours swapped, weighted
+//! like DOMAIN.md's load model: ~80 % one-stop dossier lifecycles (175,000 dossiers from
+//! 200 agencies and 2,000 procedures, ids like `000.00.19.H42-261124-0001`), ~15 %
+//! video-conferencing events (mostly `endpoint_stats`), ~4 % SOC events, ~1 % heartbeats.
+//! Every event id is unique (a UUID), so no event is short-circuited as a duplicate. The
+//! payloads lie end to end in one buffer, as a network buffer holds them.
 //!
-//! The first 1,000,000 events build a *warm* state (about 150,000 dossiers, the dedupe
-//! memory full at its default 1,000,000 ids); the measured slice is the next 200,000 events,
-//! applied to a fresh clone of that warm state in every iteration (the clone is set-up
-//! time, not measured). This is the steady state of a daemon that has been running for a
-//! while: every apply pays a full dedupe insert and eviction, dossier lookups miss the
-//! cache. Every event arrives at one instant after the corpus (a backlog replay), so the
-//! dedupe horizon never expires anything and housekeeping never runs: the heaviest path.
+//! The first 1,000,000 events build a *warm* state (about 143,000 dossiers, the dedupe
+//! memory full at its default 1,000,000 ids); the measured slice is the next 200,000
+//! events, applied to a fresh clone of that warm state in every iteration (cloning is
+//! set-up, not measured). That is the steady state of a daemon that has run for a while:
+//! every apply pays a dedupe insert and an eviction, and dossier lookups miss the caches.
+//! Every event arrives at one instant after the corpus (a backlog replay), so the dedupe
+//! horizon expires nothing and housekeeping never runs: the heaviest path.
+//!
+//! Groups: `serde_json_value_parse` (the yardstick: `serde_json::Value` of the same
+//! payloads), `decode`, `apply` (pre-decoded events), `decode_apply` (the figure of the
+//! target), `ingest_from_empty/decode_apply_1m` (the first million events into an empty
+//! state) and `view/view_1m_dossiers` (`State::view` over 1,000,000 open dossiers).
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -36,6 +42,8 @@ const MEASURED: usize = 200_000;
 const DAYS: i64 = 20;
 /// Dossiers opened over those days.
 const DOSSIERS: usize = 175_000;
+/// Open dossiers in the state the view is built from.
+const VIEW_DOSSIERS: usize = 1_000_000;
 /// 2026-11-02T00:00:00+07:00, a Monday, in Unix seconds.
 const DAY0: i64 = 1_793_552_400;
 const LOCAL_OFFSET: i64 = 7 * 3600;
@@ -472,10 +480,10 @@ impl Corpus {
 }
 
 /// The corpus, time-ordered with ~2 % of neighbours swapped (redelivery, vendor retries).
-fn corpus() -> Corpus {
+fn corpus(dossiers: usize) -> Corpus {
     let mut g = Gen::new(0x10C0_2026);
     let span_ms = DAYS * 86_400_000;
-    for n in 0..DOSSIERS {
+    for n in 0..dossiers {
         // Filed on a working day's office hours, uniformly over the span.
         let day = g.rng.below(DAYS as u64) as i64;
         let minute = 7 * 60 + 30 + g.rng.below(9 * 60 + 30) as i64;
@@ -544,25 +552,33 @@ fn apply_all(state: &mut State, msgs: &[(Source, &[u8])], now: Ts, limits: &Deco
 }
 
 fn benches(c: &mut Criterion) {
-    let corpus = corpus();
+    // Without `--bench` (`cargo test --all-targets`), criterion runs each benchmark once:
+    // a smoke test, on a corpus 50 times smaller.
+    let scale = if std::env::args().any(|a| a == "--bench") {
+        1
+    } else {
+        50
+    };
+    let (warm_n, measured_n, view_n) = (WARM / scale, MEASURED / scale, VIEW_DOSSIERS / scale);
+    let corpus = corpus(DOSSIERS / scale);
     let now = corpus.now;
     let msgs = corpus.payloads();
     let limits = DecodeLimits::default();
     assert!(
-        msgs.len() >= WARM + MEASURED,
+        msgs.len() >= warm_n + measured_n,
         "corpus of {} events is too small",
         msgs.len()
     );
-    let (warm_msgs, rest) = msgs.split_at(WARM);
-    let measured = &rest[..MEASURED];
+    let (warm_msgs, rest) = msgs.split_at(warm_n);
+    let measured = &rest[..measured_n];
     let bytes: usize = measured.iter().map(|m| m.1.len()).sum();
     let onestop = msgs.iter().filter(|m| m.0 == Source::Onestop).count();
     eprintln!(
         "corpus: {} events ({:.1} % one-stop), measured slice: {} events, {:.0} bytes/payload on average",
         msgs.len(),
         100.0 * onestop as f64 / msgs.len() as f64,
-        MEASURED,
-        bytes as f64 / MEASURED as f64
+        measured_n,
+        bytes as f64 / measured_n as f64
     );
 
     let mut warm = State::new(Params::default(), Ts(DAY0 * 1_000_000_000));
@@ -574,7 +590,7 @@ fn benches(c: &mut Criterion) {
     );
 
     let mut g = c.benchmark_group("ingest");
-    g.throughput(Throughput::Elements(MEASURED as u64));
+    g.throughput(Throughput::Elements(measured_n as u64));
     g.sample_size(10);
     g.sampling_mode(SamplingMode::Flat);
     g.warm_up_time(Duration::from_secs(2));
@@ -627,7 +643,7 @@ fn benches(c: &mut Criterion) {
 
     // From an empty state: the whole first million events, the state growing from nothing.
     let mut g = c.benchmark_group("ingest_from_empty");
-    g.throughput(Throughput::Elements(WARM as u64));
+    g.throughput(Throughput::Elements(warm_n as u64));
     g.sample_size(10);
     g.sampling_mode(SamplingMode::Flat);
     g.warm_up_time(Duration::from_secs(1));
@@ -651,13 +667,13 @@ fn benches(c: &mut Criterion) {
     let mut state = State::new(Params::default(), Ts(DAY0 * 1_000_000_000));
     let mut generator = Gen::new(42);
     let t0 = (DAY0 + 19 * 86_400 + 8 * 3600) * 1000;
-    for n in 0..1_000_000 {
+    for n in 0..view_n {
         let t = t0 + (n as i64 % 36_000_000);
         let payload = received_payload(&mut generator, n, t);
         let ev = decode(Source::Onestop, &payload, now, &limits).expect("valid");
         state.apply(&Input::Event(ev), now);
     }
-    assert_eq!(state.dossiers.len(), 1_000_000);
+    assert_eq!(state.dossiers.len(), view_n);
     let mut g = c.benchmark_group("view");
     g.sample_size(10);
     g.warm_up_time(Duration::from_secs(1));

@@ -153,10 +153,74 @@ impl Serialize for IdTable {
     }
 }
 
+/// Dossier ids up to this length are kept inside the dossier.
+const INLINE_ID: usize = 30;
+
+/// A dossier id, kept inside the dossier when short (`000.00.19.H42-261124-0001` is 25
+/// bytes), so that finding a dossier reads one place in memory instead of two, and the
+/// dossier needs no allocation of its own for it. Serialised as the string it is.
+#[derive(Clone)]
+enum DossierId {
+    Inline { len: u8, bytes: [u8; INLINE_ID] },
+    Heap(Box<str>),
+}
+
+impl DossierId {
+    fn new(id: &str) -> Self {
+        let mut bytes = [0u8; INLINE_ID];
+        match (bytes.get_mut(..id.len()), u8::try_from(id.len())) {
+            (Some(dst), Ok(len)) => {
+                dst.copy_from_slice(id.as_bytes());
+                Self::Inline { len, bytes }
+            }
+            _ => Self::Heap(id.into()),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Self::Heap(id) => id.as_bytes(),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Copied whole from a `str`: always UTF-8.
+            Self::Inline { .. } => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
+            Self::Heap(id) => id,
+        }
+    }
+}
+
+impl PartialEq for DossierId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for DossierId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl Serialize for DossierId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for DossierId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Self::new(&String::deserialize(d)?))
+    }
+}
+
 /// One dossier's state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Dossier {
-    id: Box<str>,
+    id: DossierId,
     ids: IdTable,
     key_ts: [i64; KEYS],
     key_slot: [u8; KEYS],
@@ -173,7 +237,7 @@ pub struct Dossier {
 impl Dossier {
     fn new(id: &str) -> Self {
         Self {
-            id: id.into(),
+            id: DossierId::new(id),
             ids: IdTable::default(),
             key_ts: [UNSET; KEYS],
             key_slot: [u8::MAX; KEYS],
@@ -239,7 +303,7 @@ impl Dossier {
     /// The dossier id.
     #[must_use]
     pub fn id(&self) -> &str {
-        &self.id
+        self.id.as_str()
     }
     /// Current status.
     #[must_use]
@@ -346,14 +410,19 @@ impl Dossiers {
     pub fn get(&self, id: &str) -> Option<&Dossier> {
         let slab = &self.slab;
         self.index
-            .find(hash(id), |&i| &*slab[i as usize].id == id)
+            .find(hash(id), |&i| {
+                slab[i as usize].id.as_bytes() == id.as_bytes()
+            })
             .map(|&i| &slab[i as usize])
     }
 
     fn get_or_insert(&mut self, id: &str) -> usize {
         let h = hash(id);
         let slab = &self.slab;
-        if let Some(&i) = self.index.find(h, |&i| &*slab[i as usize].id == id) {
+        if let Some(&i) = self
+            .index
+            .find(h, |&i| slab[i as usize].id.as_bytes() == id.as_bytes())
+        {
             return i as usize;
         }
         let i = self.slab.len();
@@ -361,7 +430,7 @@ impl Dossiers {
         let slab = &self.slab;
         self.index
             .insert_unique(h, u32::try_from(i).unwrap_or(u32::MAX), |&j| {
-                hash(&slab[j as usize].id)
+                hash(slab[j as usize].id())
             });
         i
     }
@@ -387,7 +456,7 @@ impl Dossiers {
     }
 
     fn remove_at(&mut self, i: usize) {
-        let h = hash(&self.slab[i].id);
+        let h = hash(self.slab[i].id());
         let pos = u32::try_from(i).unwrap_or(u32::MAX);
         if let Ok(entry) = self.index.find_entry(h, |&j| j == pos) {
             entry.remove();
@@ -396,7 +465,7 @@ impl Dossiers {
         self.slab.swap_remove(i);
         if i != last {
             // The former last dossier now lives at `i`: repoint its index entry.
-            let moved = hash(&self.slab[i].id);
+            let moved = hash(self.slab[i].id());
             let from = u32::try_from(last).unwrap_or(u32::MAX);
             if let Some(slot) = self.index.find_mut(moved, |&j| j == from) {
                 *slot = pos;
@@ -483,9 +552,9 @@ impl<'de> Deserialize<'de> for Dossiers {
         let mut index = HashTable::with_capacity(slab.len());
         for (i, dossier) in slab.iter().enumerate() {
             index.insert_unique(
-                hash(&dossier.id),
+                hash(dossier.id()),
                 u32::try_from(i).unwrap_or(u32::MAX),
-                |&j| hash(&slab[j as usize].id),
+                |&j| hash(slab[j as usize].id()),
             );
         }
         Ok(Self { slab, index })
@@ -495,9 +564,35 @@ impl<'de> Deserialize<'de> for Dossiers {
 impl PartialEq for Dossiers {
     /// Same dossiers, whatever their order in the store.
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.iter().all(|d| other.get(&d.id) == Some(d))
+        self.len() == other.len() && self.iter().all(|d| other.get(d.id()) == Some(d))
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod id_tests {
+    use super::*;
+
+    #[test]
+    fn a_dossier_id_is_kept_whole_and_serialised_as_its_string() {
+        let ids = [
+            "D1",
+            "000.00.19.H42-261124-0001",
+            "123456789012345678901234567890",
+            "1234567890123456789012345678901",
+            &"é".repeat(15),
+            &"é".repeat(16),
+        ];
+        for id in ids {
+            let d = DossierId::new(id);
+            assert_eq!(d.as_str(), id);
+            assert_eq!(matches!(d, DossierId::Inline { .. }), id.len() <= INLINE_ID);
+            let text = serde_json::to_string(&d).unwrap();
+            assert_eq!(text, serde_json::to_string(id).unwrap());
+            assert_eq!(serde_json::from_str::<DossierId>(&text).unwrap(), d);
+        }
+        assert_eq!(std::mem::size_of::<DossierId>(), 32);
+    }
+}

@@ -94,7 +94,7 @@ impl App {
             max_payload_bytes: settings.ingest.max_payload_bytes,
             max_future_skew_secs: settings.ingest.max_future_skew_secs,
         };
-        let (ingest, publisher, link) = MqttIngest::new(
+        let (mut ingest, publisher, link) = MqttIngest::new(
             &settings.mqtt,
             password,
             limits.max_payload_bytes,
@@ -137,7 +137,7 @@ impl App {
         );
         let mut engine = Engine::new(settings.alerts.clone(), cal.clone());
         engine.restore_since(alert_since);
-        let pipeline = Pipeline::new(
+        let mut pipeline = Pipeline::new(
             rx,
             state,
             limits,
@@ -168,9 +168,7 @@ impl App {
             metrics,
             durable,
         };
-        let mut ingest = ingest;
         ingest.set_broker_stats(!settings.mqtt.embedded);
-        let mut pipeline = pipeline;
         if let Some(mut journal) = journal {
             ingest.set_manual_acks(true);
             journal.set_acker(ingest.acker());

@@ -21,7 +21,7 @@ use tracing::{error, info, warn};
 use crate::decode::{DecodeLimits, decode, source_of};
 use crate::ingest::{Ack, AckError, Acker, RawMessage};
 use crate::state::{Input, Params, State};
-use crate::store::{self, EventLog, LogPosition, Record, StoreError};
+use crate::store::{self, EventLog, Record, StoreError};
 use crate::time::Ts;
 
 /// Checkpoints kept; the log is trimmed before the oldest.
@@ -265,24 +265,10 @@ struct CheckpointRef<'a> {
 
 /// Trims the log before the oldest kept checkpoint, so falling back to it still works.
 fn trim(log: &mut EventLog, dir: &Path) -> Result<(), StoreError> {
-    let oldest = std::fs::read_dir(dir)
-        .map_err(|e| StoreError::Failed(e.to_string()))?
-        .filter_map(Result::ok)
-        .filter_map(|e| parse_checkpoint_name(&e.file_name().to_string_lossy()))
-        .min();
-    match oldest {
+    match store::oldest_checkpoint(dir)? {
         Some(pos) => log.trim_before(pos),
         None => Ok(()),
     }
-}
-
-fn parse_checkpoint_name(name: &str) -> Option<LogPosition> {
-    let rest = name.strip_prefix("checkpoint-")?.strip_suffix(".bin")?;
-    let (segment, offset) = rest.split_once('-')?;
-    Some(LogPosition {
-        segment: segment.parse().ok()?,
-        offset: offset.parse().ok()?,
-    })
 }
 
 /// Applies one logged record exactly as live processing did.

@@ -316,6 +316,15 @@ fn parse_name(name: &str) -> Option<LogPosition> {
     })
 }
 
+/// The position of the oldest checkpoint in `dir`: the log before it can be trimmed, since
+/// every kept checkpoint can still be replayed from its position.
+///
+/// # Errors
+/// When `dir` cannot be listed.
+pub fn oldest_checkpoint(dir: &Path) -> Result<Option<LogPosition>, StoreError> {
+    Ok(list_checkpoints(dir)?.first().map(|(at, _)| *at))
+}
+
 /// The checkpoints in `dir`, oldest first; none when `dir` does not exist.
 fn list_checkpoints(dir: &Path) -> Result<Vec<(LogPosition, PathBuf)>, StoreError> {
     let mut found: Vec<(LogPosition, PathBuf)> = list_names(dir)?

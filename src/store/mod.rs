@@ -70,7 +70,9 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use checkpoint::{prune_checkpoints, read_latest_checkpoint, write_checkpoint};
+pub use checkpoint::{
+    oldest_checkpoint, prune_checkpoints, read_latest_checkpoint, write_checkpoint,
+};
 pub use log::{DEFAULT_SEGMENT_BYTES, EventLog, LogPosition, MAX_RECORD_BYTES, Recovered};
 pub use record::Record;
 

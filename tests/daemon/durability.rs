@@ -145,6 +145,17 @@ impl Drop for Daemon {
     }
 }
 
+/// `iocd_onestop_received_total` over the seven agencies `received` spreads events across.
+fn received_total(m: &HashMap<String, f64>) -> f64 {
+    (0..7)
+        .map(|a| {
+            let series =
+                format!(r#"iocd_onestop_received_total{{agency="A{a}",channel="online"}}"#);
+            m.get(&canon(&series)).copied().unwrap_or(0.0)
+        })
+        .sum()
+}
+
 fn received(i: usize) -> Vec<u8> {
     let at = jiff::Timestamp::now().to_string();
     serde_json::to_vec(&json!({"event_id":format!("r{i}"),"type":"received","occurred_at":at,"dossier_id":format!("D{i}"),
@@ -243,15 +254,7 @@ async fn sigkill_in_the_middle_of_50000_events_loses_nothing_and_counts_nothing_
         )
         .await;
     let m = daemon.metrics().await.unwrap();
-    let received_total: f64 = (0..7)
-        .map(|a| {
-            m.get(&canon(&format!(
-                r#"iocd_onestop_received_total{{agency="A{a}",channel="online"}}"#
-            )))
-            .copied()
-            .unwrap_or(0.0)
-        })
-        .sum();
+    let received_total = received_total(&m);
     let open: f64 = (0..7)
         .map(|a| {
             m.get(&canon(&format!(
@@ -597,15 +600,7 @@ async fn a_broker_restart_between_two_parts_of_a_stream_loses_nothing() {
         )
         .await;
     let m = daemon.metrics().await.unwrap();
-    let received_total: f64 = (0..7)
-        .map(|a| {
-            m.get(&canon(&format!(
-                r#"iocd_onestop_received_total{{agency="A{a}",channel="online"}}"#
-            )))
-            .copied()
-            .unwrap_or(0.0)
-        })
-        .sum();
+    let received_total = received_total(&m);
     let lost = m
         .get("iocd_mqtt_sessions_lost_total")
         .copied()

@@ -28,7 +28,7 @@ use crate::outputs::alerts::Engine;
 use crate::outputs::api::Api;
 use crate::outputs::auth::Access;
 use crate::outputs::deadletter::DeadLetters;
-use crate::outputs::http::{HttpState, router};
+use crate::outputs::http::{Durability, HttpState, router};
 use crate::outputs::prometheus;
 use crate::outputs::snapshot::Snapshot;
 use crate::outputs::ws::{ALERT_BUFFER, WsHub};
@@ -112,12 +112,17 @@ impl App {
                         .with_context(|| {
                             format!("cannot load the saved state from {}", dir.display())
                         })?;
-                (recovery.state, Some(journal), durable, recovery.alert_since)
+                (
+                    recovery.state,
+                    Some(journal),
+                    Durability::Disk(durable),
+                    recovery.alert_since,
+                )
             }
             None => (
                 State::new(params, Ts::now()),
                 None,
-                watch::channel(true).1,
+                Durability::Memory,
                 Vec::new(),
             ),
         };
@@ -166,7 +171,7 @@ impl App {
                 cal,
             },
             metrics,
-            durable,
+            durability: durable,
         };
         ingest.set_broker_stats(!settings.mqtt.embedded);
         if let Some(mut journal) = journal {

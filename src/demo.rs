@@ -4,32 +4,92 @@
 //! seconds), and the daemon serving the wall display.
 
 use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
 
 use anyhow::Context as _;
 use tracing::{info, warn};
 
 use crate::app::App;
 use crate::config::Settings;
+use crate::simulate::model::CENTRE;
 use crate::simulate::{self, SimOptions};
+use crate::time::Ts;
+
+/// Where the wall is served when `--listen` is not given.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Where the embedded broker listens when `--mqtt-listen` is not given.
+pub const DEFAULT_MQTT_LISTEN: &str = "127.0.0.1:1883";
 
 /// What the demo listens on.
 #[derive(Clone, Debug)]
 pub struct DemoOptions {
-    /// The HTTP listener (wall, WebSocket, API, metrics).
-    pub listen: String,
-    /// The embedded broker; vendors' test feeds can publish here too.
-    pub mqtt_listen: String,
+    /// The HTTP listener (wall, WebSocket, API, metrics). `None`: [`DEFAULT_LISTEN`], or a
+    /// free port when that one is taken.
+    pub listen: Option<String>,
+    /// The embedded broker; vendors' test feeds can publish here too. `None`:
+    /// [`DEFAULT_MQTT_LISTEN`], or a free port when that one is taken.
+    pub mqtt_listen: Option<String>,
     /// Seed of the simulation.
     pub seed: u64,
+    /// Share of simulated events sent with a fault. None by default: a healthy demo logs no
+    /// warning, and each rejected payload would log one.
+    pub faults: f64,
 }
 
 impl Default for DemoOptions {
     fn default() -> Self {
         Self {
-            listen: "127.0.0.1:8080".into(),
-            mqtt_listen: "127.0.0.1:1883".into(),
+            listen: None,
+            mqtt_listen: None,
             seed: 2026,
+            faults: 0.0,
         }
+    }
+}
+
+/// An address the demo will listen on, and whether it replaces a taken default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Chosen {
+    addr: String,
+    /// The default port that was taken, when a free port replaces it.
+    replaces: Option<u16>,
+}
+
+/// The address given by the user as it is (a taken one fails later with a clear message),
+/// or `default` when it can be bound, or else a free port on the same host.
+fn choose(given: Option<&str>, default: &str) -> anyhow::Result<Chosen> {
+    if let Some(addr) = given {
+        return Ok(Chosen {
+            addr: addr.to_owned(),
+            replaces: None,
+        });
+    }
+    let default: SocketAddr = default.parse().context("a built-in default address")?;
+    match TcpListener::bind(default) {
+        Ok(probe) => {
+            drop(probe);
+            Ok(Chosen {
+                addr: default.to_string(),
+                replaces: None,
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            // Ask the system for a free port; it is released just before the broker or
+            // the HTTP server binds it, a window no other program is likely to hit.
+            let free = TcpListener::bind(SocketAddr::new(default.ip(), 0))
+                .and_then(|l| l.local_addr())
+                .with_context(|| {
+                    format!(
+                        "port {} is taken and no free port was found",
+                        default.port()
+                    )
+                })?;
+            Ok(Chosen {
+                addr: free.to_string(),
+                replaces: Some(default.port()),
+            })
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot listen on {default}")),
     }
 }
 
@@ -40,9 +100,15 @@ impl Default for DemoOptions {
 pub fn settings(options: &DemoOptions) -> anyhow::Result<Settings> {
     let mut s = Settings::default();
     s.mqtt.embedded = true;
-    s.mqtt.embedded_listen.clone_from(&options.mqtt_listen);
+    s.mqtt.embedded_listen = options
+        .mqtt_listen
+        .clone()
+        .unwrap_or_else(|| DEFAULT_MQTT_LISTEN.to_owned());
     s.mqtt.client_id = "iocd-demo".into();
-    s.http.listen.clone_from(&options.listen);
+    s.http.listen = options
+        .listen
+        .clone()
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
     if let Err(problems) = s.validate() {
         let list: Vec<String> = problems
             .into_iter()
@@ -60,34 +126,94 @@ pub fn settings(options: &DemoOptions) -> anyhow::Result<Settings> {
     Ok(s)
 }
 
+/// `host:port` to connect to for a listen address (`0.0.0.0` means this machine).
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    }
+}
+
+/// The block printed on stderr at start: where the wall is, where to publish, and one
+/// `mosquitto_pub` line to try, stamped now so that it is accepted and counts today (a
+/// dossier received now, due in 20 hours: it shows among the "due soon").
+fn banner(
+    wall: SocketAddr,
+    broker: SocketAddr,
+    prefix: &str,
+    now: Ts,
+    tz: &jiff::tz::TimeZone,
+) -> String {
+    let wall = reachable(wall);
+    let broker = reachable(broker);
+    let occurred = now.to_rfc3339(tz);
+    let due = Ts(now.0.saturating_add(20 * 3_600 * 1_000_000_000)).to_rfc3339(tz);
+    let id = now.0 / 1_000_000_000;
+    let payload = format!(
+        r#"{{"event_id":"try-{id}","type":"received","occurred_at":"{occurred}","dossier_id":"TRY-{id}","agency":"{CENTRE}","procedure":"1.001757","channel":"online","due_at":"{due}"}}"#
+    );
+    format!(
+        "iocd demo is running. Stop it with Ctrl-C.\n  \
+         wall:    http://{wall}/   (English: http://{wall}/?lang=en)\n  \
+         broker:  mqtt://{broker}   publish to {prefix}/onestop/..., {prefix}/vc/..., {prefix}/soc/...\n  \
+         try:     mosquitto_pub -h {host} -p {port} -q 1 -t {prefix}/onestop/demo -m '{payload}'\n  \
+         metrics: http://{wall}/metrics",
+        host = broker.ip(),
+        port = broker.port(),
+    )
+}
+
 /// Runs the demo until `stop` completes (the binary passes SIGINT/SIGTERM).
 ///
 /// # Errors
-/// When a port is taken (the message names it and the flag to change it) or the daemon
-/// fails.
+/// When a port given explicitly is taken (the message names it and the flag to change it)
+/// or the daemon fails.
 pub async fn run(
     options: DemoOptions,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let settings = settings(&options)?;
+    SimOptions {
+        faults: options.faults,
+        ..SimOptions::default()
+    }
+    .validate()?;
+    let http = choose(options.listen.as_deref(), DEFAULT_LISTEN)?;
+    let mqtt = choose(options.mqtt_listen.as_deref(), DEFAULT_MQTT_LISTEN)?;
+    let chosen = DemoOptions {
+        listen: Some(http.addr.clone()),
+        mqtt_listen: Some(mqtt.addr.clone()),
+        ..options
+    };
+    let settings = settings(&chosen)?;
     let prefix = settings.mqtt.prefix.clone();
+    let tz = settings.state.calendar().tz().clone();
+    let broker_addr: SocketAddr = settings
+        .mqtt
+        .embedded_listen
+        .parse()
+        .context("--mqtt-listen")?;
     let app = App::build(settings, None)
         .await
         .context("cannot start the demo")?;
     let addr = app.local_addr().context("cannot read the listen address")?;
-    let broker = format!(
-        "mqtt://{}",
-        options.mqtt_listen.replace("0.0.0.0", "127.0.0.1")
-    );
-    println!(
-        "iocd demo: the IOC wall is live at http://{addr}/  (English: http://{addr}/?lang=en)"
-    );
-    println!("           MQTT broker for test feeds: {broker}, topics {prefix}/onestop|vc|soc/...");
-    println!("           metrics: http://{addr}/metrics — stop with Ctrl-C");
+    let moved: Vec<String> = [("MQTT", &mqtt), ("HTTP", &http)]
+        .into_iter()
+        .filter_map(|(what, c)| {
+            c.replaces
+                .map(|port| format!("{what} port {port} is taken, using {} instead", c.addr))
+        })
+        .collect();
+    if !moved.is_empty() {
+        eprintln!("iocd demo: {}.", moved.join("; "));
+    }
+    eprintln!("{}", banner(addr, broker_addr, &prefix, Ts::now(), &tz));
+    let broker = format!("mqtt://{}", reachable(broker_addr));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut sim_stop = stop_rx.clone();
     let sim = SimOptions {
         progress: false,
+        faults: options.faults,
         ..SimOptions::demo(&broker, &prefix, options.seed)
     };
     let simulator = tokio::spawn(async move {

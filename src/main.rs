@@ -66,15 +66,21 @@ struct RunArgs {
 
 #[derive(Debug, Args)]
 struct DemoArgs {
-    /// HTTP address of the wall, the WebSocket, the API and /metrics.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    listen: String,
-    /// Address of the embedded MQTT broker (test feeds can publish there too).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:1883")]
-    mqtt_listen: String,
+    /// HTTP address of the wall, the WebSocket, the API and /metrics [default: 127.0.0.1:8080,
+    /// or a free port when that one is taken].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Address of the embedded MQTT broker, where test feeds can publish too [default:
+    /// 127.0.0.1:1883, or a free port when that one is taken].
+    #[arg(long, value_name = "ADDR")]
+    mqtt_listen: Option<String>,
     /// Seed of the simulation.
     #[arg(long, default_value_t = 2026)]
     seed: u64,
+    /// Share (0 to 1) of simulated events sent with a fault (duplicate, out of order or
+    /// malformed), to watch how iocd handles bad input; each rejection logs a warning.
+    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    faults: f64,
 }
 
 #[derive(Debug, Args)]
@@ -124,8 +130,12 @@ async fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(Failure::Runtime(err)) => {
-            tracing::error!(error = format!("{err:#}"), "Daemon stopped on an error.");
-            eprintln!("iocd: {err:#}");
+            // Said once: as a JSON line for log collectors, else as a plain sentence.
+            if iocd::telemetry::logs_are_json() {
+                tracing::error!(error = format!("{err:#}"), "Daemon stopped on an error.");
+            } else {
+                eprintln!("iocd: {err:#}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -142,7 +152,10 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
         config = %origin(args.config.config.as_deref()),
         mqtt = %settings.mqtt.url,
         listen = %settings.http.listen,
-        data_dir = %data_dir.as_deref().map_or("none".into(), Path::to_string_lossy),
+        state = %data_dir.as_deref().map_or_else(
+            || "in memory only (no --data-dir): a restart loses it".to_owned(),
+            |d| format!("event log and checkpoints in {}", d.display())
+        ),
         "Starting iocd."
     );
     let app = iocd::app::App::build(settings, data_dir)
@@ -208,6 +221,7 @@ async fn demo(args: DemoArgs) -> Result<(), Failure> {
         listen: args.listen,
         mqtt_listen: args.mqtt_listen,
         seed: args.seed,
+        faults: args.faults,
     };
     iocd::demo::run(options, iocd::shutdown::signal())
         .await

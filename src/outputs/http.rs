@@ -37,8 +37,41 @@ pub struct HttpState {
     pub api: Api,
     /// Self-metrics, for counting refusals.
     pub metrics: crate::telemetry::SelfMetrics,
-    /// Whether events are being made durable (always true without a data directory).
-    pub durable: watch::Receiver<bool>,
+    /// Where accepted events are kept, for `/readyz`.
+    pub durability: Durability,
+}
+
+/// Where accepted events are kept: what `/readyz` reports as `durable`.
+#[derive(Clone, Debug)]
+pub enum Durability {
+    /// No data directory: state is in memory only and lost at restart. Still ready (a
+    /// deliberate choice for a demo or a lab), but `/readyz` says so.
+    Memory,
+    /// The event log in a data directory; the value turns false when it cannot be written,
+    /// and then iocd is not ready.
+    Disk(watch::Receiver<bool>),
+}
+
+impl Durability {
+    /// `(durable, reason when not, whether that blocks readiness)`.
+    fn status(&self) -> (bool, Option<&'static str>, bool) {
+        match self {
+            Durability::Memory => (
+                false,
+                Some(
+                    "no data directory (--data-dir): state is kept in memory only, events are \
+                     acknowledged on receipt, and a restart loses them",
+                ),
+                false,
+            ),
+            Durability::Disk(ok) if *ok.borrow() => (true, None, false),
+            Durability::Disk(_) => (
+                false,
+                Some("the data directory cannot be written; see the log"),
+                true,
+            ),
+        }
+    }
 }
 
 /// Requests that take longer than this are answered 408 (none should; `/ws` is exempt
@@ -175,19 +208,22 @@ async fn healthz() -> Response {
 
 async fn readyz(State(s): State<Arc<HttpState>>) -> Response {
     let link = s.link.borrow().clone();
-    let durable = *s.durable.borrow();
-    let ready = link.connected && link.subscribed && durable;
+    let (durable, reason, blocks) = s.durability.status();
+    let ready = link.connected && link.subscribed && !blocks;
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
+    let mut body = json!({
         "ready": ready,
         "broker_connected": link.connected,
         "subscribed": link.subscribed,
         "sessions_lost": link.sessions_lost,
         "durable": durable,
     });
+    if let (Some(reason), Some(map)) = (reason, body.as_object_mut()) {
+        map.insert("durable_reason".into(), reason.into());
+    }
     (status, axum::Json(body)).into_response()
 }

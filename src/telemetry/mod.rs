@@ -9,11 +9,27 @@ pub mod metrics;
 pub use metrics::SelfMetrics;
 
 use std::io::IsTerminal;
+use std::sync::OnceLock;
 
 use anyhow::{anyhow, bail};
-use tracing_subscriber::EnvFilter;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::{Context, SubscriberExt as _};
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::LogFormat;
+
+/// The format of the installed subscriber, once [`init_logging`] has installed one.
+static INSTALLED: OnceLock<LogFormat> = OnceLock::new();
+
+/// Whether logs go out as JSON lines, so that a last error must be one too (a plain line
+/// would break a log collector's parsing).
+#[must_use]
+pub fn logs_are_json() -> bool {
+    matches!(INSTALLED.get(), Some(LogFormat::Json))
+}
 
 /// Sends `tracing` events (and `log` records of dependencies such as rumqttc) to stderr.
 ///
@@ -37,25 +53,77 @@ pub fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {
         _ => EnvFilter::try_new(level)
             .map_err(|err| anyhow!("log.level `{level}` is not a valid log filter: {err}"))?,
     };
-    // The embedded broker (rumqttd) logs every connection at INFO; keep its warnings only,
-    // unless the filter names it.
-    let filter = if format!("{filter}").contains("rumqttd") {
+    // The embedded broker (rumqttd) logs routine connects and disconnects at INFO, WARN
+    // and even ERROR ("no-connection id 2 is already gone" when a client leaves). Unless
+    // the filter names it, its events are re-logged at DEBUG under `iocd::embedded_broker`
+    // (so `iocd=debug` shows them) and never at their own level.
+    let names_broker = format!("{filter}").contains("rumqttd");
+    let filter = if names_broker {
         filter
     } else {
-        filter.add_directive("rumqttd=warn".parse().map_err(|e| anyhow!("{e}"))?)
+        filter.add_directive("rumqttd=off".parse().map_err(|e| anyhow!("{e}"))?)
     };
-    let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(filter);
-    let installed = match format {
-        LogFormat::Text => builder
+    let output = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
             .with_ansi(std::io::stderr().is_terminal())
-            .try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .json()
+            .flatten_event(true)
+            .boxed(),
     };
+    let broker = (!names_broker).then(|| {
+        EmbeddedBrokerToDebug.with_filter(Targets::new().with_target("rumqttd", Level::INFO))
+    });
+    let installed = tracing_subscriber::registry()
+        .with(output.with_filter(filter))
+        .with(broker)
+        .try_init();
     // The only failure left is "a global subscriber is already set": keep that one.
-    drop(installed);
+    if installed.is_ok() {
+        let _ = INSTALLED.set(format);
+    }
     Ok(())
+}
+
+/// Re-logs the embedded broker's events at DEBUG (see [`init_logging`]).
+struct EmbeddedBrokerToDebug;
+
+impl<S: Subscriber> Layer<S> for EmbeddedBrokerToDebug {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let mut text = BrokerMessage::default();
+        event.record(&mut text);
+        let meta = event.metadata();
+        tracing::debug!(
+            target: "iocd::embedded_broker",
+            origin = meta.target(),
+            broker_level = %meta.level(),
+            fields = %text.fields,
+            "{}",
+            text.message
+        );
+    }
+}
+
+/// The message and the other fields of a broker event, as text.
+#[derive(Default)]
+struct BrokerMessage {
+    message: String,
+    fields: String,
+}
+
+impl Visit for BrokerMessage {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else {
+            let sep = if self.fields.is_empty() { "" } else { " " };
+            let _ = write!(self.fields, "{sep}{}={value:?}", field.name());
+        }
+    }
 }
 
 #[cfg(test)]

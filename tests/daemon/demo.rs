@@ -143,5 +143,129 @@ fn a_taken_port_names_the_port_and_the_flag() {
             "{flag}: {stderr}"
         );
         assert!(!stderr.contains("panicked"), "{stderr}");
+        let said = stderr
+            .lines()
+            .filter(|l| l.contains(&port.to_string()))
+            .count();
+        assert_eq!(said, 1, "said once: {stderr}");
     }
+}
+
+/// Holds `addr` for the test when it is free; when something else holds it, it is taken
+/// already, which is what the test needs.
+fn hold(addr: &str) -> Option<TcpListener> {
+    TcpListener::bind(addr).ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_1883_and_8080_taken_the_demo_moves_says_so_and_runs_20_s_without_a_warning() {
+    let _mqtt = hold("127.0.0.1:1883");
+    let _http = hold("127.0.0.1:8080");
+    let mut reaper = Reaper(
+        iocd()
+            .arg("demo")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = reaper.0.stderr.take().unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                lines.lock().unwrap().push(line);
+            }
+        })
+    };
+    let field = |name: &str| {
+        lines.lock().unwrap().iter().find_map(|l| {
+            l.trim_start()
+                .strip_prefix(name)
+                .map(|v| v.trim().to_owned())
+        })
+    };
+    let start = Instant::now();
+    while field("try:").is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no start block: {:?}",
+            lines.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let all = lines.lock().unwrap().join("\n");
+    let moved: Vec<&str> = all.lines().filter(|l| l.contains("is taken")).collect();
+    assert_eq!(moved.len(), 1, "one line says what moved: {all}");
+    assert!(
+        moved[0].contains("1883") && moved[0].contains("8080"),
+        "{all}"
+    );
+    let wall = field("wall:").unwrap();
+    let wall = wall
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_end_matches('/');
+    assert!(!wall.ends_with(":8080"), "{all}");
+    let broker = field("broker:").unwrap();
+    assert!(
+        broker.starts_with("mqtt://127.0.0.1:") && !broker.contains(":1883 "),
+        "{all}"
+    );
+
+    // The printed line works as it is: the dossier it sends is accepted and due soon.
+    let try_line = field("try:").unwrap();
+    let id = try_line
+        .split("\"dossier_id\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let out = Command::new("sh").args(["-c", &try_line]).output().unwrap();
+    assert!(out.status.success(), "{try_line}: {out:?}");
+    let url = format!("{wall}/api/v1/onestop/dossiers?status=due_soon&limit=1000");
+    let found = loop {
+        if let Ok(resp) = reqwest::get(&url).await {
+            let body = resp.text().await.unwrap_or_default();
+            if body.contains(&id) {
+                break true;
+            }
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(found, "{id} is not among the dossiers due soon");
+
+    // A healthy demo says nothing alarming: 20 s of it, no WARN or ERROR line.
+    let quiet_from = Instant::now();
+    while quiet_from.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(reaper.0.try_wait().unwrap().is_none(), "the demo stopped");
+    }
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &reaper.0.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let stopped = Instant::now();
+    while reaper.0.try_wait().unwrap().is_none() {
+        assert!(stopped.elapsed() < Duration::from_secs(5), "no stop in 5 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    reader.join().unwrap();
+    let all = lines.lock().unwrap().join("\n");
+    let alarming: Vec<&str> = all
+        .lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .collect();
+    assert!(alarming.is_empty(), "warnings or errors: {alarming:#?}");
+    eprintln!("demo stderr:\n{all}");
 }

@@ -160,3 +160,32 @@ fn a_taken_listen_port_is_a_clear_error_naming_the_flag() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_data_dir_readyz_is_ready_but_says_it_is_not_durable() {
+    let broker = TestBroker::start();
+    let (mut child, port) = start(&broker, &["--log-format", "json"]).await;
+    let resp = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["ready"], true, "{body}");
+    assert_eq!(body["durable"], false, "{body}");
+    let reason = body["durable_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("--data-dir"), "{body}");
+    let (status, _) = stop_with(&mut child, "-TERM");
+    assert!(status.success());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let start_line = stderr
+        .lines()
+        .find(|l| l.contains("Starting iocd."))
+        .unwrap_or_else(|| panic!("no start line in {stderr}"));
+    assert!(start_line.contains("in memory only"), "{start_line}");
+}

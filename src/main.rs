@@ -103,6 +103,15 @@ struct SimulateArgs {
     /// Share (0 to 1) of events sent with a fault: duplicate, out of order or malformed.
     #[arg(long, value_name = "F", default_value_t = 0.01)]
     faults: f64,
+    /// Login name at the broker.
+    #[arg(long, value_name = "NAME")]
+    username: Option<String>,
+    /// Name of the environment variable that holds the password for --username.
+    #[arg(long, value_name = "VAR", default_value = "IOCD_MQTT_PASSWORD")]
+    password_env: String,
+    /// PEM file of the CA that signed the broker's certificate (with mqtts://).
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<String>,
 }
 
 /// Why `iocd` stops unsuccessfully; decides the exit status.
@@ -238,6 +247,10 @@ async fn simulate(args: SimulateArgs) -> Result<(), Failure> {
         seed: args.seed.unwrap_or_else(rand::random),
         faults: args.faults,
         progress: true,
+        password: simulator_password(args.username.as_deref(), &args.password_env)
+            .map_err(Failure::Config)?,
+        username: args.username,
+        ca_file: args.ca_file,
         ..iocd::simulate::SimOptions::default()
     };
     options.validate().map_err(Failure::Config)?;
@@ -246,6 +259,24 @@ async fn simulate(args: SimulateArgs) -> Result<(), Failure> {
         .await
         .map(|_| ())
         .map_err(Failure::Runtime)
+}
+
+/// The password for `iocd simulate --username`, from the variable `var`.
+fn simulator_password(
+    username: Option<&str>,
+    var: &str,
+) -> anyhow::Result<Option<iocd::simulate::Password>> {
+    let Some(user) = username else {
+        return Ok(None);
+    };
+    match std::env::var(var) {
+        Ok(password) => Ok(Some(iocd::simulate::Password(password))),
+        Err(std::env::VarError::NotPresent) => anyhow::bail!(
+            "--username {user}: export the password in {var} (or name another variable with \
+             --password-env)"
+        ),
+        Err(std::env::VarError::NotUnicode(_)) => anyhow::bail!("{var} is not valid Unicode"),
+    }
 }
 
 /// `iocd check-config`: the same loading and checks as `run`, then `<origin>: OK`.

@@ -918,8 +918,13 @@ fn split_host_port(s: &str) -> Result<(&str, Option<&str>), &'static str> {
     }
 }
 
-/// rustls configuration: the CA file's certificates, or the system's roots.
-fn tls_config(ca_file: &str) -> Result<TlsConfiguration, IngestError> {
+/// rustls configuration: the CA file's certificates, or the system's roots (`ca_file`
+/// empty). Shared with `iocd simulate`.
+///
+/// # Errors
+/// When the CA file cannot be read or holds no usable certificate, or no system root can
+/// be loaded.
+pub fn tls_config(ca_file: &str) -> Result<TlsConfiguration, IngestError> {
     let roots = if ca_file.is_empty() {
         system_roots()?
     } else {

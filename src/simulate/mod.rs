@@ -71,6 +71,23 @@ pub struct SimOptions {
     pub progress: bool,
     /// MQTT client id; `None`: `iocd-sim-` and a random suffix.
     pub client_id: Option<String>,
+    /// Login name at the broker (a password in the URL's `user:password@` works too).
+    pub username: Option<String>,
+    /// The password for `username`, read from an environment variable by the caller.
+    pub password: Option<Password>,
+    /// PEM file of the CA that signed the broker's certificate (`mqtts://`); `None`: the
+    /// system's roots.
+    pub ca_file: Option<String>,
+}
+
+/// A broker password: never printed, not even by `{:?}`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(***)")
+    }
 }
 
 impl Default for SimOptions {
@@ -85,6 +102,9 @@ impl Default for SimOptions {
             demo: false,
             progress: false,
             client_id: None,
+            username: None,
+            password: None,
+            ca_file: None,
         }
     }
 }

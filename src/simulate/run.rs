@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use rumqttc::tokio_rustls::rustls;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS, Transport};
 use tokio_util::sync::CancellationToken;
 
@@ -315,8 +314,20 @@ fn mqtt_options(options: &SimOptions) -> anyhow::Result<MqttOptions> {
         let (user, password) = c.split_once(':').unwrap_or((c, ""));
         mqtt.set_credentials(user, password);
     }
-    if tls {
-        mqtt.set_transport(Transport::tls_with_config(tls_config()?.into()));
+    if let Some(user) = &options.username {
+        let password = options.password.as_ref().map_or("", |p| p.0.as_str());
+        mqtt.set_credentials(user.clone(), password);
+    }
+    match (tls, &options.ca_file) {
+        (true, ca) => {
+            let ca = ca.as_deref().unwrap_or("");
+            let config = crate::ingest::mqtt::tls_config(ca).map_err(|e| {
+                anyhow::anyhow!("{}", e.to_string().replace("mqtt.ca_file", "--ca-file"))
+            })?;
+            mqtt.set_transport(Transport::tls_with_config(config));
+        }
+        (false, Some(_)) => bail!("--ca-file needs an mqtts:// broker URL"),
+        (false, None) => {}
     }
     Ok(mqtt)
 }
@@ -338,22 +349,6 @@ fn split_host_port(hostport: &str, default_port: u16) -> anyhow::Result<(String,
         Some((host, port)) => Ok((host.to_owned(), port.parse().context("bad port")?)),
         None => Ok((hostport.to_owned(), default_port)),
     }
-}
-
-/// rustls with the system's root certificates.
-fn tls_config() -> anyhow::Result<rustls::ClientConfig> {
-    let found = rustls_native_certs::load_native_certs();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in found.certs {
-        // A certificate the store refuses is skipped, as browsers do.
-        let _ = roots.add(cert);
-    }
-    if roots.is_empty() {
-        bail!("mqtts: no usable root certificates found on this system");
-    }
-    Ok(rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 /// Prints a line on stdout (never panics on a closed pipe).

@@ -4,7 +4,7 @@
 //! "the earliest event of a type", the ordering key `(occurred_at, event_id)` of that
 //! event, so any later-arriving event can be placed exactly, whatever the arrival order.
 //! To stay within ~300 bytes per open dossier the distinct event ids behind those keys are
-//! packed into one small heap blob ([`IdTable`]), codes are interned, and the dossiers live
+//! packed into one small heap blob (`IdTable`), codes are interned, and the dossiers live
 //! in a dense `Vec` indexed by a `HashTable<u32>` (4 bytes per slot).
 
 use hashbrown::HashTable;

@@ -151,3 +151,53 @@ async fn a_wrong_password_keeps_the_daemon_running_but_not_ready() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_logs_in_to_a_hardened_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = secure_broker(dir.path());
+    let mut settings = test_settings(&broker);
+    settings.mqtt.url = format!("mqtts://localhost:{}", broker.port);
+    settings.mqtt.ca_file = dir.path().join("ca.crt").display().to_string();
+    settings.mqtt.username = "iocd".into();
+    settings.mqtt.password = "s3cret".into();
+    let app = spawn_app(settings).await;
+    let out = Command::new(env!("CARGO_BIN_EXE_iocd"))
+        .args([
+            "simulate",
+            "--mqtt",
+            &format!("mqtts://localhost:{}", broker.port),
+        ])
+        .args(["--prefix", &app.prefix, "--rate", "50", "--duration", "2s"])
+        .args(["--username", "vendor", "--password-env", "VENDOR_PASSWORD"])
+        .arg("--ca-file")
+        .arg(dir.path().join("ca.crt"))
+        .env("VENDOR_PASSWORD", "v3ndor")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    wait_for("simulated events to arrive over TLS", || async {
+        app.metrics()
+            .await
+            .iter()
+            .filter(|(k, _)| k.starts_with("iocd_events_total{"))
+            .map(|(_, v)| v)
+            .sum::<f64>()
+            > 0.0
+    })
+    .await;
+    // Without the variable, the simulator refuses to start and says which one to set.
+    let out = Command::new(env!("CARGO_BIN_EXE_iocd"))
+        .args([
+            "simulate",
+            "--mqtt",
+            &format!("mqtts://localhost:{}", broker.port),
+        ])
+        .args(["--username", "vendor", "--duration", "1s"])
+        .env_remove("IOCD_MQTT_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("IOCD_MQTT_PASSWORD"));
+    app.stop().await.expect("clean stop");
+}

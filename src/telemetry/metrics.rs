@@ -4,6 +4,11 @@
 
 use prometheus::{Counter, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
+/// The `kind` values of `iocd_mqtt_publish_dropped_total`: what iocd publishes.
+pub const PUBLISH_KINDS: [&str; 2] = ["deadletter", "alert"];
+/// The `reason` values of `iocd_ws_rejected_total`.
+pub const WS_REJECT_REASONS: [&str; 3] = ["max_clients", "unauthorized", "origin"];
+
 /// Cheap-to-clone handles on iocd's self-metrics, all registered in [`SelfMetrics::registry`].
 #[derive(Clone)]
 pub struct SelfMetrics {
@@ -97,6 +102,14 @@ impl SelfMetrics {
         registry
             .register(Box::new(ws_rejected.clone()))
             .expect("metric registered once");
+        // Every label value exists from the start at 0, so that `rate()` and `increase()`
+        // see the first drop or refusal, and the series are there to be found.
+        for kind in PUBLISH_KINDS {
+            publish_dropped.with_label_values(&[kind]);
+        }
+        for reason in WS_REJECT_REASONS {
+            ws_rejected.with_label_values(&[reason]);
+        }
         Self {
             ws_clients: gauge("iocd_ws_clients", "WebSocket clients connected now."),
             ws_rejected,

@@ -348,3 +348,121 @@ async fn ingestion_resumes_after_the_broker_restarts_mid_stream() {
     );
     app.stop().await.expect("clean stop");
 }
+
+/// The metric names of README.md's "Metrics" section, checking that each table there is
+/// one unbroken block (a blank line inside a Markdown table splits it and breaks its
+/// rendering).
+fn readme_metrics() -> std::collections::BTreeSet<String> {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("\n## Metrics")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("README.md has a Metrics section");
+    let mut names = std::collections::BTreeSet::new();
+    let mut previous = "";
+    for line in section.lines() {
+        if line.starts_with("| `iocd_") {
+            assert!(
+                previous.starts_with('|'),
+                "README.md: a metric row follows a line that is not a table row, so the table \
+                 is broken: {line}"
+            );
+            let cell = line.split('|').nth(1).unwrap_or_default();
+            for name in cell.split(',') {
+                names.insert(name.trim().trim_matches('`').to_owned());
+            }
+        }
+        previous = line;
+    }
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_lists_exactly_the_metrics_served() {
+    let broker = TestBroker::start();
+    let app = spawn_app(test_settings(&broker)).await;
+    let p = app.prefix.clone();
+    let client = TestClient::connect(&broker, &[]).await;
+    for payload in onestop_script() {
+        client
+            .publish(&format!("{p}/onestop/H42/dossier"), payload)
+            .await;
+    }
+    for payload in vc_script() {
+        client.publish(&format!("{p}/vc/meetings"), payload).await;
+    }
+    for payload in soc_script() {
+        client.publish(&format!("{p}/soc/alerts"), payload).await;
+    }
+    app.wait_metric(
+        r#"iocd_events_total{source="soc",type="system_heartbeat"}"#,
+        1.0,
+    )
+    .await;
+    let (_, body) = app.get("/metrics").await;
+    let served: std::collections::BTreeSet<String> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect();
+    let documented = readme_metrics();
+    let undocumented: Vec<_> = served.difference(&documented).collect();
+    let unserved: Vec<_> = documented.difference(&served).collect();
+    assert!(
+        undocumented.is_empty() && unserved.is_empty(),
+        "served but not in README.md: {undocumented:?}; in README.md but not served: {unserved:?}"
+    );
+    app.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_feed_examples_are_accepted_and_leave_no_phantom_meeting() {
+    let readme = include_str!("../../README.md");
+    let block = readme
+        .split("\n## Connect your feed")
+        .nth(1)
+        .and_then(|s| s.split("```sh\n").nth(1))
+        .and_then(|s| s.split("\n```").next())
+        .expect("README.md has a shell block under Connect your feed");
+    let broker = TestBroker::start();
+    let mut settings = test_settings(&broker);
+    settings.mqtt.prefix = "ioc/v1".into(); // the README's topics; this broker is the test's own
+    let app = spawn_app(settings).await;
+    let script = block.replace(
+        "H=127.0.0.1 P=1883",
+        &format!("H=127.0.0.1 P={}", broker.port),
+    );
+    assert_ne!(script, block, "the block sets H and P first");
+    let out = std::process::Command::new("sh")
+        .args(["-ec", &script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    for (source, kind) in [
+        ("onestop", "received"),
+        ("vc", "meeting_started"),
+        ("vc", "endpoint_stats"),
+        ("vc", "meeting_ended"),
+        ("soc", "system_heartbeat"),
+    ] {
+        app.wait_metric(
+            &format!(r#"iocd_events_total{{source="{source}",type="{kind}"}}"#),
+            1.0,
+        )
+        .await;
+    }
+    let metrics = app.metrics().await;
+    let rejected: f64 = metrics
+        .iter()
+        .filter(|(k, _)| k.starts_with("iocd_events_rejected_total"))
+        .map(|(_, v)| v)
+        .sum();
+    assert!(rejected == 0.0, "{metrics:?}");
+    let (_, body) = app.get("/api/v1/snapshot").await;
+    let snap: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(snap["vc"]["meetings_active"], 0, "{snap}");
+    assert_eq!(snap["onestop"]["today"]["received"], 1, "{snap}");
+    app.stop().await.expect("clean stop");
+}

@@ -34,9 +34,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use iocd::decode::{DecodeLimits, decode, source_of};
 use iocd::ingest::RawMessage;
-use iocd::journal::{Checkpoint, Journal};
 use iocd::state::{Input, Params, State};
 use iocd::store;
+use iocd::store::{Checkpoint, Journal};
 use iocd::time::Ts;
 
 const PREFIX: &str = "ioc/v1";

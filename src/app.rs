@@ -23,7 +23,6 @@ use crate::config::Settings;
 use crate::decode::DecodeLimits;
 use crate::ingest::broker::EmbeddedBroker;
 use crate::ingest::{LinkStatus, MqttIngest};
-use crate::journal::Journal;
 use crate::outputs::alerts::Engine;
 use crate::outputs::api::Api;
 use crate::outputs::auth::Access;
@@ -34,6 +33,7 @@ use crate::outputs::snapshot::Snapshot;
 use crate::outputs::ws::{ALERT_BUFFER, WsHub};
 use crate::pipeline::{Outputs, Pipeline};
 use crate::state::{Params, State, View};
+use crate::store::Journal;
 use crate::telemetry::SelfMetrics;
 use crate::time::Ts;
 

@@ -28,15 +28,14 @@
 //! - [`app`]: wires it all together and owns shutdown.
 //! - [`simulate`]: realistic traffic of the three source systems (`iocd simulate`).
 //! - [`demo`]: embedded broker + simulator + daemon in one process (`iocd demo`).
-//! - [`store`]: the durable event log and checkpoints; [`journal`]: how the pipeline uses
-//!   them (log before ack, group commit, checkpoints, recovery).
+//! - [`store`]: the durable event log and checkpoints; [`store::journal`]: how the pipeline
+//!   uses them (log before ack, group commit, checkpoints, recovery).
 
 pub mod app;
 pub mod config;
 pub mod decode;
 pub mod demo;
 pub mod ingest;
-pub mod journal;
 pub mod outputs;
 pub mod pipeline;
 pub mod shutdown;

@@ -38,7 +38,7 @@ pub struct Pipeline {
     dead_letters: DeadLetters,
     outputs: Outputs,
     /// The event log, when a data directory is configured.
-    journal: Option<crate::journal::Journal>,
+    journal: Option<crate::store::Journal>,
     /// Lost sessions seen so far, and when the latest was noticed.
     gap: (u64, Option<Ts>),
     tick: Duration,
@@ -148,7 +148,7 @@ impl Pipeline {
     }
 
     /// Logs every message and tick to `journal` before acknowledging it (durable mode).
-    pub fn set_journal(&mut self, journal: crate::journal::Journal) {
+    pub fn set_journal(&mut self, journal: crate::store::Journal) {
         self.journal = Some(journal);
     }
 

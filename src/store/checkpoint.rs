@@ -2,10 +2,15 @@
 //! `<data-dir>/checkpoint-<segment>-<offset>.bin`.
 //!
 //! ```text
-//! header (40 bytes) = magic "IOCDCKP1" | format version: u32 LE (1) | CRC-32 of the body: u32 LE
+//! header (40 bytes) = magic "IOCDCKP1" | format version of the body: u32 LE | CRC-32 of the body: u32 LE
 //!                   | body length: u64 LE | segment: u64 LE | offset: u64 LE
 //! body              = the value in postcard (serde, compact, not self-describing)
 //! ```
+//!
+//! The body's format version is the stored type's [`Versioned::FORMAT`]: postcard is not
+//! self-describing, so any change to the stored type's fields changes the format, and the
+//! type's owner bumps the number (a golden test of the committed checkpoint file fails
+//! until it does).
 //!
 //! The position is both in the name and in the header, and must agree. A file that is too
 //! short, has another magic, a wrong length, position or CRC is *corrupt*: it is skipped for
@@ -23,11 +28,17 @@ use serde::de::DeserializeOwned;
 use super::{LogPosition, StoreError, io_error, sync_dir};
 
 const MAGIC: &[u8; 8] = b"IOCDCKP1";
-const VERSION: u32 = 1;
 const HEADER_BYTES: usize = 40;
 const PREFIX: &str = "checkpoint-";
 const SUFFIX: &str = ".bin";
 const TMP_SUFFIX: &str = ".tmp";
+
+/// A value kept in checkpoints, with the version of its encoding.
+pub trait Versioned {
+    /// Written in the header and checked on reading. Bump it whenever the encoding of the
+    /// type changes (a field added, removed, reordered or retyped anywhere inside it).
+    const FORMAT: u32;
+}
 
 /// Writes `value` as the checkpoint at `at` in `dir`, atomically: to a temporary file,
 /// fsynced, renamed into place, and the directory fsynced. When it returns `Ok` the
@@ -37,7 +48,7 @@ const TMP_SUFFIX: &str = ".tmp";
 ///
 /// [`StoreError::Io`] when a file system step fails (the temporary file is then removed),
 /// [`StoreError::Encode`] when `value`'s `Serialize` fails.
-pub fn write_checkpoint<T: Serialize>(
+pub fn write_checkpoint<T: Serialize + Versioned>(
     dir: &Path,
     at: LogPosition,
     value: &T,
@@ -62,7 +73,7 @@ pub fn write_checkpoint<T: Serialize>(
 /// [`StoreError::IncompatibleCheckpoint`] when the newest intact checkpoint does not decode
 /// as `T`; [`StoreError::NoReadableCheckpoint`] when checkpoints exist but all are corrupt;
 /// [`StoreError::Io`] when `dir` cannot be listed or a checkpoint read.
-pub fn read_latest_checkpoint<T: DeserializeOwned>(
+pub fn read_latest_checkpoint<T: DeserializeOwned + Versioned>(
     dir: &Path,
 ) -> Result<Option<(LogPosition, T, Vec<String>)>, StoreError> {
     let found = list_checkpoints(dir)?;
@@ -154,7 +165,7 @@ impl Header {
 
 /// Writes the checkpoint to `tmp`: a blank header, the body streamed through a CRC, then
 /// the real header, and fsyncs it.
-fn write_file<T: Serialize>(
+fn write_file<T: Serialize + Versioned>(
     tmp: &Path,
     path: &Path,
     at: LogPosition,
@@ -165,7 +176,7 @@ fn write_file<T: Serialize>(
         .map_err(io_error("write", tmp))?;
     let (crc, body_len) = write_body(&mut file, tmp, path, value)?;
     let header = Header {
-        version: VERSION,
+        version: T::FORMAT,
         crc,
         body_len,
         at,
@@ -242,7 +253,10 @@ impl Write for Crc<'_> {
 
 // ---------------------------------------------------------------- reading
 
-fn read_checkpoint<T: DeserializeOwned>(path: &Path, at: LogPosition) -> Result<T, StoreError> {
+fn read_checkpoint<T: DeserializeOwned + Versioned>(
+    path: &Path,
+    at: LogPosition,
+) -> Result<T, StoreError> {
     let bytes = fs::read(path).map_err(io_error("read", path))?;
     let corrupt = |reason: String| StoreError::CorruptCheckpoint {
         path: path.to_path_buf(),
@@ -266,7 +280,7 @@ fn read_checkpoint<T: DeserializeOwned>(path: &Path, at: LogPosition) -> Result<
     decode_body(path, header.version, body)
 }
 
-fn decode_body<T: DeserializeOwned>(
+fn decode_body<T: DeserializeOwned + Versioned>(
     path: &Path,
     version: u32,
     body: &[u8],
@@ -275,9 +289,12 @@ fn decode_body<T: DeserializeOwned>(
         path: path.to_path_buf(),
         reason,
     };
-    if version != VERSION {
+    if version != T::FORMAT {
         return Err(incompatible(format!(
-            "format version {version}, expected {VERSION}"
+            "it was written in checkpoint format {version} and this iocd reads format {}; \
+             start the iocd release that wrote it, or move the data directory away to start \
+             empty (docs/durability.md, \"Upgrades\")",
+            T::FORMAT
         )));
     }
     match postcard::take_from_bytes::<T>(body) {
@@ -374,10 +391,30 @@ mod tests {
         last: Option<Kind>,
     }
 
+    impl Versioned for State {
+        const FORMAT: u32 = 1;
+    }
+
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
     enum Kind {
         Open,
         Closed { at: i64, reason: String },
+    }
+
+    /// Another type that claims the same format.
+    #[derive(Serialize, Deserialize)]
+    struct Other(String);
+
+    impl Versioned for Other {
+        const FORMAT: u32 = 1;
+    }
+
+    /// The same type as [`State`] in a later format.
+    #[derive(Serialize, Deserialize)]
+    struct Later(State);
+
+    impl Versioned for Later {
+        const FORMAT: u32 = 2;
     }
 
     fn state(n: u64) -> State {
@@ -485,11 +522,27 @@ mod tests {
     fn an_intact_checkpoint_of_another_type_is_an_error_not_skipped() {
         let tmp = tempfile::tempdir().unwrap();
         write_checkpoint(tmp.path(), pos(0, 100), &state(1)).unwrap();
-        write_checkpoint(tmp.path(), pos(0, 200), &"a string").unwrap();
+        write_checkpoint(tmp.path(), pos(0, 200), &Other("a string".into())).unwrap();
         let err = read_latest_checkpoint::<State>(tmp.path()).unwrap_err();
         assert!(
             matches!(err, StoreError::IncompatibleCheckpoint { .. }),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_in_another_format_is_an_error_naming_both_formats() {
+        let tmp = tempfile::tempdir().unwrap();
+        write_checkpoint(tmp.path(), pos(0, 100), &Later(state(1))).unwrap();
+        let err = read_latest_checkpoint::<State>(tmp.path()).unwrap_err();
+        assert!(
+            matches!(err, StoreError::IncompatibleCheckpoint { .. }),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("format 2") && text.contains("format 1"),
+            "{text}"
         );
     }
 

@@ -62,6 +62,7 @@
 //!    falling back to it (when the newest one is damaged) still finds its log.
 
 mod checkpoint;
+pub mod journal;
 mod log;
 mod record;
 
@@ -71,8 +72,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use checkpoint::{
-    oldest_checkpoint, prune_checkpoints, read_latest_checkpoint, write_checkpoint,
+    Versioned, oldest_checkpoint, prune_checkpoints, read_latest_checkpoint, write_checkpoint,
 };
+pub use journal::{Checkpoint, Journal, Recovery};
 pub use log::{DEFAULT_SEGMENT_BYTES, EventLog, LogPosition, MAX_RECORD_BYTES, Recovered};
 pub use record::Record;
 

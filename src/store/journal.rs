@@ -21,7 +21,7 @@ use tracing::{error, info, warn};
 use crate::decode::{DecodeLimits, decode, source_of};
 use crate::ingest::{Ack, AckError, Acker, RawMessage};
 use crate::state::{Input, Params, State};
-use crate::store::{self, EventLog, Record, StoreError};
+use crate::store::{self, EventLog, Record, StoreError, Versioned};
 use crate::time::Ts;
 
 /// Checkpoints kept; the log is trimmed before the oldest.
@@ -34,6 +34,14 @@ pub struct Checkpoint {
     pub state: State,
     /// When each firing alert started firing (`id`, Unix nanoseconds).
     pub alert_since: Vec<(String, i64)>,
+}
+
+/// Version 1: `State` as of iocd 0.1. The golden test below reads the committed
+/// `tests/fixtures/checkpoint-v1.bin`; when it fails, the encoding of `State` changed:
+/// bump the number, keep the old file, and either decode the old format into the new
+/// state (a migration, tested on that file) or document that the upgrade starts empty.
+impl Versioned for Checkpoint {
+    const FORMAT: u32 = 1;
 }
 
 /// The state recovered at start.
@@ -263,6 +271,10 @@ struct CheckpointRef<'a> {
     alert_since: Vec<(String, i64)>,
 }
 
+impl Versioned for CheckpointRef<'_> {
+    const FORMAT: u32 = Checkpoint::FORMAT;
+}
+
 /// Trims the log before the oldest kept checkpoint, so falling back to it still works.
 fn trim(log: &mut EventLog, dir: &Path) -> Result<(), StoreError> {
     match store::oldest_checkpoint(dir)? {
@@ -299,5 +311,98 @@ pub fn replay(state: &mut State, record: &Record<'_>, limits: &DecodeLimits, pre
         }
         // Alert transitions restore the engine's `since`, not the state.
         Record::Alert { .. } => {}
+    }
+}
+
+#[cfg(test)]
+// A failed unwrap is a failed test.
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+    use crate::time::parse_rfc3339;
+
+    /// The committed checkpoint of format 1.
+    const GOLDEN: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/checkpoint-v1.bin"
+    );
+    const AT: store::LogPosition = store::LogPosition {
+        segment: 3,
+        offset: 4096,
+    };
+
+    fn ts(s: &str) -> Ts {
+        parse_rfc3339(s).unwrap()
+    }
+
+    /// Every valid fixture applied at a fixed instant, with the default settings: a state
+    /// that holds something of every kind (dossiers, meetings, endpoints, incidents,
+    /// systems, counters, histograms, windows, the dedupe memory).
+    fn golden_checkpoint() -> Checkpoint {
+        let arrival = ts("2026-12-01T09:00:00+07:00");
+        let params = Params::from_settings(&Settings::default());
+        let limits = DecodeLimits {
+            max_payload_bytes: 65_536,
+            max_future_skew_secs: 300,
+        };
+        let mut state = State::new(params, ts("2026-11-24T07:00:00+07:00"));
+        let fixtures = include_str!("../../tests/fixtures/valid.jsonl");
+        for line in fixtures.lines().filter(|l| !l.trim().is_empty()) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let source = source_of(v["topic"].as_str().unwrap(), "ioc/v1").unwrap();
+            let payload = serde_json::to_vec(&v["payload"]).unwrap();
+            let event = decode(source, &payload, arrival, &limits).unwrap();
+            state.apply(&Input::Event(event), arrival);
+        }
+        state.apply(&Input::Tick, arrival);
+        Checkpoint {
+            state,
+            alert_since: vec![("feed_silent:vc".to_owned(), arrival.0)],
+        }
+    }
+
+    fn written(dir: &Path, ck: &Checkpoint) -> Vec<u8> {
+        store::write_checkpoint(dir, AT, ck).unwrap();
+        std::fs::read(dir.join(format!("checkpoint-{}-{}.bin", AT.segment, AT.offset))).unwrap()
+    }
+
+    /// Fails when the encoding of `State` changed: see [`Checkpoint`]'s `Versioned` impl.
+    /// `IOCD_BLESS=1` rewrites the file, for a new format only.
+    #[test]
+    fn the_committed_format_1_checkpoint_reads_back_as_the_same_state() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fresh = golden_checkpoint();
+        let bytes = written(tmp.path(), &fresh);
+        if std::env::var_os("IOCD_BLESS").is_some() {
+            std::fs::write(GOLDEN, &bytes).unwrap();
+        }
+        let golden = std::fs::read(GOLDEN).unwrap();
+        let changed = "the checkpoint encoding of State changed: bump Checkpoint's FORMAT and \
+                       add a migration or an upgrade note (docs/durability.md, \"Upgrades\")";
+        // Maps serialise in hash order, so the bytes differ between runs; their number
+        // does not, unless a field was added, removed or retyped.
+        assert_eq!(bytes.len(), golden.len(), "{changed}");
+        let other = tempfile::tempdir().unwrap();
+        std::fs::write(
+            other
+                .path()
+                .join(format!("checkpoint-{}-{}.bin", AT.segment, AT.offset)),
+            &golden,
+        )
+        .unwrap();
+        let (at, decoded, warnings) = store::read_latest_checkpoint::<Checkpoint>(other.path())
+            .unwrap_or_else(|e| panic!("{changed}: {e}"))
+            .unwrap();
+        assert_eq!((at, warnings.len()), (AT, 0));
+        // The same state: every figure it shows, at two instants.
+        for now in ["2026-12-01T09:00:00+07:00", "2026-12-03T15:00:00+07:00"] {
+            assert_eq!(
+                format!("{:?}", decoded.state.view(ts(now))),
+                format!("{:?}", fresh.state.view(ts(now))),
+                "{changed}"
+            );
+        }
+        assert_eq!(decoded.alert_since, fresh.alert_since, "{changed}");
     }
 }

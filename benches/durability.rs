@@ -32,9 +32,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use iocd::decode::{DecodeLimits, decode, source_of};
+use iocd::decode::DecodeLimits;
 use iocd::ingest::RawMessage;
-use iocd::state::{Input, Params, State};
+use iocd::state::{Params, Processed, State};
 use iocd::store;
 use iocd::store::{Checkpoint, Journal};
 use iocd::time::Ts;
@@ -368,25 +368,13 @@ fn mixed(n: usize) -> Vec<RawMessage> {
 // The pipeline's work, as in `pipeline.rs`
 // ---------------------------------------------------------------------------------------
 
-/// `Pipeline::handle` without the dead-letter and reject log; returns whether it decoded.
+/// `State::process`, as `Pipeline::handle` calls it (without the dead letter and the reject
+/// log, which nothing takes here); returns whether it decoded.
 fn handle(state: &mut State, msg: &RawMessage, limits: &DecodeLimits) -> bool {
-    let Some(source) = source_of(&msg.topic, PREFIX) else {
-        return false;
-    };
-    match decode(source, &msg.payload, msg.received_at, limits) {
-        Ok(event) => {
-            state.apply(&Input::Event(event), msg.received_at);
-            true
-        }
-        Err(err) => {
-            let input = Input::Rejected {
-                source,
-                reason: err.reason,
-            };
-            state.apply(&input, msg.received_at);
-            false
-        }
-    }
+    matches!(
+        state.process(msg.into(), PREFIX, limits),
+        Processed::Applied(_)
+    )
 }
 
 /// Ingests `msgs` in batches of `batch` (one commit per batch when `journal` is set), up

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use iocd::decode::{DecodeLimits, Source, decode};
-use iocd::state::{Input, Params, State};
+use iocd::state::{Input, Message, Outcome, Params, Processed, State};
 use iocd::time::Ts;
 
 /// Events applied before the measured slice.
@@ -544,10 +544,26 @@ fn received_payload(g: &mut Gen, n: usize, t: i64) -> Vec<u8> {
 // Benchmarks
 // ---------------------------------------------------------------------------------------
 
+/// A topic of each source, indexed by [`Source::index`].
+const TOPICS: [&str; 3] = [
+    "ioc/v1/onestop/H42/dossier",
+    "ioc/v1/vc/endpoints/EP",
+    "ioc/v1/soc/alerts/HT",
+];
+
+/// The daemon's path: `State::process` (topic → source, decode, apply) per message.
 fn apply_all(state: &mut State, msgs: &[(Source, &[u8])], now: Ts, limits: &DecodeLimits) {
     for &(source, payload) in msgs {
-        let ev = decode(source, payload, now, limits).expect("generated payloads are valid");
-        state.apply(&Input::Event(ev), now);
+        let msg = Message {
+            topic: TOPICS[source.index()],
+            payload,
+            received_at: now,
+        };
+        let outcome = state.process(msg, "ioc/v1", limits);
+        assert!(
+            matches!(outcome, Processed::Applied(Outcome::Applied)),
+            "generated payloads are valid"
+        );
     }
 }
 

@@ -107,11 +107,15 @@ impl App {
         let (state, journal, durable, alert_since) = match &data_dir {
             Some(dir) => {
                 let every = Duration::from_secs(settings.store.checkpoint_interval_secs);
-                let (journal, recovery, durable) =
-                    Journal::open(dir, params, &limits, &settings.mqtt.prefix, every)
-                        .with_context(|| {
-                            format!("cannot load the saved state from {}", dir.display())
-                        })?;
+                // Reading the checkpoint and replaying the log is disk work: off the runtime.
+                let (dir, prefix) = (dir.clone(), settings.mqtt.prefix.clone());
+                let (journal, recovery, durable) = tokio::task::spawn_blocking(move || {
+                    Journal::open(&dir, params, &limits, &prefix, every).with_context(|| {
+                        format!("cannot load the saved state from {}", dir.display())
+                    })
+                })
+                .await
+                .context("the recovery task failed")??;
                 (
                     recovery.state,
                     Some(journal),
@@ -220,7 +224,7 @@ impl App {
         let cancel = CancellationToken::new();
         let ws_shutdown = self.ws_shutdown.clone();
         let mut ingest = tokio::spawn(self.ingest.run(cancel.child_token()));
-        let mut pipeline = tokio::spawn(self.pipeline.run());
+        let mut pipeline = spawn_pipeline(self.pipeline);
         let http_cancel = CancellationToken::new();
         let server = axum::serve(self.listener, router(self.http))
             .with_graceful_shutdown(http_cancel.clone().cancelled_owned());
@@ -230,7 +234,11 @@ impl App {
         let failure = tokio::select! {
             () = signal => None,
             r = &mut ingest => Some(anyhow!("the MQTT task stopped: {}", describe(r.map(|r| r.map_err(anyhow::Error::from))))),
-            r = &mut pipeline => Some(anyhow!("the pipeline stopped unexpectedly{}", r.err().map(|e| format!(": {e}")).unwrap_or_default())),
+            r = &mut pipeline => Some(match r {
+                Ok(Ok(_)) => anyhow!("the pipeline stopped unexpectedly"),
+                Ok(Err(e)) => anyhow::Error::new(e).context("the pipeline could not run"),
+                Err(e) => anyhow::Error::new(e).context("the pipeline panicked"),
+            }),
             r = &mut http => Some(anyhow!("the HTTP server stopped: {}", describe(r.map(|r| r.map_err(anyhow::Error::from))))),
         };
         if let Some(e) = &failure {
@@ -264,6 +272,19 @@ impl App {
         }
         failure.map_or(Ok(()), Err)
     }
+}
+
+/// Runs the pipeline, the state's single writer, on a thread of its own with a
+/// single-threaded runtime: its disk work (the log's fsync per group, checkpoints) blocks
+/// only itself, never the runtime that serves MQTT, HTTP and the WebSocket clients.
+fn spawn_pipeline(pipeline: Pipeline) -> JoinHandle<std::io::Result<State>> {
+    tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name("iocd-pipeline")
+            .build()?;
+        Ok(runtime.block_on(pipeline.run()))
+    })
 }
 
 fn describe(r: Result<anyhow::Result<()>, tokio::task::JoinError>) -> String {

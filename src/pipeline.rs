@@ -12,14 +12,14 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use crate::decode::{DecodeError, DecodeLimits, Source, decode, source_of};
+use crate::decode::{DecodeError, DecodeLimits, Source};
 use crate::ingest::Publisher;
 use crate::ingest::RawMessage;
 use crate::outputs::alerts::{AlertState, Engine};
 use crate::outputs::api::Query;
 use crate::outputs::deadletter::DeadLetters;
 use crate::outputs::snapshot::Snapshot;
-use crate::state::{Input, State, View};
+use crate::state::{Input, Processed, State, View};
 use crate::telemetry::SelfMetrics;
 use crate::time::Ts;
 
@@ -243,28 +243,18 @@ impl Pipeline {
         }
     }
 
-    /// Decodes and applies one message.
+    /// Decodes and applies one message; a rejected one is logged and dead-lettered.
     fn handle(&mut self, msg: &RawMessage) {
-        let Some(source) = source_of(&msg.topic, &self.prefix) else {
-            debug!(topic = %msg.topic, "Message outside the input topics ignored.");
-            return;
-        };
-        match decode(source, &msg.payload, msg.received_at, &self.limits) {
-            Ok(event) => {
-                self.state.apply(&Input::Event(event), msg.received_at);
+        match self.state.process(msg.into(), &self.prefix, &self.limits) {
+            Processed::Applied(_) => {}
+            Processed::Ignored => {
+                debug!(topic = %msg.topic, "Message outside the input topics ignored.");
             }
-            Err(err) => {
-                self.state.apply(
-                    &Input::Rejected {
-                        source,
-                        reason: err.reason,
-                    },
-                    msg.received_at,
-                );
+            Processed::Rejected { source, error } => {
                 self.reject_log
-                    .record(source, &msg.topic, &err, msg.received_at);
+                    .record(source, &msg.topic, &error, msg.received_at);
                 self.dead_letters
-                    .publish(source, msg, &err, self.limits.max_payload_bytes);
+                    .publish(source, msg, &error, self.limits.max_payload_bytes);
             }
         }
     }

@@ -11,6 +11,7 @@ pub mod dedupe;
 pub mod dossiers;
 pub mod forgotten;
 pub mod intern;
+pub mod process;
 pub mod query;
 pub mod soc;
 pub mod vc;
@@ -29,6 +30,7 @@ use dossiers::{Ctx, Dossiers};
 use intern::Interner;
 use soc::SocState;
 use vc::VcState;
+pub use process::{Message, Processed};
 pub use view::View;
 use windows::Windows;
 

@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::decode::{DecodeLimits, decode, source_of};
+use crate::decode::DecodeLimits;
 use crate::ingest::{Ack, AckError, Acker, RawMessage};
-use crate::state::{Input, Params, State};
+use crate::state::{Input, Message, Params, State};
 use crate::store::{self, EventLog, Record, StoreError, Versioned};
 use crate::time::Ts;
 
@@ -291,20 +291,13 @@ pub fn replay(state: &mut State, record: &Record<'_>, limits: &DecodeLimits, pre
             topic,
             payload,
         } => {
-            let at = Ts(*received_at_ns);
-            let Some(source) = source_of(topic, prefix) else {
-                return;
+            let msg = Message {
+                topic,
+                payload,
+                received_at: Ts(*received_at_ns),
             };
-            match decode(source, payload, at, limits) {
-                Ok(event) => state.apply(&Input::Event(event), at),
-                Err(e) => state.apply(
-                    &Input::Rejected {
-                        source,
-                        reason: e.reason,
-                    },
-                    at,
-                ),
-            };
+            // Rejections were dead-lettered live; replay only counts them again.
+            let _ = state.process(msg, prefix, limits);
         }
         Record::Tick { at_ns } => {
             state.apply(&Input::Tick, Ts(*at_ns));
@@ -350,10 +343,17 @@ mod tests {
         let fixtures = include_str!("../../tests/fixtures/valid.jsonl");
         for line in fixtures.lines().filter(|l| !l.trim().is_empty()) {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            let source = source_of(v["topic"].as_str().unwrap(), "ioc/v1").unwrap();
             let payload = serde_json::to_vec(&v["payload"]).unwrap();
-            let event = decode(source, &payload, arrival, &limits).unwrap();
-            state.apply(&Input::Event(event), arrival);
+            let msg = Message {
+                topic: v["topic"].as_str().unwrap(),
+                payload: &payload,
+                received_at: arrival,
+            };
+            let outcome = state.process(msg, "ioc/v1", &limits);
+            assert!(
+                matches!(outcome, crate::state::Processed::Applied(_)),
+                "{outcome:?}"
+            );
         }
         state.apply(&Input::Tick, arrival);
         Checkpoint {

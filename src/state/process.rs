@@ -1,0 +1,68 @@
+//! One raw message in, one outcome out: find the source from the topic, decode, apply the
+//! event or count the rejection. Live ingestion (`pipeline`), replay of the event log
+//! (`store::journal`) and the benches all go through [`State::process`], so they cannot
+//! drift apart; what to do with a rejection beyond counting it (dead letter, log line) is
+//! the caller's.
+
+use crate::decode::{DecodeError, DecodeLimits, Source, decode, source_of};
+use crate::time::Ts;
+
+use super::{Input, Outcome, State};
+
+/// A message as read off the wire or out of the log, borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct Message<'a> {
+    /// The topic it was published on.
+    pub topic: &'a str,
+    /// The payload, unchecked.
+    pub payload: &'a [u8],
+    /// The daemon's clock when it was read off the connection: "now" for its decoding,
+    /// live and in replay alike.
+    pub received_at: Ts,
+}
+
+impl<'a> From<&'a crate::ingest::RawMessage> for Message<'a> {
+    fn from(raw: &'a crate::ingest::RawMessage) -> Self {
+        Message {
+            topic: &raw.topic,
+            payload: &raw.payload,
+            received_at: raw.received_at,
+        }
+    }
+}
+
+/// What [`State::process`] did with a message.
+#[derive(Debug)]
+pub enum Processed {
+    /// Its topic is not under one of the input sources: nothing changed.
+    Ignored,
+    /// Decoded and applied: [`Outcome::Applied`] or [`Outcome::Duplicate`].
+    Applied(Outcome),
+    /// Refused and counted; the caller dead-letters it.
+    Rejected {
+        /// The source its topic names.
+        source: Source,
+        /// Why, with the contract's reason code.
+        error: DecodeError,
+    },
+}
+
+impl State {
+    /// Decodes `msg` as of its arrival and applies it, or counts its rejection.
+    pub fn process(&mut self, msg: Message<'_>, prefix: &str, limits: &DecodeLimits) -> Processed {
+        let Some(source) = source_of(msg.topic, prefix) else {
+            return Processed::Ignored;
+        };
+        match decode(source, msg.payload, msg.received_at, limits) {
+            Ok(event) => Processed::Applied(self.apply(&Input::Event(event), msg.received_at)),
+            Err(error) => {
+                let input = Input::Rejected {
+                    source,
+                    reason: error.reason,
+                };
+                self.apply(&input, msg.received_at);
+                Processed::Rejected { source, error }
+            }
+        }
+    }
+}

@@ -22,7 +22,7 @@ use tracing::{error, info, warn};
 use crate::config::Settings;
 use crate::decode::DecodeLimits;
 use crate::ingest::broker::EmbeddedBroker;
-use crate::ingest::{LinkStatus, MqttIngest};
+use crate::ingest::{Acks, LinkStatus, MqttIngest};
 use crate::outputs::alerts::Engine;
 use crate::outputs::api::Api;
 use crate::outputs::auth::Access;
@@ -94,10 +94,17 @@ impl App {
             max_payload_bytes: settings.ingest.max_payload_bytes,
             max_future_skew_secs: settings.ingest.max_future_skew_secs,
         };
+        // With a data directory a message is acknowledged once it is in the log.
+        let acks = if data_dir.is_some() {
+            Acks::AfterLogging
+        } else {
+            Acks::OnReceipt
+        };
         let (mut ingest, publisher, link) = MqttIngest::new(
             &settings.mqtt,
             password,
             limits.max_payload_bytes,
+            acks,
             tx,
             metrics.clone(),
         )
@@ -179,7 +186,6 @@ impl App {
         };
         ingest.set_broker_stats(!settings.mqtt.embedded);
         if let Some(mut journal) = journal {
-            ingest.set_manual_acks(true);
             journal.set_acker(ingest.acker());
             pipeline.set_journal(journal);
         }

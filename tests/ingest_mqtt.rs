@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use broker::TestBroker;
 use iocd::config::MqttSettings;
-use iocd::ingest::{IngestError, LinkStatus, MqttIngest, PublishError, Publisher, RawMessage};
+use iocd::ingest::{
+    Acks, IngestError, LinkStatus, MqttIngest, PublishError, Publisher, RawMessage,
+};
 use iocd::telemetry::SelfMetrics;
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 use tokio::sync::{mpsc, watch};
@@ -74,8 +76,15 @@ fn spawn_ingest(settings: &MqttSettings, capacity: usize) -> Ingest {
     init_logs();
     let (tx, rx) = mpsc::channel(capacity);
     let metrics = SelfMetrics::new();
-    let (ingest, publisher, status) =
-        MqttIngest::new(settings, None, MAX_PAYLOAD, tx, metrics.clone()).expect("valid settings");
+    let (ingest, publisher, status) = MqttIngest::new(
+        settings,
+        None,
+        MAX_PAYLOAD,
+        Acks::OnReceipt,
+        tx,
+        metrics.clone(),
+    )
+    .expect("valid settings");
     let cancel = CancellationToken::new();
     let task = tokio::spawn(ingest.run(cancel.clone()));
     Ingest {

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use crate::time::Ts;
 
 pub use mqtt::{
-    Ack, AckError, Acker, IngestError, LinkStatus, MqttIngest, PublishError, Publisher,
+    Ack, AckError, Acker, Acks, IngestError, LinkStatus, MqttIngest, PublishError, Publisher,
 };
 
 /// One message as it came off the wire.

@@ -1,0 +1,514 @@
+//! The MQTT connection. One task ([`MqttIngest::run`]) owns rumqttc's event loop and does
+//! nothing but poll it: it subscribes to the input topics on every connection that has no
+//! session, hands each input message to the pipeline over a bounded queue (waiting when the
+//! queue is full, never dropping), reconnects with capped exponential backoff and full
+//! jitter, and reports the link's state through a `watch` channel ([`LinkStatus`]).
+//!
+//! - `options`: settings → rumqttc's options (URL, TLS, client id, filters), checked once.
+//! - `publish`: [`Publisher`], the cheap, cloneable handle the outputs use to publish dead
+//!   letters and alerts through the same connection; it never blocks.
+//! - `ack`: [`Acker`], how the journal acknowledges messages once they are durable.
+//! - `link`: the link status and the reconnect backoff.
+//!
+//! # Acknowledgements and connection epochs
+//!
+//! With a data directory, acknowledgements are manual: a QoS 1 message carries an [`Ack`]
+//! and is acknowledged only once it is in the event log. Every CONNACK starts a new
+//! *connection epoch* (`MqttIngest::epoch`); an acknowledgement coming back for an older
+//! epoch is dropped instead of acknowledging a different message under a reused packet id
+//! (the broker redelivers the message, and dedupe ignores it). rumqttc keeps packets read in
+//! a batch across a reconnection and yields them after the next CONNACK, so the epoch of a
+//! message is taken when the packet is read, not when it is yielded.
+
+mod ack;
+mod link;
+mod options;
+mod publish;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rumqttc::{
+    AsyncClient, ConnAck, ConnectionError, Event, EventLoop, Incoming, Outgoing, Publish, QoS,
+    SubAck, SubscribeFilter, SubscribeReasonCode,
+};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument as _, debug, error, info, info_span, warn};
+
+pub use ack::{Ack, AckError, Acker};
+pub use link::LinkStatus;
+pub use options::{IngestError, tls_config};
+pub use publish::{PublishError, Publisher, outgoing_payload_limit};
+
+use crate::config::MqttSettings;
+use crate::ingest::RawMessage;
+use crate::telemetry::SelfMetrics;
+use crate::time::Ts;
+use link::{Backoff, Link};
+use options::{REQUEST_CHANNEL_CAPACITY, input_filters, mqtt_options, parse_url};
+use publish::OpenGuard;
+
+/// Mosquitto's count of QoS 1 messages dropped because a client's queue was full.
+const SYS_DROPPED: &str = "$SYS/broker/publish/messages/dropped";
+
+/// How long the shutdown waits for the DISCONNECT packet to be written.
+const DISCONNECT_GRACE: Duration = Duration::from_millis(500);
+
+/// When QoS 1 messages are acknowledged to the broker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acks {
+    /// By rumqttc, as they are read off the socket (no data directory: nothing to wait for).
+    OnReceipt,
+    /// By the journal through an [`Acker`], once the message is in the event log: each
+    /// message then carries its [`Ack`].
+    AfterLogging,
+}
+
+/// The MQTT connection task: owns rumqttc's event loop. Built by [`MqttIngest::new`],
+/// driven by [`MqttIngest::run`].
+pub struct MqttIngest {
+    eventloop: EventLoop,
+    client: AsyncClient,
+    /// `host:port`, for the tracing span.
+    broker: String,
+    /// `{prefix}/onestop/#` and the others.
+    filters: Vec<String>,
+    /// `{prefix}/onestop` and the others: a topic is an input when it is one of these or
+    /// lies under one.
+    inputs: Vec<String>,
+    persistent: bool,
+    tx: mpsc::Sender<RawMessage>,
+    link: Link,
+    backoff: Backoff,
+    metrics: SelfMetrics,
+    /// Connection epoch: CONNACKs received so far by this process.
+    epoch: u64,
+    /// The epoch, shared with [`Acker`]s so they drop acknowledgements of older connections.
+    shared_epoch: Arc<AtomicU64>,
+    /// Whether messages are acknowledged by the pipeline (after they are durable) rather
+    /// than by rumqttc as they are read.
+    manual_acks: bool,
+    /// Whether to read the broker's `$SYS` dropped-message counter (Mosquitto). Off for
+    /// the embedded rumqttd, which disconnects a client subscribing to `$SYS`.
+    broker_stats: bool,
+    /// Failures since the last CONNACK (the first is logged at WARN).
+    failures: u64,
+    /// A subscribe is due but the request queue was full; retried on every event.
+    subscribe_due: bool,
+    /// Tells the publishers the task has stopped, when dropped.
+    _open: OpenGuard,
+}
+
+/// Whether the loop goes on.
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// What an event from the event loop means to ingest.
+#[derive(Debug)]
+enum Action {
+    Connected(ConnAck),
+    Subscribed(SubAck),
+    Forward(Publish),
+    BrokerDropped(Publish),
+    Foreign(String),
+    Nothing,
+}
+
+/// Sorts an event from rumqttc into what ingest does with it.
+fn classify(event: Event, inputs: &[String]) -> Action {
+    match event {
+        Event::Incoming(Incoming::ConnAck(ack)) => Action::Connected(ack),
+        Event::Incoming(Incoming::SubAck(ack)) => Action::Subscribed(ack),
+        Event::Incoming(Incoming::Publish(p)) if is_input(&p.topic, inputs) => Action::Forward(p),
+        Event::Incoming(Incoming::Publish(p)) if p.topic == SYS_DROPPED => Action::BrokerDropped(p),
+        Event::Incoming(Incoming::Publish(p)) => Action::Foreign(p.topic),
+        Event::Incoming(_) | Event::Outgoing(_) => Action::Nothing,
+    }
+}
+
+/// Whether `topic` is one of `inputs` or lies under one (what `{input}/#` matches).
+fn is_input(topic: &str, inputs: &[String]) -> bool {
+    inputs.iter().any(|input| {
+        topic
+            .strip_prefix(input.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
+impl MqttIngest {
+    /// Builds the connection task, the publisher handle and the link status receiver. Does
+    /// not connect: [`MqttIngest::run`] does.
+    ///
+    /// `password` is used when `settings.username` is not empty. `max_payload_bytes` is the
+    /// decoder's limit; the outgoing limit is derived from it (see [`outgoing_payload_limit`]).
+    ///
+    /// # Errors
+    /// [`IngestError`] for an unusable URL, client id, prefix, keepalive or inflight value,
+    /// an unreadable or empty CA file, or missing system root certificates.
+    pub fn new(
+        settings: &MqttSettings,
+        password: Option<String>,
+        max_payload_bytes: usize,
+        acks: Acks,
+        tx: mpsc::Sender<RawMessage>,
+        metrics: SelfMetrics,
+    ) -> Result<(MqttIngest, Publisher, watch::Receiver<LinkStatus>), IngestError> {
+        let broker = parse_url(&settings.url)
+            .map_err(|reason| IngestError::Setting { key: "url", reason })?;
+        let filters = input_filters(&settings.prefix)?;
+        let max_out = outgoing_payload_limit(max_payload_bytes);
+        let manual_acks = acks == Acks::AfterLogging;
+        let options = mqtt_options(settings, &broker, password, max_out, manual_acks)?;
+        let (client, eventloop) = AsyncClient::new(options, REQUEST_CHANNEL_CAPACITY);
+        let open = Arc::new(AtomicBool::new(true));
+        let (status_tx, status_rx) = watch::channel(LinkStatus::default());
+        metrics.mqtt_connected.set(0);
+        metrics.mqtt_subscribed.set(0);
+        let publisher = Publisher {
+            client: client.clone(),
+            prefix: Arc::from(settings.prefix.as_str()),
+            max_payload_bytes: max_out,
+            open: Arc::clone(&open),
+            dropped: metrics.publish_dropped.clone(),
+        };
+        let ingest = MqttIngest {
+            eventloop,
+            client,
+            broker: format!("{}:{}", broker.host, broker.port),
+            inputs: filters
+                .iter()
+                .map(|f| f.trim_end_matches("/#").to_owned())
+                .collect(),
+            filters,
+            persistent: settings.persistent_session,
+            tx,
+            link: Link {
+                status: LinkStatus::default(),
+                tx: status_tx,
+                metrics: metrics.clone(),
+            },
+            backoff: Backoff::new(settings.reconnect_min_ms, settings.reconnect_max_ms),
+            metrics,
+            epoch: 0,
+            shared_epoch: Arc::new(AtomicU64::new(0)),
+            manual_acks,
+            broker_stats: true,
+            failures: 0,
+            subscribe_due: false,
+            _open: OpenGuard(open),
+        };
+        Ok((ingest, publisher, status_rx))
+    }
+
+    /// Runs the connection until `cancel` fires or the pipeline's queue is closed, then
+    /// sends DISCONNECT (waiting at most 500 ms for it to go out).
+    ///
+    /// Broker errors never end it: every failure is counted and retried with backoff.
+    ///
+    /// # Errors
+    /// None today: every problem found at run time comes from the broker or the network and
+    /// is retried; local setup problems are reported by [`MqttIngest::new`].
+    pub async fn run(mut self, cancel: CancellationToken) -> Result<(), IngestError> {
+        let span = info_span!("mqtt", broker = %self.broker);
+        async move {
+            info!(filters = ?self.filters, "MQTT ingest started.");
+            while self.step(&cancel).await == Flow::Continue {}
+            self.disconnect().await;
+            info!("MQTT ingest stopped.");
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// One poll of the event loop and what follows from it.
+    async fn step(&mut self, cancel: &CancellationToken) -> Flow {
+        let polled = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Flow::Stop,
+            polled = self.eventloop.poll() => polled,
+        };
+        match polled {
+            Ok(event) => self.on_event(event, cancel).await,
+            Err(err) => self.on_error(&err, cancel).await,
+        }
+    }
+
+    async fn on_event(&mut self, event: Event, cancel: &CancellationToken) -> Flow {
+        if self.subscribe_due {
+            self.subscribe();
+        }
+        match classify(event, &self.inputs) {
+            Action::Connected(ack) => self.on_connack(&ack),
+            Action::Subscribed(ack) if ack.return_codes.len() == 1 => self.on_sys_suback(&ack),
+            Action::Subscribed(ack) => self.on_suback(&ack),
+            Action::BrokerDropped(p) => {
+                if let Some(n) = std::str::from_utf8(&p.payload)
+                    .ok()
+                    .and_then(|t| t.trim().parse::<i64>().ok())
+                {
+                    self.metrics.broker_messages_dropped.set(n);
+                }
+            }
+            Action::Forward(publish) => return self.forward(publish, cancel).await,
+            Action::Foreign(topic) => {
+                debug!(%topic, "Ignored a message outside the input topics.");
+            }
+            Action::Nothing => {}
+        }
+        Flow::Continue
+    }
+
+    fn on_connack(&mut self, ack: &ConnAck) {
+        self.epoch += 1;
+        self.shared_epoch.store(self.epoch, Ordering::Release);
+        self.failures = 0;
+        self.backoff.reset();
+        self.metrics.mqtt_connects.inc();
+        let first = self.epoch == 1;
+        let lost = self.persistent && !first && !ack.session_present;
+        if lost {
+            self.metrics.mqtt_sessions_lost.inc();
+            warn!(
+                epoch = self.epoch,
+                "The broker lost the persistent session; messages published while disconnected may be missing."
+            );
+        }
+        self.link.update(|s| {
+            s.connected = true;
+            s.sessions_lost += u64::from(lost);
+        });
+        info!(
+            epoch = self.epoch,
+            session_present = ack.session_present,
+            "Connected to the broker."
+        );
+        // The first connection subscribes even when the broker kept a session: the stored
+        // subscriptions may be those of another prefix (a configuration change).
+        if first || !ack.session_present {
+            self.link.update(|s| s.subscribed = false);
+            self.subscribe();
+        } else {
+            self.link.update(|s| s.subscribed = true);
+            info!(
+                epoch = self.epoch,
+                "The broker kept the session; the subscriptions stand."
+            );
+        }
+    }
+
+    /// Queues the SUBSCRIBE without waiting; if the request queue is full, it is retried on
+    /// the next event (the queue drains as the loop runs).
+    fn subscribe(&mut self) {
+        let filters = self
+            .filters
+            .iter()
+            .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
+        self.subscribe_due = self.client.try_subscribe_many(filters).is_err();
+        if self.subscribe_due {
+            debug!("The request queue is full; the subscription will be retried.");
+        }
+    }
+
+    fn on_suback(&mut self, ack: &SubAck) {
+        let refused = ack
+            .return_codes
+            .iter()
+            .filter(|c| matches!(c, SubscribeReasonCode::Failure))
+            .count();
+        if refused > 0 {
+            self.link.update(|s| s.subscribed = false);
+            error!(
+                refused,
+                filters = ?self.filters,
+                "The broker refused subscriptions; no input arrives on those topics. Check the broker's ACLs."
+            );
+            return;
+        }
+        if ack
+            .return_codes
+            .contains(&SubscribeReasonCode::Success(QoS::AtMostOnce))
+        {
+            warn!(codes = ?ack.return_codes, "The broker granted QoS 0 only; messages can be lost.");
+        }
+        self.link.update(|s| s.subscribed = true);
+        info!(filters = ?self.filters, "Subscribed to the input topics.");
+        // Mosquitto counts the QoS 1 messages it dropped for full client queues here; a
+        // broker whose ACL forbids it answers with a failure, which only means no figure.
+        if self.broker_stats {
+            let _ = self.client.try_subscribe(SYS_DROPPED, QoS::AtMostOnce);
+        }
+    }
+
+    /// The answer to the single-filter `$SYS` subscription (the inputs are three filters).
+    fn on_sys_suback(&mut self, ack: &SubAck) {
+        if ack.return_codes.contains(&SubscribeReasonCode::Failure) {
+            debug!(
+                "The broker does not allow reading its dropped-message counter; iocd_broker_messages_dropped stays unset."
+            );
+        }
+    }
+
+    /// Hands an input message to the pipeline; when the queue is full, waits (backpressure)
+    /// and counts the time waited. Stops when the queue is closed or on cancel.
+    async fn forward(&mut self, publish: Publish, cancel: &CancellationToken) -> Flow {
+        self.metrics.mqtt_messages_received.inc();
+        let msg = self.raw_message(publish);
+        let msg = match self.tx.try_send(msg) {
+            Ok(()) => {
+                self.metrics.pipeline_enqueued.inc();
+                return Flow::Continue;
+            }
+            Err(TrySendError::Closed(_)) => return queue_closed(),
+            Err(TrySendError::Full(msg)) => msg,
+        };
+        let started = Instant::now();
+        let sent = tokio::select! {
+            biased;
+            sent = self.tx.send(msg) => Some(sent),
+            () = cancel.cancelled() => None,
+        };
+        self.metrics
+            .ingest_queue_wait_seconds
+            .inc_by(started.elapsed().as_secs_f64());
+        match sent {
+            Some(Ok(())) => {
+                self.metrics.pipeline_enqueued.inc();
+                Flow::Continue
+            }
+            Some(Err(_)) => queue_closed(),
+            None => {
+                warn!(
+                    "Shutdown came while waiting for room in the pipeline queue; one message was not handed over."
+                );
+                Flow::Stop
+            }
+        }
+    }
+
+    async fn on_error(&mut self, err: &ConnectionError, cancel: &CancellationToken) -> Flow {
+        self.metrics.mqtt_connection_errors.inc();
+        self.subscribe_due = false;
+        self.link.update(|s| {
+            s.connected = false;
+            s.subscribed = false;
+        });
+        self.failures += 1;
+        let delay = self.backoff.next_delay();
+        let retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        if self.failures == 1 {
+            warn!(error = %err, retry_in_ms, "The MQTT connection failed; retrying with backoff.");
+        } else {
+            debug!(error = %err, failures = self.failures, retry_in_ms, "The MQTT connection failed again.");
+        }
+        tokio::select! {
+            () = cancel.cancelled() => Flow::Stop,
+            () = tokio::time::sleep(delay) => Flow::Continue,
+        }
+    }
+
+    /// Sends DISCONNECT and polls until it is written, at most [`DISCONNECT_GRACE`].
+    /// Input messages read meanwhile are handed over if the queue has room.
+    async fn disconnect(&mut self) {
+        if !self.link.status.connected {
+            return;
+        }
+        if self.client.try_disconnect().is_ok() {
+            let deadline = tokio::time::sleep(DISCONNECT_GRACE);
+            tokio::pin!(deadline);
+            loop {
+                let polled = tokio::select! {
+                    () = &mut deadline => {
+                        debug!("DISCONNECT was not written within the grace period.");
+                        break;
+                    }
+                    polled = self.eventloop.poll() => polled,
+                };
+                match polled {
+                    Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                        info!("Disconnected from the broker.");
+                        break;
+                    }
+                    Ok(event) => self.forward_at_shutdown(event),
+                    Err(_) => break,
+                }
+            }
+        }
+        self.link.update(|s| {
+            s.connected = false;
+            s.subscribed = false;
+        });
+    }
+
+    fn forward_at_shutdown(&mut self, event: Event) {
+        let Action::Forward(publish) = classify(event, &self.inputs) else {
+            return;
+        };
+        self.metrics.mqtt_messages_received.inc();
+        let msg = self.raw_message(publish);
+        if self.tx.try_send(msg).is_ok() {
+            self.metrics.pipeline_enqueued.inc();
+        } else {
+            warn!("A message read during shutdown could not be handed over.");
+        }
+    }
+}
+
+impl MqttIngest {
+    /// Whether to read the broker's `$SYS` dropped-message counter (on by default; the
+    /// embedded broker refuses `$SYS` by dropping the connection).
+    pub fn set_broker_stats(&mut self, on: bool) {
+        self.broker_stats = on;
+    }
+
+    /// A handle that acknowledges messages of the current connection.
+    #[must_use]
+    pub fn acker(&self) -> Acker {
+        Acker {
+            client: self.client.clone(),
+            epoch: Arc::clone(&self.shared_epoch),
+        }
+    }
+
+    /// The raw message of a publish, tagged with the current epoch when it must be acked.
+    fn raw_message(&self, publish: Publish) -> RawMessage {
+        let ack = (self.manual_acks && publish.qos != QoS::AtMostOnce).then_some(Ack {
+            epoch: self.epoch,
+            pkid: publish.pkid,
+            qos: publish.qos,
+        });
+        RawMessage {
+            topic: publish.topic,
+            payload: publish.payload,
+            received_at: Ts::now(),
+            ack,
+        }
+    }
+}
+
+fn queue_closed() -> Flow {
+    info!("The pipeline queue is closed; MQTT ingest stops.");
+    Flow::Stop
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_topics_match_the_subscriptions_only() {
+        let inputs: Vec<String> = ["p/onestop", "p/vc", "p/soc"].map(String::from).to_vec();
+        assert!(is_input("p/onestop", &inputs));
+        assert!(is_input("p/onestop/agency-1", &inputs));
+        assert!(is_input("p/soc/x/y", &inputs));
+        assert!(!is_input("p/onestopX/a", &inputs));
+        assert!(!is_input("p/deadletter/vc", &inputs));
+        assert!(!is_input("q/vc/a", &inputs));
+    }
+}

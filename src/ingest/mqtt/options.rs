@@ -1,0 +1,363 @@
+//! From `[mqtt]` settings to rumqttc's options, checked once: the broker URL, TLS roots,
+//! client id, keepalive and the input filters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rumqttc::tokio_rustls::rustls;
+use rumqttc::{MqttOptions, TlsConfiguration, Transport};
+use tracing::warn;
+
+use super::publish::is_publishable_topic;
+use crate::config::MqttSettings;
+
+/// The input sources, as the topic level right under the prefix (CONTRACT section 1).
+pub(super) const SOURCES: [&str; 3] = ["onestop", "vc", "soc"];
+
+/// Capacity of rumqttc's request channel (outgoing publishes, subscribe, disconnect).
+///
+/// It holds the dead letters and alerts produced while the link is down or slow: 1024 is
+/// minutes of a bad-payload storm at realistic rates, and bounded memory (a dead letter is
+/// usually well under 1 KiB). When it is full, [`Publisher::try_publish`] drops and counts.
+pub(super) const REQUEST_CHANNEL_CAPACITY: usize = 1024;
+
+/// The largest packet MQTT 3.1.1 can express (remaining length of 268,435,455 bytes).
+///
+/// Used as the *incoming* limit. A packet over rumqttc's limit is a connection error, and
+/// with a persistent session the broker redelivers it after every reconnect, so the stream
+/// halts for good (MQTT.md). The daemon cannot know the broker's `max_packet_size`
+/// (Mosquitto's default is unlimited), so the only limit that can never halt it is the
+/// protocol's. Oversized payloads reach the decoder, which rejects them as `too_large`.
+/// Memory per packet is bounded by the broker's `max_packet_size`, which production brokers
+/// should set (the daemon's `max_payload_bytes` plus headroom).
+pub(super) const MQTT_MAX_PACKET_BYTES: usize = 268_435_455;
+
+/// Headroom of an outgoing packet over its payload: fixed header, topic (at most 65,535
+/// bytes plus its length) and packet id.
+pub(super) const OUTGOING_HEADROOM_BYTES: usize = 70 * 1024;
+
+/// A problem with the local MQTT setup, found before connecting.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// A setting cannot be used as it is.
+    #[error("mqtt.{key}: {reason}")]
+    Setting {
+        /// The key under `[mqtt]`.
+        key: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The CA file could not be read.
+    #[error("mqtt.ca_file: cannot read {path}: {source}")]
+    CaFileUnreadable {
+        /// The configured path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The CA file holds no usable certificate.
+    #[error("mqtt.ca_file: {path} holds no usable PEM certificate: {reason}")]
+    CaFileInvalid {
+        /// The configured path.
+        path: String,
+        /// Why no certificate could be used.
+        reason: String,
+    },
+    /// `mqtts://` without a CA file, and the system's root certificates could not be loaded.
+    #[error("mqtt.ca_file is empty and no system root certificate could be loaded: {0}")]
+    NoSystemRoots(String),
+}
+
+/// The broker's address, parsed from `mqtt.url`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct BrokerAddr {
+    pub(super) host: String,
+    pub(super) port: u16,
+    pub(super) tls: bool,
+}
+
+/// Builds rumqttc's options from the settings (STYLE section 7: in one place).
+pub(super) fn mqtt_options(
+    settings: &MqttSettings,
+    broker: &BrokerAddr,
+    password: Option<String>,
+    max_out_payload: usize,
+    manual_acks: bool,
+) -> Result<MqttOptions, IngestError> {
+    let client_id = client_id(settings)?;
+    let keepalive = keepalive(settings.keepalive_secs)?;
+    if settings.inflight == 0 {
+        let reason = "must be at least 1".to_owned();
+        return Err(IngestError::Setting {
+            key: "inflight",
+            reason,
+        });
+    }
+    let mut options = MqttOptions::new(client_id, broker.host.clone(), broker.port);
+    options
+        .set_clean_session(!settings.persistent_session)
+        .set_keep_alive(keepalive)
+        .set_inflight(settings.inflight)
+        .set_manual_acks(manual_acks)
+        .set_request_channel_capacity(REQUEST_CHANNEL_CAPACITY)
+        .set_max_packet_size(
+            MQTT_MAX_PACKET_BYTES,
+            max_out_payload + OUTGOING_HEADROOM_BYTES,
+        );
+    if !settings.username.is_empty() {
+        options.set_credentials(settings.username.clone(), password.unwrap_or_default());
+    }
+    if broker.tls {
+        options.set_transport(Transport::tls_with_config(tls_config(&settings.ca_file)?));
+    }
+    Ok(options)
+}
+
+/// The configured client id; with a clean session and none configured, `iocd-` and a
+/// random suffix so that two daemons never take over each other's connection.
+pub(super) fn client_id(settings: &MqttSettings) -> Result<String, IngestError> {
+    let id = settings.client_id.trim();
+    if !id.is_empty() {
+        return Ok(id.to_owned());
+    }
+    if settings.persistent_session {
+        let reason = "must not be empty with a persistent session".to_owned();
+        return Err(IngestError::Setting {
+            key: "client_id",
+            reason,
+        });
+    }
+    Ok(format!("iocd-{:016x}", rand::random::<u64>()))
+}
+
+pub(super) fn keepalive(secs: u64) -> Result<Duration, IngestError> {
+    if (1..=u64::from(u16::MAX)).contains(&secs) {
+        Ok(Duration::from_secs(secs))
+    } else {
+        let reason = format!("{secs} is outside 1..=65535 seconds");
+        Err(IngestError::Setting {
+            key: "keepalive_secs",
+            reason,
+        })
+    }
+}
+
+/// `{prefix}/onestop/#`, `{prefix}/vc/#`, `{prefix}/soc/#`.
+pub(super) fn input_filters(prefix: &str) -> Result<Vec<String>, IngestError> {
+    if prefix.is_empty() || prefix.ends_with('/') || !is_publishable_topic(prefix) {
+        let reason =
+            format!("{prefix:?} must be a non-empty topic without wildcards or a trailing '/'");
+        return Err(IngestError::Setting {
+            key: "prefix",
+            reason,
+        });
+    }
+    Ok(SOURCES.iter().map(|s| format!("{prefix}/{s}/#")).collect())
+}
+
+/// Parses `mqtt://host[:port]` or `mqtts://host[:port]` (default ports 1883 and 8883; an
+/// IPv6 address in brackets).
+pub(super) fn parse_url(url: &str) -> Result<BrokerAddr, String> {
+    let (tls, rest) = match (url.strip_prefix("mqtt://"), url.strip_prefix("mqtts://")) {
+        (Some(rest), _) => (false, rest),
+        (_, Some(rest)) => (true, rest),
+        _ => return Err(format!("{url:?} must start with mqtt:// or mqtts://")),
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.contains(['/', '?', '#', '@']) {
+        return Err(format!(
+            "{url:?} must be scheme://host[:port], without user, path or query"
+        ));
+    }
+    let (host, port) = split_host_port(rest).map_err(|e| format!("{url:?}: {e}"))?;
+    if host.is_empty() || host == "[]" {
+        return Err(format!("{url:?} has no host"));
+    }
+    let port = match port {
+        None if tls => 8883,
+        None => 1883,
+        Some(p) => match p.parse::<u16>() {
+            Ok(port) if port != 0 => port,
+            _ => return Err(format!("{url:?} has a bad port {p:?}")),
+        },
+    };
+    Ok(BrokerAddr {
+        host: host.to_owned(),
+        port,
+        tls,
+    })
+}
+
+/// Splits `host[:port]` or `[v6][:port]`; the brackets stay on the host.
+fn split_host_port(s: &str) -> Result<(&str, Option<&str>), &'static str> {
+    if s.starts_with('[') {
+        let end = s.find(']').ok_or("unclosed '[' in the host")?;
+        let (host, after) = s.split_at(end + 1);
+        return match after {
+            "" => Ok((host, None)),
+            _ => after
+                .strip_prefix(':')
+                .map(|p| (host, Some(p)))
+                .ok_or("expected ':' after ']'"),
+        };
+    }
+    match s.split_once(':') {
+        Some((_, p)) if p.contains(':') => Err("an IPv6 address needs brackets"),
+        Some((host, port)) => Ok((host, Some(port))),
+        None => Ok((s, None)),
+    }
+}
+
+/// rustls configuration: the CA file's certificates, or the system's roots (`ca_file`
+/// empty). Shared with `iocd simulate`.
+///
+/// # Errors
+/// When the CA file cannot be read or holds no usable certificate, or no system root can
+/// be loaded.
+pub fn tls_config(ca_file: &str) -> Result<TlsConfiguration, IngestError> {
+    let roots = if ca_file.is_empty() {
+        system_roots()?
+    } else {
+        file_roots(ca_file)?
+    };
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConfiguration::Rustls(Arc::new(config)))
+}
+
+fn file_roots(path: &str) -> Result<rustls::RootCertStore, IngestError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+
+    let pem = std::fs::read(path).map_err(|source| IngestError::CaFileUnreadable {
+        path: path.to_owned(),
+        source,
+    })?;
+    let invalid = |reason: String| IngestError::CaFileInvalid {
+        path: path.to_owned(),
+        reason,
+    };
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(e.to_string()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, ignored) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(invalid(format!(
+            "{ignored} certificate(s) found, none usable"
+        )));
+    }
+    Ok(roots)
+}
+
+fn system_roots() -> Result<rustls::RootCertStore, IngestError> {
+    let found = rustls_native_certs::load_native_certs();
+    for err in &found.errors {
+        warn!(error = %err, "A system root certificate could not be loaded.");
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        let reason = found
+            .errors
+            .first()
+            .map_or_else(|| "none found".to_owned(), ToString::to_string);
+        return Err(IngestError::NoSystemRoots(reason));
+    }
+    Ok(roots)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn broker(host: &str, port: u16, tls: bool) -> BrokerAddr {
+        BrokerAddr {
+            host: host.to_owned(),
+            port,
+            tls,
+        }
+    }
+
+    #[test]
+    fn urls_with_and_without_ports_parse() {
+        assert_eq!(
+            parse_url("mqtt://localhost"),
+            Ok(broker("localhost", 1883, false))
+        );
+        assert_eq!(
+            parse_url("mqtts://broker.example"),
+            Ok(broker("broker.example", 8883, true))
+        );
+        assert_eq!(
+            parse_url("mqtt://10.0.0.1:1884/"),
+            Ok(broker("10.0.0.1", 1884, false))
+        );
+        assert_eq!(
+            parse_url("mqtts://[::1]:8884"),
+            Ok(broker("[::1]", 8884, true))
+        );
+        assert_eq!(parse_url("mqtt://[::1]"), Ok(broker("[::1]", 1883, false)));
+    }
+
+    #[test]
+    fn malformed_urls_are_refused() {
+        for bad in [
+            "",
+            "tcp://host:1883",
+            "mqtt://",
+            "mqtt://:1883",
+            "mqtt://host:0",
+            "mqtt://host:65536",
+            "mqtt://host:x",
+            "mqtt://user@host",
+            "mqtt://host/path",
+            "mqtt://host?x=1",
+            "mqtt://::1",
+            "mqtt://[::1",
+            "mqtt://[]:1883",
+        ] {
+            assert!(parse_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn prefixes_with_wildcards_are_refused() {
+        assert_eq!(input_filters("ioc/v1").map(|f| f.len()).ok(), Some(3));
+        for bad in ["", "ioc/+", "ioc/#", "ioc/"] {
+            assert!(input_filters(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_persistent_session_needs_a_client_id() {
+        let mut s = MqttSettings {
+            client_id: String::new(),
+            ..MqttSettings::default()
+        };
+        assert!(client_id(&s).is_err());
+        s.persistent_session = false;
+        assert!(client_id(&s).is_ok_and(|id| id.starts_with("iocd-")));
+    }
+
+    #[test]
+    fn an_unreadable_ca_file_is_named_in_the_error() {
+        let err = file_roots("/nonexistent/ca.pem")
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("/nonexistent/ca.pem")));
+    }
+
+    #[test]
+    fn a_ca_file_without_certificates_is_refused() {
+        let Ok(dir) = tempfile::tempdir() else {
+            panic!("temporary directory")
+        };
+        let path = dir.path().join("ca.pem");
+        assert!(std::fs::write(&path, "not a certificate\n").is_ok());
+        let path = path.to_string_lossy().into_owned();
+        let err = file_roots(&path).err();
+        assert!(matches!(&err, Some(IngestError::CaFileInvalid { path: p, .. }) if *p == path));
+    }
+}

@@ -21,7 +21,6 @@ use tracing::{error, info, warn};
 
 use crate::config::Settings;
 use crate::decode::DecodeLimits;
-use crate::ingest::broker::EmbeddedBroker;
 use crate::ingest::{Acks, LinkStatus, MqttIngest};
 use crate::outputs::alerts::Engine;
 use crate::outputs::api::Api;
@@ -60,33 +59,15 @@ impl App {
     /// # Errors
     /// When the listen address cannot be bound (the message names it and the flag to
     /// change it), the broker password cannot be read, or the MQTT settings are unusable.
-    pub async fn build(mut settings: Settings, data_dir: Option<PathBuf>) -> anyhow::Result<App> {
+    pub async fn build(settings: Settings, data_dir: Option<PathBuf>) -> anyhow::Result<App> {
         let listener = TcpListener::bind(&settings.http.listen).await.map_err(|e| {
             anyhow!(
                 "cannot listen on {}: {e} (choose another address with --listen or [http] listen)",
                 settings.http.listen
             )
         })?;
-        if settings.mqtt.embedded {
-            let addr: SocketAddr = settings
-                .mqtt
-                .embedded_listen
-                .parse()
-                .context("mqtt.embedded_listen")?;
-            let max_packet = settings
-                .ingest
-                .max_payload_bytes
-                .saturating_mul(2)
-                .saturating_add(64 * 1024);
-            EmbeddedBroker::start(addr, max_packet, "--mqtt-listen or [mqtt] embedded_listen")
-                .await?;
-            let host = if addr.ip().is_unspecified() {
-                "127.0.0.1".to_owned()
-            } else {
-                addr.ip().to_string()
-            };
-            settings.mqtt.url = format!("mqtt://{host}:{}", addr.port());
-        }
+        #[cfg(feature = "demo")]
+        let settings = with_embedded_broker(settings).await?;
         let metrics = SelfMetrics::new();
         let password = settings.mqtt_password()?;
         let (tx, rx) = mpsc::channel(settings.mqtt.queue_capacity);
@@ -278,6 +259,33 @@ impl App {
         }
         failure.map_or(Ok(()), Err)
     }
+}
+
+/// With `[mqtt] embedded`, starts the embedded broker and points the daemon at it.
+#[cfg(feature = "demo")]
+async fn with_embedded_broker(mut settings: Settings) -> anyhow::Result<Settings> {
+    if !settings.mqtt.embedded {
+        return Ok(settings);
+    }
+    let addr: SocketAddr = settings
+        .mqtt
+        .embedded_listen
+        .parse()
+        .context("mqtt.embedded_listen")?;
+    let max_packet = settings
+        .ingest
+        .max_payload_bytes
+        .saturating_mul(2)
+        .saturating_add(64 * 1024);
+    let hint = "--mqtt-listen or [mqtt] embedded_listen";
+    crate::demo::broker::EmbeddedBroker::start(addr, max_packet, hint).await?;
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        addr.ip().to_string()
+    };
+    settings.mqtt.url = format!("mqtt://{host}:{}", addr.port());
+    Ok(settings)
 }
 
 /// Runs the pipeline, the state's single writer, on a thread of its own with a

@@ -667,6 +667,14 @@ impl Settings {
                 ),
             );
         }
+        if self.mqtt.embedded && !cfg!(feature = "demo") {
+            p.add(
+                "mqtt.embedded",
+                "this iocd was built without the embedded broker (cargo feature `demo`); \
+                 connect to a broker with mqtt.url"
+                    .to_owned(),
+            );
+        }
         if let Err(err) = self.mqtt.embedded_listen.parse::<SocketAddr>() {
             p.add(
                 "mqtt.embedded_listen",

@@ -34,11 +34,13 @@
 pub mod app;
 pub mod config;
 pub mod decode;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod ingest;
 pub mod outputs;
 pub mod pipeline;
 pub mod shutdown;
+#[cfg(feature = "demo")]
 pub mod simulate;
 pub mod state;
 pub mod store;

@@ -31,11 +31,12 @@ enum Command {
     PrintDefaultConfig,
     /// Everything in one process, nothing to install: an embedded MQTT broker, simulated
     /// source systems and the daemon serving the wall at http://127.0.0.1:8080/.
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
     /// Publish realistic events of the three source systems to a broker, with a small
     /// share of faults; `--rate` scales the mix up for load tests.
+    #[cfg(feature = "demo")]
     Simulate(SimulateArgs),
-    // `demo` and `simulate` (CONTRACT §6) join here as their own subcommands.
 }
 
 #[derive(Debug, Args)]
@@ -64,6 +65,7 @@ struct RunArgs {
     log_format: Option<LogFormat>,
 }
 
+#[cfg(feature = "demo")]
 #[derive(Debug, Args)]
 struct DemoArgs {
     /// HTTP address of the wall, the WebSocket, the API and /metrics [default: 127.0.0.1:8080,
@@ -83,6 +85,7 @@ struct DemoArgs {
     faults: f64,
 }
 
+#[cfg(feature = "demo")]
 #[derive(Debug, Args)]
 struct SimulateArgs {
     /// Broker URL, mqtt://host:port or mqtts://host:port.
@@ -129,7 +132,9 @@ async fn main() -> ExitCode {
         Command::Run(args) => run(args).await,
         Command::CheckConfig(arg) => check_config(&arg),
         Command::PrintDefaultConfig => print_default_config(),
+        #[cfg(feature = "demo")]
         Command::Demo(args) => demo(args).await,
+        #[cfg(feature = "demo")]
         Command::Simulate(args) => simulate(args).await,
     };
     match result {
@@ -224,6 +229,7 @@ fn prepare_data_dir(dir: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
 }
 
 /// `iocd demo`: embedded broker + simulator + daemon.
+#[cfg(feature = "demo")]
 async fn demo(args: DemoArgs) -> Result<(), Failure> {
     iocd::telemetry::init_logging(LogFormat::Text, "warn,iocd=info").map_err(Failure::Config)?;
     let options = iocd::demo::DemoOptions {
@@ -238,6 +244,7 @@ async fn demo(args: DemoArgs) -> Result<(), Failure> {
 }
 
 /// `iocd simulate`: publishes simulated events until `--duration` or a signal.
+#[cfg(feature = "demo")]
 async fn simulate(args: SimulateArgs) -> Result<(), Failure> {
     let options = iocd::simulate::SimOptions {
         mqtt_url: args.mqtt,
@@ -262,6 +269,7 @@ async fn simulate(args: SimulateArgs) -> Result<(), Failure> {
 }
 
 /// The password for `iocd simulate --username`, from the variable `var`.
+#[cfg(feature = "demo")]
 fn simulator_password(
     username: Option<&str>,
     var: &str,

@@ -2,7 +2,6 @@
 //! them, untouched, to the pipeline over a bounded queue; publishes dead letters and
 //! alerts for the outputs. Decoding is not done here.
 
-pub mod broker;
 pub mod mqtt;
 
 use bytes::Bytes;

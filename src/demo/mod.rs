@@ -1,7 +1,12 @@
-//! `iocd demo`: everything in one process on a machine with nothing installed. An
+//! `iocd demo`: everything in one process on a machine with nothing installed.
+//!
+//! With the embedded broker ([`broker`]) and the simulator, it is left out of a build
+//! without the `demo` cargo feature (on by default), which has no rumqttd in it. An
 //! embedded MQTT broker, the simulated source systems (in demo mode: a replayed history
 //! plus a scripted scene, so that every panel and several alerts show within the first
 //! seconds), and the daemon serving the wall display.
+
+pub mod broker;
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};

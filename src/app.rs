@@ -12,7 +12,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, anyhow};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -33,13 +32,95 @@ use crate::outputs::ws::{ALERT_BUFFER, WsHub};
 use crate::pipeline::{Outputs, Pipeline};
 use crate::state::{Params, State, View};
 use crate::store::Journal;
-use crate::telemetry::SelfMetrics;
+use crate::telemetry::{Chain, SelfMetrics};
 use crate::time::Ts;
 
 /// Read queries waiting for the pipeline; more get 503.
 const QUERY_QUEUE: usize = 64;
-/// Everything must have stopped this long after the signal (CONTRACT 6: within 5 s).
+/// Everything must have stopped this long after the signal (README, Operations: within 5 s).
 const SHUTDOWN_DEADLINE: Duration = Duration::from_millis(4500);
+
+/// Why the daemon could not start, or stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The HTTP listen address cannot be bound.
+    #[error(
+        "cannot listen on {addr}: {error} (choose another address with --listen or [http] listen)"
+    )]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why (in the message, so that the flag to change comes last).
+        error: std::io::Error,
+    },
+    /// `[mqtt] embedded_listen` is not an address.
+    #[error("mqtt.embedded_listen: not an IP address and port")]
+    EmbeddedListen(#[source] std::net::AddrParseError),
+    /// The embedded broker did not start.
+    #[cfg(feature = "demo")]
+    #[error(transparent)]
+    EmbeddedBroker(#[from] crate::demo::broker::BrokerError),
+    /// The configuration cannot be used as it is (the broker password's variable).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The MQTT settings cannot be used.
+    #[error("cannot set up the MQTT connection")]
+    Mqtt(#[source] crate::ingest::IngestError),
+    /// The data directory holds a state that cannot be loaded.
+    #[error("cannot load the saved state from {dir}")]
+    Recovery {
+        /// The data directory.
+        dir: PathBuf,
+        /// Why.
+        source: crate::store::StoreError,
+    },
+    /// The domain metrics could not be registered.
+    #[error("cannot register the domain metrics")]
+    Metrics(#[source] ::prometheus::Error),
+    /// A task (recovery, pipeline, MQTT, HTTP) panicked or was cancelled.
+    #[error("the {task} task panicked")]
+    Panicked {
+        /// Which task.
+        task: &'static str,
+        /// The panic.
+        source: tokio::task::JoinError,
+    },
+    /// A core task ended while the daemon was running.
+    #[error("the {task} task stopped unexpectedly")]
+    Ended {
+        /// Which task.
+        task: &'static str,
+    },
+    /// A core task failed while the daemon was running.
+    #[error("the {task} task failed")]
+    Failed {
+        /// Which task.
+        task: &'static str,
+        /// Why.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Shutdown took longer than its deadline.
+    #[error("shutdown did not finish within {0:?}")]
+    ShutdownDeadline(Duration),
+}
+
+/// What a finished task's join handle gives, as the daemon's reason to stop.
+fn task_failure<E>(
+    task: &'static str,
+    joined: Result<Result<(), E>, tokio::task::JoinError>,
+) -> AppError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match joined {
+        Ok(Ok(())) => AppError::Ended { task },
+        Ok(Err(e)) => AppError::Failed {
+            task,
+            source: Box::new(e),
+        },
+        Err(source) => AppError::Panicked { task, source },
+    }
+}
 
 /// A built, not yet running daemon.
 pub struct App {
@@ -59,13 +140,13 @@ impl App {
     /// # Errors
     /// When the listen address cannot be bound (the message names it and the flag to
     /// change it), the broker password cannot be read, or the MQTT settings are unusable.
-    pub async fn build(settings: Settings, data_dir: Option<PathBuf>) -> anyhow::Result<App> {
-        let listener = TcpListener::bind(&settings.http.listen).await.map_err(|e| {
-            anyhow!(
-                "cannot listen on {}: {e} (choose another address with --listen or [http] listen)",
-                settings.http.listen
-            )
-        })?;
+    pub async fn build(settings: Settings, data_dir: Option<PathBuf>) -> Result<App, AppError> {
+        let listener = TcpListener::bind(&settings.http.listen)
+            .await
+            .map_err(|error| AppError::Listen {
+                addr: settings.http.listen.clone(),
+                error,
+            })?;
         #[cfg(feature = "demo")]
         let settings = with_embedded_broker(settings).await?;
         let metrics = SelfMetrics::new();
@@ -89,7 +170,7 @@ impl App {
             tx,
             metrics.clone(),
         )
-        .context("cannot set up the MQTT connection")?;
+        .map_err(AppError::Mqtt)?;
         let params = Params::from_settings(&settings);
         let cal = params.cal.clone();
         let (state, journal, durable, alert_since) = match &data_dir {
@@ -98,12 +179,14 @@ impl App {
                 // Reading the checkpoint and replaying the log is disk work: off the runtime.
                 let (dir, prefix) = (dir.clone(), settings.mqtt.prefix.clone());
                 let (journal, recovery, durable) = tokio::task::spawn_blocking(move || {
-                    Journal::open(&dir, params, &limits, &prefix, every).with_context(|| {
-                        format!("cannot load the saved state from {}", dir.display())
-                    })
+                    Journal::open(&dir, params, &limits, &prefix, every)
+                        .map_err(|source| AppError::Recovery { dir, source })
                 })
                 .await
-                .context("the recovery task failed")??;
+                .map_err(|source| AppError::Panicked {
+                    task: "recovery",
+                    source,
+                })??;
                 (
                     recovery.state,
                     Some(journal),
@@ -119,8 +202,7 @@ impl App {
             ),
         };
         let (view_tx, views) = watch::channel(Arc::new(state.view(Ts::now())));
-        prometheus::register(&metrics.registry, views.clone())
-            .context("cannot register the domain metrics")?;
+        prometheus::register(&metrics.registry, views.clone()).map_err(AppError::Metrics)?;
         let (snapshot_tx, snapshots) = watch::channel(Arc::new(Snapshot::default()));
         let (alerts_tx, _) = broadcast::channel(ALERT_BUFFER);
         let (query_tx, queries) = mpsc::channel(QUERY_QUEUE);
@@ -207,7 +289,7 @@ impl App {
     pub async fn run_until_stopped(
         self,
         signal: impl Future<Output = ()> + Send,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), AppError> {
         let cancel = CancellationToken::new();
         let ws_shutdown = self.ws_shutdown.clone();
         let mut ingest = tokio::spawn(self.ingest.run(cancel.child_token()));
@@ -220,16 +302,12 @@ impl App {
 
         let failure = tokio::select! {
             () = signal => None,
-            r = &mut ingest => Some(anyhow!("the MQTT task stopped: {}", describe(r.map(|r| r.map_err(anyhow::Error::from))))),
-            r = &mut pipeline => Some(match r {
-                Ok(Ok(_)) => anyhow!("the pipeline stopped unexpectedly"),
-                Ok(Err(e)) => anyhow::Error::new(e).context("the pipeline could not run"),
-                Err(e) => anyhow::Error::new(e).context("the pipeline panicked"),
-            }),
-            r = &mut http => Some(anyhow!("the HTTP server stopped: {}", describe(r.map(|r| r.map_err(anyhow::Error::from))))),
+            r = &mut ingest => Some(task_failure("MQTT", r)),
+            r = &mut pipeline => Some(task_failure("pipeline", r.map(|r| r.map(drop)))),
+            r = &mut http => Some(task_failure("HTTP", r)),
         };
         if let Some(e) = &failure {
-            error!(error = %e, "A core task failed; shutting down.");
+            error!(error = %Chain(e), "A core task failed; shutting down.");
         }
         cancel.cancel();
         let stopped = tokio::time::timeout(SHUTDOWN_DEADLINE, async {
@@ -253,9 +331,7 @@ impl App {
                 http = !http.is_finished(),
                 "Shutdown deadline passed; these tasks were still running."
             );
-            return Err(anyhow!(
-                "shutdown did not finish within {SHUTDOWN_DEADLINE:?}"
-            ));
+            return Err(AppError::ShutdownDeadline(SHUTDOWN_DEADLINE));
         }
         failure.map_or(Ok(()), Err)
     }
@@ -263,7 +339,7 @@ impl App {
 
 /// With `[mqtt] embedded`, starts the embedded broker and points the daemon at it.
 #[cfg(feature = "demo")]
-async fn with_embedded_broker(mut settings: Settings) -> anyhow::Result<Settings> {
+async fn with_embedded_broker(mut settings: Settings) -> Result<Settings, AppError> {
     if !settings.mqtt.embedded {
         return Ok(settings);
     }
@@ -271,7 +347,7 @@ async fn with_embedded_broker(mut settings: Settings) -> anyhow::Result<Settings
         .mqtt
         .embedded_listen
         .parse()
-        .context("mqtt.embedded_listen")?;
+        .map_err(AppError::EmbeddedListen)?;
     let max_packet = settings
         .ingest
         .max_payload_bytes
@@ -299,12 +375,4 @@ fn spawn_pipeline(pipeline: Pipeline) -> JoinHandle<std::io::Result<State>> {
             .build()?;
         Ok(runtime.block_on(pipeline.run()))
     })
-}
-
-fn describe(r: Result<anyhow::Result<()>, tokio::task::JoinError>) -> String {
-    match r {
-        Ok(Ok(())) => "it ended".to_owned(),
-        Ok(Err(e)) => format!("{e:#}"),
-        Err(e) => format!("it panicked or was cancelled: {e}"),
-    }
 }

@@ -160,7 +160,7 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
     let settings = settings_for_run(&args).map_err(Failure::Config)?;
     let data_dir = prepare_data_dir(args.data_dir.as_deref()).map_err(Failure::Config)?;
     iocd::telemetry::init_logging(settings.log.format, &settings.log.level)
-        .map_err(Failure::Config)?;
+        .map_err(|e| Failure::Config(e.into()))?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         config = %origin(args.config.config.as_deref()),
@@ -178,7 +178,7 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
         .map_err(Failure::Runtime)?;
     app.run_until_stopped(iocd::shutdown::signal())
         .await
-        .map_err(Failure::Runtime)?;
+        .map_err(|e| Failure::Runtime(e.into()))?;
     tracing::info!("Stopped.");
     Ok(())
 }
@@ -231,7 +231,8 @@ fn prepare_data_dir(dir: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
 /// `iocd demo`: embedded broker + simulator + daemon.
 #[cfg(feature = "demo")]
 async fn demo(args: DemoArgs) -> Result<(), Failure> {
-    iocd::telemetry::init_logging(LogFormat::Text, "warn,iocd=info").map_err(Failure::Config)?;
+    iocd::telemetry::init_logging(LogFormat::Text, "warn,iocd=info")
+        .map_err(|e| Failure::Config(e.into()))?;
     let options = iocd::demo::DemoOptions {
         listen: args.listen,
         mqtt_listen: args.mqtt_listen,
@@ -261,7 +262,8 @@ async fn simulate(args: SimulateArgs) -> Result<(), Failure> {
         ..iocd::simulate::SimOptions::default()
     };
     options.validate().map_err(Failure::Config)?;
-    iocd::telemetry::init_logging(LogFormat::Text, "warn").map_err(Failure::Config)?;
+    iocd::telemetry::init_logging(LogFormat::Text, "warn")
+        .map_err(|e| Failure::Config(e.into()))?;
     iocd::simulate::run(options)
         .await
         .map(|_| ())

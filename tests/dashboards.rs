@@ -262,7 +262,7 @@ struct Daemon {
     addr: SocketAddr,
     prefix: String,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
+    task: Option<JoinHandle<Result<(), iocd::app::AppError>>>,
 }
 
 impl Daemon {

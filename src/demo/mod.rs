@@ -237,5 +237,5 @@ pub async fn run(
         })
         .await;
     let _ = tokio::time::timeout(std::time::Duration::from_millis(300), simulator).await;
-    result
+    Ok(result?)
 }

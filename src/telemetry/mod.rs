@@ -11,7 +11,6 @@ pub use metrics::SelfMetrics;
 use std::io::IsTerminal;
 use std::sync::OnceLock;
 
-use anyhow::{anyhow, bail};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::filter::Targets;
@@ -20,6 +19,54 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::LogFormat;
+
+/// Why logging could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LoggingError {
+    /// `RUST_LOG` or `log.level` is not a valid `tracing` filter.
+    #[error("{origin} `{spec}` is not a valid log filter: {reason}")]
+    InvalidFilter {
+        /// `RUST_LOG` or `log.level`.
+        origin: &'static str,
+        /// The filter as given.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `RUST_LOG` holds bytes that are not UTF-8.
+    #[error("RUST_LOG is not valid Unicode")]
+    NotUnicode,
+}
+
+/// A filter that does not parse. The parse error repeats itself in its `source()`, so it
+/// is kept as text, to be said once.
+fn invalid(
+    origin: &'static str,
+    spec: &str,
+    err: &tracing_subscriber::filter::ParseError,
+) -> LoggingError {
+    LoggingError::InvalidFilter {
+        origin,
+        spec: spec.to_owned(),
+        reason: err.to_string(),
+    }
+}
+
+/// Displays an error with its causes, `outer: inner: innermost`, for log fields (a `%e`
+/// field shows only the outermost message).
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
 
 /// The format of the installed subscriber, once [`init_logging`] has installed one.
 static INSTALLED: OnceLock<LogFormat> = OnceLock::new();
@@ -43,15 +90,13 @@ pub fn logs_are_json() -> bool {
 ///
 /// # Errors
 /// When `RUST_LOG` or `level` is not a valid filter, or `RUST_LOG` is not Unicode.
-pub fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {
-    // The filter's parse error repeats itself in its `source()`, so it is formatted here
-    // rather than chained, to print it once.
+pub fn init_logging(format: LogFormat, level: &str) -> Result<(), LoggingError> {
     let filter = match std::env::var("RUST_LOG") {
-        Ok(spec) if !spec.trim().is_empty() => EnvFilter::try_new(&spec)
-            .map_err(|err| anyhow!("RUST_LOG `{spec}` is not a valid log filter: {err}"))?,
-        Err(std::env::VarError::NotUnicode(_)) => bail!("RUST_LOG is not valid Unicode"),
-        _ => EnvFilter::try_new(level)
-            .map_err(|err| anyhow!("log.level `{level}` is not a valid log filter: {err}"))?,
+        Ok(spec) if !spec.trim().is_empty() => {
+            EnvFilter::try_new(&spec).map_err(|e| invalid("RUST_LOG", &spec, &e))?
+        }
+        Err(std::env::VarError::NotUnicode(_)) => return Err(LoggingError::NotUnicode),
+        _ => EnvFilter::try_new(level).map_err(|e| invalid("log.level", level, &e))?,
     };
     // The embedded broker (rumqttd) logs routine connects and disconnects at INFO, WARN
     // and even ERROR ("no-connection id 2 is already gone" when a client leaves). Unless
@@ -61,7 +106,11 @@ pub fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {
     let filter = if names_broker {
         filter
     } else {
-        filter.add_directive("rumqttd=off".parse().map_err(|e| anyhow!("{e}"))?)
+        let off = "rumqttd=off";
+        filter.add_directive(
+            off.parse()
+                .map_err(|e| invalid("a built-in filter", off, &e))?,
+        )
     };
     let output = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()

@@ -371,7 +371,7 @@ impl CalendarSettings {
     }
 }
 
-/// Alert severities (CONTRACT section 4).
+/// Alert severities (docs/contract.md §5.2).
 #[derive(
     Clone, Copy, Debug, Deserialize, serde::Serialize, PartialEq, Eq, PartialOrd, Ord, Hash,
 )]
@@ -428,7 +428,7 @@ impl RuleSettings {
     }
 }
 
-/// `[alerts]`: the built-in rules of CONTRACT section 4.
+/// `[alerts]`: the built-in rules of docs/contract.md §5.2.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertSettings {

@@ -1,4 +1,4 @@
-//! The decoded, validated events of CONTRACT section 1: what `decode` produces and
+//! The decoded, validated events of docs/contract.md §2: what `decode` produces and
 //! `state::State::apply` consumes. Strings borrow from the payload where JSON allows.
 
 use std::borrow::Cow;
@@ -113,7 +113,7 @@ pub enum Body<'a> {
     Soc(SocEvent<'a>),
 }
 
-/// The dossier event types of CONTRACT 1.2.
+/// The dossier event types of docs/contract.md §2.4.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[allow(missing_docs)]
@@ -174,7 +174,7 @@ impl DossierKind {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
-    /// The status a dossier is left in by this event (CONTRACT 1.2 table).
+    /// The status a dossier is left in by this event (docs/contract.md §2.4 table).
     #[must_use]
     pub const fn status_after(self) -> DossierStatus {
         match self {
@@ -194,7 +194,7 @@ impl DossierKind {
     }
 }
 
-/// A dossier's status (CONTRACT 1.2).
+/// A dossier's status (docs/contract.md §2.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[allow(missing_docs)]

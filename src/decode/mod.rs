@@ -1,5 +1,5 @@
 //! Decode: payload bytes → a validated [`Event`], or a [`DecodeError`] whose [`Reason`] is
-//! exactly one of CONTRACT 1.1's codes, the first in the contract's list when several apply.
+//! exactly one of docs/contract.md §3.2's codes, the first in the contract's list when several apply.
 //!
 //! Two passes: `raw::parse` does the one strict JSON parse, keeping each known field with its
 //! JSON shape; `validate` then checks, in the contract's order, presence, types, the event
@@ -34,7 +34,7 @@ impl Default for DecodeLimits {
     }
 }
 
-/// Why a payload was rejected: CONTRACT 1.1's codes, in their order of precedence.
+/// Why a payload was rejected: docs/contract.md §3.2's codes, in their order of precedence.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -119,7 +119,7 @@ pub fn source_of(topic: &str, prefix: &str) -> Option<Source> {
 /// Decodes and validates one payload of `source`, received at `now`.
 ///
 /// # Errors
-/// A [`DecodeError`] with the first applicable reason of CONTRACT 1.1.
+/// A [`DecodeError`] with the first applicable reason of docs/contract.md §3.2.
 pub fn decode<'a>(
     source: Source,
     payload: &'a [u8],
@@ -718,6 +718,9 @@ fn category(s: &str) -> Option<Category> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod schema_tests;
 
 #[cfg(test)]
 mod one_pass_tests {

@@ -1,4 +1,4 @@
-//! The read API (CONTRACT section 5): `GET /api/v1/snapshot`, `GET /api/v1/alerts` and
+//! The read API (docs/contract.md §4): `GET /api/v1/snapshot`, `GET /api/v1/alerts` and
 //! `GET /api/v1/onestop/dossiers`. Bad parameters get 400 with `{"error": "…"}`.
 //!
 //! Dossier queries run on the pipeline task (the only owner of the state), reached over a

@@ -1,4 +1,4 @@
-//! Access control of CONTRACT section 5: bearer tokens for `/ws` and `/api/*` (and
+//! Access control of docs/contract.md §4: bearer tokens for `/ws` and `/api/*` (and
 //! `/metrics` when `protect_metrics` is on), and the `Origin` allow-list for `/ws`.
 //!
 //! Tokens are compared in constant time (`subtle`), against every configured token, so

@@ -1,4 +1,4 @@
-//! Dead letters (CONTRACT section 3): every rejected payload is republished, with its
+//! Dead letters (docs/contract.md §5.1): every rejected payload is republished, with its
 //! reason, to `{prefix}/deadletter/{source}` at QoS 1, not retained, so vendors can see
 //! exactly what was refused and why. Publishing never blocks the pipeline: when the MQTT
 //! request queue is full the dead letter is dropped and counted (the rejection itself is

@@ -1,6 +1,6 @@
 //! The one HTTP listener: the wall display (`/`), the WebSocket (`/ws`), the read API
 //! (`/api/v1/*`), `/metrics`, `/healthz` and `/readyz`, with access control applied per
-//! route as CONTRACT section 5 says (health endpoints never need a token).
+//! route as docs/contract.md §4 says (health endpoints never need a token).
 
 use std::collections::HashMap;
 use std::sync::Arc;

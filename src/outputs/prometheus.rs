@@ -1,4 +1,4 @@
-//! The domain metrics of CONTRACT section 2, in the Prometheus text exposition format.
+//! The domain metrics of docs/contract.md §5.3, in the Prometheus text exposition format.
 //!
 //! # Choice: a custom `Collector` that reads the latest [`View`] at scrape time
 //!
@@ -11,7 +11,7 @@
 //!   label hashing; the counters are plain numbers inside the state.
 //! - Counters and histograms live in the state, so they are checkpointed and rebuilt by
 //!   replay like everything else: after a restart they continue where they were instead of
-//!   resetting (CONTRACT 7), which registered `IntCounterVec`s could not do.
+//!   resetting (docs/contract.md §4.5), which registered `IntCounterVec`s could not do.
 //! - Gauges that depend on "now" (overdue, stalled, silent) come from the same `View` as
 //!   the snapshot, so `/metrics` and the wall displays never disagree, and nothing has to
 //!   reset a gauge vector between ticks (a vanished agency simply stops being emitted).
@@ -49,7 +49,7 @@ use crate::state::{Timing, View};
 /// The content type of [`encode`]'s output, for the `/metrics` response.
 pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
 
-/// Metric names of CONTRACT section 2 and iocd's state gauges, for dashboards and tests.
+/// Metric names of docs/contract.md §5.3 and iocd's state gauges, for dashboards and tests.
 pub mod names {
     /// Counter `{source, type}`: events accepted (heartbeats included).
     pub const EVENTS_TOTAL: &str = "iocd_events_total";
@@ -411,7 +411,7 @@ const fn num(v: u64) -> f64 {
     v as f64
 }
 
-/// Builds the CONTRACT section 2 families from the pipeline's latest [`View`] at each scrape.
+/// Builds the docs/contract.md §5.3 families from the pipeline's latest [`View`] at each scrape.
 #[derive(Debug)]
 pub struct DomainCollector {
     views: watch::Receiver<Arc<View>>,

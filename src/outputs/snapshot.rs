@@ -1,4 +1,4 @@
-//! The snapshot document of CONTRACT section 5, built once per change and shared.
+//! The snapshot document of docs/contract.md §4, built once per change and shared.
 //!
 //! Each part (`onestop`, `vc`, `soc`, `alerts`, `sources`) is serialised once into JSON
 //! text when the view changes; a frame for one client is those parts spliced together with
@@ -108,6 +108,12 @@ impl Snapshot {
                 .cmp(&(a.overdue, a.stalled, a.due_soon))
                 .then(ia.cmp(ib))
         });
+        // What the worst list is drawn from: agencies (labels) handling open dossiers now.
+        let agencies_with_open = view
+            .agencies
+            .iter()
+            .filter(|g| g.open.iter().any(|n| *n > 0))
+            .count();
         let worst: Vec<Value> = worst
             .iter()
             .take(WORST_AGENCIES)
@@ -124,6 +130,7 @@ impl Snapshot {
             "on_time_ratio_30d": o.on_time_ratio_30d,
             "per_minute_60m": {"received": o.received_per_minute, "resolved": o.resolved_per_minute},
             "worst_agencies": worst,
+            "agencies_with_open_dossiers": agencies_with_open,
         });
         let meetings: Vec<Value> = view
             .meetings
@@ -249,6 +256,7 @@ mod tests {
             60
         );
         assert_eq!(full["onestop"]["open"]["waiting_citizen"], 0);
+        assert_eq!(full["onestop"]["agencies_with_open_dossiers"], 0);
         assert_eq!(full["soc"]["alerts_60m"]["critical"], 0);
         assert_eq!(full["vc"]["meetings_active"], 0);
         assert_eq!(full["alerts"], json!([]));

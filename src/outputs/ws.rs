@@ -1,4 +1,4 @@
-//! The WebSocket push (`GET /ws`, CONTRACT section 5): a snapshot on connect, a new one
+//! The WebSocket push (`GET /ws`, docs/contract.md §4): a snapshot on connect, a new one
 //! when the figures change (at most every `push_interval`), alert frames at once, `seq` +1
 //! per frame, and `subscribe` filtering.
 //!

@@ -1,4 +1,4 @@
-//! Monotonic counters and histograms of CONTRACT section 2, kept as plain numbers inside
+//! Monotonic counters and histograms of docs/contract.md §5.3, kept as plain numbers inside
 //! the state (so they are serialised, replayed and never reset) and turned into Prometheus
 //! families only at scrape time by `outputs::prometheus`.
 
@@ -125,7 +125,7 @@ pub const RESOLVE_BOUNDS: [f64; 10] = [
 /// Most event types of any source (one-stop: 12 + heartbeat).
 const MAX_TYPES: usize = 13;
 
-/// Every counter and histogram of CONTRACT section 2.
+/// Every counter and histogram of docs/contract.md §5.3.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
     /// Accepted events by source and type index (see [`type_names`]).

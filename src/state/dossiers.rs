@@ -1,4 +1,4 @@
-//! One-stop dossiers: the compact store and the status machine of CONTRACT 1.2.
+//! One-stop dossiers: the compact store and the status machine of docs/contract.md §2.4.
 //!
 //! A dossier remembers, for each thing decided by "the latest event that carries it" or
 //! "the earliest event of a type", the ordering key `(occurred_at, event_id)` of that
@@ -473,7 +473,7 @@ impl Dossiers {
         }
     }
 
-    /// Applies one dossier event (CONTRACT 1.2).
+    /// Applies one dossier event (docs/contract.md §2.4).
     pub fn apply(&mut self, e: &DossierEvent<'_>, ts: Ts, event_id: &str, ctx: &mut Ctx<'_>) {
         let i = self.get_or_insert(&e.dossier_id);
         let d = &mut self.slab[i];

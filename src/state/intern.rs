@@ -1,6 +1,6 @@
 //! String interning for agency and procedure codes: each distinct code is stored once and
 //! dossiers hold a `u32`. Ids are handed out in arrival order and never reused, which is
-//! what the agency label limit (CONTRACT 2) needs: the first N ids keep their own label.
+//! what the agency label limit (docs/contract.md §5.3) needs: the first N ids keep their own label.
 
 use hashbrown::HashTable;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};

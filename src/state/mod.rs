@@ -2,7 +2,7 @@
 //!
 //! `apply` is deterministic: given the same inputs with the same arrival times it builds
 //! the same state, and for a set of events it builds the same state whatever their order
-//! (CONTRACT's order-independence rule; see the property test in `tests.rs`). Time-based
+//! (docs/contract.md §3.1's order-independence rule; see the property test in `tests.rs`). Time-based
 //! figures (overdue, silent, windows) are not stored: [`State::view`] derives them for a
 //! given `now`. The whole state is serde-serialisable for checkpoints and replay.
 
@@ -28,14 +28,14 @@ pub use counters::{Counters, Timing};
 use dedupe::Dedupe;
 use dossiers::{Ctx, Dossiers};
 use intern::Interner;
+pub use process::{Message, Processed};
 use soc::SocState;
 use vc::VcState;
-pub use process::{Message, Processed};
 pub use view::View;
 use windows::Windows;
 
 /// An ordering key: "latest" is the greatest `(occurred_at, event_id)`, "earliest" the
-/// smallest (CONTRACT, order independence).
+/// smallest (docs/contract.md §3.1).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Key {
     /// `occurred_at`.

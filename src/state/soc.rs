@@ -1,4 +1,4 @@
-//! Security operations centre: incidents and monitored systems (CONTRACT 1.4). Alert
+//! Security operations centre: incidents and monitored systems (docs/contract.md §2.6). Alert
 //! counts live in the counters and the per-minute window, not here.
 
 use std::collections::HashMap;

@@ -1,5 +1,5 @@
-//! `State::apply` across the three sources: the video-conferencing and SOC rules of CONTRACT
-//! 1.3 and 1.4, source silence (1.5), the views, serde round trips, and the order-independence
+//! `State::apply` across the three sources: the video-conferencing and SOC rules of
+//! docs/contract.md §2.5 and §2.6, source silence (§2.7), the views, serde round trips, and the order-independence
 //! property test. The dossier status machine has its own tests in `dossiers/tests.rs`.
 
 use std::collections::BTreeMap;
@@ -1220,8 +1220,8 @@ fn an_endpoint_s_meetings_are_the_same_whatever_the_arrival_order() {
 // ---------------------------------------------------------------- serde
 
 /// Compares two views field by field. Counters of received and resolved dossiers, and the
-/// histograms, may split their totals differently across labels (CONTRACT, order
-/// independence): only their totals are compared; everything else must be identical.
+/// histograms, may split their totals differently across labels (docs/contract.md §3.1,
+/// order independence): only their totals are compared; everything else must be identical.
 fn assert_same_view(a: &View, b: &View) {
     assert_eq!(a.at, b.at);
     assert_eq!(a.agency_labels, b.agency_labels, "agency labels");
@@ -1536,7 +1536,7 @@ fn decode_all(payloads: &Payloads) -> Vec<crate::decode::Event<'_>> {
 }
 
 /// Applies `events` to a fresh state; `preintern` interns every agency and procedure code
-/// first, in a fixed order, so that interned ids (which follow arrival order, CONTRACT 2's
+/// first, in a fixed order, so that interned ids (which follow arrival order, docs/contract.md §5.3's
 /// label limit) do not differ between two orders.
 fn run(events: &[crate::decode::Event<'_>], preintern: bool) -> State {
     let params = Params {

@@ -1,4 +1,4 @@
-//! Video conferencing: meetings and endpoints (CONTRACT 1.3). Volumes are small (hundreds
+//! Video conferencing: meetings and endpoints (docs/contract.md §2.5). Volumes are small (hundreds
 //! of endpoints), so clarity wins over compactness here: ordering keys keep their event id.
 
 use std::collections::HashMap;

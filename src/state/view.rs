@@ -72,7 +72,7 @@ pub struct SocSummary {
 pub struct SourceStatus {
     /// `occurred_at` of its latest accepted event.
     pub last_event_at: Option<Ts>,
-    /// Silent now (CONTRACT 1.5).
+    /// Silent now (docs/contract.md §2.7).
     pub silent: bool,
 }
 

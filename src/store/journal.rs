@@ -1,4 +1,4 @@
-//! The pipeline's durability (CONTRACT section 7): every message read off MQTT is appended
+//! The pipeline's durability (docs/contract.md §4.5): every message read off MQTT is appended
 //! to the event log before it is acknowledged; appends are committed in groups (one fsync
 //! per group); acknowledgements go out in receive order once their group is durable; a
 //! periodic checkpoint of the whole state lets the log be trimmed; at start the latest

@@ -1,5 +1,5 @@
 //! iocd's own metrics (connection, queue, dead letters), in a registry of our own so that
-//! parallel tests can each build an app. Domain metrics of CONTRACT section 2 are not here:
+//! parallel tests can each build an app. Domain metrics of docs/contract.md §5.3 are not here:
 //! `outputs::prometheus` builds them from the state at scrape time.
 
 use prometheus::{Counter, IntCounter, IntCounterVec, IntGauge, Opts, Registry};

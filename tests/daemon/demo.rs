@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::helpers::{http_get, http_get_json};
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -51,8 +53,8 @@ async fn the_demo_shows_all_three_sources_within_a_minute() {
     let start = Instant::now();
     let url = format!("http://127.0.0.1:{http}/api/v1/snapshot");
     let snap: Value = loop {
-        if let Ok(resp) = reqwest::get(&url).await {
-            if let Ok(v) = resp.json::<Value>().await {
+        if let Ok((_, v)) = http_get_json(&url).await {
+            {
                 let live = ["onestop", "vc", "soc"]
                     .iter()
                     .all(|s| v["sources"][s]["last_event_at"].is_string());
@@ -93,10 +95,10 @@ async fn the_demo_shows_all_three_sources_within_a_minute() {
         assert!(figure.as_u64().unwrap_or(0) > 0, "{snap}");
     }
     let (status, _) = (
-        reqwest::get(format!("http://127.0.0.1:{http}/"))
+        http_get(&format!("http://127.0.0.1:{http}/"))
             .await
             .unwrap()
-            .status(),
+            .0,
         (),
     );
     assert_eq!(status, 200, "the wall page is served");
@@ -229,8 +231,7 @@ async fn with_1883_and_8080_taken_the_demo_moves_says_so_and_runs_20_s_without_a
     assert!(out.status.success(), "{try_line}: {out:?}");
     let url = format!("{wall}/api/v1/onestop/dossiers?status=due_soon&limit=1000");
     let found = loop {
-        if let Ok(resp) = reqwest::get(&url).await {
-            let body = resp.text().await.unwrap_or_default();
+        if let Ok((_, body)) = http_get(&url).await {
             if body.contains(&id) {
                 break true;
             }

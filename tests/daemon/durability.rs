@@ -1,4 +1,4 @@
-//! Lose nothing (CONTRACT section 7): the daemon as a process with `--data-dir`, killed with
+//! Lose nothing (docs/contract.md §4.5): the daemon as a process with `--data-dir`, killed with
 //! SIGKILL in the middle of a stream of QoS 1 events and restarted; a torn log tail; a data
 //! directory that cannot be written. Figures are printed (run with `--nocapture`).
 
@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{TIMEOUT, TestClient, broker::TestBroker, canon, parse_metrics, unique};
+use crate::helpers::{
+    TIMEOUT, TestClient, broker::TestBroker, canon, http_get, http_get_json, parse_metrics, unique,
+};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -92,21 +94,16 @@ impl Daemon {
     }
 
     async fn metrics(&self) -> Option<HashMap<String, f64>> {
-        let body = reqwest::get(format!("http://127.0.0.1:{}/metrics", self.port))
-            .await
-            .ok()?
-            .text()
+        let (_, body) = http_get(&format!("http://127.0.0.1:{}/metrics", self.port))
             .await
             .ok()?;
         Some(parse_metrics(&body))
     }
 
     async fn readyz(&self) -> Option<(u16, serde_json::Value)> {
-        let resp = reqwest::get(format!("http://127.0.0.1:{}/readyz", self.port))
+        http_get_json(&format!("http://127.0.0.1:{}/readyz", self.port))
             .await
-            .ok()?;
-        let status = resp.status().as_u16();
-        Some((status, resp.json().await.ok()?))
+            .ok()
     }
 
     async fn wait_ready(&self) -> Duration {
@@ -472,23 +469,16 @@ async fn replay_after_a_crash_gives_the_same_metrics_snapshot_and_alerts_as_live
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let snapshot = |port: u16| async move {
-        let mut v: serde_json::Value =
-            reqwest::get(format!("http://127.0.0.1:{port}/api/v1/snapshot"))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+        let (_, mut v) = http_get_json(&format!("http://127.0.0.1:{port}/api/v1/snapshot"))
+            .await
+            .unwrap();
         for k in ["at", "seq"] {
             v.as_object_mut().unwrap().remove(k);
         }
         v
     };
     let alerts = |port: u16| async move {
-        let v: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/alerts"))
-            .await
-            .unwrap()
-            .json()
+        let (_, v) = http_get_json(&format!("http://127.0.0.1:{port}/api/v1/alerts"))
             .await
             .unwrap();
         v
@@ -539,13 +529,9 @@ async fn a_broker_that_lost_the_session_is_counted_and_shown_as_a_possible_gap()
         .await;
     let start = Instant::now();
     loop {
-        let v: serde_json::Value =
-            reqwest::get(format!("http://127.0.0.1:{}/api/v1/snapshot", daemon.port))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+        let (_, v) = http_get_json(&format!("http://127.0.0.1:{}/api/v1/snapshot", daemon.port))
+            .await
+            .unwrap();
         if ["onestop", "vc", "soc"]
             .iter()
             .all(|s| v["sources"][s]["possible_gap"] == true)

@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{broker::TestBroker, unique, wait_for};
+use crate::helpers::{broker::TestBroker, http_get, http_get_json, unique, wait_for};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -51,7 +51,7 @@ async fn start(broker: &TestBroker, extra: &[&str]) -> (Child, u16) {
     let url = format!("http://127.0.0.1:{port}/readyz");
     wait_for("iocd to be ready", || {
         let url = url.clone();
-        async move { reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) }
+        async move { http_get(&url).await.is_ok_and(|(status, _)| status == 200) }
     })
     .await;
     (child, port)
@@ -165,11 +165,10 @@ fn a_taken_listen_port_is_a_clear_error_naming_the_flag() {
 async fn without_a_data_dir_readyz_is_ready_but_says_it_is_not_durable() {
     let broker = TestBroker::start();
     let (mut child, port) = start(&broker, &["--log-format", "json"]).await;
-    let resp = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+    let (status, body) = http_get_json(&format!("http://127.0.0.1:{port}/readyz"))
         .await
         .unwrap();
-    assert_eq!(resp.status(), 200);
-    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(status, 200);
     assert_eq!(body["ready"], true, "{body}");
     assert_eq!(body["durable"], false, "{body}");
     let reason = body["durable_reason"].as_str().unwrap_or_default();

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::helpers::{TIMEOUT, broker::TestBroker, spawn_app, test_settings, wait_for};
+use crate::helpers::{TIMEOUT, broker::TestBroker, http_get, spawn_app, test_settings, wait_for};
 
 fn run(cmd: &mut Command) {
     let out = cmd.output().expect("command runs");
@@ -132,7 +132,7 @@ async fn a_wrong_password_keeps_the_daemon_running_but_not_ready() {
     wait_for("several refused connection attempts", || {
         let url = metrics.clone();
         async move {
-            let body = reqwest::get(&url).await.unwrap().text().await.unwrap();
+            let (_, body) = http_get(&url).await.unwrap();
             crate::helpers::parse_metrics(&body)
                 .get("iocd_mqtt_connection_errors_total")
                 .copied()
@@ -141,8 +141,8 @@ async fn a_wrong_password_keeps_the_daemon_running_but_not_ready() {
         }
     })
     .await;
-    let ready = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
-    assert_eq!(ready.status(), 503);
+    let (status, _) = http_get(&format!("http://{addr}/readyz")).await.unwrap();
+    assert_eq!(status, 503);
     assert!(!task.is_finished(), "a broker error never stops the daemon");
     let _ = stop.send(());
     tokio::time::timeout(TIMEOUT, task)

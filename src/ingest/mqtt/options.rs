@@ -11,7 +11,7 @@ use tracing::warn;
 use super::publish::is_publishable_topic;
 use crate::config::MqttSettings;
 
-/// The input sources, as the topic level right under the prefix (CONTRACT section 1).
+/// The input sources, as the topic level right under the prefix (docs/contract.md §2).
 pub(super) const SOURCES: [&str; 3] = ["onestop", "vc", "soc"];
 
 /// Capacity of rumqttc's request channel (outgoing publishes, subscribe, disconnect).

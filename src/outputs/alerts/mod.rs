@@ -1,4 +1,4 @@
-//! The alert engine (CONTRACT section 4): built-in rules evaluated against the state at
+//! The alert engine (docs/contract.md §5.2): built-in rules evaluated against the state at
 //! "now", grouped per agency, source, meeting, incident or system, with firing and resolved
 //! transitions and `count` kept up to date while firing.
 //!
@@ -91,7 +91,7 @@ pub enum AlertState {
     Resolved,
 }
 
-/// An alert (CONTRACT section 4), plus its members for the API.
+/// An alert (docs/contract.md §5.2), plus its members for the API.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Alert {
     /// `{rule}:{subject.id}`.
@@ -110,6 +110,10 @@ pub struct Alert {
     pub since: String,
     /// A sentence naming the subject, the threshold and, when grouped, the count.
     pub summary: String,
+    /// The values `summary` is built from (subject, count, threshold…), per rule, so that a
+    /// client writes the sentence in its own language (docs/alerts.md). An addition to the
+    /// contract's alert object.
+    pub params: serde_json::Value,
     /// Members, most urgent first, bounded by `max_members` (not part of the alert object).
     #[serde(skip)]
     pub members: Vec<String>,
@@ -149,6 +153,8 @@ pub struct Match {
     pub members: Vec<String>,
     /// The sentence.
     pub summary: String,
+    /// The values of the sentence.
+    pub params: serde_json::Value,
 }
 
 /// The firing alerts and the rules that produce them.
@@ -201,9 +207,10 @@ impl Engine {
             match self.firing.get_mut(&id) {
                 Some(a) => {
                     a.members = m.members;
-                    if a.count != m.count || a.summary != m.summary {
+                    if a.count != m.count || a.summary != m.summary || a.params != m.params {
                         a.count = m.count;
                         a.summary = m.summary;
+                        a.params = m.params;
                         changed.push(a.clone());
                     }
                 }
@@ -221,6 +228,7 @@ impl Engine {
                         count: m.count,
                         since: since.to_rfc3339(self.cal.tz()),
                         summary: m.summary,
+                        params: m.params,
                         members: m.members,
                         since_ts: since,
                     };

@@ -86,6 +86,7 @@ fn dossiers(s: &AlertSettings, state: &State, now: Ts, lang: Lang, out: &mut Vec
             out.push(Match {
                 rule,
                 summary: text.render(lang),
+                params: text.params(),
                 subject: agency.clone(),
                 count,
                 members: members
@@ -103,12 +104,14 @@ fn feeds(state: &State, now: Ts, lang: Lang, out: &mut Vec<Match>) {
     for source in Source::ALL {
         let since = state.last_event[source.index()].unwrap_or(state.started_at);
         if now > since.plus_secs(secs) {
+            let text = Text::FeedSilent { source, secs };
             out.push(Match {
                 rule: Rule::FeedSilent,
                 subject: source.as_str().to_owned(),
                 count: 1,
                 members: Vec::new(),
-                summary: Text::FeedSilent { source, secs }.render(lang),
+                summary: text.render(lang),
+                params: text.params(),
             });
         }
     }
@@ -160,6 +163,7 @@ fn meetings(s: &AlertSettings, state: &State, now: Ts, lang: Lang, out: &mut Vec
                 subject: id.clone(),
                 count,
                 summary: text.render(lang),
+                params: text.params(),
                 members: members.iter().take(s.max_members).cloned().collect(),
             });
         }
@@ -181,18 +185,19 @@ fn incidents(s: &AlertSettings, state: &State, now: Ts, lang: Lang, out: &mut Ve
             continue;
         };
         if inc.is_unacknowledged() && now > opened.plus_secs(s.incident_unacknowledged_after_secs) {
+            let text = Text::Unacknowledged {
+                incident: id,
+                severity,
+                system: &inc.system_id,
+                secs: s.incident_unacknowledged_after_secs,
+            };
             out.push(Match {
                 rule: Rule::IncidentUnacknowledged,
                 subject: id.clone(),
                 count: 1,
                 members: Vec::new(),
-                summary: Text::Unacknowledged {
-                    incident: id,
-                    severity,
-                    system: &inc.system_id,
-                    secs: s.incident_unacknowledged_after_secs,
-                }
-                .render(lang),
+                summary: text.render(lang),
+                params: text.params(),
             });
         }
     }
@@ -201,12 +206,14 @@ fn incidents(s: &AlertSettings, state: &State, now: Ts, lang: Lang, out: &mut Ve
 fn systems(state: &State, now: Ts, lang: Lang, out: &mut Vec<Match>) {
     let secs = state.params().system_silent_secs;
     for system in state.silent_systems(now) {
+        let text = Text::SystemSilent { system, secs };
         out.push(Match {
             rule: Rule::SocSystemSilent,
             subject: system.to_owned(),
             count: 1,
             members: Vec::new(),
-            summary: Text::SystemSilent { system, secs }.render(lang),
+            summary: text.render(lang),
+            params: text.params(),
         });
     }
 }

@@ -1,6 +1,8 @@
 //! Alert summaries: real sentences in Vietnamese (default) or English, naming the subject,
 //! the threshold and, for grouped rules, the count in digits.
 
+use serde_json::{Value, json};
+
 use crate::config::VcSettings;
 use crate::decode::{Severity, Source};
 
@@ -115,6 +117,54 @@ fn number(v: f64) -> String {
 }
 
 impl Text<'_> {
+    /// The values the sentence is built from: the alert's `params` object (docs/alerts.md),
+    /// so that a client can write the sentence in its own language. Thresholds are the
+    /// configured ones; a meeting's `title` is `null` when unknown.
+    #[must_use]
+    pub fn params(&self) -> Value {
+        let title = |t: &str| (!t.is_empty()).then(|| t.to_owned());
+        match self {
+            Text::Overdue { agency, count } => json!({"agency": agency, "count": count}),
+            Text::Stalled {
+                agency,
+                count,
+                hours,
+                working,
+            } => {
+                json!({"agency": agency, "count": count, "hours": hours, "working_hours": working})
+            }
+            Text::FeedSilent { source, secs } => {
+                json!({"source": source.as_str(), "seconds": secs})
+            }
+            Text::Missing {
+                meeting,
+                title: t,
+                count,
+                secs,
+            } => json!({"meeting": meeting, "title": title(t), "count": count, "seconds": secs}),
+            Text::Poor {
+                meeting,
+                title: t,
+                count,
+                vc,
+            } => json!({
+                "meeting": meeting, "title": title(t), "count": count,
+                "packet_loss_pct": vc.poor_packet_loss_pct, "jitter_ms": vc.poor_jitter_ms,
+                "rtt_ms": vc.poor_rtt_ms,
+            }),
+            Text::Unacknowledged {
+                incident,
+                severity,
+                system,
+                secs,
+            } => json!({
+                "incident": incident, "incident_severity": severity.as_str(), "system": system,
+                "seconds": secs,
+            }),
+            Text::SystemSilent { system, secs } => json!({"system": system, "seconds": secs}),
+        }
+    }
+
     /// The sentence in `lang`.
     #[must_use]
     pub fn render(&self, lang: Lang) -> String {

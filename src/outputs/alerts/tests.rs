@@ -1,4 +1,4 @@
-//! The alert engine against CONTRACT section 4: every rule fires, stays grouped, keeps its
+//! The alert engine against docs/contract.md §5.2: every rule fires, stays grouped, keeps its
 //! count up to date, resolves, fires as time passes with no event arriving, and never flaps.
 //! Time passes by calling `evaluate` with later instants; nothing sleeps.
 
@@ -433,7 +433,7 @@ fn dossiers_waiting_for_the_citizen_or_without_deadline_are_never_overdue() {
 }
 
 #[test]
-fn the_alert_object_has_exactly_the_contract_fields_and_members_only_with_members() {
+fn the_alert_object_has_the_contract_fields_plus_params_and_members_only_with_members() {
     let mut ioc = Ioc::new(only(Rule::DossierOverdue));
     ioc.received("D1", "A", after(0), Some(after(60)));
     let a = single(ioc.at(after(61)));
@@ -444,9 +444,10 @@ fn the_alert_object_has_exactly_the_contract_fields_and_members_only_with_member
     assert_eq!(
         keys,
         [
-            "count", "id", "rule", "severity", "since", "state", "subject", "summary"
+            "count", "id", "params", "rule", "severity", "since", "state", "subject", "summary"
         ]
     );
+    assert_eq!(v["params"], json!({"agency": "A", "count": 1}));
     assert_eq!(v["rule"], "dossier_overdue");
     assert_eq!(v["severity"], "warning");
     assert_eq!(v["state"], "firing");
@@ -1085,6 +1086,149 @@ fn a_threshold_that_is_not_whole_minutes_is_named_in_seconds() {
         .find(|a| a.id == "feed_silent:vc")
         .expect("vc silent");
     assert!(a.summary.contains("hơn 90 giây"), "{}", a.summary);
+}
+
+// Params: the values each summary is built from, for clients writing their own sentence
+
+/// The `params` of an alert as serialised in the alert object.
+fn params_of(a: &Alert) -> Value {
+    let v: Value = serde_json::from_str(&a.to_json()).expect("valid JSON");
+    v["params"].clone()
+}
+
+#[test]
+fn params_of_dossier_rules_carry_the_agency_the_count_and_the_stalled_threshold() {
+    let mut ioc = Ioc::new(only(Rule::DossierOverdue));
+    ioc.received("D1", "000.00.19.H42", after(0), Some(after(60)));
+    ioc.received("D2", "000.00.19.H42", after(0), Some(after(120)));
+    let a = single(ioc.at(after(61)));
+    assert_eq!(
+        params_of(&a),
+        json!({"agency": "000.00.19.H42", "count": 1})
+    );
+    // A count change is a transition, and its params follow.
+    let a = single(ioc.at(after(121)));
+    assert_eq!(
+        params_of(&a),
+        json!({"agency": "000.00.19.H42", "count": 2})
+    );
+
+    let mut ioc = Ioc::new(only(Rule::DossierStalled));
+    ioc.received("D1", "A", after(0), None);
+    let a = single(ioc.at(after(48 * 3600 + 1)));
+    assert_eq!(
+        params_of(&a),
+        json!({"agency": "A", "count": 1, "hours": 48, "working_hours": false})
+    );
+
+    let mut ioc = Ioc::with(only(Rule::DossierStalled), working_params());
+    ioc.received("D1", "A", t("2026-11-27T16:00:00+07:00"), None);
+    ioc.received("D2", "A", t("2026-11-27T16:00:00+07:00"), None);
+    let a = single(ioc.at(t("2026-12-02T10:00:00+07:00")));
+    assert_eq!(
+        params_of(&a),
+        json!({"agency": "A", "count": 2, "hours": 15, "working_hours": true})
+    );
+}
+
+#[test]
+fn params_of_feed_and_system_rules_carry_the_subject_and_the_threshold_in_seconds() {
+    let mut ioc = Ioc::new(only(Rule::FeedSilent));
+    let transitions = ioc.at(after(301));
+    let params: Vec<Value> = transitions.iter().map(params_of).collect();
+    assert_eq!(
+        params,
+        [
+            json!({"source": "onestop", "seconds": 300}),
+            json!({"source": "soc", "seconds": 300}),
+            json!({"source": "vc", "seconds": 300}),
+        ]
+    );
+
+    let mut ioc = Ioc::with(
+        only(Rule::SocSystemSilent),
+        Params {
+            system_silent_secs: 90,
+            ..Params::default()
+        },
+    );
+    ioc.system_heartbeat("HT-DVC", after(0));
+    let a = single(ioc.at(after(91)));
+    assert_eq!(params_of(&a), json!({"system": "HT-DVC", "seconds": 90}));
+}
+
+#[test]
+fn params_of_meeting_and_incident_rules_carry_the_subject_the_count_and_the_thresholds() {
+    let mut ioc = Ioc::new(only(Rule::EndpointMissing));
+    ioc.meeting_started("M1", after(0), &["E1", "E2"]);
+    let a = single(ioc.at(after(301)));
+    assert_eq!(
+        params_of(&a),
+        json!({"meeting": "M1", "title": "Giao ban trực tuyến", "count": 2, "seconds": 300})
+    );
+
+    let mut ioc = Ioc::new(only(Rule::EndpointPoorQuality));
+    ioc.meeting_started("M1", after(0), &[]);
+    ioc.joined("M1", "E1", after(10));
+    ioc.stats("M1", "E1", after(20), 2.0, 0.0, 0.0);
+    let a = single(ioc.at(after(20)));
+    assert_eq!(
+        params_of(&a),
+        json!({"meeting": "M1", "title": "Giao ban trực tuyến", "count": 1,
+               "packet_loss_pct": 1.0, "jitter_ms": 30.0, "rtt_ms": 300.0})
+    );
+
+    let mut settings = only(Rule::IncidentUnacknowledged);
+    settings.incident_unacknowledged_after_secs = 30;
+    let mut ioc = Ioc::new(settings);
+    ioc.incident_opened("INC-1", "critical", after(0));
+    let a = single(ioc.at(after(31)));
+    assert_eq!(
+        params_of(&a),
+        json!({"incident": "INC-1", "incident_severity": "critical", "system": "dvc-portal",
+               "seconds": 30})
+    );
+}
+
+#[test]
+fn params_are_the_same_in_both_languages_and_an_unknown_title_is_null() {
+    for rule in Rule::ALL {
+        let run = |settings: AlertSettings| {
+            let mut ioc = Ioc::with(settings, working_params());
+            ioc.received("D1", "A", after(0), Some(after(60)));
+            ioc.meeting_started("M1", after(0), &["E1", "E2"]);
+            ioc.joined("M1", "E3", after(10));
+            ioc.stats("M1", "E3", after(20), 5.0, 0.0, 0.0);
+            ioc.incident_opened("INC-1", "high", after(0));
+            ioc.system_heartbeat("S1", after(0));
+            // Friday 08:00: D1 has stalled for more than 15 working hours. The first alert
+            // by id (feed_silent fires for each source).
+            let a = ioc.at(after(3 * 86_400)).into_iter().next();
+            let a = a.unwrap_or_else(|| panic!("{rule:?} fires"));
+            (a.summary.clone(), params_of(&a))
+        };
+        let (vi, vi_params) = run(only(rule));
+        let (en, en_params) = run(english(only(rule)));
+        assert_ne!(vi, en, "{rule:?}: two languages");
+        assert_eq!(
+            vi_params, en_params,
+            "{rule:?}: params do not depend on the language"
+        );
+        assert!(
+            vi_params.as_object().is_some_and(|o| !o.is_empty()),
+            "{rule:?}: params {vi_params}"
+        );
+    }
+
+    let vc = crate::config::VcSettings::default();
+    let text = super::summary::Text::Poor {
+        meeting: "M9",
+        title: "",
+        count: 3,
+        vc: &vc,
+    };
+    assert_eq!(text.params()["title"], Value::Null);
+    assert_eq!(text.params()["meeting"], "M9");
 }
 
 // Ordering and gauges

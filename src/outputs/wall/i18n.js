@@ -49,6 +49,7 @@ window.IOCD_I18N = {
     due_soon: "Sắp đến hạn",
     stalled: "Tồn đọng",
     worst_agencies: "Đơn vị có nhiều hồ sơ quá hạn nhất",
+    worst_of: "{n} trên {m} cơ quan",
     no_worst: "Không có hồ sơ quá hạn, sắp đến hạn hay tồn đọng",
 
     meetings_active: "Cuộc họp đang diễn ra",
@@ -92,6 +93,11 @@ window.IOCD_I18N = {
     rule_soc_system_silent: "Hệ thống mất tín hiệu",
     since: "từ {t}",
     more: "+{n} mục khác",
+    alerts_hidden: "+{n} cảnh báo không hiển thị:",
+    alerts_hidden_one: "+1 cảnh báo không hiển thị:",
+    hidden_critical: "{n} nghiêm trọng",
+    hidden_warning: "{n} cảnh báo",
+    hidden_info: "{n} thông tin",
 
     dur_lt1: "dưới 1 phút",
     dur_m: "{m} phút",
@@ -146,6 +152,7 @@ window.IOCD_I18N = {
     due_soon: "Due soon",
     stalled: "Stalled",
     worst_agencies: "Agencies with the most overdue dossiers",
+    worst_of: "{n} of {m} agencies",
     no_worst: "No overdue, due-soon or stalled dossiers",
 
     meetings_active: "Meetings in progress",
@@ -167,7 +174,7 @@ window.IOCD_I18N = {
     soc_alerts_60m: "Security alerts (60 min)",
     incidents_by_sev: "Incidents by severity",
     incidents_open: "Open incidents",
-    incidents_unack: "Unacknowledged",
+    incidents_unack: "Not acknowledged",
     systems_silent: "Silent systems",
     no_silent: "No silent system",
     sev_critical: "Critical",
@@ -189,6 +196,11 @@ window.IOCD_I18N = {
     rule_soc_system_silent: "Silent system",
     since: "since {t}",
     more: "+{n} more",
+    alerts_hidden: "+{n} alerts not shown:",
+    alerts_hidden_one: "+1 alert not shown:",
+    hidden_critical: "{n} critical",
+    hidden_warning: "{n} warning",
+    hidden_info: "{n} info",
 
     dur_lt1: "under 1 min",
     dur_m: "{m} min",
@@ -197,3 +209,118 @@ window.IOCD_I18N = {
     weekdays: ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"],
   },
 };
+
+// `alert_text`: an alert's sentence from its `rule` and `params` (docs/alerts.md), the same
+// sentences as src/outputs/alerts/summary.rs. A template throws when a value it needs is
+// missing, and the page then shows the alert's own `summary`.
+(function () {
+  "use strict";
+
+  // A value of `params`: present, else the template cannot be used.
+  function req(p, key) {
+    const v = p[key];
+    if (v === undefined || v === null || v === "") throw new Error("alert params: no " + key);
+    return v;
+  }
+  function int(p, key) {
+    const v = req(p, key);
+    if (!Number.isInteger(v)) throw new Error("alert params: " + key + " is not an integer");
+    return v;
+  }
+  function num(p, key) {
+    const v = req(p, key);
+    if (typeof v !== "number" || !Number.isFinite(v)) throw new Error("alert params: " + key + " is not a number");
+    return String(v); // as Rust writes a float: 1, 0.5, 300
+  }
+  // `1 dossier`, `2 dossiers`.
+  const counted = (n, one, many) => (n === 1 ? "1 " + one : n + " " + many);
+  // `«title» (id)`, or the id alone when the title is unknown.
+  function meetingName(p) {
+    const id = req(p, "meeting");
+    return p.title ? "«" + p.title + "» (" + id + ")" : id;
+  }
+  // A threshold in whole minutes, or in seconds when it is not whole minutes.
+  function viDuration(p) {
+    const s = int(p, "seconds");
+    return s % 60 === 0 ? s / 60 + " phút" : s + " giây";
+  }
+  function enDuration(p) {
+    const s = int(p, "seconds");
+    return s % 60 === 0 ? counted(s / 60, "minute", "minutes") : counted(s, "second", "seconds");
+  }
+  function source(p, names) {
+    const name = names[req(p, "source")];
+    if (!name) throw new Error("alert params: unknown source");
+    return name;
+  }
+  function severity(p, names) {
+    const name = names[req(p, "incident_severity")];
+    if (!name) throw new Error("alert params: unknown severity");
+    return name;
+  }
+  const VI_SOURCES = {
+    onestop: "Hệ thống một cửa điện tử",
+    vc: "Hệ thống hội nghị truyền hình",
+    soc: "Trung tâm giám sát an toàn thông tin (SOC)",
+  };
+  const EN_SOURCES = {
+    onestop: "The one-stop system",
+    vc: "The video-conferencing system",
+    soc: "The security operations centre (SOC)",
+  };
+  const VI_SEVERITIES = { low: "thấp", medium: "trung bình", high: "cao", critical: "nghiêm trọng" };
+  const EN_SEVERITIES = { low: "low", medium: "medium", high: "high", critical: "critical" };
+  const viNum = (p, key) => num(p, key).replace(".", ",");
+
+  const VI_ALERTS = {
+    dossier_overdue: (p) =>
+      "Cơ quan " + req(p, "agency") + " có " + int(p, "count") + " hồ sơ đang xử lý đã quá hạn trả kết quả.",
+    dossier_stalled: (p) =>
+      "Cơ quan " + req(p, "agency") + " có " + int(p, "count") + " hồ sơ tồn đọng, không có tiến triển quá " +
+      int(p, "hours") + " giờ" + (p.working_hours === true ? " làm việc" : "") + ".",
+    feed_silent: (p) => source(p, VI_SOURCES) + " không gửi sự kiện nào trong hơn " + viDuration(p) + ".",
+    endpoint_missing: (p) =>
+      "Cuộc họp " + meetingName(p) + " thiếu " + int(p, "count") + " điểm cầu chưa kết nối sau hơn " +
+      viDuration(p) + " kể từ khi bắt đầu.",
+    endpoint_poor_quality: (p) =>
+      "Cuộc họp " + meetingName(p) + " có " + int(p, "count") + " điểm cầu chất lượng kém (mất gói trên " +
+      viNum(p, "packet_loss_pct") + " %, jitter trên " + viNum(p, "jitter_ms") + " ms hoặc trễ khứ hồi trên " +
+      viNum(p, "rtt_ms") + " ms).",
+    incident_unacknowledged: (p) =>
+      "Sự cố " + req(p, "incident") + " mức " + severity(p, VI_SEVERITIES) + " trên hệ thống " + req(p, "system") +
+      " chưa được xác nhận sau hơn " + viDuration(p) + ".",
+    soc_system_silent: (p) =>
+      "Hệ thống " + req(p, "system") + " không gửi cảnh báo hay tín hiệu nào trong hơn " + viDuration(p) + ".",
+  };
+
+  const EN_ALERTS = {
+    dossier_overdue: (p) => {
+      const n = int(p, "count");
+      return "Agency " + req(p, "agency") + " has " + counted(n, "dossier", "dossiers") + " in progress past " +
+        (n === 1 ? "its" : "their") + " due date.";
+    },
+    dossier_stalled: (p) => {
+      const h = int(p, "hours");
+      return "Agency " + req(p, "agency") + " has " + counted(int(p, "count"), "stalled dossier", "stalled dossiers") +
+        " with no progress for more than " +
+        (p.working_hours === true ? counted(h, "working hour", "working hours") : counted(h, "hour", "hours")) + ".";
+    },
+    feed_silent: (p) => source(p, EN_SOURCES) + " has sent no event for more than " + enDuration(p) + ".",
+    endpoint_missing: (p) =>
+      "Meeting " + meetingName(p) + " is missing " +
+      counted(int(p, "count"), "expected endpoint", "expected endpoints") + " more than " + enDuration(p) +
+      " after it started.",
+    endpoint_poor_quality: (p) =>
+      "Meeting " + meetingName(p) + " has " + counted(int(p, "count"), "endpoint", "endpoints") +
+      " with poor quality (packet loss over " + num(p, "packet_loss_pct") + "%, jitter over " + num(p, "jitter_ms") +
+      " ms or round-trip time over " + num(p, "rtt_ms") + " ms).",
+    incident_unacknowledged: (p) =>
+      "Incident " + req(p, "incident") + " (" + severity(p, EN_SEVERITIES) + ") on system " + req(p, "system") +
+      " has not been acknowledged for more than " + enDuration(p) + ".",
+    soc_system_silent: (p) =>
+      "System " + req(p, "system") + " has sent no alert or heartbeat for more than " + enDuration(p) + ".",
+  };
+
+  window.IOCD_I18N.vi.alert_text = VI_ALERTS;
+  window.IOCD_I18N.en.alert_text = EN_ALERTS;
+})();

@@ -1,4 +1,4 @@
-// IOC wall display: connects to /ws (CONTRACT section 5), renders each snapshot into the
+// IOC wall display: connects to /ws (docs/contract.md §4), renders each snapshot into the
 // static markup of index.html, applies alert frames at once, and shows plainly when the data
 // is stale. Classic script, no framework, no network besides /ws. All server text goes in
 // through textContent. Tests and previews may drive it through `window.iocdWall`.
@@ -98,21 +98,17 @@
   }
   const sum = (o, keys) => (o ? keys.reduce((a, k) => (isNum(o[k]) ? a + o[k] : a), 0) : null);
 
-  // Hides the items of a fixed-height list that do not fit; tells how many in `moreEl`.
-  // With `keep` (a list of items, most important first) and rows of equal height, the
-  // items shown are the first of `keep` that fit, still in their order in the box.
-  function fitList(box, moreEl, keep) {
+  // Hides the items of a fixed-height list that do not fit (the list is in order of
+  // importance); tells how many in `moreEl`, and returns how many.
+  function fitList(box, moreEl) {
     const items = Array.from(box.children);
     items.forEach((it) => { it.hidden = false; });
     let hidden = 0;
     for (const it of items) {
       if (hidden || it.offsetTop + it.offsetHeight > box.clientHeight + 1) { it.hidden = true; hidden++; }
     }
-    if (hidden && keep) {
-      const shown = new Set(keep.slice(0, items.length - hidden));
-      items.forEach((it) => { it.hidden = !shown.has(it); });
-    }
     if (moreEl) moreEl.textContent = hidden ? t("more", { n: fmtInt(hidden) }) : "";
+    return hidden;
   }
   // Fills a chip box with labels; those that overflow become one "+N" chip.
   function fillChips(box, labels, cls) {
@@ -161,7 +157,7 @@
       renderSpark(byId("onestop-sparkline-" + name), arr, max, t("spark_" + name) + " — " + t("per_minute"));
       setInt("onestop-" + name + "-60m", arr ? arr.reduce((a, x) => a + (isNum(x) ? x : 0), 0) : undefined);
     }
-    renderWorst(Array.isArray(o.worst_agencies) ? o.worst_agencies : null);
+    renderWorst(Array.isArray(o.worst_agencies) ? o.worst_agencies : null, o.agencies_with_open_dossiers);
   }
 
   function renderSpark(svg, values, max, label) {
@@ -186,8 +182,12 @@
     });
   }
 
-  function renderWorst(rows) {
+  // The worst agencies, and what they are a part of: "5 of 41 agencies" (agencies with
+  // open dossiers), counting the rows shown.
+  function renderWorst(rows, total) {
     const box = byId("onestop-worst-agencies");
+    const of = byId("onestop-worst-of");
+    of.textContent = "";
     if (!rows) { box.replaceChildren(el("div", "empty", "—")); return; }
     if (!rows.length) { box.replaceChildren(el("div", "empty ok", t("no_worst"))); return; }
     box.replaceChildren(...rows.map((r, i) => {
@@ -203,7 +203,10 @@
       }
       return row;
     }));
-    fitList(box, null);
+    // The line takes its place before the rows are fitted, then counts those shown.
+    const ofText = (n) => (isNum(total) && total >= n ? t("worst_of", { n: fmtInt(n), m: fmtInt(total) }) : "");
+    of.textContent = ofText(rows.length);
+    of.textContent = ofText(rows.length - fitList(box, null));
   }
 
   function renderVc(v) {
@@ -313,8 +316,37 @@
     }
   }
 
+  // Most severe first (critical, warning, info), then newest `since`, ties by ascending id.
+  const sevRank = (a) => { const i = ALERT_SEVS.indexOf(a.severity); return i < 0 ? ALERT_SEVS.length : i; };
   function sortAlerts() {
-    alerts.sort((a, b) => (parseTime(b.since) || 0) - (parseTime(a.since) || 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    alerts.sort((a, b) => sevRank(a) - sevRank(b) ||
+      (parseTime(b.since) || 0) - (parseTime(a.since) || 0) ||
+      (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  // The alert's sentence in the page's language, from its `rule` and `params`; the server's
+  // `summary` (in the daemon's language) for a rule or params the page does not know.
+  function alertText(a) {
+    const tpl = (T.alert_text || {})[a.rule];
+    if (tpl && a.params && typeof a.params === "object") {
+      try { return tpl(a.params); } catch (e) { /* falls back to the summary */ }
+    }
+    return a.summary || a.id || "";
+  }
+
+  // "+12 alerts not shown: 2 critical, 10 warning", the counts in their severity's colour.
+  function renderHidden(moreEl, items) {
+    const hidden = items.filter((li) => li.hidden);
+    moreEl.replaceChildren();
+    if (!hidden.length) return;
+    moreEl.append(el("span", null, hidden.length === 1 ? t("alerts_hidden_one") : t("alerts_hidden", { n: fmtInt(hidden.length) })));
+    const parts = ALERT_SEVS.map((sev) => [sev, hidden.filter((li) => li.dataset.sev === sev).length]).filter(([, n]) => n > 0);
+    parts.forEach(([sev, n], i) => {
+      const part = el("span", "hidden-sev", t("hidden_" + sev, { n: fmtInt(n) }));
+      part.dataset.sev = sev;
+      part.dataset.testid = "alerts-hidden-" + sev;
+      moreEl.append(" ", part, i < parts.length - 1 ? "," : "");
+    });
   }
 
   // Rebuilt only when the alerts, the minute (for the ages) or the space change, so that
@@ -338,8 +370,9 @@
       li.dataset.sev = sev;
       const badge = el("span", "a-sev");
       badge.append(icon(ALERT_ICON[sev]), el("span", null, t("al_" + sev)));
-      const summary = el("span", "a-summary", a.summary || a.id || "");
-      summary.title = a.summary || "";
+      const text = alertText(a);
+      const summary = el("span", "a-summary", text);
+      summary.title = text;
       const since = parseTime(a.since);
       const meta = el("span", "a-meta");
       meta.append(el("span", "a-rule", T["rule_" + a.rule] || a.rule || ""));
@@ -348,9 +381,9 @@
       return li;
     });
     list.replaceChildren(...items);
-    // Newest first; when they do not all fit, the ones shown are the most severe.
-    const rank = (li) => ALERT_SEVS.indexOf(li.dataset.sev);
-    fitList(list, byId("alerts-more"), items.slice().sort((a, b) => rank(a) - rank(b)));
+    // Most severe first, so the ones that do not fit are the least severe.
+    fitList(list, null);
+    renderHidden(byId("alerts-more"), items);
   }
 
   // ---- whole page -------------------------------------------------------------------
@@ -514,6 +547,7 @@
     get seq() { return lastSeq; },
     get seqGaps() { return seqGaps; },
     get alerts() { return alerts ? alerts.slice() : null; },
+    alertText: alertText,        // an alert's sentence in the page's language
     lang: lang,
   };
 

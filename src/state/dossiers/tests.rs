@@ -1,4 +1,4 @@
-//! The dossier status machine of CONTRACT 1.2, driven through `State::apply` with events
+//! The dossier status machine of docs/contract.md §2.4, driven through `State::apply` with events
 //! decoded from JSON, so the decode rules (`null` on an optional field, required keys) are
 //! part of what is tested.
 

@@ -4,6 +4,7 @@
 //! observable, with a timeout.
 
 pub mod broker;
+pub mod openapi;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -49,7 +50,7 @@ pub struct TestApp {
     /// Its topic prefix (unique per test).
     pub prefix: String,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
+    task: Option<JoinHandle<Result<(), iocd::app::AppError>>>,
     http: reqwest::Client,
 }
 
@@ -91,14 +92,9 @@ pub async fn spawn_app(settings: Settings) -> TestApp {
 impl TestApp {
     /// `GET path`, returning the status and body.
     pub async fn get(&self, path: &str) -> (u16, String) {
-        let resp = self
-            .http
-            .get(format!("http://{}{path}", self.addr))
-            .send()
+        http_get(&format!("http://{}{path}", self.addr))
             .await
-            .expect("request");
-        let status = resp.status().as_u16();
-        (status, resp.text().await.expect("body"))
+            .expect("request")
     }
 
     /// Waits until `/readyz` answers 200.
@@ -146,7 +142,7 @@ impl TestApp {
     }
 
     /// Stops the daemon as a signal would, and returns how it ended.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
+    pub async fn stop(mut self) -> Result<(), iocd::app::AppError> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -289,4 +285,27 @@ impl Drop for TestClient {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// `GET url` on an iocd listener: the status and the body, after checking that the answer
+/// is one `docs/openapi.json` documents (path, status and JSON body). Every HTTP answer the
+/// end-to-end tests read goes through here, so the document cannot drift from the code.
+pub async fn http_get(url: &str) -> Result<(u16, String), reqwest::Error> {
+    let resp = reqwest::get(url).await?;
+    let status = resp.status().as_u16();
+    let body = resp.text().await?;
+    let path = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+        .unwrap_or("/");
+    openapi::assert_matches_openapi(path, status, &body);
+    Ok((status, body))
+}
+
+/// [`http_get`], with the body parsed as JSON.
+pub async fn http_get_json(url: &str) -> Result<(u16, serde_json::Value), reqwest::Error> {
+    let (status, body) = http_get(url).await?;
+    let value = serde_json::from_str(&body)
+        .unwrap_or_else(|e| panic!("GET {url}: the body is not JSON ({e}): {body}"));
+    Ok((status, value))
 }

@@ -12,6 +12,7 @@ pub mod dossiers;
 pub mod forgotten;
 pub mod intern;
 pub mod process;
+pub mod urgency;
 pub mod query;
 pub mod soc;
 pub mod vc;

@@ -88,29 +88,25 @@ impl State {
             },
             None => None,
         };
-        let due_soon_limit = now.plus_secs(p.due_soon_secs);
-        let stalled = p.stalled_at(now);
+        let urgency = p.urgency_at(now);
         let matches = |d: &Dossier| {
-            let in_progress = d.status() == DossierStatus::InProgress;
             agency_id.is_none_or(|a| d.agency() == a)
                 && match filter {
                     DossierFilter::Open => d.status().is_open(),
                     DossierFilter::Status(s) => d.status() == s,
-                    DossierFilter::Overdue => in_progress && d.due_at().is_some_and(|t| t < now),
-                    DossierFilter::DueSoon => {
-                        in_progress && d.due_at().is_some_and(|t| t >= now && t <= due_soon_limit)
-                    }
-                    DossierFilter::Stalled => in_progress && stalled.is_stalled(d.last_event_at()),
+                    DossierFilter::Overdue => urgency.is_overdue(d),
+                    DossierFilter::DueSoon => urgency.is_due_soon(d),
+                    DossierFilter::Stalled => urgency.is_stalled(d),
                 }
         };
-        let urgency = |d: &Dossier| match filter {
+        let order_key = |d: &Dossier| match filter {
             DossierFilter::Stalled => (false, d.last_event_at()),
             _ => (d.due_at().is_none(), d.due_at().unwrap_or_default()),
         };
         let mut hits: Vec<&Dossier> = self.dossiers.iter().filter(|d| matches(d)).collect();
         let total = hits.len();
         let order = |a: &&Dossier, b: &&Dossier| {
-            urgency(a).cmp(&urgency(b)).then_with(|| a.id().cmp(b.id()))
+            order_key(a).cmp(&order_key(b)).then_with(|| a.id().cmp(b.id()))
         };
         if hits.len() > limit && limit > 0 {
             hits.select_nth_unstable_by(limit - 1, order);

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::counters::Counters;
 use super::vc::VcSummary;
 use super::{State, intern};
-use crate::decode::{DossierStatus, Severity, Source};
+use crate::decode::{Severity, Source};
 use crate::time::Ts;
 
 /// Dossier gauges of one agency label.
@@ -173,24 +173,16 @@ impl State {
         let (agency_labels, label_of) = self.agency_labels();
         let label = |agency: u32| label_of.get(agency as usize).copied().unwrap_or(0) as usize;
         let mut agencies = vec![AgencyGauges::default(); agency_labels.len()];
-        let due_soon_limit = now.plus_secs(p.due_soon_secs);
-        let stalled = p.stalled_at(now);
+        let urgency = p.urgency_at(now);
         for d in self.dossiers.iter() {
             let Some(i) = d.status().open_index() else {
                 continue;
             };
             let g = &mut agencies[label(d.agency())];
             g.open[i] += 1;
-            if d.status() == DossierStatus::InProgress {
-                match d.due_at() {
-                    Some(due) if due < now => g.overdue += 1,
-                    Some(due) if due <= due_soon_limit => g.due_soon += 1,
-                    _ => {}
-                }
-                if stalled.is_stalled(d.last_event_at()) {
-                    g.stalled += 1;
-                }
-            }
+            g.overdue += u64::from(urgency.is_overdue(d));
+            g.due_soon += u64::from(urgency.is_due_soon(d));
+            g.stalled += u64::from(urgency.is_stalled(d));
         }
         let mut totals = AgencyGauges::default();
         agencies.iter().for_each(|g| totals.add(g));

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::summary::{Lang, Text};
 use super::{Match, Rule};
 use crate::config::{AlertSettings, RuleSettings};
-use crate::decode::{DossierStatus, Severity, Source};
+use crate::decode::{Severity, Source};
 use crate::state::State;
 use crate::time::Ts;
 
@@ -43,18 +43,14 @@ pub fn evaluate(s: &AlertSettings, state: &State, now: Ts) -> Vec<Match> {
 /// earliest `due_at`, stalled by earliest latest event), ties by dossier id.
 fn dossiers(s: &AlertSettings, state: &State, now: Ts, lang: Lang, out: &mut Vec<Match>) {
     let p = state.params();
-    let stalled = p.stalled_at(now);
+    let urgency = p.urgency_at(now);
     let mut overdue: HashMap<u32, Vec<(Ts, &str)>> = HashMap::new();
     let mut stalled_by: HashMap<u32, Vec<(Ts, &str)>> = HashMap::new();
-    for d in state
-        .dossiers
-        .iter()
-        .filter(|d| d.status() == DossierStatus::InProgress)
-    {
-        if let Some(due) = d.due_at().filter(|due| *due < now) {
+    for d in state.dossiers.iter() {
+        if let Some(due) = d.due_at().filter(|_| urgency.is_overdue(d)) {
             overdue.entry(d.agency()).or_default().push((due, d.id()));
         }
-        if stalled.is_stalled(d.last_event_at()) {
+        if urgency.is_stalled(d) {
             stalled_by
                 .entry(d.agency())
                 .or_default()

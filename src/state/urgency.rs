@@ -1,0 +1,55 @@
+//! What makes a dossier urgent at an instant: overdue, due soon, stalled. The one place
+//! these tests are written; the view, the alert rules and the API's filters all ask here.
+
+use super::dossiers::Dossier;
+use super::{Params, StalledTest};
+use crate::decode::DossierStatus;
+use crate::time::Ts;
+
+/// The urgency tests at one instant, built once per pass (see [`Params::urgency_at`]).
+pub struct Urgency<'a> {
+    now: Ts,
+    due_soon_limit: Ts,
+    stalled: StalledTest<'a>,
+}
+
+impl Params {
+    /// The urgency tests at `now`: build once, apply to every dossier.
+    #[must_use]
+    pub fn urgency_at(&self, now: Ts) -> Urgency<'_> {
+        Urgency {
+            now,
+            due_soon_limit: now.plus_secs(self.due_soon_secs),
+            stalled: self.stalled_at(now),
+        }
+    }
+}
+
+impl Urgency<'_> {
+    /// Overdue (quá hạn): in progress and `due_at` before now. A dossier waiting for the
+    /// citizen or paused is never overdue.
+    #[must_use]
+    pub fn is_overdue(&self, d: &Dossier) -> bool {
+        in_progress(d) && d.due_at().is_some_and(|due| due < self.now)
+    }
+
+    /// Due soon (sắp đến hạn): in progress, not overdue, and `due_at` within the horizon.
+    #[must_use]
+    pub fn is_due_soon(&self, d: &Dossier) -> bool {
+        in_progress(d)
+            && d
+                .due_at()
+                .is_some_and(|due| due >= self.now && due <= self.due_soon_limit)
+    }
+
+    /// Stalled (tồn đọng): in progress and no event for longer than the threshold, in
+    /// calendar or working time.
+    #[must_use]
+    pub fn is_stalled(&self, d: &Dossier) -> bool {
+        in_progress(d) && self.stalled.is_stalled(d.last_event_at())
+    }
+}
+
+fn in_progress(d: &Dossier) -> bool {
+    d.status() == DossierStatus::InProgress
+}

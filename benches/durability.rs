@@ -38,6 +38,10 @@ use iocd::state::{Params, Processed, State};
 use iocd::store;
 use iocd::store::{Checkpoint, Journal};
 use iocd::time::Ts;
+use iocd_testkit::corpus::{
+    Fraction, LOCAL_OFFSET, Rng, agency_code, agency_level, civil_from_days, procedure_code,
+    write_local_time,
+};
 
 const PREFIX: &str = "ioc/v1";
 /// Messages of the mixed stream.
@@ -50,7 +54,6 @@ const SMALL_BATCH_CAP: Duration = Duration::from_secs(4);
 const DOSSIERS: usize = 1_000_000;
 /// 2026-11-24T08:00:00+07:00 in Unix seconds.
 const T0: i64 = 1_795_453_200 + 8 * 3600;
-const LOCAL_OFFSET: i64 = 7 * 3600;
 /// Set in the child process: the data directory to recover.
 const CHILD_VAR: &str = "IOCD_DURABILITY_BENCH_RECOVER";
 
@@ -58,49 +61,9 @@ const CHILD_VAR: &str = "IOCD_DURABILITY_BENCH_RECOVER";
 // Deterministic generation
 // ---------------------------------------------------------------------------------------
 
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-/// Days since 1970-01-01 → (year, month, day).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 /// Writes Unix milliseconds as `2026-11-24T08:15:02.123+07:00`.
 fn write_ts(out: &mut String, ms: i64) {
-    let local = ms.div_euclid(1000) + LOCAL_OFFSET;
-    let (y, mo, d) = civil_from_days(local.div_euclid(86_400));
-    let s = local.rem_euclid(86_400);
-    let _ = write!(
-        out,
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}+07:00",
-        s / 3600,
-        s / 60 % 60,
-        s % 60,
-        ms.rem_euclid(1000)
-    );
+    write_local_time(out, ms, Fraction::Millis);
 }
 
 const SECTORS: &[&str] = &[
@@ -134,30 +97,22 @@ struct Gen {
 impl Gen {
     fn new(seed: u64) -> Self {
         let agencies = (0..200)
-            .map(|i| {
-                if i < 20 {
-                    Agency {
-                        code: format!("000.00.{:02}.H42", i + 1),
-                        level: "province",
-                        topic: format!("H42.{:02}", i + 1),
-                    }
+            .map(|i| Agency {
+                code: agency_code(i),
+                level: agency_level(i),
+                // Provincial departments publish under a short topic level of their own.
+                topic: if i < 20 {
+                    format!("H42.{:02}", i + 1)
                 } else {
-                    let code = format!("000.{:02}.{:02}.H42", 20 + i / 10, i % 10 + 21);
-                    Agency {
-                        topic: code.clone(),
-                        code,
-                        level: "commune",
-                    }
-                }
+                    agency_code(i)
+                },
             })
             .collect();
         Self {
             rng: Rng(seed),
             seq: 0,
             agencies,
-            procedures: (0..2000)
-                .map(|i| format!("{}.{:06}", 1 + i % 2, 1000 + i * 7))
-                .collect(),
+            procedures: (0..2000).map(procedure_code).collect(),
             buf: String::with_capacity(512),
         }
     }
@@ -165,20 +120,9 @@ impl Gen {
     /// Starts a payload in `buf`: the envelope with a fresh UUID-shaped event id.
     fn envelope(&mut self, ty: &str, at_ms: i64) {
         self.seq += 1;
-        let r = self.rng.next();
-        let n = self.seq;
         self.buf.clear();
-        let _ = write!(
-            self.buf,
-            r#"{{"event_id":"{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}","type":"{ty}","occurred_at":""#,
-            (r >> 32) as u32,
-            (r >> 16) as u16,
-            r & 0xfff,
-            0x8000 | (n >> 48) as u16 & 0x3fff,
-            n & 0xffff_ffff_ffff
-        );
-        write_ts(&mut self.buf, at_ms);
-        self.buf.push('"');
+        self.rng
+            .write_envelope(&mut self.buf, self.seq, ty, at_ms, Fraction::Millis);
     }
 
     /// The message in `buf`, closed, on `topic`, received 20 to 500 ms after `at_ms`.

@@ -33,6 +33,10 @@ use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group,
 use iocd::decode::{DecodeLimits, Source, decode};
 use iocd::state::{Input, Message, Outcome, Params, Processed, State};
 use iocd::time::Ts;
+use iocd_testkit::corpus::{
+    Fraction, LOCAL_OFFSET, Rng, agency_code, agency_level, civil_from_days, local_time,
+    procedure_code,
+};
 
 /// Events applied before the measured slice.
 const WARM: usize = 1_000_000;
@@ -46,86 +50,14 @@ const DOSSIERS: usize = 175_000;
 const VIEW_DOSSIERS: usize = 1_000_000;
 /// 2026-11-02T00:00:00+07:00, a Monday, in Unix seconds.
 const DAY0: i64 = 1_793_552_400;
-const LOCAL_OFFSET: i64 = 7 * 3600;
 
 // ---------------------------------------------------------------------------------------
 // Deterministic generation
 // ---------------------------------------------------------------------------------------
 
-/// SplitMix64: small, fast, deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    /// True with probability `pct` percent.
-    fn pct(&mut self, pct: u64) -> bool {
-        self.below(100) < pct
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-    /// A UUID-shaped event id (36 characters), unique by construction of the counter.
-    fn uuid(&mut self, n: u64) -> String {
-        let r = self.next();
-        format!(
-            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-            (r >> 32) as u32,
-            (r >> 16) as u16,
-            r & 0xfff,
-            0x8000 | (n >> 48) as u16 & 0x3fff,
-            n & 0xffff_ffff_ffff
-        )
-    }
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
-}
-
 /// Unix milliseconds → `2026-11-24T08:15:02.123+07:00` (milliseconds only when not zero).
 fn rfc3339(ms: i64) -> String {
-    let local = ms.div_euclid(1000) + LOCAL_OFFSET;
-    let (y, mo, d) = civil_from_days(local.div_euclid(86_400));
-    let s = local.rem_euclid(86_400);
-    let mut out = format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    );
-    let frac = ms.rem_euclid(1000);
-    if frac != 0 {
-        let _ = write!(out, ".{frac:03}");
-    }
-    out.push_str("+07:00");
-    out
+    local_time(ms, Fraction::MillisIfAny)
 }
 
 /// `yymmdd` of a local day, for dossier ids.
@@ -137,16 +69,7 @@ fn yymmdd(ms: i64) -> String {
 /// 200 agency codes: 20 provincial departments and 180 communes.
 fn agencies() -> Vec<(String, &'static str)> {
     (0..200)
-        .map(|i| {
-            if i < 20 {
-                (format!("000.00.{:02}.H42", i + 1), "province")
-            } else {
-                (
-                    format!("000.{:02}.{:02}.H42", 20 + i / 10, i % 10 + 21),
-                    "commune",
-                )
-            }
-        })
+        .map(|i| (agency_code(i), agency_level(i)))
         .collect()
 }
 
@@ -168,12 +91,7 @@ const SECTORS: &[&str] = &[
 /// 2,000 procedure codes (`1.001234`), each with its sector.
 fn procedures() -> Vec<(String, &'static str)> {
     (0..2000)
-        .map(|i| {
-            (
-                format!("{}.{:06}", 1 + i % 2, 1000 + i * 7),
-                SECTORS[i % SECTORS.len()],
-            )
-        })
+        .map(|i| (procedure_code(i), SECTORS[i % SECTORS.len()]))
         .collect()
 }
 
@@ -206,11 +124,10 @@ impl Gen {
     /// Starts a payload: the envelope with a fresh unique event id.
     fn envelope(&mut self, ty: &str, at_ms: i64) -> String {
         self.seq += 1;
-        let id = self.rng.uuid(self.seq);
-        format!(
-            r#"{{"event_id":"{id}","type":"{ty}","occurred_at":"{}""#,
-            rfc3339(at_ms)
-        )
+        let mut p = String::new();
+        self.rng
+            .write_envelope(&mut p, self.seq, ty, at_ms, Fraction::MillisIfAny);
+        p
     }
 
     fn push(&mut self, source: Source, at_ms: i64, mut body: String) {

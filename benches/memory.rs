@@ -22,12 +22,14 @@ use std::process::Command;
 use iocd::decode::{DecodeLimits, Source, decode};
 use iocd::state::{Input, Params, State};
 use iocd::time::Ts;
+use iocd_testkit::corpus::{
+    Fraction, LOCAL_OFFSET, Rng, agency_code, civil_from_days, procedure_code, write_local_time,
+};
 
 const DOSSIERS: usize = 1_000_000;
 const MODE_VAR: &str = "IOCD_MEMORY_BENCH_MODE";
 /// 2026-11-24T00:00:00+07:00 in Unix seconds.
 const DAY: i64 = 1_795_453_200;
-const LOCAL_OFFSET: i64 = 7 * 3600;
 
 /// `VmRSS` of this process, in bytes.
 fn rss_bytes() -> u64 {
@@ -42,52 +44,9 @@ fn rss_bytes() -> u64 {
         .expect("VmRSS in kB")
 }
 
-/// SplitMix64, for deterministic UUID-shaped event ids.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
-/// Days since 1970-01-01 → (year, month, day).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
-}
-
 /// Writes `secs` (Unix) as `2026-11-24T08:15:02+07:00`.
 fn write_ts(out: &mut String, secs: i64) {
-    let local = secs + LOCAL_OFFSET;
-    let (y, mo, d) = civil_from_days(local.div_euclid(86_400));
-    let s = local.rem_euclid(86_400);
-    let _ = write!(
-        out,
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}+07:00",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    );
+    write_local_time(out, secs * 1000, Fraction::None);
 }
 
 struct Gen {
@@ -103,38 +62,17 @@ impl Gen {
         Self {
             rng: Rng(0x3E30_2026),
             seq: 0,
-            agencies: (0..200)
-                .map(|i| {
-                    if i < 20 {
-                        format!("000.00.{:02}.H42", i + 1)
-                    } else {
-                        format!("000.{:02}.{:02}.H42", 20 + i / 10, i % 10 + 21)
-                    }
-                })
-                .collect(),
-            procedures: (0..2000)
-                .map(|i| format!("{}.{:06}", 1 + i % 2, 1000 + i * 7))
-                .collect(),
+            agencies: (0..200).map(agency_code).collect(),
+            procedures: (0..2000).map(procedure_code).collect(),
             buf: String::with_capacity(512),
         }
     }
 
     fn envelope(&mut self, ty: &str, at: i64) {
         self.seq += 1;
-        let r = self.rng.next();
-        let n = self.seq;
         self.buf.clear();
-        let _ = write!(
-            self.buf,
-            r#"{{"event_id":"{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}","type":"{ty}","occurred_at":""#,
-            (r >> 32) as u32,
-            (r >> 16) as u16,
-            r & 0xfff,
-            0x8000 | (n >> 48) as u16 & 0x3fff,
-            n & 0xffff_ffff_ffff
-        );
-        write_ts(&mut self.buf, at);
-        self.buf.push('"');
+        self.rng
+            .write_envelope(&mut self.buf, self.seq, ty, at * 1000, Fraction::None);
     }
 
     /// Dossier `n`: agency `n % 200`, filed `n / 20,000` days before the reference day,

@@ -38,7 +38,6 @@
 //! `docs/performance.md`.
 
 use std::fmt::Write as _;
-use std::net::TcpListener;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,6 +46,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use futures_util::StreamExt as _;
 use iocd::time::Ts;
+use iocd_testkit::free_port;
 use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, QoS};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
@@ -161,8 +161,8 @@ impl Daemon {
 
     async fn start() -> anyhow::Result<Daemon> {
         let dir = tempfile::tempdir().context("temporary directory")?;
-        let mqtt_port = free_port()?;
-        let http_port = free_port()?;
+        let mqtt_port = free_port();
+        let http_port = free_port();
         let tag = format!("wsbench{}", std::process::id());
         let prefix = format!("{tag}/v1");
         let config = dir.path().join("iocd.toml");
@@ -235,10 +235,6 @@ impl Daemon {
             Err(_) => String::new(),
         }
     }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// A value of `/proc/<pid>/status` in kB (`VmRSS`, `RssAnon`, …), in bytes.

@@ -6,6 +6,8 @@
 //! applies what is queued and ends; then the HTTP server stops. `/metrics` is served until
 //! the end.
 
+mod params;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,17 +22,18 @@ use tracing::{error, info, warn};
 
 use crate::config::Settings;
 use crate::decode::DecodeLimits;
-use crate::ingest::{Acks, LinkStatus, MqttIngest};
-use crate::outputs::alerts::Engine;
+use crate::derive::alerts::Engine;
+use crate::derive::snapshot::Snapshot;
+use crate::derive::{Deriver, Transition, View};
+use crate::ingest::deadletter::DeadLetters;
+use crate::ingest::{Acks, LinkStatus, MqttIngest, Publisher};
 use crate::outputs::api::Api;
 use crate::outputs::auth::Access;
-use crate::outputs::deadletter::DeadLetters;
 use crate::outputs::http::{Durability, HttpState, router};
-use crate::outputs::prometheus;
-use crate::outputs::snapshot::Snapshot;
 use crate::outputs::ws::{ALERT_BUFFER, WsHub};
+use crate::outputs::{mqtt, prometheus};
 use crate::pipeline::{Outputs, Pipeline};
-use crate::state::{Params, State, View};
+use crate::state::State;
 use crate::store::Journal;
 use crate::telemetry::{Chain, SelfMetrics};
 use crate::time::Ts;
@@ -53,9 +56,6 @@ pub enum AppError {
         /// Why (in the message, so that the flag to change comes last).
         error: std::io::Error,
     },
-    /// `[mqtt] embedded_listen` is not an address.
-    #[error("mqtt.embedded_listen: not an IP address and port")]
-    EmbeddedListen(#[source] std::net::AddrParseError),
     /// The embedded broker did not start.
     #[cfg(feature = "demo")]
     #[error(transparent)]
@@ -63,6 +63,9 @@ pub enum AppError {
     /// The configuration cannot be used as it is (the broker password's variable).
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// The working calendar cannot be built from the settings.
+    #[error("calendar")]
+    Calendar(#[from] crate::time::workcal::CalendarError),
     /// The MQTT settings cannot be used.
     #[error("cannot set up the MQTT connection")]
     Mqtt(#[source] crate::ingest::IngestError),
@@ -122,11 +125,19 @@ where
     }
 }
 
+/// What publishes alert transitions on MQTT, until it runs.
+struct AlertOutput {
+    transitions: broadcast::Receiver<Arc<Transition>>,
+    publisher: Publisher,
+    metrics: SelfMetrics,
+}
+
 /// A built, not yet running daemon.
 pub struct App {
     listener: TcpListener,
     ingest: MqttIngest,
     pipeline: Pipeline,
+    alert_out: AlertOutput,
     http: HttpState,
     views: watch::Receiver<Arc<View>>,
     /// Fires at shutdown so WebSocket clients close cleanly.
@@ -141,10 +152,10 @@ impl App {
     /// When the listen address cannot be bound (the message names it and the flag to
     /// change it), the broker password cannot be read, or the MQTT settings are unusable.
     pub async fn build(settings: Settings, data_dir: Option<PathBuf>) -> Result<App, AppError> {
-        let listener = TcpListener::bind(&settings.http.listen)
+        let listener = TcpListener::bind(settings.http.listen)
             .await
             .map_err(|error| AppError::Listen {
-                addr: settings.http.listen.clone(),
+                addr: settings.http.listen.to_string(),
                 error,
             })?;
         #[cfg(feature = "demo")]
@@ -154,7 +165,7 @@ impl App {
         let (tx, rx) = mpsc::channel(settings.mqtt.queue_capacity);
         let limits = DecodeLimits {
             max_payload_bytes: settings.ingest.max_payload_bytes,
-            max_future_skew_secs: settings.ingest.max_future_skew_secs,
+            max_future_skew_secs: crate::time::whole_secs(settings.ingest.max_future_skew),
         };
         // With a data directory a message is acknowledged once it is in the log.
         let acks = if data_dir.is_some() {
@@ -171,11 +182,11 @@ impl App {
             metrics.clone(),
         )
         .map_err(AppError::Mqtt)?;
-        let params = Params::from_settings(&settings);
+        let params = params::params(&settings)?;
         let cal = params.cal.clone();
         let (state, journal, durable, alert_since) = match &data_dir {
             Some(dir) => {
-                let every = Duration::from_secs(settings.store.checkpoint_interval_secs);
+                let every = settings.store.checkpoint_interval;
                 // Reading the checkpoint and replaying the log is disk work: off the runtime.
                 let (dir, prefix) = (dir.clone(), settings.mqtt.prefix.clone());
                 let (journal, recovery, durable) = tokio::task::spawn_blocking(move || {
@@ -216,6 +227,12 @@ impl App {
         );
         let mut engine = Engine::new(settings.alerts.clone(), cal.clone());
         engine.restore_since(alert_since);
+        // Subscribed before anything runs, so that no transition is missed.
+        let alert_out = AlertOutput {
+            transitions: alerts_tx.subscribe(),
+            publisher: publisher.clone(),
+            metrics: metrics.clone(),
+        };
         let mut pipeline = Pipeline::new(
             rx,
             state,
@@ -226,12 +243,11 @@ impl App {
                 views: view_tx,
                 snapshots: snapshot_tx,
                 queries,
-                engine,
+                deriver: Deriver::new(engine),
                 alerts: alerts_tx,
-                alert_publisher: Some(publisher),
                 link: link.clone(),
             },
-            Duration::from_millis(settings.ws.push_interval_ms),
+            settings.ws.push_interval,
             metrics.clone(),
         );
         let http = HttpState {
@@ -241,6 +257,7 @@ impl App {
             ws: hub,
             api: Api {
                 snapshots,
+                views: views.clone(),
                 queries: query_tx,
                 cal,
             },
@@ -256,6 +273,7 @@ impl App {
             listener,
             ingest,
             pipeline,
+            alert_out,
             http,
             views,
             ws_shutdown,
@@ -294,6 +312,12 @@ impl App {
         let ws_shutdown = self.ws_shutdown.clone();
         let mut ingest = tokio::spawn(self.ingest.run(cancel.child_token()));
         let mut pipeline = spawn_pipeline(self.pipeline);
+        let AlertOutput {
+            transitions,
+            publisher,
+            metrics,
+        } = self.alert_out;
+        let alert_out = tokio::spawn(mqtt::publish_alerts(transitions, publisher, metrics));
         let http_cancel = CancellationToken::new();
         let server = axum::serve(self.listener, router(self.http))
             .with_graceful_shutdown(http_cancel.clone().cancelled_owned());
@@ -333,6 +357,7 @@ impl App {
             );
             return Err(AppError::ShutdownDeadline(SHUTDOWN_DEADLINE));
         }
+        alert_out.abort();
         failure.map_or(Ok(()), Err)
     }
 }
@@ -343,11 +368,7 @@ async fn with_embedded_broker(mut settings: Settings) -> Result<Settings, AppErr
     if !settings.mqtt.embedded {
         return Ok(settings);
     }
-    let addr: SocketAddr = settings
-        .mqtt
-        .embedded_listen
-        .parse()
-        .map_err(AppError::EmbeddedListen)?;
+    let addr = settings.mqtt.embedded_listen;
     let max_packet = settings
         .ingest
         .max_payload_bytes
@@ -355,12 +376,12 @@ async fn with_embedded_broker(mut settings: Settings) -> Result<Settings, AppErr
         .saturating_add(64 * 1024);
     let hint = "--mqtt-listen or [mqtt] embedded_listen";
     crate::demo::broker::EmbeddedBroker::start(addr, max_packet, hint).await?;
-    let host = if addr.ip().is_unspecified() {
-        "127.0.0.1".to_owned()
+    let ip = if addr.ip().is_unspecified() {
+        std::net::Ipv4Addr::LOCALHOST.into()
     } else {
-        addr.ip().to_string()
+        addr.ip()
     };
-    settings.mqtt.url = format!("mqtt://{host}:{}", addr.port());
+    settings.mqtt.url = SocketAddr::new(ip, addr.port()).into();
     Ok(settings)
 }
 

@@ -9,33 +9,48 @@
 //! # Data flow
 //!
 //! ```text
-//! broker ──► ingest::mqtt ──bounded queue──► pipeline ──► decode ──► state::State::apply
-//!   ▲             (poll loop only)              │                         │
-//!   └── deadletter ◄── outputs::deadletter ◄────┘        refresh(now) ──► state::View
-//!                                                                        │
-//!                                         outputs::http (/metrics, /healthz, /readyz)
+//! broker ─► ingest ─bounded queue─► pipeline: decode ─► state::State::apply (the one writer)
+//!   ▲         │                        │ rejected                │ every tick
+//!   │         └── deadletter ◄─────────┘                         ▼
+//!   │                              derive: View + alert matches (one pass) + snapshot
+//!   │                                        │ watch (view, snapshot), broadcast (transitions)
+//!   └──── outputs::mqtt (alerts) ◄───────────┤
+//!         outputs::{prometheus, ws, api, http} ◄┘
 //! ```
+//!
+//! Nothing imports upward: `state` knows nothing of `derive`, and neither `pipeline` nor
+//! `derive` imports `outputs`; outputs read only what derive published.
 //!
 //! # Layout
 //!
-//! - [`config`]: settings and their validation.
-//! - [`ingest`]: the MQTT connection; hands raw messages on, applies backpressure.
-//! - [`decode`]: payload → validated [`decode::Event`] or a [`decode::DecodeError`] with its reason code.
-//! - [`state`]: the deterministic model (`apply`) and the read-only [`state::View`] built from it.
-//! - [`pipeline`]: the single loop that drives decode → apply → publish.
-//! - [`outputs`]: Prometheus exposition, HTTP endpoints, dead-letter republishing.
+//! - [`config`]: the settings, parsed once into types (broker URL, addresses, time zone,
+//!   durations, enums, secrets) with errors naming the file and the key.
+//! - [`time`]: instants, the local calendar and the working calendar ([`time::workcal`]).
+//! - [`ingest`]: the MQTT connection; hands raw messages on, applies backpressure;
+//!   republishes rejected payloads as dead letters.
+//! - [`decode`]: payload → validated [`decode::Event`] or a [`decode::DecodeError`] with its
+//!   reason code.
+//! - [`state`]: the deterministic model (`apply`, `process`), and what is urgent or silent
+//!   at an instant ([`state::urgency`]).
+//! - [`derive`]: once per tick, the [`derive::View`], the alert engine's transitions and the
+//!   snapshot document.
+//! - [`pipeline`]: the single loop that drives decode → apply → derive → publish.
+//! - [`outputs`]: Prometheus exposition, HTTP endpoints and API, WebSocket, alerts on MQTT.
 //! - [`telemetry`]: logging and iocd's own metrics.
-//! - [`app`]: wires it all together and owns shutdown.
-//! - [`simulate`]: realistic traffic of the three source systems (`iocd simulate`).
-//! - [`demo`]: embedded broker + simulator + daemon in one process (`iocd demo`).
+//! - [`app`]: wires it all together and owns shutdown; the one place that turns the
+//!   settings into the state's parameters (`config` and `state` do not know each other).
 //! - [`store`]: the durable event log and checkpoints; [`store::journal`]: how the pipeline
 //!   uses them (log before ack, group commit, checkpoints, recovery).
+//! - `simulate` and `demo` (cargo feature `demo`): realistic traffic of the three source
+//!   systems (`iocd simulate`), and embedded broker + simulator + daemon in one process
+//!   (`iocd demo`).
 
 pub mod app;
 pub mod config;
 pub mod decode;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod derive;
 pub mod ingest;
 pub mod outputs;
 pub mod pipeline;

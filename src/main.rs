@@ -6,12 +6,13 @@
 //! unusable (the message names the file or flag, the key and what is wrong).
 
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use iocd::config::{ConfigError, DEFAULT_CONFIG, LogFormat, Settings};
+use iocd::config::{BrokerUrl, DEFAULT_CONFIG, ListenAddrError, LogFormat, Settings};
 
 /// Real-time monitoring daemon for a provincial Intelligent Operations Centre.
 #[derive(Debug, Parser)]
@@ -53,10 +54,10 @@ struct RunArgs {
     config: ConfigArg,
     /// Broker URL, mqtt://host:port or mqtts://host:port; overrides `mqtt.url`.
     #[arg(long, value_name = "URL")]
-    mqtt: Option<String>,
+    mqtt: Option<BrokerUrl>,
     /// HTTP listen address such as 0.0.0.0:8080; overrides `http.listen`.
-    #[arg(long, value_name = "ADDR")]
-    listen: Option<String>,
+    #[arg(long, value_name = "ADDR", value_parser = http_addr)]
+    listen: Option<SocketAddr>,
     /// Directory for durable state; created if missing.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -70,12 +71,12 @@ struct RunArgs {
 struct DemoArgs {
     /// HTTP address of the wall, the WebSocket, the API and /metrics [default: 127.0.0.1:8080,
     /// or a free port when that one is taken].
-    #[arg(long, value_name = "ADDR")]
-    listen: Option<String>,
+    #[arg(long, value_name = "ADDR", value_parser = http_addr)]
+    listen: Option<SocketAddr>,
     /// Address of the embedded MQTT broker, where test feeds can publish too [default:
     /// 127.0.0.1:1883, or a free port when that one is taken].
-    #[arg(long, value_name = "ADDR")]
-    mqtt_listen: Option<String>,
+    #[arg(long, value_name = "ADDR", value_parser = mqtt_addr)]
+    mqtt_listen: Option<SocketAddr>,
     /// Seed of the simulation.
     #[arg(long, default_value_t = 2026)]
     seed: u64,
@@ -88,9 +89,10 @@ struct DemoArgs {
 #[cfg(feature = "demo")]
 #[derive(Debug, Args)]
 struct SimulateArgs {
-    /// Broker URL, mqtt://host:port or mqtts://host:port.
+    /// Broker URL, mqtt://host:port or mqtts://host:port (no user:password@ in it: use
+    /// --username and --password-env).
     #[arg(long, value_name = "URL", default_value = "mqtt://127.0.0.1:1883")]
-    mqtt: String,
+    mqtt: BrokerUrl,
     /// Topic prefix.
     #[arg(long, default_value = "ioc/v1")]
     prefix: String,
@@ -183,33 +185,31 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The file's settings with the flags applied on top, validated again with the flags'
-/// names in any error (the file alone was already valid, so new problems are the flags').
+/// The file's settings with the flags applied on top (clap has parsed the flags into
+/// their types, naming the flag in any error).
 fn settings_for_run(args: &RunArgs) -> anyhow::Result<Settings> {
     let mut settings = load(args.config.config.as_deref())?;
     if let Some(url) = &args.mqtt {
         settings.mqtt.url.clone_from(url);
     }
-    if let Some(listen) = &args.listen {
-        settings.http.listen.clone_from(listen);
+    if let Some(listen) = args.listen {
+        settings.http.listen = listen;
     }
     if let Some(format) = args.log_format {
         settings.log.format = format;
     }
-    settings
-        .validate()
-        .map_err(|problems| ConfigError::Invalid {
-            origin: "command line".to_owned(),
-            problems: problems
-                .into_iter()
-                .map(|(key, problem)| match key.as_str() {
-                    "mqtt.url" => ("--mqtt".to_owned(), problem),
-                    "http.listen" => ("--listen".to_owned(), problem),
-                    _ => (key, problem),
-                })
-                .collect(),
-        })?;
     Ok(settings)
+}
+
+/// `--listen`: an IP address and port, with the same message as `http.listen`.
+fn http_addr(text: &str) -> Result<SocketAddr, ListenAddrError> {
+    iocd::config::listen_addr(text, "127.0.0.1:8080")
+}
+
+/// `--mqtt-listen`: an IP address and port, with the same message as `mqtt.embedded_listen`.
+#[cfg(feature = "demo")]
+fn mqtt_addr(text: &str) -> Result<SocketAddr, ListenAddrError> {
+    iocd::config::listen_addr(text, "127.0.0.1:1883")
 }
 
 /// Loads and validates the settings, and checks that the broker password can be read
@@ -241,7 +241,7 @@ async fn demo(args: DemoArgs) -> Result<(), Failure> {
     };
     iocd::demo::run(options, iocd::shutdown::signal())
         .await
-        .map_err(Failure::Runtime)
+        .map_err(|e| Failure::Runtime(e.into()))
 }
 
 /// `iocd simulate`: publishes simulated events until `--duration` or a signal.
@@ -261,13 +261,13 @@ async fn simulate(args: SimulateArgs) -> Result<(), Failure> {
         ca_file: args.ca_file,
         ..iocd::simulate::SimOptions::default()
     };
-    options.validate().map_err(Failure::Config)?;
+    options.validate().map_err(|e| Failure::Config(e.into()))?;
     iocd::telemetry::init_logging(LogFormat::Text, "warn")
         .map_err(|e| Failure::Config(e.into()))?;
     iocd::simulate::run(options)
         .await
         .map(|_| ())
-        .map_err(Failure::Runtime)
+        .map_err(|e| Failure::Runtime(e.into()))
 }
 
 /// The password for `iocd simulate --username`, from the variable `var`.
@@ -275,12 +275,12 @@ async fn simulate(args: SimulateArgs) -> Result<(), Failure> {
 fn simulator_password(
     username: Option<&str>,
     var: &str,
-) -> anyhow::Result<Option<iocd::simulate::Password>> {
+) -> anyhow::Result<Option<iocd::config::Secret>> {
     let Some(user) = username else {
         return Ok(None);
     };
     match std::env::var(var) {
-        Ok(password) => Ok(Some(iocd::simulate::Password(password))),
+        Ok(password) => Ok(Some(password.into())),
         Err(std::env::VarError::NotPresent) => anyhow::bail!(
             "--username {user}: export the password in {var} (or name another variable with \
              --password-env)"

@@ -1,6 +1,7 @@
 //! The pipeline: the one task that owns the [`State`]. It takes raw messages off the ingest
-//! queue, decodes them, applies events (or counts rejections and dead-letters them), and
-//! at every tick publishes a fresh [`View`] for the outputs.
+//! queue and processes them (decode, apply, or count a rejection and dead-letter it), and
+//! at every tick has the derive stage build the view, the alert transitions and the
+//! snapshot, and publishes them for the outputs. It imports nothing from `outputs`.
 //!
 //! Being the only writer keeps `apply` single-threaded and deterministic; readers never
 //! lock the state, they read the latest `Arc<View>` from a `watch` channel. The task ends
@@ -13,13 +14,13 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::decode::{DecodeError, DecodeLimits, Source};
-use crate::ingest::Publisher;
+use crate::derive::alerts::{Alert, AlertState};
+use crate::derive::snapshot::Snapshot;
+use crate::derive::{Deriver, Transition, View};
 use crate::ingest::RawMessage;
-use crate::outputs::alerts::{AlertState, Engine};
-use crate::outputs::api::Query;
-use crate::outputs::deadletter::DeadLetters;
-use crate::outputs::snapshot::Snapshot;
-use crate::state::{Input, Processed, State, View};
+use crate::ingest::deadletter::DeadLetters;
+use crate::state::query::Query;
+use crate::state::{Input, Processed, State};
 use crate::telemetry::SelfMetrics;
 use crate::time::Ts;
 
@@ -54,12 +55,10 @@ pub struct Outputs {
     pub snapshots: watch::Sender<Arc<Snapshot>>,
     /// Read queries from the API; answered between batches.
     pub queries: mpsc::Receiver<Query>,
-    /// The alert engine, evaluated every tick.
-    pub engine: Engine,
-    /// Alert transitions (JSON objects) for the WebSocket clients; never blocks.
-    pub alerts: tokio::sync::broadcast::Sender<Arc<str>>,
-    /// Where alert transitions are published on MQTT (`{prefix}/alerts/{rule}`).
-    pub alert_publisher: Option<Publisher>,
+    /// The derive stage, run every tick.
+    pub deriver: Deriver,
+    /// Alert transitions for the outputs (WebSocket clients, MQTT); never blocks.
+    pub alerts: tokio::sync::broadcast::Sender<Arc<Transition>>,
     /// The broker link: a lost session marks the sources as a possible gap.
     pub link: watch::Receiver<crate::ingest::LinkStatus>,
 }
@@ -133,7 +132,7 @@ impl Pipeline {
                     self.publish(now);
                     if let Some(journal) = &mut self.journal {
                         journal.commit();
-                        let engine = &self.outputs.engine;
+                        let engine = self.outputs.deriver.engine();
                         journal.maybe_checkpoint(&self.state, || engine.since_map());
                     }
                 }
@@ -142,7 +141,7 @@ impl Pipeline {
         self.publish(Ts::now());
         if let Some(journal) = &mut self.journal {
             // A checkpoint at shutdown makes the next start quick (nothing to replay).
-            journal.checkpoint(&self.state, self.outputs.engine.since_map());
+            journal.checkpoint(&self.state, self.outputs.deriver.engine().since_map());
         }
         self.state
     }
@@ -152,19 +151,9 @@ impl Pipeline {
         self.journal = Some(journal);
     }
 
-    /// Evaluates the alerts and sends each transition out at once; publishes the view at
-    /// `now`, and the snapshot when its content changed.
+    /// Derives everything at `now` and publishes it: each alert transition at once (log,
+    /// journal, outputs), the view, and the snapshot when its content changed.
     fn publish(&mut self, now: Ts) {
-        self.alert(now);
-        let mut view = self.state.view(now);
-        view.alerts_firing = self
-            .outputs
-            .engine
-            .firing_counts()
-            .into_iter()
-            .map(|(rule, severity, n)| (rule.as_str(), severity.as_str(), n))
-            .collect();
-        let alerts = self.outputs.engine.firing_json();
         let lost = self.outputs.link.borrow().sessions_lost;
         if lost > self.gap.0 {
             self.gap = (lost, Some(now));
@@ -177,44 +166,43 @@ impl Pipeline {
             .gap
             .1
             .is_some_and(|at| now < at.plus_secs(GAP_SHOWN_SECS));
-        let mut snap = Snapshot::build(&view, alerts, possible_gap, &self.state.params().cal);
         let previous = self.outputs.snapshots.borrow().clone();
-        if !snap.same_content(&previous) {
-            snap.version = previous.version + 1;
-            self.outputs.snapshots.send_replace(Arc::new(snap));
+        let derived = self
+            .outputs
+            .deriver
+            .derive(&self.state, now, possible_gap, &previous);
+        for alert in derived.transitions {
+            self.transition(alert);
         }
-        self.outputs.views.send_replace(Arc::new(view));
+        if let Some(snapshot) = derived.snapshot {
+            self.outputs.snapshots.send_replace(Arc::new(snapshot));
+        }
+        self.outputs.views.send_replace(Arc::new(derived.view));
     }
 
-    /// Evaluates the alert rules at `now`; every transition goes to the log, the WebSocket
-    /// clients and MQTT at once.
-    fn alert(&mut self, now: Ts) {
-        for alert in self.outputs.engine.evaluate(&self.state, now) {
-            if let Some(journal) = &mut self.journal {
-                match alert.state {
-                    AlertState::Firing => journal.alert(&alert.id, Some(alert.since_ts)),
-                    AlertState::Resolved => journal.alert(&alert.id, None),
-                }
-            }
-            let json: Arc<str> = Arc::from(alert.to_json());
+    /// One alert transition: logged, journaled (so `since` survives a restart), and sent
+    /// to the outputs. No receiver (no WebSocket client yet) is fine.
+    fn transition(&mut self, alert: Alert) {
+        if let Some(journal) = &mut self.journal {
             match alert.state {
-                AlertState::Firing => info!(
-                    alert = %alert.id, severity = alert.severity.as_str(), count = alert.count,
-                    summary = %alert.summary, "Alert firing."
-                ),
-                AlertState::Resolved => {
-                    info!(alert = %alert.id, summary = %alert.summary, "Alert resolved.")
-                }
-            }
-            // No receiver (no WebSocket client) is fine.
-            let _ = self.outputs.alerts.send(Arc::clone(&json));
-            if let Some(publisher) = &self.outputs.alert_publisher {
-                let topic = format!("{}/alerts/{}", publisher.prefix(), alert.rule.as_str());
-                if let Err(e) = publisher.try_publish("alert", topic, json.as_bytes().to_vec()) {
-                    warn!(alert = %alert.id, error = %e, "Alert not published on MQTT.");
-                }
+                AlertState::Firing => journal.alert(&alert.id, Some(alert.since_ts)),
+                AlertState::Resolved => journal.alert(&alert.id, None),
             }
         }
+        match alert.state {
+            AlertState::Firing => info!(
+                alert = %alert.id, severity = alert.severity.as_str(), count = alert.count,
+                summary = %alert.summary, "Alert firing."
+            ),
+            AlertState::Resolved => {
+                info!(alert = %alert.id, summary = %alert.summary, "Alert resolved.");
+            }
+        }
+        let json = Arc::from(alert.to_json());
+        let _ = self
+            .outputs
+            .alerts
+            .send(Arc::new(Transition { alert, json }));
     }
 
     fn answer(&self, query: Query) {
@@ -229,16 +217,6 @@ impl Pipeline {
                     .state
                     .query_dossiers(filter, agency.as_deref(), limit, Ts::now());
                 let _ = reply.send(answer);
-            }
-            Query::Alerts { reply } => {
-                let alerts = self
-                    .outputs
-                    .engine
-                    .firing()
-                    .into_iter()
-                    .map(|a| a.with_members())
-                    .collect();
-                let _ = reply.send(alerts);
             }
         }
     }

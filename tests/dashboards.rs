@@ -269,13 +269,13 @@ impl Daemon {
     async fn start(broker: &TestBroker) -> Daemon {
         let tag = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
         let mut s = Settings::default();
-        s.mqtt.url = broker.url();
+        s.mqtt.url = broker.url().parse().expect("a broker URL");
         s.mqtt.client_id = format!("iocd-dash-{tag}");
         s.mqtt.prefix = format!("t{tag}/v1");
-        s.mqtt.reconnect_min_ms = 50;
-        s.mqtt.reconnect_max_ms = 500;
-        s.http.listen = "127.0.0.1:0".into();
-        s.ws.push_interval_ms = 100;
+        s.mqtt.reconnect_min = Duration::from_millis(50);
+        s.mqtt.reconnect_max = Duration::from_millis(500);
+        s.http.listen = ([127, 0, 0, 1], 0).into();
+        s.ws.push_interval = Duration::from_millis(100);
         let prefix = s.mqtt.prefix.clone();
         let app = App::build(s, None).await.expect("the daemon builds");
         let addr = app.local_addr().expect("the daemon is bound");

@@ -61,13 +61,13 @@ struct Ingest {
 
 fn settings(name: &str, url: &str, persistent: bool) -> MqttSettings {
     MqttSettings {
-        url: url.to_owned(),
+        url: url.parse().expect("a broker URL"),
         client_id: unique(&format!("iocd-{name}")),
         persistent_session: persistent,
         prefix: format!("test/{}", unique(name)),
-        keepalive_secs: 5,
-        reconnect_min_ms: 50,
-        reconnect_max_ms: 400,
+        keepalive: Duration::from_secs(5),
+        reconnect_min: Duration::from_millis(50),
+        reconnect_max: Duration::from_millis(400),
         ..MqttSettings::default()
     }
 }
@@ -498,7 +498,7 @@ async fn a_stall_longer_than_the_keepalive_loses_nothing() {
     within(async {
         let broker = TestBroker::start();
         let mut s = settings("stall", &broker.url(), true);
-        s.keepalive_secs = 1;
+        s.keepalive = Duration::from_secs(1);
         let mut ingest = spawn_ingest(&s, 1);
         ingest.wait_subscribed().await;
         let topic = ingest.topic("soc/stall");
@@ -545,8 +545,8 @@ async fn cancel_ends_run_promptly_while_the_broker_is_down() {
         let mut broker = TestBroker::start();
         broker.stop();
         let mut s = settings("cancel-down", &broker.url(), true);
-        s.reconnect_min_ms = 60_000;
-        s.reconnect_max_ms = 60_000;
+        s.reconnect_min = Duration::from_secs(60);
+        s.reconnect_max = Duration::from_secs(60);
         let ingest = spawn_ingest(&s, 1);
         let metrics = ingest.metrics.clone();
         wait_until("a failed attempt", || {

@@ -336,10 +336,10 @@ async fn the_daemon_counts_exactly_what_the_simulator_reports() {
     let tag = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
     let prefix = format!("sim-{tag}/v1");
     let mut settings = iocd::config::Settings::default();
-    settings.mqtt.url = broker.url();
+    settings.mqtt.url = broker.url().parse().unwrap();
     settings.mqtt.client_id = format!("iocd-{tag}");
     settings.mqtt.prefix.clone_from(&prefix);
-    settings.http.listen = "127.0.0.1:0".into();
+    settings.http.listen = ([127, 0, 0, 1], 0).into();
     let app = iocd::app::App::build(settings, None).await.unwrap();
     let addr = app.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -361,7 +361,7 @@ async fn the_daemon_counts_exactly_what_the_simulator_reports() {
     }
 
     let options = SimOptions {
-        mqtt_url: broker.url(),
+        mqtt_url: broker.url().parse().unwrap(),
         prefix: prefix.clone(),
         rate: Some(500.0),
         duration: Some(Duration::from_secs(5)),

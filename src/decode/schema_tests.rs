@@ -326,10 +326,10 @@ fn component_errors(name: &str, instance: &Value) -> Vec<String> {
 #[test]
 fn outputs_built_by_the_code_match_their_schemas() {
     use crate::config::AlertSettings;
+    use crate::derive::alerts::Engine;
+    use crate::derive::snapshot::{Snapshot, Topics, alert_frame, error_frame};
     use crate::ingest::RawMessage;
-    use crate::outputs::alerts::Engine;
-    use crate::outputs::deadletter::DeadLetter;
-    use crate::outputs::snapshot::{Snapshot, Topics, alert_frame, error_frame};
+    use crate::ingest::deadletter::DeadLetter;
     use crate::state::{Input, Params, State};
     use crate::time::Calendar;
 

@@ -9,31 +9,63 @@
 pub mod broker;
 
 use std::future::Future;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 
-use anyhow::Context as _;
 use tracing::{info, warn};
 
-use crate::app::App;
-use crate::config::Settings;
+use crate::app::{App, AppError};
+use crate::config::{BrokerUrl, Settings};
 use crate::simulate::model::CENTRE;
-use crate::simulate::{self, SimOptions};
+use crate::simulate::{self, SimError, SimOptions};
 use crate::time::Ts;
 
 /// Where the wall is served when `--listen` is not given.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
 /// Where the embedded broker listens when `--mqtt-listen` is not given.
-pub const DEFAULT_MQTT_LISTEN: &str = "127.0.0.1:1883";
+pub const DEFAULT_MQTT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 1883);
+
+/// Why the demo could not start, or stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// A default port is taken and the system gave no free one.
+    #[error("port {port} is taken and no free port was found")]
+    NoFreePort {
+        /// The taken default port.
+        port: u16,
+        /// Why no free port was found.
+        source: std::io::Error,
+    },
+    /// A default address cannot be bound for another reason than being taken.
+    #[error("cannot listen on {addr}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The simulator's options are not usable (`--faults`).
+    #[error(transparent)]
+    Simulator(#[from] SimError),
+    /// The daemon could not be built.
+    #[error("cannot start the demo")]
+    Start(#[source] AppError),
+    /// The daemon's listen address cannot be read back.
+    #[error("cannot read the listen address")]
+    LocalAddr(#[source] std::io::Error),
+    /// The daemon failed while running.
+    #[error(transparent)]
+    Run(AppError),
+}
 
 /// What the demo listens on.
 #[derive(Clone, Debug)]
 pub struct DemoOptions {
     /// The HTTP listener (wall, WebSocket, API, metrics). `None`: [`DEFAULT_LISTEN`], or a
     /// free port when that one is taken.
-    pub listen: Option<String>,
+    pub listen: Option<SocketAddr>,
     /// The embedded broker; vendors' test feeds can publish here too. `None`:
     /// [`DEFAULT_MQTT_LISTEN`], or a free port when that one is taken.
-    pub mqtt_listen: Option<String>,
+    pub mqtt_listen: Option<SocketAddr>,
     /// Seed of the simulation.
     pub seed: u64,
     /// Share of simulated events sent with a fault. None by default: a healthy demo logs no
@@ -55,26 +87,25 @@ impl Default for DemoOptions {
 /// An address the demo will listen on, and whether it replaces a taken default.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Chosen {
-    addr: String,
+    addr: SocketAddr,
     /// The default port that was taken, when a free port replaces it.
     replaces: Option<u16>,
 }
 
 /// The address given by the user as it is (a taken one fails later with a clear message),
 /// or `default` when it can be bound, or else a free port on the same host.
-fn choose(given: Option<&str>, default: &str) -> anyhow::Result<Chosen> {
+fn choose(given: Option<SocketAddr>, default: SocketAddr) -> Result<Chosen, DemoError> {
     if let Some(addr) = given {
         return Ok(Chosen {
-            addr: addr.to_owned(),
+            addr,
             replaces: None,
         });
     }
-    let default: SocketAddr = default.parse().context("a built-in default address")?;
     match TcpListener::bind(default) {
         Ok(probe) => {
             drop(probe);
             Ok(Chosen {
-                addr: default.to_string(),
+                addr: default,
                 replaces: None,
             })
         }
@@ -83,52 +114,31 @@ fn choose(given: Option<&str>, default: &str) -> anyhow::Result<Chosen> {
             // the HTTP server binds it, a window no other program is likely to hit.
             let free = TcpListener::bind(SocketAddr::new(default.ip(), 0))
                 .and_then(|l| l.local_addr())
-                .with_context(|| {
-                    format!(
-                        "port {} is taken and no free port was found",
-                        default.port()
-                    )
+                .map_err(|source| DemoError::NoFreePort {
+                    port: default.port(),
+                    source,
                 })?;
             Ok(Chosen {
-                addr: free.to_string(),
+                addr: free,
                 replaces: Some(default.port()),
             })
         }
-        Err(e) => Err(e).with_context(|| format!("cannot listen on {default}")),
+        Err(source) => Err(DemoError::Listen {
+            addr: default,
+            source,
+        }),
     }
 }
 
 /// The settings of the demo daemon: the defaults with the embedded broker.
-///
-/// # Errors
-/// When an address is not an IP address and port (the message names the flag).
-pub fn settings(options: &DemoOptions) -> anyhow::Result<Settings> {
+#[must_use]
+pub fn settings(options: &DemoOptions) -> Settings {
     let mut s = Settings::default();
     s.mqtt.embedded = true;
-    s.mqtt.embedded_listen = options
-        .mqtt_listen
-        .clone()
-        .unwrap_or_else(|| DEFAULT_MQTT_LISTEN.to_owned());
+    s.mqtt.embedded_listen = options.mqtt_listen.unwrap_or(DEFAULT_MQTT_LISTEN);
     s.mqtt.client_id = "iocd-demo".into();
-    s.http.listen = options
-        .listen
-        .clone()
-        .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-    if let Err(problems) = s.validate() {
-        let list: Vec<String> = problems
-            .into_iter()
-            .map(|(key, problem)| {
-                let flag = match key.as_str() {
-                    "http.listen" => "--listen",
-                    "mqtt.embedded_listen" => "--mqtt-listen",
-                    _ => key.as_str(),
-                };
-                format!("{flag}: {problem}")
-            })
-            .collect();
-        anyhow::bail!("{}", list.join("; "));
-    }
-    Ok(s)
+    s.http.listen = options.listen.unwrap_or(DEFAULT_LISTEN);
+    s
 }
 
 /// `host:port` to connect to for a listen address (`0.0.0.0` means this machine).
@@ -172,36 +182,30 @@ fn banner(
 /// Runs the demo until `stop` completes (the binary passes SIGINT/SIGTERM).
 ///
 /// # Errors
-/// When a port given explicitly is taken (the message names it and the flag to change it)
-/// or the daemon fails.
+/// [`DemoError`] when a port given explicitly is taken (the message names it and the flag
+/// to change it) or the daemon fails.
 pub async fn run(
     options: DemoOptions,
     stop: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+) -> Result<(), DemoError> {
     SimOptions {
         faults: options.faults,
         ..SimOptions::default()
     }
     .validate()?;
-    let http = choose(options.listen.as_deref(), DEFAULT_LISTEN)?;
-    let mqtt = choose(options.mqtt_listen.as_deref(), DEFAULT_MQTT_LISTEN)?;
+    let http = choose(options.listen, DEFAULT_LISTEN)?;
+    let mqtt = choose(options.mqtt_listen, DEFAULT_MQTT_LISTEN)?;
     let chosen = DemoOptions {
-        listen: Some(http.addr.clone()),
-        mqtt_listen: Some(mqtt.addr.clone()),
+        listen: Some(http.addr),
+        mqtt_listen: Some(mqtt.addr),
         ..options
     };
-    let settings = settings(&chosen)?;
+    let settings = settings(&chosen);
     let prefix = settings.mqtt.prefix.clone();
-    let tz = settings.state.calendar().tz().clone();
-    let broker_addr: SocketAddr = settings
-        .mqtt
-        .embedded_listen
-        .parse()
-        .context("--mqtt-listen")?;
-    let app = App::build(settings, None)
-        .await
-        .context("cannot start the demo")?;
-    let addr = app.local_addr().context("cannot read the listen address")?;
+    let tz = settings.state.timezone.clone();
+    let broker_addr = settings.mqtt.embedded_listen;
+    let app = App::build(settings, None).await.map_err(DemoError::Start)?;
+    let addr = app.local_addr().map_err(DemoError::LocalAddr)?;
     let moved: Vec<String> = [("MQTT", &mqtt), ("HTTP", &http)]
         .into_iter()
         .filter_map(|(what, c)| {
@@ -213,13 +217,13 @@ pub async fn run(
         eprintln!("iocd demo: {}.", moved.join("; "));
     }
     eprintln!("{}", banner(addr, broker_addr, &prefix, Ts::now(), &tz));
-    let broker = format!("mqtt://{}", reachable(broker_addr));
+    let broker = BrokerUrl::from(reachable(broker_addr));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut sim_stop = stop_rx.clone();
     let sim = SimOptions {
         progress: false,
         faults: options.faults,
-        ..SimOptions::demo(&broker, &prefix, options.seed)
+        ..SimOptions::demo(broker, &prefix, options.seed)
     };
     let simulator = tokio::spawn(async move {
         let stopped = async move {
@@ -227,7 +231,7 @@ pub async fn run(
         };
         match simulate::run_until(sim, stopped).await {
             Ok(report) => info!(sent = report.sent(), "Simulator stopped."),
-            Err(e) => warn!(error = format!("{e:#}"), "Simulator stopped on an error."),
+            Err(e) => warn!(error = %crate::telemetry::Chain(&e), "Simulator stopped on an error."),
         }
     });
     let result = app
@@ -237,5 +241,5 @@ pub async fn run(
         })
         .await;
     let _ = tokio::time::timeout(std::time::Duration::from_millis(300), simulator).await;
-    Ok(result?)
+    result.map_err(DemoError::Run)
 }

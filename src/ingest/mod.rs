@@ -2,6 +2,7 @@
 //! them, untouched, to the pipeline over a bounded queue; publishes dead letters and
 //! alerts for the outputs. Decoding is not done here.
 
+pub mod deadletter;
 pub mod mqtt;
 
 use bytes::Bytes;

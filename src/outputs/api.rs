@@ -1,8 +1,9 @@
 //! The read API (docs/contract.md §4): `GET /api/v1/snapshot`, `GET /api/v1/alerts` and
 //! `GET /api/v1/onestop/dossiers`. Bad parameters get 400 with `{"error": "…"}`.
 //!
-//! Dossier queries run on the pipeline task (the only owner of the state), reached over a
-//! small bounded queue; when it is full the API answers 503 rather than queueing without
+//! The snapshot and the alerts are read from what the derive stage published. Dossier
+//! queries need the whole state, which only the pipeline holds: they reach it over a small
+//! bounded queue, and when that is full the API answers 503 rather than queueing without
 //! bound behind ingestion.
 
 use std::collections::HashMap;
@@ -14,8 +15,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::snapshot::{Snapshot, Topics};
-use crate::state::query::{DossierFilter, DossierRow};
+use crate::derive::View;
+use crate::derive::snapshot::{Snapshot, Topics};
+use crate::state::query::{DossierFilter, Query};
 use crate::time::{Calendar, Ts};
 
 /// Most dossiers one request may list.
@@ -23,32 +25,13 @@ pub const MAX_LIMIT: usize = 1000;
 /// Dossiers listed when `limit` is not given.
 pub const DEFAULT_LIMIT: usize = 100;
 
-/// A question for the pipeline, with where to send the answer.
-#[derive(Debug)]
-pub enum Query {
-    /// Dossiers matching a filter: the total and the first `limit`, most urgent first.
-    Dossiers {
-        /// Which dossiers.
-        filter: DossierFilter,
-        /// Only this agency code.
-        agency: Option<String>,
-        /// At most this many rows.
-        limit: usize,
-        /// The answer.
-        reply: oneshot::Sender<(usize, Vec<DossierRow>)>,
-    },
-    /// The firing alerts with their members, newest first.
-    Alerts {
-        /// The answer.
-        reply: oneshot::Sender<Vec<Value>>,
-    },
-}
-
 /// What the API handlers read.
 #[derive(Clone)]
 pub struct Api {
     /// The latest snapshot.
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
+    /// The latest view (its `alerts_api` is the alert list).
+    pub views: watch::Receiver<Arc<View>>,
     /// Queries to the pipeline.
     pub queries: mpsc::Sender<Query>,
     /// For formatting times.
@@ -72,18 +55,13 @@ impl Api {
     }
 
     /// `GET /api/v1/alerts`: the firing alerts, each with its members (bounded).
-    pub async fn alerts(&self) -> Response {
-        let (reply, answer) = oneshot::channel();
-        if self.queries.try_send(Query::Alerts { reply }).is_err() {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the daemon is busy; try again",
-            );
-        }
-        match answer.await {
-            Ok(alerts) => Json(json!({"alerts": alerts})).into_response(),
-            Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping"),
-        }
+    pub fn alerts(&self) -> Response {
+        let body = Arc::clone(&self.views.borrow().alerts_api);
+        (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
     }
 
     /// `GET /api/v1/onestop/dossiers?status=…&agency=…&limit=…`.

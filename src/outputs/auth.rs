@@ -26,7 +26,7 @@ impl Access {
             tokens: s
                 .access_tokens
                 .iter()
-                .map(|t| t.as_bytes().to_vec())
+                .map(|t| t.expose().as_bytes().to_vec())
                 .collect(),
             protect_metrics: s.protect_metrics,
             allowed_origins: s.allowed_origins.clone(),

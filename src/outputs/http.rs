@@ -160,7 +160,7 @@ async fn alerts(
     if let Err(status) = s.access.check_token(&headers, q.as_deref()) {
         return refuse(status);
     }
-    s.api.alerts().await
+    s.api.alerts()
 }
 
 async fn dossiers(

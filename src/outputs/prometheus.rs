@@ -42,9 +42,10 @@ use tokio::sync::watch;
 use crate::decode::{
     Category, Channel, DossierStatus, Level, Reason, Severity, Source, type_names,
 };
+use crate::derive::View;
+use crate::derive::view::AgencyGauges;
+use crate::state::Timing;
 use crate::state::counters::{Counters, Histogram};
-use crate::state::view::AgencyGauges;
-use crate::state::{Timing, View};
 
 /// The content type of [`encode`]'s output, for the `/metrics` response.
 pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;

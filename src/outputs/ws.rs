@@ -21,8 +21,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, debug, info_span};
 
-use super::snapshot::{Snapshot, Topics, alert_frame, error_frame};
 use crate::config::WsSettings;
+use crate::derive::Transition;
+use crate::derive::snapshot::{Snapshot, Topics, alert_frame, error_frame};
 use crate::telemetry::SelfMetrics;
 
 /// Alert frames buffered per client before it counts as lagging.
@@ -35,8 +36,8 @@ const READ_BUFFER_BYTES: usize = 512;
 pub struct WsHub {
     /// The latest snapshot; replaced by the pipeline when the figures change.
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
-    /// Alert objects (JSON text) at each change of an alert's state or count.
-    pub alerts: broadcast::Sender<Arc<str>>,
+    /// Alert transitions, at each change of an alert's state or count.
+    pub alerts: broadcast::Sender<Arc<Transition>>,
     slots: Arc<Semaphore>,
     settings: WsSettings,
     metrics: SelfMetrics,
@@ -49,7 +50,7 @@ impl WsHub {
     #[must_use]
     pub fn new(
         snapshots: watch::Receiver<Arc<Snapshot>>,
-        alerts: broadcast::Sender<Arc<str>>,
+        alerts: broadcast::Sender<Arc<Transition>>,
         settings: WsSettings,
         metrics: SelfMetrics,
         shutdown: CancellationToken,
@@ -137,7 +138,7 @@ impl Client {
         let (mut sink, mut stream) = socket.split();
         let mut snapshots = self.hub.snapshots.clone();
         let mut alerts = self.hub.alerts.subscribe();
-        let ping_every = Duration::from_secs(self.hub.settings.ping_interval_secs);
+        let ping_every = self.hub.settings.ping_interval;
         let mut ping =
             tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
         let mut heard = Instant::now();
@@ -156,7 +157,7 @@ impl Client {
                 },
                 alert = alerts.recv() => match alert {
                     Ok(alert) if self.topics.alerts => {
-                        let frame = alert_frame(self.next_seq(), &alert);
+                        let frame = alert_frame(self.next_seq(), &alert.json);
                         self.send(&mut sink, frame).await.err()
                     }
                     Ok(_) => None,
@@ -262,7 +263,7 @@ impl Client {
         sink: &mut SplitSink<WebSocket, Message>,
         msg: Message,
     ) -> Result<(), End> {
-        let limit = Duration::from_secs(self.hub.settings.max_behind_secs);
+        let limit = self.hub.settings.max_behind;
         match tokio::time::timeout(limit, sink.send(msg)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(End::Gone),

@@ -15,6 +15,7 @@
 pub mod clock;
 mod demo;
 mod dossiers;
+mod duration;
 mod faults;
 pub mod generator;
 mod meetings;
@@ -25,9 +26,11 @@ mod soc;
 use std::fmt;
 use std::time::Duration;
 
+pub use duration::{DurationError, parse_duration};
 pub use generator::{Fault, Generator, SimMessage};
 pub use run::{run, run_until};
 
+use crate::config::{BrokerUrl, Secret};
 use crate::decode::{Reason, Source};
 use clock::Rhythm;
 
@@ -45,7 +48,7 @@ const LOAD_COMPRESSION: u32 = 96;
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimOptions {
     /// Broker URL, `mqtt://host:port` or `mqtts://host:port`.
-    pub mqtt_url: String,
+    pub mqtt_url: BrokerUrl,
     /// Topic prefix (`ioc/v1`).
     pub prefix: String,
     /// Target messages per second. `None`: the province's own, varying rate over the real
@@ -71,29 +74,42 @@ pub struct SimOptions {
     pub progress: bool,
     /// MQTT client id; `None`: `iocd-sim-` and a random suffix.
     pub client_id: Option<String>,
-    /// Login name at the broker (a password in the URL's `user:password@` works too).
+    /// Login name at the broker.
     pub username: Option<String>,
     /// The password for `username`, read from an environment variable by the caller.
-    pub password: Option<Password>,
+    pub password: Option<Secret>,
     /// PEM file of the CA that signed the broker's certificate (`mqtts://`); `None`: the
     /// system's roots.
     pub ca_file: Option<String>,
 }
 
-/// A broker password: never printed, not even by `{:?}`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Password(pub String);
-
-impl std::fmt::Debug for Password {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Password(***)")
-    }
+/// Why the simulator cannot run as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// `--faults` outside 0 to 1.
+    #[error("--faults {0}: expected a share from 0 to 1")]
+    Faults(f64),
+    /// `--rate` not a positive number.
+    #[error("--rate: expected a positive number of messages per second")]
+    Rate,
+    /// `--ca-file` with a plain `mqtt://` broker.
+    #[error("--ca-file needs an mqtts:// broker URL")]
+    CaFileWithoutTls,
+    /// The CA file or the system's roots cannot be used.
+    #[error("--ca-file: cannot set up TLS")]
+    Tls(#[source] crate::ingest::IngestError),
+    /// Building the simulation's history panicked.
+    #[error("cannot build the simulation")]
+    Build(#[source] tokio::task::JoinError),
+    /// The MQTT client's event loop ended, so nothing more can be published.
+    #[error("the MQTT client stopped")]
+    ClientStopped(#[source] rumqttc::ClientError),
 }
 
 impl Default for SimOptions {
     fn default() -> Self {
         Self {
-            mqtt_url: "mqtt://127.0.0.1:1883".to_owned(),
+            mqtt_url: BrokerUrl::from(std::net::SocketAddr::from(([127, 0, 0, 1], 1883))),
             prefix: "ioc/v1".to_owned(),
             rate: None,
             duration: None,
@@ -112,9 +128,9 @@ impl Default for SimOptions {
 impl SimOptions {
     /// The demo preset (see [`SimOptions::demo`]), publishing to `mqtt_url` under `prefix`.
     #[must_use]
-    pub fn demo(mqtt_url: &str, prefix: &str, seed: u64) -> Self {
+    pub fn demo(mqtt_url: BrokerUrl, prefix: &str, seed: u64) -> Self {
         Self {
-            mqtt_url: mqtt_url.to_owned(),
+            mqtt_url,
             prefix: prefix.to_owned(),
             seed,
             demo: true,
@@ -124,17 +140,17 @@ impl SimOptions {
 }
 
 impl SimOptions {
-    /// Checks the options a user gives: the broker URL, the fault share and the rate.
+    /// Checks the options a user gives: the fault share and the rate (the broker URL is
+    /// typed already).
     ///
     /// # Errors
     /// The first problem, naming the flag.
-    pub fn validate(&self) -> anyhow::Result<()> {
-        run::check_url(&self.mqtt_url)?;
+    pub fn validate(&self) -> Result<(), SimError> {
         if !(0.0..=1.0).contains(&self.faults) {
-            anyhow::bail!("--faults {}: expected a share from 0 to 1", self.faults);
+            return Err(SimError::Faults(self.faults));
         }
         if self.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
-            anyhow::bail!("--rate: expected a positive number of messages per second");
+            return Err(SimError::Rate);
         }
         Ok(())
     }
@@ -301,67 +317,5 @@ impl fmt::Display for SimReport {
             ", duplicate {}, out-of-order {}; accepted expected {}",
             self.duplicates, self.out_of_order, self.accepted_expected
         )
-    }
-}
-
-/// Parses a duration such as `500ms`, `30s`, `10m`, `1h`, `1h30m` or `2d` (a bare number
-/// is seconds).
-///
-/// # Errors
-/// A message naming what is wrong, for clap to show.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    if t.is_empty() {
-        return Err("empty duration".to_owned());
-    }
-    if let Ok(secs) = t.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = t;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let (num, tail) = rest.split_at(digits);
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(tail.len());
-        let (unit, next) = tail.split_at(unit_len);
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("`{text}`: expected a number before `{unit}`"))?;
-        let part = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" | "min" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            "d" => Duration::from_secs(n * 86_400),
-            _ => {
-                return Err(format!(
-                    "`{text}`: unknown unit `{unit}` (use ms, s, m, h, d)"
-                ));
-            }
-        };
-        total += part;
-        rest = next;
-    }
-    Ok(total)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse_in_the_usual_units() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
-        assert!(parse_duration("10x").is_err());
-        assert!(parse_duration("m").is_err());
-        assert!(parse_duration("").is_err());
     }
 }

@@ -15,11 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS, Transport};
 use tokio_util::sync::CancellationToken;
 
-use super::{Generator, SimMessage, SimOptions, SimReport};
+use super::{Generator, SimError, SimMessage, SimOptions, SimReport};
 use crate::decode::Source;
 use crate::time::Ts;
 
@@ -39,9 +38,10 @@ const CLIENT_QUEUE: usize = 1000;
 /// Runs the simulator until `options.duration` has passed or SIGINT/SIGTERM arrives.
 ///
 /// # Errors
-/// When the broker URL is unusable or the client cannot queue a publish (its event loop
-/// ended). An unreachable broker is not an error: the client keeps retrying with backoff.
-pub async fn run(options: SimOptions) -> anyhow::Result<SimReport> {
+/// [`SimError`] when the CA file is unusable or the client cannot queue a publish (its
+/// event loop ended). An unreachable broker is not an error: the client keeps retrying
+/// with backoff.
+pub async fn run(options: SimOptions) -> Result<SimReport, SimError> {
     run_until(options, crate::shutdown::signal()).await
 }
 
@@ -52,7 +52,7 @@ pub async fn run(options: SimOptions) -> anyhow::Result<SimReport> {
 pub async fn run_until(
     options: SimOptions,
     stop: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<SimReport> {
+) -> Result<SimReport, SimError> {
     let mqtt = mqtt_options(&options)?;
     let (client, eventloop) = AsyncClient::new(mqtt, CLIENT_QUEUE);
     let cancel = CancellationToken::new();
@@ -104,7 +104,7 @@ struct Pacer {
 impl Pacer {
     /// Builds the generator and its history (up to a few seconds of work for the backlog)
     /// off the async threads.
-    async fn new(options: &SimOptions, client: AsyncClient) -> anyhow::Result<Self> {
+    async fn new(options: &SimOptions, client: AsyncClient) -> Result<Self, SimError> {
         let start = Ts::now();
         let opts = options.clone();
         let (generator, history) = tokio::task::spawn_blocking(move || {
@@ -113,7 +113,7 @@ impl Pacer {
             (generator, history)
         })
         .await
-        .context("building the simulation")?;
+        .map_err(SimError::Build)?;
         if options.progress {
             let rate = options
                 .rate
@@ -143,7 +143,7 @@ impl Pacer {
     }
 
     /// Publishes due messages every tick until the duration has passed or `stopped`.
-    async fn run(&mut self, stopped: &CancellationToken) -> anyhow::Result<()> {
+    async fn run(&mut self, stopped: &CancellationToken) -> Result<(), SimError> {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -168,7 +168,7 @@ impl Pacer {
                 tokio::select! {
                     biased;
                     () = stopped.cancelled() => return Ok(()),
-                    sent = publish => sent.context("the MQTT client stopped")?,
+                    sent = publish => sent.map_err(SimError::ClientStopped)?,
                 }
                 self.report.count(source, fault);
             }
@@ -274,81 +274,32 @@ async fn poll(mut eventloop: EventLoop, acks: Arc<AtomicU64>, cancel: Cancellati
     }
 }
 
-/// Checks that `url` is one the client can use.
-pub(super) fn check_url(url: &str) -> anyhow::Result<()> {
-    mqtt_options(&SimOptions {
-        mqtt_url: url.to_owned(),
-        client_id: Some("check".to_owned()),
-        ..SimOptions::default()
-    })
-    .map(|_| ())
-}
-
-/// Client options from the URL (`mqtt://[user:password@]host[:port]`, `mqtts://…`).
-fn mqtt_options(options: &SimOptions) -> anyhow::Result<MqttOptions> {
-    let url = options.mqtt_url.trim();
-    let (tls, rest) = if let Some(rest) = url.strip_prefix("mqtts://") {
-        (true, rest)
-    } else if let Some(rest) = url.strip_prefix("mqtt://") {
-        (false, rest)
-    } else {
-        bail!("--mqtt `{url}`: expected mqtt://host:port or mqtts://host:port");
-    };
-    let rest = rest.trim_end_matches('/');
-    let (credentials, hostport) = match rest.rsplit_once('@') {
-        Some((c, h)) => (Some(c), h),
-        None => (None, rest),
-    };
-    let (host, port) = split_host_port(hostport, if tls { 8883 } else { 1883 })
-        .with_context(|| format!("--mqtt `{url}`"))?;
+/// Client options for the broker URL, the login and the CA file.
+fn mqtt_options(options: &SimOptions) -> Result<MqttOptions, SimError> {
+    let url = &options.mqtt_url;
     let id = options
         .client_id
         .clone()
         .unwrap_or_else(|| format!("iocd-sim-{:08x}", rand::random::<u32>()));
-    let mut mqtt = MqttOptions::new(id, host, port);
+    let mut mqtt = MqttOptions::new(id, url.connect_host(), url.port());
     mqtt.set_keep_alive(Duration::from_secs(10));
     mqtt.set_clean_session(true);
     mqtt.set_inflight(INFLIGHT);
     mqtt.set_max_packet_size(1 << 20, 1 << 20);
-    if let Some(c) = credentials {
-        let (user, password) = c.split_once(':').unwrap_or((c, ""));
-        mqtt.set_credentials(user, password);
-    }
     if let Some(user) = &options.username {
-        let password = options.password.as_ref().map_or("", |p| p.0.as_str());
+        let password = options.password.as_ref().map_or("", |p| p.expose());
         mqtt.set_credentials(user.clone(), password);
     }
-    match (tls, &options.ca_file) {
+    match (url.tls(), &options.ca_file) {
         (true, ca) => {
             let ca = ca.as_deref().unwrap_or("");
-            let config = crate::ingest::mqtt::tls_config(ca).map_err(|e| {
-                anyhow::anyhow!("{}", e.to_string().replace("mqtt.ca_file", "--ca-file"))
-            })?;
+            let config = crate::ingest::mqtt::tls_config(ca).map_err(SimError::Tls)?;
             mqtt.set_transport(Transport::tls_with_config(config));
         }
-        (false, Some(_)) => bail!("--ca-file needs an mqtts:// broker URL"),
+        (false, Some(_)) => return Err(SimError::CaFileWithoutTls),
         (false, None) => {}
     }
     Ok(mqtt)
-}
-
-fn split_host_port(hostport: &str, default_port: u16) -> anyhow::Result<(String, u16)> {
-    if hostport.is_empty() {
-        bail!("no host");
-    }
-    // `[::1]:1883` keeps its brackets off the host.
-    if let Some(rest) = hostport.strip_prefix('[') {
-        let (host, tail) = rest.split_once(']').context("unclosed `[`")?;
-        let port = match tail.strip_prefix(':') {
-            Some(p) => p.parse().context("bad port")?,
-            None => default_port,
-        };
-        return Ok((host.to_owned(), port));
-    }
-    match hostport.rsplit_once(':') {
-        Some((host, port)) => Ok((host.to_owned(), port.parse().context("bad port")?)),
-        None => Ok((hostport.to_owned(), default_port)),
-    }
 }
 
 /// Prints a line on stdout (never panics on a closed pipe).
@@ -385,30 +336,42 @@ mod tests {
 
     #[test]
     fn urls_give_host_port_and_transport() {
+        let url = |text: &str| text.parse::<crate::config::BrokerUrl>();
+        let o = |text: &str| SimOptions {
+            mqtt_url: url(text).unwrap(),
+            ..SimOptions::default()
+        };
         assert_eq!(
-            split_host_port("127.0.0.1:1884", 1883).unwrap(),
+            mqtt_options(&o("mqtt://127.0.0.1:1884"))
+                .unwrap()
+                .broker_address(),
             ("127.0.0.1".into(), 1884)
         );
         assert_eq!(
-            split_host_port("broker", 8883).unwrap(),
-            ("broker".into(), 8883)
-        );
-        assert_eq!(
-            split_host_port("[::1]:1885", 1883).unwrap(),
-            ("::1".into(), 1885)
-        );
-        let o = SimOptions {
-            mqtt_url: "http://x".into(),
-            ..SimOptions::default()
-        };
-        assert!(mqtt_options(&o).is_err());
-        let o = SimOptions {
-            mqtt_url: "mqtt://u:p@localhost:1999".into(),
-            ..SimOptions::default()
-        };
-        assert_eq!(
-            mqtt_options(&o).unwrap().broker_address(),
+            mqtt_options(&o("mqtt://localhost:1999"))
+                .unwrap()
+                .broker_address(),
             ("localhost".into(), 1999)
         );
+        // An IPv6 broker keeps its brackets next to the port, as rumqttc connects to
+        // `host:port`.
+        assert_eq!(
+            mqtt_options(&o("mqtt://[::1]:1885"))
+                .unwrap()
+                .broker_address(),
+            ("[::1]".into(), 1885)
+        );
+        assert_eq!(url("mqtts://broker").map(|u| u.port()), Ok(8883));
+        assert!(url("http://x").is_err());
+        // Credentials go in --username and --password-env, never in the URL.
+        assert!(url("mqtt://u:p@localhost:1999").is_err());
+        let with_ca = SimOptions {
+            ca_file: Some("ca.pem".into()),
+            ..o("mqtt://localhost")
+        };
+        assert!(matches!(
+            mqtt_options(&with_ca),
+            Err(SimError::CaFileWithoutTls)
+        ));
     }
 }

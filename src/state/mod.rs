@@ -12,18 +12,16 @@ pub mod dossiers;
 pub mod forgotten;
 pub mod intern;
 pub mod process;
-pub mod urgency;
 pub mod query;
 pub mod soc;
+pub mod urgency;
 pub mod vc;
-pub mod view;
 pub mod windows;
-pub mod workcal;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Settings, VcSettings};
 use crate::decode::{Body, Event, Reason, Source};
+use crate::time::workcal::WorkCalendar;
 use crate::time::{Calendar, Ts};
 pub use counters::{Counters, Timing};
 use dedupe::Dedupe;
@@ -31,8 +29,7 @@ use dossiers::{Ctx, Dossiers};
 use intern::Interner;
 pub use process::{Message, Processed};
 use soc::SocState;
-use vc::VcState;
-pub use view::View;
+use vc::{VcState, VcThresholds};
 use windows::Windows;
 
 /// An ordering key: "latest" is the greatest `(occurred_at, event_id)`, "earliest" the
@@ -56,7 +53,11 @@ impl Key {
     }
 }
 
-/// Thresholds and limits the state and its views use, from the settings.
+/// Thresholds and limits the state and its views use, in the state's own units.
+///
+/// The state knows nothing of the settings: `app::params` builds these from them, and also
+/// gives `Params` its `Default` (the shipped configuration's values), so that the defaults
+/// are written once, in `config/iocd.toml`.
 #[derive(Clone, Debug)]
 pub struct Params {
     /// The local calendar.
@@ -74,37 +75,15 @@ pub struct Params {
     /// Stalled threshold in seconds (working seconds when `work` is set).
     pub stalled_secs: i64,
     /// The working calendar, when enabled: "stalled" then counts working time.
-    pub work: Option<std::sync::Arc<workcal::WorkCalendar>>,
+    pub work: Option<std::sync::Arc<WorkCalendar>>,
     /// Video-conferencing thresholds.
-    pub vc: VcSettings,
+    pub vc: VcThresholds,
     /// SOC system silence threshold in seconds.
     pub system_silent_secs: i64,
     /// Configured monitored systems.
     pub systems: Vec<String>,
     /// Feed silence threshold in seconds.
     pub source_silent_secs: i64,
-}
-
-impl Params {
-    /// Params from validated settings.
-    #[must_use]
-    pub fn from_settings(s: &Settings) -> Self {
-        Self {
-            cal: s.state.calendar(),
-            dedupe_horizon_secs: s.ingest.dedupe_horizon_hours.saturating_mul(3600),
-            dedupe_max_ids: s.ingest.dedupe_max_ids,
-            retention_secs: s.state.closed_retention_hours.saturating_mul(3600),
-            agency_label_limit: s.state.agency_label_limit,
-            due_soon_secs: s.onestop.due_soon_hours.saturating_mul(3600),
-            stalled_secs: s.onestop.stalled_hours.saturating_mul(3600),
-            // `validate()` refused a calendar that does not build.
-            work: s.calendar.build().ok().flatten().map(std::sync::Arc::new),
-            vc: s.vc.clone(),
-            system_silent_secs: s.soc.system_silent_secs,
-            systems: s.soc.systems.clone(),
-            source_silent_secs: s.sources.silent_after_secs,
-        }
-    }
 }
 
 impl Params {
@@ -136,7 +115,7 @@ pub enum StalledTest<'a> {
     /// Working time: stalled when the working seconds at the latest event are below this.
     Working {
         /// The working calendar.
-        work: &'a workcal::WorkCalendar,
+        work: &'a WorkCalendar,
         /// The local calendar.
         cal: &'a Calendar,
         /// Working seconds at `now` minus the threshold.
@@ -152,12 +131,6 @@ impl StalledTest<'_> {
             StalledTest::Calendar { before } => last < *before,
             StalledTest::Working { work, cal, latest } => work.working_secs_at(cal, last) < *latest,
         }
-    }
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        Self::from_settings(&Settings::default())
     }
 }
 
@@ -225,6 +198,12 @@ impl PartialEq for Params {
 }
 
 impl State {
+    /// The rolling windows (per minute, per day, on-time figures).
+    #[must_use]
+    pub fn windows(&self) -> &Windows {
+        &self.windows
+    }
+
     /// An empty state, as of a first start at `started_at`.
     #[must_use]
     pub fn new(params: Params, started_at: Ts) -> Self {

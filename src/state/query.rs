@@ -46,6 +46,22 @@ impl DossierFilter {
     }
 }
 
+/// A question for the state's owner (the pipeline), with where to send the answer.
+#[derive(Debug)]
+pub enum Query {
+    /// Dossiers matching a filter: the total and the first `limit`, most urgent first.
+    Dossiers {
+        /// Which dossiers.
+        filter: DossierFilter,
+        /// Only this agency code.
+        agency: Option<String>,
+        /// At most this many rows.
+        limit: usize,
+        /// The answer.
+        reply: tokio::sync::oneshot::Sender<(usize, Vec<DossierRow>)>,
+    },
+}
+
 /// One dossier as the API lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DossierRow {
@@ -106,7 +122,9 @@ impl State {
         let mut hits: Vec<&Dossier> = self.dossiers.iter().filter(|d| matches(d)).collect();
         let total = hits.len();
         let order = |a: &&Dossier, b: &&Dossier| {
-            order_key(a).cmp(&order_key(b)).then_with(|| a.id().cmp(b.id()))
+            order_key(a)
+                .cmp(&order_key(b))
+                .then_with(|| a.id().cmp(b.id()))
         };
         if hits.len() > limit && limit > 0 {
             hits.select_nth_unstable_by(limit - 1, order);

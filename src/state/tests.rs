@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use super::view::AgencyGauges;
 use super::*;
 use crate::decode::{DossierKind, Source};
+use crate::derive::View;
+use crate::derive::view::AgencyGauges;
 use support::{ARRIVAL, START, apply, onestop, plain, received, resolved, state, state_with, t};
 
 /// Helpers shared with `dossiers/tests.rs`.

@@ -1,8 +1,9 @@
-//! What makes a dossier urgent at an instant: overdue, due soon, stalled. The one place
-//! these tests are written; the view, the alert rules and the API's filters all ask here.
+//! What is urgent or silent at an instant: a dossier overdue, due soon or stalled, a
+//! monitored system silent. The one place these tests are written; the view, the alert
+//! rules and the API's filters all ask here.
 
 use super::dossiers::Dossier;
-use super::{Params, StalledTest};
+use super::{Params, StalledTest, State};
 use crate::decode::DossierStatus;
 use crate::time::Ts;
 
@@ -37,8 +38,7 @@ impl Urgency<'_> {
     #[must_use]
     pub fn is_due_soon(&self, d: &Dossier) -> bool {
         in_progress(d)
-            && d
-                .due_at()
+            && d.due_at()
                 .is_some_and(|due| due >= self.now && due <= self.due_soon_limit)
     }
 
@@ -52,4 +52,21 @@ impl Urgency<'_> {
 
 fn in_progress(d: &Dossier) -> bool {
     d.status() == DossierStatus::InProgress
+}
+
+impl State {
+    /// Monitored systems (heard from or configured) silent at `now`.
+    pub fn silent_systems(&self, now: Ts) -> impl Iterator<Item = &str> {
+        let p = &self.params;
+        let heard = self.soc.systems.keys().map(String::as_str);
+        let listed = p
+            .systems
+            .iter()
+            .map(String::as_str)
+            .filter(|s| !self.soc.systems.contains_key(*s));
+        heard.chain(listed).filter(move |s| {
+            self.soc
+                .system_silent(s, p.system_silent_secs, self.started_at, now)
+        })
+    }
 }

@@ -6,9 +6,21 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::Key;
-use crate::config::VcSettings;
 use crate::decode::{Level, LinkStats, VcEvent};
 use crate::time::Ts;
+
+/// When a connected endpoint's link is poor and an expected one missing; from `[vc]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VcThresholds {
+    /// Poor quality above this packet loss, in percent.
+    pub poor_packet_loss_pct: f64,
+    /// Poor quality above this jitter, in ms.
+    pub poor_jitter_ms: f64,
+    /// Poor quality above this round-trip time, in ms.
+    pub poor_rtt_ms: f64,
+    /// An expected endpoint is missing once its meeting is older than this, in seconds.
+    pub missing_after_secs: i64,
+}
 
 /// Starts remembered per meeting; older ones are forgotten (a meeting restarted more often
 /// than this is a faulty feed).
@@ -131,7 +143,7 @@ impl Endpoint {
 
     /// Whether, connected, its latest stats for its meeting since the join are poor.
     #[must_use]
-    pub fn poor_quality(&self, settings: &VcSettings) -> bool {
+    pub fn poor_quality(&self, settings: &VcThresholds) -> bool {
         let Some((join, meeting)) = &self.join else {
             return false;
         };
@@ -271,7 +283,7 @@ impl VcState {
     /// Counts at `now`: active meetings by level (central, province, commune, unknown),
     /// connected, missing and poor-quality endpoints.
     #[must_use]
-    pub fn summary(&self, settings: &VcSettings, now: Ts) -> VcSummary {
+    pub fn summary(&self, settings: &VcThresholds, now: Ts) -> VcSummary {
         let mut s = VcSummary::default();
         for m in self.meetings.values().filter(|m| m.active()) {
             let i = Level::MEETING
@@ -299,7 +311,7 @@ impl VcState {
         &'a self,
         id: &'a str,
         m: &'a Meeting,
-        settings: &VcSettings,
+        settings: &VcThresholds,
         now: Ts,
     ) -> impl Iterator<Item = &'a str> + 'a {
         let due = m.active()

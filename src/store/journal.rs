@@ -312,7 +312,6 @@ pub fn replay(state: &mut State, record: &Record<'_>, limits: &DecodeLimits, pre
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::config::Settings;
     use crate::time::parse_rfc3339;
 
     /// The committed checkpoint of format 1.
@@ -334,7 +333,7 @@ mod tests {
     /// systems, counters, histograms, windows, the dedupe memory).
     fn golden_checkpoint() -> Checkpoint {
         let arrival = ts("2026-12-01T09:00:00+07:00");
-        let params = Params::from_settings(&Settings::default());
+        let params = Params::default();
         let limits = DecodeLimits {
             max_payload_bytes: 65_536,
             max_future_skew_secs: 300,

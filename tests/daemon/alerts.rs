@@ -34,8 +34,8 @@ async fn next_alert(
 async fn silent_feeds_and_overdue_dossiers_alert_everywhere_at_once() {
     let broker = TestBroker::start();
     let mut settings = test_settings(&broker);
-    settings.sources.silent_after_secs = 2;
-    settings.ws.push_interval_ms = 100;
+    settings.sources.silent_after = std::time::Duration::from_secs(2);
+    settings.ws.push_interval = std::time::Duration::from_millis(100);
     let prefix = settings.mqtt.prefix.clone();
     let watcher = TestClient::connect(&broker, &[format!("{prefix}/alerts/#")]).await;
     let app = spawn_app(settings).await;

@@ -8,29 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{http_get, http_get_json};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn iocd() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_iocd"))
-}
-
-/// Kills the demo if the test fails before stopping it.
-struct Reaper(std::process::Child);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::helpers::process::{Reaper, iocd, stop_with};
+use crate::helpers::{free_port, http_get, http_get_json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_shows_all_three_sources_within_a_minute() {
@@ -102,25 +81,8 @@ async fn the_demo_shows_all_three_sources_within_a_minute() {
         (),
     );
     assert_eq!(status, 200, "the wall page is served");
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let stopped = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "{status}");
-            break;
-        }
-        assert!(
-            stopped.elapsed() < Duration::from_secs(5),
-            "the demo did not stop within 5 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (status, _) = stop_with(child, "-TERM", Duration::from_secs(5)).await;
+    assert!(status.success(), "{status}");
 }
 
 #[test]
@@ -249,18 +211,7 @@ async fn with_1883_and_8080_taken_the_demo_moves_says_so_and_runs_20_s_without_a
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert!(reaper.0.try_wait().unwrap().is_none(), "the demo stopped");
     }
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &reaper.0.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let stopped = Instant::now();
-    while reaper.0.try_wait().unwrap().is_none() {
-        assert!(stopped.elapsed() < Duration::from_secs(5), "no stop in 5 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stop_with(&mut reaper.0, "-TERM", Duration::from_secs(5)).await;
     reader.join().unwrap();
     let all = lines.lock().unwrap().join("\n");
     let alarming: Vec<&str> = all

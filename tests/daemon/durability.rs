@@ -4,24 +4,21 @@
 
 use std::collections::HashMap;
 use std::io::Write as _;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use iocd_testkit as tk;
 use serde_json::json;
 
+use crate::helpers::process::{config_file, iocd};
 use crate::helpers::{
-    TIMEOUT, TestClient, broker::TestBroker, canon, http_get, http_get_json, parse_metrics, unique,
+    TIMEOUT, TestClient, broker::TestBroker, canon, free_port, http_get, http_get_json,
+    parse_metrics, poll_until, unique, wait_for,
 };
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// The count of `received` events applied, the figure the streams below are checked by.
+const RECEIVED: &str = r#"iocd_events_total{source="onestop",type="received"}"#;
 
 /// A daemon process with a fixed client id, prefix, port and data directory.
 struct Daemon {
@@ -34,12 +31,7 @@ struct Daemon {
 
 impl Daemon {
     fn new(broker: &TestBroker, dir: &Path, data: &Path) -> Daemon {
-        let config = dir.join("iocd.toml");
-        std::fs::write(
-            &config,
-            format!("[mqtt]\nclient_id = \"{}\"\nprefix = \"{}/v1\"\nreconnect_min_ms = 50\nreconnect_max_ms = 500\n", unique("iocd"), unique("ioc")),
-        )
-        .unwrap();
+        let config = config_file(dir, "reconnect_min_ms = 50\nreconnect_max_ms = 500\n");
         Daemon {
             child: None,
             port: free_port(),
@@ -59,7 +51,7 @@ impl Daemon {
     }
 
     fn start(&mut self) {
-        let child = Command::new(env!("CARGO_BIN_EXE_iocd"))
+        let child = iocd()
             .args(["run", "--config"])
             .arg(&self.config)
             .args([
@@ -84,11 +76,10 @@ impl Daemon {
         self.child = Some(child);
     }
 
+    /// SIGKILL, as a crash.
     fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-KILL", &c.id().to_string()])
-                .status();
+            let _ = c.kill();
             let _ = c.wait();
         }
     }
@@ -100,29 +91,31 @@ impl Daemon {
         Some(parse_metrics(&body))
     }
 
+    /// One series' value (0 when absent or when the daemon does not answer).
+    async fn metric(&self, series: &str) -> f64 {
+        self.metrics()
+            .await
+            .and_then(|m| m.get(&canon(series)).copied())
+            .unwrap_or(0.0)
+    }
+
     async fn readyz(&self) -> Option<(u16, serde_json::Value)> {
         http_get_json(&format!("http://127.0.0.1:{}/readyz", self.port))
             .await
             .ok()
     }
 
-    async fn wait_ready(&self) -> Duration {
-        let start = Instant::now();
-        while !matches!(self.readyz().await, Some((200, _))) {
-            assert!(start.elapsed() < TIMEOUT, "the daemon never became ready");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        start.elapsed()
+    async fn wait_ready(&self) {
+        wait_for("the daemon to be ready", || async {
+            matches!(self.readyz().await, Some((200, _)))
+        })
+        .await;
     }
 
     async fn wait_metric(&self, series: &str, want: f64) -> f64 {
         let start = Instant::now();
         loop {
-            let got = self
-                .metrics()
-                .await
-                .and_then(|m| m.get(&canon(series)).copied())
-                .unwrap_or(0.0);
+            let got = self.metric(series).await;
             if (got - want).abs() < 1e-9 {
                 return got;
             }
@@ -153,11 +146,12 @@ fn received_total(m: &HashMap<String, f64>) -> f64 {
         .sum()
 }
 
+/// `received` of dossier `D{i}` now, at one of seven agencies, without a deadline.
 fn received(i: usize) -> Vec<u8> {
-    let at = jiff::Timestamp::now().to_string();
-    serde_json::to_vec(&json!({"event_id":format!("r{i}"),"type":"received","occurred_at":at,"dossier_id":format!("D{i}"),
-        "agency":format!("A{}", i % 7),"procedure":"P","channel":"online","due_at":null}))
-    .unwrap()
+    tk::received(&format!("D{i}"))
+        .id(format!("r{i}"))
+        .agency(&format!("A{}", i % 7))
+        .bytes()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,28 +175,10 @@ async fn sigkill_in_the_middle_of_50000_events_loses_nothing_and_counts_nothing_
     let mut resumed = Vec::new();
     for _ in 0..3 {
         // Let some events through, then crash.
-        let before = daemon
-            .metrics()
-            .await
-            .and_then(|m| {
-                m.get(&canon(
-                    r#"iocd_events_total{source="onestop",type="received"}"#,
-                ))
-                .copied()
-            })
-            .unwrap_or(0.0);
+        let before = daemon.metric(RECEIVED).await;
         let start = Instant::now();
         loop {
-            let now = daemon
-                .metrics()
-                .await
-                .and_then(|m| {
-                    m.get(&canon(
-                        r#"iocd_events_total{source="onestop",type="received"}"#,
-                    ))
-                    .copied()
-                })
-                .unwrap_or(0.0);
+            let now = daemon.metric(RECEIVED).await;
             if now >= before + 5_000.0 || start.elapsed() > Duration::from_secs(20) {
                 break;
             }
@@ -212,25 +188,10 @@ async fn sigkill_in_the_middle_of_50000_events_loses_nothing_and_counts_nothing_
         let restart = Instant::now();
         daemon.start();
         daemon.wait_ready().await;
-        let at_ready = daemon.metrics().await.unwrap_or_default();
-        let base = at_ready
-            .get(&canon(
-                r#"iocd_events_total{source="onestop",type="received"}"#,
-            ))
-            .copied()
-            .unwrap_or(0.0);
+        let base = daemon.metric(RECEIVED).await;
         // Consumption resumes: the counter moves again.
         loop {
-            let now = daemon
-                .metrics()
-                .await
-                .and_then(|m| {
-                    m.get(&canon(
-                        r#"iocd_events_total{source="onestop",type="received"}"#,
-                    ))
-                    .copied()
-                })
-                .unwrap_or(0.0);
+            let now = daemon.metric(RECEIVED).await;
             if now > base || now >= N as f64 {
                 break;
             }
@@ -245,10 +206,7 @@ async fn sigkill_in_the_middle_of_50000_events_loses_nothing_and_counts_nothing_
     }
     let (_client, _broker) = publisher.await.unwrap();
     daemon
-        .wait_metric(
-            r#"iocd_events_total{source="onestop",type="received"}"#,
-            N as f64,
-        )
+        .wait_metric(RECEIVED, N as f64)
         .await;
     let m = daemon.metrics().await.unwrap();
     let received_total = received_total(&m);
@@ -294,10 +252,7 @@ async fn a_torn_last_log_record_is_cut_off_and_nothing_acknowledged_is_lost() {
         client.publish(&topic, received(i)).await;
     }
     daemon
-        .wait_metric(
-            r#"iocd_events_total{source="onestop",type="received"}"#,
-            300.0,
-        )
+        .wait_metric(RECEIVED, 300.0)
         .await;
     daemon.kill9();
     // A crash in the middle of a write: half a frame header at the end of the last segment.
@@ -317,17 +272,11 @@ async fn a_torn_last_log_record_is_cut_off_and_nothing_acknowledged_is_lost() {
     daemon.start();
     daemon.wait_ready().await;
     daemon
-        .wait_metric(
-            r#"iocd_events_total{source="onestop",type="received"}"#,
-            300.0,
-        )
+        .wait_metric(RECEIVED, 300.0)
         .await;
     client.publish(&topic, received(300)).await;
     daemon
-        .wait_metric(
-            r#"iocd_events_total{source="onestop",type="received"}"#,
-            301.0,
-        )
+        .wait_metric(RECEIVED, 301.0)
         .await;
 }
 
@@ -409,40 +358,47 @@ async fn replay_after_a_crash_gives_the_same_metrics_snapshot_and_alerts_as_live
     daemon.wait_ready().await;
     let p = daemon.prefix();
     let client = TestClient::connect(&broker, &[]).await;
-    let at =
-        |secs: i64| (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(secs)).to_string();
     let mut n = 0;
     for i in 0..200 {
         let due = if i % 3 == 0 {
-            at(-3600)
+            tk::at(-3600)
         } else {
-            at(86_400 * 3)
+            tk::at(86_400 * 3)
         };
-        let ev = json!({"event_id":format!("r{i}"),"type":"received","occurred_at":at(-7200),"dossier_id":format!("D{i}"),
-            "agency":format!("A{}", i % 5),"procedure":"P","channel":if i % 4 == 0 { "direct" } else { "online" },"due_at":due});
-        client
-            .publish(&format!("{p}/onestop/x"), serde_json::to_vec(&ev).unwrap())
-            .await;
+        let ev = tk::received(&format!("D{i}"))
+            .id(format!("r{i}"))
+            .ago(7200)
+            .agency(&format!("A{}", i % 5))
+            .channel(if i % 4 == 0 { "direct" } else { "online" })
+            .due(due.as_str());
+        client.publish(&format!("{p}/onestop/x"), ev.bytes()).await;
         n += 1;
         if i % 2 == 0 {
-            let ev = json!({"event_id":format!("s{i}"),"type":"resolved","occurred_at":at(-60),"dossier_id":format!("D{i}"),"due_at":due});
-            client
-                .publish(&format!("{p}/onestop/x"), serde_json::to_vec(&ev).unwrap())
-                .await;
+            let ev = tk::resolved(&format!("D{i}"))
+                .id(format!("s{i}"))
+                .ago(60)
+                .due(due);
+            client.publish(&format!("{p}/onestop/x"), ev.bytes()).await;
             n += 1;
         }
     }
     for (i, sev) in ["low", "high", "critical"].iter().enumerate() {
-        let ev = json!({"event_id":format!("a{i}"),"type":"alert","occurred_at":at(-30),"alert_id":format!("X{i}"),"system_id":"HT-DVC","severity":sev,"category":"recon"});
-        client
-            .publish(&format!("{p}/soc/x"), serde_json::to_vec(&ev).unwrap())
-            .await;
+        let ev = tk::alert(&format!("X{i}"), "HT-DVC", sev)
+            .id(format!("a{i}"))
+            .ago(30)
+            .set("category", "recon");
+        client.publish(&format!("{p}/soc/x"), ev.bytes()).await;
         n += 1;
     }
     client
         .publish(&format!("{p}/soc/x"), b"{broken".to_vec())
         .await;
-    client.publish(&format!("{p}/vc/x"), serde_json::to_vec(&json!({"event_id":"m1","type":"meeting_started","occurred_at":at(-900),"meeting_id":"M1","title":"T","level":"province","expected_endpoints":["E1","E2"]})).unwrap()).await;
+    let meeting = tk::meeting_started("M1")
+        .id("m1")
+        .ago(900)
+        .set("title", "T")
+        .set("expected_endpoints", json!(["E1", "E2"]));
+    client.publish(&format!("{p}/vc/x"), meeting.bytes()).await;
     n += 1;
     let events: f64 = f64::from(n);
     let start = Instant::now();
@@ -491,13 +447,20 @@ async fn replay_after_a_crash_gives_the_same_metrics_snapshot_and_alerts_as_live
     daemon.kill9();
     daemon.start();
     daemon.wait_ready().await;
-    // The first view after the start is built at the next tick.
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let replayed = (
-        comparable(&daemon.metrics().await.unwrap()),
-        snapshot(daemon.port).await,
-        alerts(daemon.port).await,
-    );
+    // The first view after the start is built at a tick after it: wait until the replayed
+    // figures show (bounded); the assertions below say what differs if they never do.
+    let replayed = poll_until(
+        TIMEOUT,
+        || async {
+            (
+                comparable(&daemon.metrics().await.unwrap_or_default()),
+                snapshot(daemon.port).await,
+                alerts(daemon.port).await,
+            )
+        },
+        |replayed| *replayed == live,
+    )
+    .await;
     assert_eq!(live.0, replayed.0, "metrics");
     assert_eq!(live.1, replayed.1, "snapshot");
     assert_eq!(
@@ -520,10 +483,8 @@ async fn a_broker_that_lost_the_session_is_counted_and_shown_as_a_possible_gap()
         .await;
     daemon.wait_ready().await;
     let client = TestClient::connect(&broker, &[]).await;
-    let hb = json!({"event_id":"after","type":"heartbeat","occurred_at":jiff::Timestamp::now().to_string()});
-    client
-        .publish(&format!("{p}/vc/x"), serde_json::to_vec(&hb).unwrap())
-        .await;
+    let hb = tk::heartbeat(tk::VC).id("after");
+    client.publish(&format!("{p}/vc/x"), hb.bytes()).await;
     daemon
         .wait_metric(r#"iocd_events_total{source="vc",type="heartbeat"}"#, 1.0)
         .await;
@@ -565,9 +526,7 @@ async fn a_broker_restart_between_two_parts_of_a_stream_loses_nothing() {
             client.publish(&topic, received(i)).await;
         }
         daemon
-            .wait_metric(
-                r#"iocd_events_total{source="onestop",type="received"}"#,
-                (N / 2) as f64,
+            .wait_metric(RECEIVED, (N / 2) as f64,
             )
             .await;
     }
@@ -580,10 +539,7 @@ async fn a_broker_restart_between_two_parts_of_a_stream_loses_nothing() {
         client.publish(&topic, received(i)).await;
     }
     daemon
-        .wait_metric(
-            r#"iocd_events_total{source="onestop",type="received"}"#,
-            N as f64,
-        )
+        .wait_metric(RECEIVED, N as f64)
         .await;
     let m = daemon.metrics().await.unwrap();
     let received_total = received_total(&m);
@@ -648,16 +604,7 @@ async fn a_broker_killed_while_a_stream_flows_loses_nothing() {
     });
     let start = Instant::now();
     loop {
-        let got = daemon
-            .metrics()
-            .await
-            .and_then(|m| {
-                m.get(&canon(
-                    r#"iocd_events_total{source="onestop",type="received"}"#,
-                ))
-                .copied()
-            })
-            .unwrap_or(0.0);
+        let got = daemon.metric(RECEIVED).await;
         if got >= (N / 3) as f64 {
             break;
         }
@@ -667,10 +614,7 @@ async fn a_broker_killed_while_a_stream_flows_loses_nothing() {
     broker.restart();
     let acked = publisher.await.unwrap();
     let got = daemon
-        .wait_metric(
-            r#"iocd_events_total{source="onestop",type="received"}"#,
-            N as f64,
-        )
+        .wait_metric(RECEIVED, N as f64)
         .await;
     println!(
         "durability: broker SIGKILLed while {N} paced events flowed: publisher saw {acked} PUBACKs, iocd counted {got}"

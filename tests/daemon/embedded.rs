@@ -21,10 +21,10 @@ async fn vendors_publish_to_the_embedded_broker() {
     let port = free_port();
     let mut settings = iocd::config::Settings::default();
     settings.mqtt.embedded = true;
-    settings.mqtt.embedded_listen = format!("127.0.0.1:{port}");
+    settings.mqtt.embedded_listen = ([127, 0, 0, 1], port).into();
     settings.mqtt.client_id = unique("iocd");
     settings.mqtt.prefix = format!("{}/v1", unique("ioc"));
-    settings.http.listen = "127.0.0.1:0".into();
+    settings.http.listen = ([127, 0, 0, 1], 0).into();
     let prefix = settings.mqtt.prefix.clone();
     let app = spawn_app(settings).await;
     let payload = json!({"event_id":"x1","type":"heartbeat","occurred_at":jiff::Timestamp::now().to_string()});
@@ -52,8 +52,8 @@ async fn a_taken_embedded_broker_port_is_a_clear_error() {
     let port = taken.local_addr().unwrap().port();
     let mut settings = iocd::config::Settings::default();
     settings.mqtt.embedded = true;
-    settings.mqtt.embedded_listen = format!("127.0.0.1:{port}");
-    settings.http.listen = "127.0.0.1:0".into();
+    settings.mqtt.embedded_listen = ([127, 0, 0, 1], port).into();
+    settings.http.listen = ([127, 0, 0, 1], 0).into();
     let err = iocd::app::App::build(settings, None)
         .await
         .err()

@@ -3,37 +3,17 @@
 
 use std::io::Read as _;
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, ExitStatus, Stdio};
+use std::time::Duration;
 
-use crate::helpers::{broker::TestBroker, http_get, http_get_json, unique, wait_for};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn iocd() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_iocd"))
-}
+use crate::helpers::process::{config_file, iocd};
+use crate::helpers::{broker::TestBroker, free_port, http_get, http_get_json, wait_for};
 
 /// Starts `iocd run` against `broker` and waits until `/readyz` answers 200.
 async fn start(broker: &TestBroker, extra: &[&str]) -> (Child, u16) {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("iocd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[mqtt]\nclient_id = \"{}\"\nprefix = \"{}/v1\"\n",
-            unique("iocd"),
-            unique("ioc")
-        ),
-    )
-    .unwrap();
+    let config = config_file(dir.path(), "");
     let child = iocd()
         .args(["run", "--config"])
         .arg(&config)
@@ -57,25 +37,21 @@ async fn start(broker: &TestBroker, extra: &[&str]) -> (Child, u16) {
     (child, port)
 }
 
-/// Sends `signal` and returns the exit status and how long the stop took.
-#[allow(clippy::disallowed_methods)] // a blocking wait on a child process, outside the runtime
-fn stop_with(child: &mut Child, signal: &str) -> (std::process::ExitStatus, Duration) {
-    let start = Instant::now();
-    let ok = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
+/// What `child` wrote to its (piped) standard error, once it has exited.
+fn stderr_of(child: &mut Child) -> String {
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
         .unwrap();
-    assert!(ok.success());
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return (status, start.elapsed());
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "iocd did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    stderr
+}
+
+/// Sends `signal` and returns the exit status and how long the stop took (at most 10 s).
+async fn stop_with(child: &mut Child, signal: &str) -> (ExitStatus, Duration) {
+    crate::helpers::process::stop_with(child, signal, Duration::from_secs(10)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,7 +59,7 @@ async fn sigterm_and_sigint_stop_the_daemon_cleanly_within_5_seconds() {
     let broker = TestBroker::start();
     for signal in ["-TERM", "-INT"] {
         let (mut child, _) = start(&broker, &[]).await;
-        let (status, took) = stop_with(&mut child, signal);
+        let (status, took) = stop_with(&mut child, signal).await;
         assert!(status.success(), "{signal}: exit status {status}");
         assert!(took < Duration::from_secs(5), "{signal}: took {took:?}");
     }
@@ -93,15 +69,9 @@ async fn sigterm_and_sigint_stop_the_daemon_cleanly_within_5_seconds() {
 async fn json_logs_are_one_object_per_line() {
     let broker = TestBroker::start();
     let (mut child, _) = start(&broker, &["--log-format", "json"]).await;
-    let (status, _) = stop_with(&mut child, "-TERM");
+    let (status, _) = stop_with(&mut child, "-TERM").await;
     assert!(status.success());
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = stderr_of(&mut child);
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(!lines.is_empty());
     for line in lines {
@@ -173,15 +143,9 @@ async fn without_a_data_dir_readyz_is_ready_but_says_it_is_not_durable() {
     assert_eq!(body["durable"], false, "{body}");
     let reason = body["durable_reason"].as_str().unwrap_or_default();
     assert!(reason.contains("--data-dir"), "{body}");
-    let (status, _) = stop_with(&mut child, "-TERM");
+    let (status, _) = stop_with(&mut child, "-TERM").await;
     assert!(status.success());
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = stderr_of(&mut child);
     let start_line = stderr
         .lines()
         .find(|l| l.contains("Starting iocd."))

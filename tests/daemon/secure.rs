@@ -91,7 +91,9 @@ async fn the_daemon_ingests_over_tls_with_a_login() {
     let dir = tempfile::tempdir().unwrap();
     let broker = secure_broker(dir.path());
     let mut settings = test_settings(&broker);
-    settings.mqtt.url = format!("mqtts://localhost:{}", broker.port);
+    settings.mqtt.url = format!("mqtts://localhost:{}", broker.port)
+        .parse()
+        .expect("a broker URL");
     settings.mqtt.ca_file = dir.path().join("ca.crt").display().to_string();
     settings.mqtt.username = "iocd".into();
     settings.mqtt.password = "s3cret".into();
@@ -118,7 +120,9 @@ async fn a_wrong_password_keeps_the_daemon_running_but_not_ready() {
     let dir = tempfile::tempdir().unwrap();
     let broker = secure_broker(dir.path());
     let mut settings = test_settings(&broker);
-    settings.mqtt.url = format!("mqtts://localhost:{}", broker.port);
+    settings.mqtt.url = format!("mqtts://localhost:{}", broker.port)
+        .parse()
+        .expect("a broker URL");
     settings.mqtt.ca_file = dir.path().join("ca.crt").display().to_string();
     settings.mqtt.username = "iocd".into();
     settings.mqtt.password = "wrong".into();
@@ -157,7 +161,9 @@ async fn the_simulator_logs_in_to_a_hardened_broker() {
     let dir = tempfile::tempdir().unwrap();
     let broker = secure_broker(dir.path());
     let mut settings = test_settings(&broker);
-    settings.mqtt.url = format!("mqtts://localhost:{}", broker.port);
+    settings.mqtt.url = format!("mqtts://localhost:{}", broker.port)
+        .parse()
+        .expect("a broker URL");
     settings.mqtt.ca_file = dir.path().join("ca.crt").display().to_string();
     settings.mqtt.username = "iocd".into();
     settings.mqtt.password = "s3cret".into();

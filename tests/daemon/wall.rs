@@ -325,8 +325,8 @@ async fn wait_alerts(app: &TestApp, overdue: usize) {
 /// alerts fire, so that the second wave's alerts start firing later.
 async fn province_daemon(broker: &TestBroker, client: &TestClient, language: &str) -> TestApp {
     let mut settings = test_settings(broker);
-    settings.ws.push_interval_ms = 100;
-    settings.alerts.language = language.into();
+    settings.ws.push_interval = std::time::Duration::from_millis(100);
+    settings.alerts.language = language.parse().expect("vi or en");
     let app = spawn_app(settings).await;
     let (first, second) = province();
     publish(client, &app.prefix, &first).await;

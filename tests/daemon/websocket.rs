@@ -109,7 +109,7 @@ async fn a_client_gets_a_snapshot_then_updates_with_seq_and_can_subscribe() {
 async fn a_client_that_never_reads_delays_neither_others_nor_ingestion() {
     let broker = TestBroker::start();
     let mut settings = test_settings(&broker);
-    settings.ws.push_interval_ms = 50;
+    settings.ws.push_interval = std::time::Duration::from_millis(50);
     let app = spawn_app(settings).await;
     // Connected, and never read again.
     let _stalled = connect(&app, "").await;

@@ -53,9 +53,9 @@ pub(super) struct Backoff {
 }
 
 impl Backoff {
-    pub(super) fn new(min_ms: u64, max_ms: u64) -> Self {
-        let min = Duration::from_millis(min_ms.max(1));
-        let max = Duration::from_millis(max_ms).max(min);
+    pub(super) fn new(min: Duration, max: Duration) -> Self {
+        let min = min.max(Duration::from_millis(1));
+        let max = max.max(min);
         Self { min, max, cap: min }
     }
 
@@ -77,7 +77,7 @@ mod tests {
 
     #[test]
     fn the_backoff_doubles_up_to_the_cap_and_resets() {
-        let mut b = Backoff::new(100, 1000);
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(1000));
         let caps: Vec<u128> = (0..6)
             .map(|_| {
                 let cap = b.cap;

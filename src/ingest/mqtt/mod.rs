@@ -43,12 +43,12 @@ pub use link::LinkStatus;
 pub use options::{IngestError, tls_config};
 pub use publish::{PublishError, Publisher, outgoing_payload_limit};
 
-use crate::config::MqttSettings;
+use crate::config::{MqttSettings, Secret};
 use crate::ingest::RawMessage;
 use crate::telemetry::SelfMetrics;
 use crate::time::Ts;
 use link::{Backoff, Link};
-use options::{REQUEST_CHANNEL_CAPACITY, input_filters, mqtt_options, parse_url};
+use options::{REQUEST_CHANNEL_CAPACITY, input_filters, mqtt_options};
 use publish::OpenGuard;
 
 /// Mosquitto's count of QoS 1 messages dropped because a client's queue was full.
@@ -149,22 +149,20 @@ impl MqttIngest {
     /// decoder's limit; the outgoing limit is derived from it (see [`outgoing_payload_limit`]).
     ///
     /// # Errors
-    /// [`IngestError`] for an unusable URL, client id, prefix, keepalive or inflight value,
-    /// an unreadable or empty CA file, or missing system root certificates.
+    /// [`IngestError`] for an unusable client id or prefix, an unreadable or empty CA file,
+    /// or missing system root certificates (the URL, keepalive and inflight come typed).
     pub fn new(
         settings: &MqttSettings,
-        password: Option<String>,
+        password: Option<Secret>,
         max_payload_bytes: usize,
         acks: Acks,
         tx: mpsc::Sender<RawMessage>,
         metrics: SelfMetrics,
     ) -> Result<(MqttIngest, Publisher, watch::Receiver<LinkStatus>), IngestError> {
-        let broker = parse_url(&settings.url)
-            .map_err(|reason| IngestError::Setting { key: "url", reason })?;
         let filters = input_filters(&settings.prefix)?;
         let max_out = outgoing_payload_limit(max_payload_bytes);
         let manual_acks = acks == Acks::AfterLogging;
-        let options = mqtt_options(settings, &broker, password, max_out, manual_acks)?;
+        let options = mqtt_options(settings, password, max_out, manual_acks)?;
         let (client, eventloop) = AsyncClient::new(options, REQUEST_CHANNEL_CAPACITY);
         let open = Arc::new(AtomicBool::new(true));
         let (status_tx, status_rx) = watch::channel(LinkStatus::default());
@@ -180,7 +178,7 @@ impl MqttIngest {
         let ingest = MqttIngest {
             eventloop,
             client,
-            broker: format!("{}:{}", broker.host, broker.port),
+            broker: format!("{}:{}", settings.url.connect_host(), settings.url.port()),
             inputs: filters
                 .iter()
                 .map(|f| f.trim_end_matches("/#").to_owned())
@@ -193,7 +191,7 @@ impl MqttIngest {
                 tx: status_tx,
                 metrics: metrics.clone(),
             },
-            backoff: Backoff::new(settings.reconnect_min_ms, settings.reconnect_max_ms),
+            backoff: Backoff::new(settings.reconnect_min, settings.reconnect_max),
             metrics,
             epoch: 0,
             shared_epoch: Arc::new(AtomicU64::new(0)),

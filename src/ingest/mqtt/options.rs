@@ -1,15 +1,14 @@
-//! From `[mqtt]` settings to rumqttc's options, checked once: the broker URL, TLS roots,
-//! client id, keepalive and the input filters.
+//! From `[mqtt]` settings to rumqttc's options: TLS roots, client id and the input filters.
+//! The URL, keepalive and inflight come typed and checked from the settings.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rumqttc::tokio_rustls::rustls;
 use rumqttc::{MqttOptions, TlsConfiguration, Transport};
 use tracing::warn;
 
 use super::publish::is_publishable_topic;
-use crate::config::MqttSettings;
+use crate::config::{MqttSettings, Secret};
 
 /// The input sources, as the topic level right under the prefix (docs/contract.md §2).
 pub(super) const SOURCES: [&str; 3] = ["onestop", "vc", "soc"];
@@ -68,36 +67,20 @@ pub enum IngestError {
     NoSystemRoots(String),
 }
 
-/// The broker's address, parsed from `mqtt.url`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct BrokerAddr {
-    pub(super) host: String,
-    pub(super) port: u16,
-    pub(super) tls: bool,
-}
-
 /// Builds rumqttc's options from the settings (STYLE section 7: in one place).
 pub(super) fn mqtt_options(
     settings: &MqttSettings,
-    broker: &BrokerAddr,
-    password: Option<String>,
+    password: Option<Secret>,
     max_out_payload: usize,
     manual_acks: bool,
 ) -> Result<MqttOptions, IngestError> {
     let client_id = client_id(settings)?;
-    let keepalive = keepalive(settings.keepalive_secs)?;
-    if settings.inflight == 0 {
-        let reason = "must be at least 1".to_owned();
-        return Err(IngestError::Setting {
-            key: "inflight",
-            reason,
-        });
-    }
-    let mut options = MqttOptions::new(client_id, broker.host.clone(), broker.port);
+    let broker = &settings.url;
+    let mut options = MqttOptions::new(client_id, broker.connect_host(), broker.port());
     options
         .set_clean_session(!settings.persistent_session)
-        .set_keep_alive(keepalive)
-        .set_inflight(settings.inflight)
+        .set_keep_alive(settings.keepalive)
+        .set_inflight(settings.inflight.get())
         .set_manual_acks(manual_acks)
         .set_request_channel_capacity(REQUEST_CHANNEL_CAPACITY)
         .set_max_packet_size(
@@ -105,9 +88,10 @@ pub(super) fn mqtt_options(
             max_out_payload + OUTGOING_HEADROOM_BYTES,
         );
     if !settings.username.is_empty() {
-        options.set_credentials(settings.username.clone(), password.unwrap_or_default());
+        let password = password.as_ref().map_or("", Secret::expose);
+        options.set_credentials(settings.username.clone(), password);
     }
-    if broker.tls {
+    if broker.tls() {
         options.set_transport(Transport::tls_with_config(tls_config(&settings.ca_file)?));
     }
     Ok(options)
@@ -130,18 +114,6 @@ pub(super) fn client_id(settings: &MqttSettings) -> Result<String, IngestError> 
     Ok(format!("iocd-{:016x}", rand::random::<u64>()))
 }
 
-pub(super) fn keepalive(secs: u64) -> Result<Duration, IngestError> {
-    if (1..=u64::from(u16::MAX)).contains(&secs) {
-        Ok(Duration::from_secs(secs))
-    } else {
-        let reason = format!("{secs} is outside 1..=65535 seconds");
-        Err(IngestError::Setting {
-            key: "keepalive_secs",
-            reason,
-        })
-    }
-}
-
 /// `{prefix}/onestop/#`, `{prefix}/vc/#`, `{prefix}/soc/#`.
 pub(super) fn input_filters(prefix: &str) -> Result<Vec<String>, IngestError> {
     if prefix.is_empty() || prefix.ends_with('/') || !is_publishable_topic(prefix) {
@@ -153,59 +125,6 @@ pub(super) fn input_filters(prefix: &str) -> Result<Vec<String>, IngestError> {
         });
     }
     Ok(SOURCES.iter().map(|s| format!("{prefix}/{s}/#")).collect())
-}
-
-/// Parses `mqtt://host[:port]` or `mqtts://host[:port]` (default ports 1883 and 8883; an
-/// IPv6 address in brackets).
-pub(super) fn parse_url(url: &str) -> Result<BrokerAddr, String> {
-    let (tls, rest) = match (url.strip_prefix("mqtt://"), url.strip_prefix("mqtts://")) {
-        (Some(rest), _) => (false, rest),
-        (_, Some(rest)) => (true, rest),
-        _ => return Err(format!("{url:?} must start with mqtt:// or mqtts://")),
-    };
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    if rest.contains(['/', '?', '#', '@']) {
-        return Err(format!(
-            "{url:?} must be scheme://host[:port], without user, path or query"
-        ));
-    }
-    let (host, port) = split_host_port(rest).map_err(|e| format!("{url:?}: {e}"))?;
-    if host.is_empty() || host == "[]" {
-        return Err(format!("{url:?} has no host"));
-    }
-    let port = match port {
-        None if tls => 8883,
-        None => 1883,
-        Some(p) => match p.parse::<u16>() {
-            Ok(port) if port != 0 => port,
-            _ => return Err(format!("{url:?} has a bad port {p:?}")),
-        },
-    };
-    Ok(BrokerAddr {
-        host: host.to_owned(),
-        port,
-        tls,
-    })
-}
-
-/// Splits `host[:port]` or `[v6][:port]`; the brackets stay on the host.
-fn split_host_port(s: &str) -> Result<(&str, Option<&str>), &'static str> {
-    if s.starts_with('[') {
-        let end = s.find(']').ok_or("unclosed '[' in the host")?;
-        let (host, after) = s.split_at(end + 1);
-        return match after {
-            "" => Ok((host, None)),
-            _ => after
-                .strip_prefix(':')
-                .map(|p| (host, Some(p)))
-                .ok_or("expected ':' after ']'"),
-        };
-    }
-    match s.split_once(':') {
-        Some((_, p)) if p.contains(':') => Err("an IPv6 address needs brackets"),
-        Some((host, port)) => Ok((host, Some(port))),
-        None => Ok((s, None)),
-    }
 }
 
 /// rustls configuration: the CA file's certificates, or the system's roots (`ca_file`
@@ -272,54 +191,21 @@ fn system_roots() -> Result<rustls::RootCertStore, IngestError> {
 mod tests {
     use super::*;
 
-    fn broker(host: &str, port: u16, tls: bool) -> BrokerAddr {
-        BrokerAddr {
-            host: host.to_owned(),
-            port,
-            tls,
-        }
-    }
-
     #[test]
-    fn urls_with_and_without_ports_parse() {
+    fn the_options_take_the_typed_url_keepalive_and_password() {
+        let settings = MqttSettings {
+            url: "mqtt://[::1]:1884".parse().unwrap(),
+            keepalive: std::time::Duration::from_secs(7),
+            username: "iocd".into(),
+            ..MqttSettings::default()
+        };
+        let options = mqtt_options(&settings, Some("pw".into()), 1024, false).unwrap();
+        assert_eq!(options.broker_address(), ("[::1]".to_owned(), 1884));
+        assert_eq!(options.keep_alive(), std::time::Duration::from_secs(7));
         assert_eq!(
-            parse_url("mqtt://localhost"),
-            Ok(broker("localhost", 1883, false))
+            options.credentials().map(|l| (l.username, l.password)),
+            Some(("iocd".to_owned(), "pw".into()))
         );
-        assert_eq!(
-            parse_url("mqtts://broker.example"),
-            Ok(broker("broker.example", 8883, true))
-        );
-        assert_eq!(
-            parse_url("mqtt://10.0.0.1:1884/"),
-            Ok(broker("10.0.0.1", 1884, false))
-        );
-        assert_eq!(
-            parse_url("mqtts://[::1]:8884"),
-            Ok(broker("[::1]", 8884, true))
-        );
-        assert_eq!(parse_url("mqtt://[::1]"), Ok(broker("[::1]", 1883, false)));
-    }
-
-    #[test]
-    fn malformed_urls_are_refused() {
-        for bad in [
-            "",
-            "tcp://host:1883",
-            "mqtt://",
-            "mqtt://:1883",
-            "mqtt://host:0",
-            "mqtt://host:65536",
-            "mqtt://host:x",
-            "mqtt://user@host",
-            "mqtt://host/path",
-            "mqtt://host?x=1",
-            "mqtt://::1",
-            "mqtt://[::1",
-            "mqtt://[]:1883",
-        ] {
-            assert!(parse_url(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

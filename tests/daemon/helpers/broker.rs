@@ -1,18 +1,19 @@
 //! A real Mosquitto per test, on a free local port, with a generated configuration and its
-//! persistence in a temporary directory. Killed on `Drop`.
-//!
-//! Self-contained (std and `tempfile` only) so that several test binaries can include it
-//! with `#[path = "…/broker.rs"] mod broker;`.
+//! persistence in a temporary directory. Killed on `Drop`. The one way the tests start a
+//! broker.
 
+// Not every test uses every accessor (`dir`, `is_running`).
 #![allow(dead_code)]
 
 use std::fmt::Write as _;
 use std::fs;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use iocd_testkit::free_port;
 
 /// How long [`TestBroker::start`] waits for the port to accept connections.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -193,15 +194,6 @@ impl Drop for TestBroker {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// A port that was free a moment ago (bound to port 0, then released).
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener
-        .local_addr()
-        .expect("local address of a bound listener")
-        .port()
 }
 
 /// `mosquitto` from `PATH`, else `/usr/sbin/mosquitto` (Debian installs it there, outside

@@ -1,10 +1,14 @@
-//! Shared test helpers: a real broker per test ([`broker::TestBroker`]), the real daemon
-//! in-process on a free port ([`spawn_app`]), a publisher, a dead-letter collector, and
-//! `/metrics` parsing. No sleeps as synchronisation: everything waits on something
-//! observable, with a timeout.
+//! The one set of test helpers: a real broker per test ([`broker::TestBroker`]), the real
+//! daemon in-process on a free port ([`spawn_app`]) or as a process ([`process`]), a
+//! publisher, a dead-letter collector, `/metrics` parsing, and [`wait_for`]. No sleeps as
+//! synchronisation: everything waits on something observable, with a timeout. Event
+//! payloads come from `iocd_testkit`.
 
 pub mod broker;
 pub mod openapi;
+pub mod process;
+
+pub use iocd_testkit::free_port;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -58,13 +62,13 @@ pub struct TestApp {
 /// reconnects.
 pub fn test_settings(broker: &TestBroker) -> Settings {
     let mut s = Settings::default();
-    s.mqtt.url = broker.url();
+    s.mqtt.url = broker.url().parse().expect("a broker URL");
     s.mqtt.client_id = unique("iocd");
     s.mqtt.prefix = format!("{}/v1", unique("ioc"));
-    s.mqtt.reconnect_min_ms = 50;
-    s.mqtt.reconnect_max_ms = 500;
-    s.mqtt.keepalive_secs = 5;
-    s.http.listen = "127.0.0.1:0".into();
+    s.mqtt.reconnect_min = Duration::from_millis(50);
+    s.mqtt.reconnect_max = Duration::from_millis(500);
+    s.mqtt.keepalive = Duration::from_secs(5);
+    s.http.listen = ([127, 0, 0, 1], 0).into();
     s
 }
 
@@ -173,6 +177,29 @@ pub fn parse_metrics(body: &str) -> HashMap<String, f64> {
         .collect()
 }
 
+/// The sum of every sample of metric `name` (exact name, any labels) in a text exposition.
+pub fn metric_sum(body: &str, name: &str) -> f64 {
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            if series.split('{').next() == Some(name) {
+                value.parse::<f64>().ok()
+            } else {
+                None
+            }
+        })
+        .sum()
+}
+
+/// Whether a text exposition has at least one sample of metric `name`.
+pub fn has_metric(body: &str, name: &str) -> bool {
+    body.lines().any(|l| {
+        l.strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with(['{', ' ']))
+    })
+}
+
 /// A series with its labels sorted by name, so `{b="1",a="2"}` and `{a="2",b="1"}` match.
 /// (Label values in these tests hold no commas.)
 pub fn canon(series: &str) -> String {
@@ -189,14 +216,43 @@ pub fn canon(series: &str) -> String {
 }
 
 /// Polls `cond` every 50 ms until it holds; panics with `what` after [`TIMEOUT`].
-pub async fn wait_for<F, Fut>(what: &str, mut cond: F)
+pub async fn wait_for<F, Fut>(what: &str, cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    wait_for_within(what, TIMEOUT, cond).await;
+}
+
+/// [`wait_for`], failing after `limit` instead of [`TIMEOUT`].
+pub async fn wait_for_within<F, Fut>(what: &str, limit: Duration, mut cond: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
     let start = Instant::now();
     while !cond().await {
-        assert!(start.elapsed() < TIMEOUT, "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Probes every 50 ms until `done` holds for what `probe` returns or `limit` has passed, and
+/// returns the last value either way: for waits whose assertions afterwards say what is wrong.
+pub async fn poll_until<T, F, Fut>(limit: Duration, mut probe: F, done: impl Fn(&T) -> bool) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let start = Instant::now();
+    loop {
+        let value = probe().await;
+        if done(&value) || start.elapsed() >= limit {
+            return value;
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -1,16 +1,23 @@
 //! The working calendar: which local hours are working hours, so that "stalled for 48
 //! working hours" does not fire over a weekend or Tết.
 //!
+//! In: working weekdays, working hours (`HH:MM-HH:MM`) and a holiday file, as the
+//! `[calendar]` settings give them. Out: a [`WorkCalendar`] answering "working seconds
+//! between two instants", or a [`CalendarError`] / [`HolidayError`] naming the bad value.
+//!
 //! A day is a working day when its weekday is a working weekday and it is not a public
 //! holiday or compensatory day off, or when it is a make-up working day (a Saturday worked
 //! in exchange for a bridge day off). Holidays come from a data file the operator edits
-//! (`config/holidays-vn.toml`); lunar dates are never computed here.
+//! (`config/holidays-vn.toml`); lunar dates are never computed here. The file is read once,
+//! by [`Holidays::read`], when the settings are loaded.
 //!
 //! For speed, the calendar keeps the cumulative working seconds at the start of every local
 //! day from 2000 to 2100, so the working time between two instants is two lookups.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
+use jiff::civil::Weekday;
 use serde::Deserialize;
 
 use crate::time::{Calendar, NANOS_PER_SEC, Ts};
@@ -46,7 +53,7 @@ pub struct DayEntry {
     pub source: String,
 }
 
-/// The holiday file: `[[day]]` entries.
+/// The holiday file as written: `[[day]]` entries.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HolidayFile {
@@ -57,6 +64,120 @@ pub struct HolidayFile {
 
 /// The shipped holiday file, used when no other is configured.
 pub const DEFAULT_HOLIDAYS: &str = include_str!("../../config/holidays-vn.toml");
+/// How errors name the shipped holiday file.
+pub const DEFAULT_HOLIDAYS_NAME: &str = "config/holidays-vn.toml";
+
+/// A working weekday, working hours or their combination that cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CalendarError {
+    /// Not one of `mon` … `sun`.
+    #[error("`{0}` is not one of mon, tue, wed, thu, fri, sat, sun")]
+    Weekday(String),
+    /// Not `HH:MM-HH:MM` with the start before the end.
+    #[error("`{0}` is not HH:MM-HH:MM with the start before the end")]
+    Interval(String),
+    /// Two intervals of working hours overlap.
+    #[error("working hours overlap")]
+    Overlap,
+}
+
+/// A holiday file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum HolidayError {
+    /// The file could not be read.
+    #[error("cannot read {}", path.display())]
+    Unreadable {
+        /// The file as configured.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not TOML, or not `[[day]]` entries with `date`, `kind`, `name` and `source`.
+    #[error("{origin}: {message}")]
+    Syntax {
+        /// The file.
+        origin: String,
+        /// What the TOML parser says, on one line.
+        message: String,
+    },
+    /// An entry's date is not a date.
+    #[error("{origin}: `{date}` ({name}) is not a YYYY-MM-DD date")]
+    Date {
+        /// The file.
+        origin: String,
+        /// The date as written.
+        date: String,
+        /// The entry's name.
+        name: String,
+    },
+}
+
+/// The holidays, compensatory days off and make-up working days of a holiday file, with
+/// their dates parsed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Holidays {
+    /// Local day number (days since 1970-01-01) and what the day is, in file order.
+    days: Vec<(i64, DayKind)>,
+}
+
+impl Holidays {
+    /// The shipped `config/holidays-vn.toml`, built into the binary.
+    ///
+    /// # Errors
+    /// [`HolidayError`] if the shipped file is broken (a test keeps it valid).
+    pub fn shipped() -> Result<Self, HolidayError> {
+        Self::parse(DEFAULT_HOLIDAYS, DEFAULT_HOLIDAYS_NAME)
+    }
+
+    /// Reads and parses the holiday file at `path`.
+    ///
+    /// # Errors
+    /// [`HolidayError`] naming the file: unreadable, not TOML, or a bad date.
+    pub fn read(path: &Path) -> Result<Self, HolidayError> {
+        let text = std::fs::read_to_string(path).map_err(|source| HolidayError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses the text of a holiday file; `origin` names it in errors.
+    ///
+    /// # Errors
+    /// [`HolidayError::Syntax`] or [`HolidayError::Date`].
+    pub fn parse(text: &str, origin: &str) -> Result<Self, HolidayError> {
+        let file: HolidayFile = toml::from_str(text).map_err(|e| HolidayError::Syntax {
+            origin: origin.to_owned(),
+            message: e.message().trim_end().replace('\n', "; "),
+        })?;
+        let days = file
+            .day
+            .iter()
+            .map(|e| {
+                parse_date(&e.date)
+                    .map(|day| (day, e.kind))
+                    .ok_or_else(|| HolidayError::Date {
+                        origin: origin.to_owned(),
+                        date: e.date.clone(),
+                        name: e.name.clone(),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { days })
+    }
+
+    /// How many dated entries there are.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.days.len()
+    }
+
+    /// Whether there is none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.days.is_empty()
+    }
+}
 
 /// Working hours and days, with the cumulative table.
 #[derive(Clone, Debug, PartialEq)]
@@ -69,37 +190,57 @@ pub struct WorkCalendar {
     working: Vec<bool>,
 }
 
-/// Parses `HH:MM-HH:MM`.
+/// Parses `HH:MM-HH:MM` into local seconds since midnight.
 ///
 /// # Errors
-/// A message saying what is wrong.
-pub fn parse_interval(s: &str) -> Result<(i64, i64), String> {
+/// [`CalendarError::Interval`].
+pub fn parse_interval(s: &str) -> Result<(i64, i64), CalendarError> {
     let hm = |t: &str| -> Option<i64> {
         let (h, m) = t.trim().split_once(':')?;
         let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
         ((0..=24).contains(&h) && (0..60).contains(&m) && h * 60 + m <= 24 * 60)
             .then_some(h * 3600 + m * 60)
     };
-    let (a, b) = s
-        .split_once('-')
-        .ok_or_else(|| format!("`{s}` is not HH:MM-HH:MM"))?;
+    let bad = || CalendarError::Interval(s.to_owned());
+    let (a, b) = s.split_once('-').ok_or_else(bad)?;
     match (hm(a), hm(b)) {
         (Some(a), Some(b)) if a < b => Ok((a, b)),
-        _ => Err(format!(
-            "`{s}` is not HH:MM-HH:MM with the start before the end"
-        )),
+        _ => Err(bad()),
     }
 }
 
-/// Parses a weekday name (`mon` … `sun`) into 0 = Monday … 6 = Sunday.
+/// Parses a weekday name (`mon` … `sun`, any case).
 ///
 /// # Errors
-/// A message naming the accepted names.
-pub fn parse_weekday(s: &str) -> Result<usize, String> {
-    ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+/// [`CalendarError::Weekday`].
+pub fn parse_weekday(s: &str) -> Result<Weekday, CalendarError> {
+    const NAMES: [(&str, Weekday); 7] = [
+        ("mon", Weekday::Monday),
+        ("tue", Weekday::Tuesday),
+        ("wed", Weekday::Wednesday),
+        ("thu", Weekday::Thursday),
+        ("fri", Weekday::Friday),
+        ("sat", Weekday::Saturday),
+        ("sun", Weekday::Sunday),
+    ];
+    NAMES
         .iter()
-        .position(|d| d.eq_ignore_ascii_case(s))
-        .ok_or_else(|| format!("`{s}` is not one of mon, tue, wed, thu, fri, sat, sun"))
+        .find(|(name, _)| name.eq_ignore_ascii_case(s))
+        .map(|&(_, day)| day)
+        .ok_or_else(|| CalendarError::Weekday(s.to_owned()))
+}
+
+/// The working intervals sorted by start.
+///
+/// # Errors
+/// [`CalendarError::Overlap`] when two of them overlap.
+pub fn sorted_hours(hours: &[(i64, i64)]) -> Result<Vec<(i64, i64)>, CalendarError> {
+    let mut sorted = hours.to_vec();
+    sorted.sort_unstable();
+    if sorted.windows(2).any(|w| w[0].1 > w[1].0) {
+        return Err(CalendarError::Overlap);
+    }
+    Ok(sorted)
 }
 
 /// Days since 1970-01-01 of a `YYYY-MM-DD` date.
@@ -109,33 +250,22 @@ fn parse_date(s: &str) -> Option<i64> {
 }
 
 impl WorkCalendar {
-    /// Builds the calendar.
+    /// Builds the calendar from typed working days, working hours (local seconds since
+    /// midnight) and holidays.
     ///
     /// # Errors
-    /// A message naming the bad entry (date, interval or weekday).
+    /// [`CalendarError::Overlap`] when working hours overlap.
     pub fn new(
-        weekdays: &[String],
-        hours: &[String],
-        holidays: &HolidayFile,
-    ) -> Result<Self, String> {
+        weekdays: &[Weekday],
+        hours: &[(i64, i64)],
+        holidays: &Holidays,
+    ) -> Result<Self, CalendarError> {
         let mut work_weekday = [false; 7];
         for d in weekdays {
-            work_weekday[parse_weekday(d)?] = true;
+            work_weekday[usize::try_from(d.to_monday_zero_offset()).unwrap_or(0)] = true;
         }
-        let mut intervals = hours
-            .iter()
-            .map(|h| parse_interval(h))
-            .collect::<Result<Vec<_>, _>>()?;
-        intervals.sort_unstable();
-        if intervals.windows(2).any(|w| w[0].1 > w[1].0) {
-            return Err("working hours overlap".to_owned());
-        }
-        let mut special: HashMap<i64, DayKind> = HashMap::new();
-        for e in &holidays.day {
-            let day = parse_date(&e.date)
-                .ok_or_else(|| format!("`{}` ({}) is not a YYYY-MM-DD date", e.date, e.name))?;
-            special.insert(day, e.kind);
-        }
+        let intervals = sorted_hours(hours)?;
+        let special: HashMap<i64, DayKind> = holidays.days.iter().copied().collect();
         let per_day: i64 = intervals.iter().map(|(a, b)| b - a).sum();
         let mut cumulative = Vec::with_capacity(DAYS + 1);
         let mut working = Vec::with_capacity(DAYS);
@@ -209,12 +339,12 @@ mod tests {
     use crate::time::parse_rfc3339;
 
     fn vn() -> WorkCalendar {
-        let file: HolidayFile = toml::from_str(DEFAULT_HOLIDAYS).unwrap();
-        let days: Vec<String> = ["mon", "tue", "wed", "thu", "fri"]
-            .map(String::from)
-            .to_vec();
-        let hours = vec!["07:30-11:30".to_owned(), "13:30-17:00".to_owned()];
-        WorkCalendar::new(&days, &hours, &file).unwrap()
+        let days = ["mon", "tue", "wed", "thu", "fri"].map(|d| parse_weekday(d).unwrap());
+        let hours = [
+            parse_interval("07:30-11:30").unwrap(),
+            parse_interval("13:30-17:00").unwrap(),
+        ];
+        WorkCalendar::new(&days, &hours, &Holidays::shipped().unwrap()).unwrap()
     }
 
     fn t(s: &str) -> Ts {
@@ -288,5 +418,27 @@ mod tests {
         assert!(parse_interval("7-11").is_err());
         assert!(parse_weekday("Mon").is_ok());
         assert!(parse_weekday("monday").is_err());
+        assert_eq!(
+            parse_weekday("monday").unwrap_err().to_string(),
+            "`monday` is not one of mon, tue, wed, thu, fri, sat, sun"
+        );
+        assert_eq!(
+            sorted_hours(&[(40_000, 50_000), (27_000, 41_400)]),
+            Err(CalendarError::Overlap)
+        );
+    }
+
+    #[test]
+    fn a_bad_holiday_date_or_file_is_named() {
+        let text =
+            "[[day]]\ndate = \"2026-02-30\"\nkind = \"holiday\"\nname = \"X\"\nsource = \"Y\"\n";
+        let err = Holidays::parse(text, "h.toml").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "h.toml: `2026-02-30` (X) is not a YYYY-MM-DD date"
+        );
+        let err = Holidays::read(Path::new("/nonexistent/h.toml")).unwrap_err();
+        assert!(matches!(err, HolidayError::Unreadable { .. }), "{err}");
+        assert!(Holidays::parse("day = 1", "h.toml").is_err());
     }
 }

@@ -62,7 +62,7 @@ fn only_feeds_and_incidents() -> AlertSettings {
 }
 
 fn english(mut s: AlertSettings) -> AlertSettings {
-    s.language = "en".into();
+    s.language = crate::config::Lang::En;
     s
 }
 
@@ -850,7 +850,7 @@ fn a_high_incident_fires_and_a_medium_one_never_does_by_default() {
 #[test]
 fn a_low_minimum_severity_makes_a_medium_incident_fire() {
     let mut settings = only(Rule::IncidentUnacknowledged);
-    settings.incident_min_severity = "low".into();
+    settings.incident_min_severity = crate::decode::Severity::Low;
     let mut ioc = Ioc::new(settings);
     ioc.incident_opened("INC-M", "medium", after(0));
     let a = single(ioc.at(after(901)));
@@ -1057,7 +1057,7 @@ fn a_threshold_that_is_not_whole_minutes_is_named_in_seconds() {
         ..Params::default()
     };
     let mut settings = english(AlertSettings::default());
-    settings.incident_unacknowledged_after_secs = 30;
+    settings.incident_unacknowledged_after = std::time::Duration::from_secs(30);
     let mut ioc = Ioc::with(settings, params.clone());
     ioc.system_heartbeat("S1", after(0));
     ioc.incident_opened("INC-1", "high", after(0));
@@ -1179,7 +1179,7 @@ fn params_of_meeting_and_incident_rules_carry_the_subject_the_count_and_the_thre
     );
 
     let mut settings = only(Rule::IncidentUnacknowledged);
-    settings.incident_unacknowledged_after_secs = 30;
+    settings.incident_unacknowledged_after = std::time::Duration::from_secs(30);
     let mut ioc = Ioc::new(settings);
     ioc.incident_opened("INC-1", "critical", after(0));
     let a = single(ioc.at(after(31)));
@@ -1220,7 +1220,7 @@ fn params_are_the_same_in_both_languages_and_an_unknown_title_is_null() {
         );
     }
 
-    let vc = crate::config::VcSettings::default();
+    let vc = Params::default().vc;
     let text = super::summary::Text::Poor {
         meeting: "M9",
         title: "",

@@ -4,8 +4,13 @@
 //! Event times are kept as [`Ts`] (an `i64` of nanoseconds since the Unix epoch) so that
 //! ordering keys, windows and durations are plain integer arithmetic. Time-zone rules come
 //! from `jiff`; this module never hard-codes an offset.
+//!
+//! - [`workcal`]: the working calendar (working days and hours, holidays) for "stalled".
+
+pub mod workcal;
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +79,13 @@ impl Ts {
             Err(_) => String::from("1970-01-01T00:00:00.000Z"),
         }
     }
+}
+
+/// Whole seconds of a duration as the `i64` that [`Ts`] arithmetic uses (saturating; the
+/// settings cap durations at 10 years, far below).
+#[must_use]
+pub fn whole_secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
 impl fmt::Display for Ts {

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::config::{AlertSettings, AlertSeverity};
+use crate::derive::view::DossierGroups;
 use crate::state::State;
 use crate::time::{Calendar, Ts};
 
@@ -165,6 +166,9 @@ pub struct Engine {
     /// `since` of alerts that were firing before a restart (from the checkpoint), used when
     /// they fire again at the first evaluation.
     restored: std::collections::HashMap<String, Ts>,
+    /// Whether anything the API lists (an alert, its count or members) changed since the
+    /// last [`Engine::take_changed`].
+    changed: bool,
 }
 
 impl Engine {
@@ -176,6 +180,7 @@ impl Engine {
             cal,
             firing: BTreeMap::new(),
             restored: std::collections::HashMap::new(),
+            changed: true,
         }
     }
 
@@ -197,7 +202,19 @@ impl Engine {
     /// Evaluates every enabled rule at `now` and returns the transitions: alerts that
     /// started firing, changed count, or resolved (in that order, by id).
     pub fn evaluate(&mut self, state: &State, now: Ts) -> Vec<Alert> {
-        let matches = rules::evaluate(&self.settings, state, now);
+        let mut groups = DossierGroups::default();
+        state.scan(now, Some(&mut groups));
+        self.evaluate_with(state, groups, now)
+    }
+
+    /// [`Engine::evaluate`] with the dossier groups already collected by the view's pass.
+    pub fn evaluate_with(
+        &mut self,
+        state: &State,
+        groups: DossierGroups<'_>,
+        now: Ts,
+    ) -> Vec<Alert> {
+        let matches = rules::evaluate(&self.settings, state, groups, now);
         let mut transitions = Vec::new();
         let mut changed = Vec::new();
         let mut seen = std::collections::HashSet::with_capacity(matches.len());
@@ -206,7 +223,10 @@ impl Engine {
             seen.insert(id.clone());
             match self.firing.get_mut(&id) {
                 Some(a) => {
-                    a.members = m.members;
+                    if a.members != m.members {
+                        a.members = m.members;
+                        self.changed = true;
+                    }
                     if a.count != m.count || a.summary != m.summary || a.params != m.params {
                         a.count = m.count;
                         a.summary = m.summary;
@@ -240,6 +260,7 @@ impl Engine {
         // Restored `since` values apply to the first evaluation after a restart only.
         self.restored.clear();
         // Rules group through hash maps: order each kind of transition by id, as documented.
+        self.changed |= !transitions.is_empty();
         transitions.sort_by(|a, b| a.id.cmp(&b.id));
         changed.sort_by(|a, b| a.id.cmp(&b.id));
         transitions.append(&mut changed);
@@ -253,6 +274,7 @@ impl Engine {
             if let Some(mut a) = self.firing.remove(&id) {
                 a.state = AlertState::Resolved;
                 transitions.push(a);
+                self.changed = true;
             }
         }
         transitions
@@ -268,6 +290,20 @@ impl Engine {
         let mut v: Vec<&Alert> = self.firing.values().collect();
         v.sort_by(|a, b| b.since_ts.cmp(&a.since_ts).then_with(|| a.id.cmp(&b.id)));
         v
+    }
+
+    /// Whether the firing alerts or their members changed since the last call.
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// The body of `GET /api/v1/alerts`: the firing alerts, newest first, each with its
+    /// members (bounded by `max_members`).
+    #[must_use]
+    pub fn api_json(&self) -> String {
+        let alerts: Vec<serde_json::Value> =
+            self.firing().iter().map(|a| a.with_members()).collect();
+        serde_json::json!({ "alerts": alerts }).to_string()
     }
 
     /// The firing alerts as the snapshot's `alerts` array (JSON text).

@@ -3,25 +3,10 @@
 
 use serde_json::{Value, json};
 
-use crate::config::VcSettings;
 use crate::decode::{Severity, Source};
+use crate::state::vc::VcThresholds;
 
-/// The summary language.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lang {
-    /// Tiếng Việt.
-    Vi,
-    /// English.
-    En,
-}
-
-impl Lang {
-    /// `en` is English; anything else Vietnamese (validated in the settings).
-    #[must_use]
-    pub fn parse(s: &str) -> Self {
-        if s == "en" { Lang::En } else { Lang::Vi }
-    }
-}
+pub use crate::config::Lang;
 
 /// What a summary says.
 pub enum Text<'a> {
@@ -48,7 +33,7 @@ pub enum Text<'a> {
         meeting: &'a str,
         title: &'a str,
         count: u64,
-        vc: &'a VcSettings,
+        vc: &'a VcThresholds,
     },
     /// An unacknowledged incident.
     Unacknowledged {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::decode::{DossierStatus, Source};
-use crate::state::View;
+use crate::derive::View;
 use crate::time::{Calendar, Ts};
 
 /// Parts a client can subscribe to (`type`, `seq`, `at` and `sources` always come).
@@ -97,7 +97,7 @@ impl Snapshot {
             .zip(o.totals.open)
             .map(|(s, n)| (s.as_str().to_owned(), n.into()))
             .collect();
-        let mut worst: Vec<(usize, &crate::state::view::AgencyGauges)> = view
+        let mut worst: Vec<(usize, &crate::derive::view::AgencyGauges)> = view
             .agencies
             .iter()
             .enumerate()

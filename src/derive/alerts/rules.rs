@@ -1,14 +1,13 @@
 //! The rules themselves: each turns the state at `now` into the subjects that match, with
 //! their count, members and summary. Pure: no clock, no I/O.
 
-use std::collections::HashMap;
-
 use super::summary::{Lang, Text};
 use super::{Match, Rule};
 use crate::config::{AlertSettings, RuleSettings};
 use crate::decode::{Severity, Source};
+use crate::derive::view::DossierGroups;
 use crate::state::State;
-use crate::time::Ts;
+use crate::time::{Ts, whole_secs};
 
 /// The settings of `rule`.
 pub fn settings_of(s: &AlertSettings, rule: Rule) -> &RuleSettings {
@@ -23,11 +22,17 @@ pub fn settings_of(s: &AlertSettings, rule: Rule) -> &RuleSettings {
     }
 }
 
-/// Every match of every enabled rule at `now`.
-pub fn evaluate(s: &AlertSettings, state: &State, now: Ts) -> Vec<Match> {
-    let lang = Lang::parse(&s.language);
+/// Every match of every enabled rule at `now`; `groups` are the overdue and stalled
+/// dossiers per agency, collected by the view's pass over the dossiers at `now`.
+pub fn evaluate(
+    s: &AlertSettings,
+    state: &State,
+    groups: DossierGroups<'_>,
+    now: Ts,
+) -> Vec<Match> {
+    let lang = s.language;
     let mut out = Vec::new();
-    dossiers(s, state, now, lang, &mut out);
+    dossiers(s, state, groups, lang, &mut out);
     feeds(state, now, lang, &mut out);
     meetings(s, state, now, lang, &mut out);
     incidents(s, state, now, lang, &mut out);
@@ -41,27 +46,19 @@ pub fn evaluate(s: &AlertSettings, state: &State, now: Ts) -> Vec<Match> {
 
 /// Overdue and stalled dossiers, grouped per agency; members most urgent first (overdue by
 /// earliest `due_at`, stalled by earliest latest event), ties by dossier id.
-fn dossiers(s: &AlertSettings, state: &State, now: Ts, lang: Lang, out: &mut Vec<Match>) {
+fn dossiers(
+    s: &AlertSettings,
+    state: &State,
+    groups: DossierGroups<'_>,
+    lang: Lang,
+    out: &mut Vec<Match>,
+) {
     let p = state.params();
-    let urgency = p.urgency_at(now);
-    let mut overdue: HashMap<u32, Vec<(Ts, &str)>> = HashMap::new();
-    let mut stalled_by: HashMap<u32, Vec<(Ts, &str)>> = HashMap::new();
-    for d in state.dossiers.iter() {
-        if let Some(due) = d.due_at().filter(|_| urgency.is_overdue(d)) {
-            overdue.entry(d.agency()).or_default().push((due, d.id()));
-        }
-        if urgency.is_stalled(d) {
-            stalled_by
-                .entry(d.agency())
-                .or_default()
-                .push((d.last_event_at(), d.id()));
-        }
-    }
     let hours = p.stalled_secs / 3600;
     let working = p.work.is_some();
     for (rule, groups) in [
-        (Rule::DossierOverdue, overdue),
-        (Rule::DossierStalled, stalled_by),
+        (Rule::DossierOverdue, groups.overdue),
+        (Rule::DossierStalled, groups.stalled),
     ] {
         for (agency, mut members) in groups {
             members.sort_unstable();
@@ -173,6 +170,7 @@ fn incidents(s: &AlertSettings, state: &State, now: Ts, lang: Lang, out: &mut Ve
         "critical" => Severity::Critical,
         _ => Severity::High,
     };
+    let after = whole_secs(s.incident_unacknowledged_after);
     for (id, inc) in &state.soc.incidents {
         let Some(severity) = inc.severity.filter(|sev| *sev >= min) else {
             continue;
@@ -180,12 +178,12 @@ fn incidents(s: &AlertSettings, state: &State, now: Ts, lang: Lang, out: &mut Ve
         let Some(opened) = inc.opened_at() else {
             continue;
         };
-        if inc.is_unacknowledged() && now > opened.plus_secs(s.incident_unacknowledged_after_secs) {
+        if inc.is_unacknowledged() && now > opened.plus_secs(after) {
             let text = Text::Unacknowledged {
                 incident: id,
                 severity,
                 system: &inc.system_id,
-                secs: s.incident_unacknowledged_after_secs,
+                secs: after,
             };
             out.push(Match {
                 rule: Rule::IncidentUnacknowledged,

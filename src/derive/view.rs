@@ -1,15 +1,28 @@
 //! A read-only picture of the state at one instant: every gauge and figure that depends on
 //! "now", computed in one pass, plus a copy of the counters with agencies folded into their
-//! Prometheus labels. Built by the pipeline, shared (`Arc<View>`) by `/metrics`, the
-//! snapshot and, later, the WebSocket and alert outputs, so nothing is computed per reader.
+//! Prometheus labels. Built once per tick, shared (`Arc<View>`) by `/metrics` and the
+//! snapshot, so nothing is computed per reader. `State::view` is defined here, with the
+//! derive stage, not in `state`.
+
+use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::counters::Counters;
-use super::vc::VcSummary;
-use super::{State, intern};
 use crate::decode::{Severity, Source};
+use crate::state::counters::Counters;
+use crate::state::vc::VcSummary;
+use crate::state::{State, intern};
 use crate::time::Ts;
+
+/// Overdue and stalled dossiers per interned agency, as `(due_at or latest event, id)`:
+/// what the dossier alert rules group, collected in the view's pass.
+#[derive(Debug, Default)]
+pub struct DossierGroups<'s> {
+    /// Overdue dossiers: `(due_at, id)`.
+    pub overdue: HashMap<u32, Vec<(Ts, &'s str)>>,
+    /// Stalled dossiers: `(latest event, id)`.
+    pub stalled: HashMap<u32, Vec<(Ts, &'s str)>>,
+}
 
 /// Dossier gauges of one agency label.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -103,8 +116,11 @@ pub struct View {
     pub meetings: Vec<MeetingRow>,
     /// Ids of the silent monitored systems, sorted (at most [`SYSTEMS_LISTED`]).
     pub silent_system_ids: Vec<String>,
-    /// Alerts firing per (rule, severity), filled in by the pipeline from the alert engine.
+    /// Alerts firing per (rule, severity), filled in from the alert engine.
     pub alerts_firing: Vec<(&'static str, &'static str, u64)>,
+    /// The body of `GET /api/v1/alerts` (the firing alerts with their members), shared
+    /// from one tick to the next while it does not change.
+    pub alerts_api: std::sync::Arc<str>,
 }
 
 /// Meetings listed in a view.
@@ -143,7 +159,7 @@ impl State {
     /// `limit` agencies to arrive, `other` for the rest. An agency whose code is literally
     /// `other` shares that label rather than producing a duplicate series.
     fn agency_labels(&self) -> (Vec<String>, Vec<u32>) {
-        let limit = self.params.agency_label_limit;
+        let limit = self.params().agency_label_limit;
         let mut labels: Vec<String> = Vec::new();
         let mut other: Option<u32> = None;
         let mut index = Vec::with_capacity(self.agencies.len());
@@ -169,7 +185,13 @@ impl State {
     /// Builds the view at `now`. One pass over the dossiers; the rest is small.
     #[must_use]
     pub fn view(&self, now: Ts) -> View {
-        let p = &self.params;
+        self.scan(now, None)
+    }
+
+    /// The view at `now`; with `groups`, the same pass over the dossiers also collects the
+    /// overdue and stalled ones per agency, for the alert rules.
+    pub(crate) fn scan<'s>(&'s self, now: Ts, mut groups: Option<&mut DossierGroups<'s>>) -> View {
+        let p = self.params();
         let (agency_labels, label_of) = self.agency_labels();
         let label = |agency: u32| label_of.get(agency as usize).copied().unwrap_or(0) as usize;
         let mut agencies = vec![AgencyGauges::default(); agency_labels.len()];
@@ -180,9 +202,23 @@ impl State {
             };
             let g = &mut agencies[label(d.agency())];
             g.open[i] += 1;
-            g.overdue += u64::from(urgency.is_overdue(d));
+            let (overdue, stalled) = (urgency.is_overdue(d), urgency.is_stalled(d));
+            g.overdue += u64::from(overdue);
             g.due_soon += u64::from(urgency.is_due_soon(d));
-            g.stalled += u64::from(urgency.is_stalled(d));
+            g.stalled += u64::from(stalled);
+            if let Some(groups) = groups.as_deref_mut() {
+                if let (true, Some(due)) = (overdue, d.due_at()) {
+                    groups
+                        .overdue
+                        .entry(d.agency())
+                        .or_default()
+                        .push((due, d.id()));
+                }
+                if stalled {
+                    let member = (d.last_event_at(), d.id());
+                    groups.stalled.entry(d.agency()).or_default().push(member);
+                }
+            }
         }
         let mut totals = AgencyGauges::default();
         agencies.iter().for_each(|g| totals.add(g));
@@ -191,14 +227,14 @@ impl State {
         counters.received = fold(&self.counters.received, &label_of, agency_labels.len());
         counters.resolved = fold(&self.counters.resolved, &label_of, agency_labels.len());
 
-        let today = self.windows.today(&p.cal, now);
-        let minutes = self.windows.last_60_minutes(&p.cal, now);
+        let today = self.windows().today(&p.cal, now);
+        let minutes = self.windows().last_60_minutes(&p.cal, now);
         let onestop = OnestopSummary {
             today_received: today.received.into(),
             today_resolved: today.resolved.into(),
             today_online_ratio: ratio(today.received_online.into(), today.received.into()),
             totals,
-            on_time_ratio_30d: self.windows.on_time_ratio_30d(now),
+            on_time_ratio_30d: self.windows().on_time_ratio_30d(now),
             received_per_minute: minutes.iter().map(|m| m.received).collect(),
             resolved_per_minute: minutes.iter().map(|m| m.resolved).collect(),
         };
@@ -248,6 +284,7 @@ impl State {
                 ids
             },
             alerts_firing: Vec::new(),
+            alerts_api: std::sync::Arc::from(r#"{"alerts":[]}"#),
         }
     }
 
@@ -264,7 +301,7 @@ impl State {
                 for (ep_id, ep) in &vc.endpoints {
                     if ep.connected_to(&vc.meetings) == Some(id.as_str()) {
                         connected += 1;
-                        if ep.poor_quality(&self.params.vc) {
+                        if ep.poor_quality(&self.params().vc) {
                             poor.push(ep_id.clone());
                         }
                     }
@@ -278,7 +315,7 @@ impl State {
                     expected: m.expected.len() as u64,
                     connected,
                     missing: vc
-                        .missing_in(id, m, &self.params.vc, now)
+                        .missing_in(id, m, &self.params().vc, now)
                         .map(str::to_owned)
                         .collect(),
                     poor,
@@ -292,21 +329,6 @@ impl State {
         });
         rows.truncate(MEETINGS_LISTED);
         rows
-    }
-
-    /// Monitored systems (heard from or configured) silent at `now`.
-    pub fn silent_systems(&self, now: Ts) -> impl Iterator<Item = &str> {
-        let p = &self.params;
-        let heard = self.soc.systems.keys().map(String::as_str);
-        let listed = p
-            .systems
-            .iter()
-            .map(String::as_str)
-            .filter(|s| !self.soc.systems.contains_key(*s));
-        heard.chain(listed).filter(move |s| {
-            self.soc
-                .system_silent(s, p.system_silent_secs, self.started_at, now)
-        })
     }
 }
 

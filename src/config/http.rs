@@ -1,0 +1,132 @@
+//! `[http]` and `[ws]`: the one HTTP listener, who may use it, and the WebSocket push.
+//!
+//! In: the two tables as written. Out: [`HttpSettings`] (a `SocketAddr`, [`Secret`] tokens)
+//! and [`WsSettings`] (`Duration`s), or the problems keyed `http.*` and `ws.*`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::check::{Problems, Unit, listen_addr};
+use super::secret::Secret;
+
+/// `[http]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HttpFile {
+    listen: String,
+    access_tokens: Vec<String>,
+    protect_metrics: bool,
+    allowed_origins: Vec<String>,
+}
+
+/// `[http]`: the one listener for `/`, `/ws`, `/api/*`, `/metrics`, `/healthz`, `/readyz`,
+/// and who may use it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpSettings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Bearer tokens accepted on `/ws` and `/api/*` (and `/metrics` with `protect_metrics`);
+    /// empty: no token needed.
+    pub access_tokens: Vec<Secret>,
+    /// Whether `/metrics` needs a token too (when tokens are configured).
+    pub protect_metrics: bool,
+    /// Origins (`https://wall.example`) allowed to open `/ws` besides the daemon's own.
+    pub allowed_origins: Vec<String>,
+}
+
+impl HttpFile {
+    pub(super) fn check(self, p: &mut Problems) -> Option<HttpSettings> {
+        let listen = p.ok("http.listen", listen_addr(&self.listen, "127.0.0.1:8080"));
+        for (i, token) in self.access_tokens.iter().enumerate() {
+            if token.len() < 16 {
+                p.add(
+                    format!("http.access_tokens[{i}]"),
+                    "must have at least 16 characters",
+                );
+            }
+        }
+        for (i, origin) in self.allowed_origins.iter().enumerate() {
+            if !(origin.starts_with("http://") || origin.starts_with("https://"))
+                || origin.ends_with('/')
+            {
+                p.add(
+                    format!("http.allowed_origins[{i}]"),
+                    format!(
+                        "must look like https://host[:port] without a trailing slash (got \
+                         `{origin}`)"
+                    ),
+                );
+            }
+        }
+        Some(HttpSettings {
+            listen: listen?,
+            access_tokens: self.access_tokens.into_iter().map(Secret::from).collect(),
+            protect_metrics: self.protect_metrics,
+            allowed_origins: self.allowed_origins,
+        })
+    }
+}
+
+/// `[ws]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WsFile {
+    push_interval_ms: u64,
+    max_clients: usize,
+    max_message_bytes: usize,
+    ping_interval_secs: u64,
+    max_behind_secs: u64,
+}
+
+/// `[ws]`: the WebSocket push to the wall displays.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WsSettings {
+    /// `push_interval_ms`: at most one snapshot per client this often (also the view
+    /// refresh).
+    pub push_interval: Duration,
+    /// Most WebSocket clients at once; more are refused with 503.
+    pub max_clients: usize,
+    /// Largest message a client may send, in bytes.
+    pub max_message_bytes: usize,
+    /// `ping_interval_secs`: ping idle clients this often; a client silent for two
+    /// intervals is dropped.
+    pub ping_interval: Duration,
+    /// `max_behind_secs`: a client whose socket accepts nothing for this long is
+    /// disconnected.
+    pub max_behind: Duration,
+}
+
+impl WsFile {
+    pub(super) fn check(self, p: &mut Problems) -> Option<WsSettings> {
+        let push_interval = p.duration(
+            "ws.push_interval_ms",
+            self.push_interval_ms,
+            (50, 60_000),
+            Unit::Millis,
+        );
+        let max_clients = p.within("ws.max_clients", self.max_clients, 1, 1_000_000);
+        let max_message_bytes =
+            p.within("ws.max_message_bytes", self.max_message_bytes, 64, 1 << 20);
+        let ping_interval = p.duration(
+            "ws.ping_interval_secs",
+            self.ping_interval_secs,
+            (1, 3600),
+            Unit::Secs,
+        );
+        let max_behind = p.duration(
+            "ws.max_behind_secs",
+            self.max_behind_secs,
+            (1, 3600),
+            Unit::Secs,
+        );
+        Some(WsSettings {
+            push_interval: push_interval?,
+            max_clients: max_clients?,
+            max_message_bytes: max_message_bytes?,
+            ping_interval: ping_interval?,
+            max_behind: max_behind?,
+        })
+    }
+}

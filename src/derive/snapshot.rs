@@ -39,8 +39,8 @@ impl Topics {
     /// Parses the `topics` of a `subscribe` message.
     ///
     /// # Errors
-    /// A message naming the first unknown topic.
-    pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Topics, String> {
+    /// [`UnknownTopic`], naming the first unknown topic.
+    pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Topics, UnknownTopic> {
         let mut t = Topics {
             onestop: false,
             vc: false,
@@ -53,16 +53,17 @@ impl Topics {
                 "vc" => t.vc = true,
                 "soc" => t.soc = true,
                 "alerts" => t.alerts = true,
-                other => {
-                    return Err(format!(
-                        "unknown topic `{other}`; expected onestop, vc, soc or alerts"
-                    ));
-                }
+                other => return Err(UnknownTopic(other.to_owned())),
             }
         }
         Ok(t)
     }
 }
+
+/// A topic name a client may not subscribe to.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown topic `{0}`; expected onestop, vc, soc or alerts")]
+pub struct UnknownTopic(pub String);
 
 /// A built snapshot: its parts as JSON text.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -77,7 +77,7 @@ impl Api {
         }
         let filter = match DossierFilter::parse(params.get("status").map(String::as_str)) {
             Ok(f) => f,
-            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+            Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
         };
         let limit = match params.get("limit").map(|l| l.parse::<usize>()) {
             None => DEFAULT_LIMIT,

@@ -23,7 +23,7 @@ use tracing::{Instrument as _, debug, info_span};
 
 use crate::config::WsSettings;
 use crate::derive::Transition;
-use crate::derive::snapshot::{Snapshot, Topics, alert_frame, error_frame};
+use crate::derive::snapshot::{Snapshot, Topics, UnknownTopic, alert_frame, error_frame};
 use crate::telemetry::SelfMetrics;
 
 /// Alert frames buffered per client before it counts as lagging.
@@ -223,7 +223,7 @@ impl Client {
                     self.send_snapshot(sink, &snap).await
                 }
                 Err(e) => {
-                    let frame = error_frame(self.next_seq(), &e);
+                    let frame = error_frame(self.next_seq(), &e.to_string());
                     self.send(sink, frame).await
                 }
             },
@@ -272,23 +272,34 @@ impl Client {
     }
 }
 
+/// Why a client's message was refused (answered with an error frame).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum BadMessage {
+    /// Not the shape of a subscribe message.
+    #[error("expected {{\"type\": \"subscribe\", \"topics\": [...]}}: {0}")]
+    Shape(String),
+    /// Another message type.
+    #[error("unknown message type `{0}`; only `subscribe` is understood")]
+    Type(String),
+    /// A topic that does not exist.
+    #[error(transparent)]
+    Topic(#[from] UnknownTopic),
+}
+
 /// Parses `{"type": "subscribe", "topics": [...]}`.
-fn parse_subscribe(text: &str) -> Result<Topics, String> {
+fn parse_subscribe(text: &str) -> Result<Topics, BadMessage> {
     #[derive(serde::Deserialize)]
     struct Subscribe<'a> {
         r#type: &'a str,
         #[serde(borrow)]
         topics: Vec<&'a str>,
     }
-    let msg: Subscribe<'_> = serde_json::from_str(text)
-        .map_err(|e| format!("expected {{\"type\": \"subscribe\", \"topics\": [...]}}: {e}"))?;
+    let msg: Subscribe<'_> =
+        serde_json::from_str(text).map_err(|e| BadMessage::Shape(e.to_string()))?;
     if msg.r#type != "subscribe" {
-        return Err(format!(
-            "unknown message type `{}`; only `subscribe` is understood",
-            msg.r#type
-        ));
+        return Err(BadMessage::Type(msg.r#type.to_owned()));
     }
-    Topics::parse(msg.topics)
+    Ok(Topics::parse(msg.topics)?)
 }
 
 #[cfg(test)]

@@ -8,6 +8,14 @@ use crate::decode::DossierStatus;
 use crate::state::dossiers::Dossier;
 use crate::time::Ts;
 
+/// A `status` the dossier query does not know.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown status `{0}`; expected submitted, in_progress, waiting_citizen, paused, overdue, \
+     due_soon or stalled"
+)]
+pub struct UnknownStatus(pub String);
+
 /// Which dossiers a query selects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DossierFilter {
@@ -27,8 +35,8 @@ impl DossierFilter {
     /// Parses the `status` parameter (absent: every open dossier).
     ///
     /// # Errors
-    /// A message listing the accepted values.
-    pub fn parse(status: Option<&str>) -> Result<Self, String> {
+    /// [`UnknownStatus`], whose message lists the accepted values.
+    pub fn parse(status: Option<&str>) -> Result<Self, UnknownStatus> {
         Ok(match status {
             None => DossierFilter::Open,
             Some("overdue") => DossierFilter::Overdue,
@@ -36,11 +44,7 @@ impl DossierFilter {
             Some("stalled") => DossierFilter::Stalled,
             Some(s) => match DossierStatus::parse(s) {
                 Some(st) if st.is_open() => DossierFilter::Status(st),
-                _ => {
-                    return Err(format!(
-                        "unknown status `{s}`; expected submitted, in_progress, waiting_citizen, paused, overdue, due_soon or stalled"
-                    ));
-                }
+                _ => return Err(UnknownStatus(s.to_owned())),
             },
         })
     }

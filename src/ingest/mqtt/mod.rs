@@ -21,19 +21,19 @@
 //! message is taken when the packet is read, not when it is yielded.
 
 mod ack;
+mod handoff;
 mod link;
 mod options;
 mod publish;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rumqttc::{
-    AsyncClient, ConnAck, ConnectionError, Event, EventLoop, Incoming, Outgoing, Publish, QoS,
-    SubAck, SubscribeFilter, SubscribeReasonCode,
+    AsyncClient, ConnAck, ConnectionError, Event, EventLoop, Incoming, Publish, QoS, SubAck,
+    SubscribeFilter, SubscribeReasonCode,
 };
-use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, debug, error, info, info_span, warn};
@@ -46,7 +46,6 @@ pub use publish::{PublishError, Publisher, outgoing_payload_limit};
 use crate::config::{MqttSettings, Secret};
 use crate::ingest::RawMessage;
 use crate::telemetry::SelfMetrics;
-use crate::time::Ts;
 use link::{Backoff, Link};
 use options::{REQUEST_CHANNEL_CAPACITY, input_filters, mqtt_options};
 use publish::OpenGuard;
@@ -353,43 +352,6 @@ impl MqttIngest {
         }
     }
 
-    /// Hands an input message to the pipeline; when the queue is full, waits (backpressure)
-    /// and counts the time waited. Stops when the queue is closed or on cancel.
-    async fn forward(&mut self, publish: Publish, cancel: &CancellationToken) -> Flow {
-        self.metrics.mqtt_messages_received.inc();
-        let msg = self.raw_message(publish);
-        let msg = match self.tx.try_send(msg) {
-            Ok(()) => {
-                self.metrics.pipeline_enqueued.inc();
-                return Flow::Continue;
-            }
-            Err(TrySendError::Closed(_)) => return queue_closed(),
-            Err(TrySendError::Full(msg)) => msg,
-        };
-        let started = Instant::now();
-        let sent = tokio::select! {
-            biased;
-            sent = self.tx.send(msg) => Some(sent),
-            () = cancel.cancelled() => None,
-        };
-        self.metrics
-            .ingest_queue_wait_seconds
-            .inc_by(started.elapsed().as_secs_f64());
-        match sent {
-            Some(Ok(())) => {
-                self.metrics.pipeline_enqueued.inc();
-                Flow::Continue
-            }
-            Some(Err(_)) => queue_closed(),
-            None => {
-                warn!(
-                    "Shutdown came while waiting for room in the pipeline queue; one message was not handed over."
-                );
-                Flow::Stop
-            }
-        }
-    }
-
     async fn on_error(&mut self, err: &ConnectionError, cancel: &CancellationToken) -> Flow {
         self.metrics.mqtt_connection_errors.inc();
         self.subscribe_due = false;
@@ -410,52 +372,6 @@ impl MqttIngest {
             () = tokio::time::sleep(delay) => Flow::Continue,
         }
     }
-
-    /// Sends DISCONNECT and polls until it is written, at most [`DISCONNECT_GRACE`].
-    /// Input messages read meanwhile are handed over if the queue has room.
-    async fn disconnect(&mut self) {
-        if !self.link.status.connected {
-            return;
-        }
-        if self.client.try_disconnect().is_ok() {
-            let deadline = tokio::time::sleep(DISCONNECT_GRACE);
-            tokio::pin!(deadline);
-            loop {
-                let polled = tokio::select! {
-                    () = &mut deadline => {
-                        debug!("DISCONNECT was not written within the grace period.");
-                        break;
-                    }
-                    polled = self.eventloop.poll() => polled,
-                };
-                match polled {
-                    Ok(Event::Outgoing(Outgoing::Disconnect)) => {
-                        info!("Disconnected from the broker.");
-                        break;
-                    }
-                    Ok(event) => self.forward_at_shutdown(event),
-                    Err(_) => break,
-                }
-            }
-        }
-        self.link.update(|s| {
-            s.connected = false;
-            s.subscribed = false;
-        });
-    }
-
-    fn forward_at_shutdown(&mut self, event: Event) {
-        let Action::Forward(publish) = classify(event, &self.inputs) else {
-            return;
-        };
-        self.metrics.mqtt_messages_received.inc();
-        let msg = self.raw_message(publish);
-        if self.tx.try_send(msg).is_ok() {
-            self.metrics.pipeline_enqueued.inc();
-        } else {
-            warn!("A message read during shutdown could not be handed over.");
-        }
-    }
 }
 
 impl MqttIngest {
@@ -473,26 +389,6 @@ impl MqttIngest {
             epoch: Arc::clone(&self.shared_epoch),
         }
     }
-
-    /// The raw message of a publish, tagged with the current epoch when it must be acked.
-    fn raw_message(&self, publish: Publish) -> RawMessage {
-        let ack = (self.manual_acks && publish.qos != QoS::AtMostOnce).then_some(Ack {
-            epoch: self.epoch,
-            pkid: publish.pkid,
-            qos: publish.qos,
-        });
-        RawMessage {
-            topic: publish.topic,
-            payload: publish.payload,
-            received_at: Ts::now(),
-            ack,
-        }
-    }
-}
-
-fn queue_closed() -> Flow {
-    info!("The pipeline queue is closed; MQTT ingest stops.");
-    Flow::Stop
 }
 
 #[cfg(test)]

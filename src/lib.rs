@@ -32,7 +32,7 @@
 //!   reason code.
 //! - [`state`]: the deterministic model (`apply`, `process`), and what is urgent or silent
 //!   at an instant ([`state::urgency`]).
-//! - [`derive`]: once per tick, the [`derive::View`], the alert engine's transitions and the
+//! - [`derive`](mod@derive): once per tick, the [`derive::View`], the alert engine's transitions and the
 //!   snapshot document.
 //! - [`pipeline`]: the single loop that drives decode → apply → derive → publish.
 //! - [`outputs`]: Prometheus exposition, HTTP endpoints and API, WebSocket, alerts on MQTT.

@@ -146,9 +146,20 @@ impl Holidays {
     /// # Errors
     /// [`HolidayError::Syntax`] or [`HolidayError::Date`].
     pub fn parse(text: &str, origin: &str) -> Result<Self, HolidayError> {
-        let file: HolidayFile = toml::from_str(text).map_err(|e| HolidayError::Syntax {
-            origin: origin.to_owned(),
-            message: e.message().trim_end().replace('\n', "; "),
+        let file: HolidayFile = toml::from_str(text).map_err(|e| {
+            let message = e.message().trim_end().replace('\n', "; ");
+            let line = e.span().map(|span| {
+                let end = span.start.min(text.len());
+                text.as_bytes()[..end]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count()
+                    + 1
+            });
+            HolidayError::Syntax {
+                origin: origin.to_owned(),
+                message: line.map_or(message.clone(), |line| format!("line {line}: {message}")),
+            }
         })?;
         let days = file
             .day
@@ -439,6 +450,7 @@ mod tests {
         );
         let err = Holidays::read(Path::new("/nonexistent/h.toml")).unwrap_err();
         assert!(matches!(err, HolidayError::Unreadable { .. }), "{err}");
-        assert!(Holidays::parse("day = 1", "h.toml").is_err());
+        let err = Holidays::parse("[[day]]\ndate = 1\n", "h.toml").unwrap_err();
+        assert!(err.to_string().starts_with("h.toml: line 2: "), "{err}");
     }
 }

@@ -175,7 +175,7 @@ impl App {
         };
         let (mut ingest, publisher, link) = MqttIngest::new(
             &settings.mqtt,
-            password,
+            password.as_ref(),
             limits.max_payload_bytes,
             acks,
             tx,

@@ -31,7 +31,7 @@ enum Command {
     /// Print the built-in configuration, every key with its default and a comment.
     PrintDefaultConfig,
     /// Everything in one process, nothing to install: an embedded MQTT broker, simulated
-    /// source systems and the daemon serving the wall at http://127.0.0.1:8080/.
+    /// source systems and the daemon serving the wall at <http://127.0.0.1:8080>/.
     #[cfg(feature = "demo")]
     Demo(DemoArgs),
     /// Publish realistic events of the three source systems to a broker, with a small

@@ -536,14 +536,14 @@ fn take_str<'a>(v: &mut Option<Val<'a>>) -> Option<Cow<'a, str>> {
     }
 }
 
-fn take_num(v: &Option<Val<'_>>) -> f64 {
+fn take_num(v: Option<&Val<'_>>) -> f64 {
     match v {
         Some(Val::Num(n)) => *n,
         _ => 0.0,
     }
 }
 
-fn take_enum<T>(v: &Option<Val<'_>>, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
+fn take_enum<T>(v: Option<&Val<'_>>, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
     match v {
         Some(Val::Str(s)) => parse(s),
         _ => None,
@@ -581,7 +581,7 @@ fn build<'a>(
                     kind,
                     dossier_id: req(&mut f.dossier_id),
                     agency: take_str(&mut f.agency),
-                    agency_level: take_enum(&f.agency_level, level),
+                    agency_level: take_enum(f.agency_level.as_ref(), level),
                     procedure: if intake {
                         take_str(&mut f.procedure)
                     } else {
@@ -589,16 +589,16 @@ fn build<'a>(
                     },
                     sector: take_str(&mut f.sector),
                     channel: if intake {
-                        take_enum(&f.channel, channel)
+                        take_enum(f.channel.as_ref(), channel)
                     } else {
                         None
                     },
                     due_at,
                     outcome: (kind == DossierKind::Resolved)
-                        .then(|| take_enum(&f.outcome, outcome))
+                        .then(|| take_enum(f.outcome.as_ref(), outcome))
                         .flatten(),
                     reason: (kind == DossierKind::Paused)
-                        .then(|| take_enum(&f.reason, pause_reason))
+                        .then(|| take_enum(f.reason.as_ref(), pause_reason))
                         .flatten(),
                 })
             }
@@ -621,7 +621,7 @@ fn build_vc<'a>(ty: &str, f: &mut RawFields<'a>) -> VcEvent<'a> {
         "meeting_started" => VcEvent::MeetingStarted {
             meeting_id,
             title: take_str(&mut f.title).unwrap_or_default(),
-            level: take_enum(&f.level, level).unwrap_or(Level::Unknown),
+            level: take_enum(f.level.as_ref(), level).unwrap_or(Level::Unknown),
             expected_endpoints: match f.expected_endpoints.take() {
                 Some(Val::StrArray(v)) => Some(v),
                 _ => None,
@@ -641,23 +641,23 @@ fn build_vc<'a>(ty: &str, f: &mut RawFields<'a>) -> VcEvent<'a> {
             meeting_id,
             endpoint_id,
             stats: LinkStats {
-                packet_loss_pct: take_num(&f.packet_loss_pct),
-                jitter_ms: take_num(&f.jitter_ms),
-                rtt_ms: take_num(&f.rtt_ms),
-                bitrate_kbps: take_num(&f.bitrate_kbps),
+                packet_loss_pct: take_num(f.packet_loss_pct.as_ref()),
+                jitter_ms: take_num(f.jitter_ms.as_ref()),
+                rtt_ms: take_num(f.rtt_ms.as_ref()),
+                bitrate_kbps: take_num(f.bitrate_kbps.as_ref()),
             },
         },
     }
 }
 
 fn build_soc<'a>(ty: &str, f: &mut RawFields<'a>) -> SocEvent<'a> {
-    let severity = take_enum(&f.severity, severity).unwrap_or(Severity::Low);
+    let severity = take_enum(f.severity.as_ref(), severity).unwrap_or(Severity::Low);
     match ty {
         "alert" => SocEvent::Alert {
             alert_id: take_str(&mut f.alert_id).unwrap_or_default(),
             system_id: take_str(&mut f.system_id).unwrap_or_default(),
             severity,
-            category: take_enum(&f.category, category).unwrap_or(Category::Other),
+            category: take_enum(f.category.as_ref(), category).unwrap_or(Category::Other),
         },
         "incident_opened" => SocEvent::IncidentOpened {
             incident_id: take_str(&mut f.incident_id).unwrap_or_default(),

@@ -254,12 +254,11 @@ impl<'de> Visitor<'de> for ValVisitor {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut items = Vec::new();
         while let Some(item) = seq.next_element_seed(ValSeed)? {
-            match item {
-                Val::Str(s) => items.push(s),
-                _ => {
-                    while seq.next_element::<IgnoredAny>()?.is_some() {}
-                    return Ok(Val::OtherArray);
-                }
+            if let Val::Str(s) = item {
+                items.push(s);
+            } else {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                return Ok(Val::OtherArray);
             }
         }
         Ok(Val::StrArray(items))

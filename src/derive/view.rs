@@ -221,7 +221,9 @@ impl State {
             }
         }
         let mut totals = AgencyGauges::default();
-        agencies.iter().for_each(|g| totals.add(g));
+        for g in &agencies {
+            totals.add(g);
+        }
 
         let mut counters = self.counters.clone();
         counters.received = fold(&self.counters.received, &label_of, agency_labels.len());

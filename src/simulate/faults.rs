@@ -60,9 +60,9 @@ impl Injector {
         at: Ts,
         source: Source,
         topic: String,
-        obj: Map<String, Value>,
+        obj: &Map<String, Value>,
     ) -> [Option<Timed>; 2] {
-        let payload = serde_json::to_vec(&obj).unwrap_or_default();
+        let payload = serde_json::to_vec(obj).unwrap_or_default();
         let msg = SimMessage {
             topic,
             payload,
@@ -93,7 +93,7 @@ impl Injector {
                 [Some((later, held)), None]
             }
             _ => {
-                let (reason, payload) = corrupt(rng, clock, at, &obj, &msg.payload);
+                let (reason, payload) = corrupt(rng, clock, at, obj, &msg.payload);
                 let bad = SimMessage {
                     payload,
                     fault: Some(Fault::Malformed(reason)),

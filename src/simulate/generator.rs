@@ -156,7 +156,11 @@ impl Generator {
         let mut g = Self {
             procedure_cum,
             commune_cum,
-            agency_topics: province.agencies.iter().map(|a| a.topic_level()).collect(),
+            agency_topics: province
+                .agencies
+                .iter()
+                .map(super::model::Agency::topic_level)
+                .collect(),
             soc: SocSim::new(province.systems.len()),
             province,
             clock: Clock::new(profile.rhythm, start).compressed(profile.compression),
@@ -309,7 +313,7 @@ impl Generator {
         obj.insert("occurred_at".into(), self.clock.rfc3339(at, utc).into());
         let msgs = self
             .injector
-            .inject(&mut self.rng, &self.clock, at, source, topic, obj);
+            .inject(&mut self.rng, &self.clock, at, source, topic, &obj);
         for (release_at, msg) in msgs.into_iter().flatten() {
             if release_at > at {
                 self.schedule(release_at, Task::Release(Box::new(msg)));

@@ -90,9 +90,9 @@ impl Journal {
         let started = Instant::now();
         let (state, at, alert_since) = match store::read_latest_checkpoint::<Checkpoint>(dir) {
             Ok(Some((at, ck, warnings))) => {
-                warnings
-                    .iter()
-                    .for_each(|w| warn!(warning = %w, "Checkpoint."));
+                for w in &warnings {
+                    warn!(warning = %w, "Checkpoint.");
+                }
                 let mut state = ck.state;
                 state.set_params(params);
                 (state, Some(at), ck.alert_since)

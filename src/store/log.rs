@@ -7,7 +7,7 @@
 //! refuses further commits: after a failed `fsync` the kernel may have dropped the dirty
 //! pages, so only reopening (which reads what is really on disk) tells what was kept.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write as _};
 use std::ops::Range;
@@ -503,10 +503,11 @@ impl Cut<'_> {
              interrupted by a crash, never acknowledged, or damage)"
         );
         if let (Some(first), Some(last)) = (self.later.first(), self.later.last()) {
-            text.push_str(&format!(
+            let _ = write!(
+                text,
                 ", and removed segments {first} to {last} ({removed} bytes), which cannot be \
                  replayed in order after the gap"
-            ));
+            );
         }
         text
     }

@@ -150,11 +150,7 @@ impl Holidays {
             let message = e.message().trim_end().replace('\n', "; ");
             let line = e.span().map(|span| {
                 let end = span.start.min(text.len());
-                text.as_bytes()[..end]
-                    .iter()
-                    .filter(|&&b| b == b'\n')
-                    .count()
-                    + 1
+                text.get(..end).unwrap_or(text).matches('\n').count() + 1
             });
             HolidayError::Syntax {
                 origin: origin.to_owned(),

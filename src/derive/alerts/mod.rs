@@ -221,40 +221,37 @@ impl Engine {
         for m in matches {
             let id = format!("{}:{}", m.rule.as_str(), m.subject);
             seen.insert(id.clone());
-            match self.firing.get_mut(&id) {
-                Some(a) => {
-                    if a.members != m.members {
-                        a.members = m.members;
-                        self.changed = true;
-                    }
-                    if a.count != m.count || a.summary != m.summary || a.params != m.params {
-                        a.count = m.count;
-                        a.summary = m.summary;
-                        a.params = m.params;
-                        changed.push(a.clone());
-                    }
+            if let Some(a) = self.firing.get_mut(&id) {
+                if a.members != m.members {
+                    a.members = m.members;
+                    self.changed = true;
                 }
-                None => {
-                    let since = self.restored.get(&id).copied().unwrap_or(now);
-                    let alert = Alert {
-                        id: id.clone(),
-                        rule: m.rule,
-                        severity: self.severity(m.rule),
-                        state: AlertState::Firing,
-                        subject: Subject {
-                            kind: m.rule.subject_kind(),
-                            id: m.subject,
-                        },
-                        count: m.count,
-                        since: since.to_rfc3339(self.cal.tz()),
-                        summary: m.summary,
-                        params: m.params,
-                        members: m.members,
-                        since_ts: since,
-                    };
-                    transitions.push(alert.clone());
-                    self.firing.insert(id, alert);
+                if a.count != m.count || a.summary != m.summary || a.params != m.params {
+                    a.count = m.count;
+                    a.summary = m.summary;
+                    a.params = m.params;
+                    changed.push(a.clone());
                 }
+            } else {
+                let since = self.restored.get(&id).copied().unwrap_or(now);
+                let alert = Alert {
+                    id: id.clone(),
+                    rule: m.rule,
+                    severity: self.severity(m.rule),
+                    state: AlertState::Firing,
+                    subject: Subject {
+                        kind: m.rule.subject_kind(),
+                        id: m.subject,
+                    },
+                    count: m.count,
+                    since: since.to_rfc3339(self.cal.tz()),
+                    summary: m.summary,
+                    params: m.params,
+                    members: m.members,
+                    since_ts: since,
+                };
+                transitions.push(alert.clone());
+                self.firing.insert(id, alert);
             }
         }
         // Restored `since` values apply to the first evaluation after a restart only.

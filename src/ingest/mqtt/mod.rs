@@ -152,7 +152,7 @@ impl MqttIngest {
     /// or missing system root certificates (the URL, keepalive and inflight come typed).
     pub fn new(
         settings: &MqttSettings,
-        password: Option<Secret>,
+        password: Option<&Secret>,
         max_payload_bytes: usize,
         acks: Acks,
         tx: mpsc::Sender<RawMessage>,
@@ -243,7 +243,7 @@ impl MqttIngest {
         }
         match classify(event, &self.inputs) {
             Action::Connected(ack) => self.on_connack(&ack),
-            Action::Subscribed(ack) if ack.return_codes.len() == 1 => self.on_sys_suback(&ack),
+            Action::Subscribed(ack) if ack.return_codes.len() == 1 => Self::on_sys_suback(&ack),
             Action::Subscribed(ack) => self.on_suback(&ack),
             Action::BrokerDropped(p) => {
                 if let Some(n) = std::str::from_utf8(&p.payload)
@@ -344,7 +344,7 @@ impl MqttIngest {
     }
 
     /// The answer to the single-filter `$SYS` subscription (the inputs are three filters).
-    fn on_sys_suback(&mut self, ack: &SubAck) {
+    fn on_sys_suback(ack: &SubAck) {
         if ack.return_codes.contains(&SubscribeReasonCode::Failure) {
             debug!(
                 "The broker does not allow reading its dropped-message counter; iocd_broker_messages_dropped stays unset."

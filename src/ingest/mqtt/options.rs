@@ -70,7 +70,7 @@ pub enum IngestError {
 /// Builds rumqttc's options from the settings (STYLE section 7: in one place).
 pub(super) fn mqtt_options(
     settings: &MqttSettings,
-    password: Option<Secret>,
+    password: Option<&Secret>,
     max_out_payload: usize,
     manual_acks: bool,
 ) -> Result<MqttOptions, IngestError> {
@@ -88,7 +88,7 @@ pub(super) fn mqtt_options(
             max_out_payload + OUTGOING_HEADROOM_BYTES,
         );
     if !settings.username.is_empty() {
-        let password = password.as_ref().map_or("", Secret::expose);
+        let password = password.map_or("", Secret::expose);
         options.set_credentials(settings.username.clone(), password);
     }
     if broker.tls() {
@@ -199,7 +199,7 @@ mod tests {
             username: "iocd".into(),
             ..MqttSettings::default()
         };
-        let options = mqtt_options(&settings, Some("pw".into()), 1024, false).unwrap();
+        let options = mqtt_options(&settings, Some(&"pw".into()), 1024, false).unwrap();
         assert_eq!(options.broker_address(), ("[::1]".to_owned(), 1884));
         assert_eq!(options.keep_alive(), std::time::Duration::from_secs(7));
         assert_eq!(

@@ -118,7 +118,7 @@ impl Drop for OpenGuard {
 
 /// Whether a topic can be published on (MQTT 3.1.1 section 4.7).
 pub(super) fn is_publishable_topic(topic: &str) -> bool {
-    !topic.is_empty() && topic.len() <= usize::from(u16::MAX) && !topic.contains(['+', '#', '\0'])
+    !topic.is_empty() && u16::try_from(topic.len()).is_ok() && !topic.contains(['+', '#', '\0'])
 }
 
 /// The largest outgoing payload: a dead letter of a `max_payload_bytes` payload.

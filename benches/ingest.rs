@@ -34,7 +34,7 @@ use iocd::decode::{DecodeLimits, Source, decode};
 use iocd::state::{Input, Message, Outcome, Params, Processed, State};
 use iocd::time::Ts;
 use iocd_testkit::corpus::{
-    Fraction, LOCAL_OFFSET, Rng, agency_code, agency_level, civil_from_days, local_time,
+    Fraction, LOCAL_OFFSET, Rng, SECTORS, agency_code, agency_level, civil_from_days, local_time,
     procedure_code,
 };
 
@@ -72,21 +72,6 @@ fn agencies() -> Vec<(String, &'static str)> {
         .map(|i| (agency_code(i), agency_level(i)))
         .collect()
 }
-
-const SECTORS: &[&str] = &[
-    "Đất đai",
-    "Hộ tịch",
-    "Xây dựng",
-    "Đầu tư",
-    "Giáo dục và Đào tạo",
-    "Lao động, Thương binh và Xã hội",
-    "Tư pháp",
-    "Y tế",
-    "Giao thông vận tải",
-    "Tài nguyên và Môi trường",
-    "Công thương",
-    "Văn hóa, Thể thao và Du lịch",
-];
 
 /// 2,000 procedure codes (`1.001234`), each with its sector.
 fn procedures() -> Vec<(String, &'static str)> {
@@ -485,7 +470,7 @@ fn apply_all(state: &mut State, msgs: &[(Source, &[u8])], now: Ts, limits: &Deco
 }
 
 fn benches(c: &mut Criterion) {
-    // Without `--bench` (`cargo test --all-targets`), criterion runs each benchmark once:
+    // Without `--bench` (`cargo test --bench '*'`), criterion runs each benchmark once:
     // a smoke test, on a corpus 50 times smaller.
     let scale = if std::env::args().any(|a| a == "--bench") {
         1

@@ -14,7 +14,8 @@
 //!   counters and windows alone. The difference between the two is the dedupe memory.
 //!
 //! The allocator is glibc's default. Figures and analysis are in `docs/performance.md`.
-//! Run without `--bench` (as `cargo test --all-targets` does), it only prints a skip line.
+//! Run without `--bench` (as `cargo test --bench '*'` in `.ci/run` does), it only prints a skip
+//! line.
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -189,7 +190,7 @@ fn main() {
         child(&mode);
         return;
     }
-    // `cargo bench` passes `--bench`; without it (`cargo test --all-targets`), only say so.
+    // `cargo bench` passes `--bench`; without it (`cargo test --bench '*'`), only say so.
     if !std::env::args().any(|a| a == "--bench") {
         println!("memory bench: skipped (run with cargo bench --bench memory)");
         return;

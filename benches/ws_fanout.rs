@@ -32,8 +32,8 @@
 //! clients' own work (1,000 sockets reading every frame) competes with the daemon for CPU;
 //! the bench reports its own CPU too.
 //!
-//! Without `--bench` (`cargo test --all-targets` runs benches once as tests) it makes a
-//! short smoke run: 50 clients, 3 s of flow, no targets. `IOCD_WS_FANOUT_CLIENTS` and
+//! Without `--bench` (`cargo test --bench '*'` runs benches once as tests, as `.ci/run` does) it
+//! makes a short smoke run: 50 clients, 3 s of flow, no targets. `IOCD_WS_FANOUT_CLIENTS` and
 //! `IOCD_WS_FANOUT_SECS` override the client count and the flow duration. Figures are in
 //! `docs/performance.md`.
 

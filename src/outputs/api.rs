@@ -44,7 +44,7 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 
 impl Api {
     /// `GET /api/v1/snapshot`: the snapshot document; `seq` is the snapshot's version.
-    #[must_use] 
+    #[must_use]
     pub fn snapshot(&self) -> Response {
         let snap = self.snapshots.borrow().clone();
         let body = snap.frame(snap.version, Topics::ALL);
@@ -56,7 +56,7 @@ impl Api {
     }
 
     /// `GET /api/v1/alerts`: the firing alerts, each with its members (bounded).
-    #[must_use] 
+    #[must_use]
     pub fn alerts(&self) -> Response {
         let body = Arc::clone(&self.views.borrow().alerts_api);
         (

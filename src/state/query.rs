@@ -141,7 +141,9 @@ impl State {
                 dossier_id: d.id().to_owned(),
                 agency: self.agencies.name(d.agency()).to_owned(),
                 status: d.status().as_str(),
-                channel: d.channel().map(super::super::decode::event::Channel::as_str),
+                channel: d
+                    .channel()
+                    .map(super::super::decode::event::Channel::as_str),
                 procedure: d.procedure().map(|id| self.procedures.name(id).to_owned()),
                 received_at: d.received_at(),
                 due_at: d.due_at(),

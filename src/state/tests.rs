@@ -13,9 +13,10 @@ use crate::derive::View;
 use crate::derive::view::AgencyGauges;
 use support::{ARRIVAL, START, apply, onestop, plain, received, resolved, state, state_with, t};
 
-/// Helpers shared with `dossiers/tests.rs`.
+/// Helpers shared with `dossiers/tests.rs`: payloads from `iocd_testkit`, decoded.
 pub(super) mod support {
-    use serde_json::{Value, json};
+    use iocd_testkit as tk;
+    use serde_json::Value;
 
     use crate::decode::{DecodeLimits, Event, Source, decode};
     use crate::state::{Input, Outcome, Params, State, Timing};
@@ -55,6 +56,15 @@ pub(super) mod support {
             .unwrap_or_else(|e| panic!("test payload {payload} rejected: {e}"))
     }
 
+    /// A testkit payload, decoded as its source's topic would be.
+    pub fn decoded(payload: &tk::Payload) -> Event<'static> {
+        let source = Source::ALL
+            .into_iter()
+            .find(|s| s.as_str() == payload.source())
+            .unwrap_or_else(|| panic!("unknown source {}", payload.source()));
+        event(source, &payload.json())
+    }
+
     /// An event of `source` with the envelope and the fields of `extra`.
     pub fn envelope(
         source: Source,
@@ -63,11 +73,12 @@ pub(super) mod support {
         at: &str,
         extra: Value,
     ) -> Event<'static> {
-        let mut v = json!({"event_id": event_id, "type": ty, "occurred_at": at});
-        if let (Some(obj), Value::Object(extra)) = (v.as_object_mut(), extra) {
-            obj.extend(extra);
-        }
-        event(source, &v)
+        decoded(
+            &tk::event(source.as_str(), ty)
+                .id(event_id)
+                .at(at)
+                .merge(extra),
+        )
     }
 
     /// A one-stop event about `dossier`, with the fields of `extra`.
@@ -78,16 +89,13 @@ pub(super) mod support {
         dossier: &str,
         extra: Value,
     ) -> Event<'static> {
-        let mut extra = extra;
-        if let Some(obj) = extra.as_object_mut() {
-            obj.insert("dossier_id".into(), dossier.into());
-        }
-        envelope(Source::Onestop, event_id, ty, at, extra)
+        let payload = tk::dossier(ty, dossier).id(event_id).at(at).merge(extra);
+        decoded(&payload.set("dossier_id", dossier))
     }
 
     /// A one-stop event with no field beside `dossier_id`.
     pub fn plain(event_id: &str, ty: &str, at: &str, dossier: &str) -> Event<'static> {
-        onestop(event_id, ty, at, dossier, json!({}))
+        decoded(&tk::dossier(ty, dossier).id(event_id).at(at))
     }
 
     /// A `received` of procedure `P`.
@@ -99,13 +107,13 @@ pub(super) mod support {
         channel: &str,
         due: Value,
     ) -> Event<'static> {
-        let extra = json!({"agency": agency, "procedure": "P", "channel": channel, "due_at": due});
-        onestop(event_id, "received", at, dossier, extra)
+        let payload = tk::received(dossier).id(event_id).at(at);
+        decoded(&payload.agency(agency).channel(channel).due(due))
     }
 
     /// A `resolved` without agency.
     pub fn resolved(event_id: &str, at: &str, dossier: &str, due: Value) -> Event<'static> {
-        onestop(event_id, "resolved", at, dossier, json!({"due_at": due}))
+        decoded(&tk::resolved(dossier).id(event_id).at(at).due(due))
     }
 
     /// Dossiers resolved with this timing, all agencies together.
@@ -136,7 +144,8 @@ pub(super) mod support {
     }
 }
 
-use support::{envelope, permutations};
+use iocd_testkit as tk;
+use support::{decoded, envelope, permutations};
 
 fn vc(event_id: &str, ty: &str, at: &str, extra: Value) -> crate::decode::Event<'static> {
     envelope(Source::Vc, event_id, ty, at, extra)
@@ -146,6 +155,7 @@ fn soc(event_id: &str, ty: &str, at: &str, extra: Value) -> crate::decode::Event
     envelope(Source::Soc, event_id, ty, at, extra)
 }
 
+/// `meeting_started` titled `Họp {meeting}`.
 fn started(
     event_id: &str,
     at: &str,
@@ -153,17 +163,16 @@ fn started(
     level: &str,
     expected: &[&str],
 ) -> crate::decode::Event<'static> {
-    let extra = json!({"meeting_id": meeting, "title": format!("Họp {meeting}"), "level": level, "expected_endpoints": expected});
-    vc(event_id, "meeting_started", at, extra)
+    let payload = tk::meeting_started(meeting).id(event_id).at(at);
+    decoded(
+        &payload
+            .set("level", level)
+            .set("expected_endpoints", expected),
+    )
 }
 
 fn ended(event_id: &str, at: &str, meeting: &str) -> crate::decode::Event<'static> {
-    vc(
-        event_id,
-        "meeting_ended",
-        at,
-        json!({"meeting_id": meeting}),
-    )
+    decoded(&tk::meeting_ended(meeting).id(event_id).at(at))
 }
 
 fn joined(
@@ -172,21 +181,11 @@ fn joined(
     meeting: &str,
     endpoint: &str,
 ) -> crate::decode::Event<'static> {
-    vc(
-        event_id,
-        "endpoint_joined",
-        at,
-        json!({"meeting_id": meeting, "endpoint_id": endpoint}),
-    )
+    decoded(&tk::endpoint_joined(meeting, endpoint).id(event_id).at(at))
 }
 
 fn left(event_id: &str, at: &str, meeting: &str, endpoint: &str) -> crate::decode::Event<'static> {
-    vc(
-        event_id,
-        "endpoint_left",
-        at,
-        json!({"meeting_id": meeting, "endpoint_id": endpoint}),
-    )
+    decoded(&tk::endpoint_left(meeting, endpoint).id(event_id).at(at))
 }
 
 fn stats(
@@ -198,11 +197,8 @@ fn stats(
     jitter: f64,
     rtt: f64,
 ) -> crate::decode::Event<'static> {
-    let extra = json!({
-        "meeting_id": meeting, "endpoint_id": endpoint,
-        "packet_loss_pct": loss, "jitter_ms": jitter, "rtt_ms": rtt, "bitrate_kbps": 2048
-    });
-    vc(event_id, "endpoint_stats", at, extra)
+    let payload = tk::endpoint_stats(meeting, endpoint).id(event_id).at(at);
+    decoded(&payload.quality(loss, jitter, rtt))
 }
 
 fn apply_all(state: &mut State, events: &[crate::decode::Event<'static>]) {
@@ -653,38 +649,25 @@ fn an_expected_endpoint_is_missing_only_after_5_minutes_strictly_and_only_while_
 
 // ---------------------------------------------------------------- SOC
 
+/// `incident_opened` on system `S1`.
 fn opened(
     event_id: &str,
     at: &str,
     incident: &str,
     severity: &str,
 ) -> crate::decode::Event<'static> {
-    soc(
-        event_id,
-        "incident_opened",
-        at,
-        json!({"incident_id": incident, "system_id": "S1", "severity": severity}),
-    )
+    decoded(&tk::incident_opened(incident, severity).id(event_id).at(at))
 }
 
 fn acked(event_id: &str, at: &str, incident: &str) -> crate::decode::Event<'static> {
-    soc(
-        event_id,
-        "incident_acknowledged",
-        at,
-        json!({"incident_id": incident}),
-    )
+    decoded(&tk::incident_acknowledged(incident).id(event_id).at(at))
 }
 
 fn closed(event_id: &str, at: &str, incident: &str) -> crate::decode::Event<'static> {
-    soc(
-        event_id,
-        "incident_resolved",
-        at,
-        json!({"incident_id": incident}),
-    )
+    decoded(&tk::incident_resolved(incident).id(event_id).at(at))
 }
 
+/// An `alert` whose `alert_id` is its `event_id`.
 fn alert(
     event_id: &str,
     at: &str,
@@ -692,12 +675,8 @@ fn alert(
     severity: &str,
     category: &str,
 ) -> crate::decode::Event<'static> {
-    soc(
-        event_id,
-        "alert",
-        at,
-        json!({"alert_id": event_id, "system_id": system, "severity": severity, "category": category}),
-    )
+    let payload = tk::alert(event_id, system, severity).id(event_id).at(at);
+    decoded(&payload.set("category", category))
 }
 
 #[test]

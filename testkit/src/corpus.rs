@@ -13,8 +13,23 @@ pub const LOCAL_OFFSET: i64 = 7 * 3600;
 pub const AGENCIES: usize = 200;
 /// How many procedures [`procedure_code`] names.
 pub const PROCEDURES: usize = 2000;
+/// Sectors (lĩnh vực) of procedures, the most common first.
+pub const SECTORS: &[&str] = &[
+    "Đất đai",
+    "Hộ tịch",
+    "Xây dựng",
+    "Đầu tư",
+    "Giáo dục và Đào tạo",
+    "Lao động, Thương binh và Xã hội",
+    "Tư pháp",
+    "Y tế",
+    "Giao thông vận tải",
+    "Tài nguyên và Môi trường",
+    "Công thương",
+    "Văn hóa, Thể thao và Du lịch",
+];
 
-/// SplitMix64: small, fast, deterministic.
+/// `SplitMix64`: small, fast, deterministic.
 #[derive(Clone, Debug)]
 pub struct Rng(pub u64);
 

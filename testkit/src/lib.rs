@@ -8,7 +8,7 @@
 //!   now, the required fields of its type), every field overridable. For tests, where
 //!   clarity matters more than speed.
 //! - [`corpus`]: the fast, deterministic pieces the benches build large corpora from
-//!   (SplitMix64, UUID-shaped ids, local timestamps, agency and procedure codes).
+//!   (`SplitMix64`, UUID-shaped ids, local timestamps, agency and procedure codes).
 //! - [`free_port`]: a local TCP port for a broker, a daemon or a browser under test.
 //!
 //! It knows the contract's JSON, not iocd's types: a unit test decodes a payload with

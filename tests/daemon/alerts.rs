@@ -3,6 +3,7 @@
 //! as time passes with no event arriving.
 
 use futures_util::StreamExt as _;
+use iocd_testkit as tk;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -68,25 +69,18 @@ async fn silent_feeds_and_overdue_dossiers_alert_everywhere_at_once() {
 
     // An overdue dossier and a heartbeat on vc.
     let client = TestClient::connect(&broker, &[]).await;
-    let at =
-        |secs: i64| (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(secs)).to_string();
     for (id, due) in [("D1", -60), ("D2", -120)] {
-        let ev = json!({"event_id":format!("e-{id}"),"type":"received","occurred_at":at(-600),"dossier_id":id,
-            "agency":"000.00.19.H42","procedure":"P","channel":"online","due_at":at(due)});
+        let ev = tk::received(id)
+            .id(format!("e-{id}"))
+            .ago(600)
+            .agency("000.00.19.H42")
+            .due(tk::at(due));
         client
-            .publish(
-                &format!("{prefix}/onestop/x"),
-                serde_json::to_vec(&ev).unwrap(),
-            )
+            .publish(&format!("{prefix}/onestop/x"), ev.bytes())
             .await;
     }
-    client
-        .publish(
-            &format!("{prefix}/vc/hb"),
-            serde_json::to_vec(&json!({"event_id":"hb1","type":"heartbeat","occurred_at":at(0)}))
-                .unwrap(),
-        )
-        .await;
+    let hb = tk::heartbeat(tk::VC).id("hb1");
+    client.publish(&format!("{prefix}/vc/hb"), hb.bytes()).await;
 
     let overdue = next_alert(&mut ws, |a| {
         a["id"] == "dossier_overdue:000.00.19.H42" && a["count"] == 2

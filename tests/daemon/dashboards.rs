@@ -12,28 +12,25 @@
 //! Without `promtool` or `prometheus` (Debian package `prometheus`) the tests print a note
 //! and pass, unless the `CI` environment variable is set: then they fail.
 
-#[path = "daemon/helpers/broker.rs"]
-mod broker;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use broker::TestBroker;
-use iocd::app::App;
-use iocd::config::Settings;
-use jiff::{SignedDuration, Timestamp};
-use rumqttc::{AsyncClient, MqttOptions, QoS};
+use iocd_testkit::{self as tk, at};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-/// How long any wait may take before the test fails.
+use crate::helpers::{
+    TestApp, TestClient, broker::TestBroker, free_port, has_metric, metric_sum, poll_until,
+    spawn_app, test_settings, wait_for_within,
+};
+
+/// How long any wait may take before the test fails (Prometheus scrapes every second and
+/// evaluates the rules every second: a few rounds).
 const TIMEOUT: Duration = Duration::from_secs(30);
-/// How often waits poll.
+/// How often Prometheus is asked whether it is up.
 const POLL: Duration = Duration::from_millis(100);
 
 fn dashboards_dir() -> PathBuf {
@@ -257,117 +254,21 @@ fn grafana_dashboard_is_importable_as_is() {
 
 // ----------------------------------------------------------------------- the daemon
 
-/// The daemon in this process; stopped on `Drop` (aborted) or by [`Daemon::stop`].
-struct Daemon {
-    addr: SocketAddr,
-    prefix: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), iocd::app::AppError>>>,
+/// The daemon in this process, pushing every 100 ms.
+async fn start_daemon(broker: &TestBroker) -> TestApp {
+    let mut s = test_settings(broker);
+    s.ws.push_interval = Duration::from_millis(100);
+    spawn_app(s).await
 }
 
-impl Daemon {
-    async fn start(broker: &TestBroker) -> Daemon {
-        let tag = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
-        let mut s = Settings::default();
-        s.mqtt.url = broker.url().parse().expect("a broker URL");
-        s.mqtt.client_id = format!("iocd-dash-{tag}");
-        s.mqtt.prefix = format!("t{tag}/v1");
-        s.mqtt.reconnect_min = Duration::from_millis(50);
-        s.mqtt.reconnect_max = Duration::from_millis(500);
-        s.http.listen = ([127, 0, 0, 1], 0).into();
-        s.ws.push_interval = Duration::from_millis(100);
-        let prefix = s.mqtt.prefix.clone();
-        let app = App::build(s, None).await.expect("the daemon builds");
-        let addr = app.local_addr().expect("the daemon is bound");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(app.run_until_stopped(async {
-            let _ = stopped.await;
-        }));
-        let daemon = Daemon {
-            addr,
-            prefix,
-            stop: Some(stop),
-            task: Some(task),
-        };
-        let url = &format!("http://{addr}/readyz");
-        wait_until("the daemon to be ready", || async move {
-            reqwest::get(url).await.is_ok_and(|r| r.status() == 200)
-        })
-        .await;
-        daemon
-    }
-
-    async fn metrics(&self) -> String {
-        let resp = reqwest::get(format!("http://{}/metrics", self.addr))
-            .await
-            .expect("GET /metrics");
-        assert_eq!(resp.status(), 200);
-        resp.text().await.expect("metrics body")
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let task = self.task.take().expect("running");
-        tokio::time::timeout(Duration::from_secs(10), task)
-            .await
-            .expect("the daemon stops within 10 s")
-            .expect("the daemon task joins")
-            .expect("the daemon stops cleanly");
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
-}
-
-/// Sum of every sample of metric `name` (exact name, any labels) in a text exposition.
-fn metric_sum(body: &str, name: &str) -> f64 {
-    body.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            if series.split('{').next() == Some(name) {
-                value.parse::<f64>().ok()
-            } else {
-                None
-            }
-        })
-        .sum()
-}
-
-/// Whether a text exposition has at least one sample of `name`.
-fn has_metric(body: &str, name: &str) -> bool {
-    body.lines().any(|l| {
-        l.strip_prefix(name)
-            .is_some_and(|rest| rest.starts_with(['{', ' ']))
-    })
-}
-
-/// Polls `cond` until it holds; fails with `what` after [`TIMEOUT`].
-async fn wait_until<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !cond().await {
-        assert!(start.elapsed() < TIMEOUT, "timed out waiting for {what}");
-        tokio::time::sleep(POLL).await;
-    }
+/// `/metrics` as text.
+async fn metrics(daemon: &TestApp) -> String {
+    let (status, body) = daemon.get("/metrics").await;
+    assert_eq!(status, 200);
+    body
 }
 
 // ----------------------------------------------------------------------- the events
-
-/// An RFC 3339 time `secs` seconds from now.
-fn at(secs: i64) -> String {
-    (Timestamp::now() + SignedDuration::from_secs(secs)).to_string()
-}
 
 const MIN: i64 = 60;
 const HOUR: i64 = 3600;
@@ -414,32 +315,40 @@ impl Batch {
 /// A dossier received `ago` seconds ago at `agency`, due `due_in` seconds from now
 /// (`None`: no deadline).
 fn received(id: &str, agency: &str, channel: &str, ago: i64, due_in: Option<i64>) -> Value {
-    json!({"event_id": format!("{id}-rcv"), "type": "received", "occurred_at": at(-ago),
-           "dossier_id": id, "agency": agency, "agency_level": "province",
-           "procedure": "1.001234", "sector": "Tư pháp", "channel": channel,
-           "due_at": due_in.map(at)})
+    tk::received(id)
+        .id(format!("{id}-rcv"))
+        .ago(ago)
+        .agency(agency)
+        .set("agency_level", "province")
+        .procedure("1.001234")
+        .set("sector", "Tư pháp")
+        .channel(channel)
+        .due(due_in.map(at))
+        .json()
 }
 
 fn dossier_event(id: &str, kind: &str, ago: i64, extra: &Value) -> Value {
-    let mut e = json!({"event_id": format!("{id}-{kind}"), "type": kind,
-                       "occurred_at": at(-ago), "dossier_id": id});
-    if let (Some(e), Some(extra)) = (e.as_object_mut(), extra.as_object()) {
-        e.extend(extra.clone());
-    }
-    e
+    tk::dossier(kind, id)
+        .id(format!("{id}-{kind}"))
+        .ago(ago)
+        .merge(extra.clone())
+        .json()
 }
 
 fn resolved(id: &str, ago: i64, due_in: Option<i64>) -> Value {
-    dossier_event(
-        id,
-        "resolved",
-        ago,
-        &json!({"due_at": due_in.map(at), "outcome": "approved"}),
-    )
+    tk::resolved(id)
+        .id(format!("{id}-resolved"))
+        .ago(ago)
+        .due(due_in.map(at))
+        .set("outcome", "approved")
+        .json()
 }
 
-fn heartbeat(source: &str, n: u32) -> Value {
-    json!({"event_id": format!("{source}-hb-{n}"), "type": "heartbeat", "occurred_at": at(0)})
+/// The `n`th heartbeat of the feed that `label` names in event ids (`os`, `vc`, `soc`).
+fn heartbeat(label: &str, n: u32) -> Value {
+    tk::event(tk::ONESTOP, "heartbeat")
+        .id(format!("{label}-hb-{n}"))
+        .json()
 }
 
 /// Sent before Prometheus starts: creates every series and every state the panels show.
@@ -708,71 +617,36 @@ fn second_batch() -> Batch {
     b
 }
 
-/// Publishes at QoS 1 to the test broker.
-struct Publisher {
-    client: AsyncClient,
-    task: JoinHandle<()>,
-}
-
-impl Publisher {
-    fn connect(broker: &TestBroker) -> Publisher {
-        let id = format!("dash-pub-{:08x}", rand::random::<u32>());
-        let mut opts = MqttOptions::new(id, "127.0.0.1", broker.port);
-        opts.set_keep_alive(Duration::from_secs(5));
-        opts.set_inflight(1000);
-        let (client, mut eventloop) = AsyncClient::new(opts, 1000);
-        let task = tokio::spawn(async move {
-            loop {
-                if eventloop.poll().await.is_err() {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        });
-        Publisher { client, task }
-    }
-
-    async fn send(&self, prefix: &str, batch: &Batch) {
-        for (topic, payload, _) in &batch.0 {
-            self.client
-                .publish(
-                    format!("{prefix}/{topic}"),
-                    QoS::AtLeastOnce,
-                    false,
-                    payload.clone(),
-                )
-                .await
-                .expect("publish queued");
-        }
-    }
-}
-
-impl Drop for Publisher {
-    fn drop(&mut self) {
-        self.task.abort();
+/// Publishes `batch` at QoS 1, each message on its topic under `prefix`.
+async fn send(client: &TestClient, prefix: &str, batch: &Batch) {
+    for (topic, payload, _) in &batch.0 {
+        client
+            .publish(&format!("{prefix}/{topic}"), payload.clone())
+            .await;
     }
 }
 
 /// Waits until `/metrics` has counted `accepted`, `duplicates` and `rejected` messages.
-async fn wait_counted(daemon: &Daemon, accepted: usize, duplicates: usize, rejected: usize) {
+async fn wait_counted(daemon: &TestApp, accepted: usize, duplicates: usize, rejected: usize) {
     let want =
         [accepted, duplicates, rejected].map(|n| f64::from(u32::try_from(n).expect("small")));
-    let start = Instant::now();
-    loop {
-        let body = daemon.metrics().await;
-        let got = [
-            metric_sum(&body, "iocd_events_total"),
-            metric_sum(&body, "iocd_events_duplicate_total"),
-            metric_sum(&body, "iocd_events_rejected_total"),
-        ];
-        if got == want {
-            return;
-        }
-        assert!(
-            start.elapsed() < TIMEOUT,
-            "accepted, duplicates, rejected in /metrics: {got:?}, expected {want:?}"
-        );
-        tokio::time::sleep(POLL).await;
-    }
+    let got = poll_until(
+        TIMEOUT,
+        || async {
+            let body = metrics(daemon).await;
+            [
+                metric_sum(&body, "iocd_events_total"),
+                metric_sum(&body, "iocd_events_duplicate_total"),
+                metric_sum(&body, "iocd_events_rejected_total"),
+            ]
+        },
+        |got| *got == want,
+    )
+    .await;
+    assert!(
+        got == want,
+        "accepted, duplicates, rejected in /metrics: {got:?}, expected {want:?}"
+    );
 }
 
 // ----------------------------------------------------------------------- Prometheus
@@ -798,10 +672,7 @@ impl Prometheus {
         );
         let config_path = dir.path().join("prometheus.yml");
         fs::write(&config_path, config).expect("write the Prometheus config");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         let log = fs::File::create(dir.path().join("prometheus.log")).expect("log file");
         let child = Command::new(binary)
             .arg(format!("--config.file={}", config_path.display()))
@@ -949,18 +820,18 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
         return;
     };
     let broker = TestBroker::start();
-    let daemon = Daemon::start(&broker).await;
-    let publisher = Publisher::connect(&broker);
+    let daemon = start_daemon(&broker).await;
+    let publisher = TestClient::connect(&broker, &[]).await;
 
     let first = first_batch();
-    publisher.send(&daemon.prefix, &first).await;
+    send(&publisher, &daemon.prefix, &first).await;
     let mut counts = [Fate::Accepted, Fate::Duplicate, Fate::Rejected].map(|f| first.count(f));
     wait_counted(&daemon, counts[0], counts[1], counts[2]).await;
     wait_for_domain_state(&daemon).await;
 
     let prom = Prometheus::start(&prometheus_bin, daemon.addr).await;
     let prom_ref = &prom;
-    wait_until("three successful scrapes", || async move {
+    wait_for_within("three successful scrapes", TIMEOUT, || async move {
         let prom = prom_ref;
         prom.value(r#"count_over_time(up{job="iocd"}[1m]) and up{job="iocd"} == 1"#)
             .await
@@ -969,7 +840,7 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
     .await;
 
     let second = second_batch();
-    publisher.send(&daemon.prefix, &second).await;
+    send(&publisher, &daemon.prefix, &second).await;
     for (i, f) in [Fate::Accepted, Fate::Duplicate, Fate::Rejected]
         .into_iter()
         .enumerate()
@@ -978,32 +849,33 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
     }
     wait_counted(&daemon, counts[0], counts[1], counts[2]).await;
     let total = f64::from(u32::try_from(counts.iter().sum::<usize>()).expect("small"));
-    wait_until("Prometheus to scrape the second batch", || async move {
+    wait_for_within("Prometheus to scrape the second batch", TIMEOUT, || async move {
         let prom = prom_ref;
         let q = "sum(iocd_events_total) + sum(iocd_events_duplicate_total) + sum(iocd_events_rejected_total)";
         prom.value(q).await == Some(total)
     })
     .await;
 
-    let metrics = daemon.metrics().await;
-    let alerts_exported = has_metric(&metrics, "iocd_alerts_firing");
-    check_metric_names(&metrics, alerts_exported);
+    let text = metrics(&daemon).await;
+    let alerts_exported = has_metric(&text, "iocd_alerts_firing");
+    check_metric_names(&text, alerts_exported);
     check_panel_queries(&prom, alerts_exported).await;
     check_on_time_by_agency(&prom).await;
     check_rules(&prom).await;
 
     drop(prom);
     drop(publisher);
-    daemon.stop().await;
+    tokio::time::timeout(Duration::from_secs(10), daemon.stop())
+        .await
+        .expect("the daemon stops within 10 s")
+        .expect("the daemon stops cleanly");
     drop(broker);
 }
 
 /// Waits until the time-dependent gauges show what the first batch sets up.
-async fn wait_for_domain_state(daemon: &Daemon) {
-    let start = Instant::now();
-    loop {
-        let body = daemon.metrics().await;
-        let got: BTreeMap<&str, f64> = [
+async fn wait_for_domain_state(daemon: &TestApp) {
+    let gauges = |body: String| -> BTreeMap<&str, f64> {
+        [
             "iocd_onestop_dossiers_overdue",
             "iocd_onestop_dossiers_due_soon",
             "iocd_onestop_dossiers_stalled",
@@ -1015,28 +887,30 @@ async fn wait_for_domain_state(daemon: &Daemon) {
         ]
         .into_iter()
         .map(|m| (m, metric_sum(&body, m)))
-        .collect();
-        let want: BTreeMap<&str, f64> = [
-            ("iocd_onestop_dossiers_overdue", 2.0),
-            ("iocd_onestop_dossiers_due_soon", 1.0),
-            ("iocd_onestop_dossiers_stalled", 1.0),
-            ("iocd_vc_endpoints_connected", 3.0),
-            ("iocd_vc_endpoints_missing", 1.0),
-            ("iocd_vc_endpoints_poor_quality", 1.0),
-            ("iocd_soc_incidents_unacknowledged", 1.0),
-            ("iocd_soc_systems_silent", 1.0),
-        ]
-        .into_iter()
-        .collect();
-        if got == want {
-            return;
-        }
-        assert!(
-            start.elapsed() < TIMEOUT,
-            "gauges in /metrics: {got:?}, expected {want:?}"
-        );
-        tokio::time::sleep(POLL).await;
-    }
+        .collect()
+    };
+    let want: BTreeMap<&str, f64> = [
+        ("iocd_onestop_dossiers_overdue", 2.0),
+        ("iocd_onestop_dossiers_due_soon", 1.0),
+        ("iocd_onestop_dossiers_stalled", 1.0),
+        ("iocd_vc_endpoints_connected", 3.0),
+        ("iocd_vc_endpoints_missing", 1.0),
+        ("iocd_vc_endpoints_poor_quality", 1.0),
+        ("iocd_soc_incidents_unacknowledged", 1.0),
+        ("iocd_soc_systems_silent", 1.0),
+    ]
+    .into_iter()
+    .collect();
+    let got = poll_until(
+        TIMEOUT,
+        || async { gauges(metrics(daemon).await) },
+        |got| *got == want,
+    )
+    .await;
+    assert!(
+        got == want,
+        "gauges in /metrics: {got:?}, expected {want:?}"
+    );
 }
 
 /// Every metric the rules and the dashboard name is in `/metrics`. Two may be absent:
@@ -1162,21 +1036,20 @@ async fn check_rules(prom: &Prometheus) {
         "IocdFeedNeverSeen",
     ];
     // Wait until every rule has been evaluated since the data arrived.
-    let start = Instant::now();
-    let rules = loop {
-        let rules = prom.rules().await;
-        let ready = !rules.is_empty()
-            && rules.iter().all(|r| r["health"] == "ok")
-            && expect_active.keys().all(|name| {
-                rules
-                    .iter()
-                    .any(|r| r["name"] == *name && r["state"] != "inactive")
-            });
-        if ready || start.elapsed() > TIMEOUT {
-            break rules;
-        }
-        tokio::time::sleep(POLL).await;
-    };
+    let rules = poll_until(
+        TIMEOUT,
+        || prom.rules(),
+        |rules| {
+            !rules.is_empty()
+                && rules.iter().all(|r| r["health"] == "ok")
+                && expect_active.keys().all(|name| {
+                    rules
+                        .iter()
+                        .any(|r| r["name"] == *name && r["state"] != "inactive")
+                })
+        },
+    )
+    .await;
     let mut report = Vec::new();
     let mut failures = Vec::new();
     for r in &rules {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use iocd_testkit as tk;
@@ -50,8 +50,10 @@ impl Daemon {
             .to_owned()
     }
 
-    fn start(&mut self) {
-        let child = iocd()
+    /// `iocd run` with this daemon's configuration, broker, port and data directory.
+    fn command(&self) -> Command {
+        let mut command = iocd();
+        command
             .args(["run", "--config"])
             .arg(&self.config)
             .args([
@@ -61,7 +63,13 @@ impl Daemon {
                 &format!("127.0.0.1:{}", self.port),
                 "--data-dir",
             ])
-            .arg(&self.data)
+            .arg(&self.data);
+        command
+    }
+
+    fn start(&mut self) {
+        let child = self
+            .command()
             .env("RUST_LOG", "warn,iocd=info")
             .stdout(Stdio::null())
             .stderr(
@@ -205,9 +213,7 @@ async fn sigkill_in_the_middle_of_50000_events_loses_nothing_and_counts_nothing_
         resumed.push(restart.elapsed());
     }
     let (_client, _broker) = publisher.await.unwrap();
-    daemon
-        .wait_metric(RECEIVED, N as f64)
-        .await;
+    daemon.wait_metric(RECEIVED, N as f64).await;
     let m = daemon.metrics().await.unwrap();
     let received_total = received_total(&m);
     let open: f64 = (0..7)
@@ -251,9 +257,7 @@ async fn a_torn_last_log_record_is_cut_off_and_nothing_acknowledged_is_lost() {
     for i in 0..300 {
         client.publish(&topic, received(i)).await;
     }
-    daemon
-        .wait_metric(RECEIVED, 300.0)
-        .await;
+    daemon.wait_metric(RECEIVED, 300.0).await;
     daemon.kill9();
     // A crash in the middle of a write: half a frame header at the end of the last segment.
     let log = data.join("log");
@@ -271,13 +275,9 @@ async fn a_torn_last_log_record_is_cut_off_and_nothing_acknowledged_is_lost() {
         .unwrap();
     daemon.start();
     daemon.wait_ready().await;
-    daemon
-        .wait_metric(RECEIVED, 300.0)
-        .await;
+    daemon.wait_metric(RECEIVED, 300.0).await;
     client.publish(&topic, received(300)).await;
-    daemon
-        .wait_metric(RECEIVED, 301.0)
-        .await;
+    daemon.wait_metric(RECEIVED, 301.0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -289,19 +289,7 @@ async fn a_data_directory_that_cannot_be_written_is_not_ready_and_acknowledges_n
     std::fs::write(&blocker, b"x").unwrap();
     let mut daemon = Daemon::new(&broker, dir.path(), &blocker.join("data"));
     // `iocd run` creates --data-dir first and refuses a path it cannot create, with status 2.
-    let out = Command::new(env!("CARGO_BIN_EXE_iocd"))
-        .args(["run", "--config"])
-        .arg(&daemon.config)
-        .args([
-            "--mqtt",
-            &daemon.broker,
-            "--listen",
-            &format!("127.0.0.1:{}", daemon.port),
-            "--data-dir",
-        ])
-        .arg(&daemon.data)
-        .output()
-        .unwrap();
+    let out = daemon.command().output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--data-dir"));
     // A directory that exists but cannot be written (a file where the log directory goes).
@@ -525,10 +513,7 @@ async fn a_broker_restart_between_two_parts_of_a_stream_loses_nothing() {
         for i in 0..N / 2 {
             client.publish(&topic, received(i)).await;
         }
-        daemon
-            .wait_metric(RECEIVED, (N / 2) as f64,
-            )
-            .await;
+        daemon.wait_metric(RECEIVED, (N / 2) as f64).await;
     }
     let restart = Instant::now();
     broker.restart();
@@ -538,9 +523,7 @@ async fn a_broker_restart_between_two_parts_of_a_stream_loses_nothing() {
     for i in N / 2..N {
         client.publish(&topic, received(i)).await;
     }
-    daemon
-        .wait_metric(RECEIVED, N as f64)
-        .await;
+    daemon.wait_metric(RECEIVED, N as f64).await;
     let m = daemon.metrics().await.unwrap();
     let received_total = received_total(&m);
     let lost = m
@@ -613,9 +596,7 @@ async fn a_broker_killed_while_a_stream_flows_loses_nothing() {
     }
     broker.restart();
     let acked = publisher.await.unwrap();
-    let got = daemon
-        .wait_metric(RECEIVED, N as f64)
-        .await;
+    let got = daemon.wait_metric(RECEIVED, N as f64).await;
     println!(
         "durability: broker SIGKILLed while {N} paced events flowed: publisher saw {acked} PUBACKs, iocd counted {got}"
     );

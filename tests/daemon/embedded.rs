@@ -4,17 +4,9 @@
 use std::net::TcpListener;
 use std::process::Command;
 
-use serde_json::json;
+use iocd_testkit as tk;
 
-use crate::helpers::{spawn_app, unique};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::helpers::{free_port, spawn_app, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vendors_publish_to_the_embedded_broker() {
@@ -27,7 +19,7 @@ async fn vendors_publish_to_the_embedded_broker() {
     settings.http.listen = ([127, 0, 0, 1], 0).into();
     let prefix = settings.mqtt.prefix.clone();
     let app = spawn_app(settings).await;
-    let payload = json!({"event_id":"x1","type":"heartbeat","occurred_at":jiff::Timestamp::now().to_string()});
+    let payload = tk::heartbeat(tk::SOC).id("x1");
     let published = Command::new("mosquitto_pub")
         .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
         .args([

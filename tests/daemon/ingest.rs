@@ -2,99 +2,140 @@
 //! events, malformed payloads) through a real broker: `/metrics` and the dead-letter topic
 //! must show exactly the expected numbers. And a broker restart mid-stream.
 
+use iocd_testkit as tk;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestClient, broker::TestBroker, canon, spawn_app, test_settings, wait_for};
-
-/// RFC 3339 of now plus `secs` (negative: in the past).
-fn at(secs: i64) -> String {
-    let t = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(secs);
-    t.to_string()
-}
 
 const MIN: i64 = 60;
 const HOUR: i64 = 3600;
 
 fn onestop_script() -> Vec<Vec<u8>> {
-    let ev = |v: Value| serde_json::to_vec(&v).unwrap();
+    let e4 = tk::transferred("D1", "C").id("e4").ago(30 * MIN);
     vec![
-        ev(
-            json!({"event_id":"e1","type":"submitted","occurred_at":at(-60*MIN),"dossier_id":"D1","agency":"A","procedure":"P1","channel":"online"}),
-        ),
-        ev(
-            json!({"event_id":"e2","type":"received","occurred_at":at(-50*MIN),"dossier_id":"D1","agency":"A","procedure":"P1","channel":"online","due_at":at(48*HOUR)}),
-        ),
-        ev(
-            json!({"event_id":"e3","type":"received","occurred_at":at(-40*MIN),"dossier_id":"D2","agency":"B","procedure":"P2","channel":"direct","due_at":at(-HOUR)}),
-        ),
-        ev(
-            json!({"event_id":"e4","type":"transferred","occurred_at":at(-30*MIN),"dossier_id":"D1","agency":"C"}),
-        ),
-        ev(
-            json!({"event_id":"e5","type":"resolved","occurred_at":at(-20*MIN),"dossier_id":"D3","due_at":null}),
-        ),
-        ev(json!({"event_id":"h1","type":"heartbeat","occurred_at":at(-MIN)})),
+        tk::submitted("D1")
+            .id("e1")
+            .ago(60 * MIN)
+            .procedure("P1")
+            .bytes(),
+        tk::received("D1")
+            .id("e2")
+            .ago(50 * MIN)
+            .procedure("P1")
+            .due(tk::at(48 * HOUR))
+            .bytes(),
+        tk::received("D2")
+            .id("e3")
+            .ago(40 * MIN)
+            .agency("B")
+            .procedure("P2")
+            .channel("direct")
+            .due(tk::at(-HOUR))
+            .bytes(),
+        e4.bytes(),
+        tk::resolved("D3").id("e5").ago(20 * MIN).bytes(),
+        tk::heartbeat(tk::ONESTOP).id("h1").ago(MIN).bytes(),
         // Duplicates: a redelivery, and a vendor retry with other content (the first wins).
-        ev(
-            json!({"event_id":"e4","type":"transferred","occurred_at":at(-30*MIN),"dossier_id":"D1","agency":"C"}),
-        ),
-        ev(json!({"event_id":"e2","type":"withdrawn","occurred_at":at(-MIN),"dossier_id":"D1"})),
+        e4.bytes(),
+        tk::dossier("withdrawn", "D1").id("e2").ago(MIN).bytes(),
         // Late: received three days ago, arriving now.
-        ev(
-            json!({"event_id":"e0","type":"received","occurred_at":at(-72*HOUR),"dossier_id":"D4","agency":"A","procedure":"P1","channel":"postal","due_at":at(3*HOUR)}),
-        ),
+        tk::received("D4")
+            .id("e0")
+            .ago(72 * HOUR)
+            .procedure("P1")
+            .channel("postal")
+            .due(tk::at(3 * HOUR))
+            .bytes(),
         b"{not json".to_vec(),
-        ev(
-            json!({"event_id":"e6","type":"received","occurred_at":at(-MIN),"dossier_id":"D5","agency":"A","procedure":"P1","channel":"online"}),
-        ),
-        ev(json!({"event_id":"e7","type":"approved","occurred_at":at(-MIN),"dossier_id":"D5"})),
+        // `received` requires the `due_at` key.
+        tk::received("D5")
+            .id("e6")
+            .ago(MIN)
+            .procedure("P1")
+            .remove("due_at")
+            .bytes(),
+        tk::dossier("approved", "D5").id("e7").ago(MIN).bytes(),
         vec![b'x'; 70_000],
     ]
 }
 
 fn vc_script() -> Vec<Vec<u8>> {
-    let ev = |v: Value| serde_json::to_vec(&v).unwrap();
-    let stats = |id: &str, loss: f64| json!({"event_id":id,"type":"endpoint_stats","occurred_at":at(-8*MIN),"meeting_id":"M1","endpoint_id":"E1","packet_loss_pct":loss,"jitter_ms":5,"rtt_ms":40,"bitrate_kbps":1500});
+    let joined = tk::endpoint_joined("M1", "E1")
+        .id("v2")
+        .ago(9 * MIN)
+        .agency("X01");
+    let stats = |id: &str, loss: f64| {
+        tk::endpoint_stats("M1", "E1")
+            .id(id)
+            .ago(8 * MIN)
+            .quality(loss, 5.0, 40.0)
+            .set("bitrate_kbps", 1500)
+            .bytes()
+    };
     vec![
-        ev(
-            json!({"event_id":"v1","type":"meeting_started","occurred_at":at(-10*MIN),"meeting_id":"M1","title":"Hội nghị","level":"province","expected_endpoints":["E1","E2"]}),
-        ),
-        ev(
-            json!({"event_id":"v2","type":"endpoint_joined","occurred_at":at(-9*MIN),"meeting_id":"M1","endpoint_id":"E1","agency":"X01"}),
-        ),
-        ev(stats("v3", 5.0)),
-        ev(
-            json!({"event_id":"v2","type":"endpoint_joined","occurred_at":at(-9*MIN),"meeting_id":"M1","endpoint_id":"E1","agency":"X01"}),
-        ),
-        ev(stats("v5", 150.0)),
-        ev(
-            json!({"event_id":"v6","type":"endpoint_joined","occurred_at":at(-5*MIN),"meeting_id":"M9","endpoint_id":"E3"}),
-        ),
+        tk::meeting_started("M1")
+            .id("v1")
+            .ago(10 * MIN)
+            .set("title", "Hội nghị")
+            .set("expected_endpoints", json!(["E1", "E2"]))
+            .bytes(),
+        joined.bytes(),
+        stats("v3", 5.0),
+        joined.bytes(),
+        stats("v5", 150.0),
+        tk::endpoint_joined("M9", "E3")
+            .id("v6")
+            .ago(5 * MIN)
+            .bytes(),
     ]
 }
 
 fn soc_script() -> Vec<Vec<u8>> {
-    let ev = |v: Value| serde_json::to_vec(&v).unwrap();
     vec![
-        ev(
-            json!({"event_id":"s1","type":"alert","occurred_at":at(-5*MIN),"alert_id":"A1","system_id":"S1","severity":"high","category":"intrusion","src_ip":"203.0.113.7"}),
-        ),
-        ev(
-            json!({"event_id":"s2","type":"incident_opened","occurred_at":at(-4*MIN),"incident_id":"I1","system_id":"S1","severity":"critical"}),
-        ),
-        ev(
-            json!({"event_id":"s3","type":"incident_acknowledged","occurred_at":at(-3*MIN),"incident_id":"I1"}),
-        ),
-        ev(
-            json!({"event_id":"s4","type":"incident_opened","occurred_at":at(-2*MIN),"incident_id":"I2","system_id":"S2","severity":"high"}),
-        ),
-        ev(
-            json!({"event_id":"s5","type":"alert","occurred_at":at(HOUR),"alert_id":"A2","system_id":"S1","severity":"low","category":"recon"}),
-        ),
-        ev(
-            json!({"event_id":"s6","type":"system_heartbeat","occurred_at":at(-30*MIN),"system_id":"S3"}),
-        ),
+        tk::alert("A1", "S1", "high")
+            .id("s1")
+            .ago(5 * MIN)
+            .set("src_ip", "203.0.113.7")
+            .bytes(),
+        tk::incident_opened("I1", "critical")
+            .id("s2")
+            .ago(4 * MIN)
+            .bytes(),
+        tk::incident_acknowledged("I1")
+            .id("s3")
+            .ago(3 * MIN)
+            .bytes(),
+        tk::incident_opened("I2", "high")
+            .id("s4")
+            .ago(2 * MIN)
+            .set("system_id", "S2")
+            .bytes(),
+        tk::alert("A2", "S1", "low")
+            .id("s5")
+            .at(tk::at(HOUR))
+            .set("category", "recon")
+            .bytes(),
+        tk::system_heartbeat("S3").id("s6").ago(30 * MIN).bytes(),
     ]
+}
+
+/// Publishes the three scripts on their sources' topics under `prefix`.
+async fn publish_scripts(client: &TestClient, prefix: &str) {
+    for payload in onestop_script() {
+        client
+            .publish(&format!("{prefix}/onestop/H42/dossier"), payload)
+            .await;
+    }
+    for payload in vc_script() {
+        client
+            .publish(&format!("{prefix}/vc/meetings"), payload)
+            .await;
+    }
+    for payload in soc_script() {
+        client
+            .publish(&format!("{prefix}/soc/alerts"), payload)
+            .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,17 +144,7 @@ async fn a_scripted_mix_of_all_sources_gives_exact_metrics_and_dead_letters() {
     let app = spawn_app(test_settings(&broker)).await;
     let p = app.prefix.clone();
     let client = TestClient::connect(&broker, &[format!("{p}/deadletter/#")]).await;
-    for payload in onestop_script() {
-        client
-            .publish(&format!("{p}/onestop/H42/dossier"), payload)
-            .await;
-    }
-    for payload in vc_script() {
-        client.publish(&format!("{p}/vc/meetings"), payload).await;
-    }
-    for payload in soc_script() {
-        client.publish(&format!("{p}/soc/alerts"), payload).await;
-    }
+    publish_scripts(&client, &p).await;
     // Noise outside the input topics is not ours.
     client
         .publish(&format!("{p}/other/x"), b"{}".to_vec())
@@ -309,12 +340,7 @@ async fn ingestion_resumes_after_the_broker_restarts_mid_stream() {
     let app = spawn_app(test_settings(&broker)).await;
     let p = app.prefix.clone();
     let topic = format!("{p}/soc/systems");
-    let heartbeat = |i: usize| {
-        serde_json::to_vec(
-            &json!({"event_id":format!("hb{i}"),"type":"heartbeat","occurred_at":at(-1)}),
-        )
-        .unwrap()
-    };
+    let heartbeat = |i: usize| tk::heartbeat(tk::SOC).id(format!("hb{i}")).ago(1).bytes();
     {
         let client = TestClient::connect(&broker, &[]).await;
         for i in 0..200 {
@@ -384,17 +410,7 @@ async fn the_readme_lists_exactly_the_metrics_served() {
     let app = spawn_app(test_settings(&broker)).await;
     let p = app.prefix.clone();
     let client = TestClient::connect(&broker, &[]).await;
-    for payload in onestop_script() {
-        client
-            .publish(&format!("{p}/onestop/H42/dossier"), payload)
-            .await;
-    }
-    for payload in vc_script() {
-        client.publish(&format!("{p}/vc/meetings"), payload).await;
-    }
-    for payload in soc_script() {
-        client.publish(&format!("{p}/soc/alerts"), payload).await;
-    }
+    publish_scripts(&client, &p).await;
     app.wait_metric(
         r#"iocd_events_total{source="soc",type="system_heartbeat"}"#,
         1.0,

@@ -4,15 +4,10 @@
 //!
 //! Logs are off unless `TEST_LOG` is set.
 
-#[path = "daemon/helpers/broker.rs"]
-mod broker;
-
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
-use broker::TestBroker;
 use iocd::config::MqttSettings;
 use iocd::ingest::{
     Acks, IngestError, LinkStatus, MqttIngest, PublishError, Publisher, RawMessage,
@@ -23,30 +18,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Generous: a restart plus a reconnection backoff fit well inside it.
-const TIMEOUT: Duration = Duration::from_secs(20);
+use crate::helpers::{TIMEOUT, broker::TestBroker, init_logs, unique, wait_for};
+
 const MAX_PAYLOAD: usize = 65_536;
-
-fn init_logs() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        if std::env::var_os("TEST_LOG").is_some() {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter("iocd=debug")
-                .with_test_writer()
-                .try_init();
-        }
-    });
-}
-
-/// A name no other test (or test run) uses.
-fn unique(name: &str) -> String {
-    format!(
-        "{name}-{}-{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    )
-}
 
 /// Ingest running in a task, with its ends.
 struct Ingest {
@@ -164,6 +138,27 @@ impl Ingest {
         format!("{}/{rest}", self.prefix)
     }
 
+    /// With a queue of one: waits until ingest holds a message it cannot hand over (one in
+    /// the queue, one in hand).
+    async fn wait_blocked(&self) {
+        let metrics = &self.metrics;
+        wait_for("ingest waits on the full queue", || async {
+            metrics.mqtt_messages_received.get() == 2
+        })
+        .await;
+    }
+
+    /// [`Ingest::stop`], which must take under a second.
+    async fn stop_promptly(self) {
+        let started = Instant::now();
+        self.stop().await;
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
     /// Cancels and checks that `run` returns `Ok` promptly.
     async fn stop(self) {
         self.cancel.cancel();
@@ -206,15 +201,6 @@ async fn publish_all(broker: &TestBroker, msgs: &[(String, Vec<u8>)]) {
     );
     let _ = client.try_disconnect();
     let _ = tokio::time::timeout(Duration::from_millis(200), eventloop.poll()).await;
-}
-
-/// Waits (polling every 10 ms, at most [`TIMEOUT`]) until `cond` holds.
-async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + TIMEOUT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 fn numbered(topic: &str, range: std::ops::Range<u32>) -> Vec<(String, Vec<u8>)> {
@@ -310,7 +296,10 @@ async fn after_a_broker_restart_that_keeps_the_session_messages_flow_again() {
         // A watch keeps only the latest value and the outage can be shorter than a poll,
         // so the reconnection is observed through the CONNACK counter.
         let metrics = ingest.metrics.clone();
-        wait_until("a second CONNACK", || metrics.mqtt_connects.get() == 2).await;
+        wait_for("a second CONNACK", || async {
+            metrics.mqtt_connects.get() == 2
+        })
+        .await;
         ingest.wait_subscribed().await;
         publish_all(&broker, &numbered(&topic, 5..10)).await;
         let received = ingest
@@ -390,7 +379,7 @@ async fn with_the_pipeline_queue_full_ingest_waits_and_loses_nothing() {
         publish_all(&broker, &msgs).await;
         let metrics = ingest.metrics.clone();
         // One message in the queue and one in hand: ingest is waiting for room.
-        wait_until("ingest waits on the full queue", || {
+        wait_for("ingest waits on the full queue", || async {
             metrics.pipeline_enqueued.get() == 1 && metrics.mqtt_messages_received.get() == 2
         })
         .await;
@@ -402,7 +391,7 @@ async fn with_the_pipeline_queue_full_ingest_waits_and_loses_nothing() {
         );
         assert_eq!(got.len(), 200);
         // The counters move just after the hand-over, so they may trail the receiver.
-        wait_until("200 messages counted as enqueued", || {
+        wait_for("200 messages counted as enqueued", || async {
             metrics.pipeline_enqueued.get() == 200
         })
         .await;
@@ -423,7 +412,7 @@ async fn with_the_broker_down_at_start_ingest_retries_with_backoff_until_it_appe
         let mut ingest = spawn_ingest(&settings("down", &broker.url(), true), 16);
         let metrics = ingest.metrics.clone();
         let started = Instant::now();
-        wait_until("five failed attempts", || {
+        wait_for("five failed attempts", || async {
             metrics.mqtt_connection_errors.get() >= 5
         })
         .await;
@@ -504,14 +493,11 @@ async fn a_stall_longer_than_the_keepalive_loses_nothing() {
         let topic = ingest.topic("soc/stall");
         let msgs = numbered(&topic, 0..50);
         publish_all(&broker, &msgs).await;
+        ingest.wait_blocked().await;
         let metrics = ingest.metrics.clone();
-        wait_until("ingest waits on the full queue", || {
-            metrics.mqtt_messages_received.get() == 2
-        })
-        .await;
         // The pipeline stalls until the broker drops the silent client (keepalive 1 s:
         // Mosquitto allows 1.5 s, checked every few seconds).
-        wait_until("the broker drops the stalled client", || {
+        wait_for("the broker drops the stalled client", || async {
             broker.log().contains("has exceeded timeout")
         })
         .await;
@@ -549,17 +535,11 @@ async fn cancel_ends_run_promptly_while_the_broker_is_down() {
         s.reconnect_max = Duration::from_secs(60);
         let ingest = spawn_ingest(&s, 1);
         let metrics = ingest.metrics.clone();
-        wait_until("a failed attempt", || {
+        wait_for("a failed attempt", || async {
             metrics.mqtt_connection_errors.get() >= 1
         })
         .await;
-        let started = Instant::now();
-        ingest.stop().await;
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "{:?}",
-            started.elapsed()
-        );
+        ingest.stop_promptly().await;
     })
     .await;
 }
@@ -572,18 +552,8 @@ async fn cancel_ends_run_promptly_while_waiting_for_queue_room() {
         ingest.wait_subscribed().await;
         let topic = ingest.topic("vc/x");
         publish_all(&broker, &numbered(&topic, 0..5)).await;
-        let metrics = ingest.metrics.clone();
-        wait_until("ingest waits on the full queue", || {
-            metrics.mqtt_messages_received.get() == 2
-        })
-        .await;
-        let started = Instant::now();
-        ingest.stop().await;
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "{:?}",
-            started.elapsed()
-        );
+        ingest.wait_blocked().await;
+        ingest.stop_promptly().await;
     })
     .await;
 }
@@ -612,7 +582,7 @@ async fn ingest_stops_by_itself_when_the_pipeline_queue_closes_and_says_goodbye(
         assert_eq!(after, Err(PublishError::Closed));
         // Mosquitto logs "Client ID disconnected." only for a DISCONNECT packet.
         let goodbye = format!("Client {} disconnected.", s.client_id);
-        wait_until("the broker logs the DISCONNECT", || {
+        wait_for("the broker logs the DISCONNECT", || async {
             broker.log().contains(&goodbye)
         })
         .await;

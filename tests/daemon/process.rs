@@ -3,7 +3,8 @@
 
 use std::io::Read as _;
 use std::net::TcpListener;
-use std::process::{Child, ExitStatus, Stdio};
+use std::path::Path;
+use std::process::{Child, ExitStatus, Output, Stdio};
 use std::time::Duration;
 
 use crate::helpers::process::{config_file, iocd};
@@ -81,16 +82,21 @@ async fn json_logs_are_one_object_per_line() {
     }
 }
 
+/// `iocd run --config config`, to its exit.
+fn run_with_config(config: &Path) -> Output {
+    iocd()
+        .args(["run", "--config"])
+        .arg(config)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_bad_config_file_exits_non_zero_naming_the_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("bad.toml");
     std::fs::write(&config, "[mqtt]\nkeepalive_secs = \"ten\"\n").unwrap();
-    let out = iocd()
-        .args(["run", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = run_with_config(&config);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -99,11 +105,7 @@ fn a_bad_config_file_exits_non_zero_naming_the_file_and_key() {
     );
 
     std::fs::write(&config, "[onestop]\nstaled_hours = 3\n").unwrap();
-    let out = iocd()
-        .args(["run", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = run_with_config(&config);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("staled_hours"));
 }

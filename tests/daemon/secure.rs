@@ -5,8 +5,10 @@
 use std::path::Path;
 use std::process::Command;
 
-use serde_json::json;
+use iocd::config::Settings;
+use iocd_testkit as tk;
 
+use crate::helpers::process::iocd;
 use crate::helpers::{TIMEOUT, broker::TestBroker, http_get, spawn_app, test_settings, wait_for};
 
 fn run(cmd: &mut Command) {
@@ -86,19 +88,26 @@ fn secure_broker(dir: &Path) -> TestBroker {
     ))
 }
 
+/// Settings for a daemon logging in to `broker` as `iocd` with `password`, over TLS with the
+/// CA of `dir`.
+fn tls_settings(broker: &TestBroker, dir: &Path, password: &str) -> Settings {
+    let mut settings = test_settings(broker);
+    settings.mqtt.url = format!("mqtts://localhost:{}", broker.port)
+        .parse()
+        .expect("a broker URL");
+    settings.mqtt.ca_file = dir.join("ca.crt").display().to_string();
+    settings.mqtt.username = "iocd".into();
+    settings.mqtt.password = password.into();
+    settings
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_ingests_over_tls_with_a_login() {
     let dir = tempfile::tempdir().unwrap();
     let broker = secure_broker(dir.path());
-    let mut settings = test_settings(&broker);
-    settings.mqtt.url = format!("mqtts://localhost:{}", broker.port)
-        .parse()
-        .expect("a broker URL");
-    settings.mqtt.ca_file = dir.path().join("ca.crt").display().to_string();
-    settings.mqtt.username = "iocd".into();
-    settings.mqtt.password = "s3cret".into();
+    let settings = tls_settings(&broker, dir.path(), "s3cret");
     let app = spawn_app(settings).await;
-    let payload = json!({"event_id":"t1","type":"heartbeat","occurred_at":jiff::Timestamp::now().to_string()});
+    let payload = tk::heartbeat(tk::VC).id("t1");
     run(Command::new("mosquitto_pub")
         .args(["-h", "localhost", "-p", &broker.port.to_string(), "-q", "1"])
         .args(["--cafile"])
@@ -119,13 +128,7 @@ async fn the_daemon_ingests_over_tls_with_a_login() {
 async fn a_wrong_password_keeps_the_daemon_running_but_not_ready() {
     let dir = tempfile::tempdir().unwrap();
     let broker = secure_broker(dir.path());
-    let mut settings = test_settings(&broker);
-    settings.mqtt.url = format!("mqtts://localhost:{}", broker.port)
-        .parse()
-        .expect("a broker URL");
-    settings.mqtt.ca_file = dir.path().join("ca.crt").display().to_string();
-    settings.mqtt.username = "iocd".into();
-    settings.mqtt.password = "wrong".into();
+    let settings = tls_settings(&broker, dir.path(), "wrong");
     let app = iocd::app::App::build(settings, None).await.unwrap();
     let addr = app.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -160,15 +163,9 @@ async fn a_wrong_password_keeps_the_daemon_running_but_not_ready() {
 async fn the_simulator_logs_in_to_a_hardened_broker() {
     let dir = tempfile::tempdir().unwrap();
     let broker = secure_broker(dir.path());
-    let mut settings = test_settings(&broker);
-    settings.mqtt.url = format!("mqtts://localhost:{}", broker.port)
-        .parse()
-        .expect("a broker URL");
-    settings.mqtt.ca_file = dir.path().join("ca.crt").display().to_string();
-    settings.mqtt.username = "iocd".into();
-    settings.mqtt.password = "s3cret".into();
+    let settings = tls_settings(&broker, dir.path(), "s3cret");
     let app = spawn_app(settings).await;
-    let out = Command::new(env!("CARGO_BIN_EXE_iocd"))
+    let out = iocd()
         .args([
             "simulate",
             "--mqtt",
@@ -193,7 +190,7 @@ async fn the_simulator_logs_in_to_a_hardened_broker() {
     })
     .await;
     // Without the variable, the simulator refuses to start and says which one to set.
-    let out = Command::new(env!("CARGO_BIN_EXE_iocd"))
+    let out = iocd()
         .args([
             "simulate",
             "--mqtt",

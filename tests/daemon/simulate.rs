@@ -6,9 +6,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "daemon/helpers/broker.rs"]
-mod broker;
-
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -16,6 +13,8 @@ use iocd::decode::{DecodeLimits, Reason, Source, decode, source_of};
 use iocd::simulate::{Fault, Generator, SimMessage, SimOptions, SimReport};
 use iocd::state::{Input, Outcome, Params, State, Timing};
 use iocd::time::{Ts, parse_rfc3339};
+
+use crate::helpers::{broker::TestBroker, metric_sum, poll_until, spawn_app, test_settings};
 
 const PREFIX: &str = "ioc/v1";
 
@@ -309,60 +308,14 @@ fn the_demo_shows_every_panel_within_seconds() {
 
 // ---- end to end ----
 
-fn metric_sum(body: &str, name: &str) -> f64 {
-    body.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with(['{', ' ']))
-        })
-        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum()
-}
-
-async fn scrape(http: &reqwest::Client, addr: std::net::SocketAddr) -> String {
-    http.get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_counts_exactly_what_the_simulator_reports() {
-    let broker = broker::TestBroker::start();
-    let tag = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
-    let prefix = format!("sim-{tag}/v1");
-    let mut settings = iocd::config::Settings::default();
-    settings.mqtt.url = broker.url().parse().unwrap();
-    settings.mqtt.client_id = format!("iocd-{tag}");
-    settings.mqtt.prefix.clone_from(&prefix);
-    settings.http.listen = ([127, 0, 0, 1], 0).into();
-    let app = iocd::app::App::build(settings, None).await.unwrap();
-    let addr = app.local_addr().unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn(app.run_until_stopped(async move {
-        let _ = stop_rx.await;
-    }));
-    let http = reqwest::Client::new();
-    let ready = Instant::now();
-    loop {
-        let r = http.get(format!("http://{addr}/readyz")).send().await;
-        if r.is_ok_and(|r| r.status() == 200) {
-            break;
-        }
-        assert!(
-            ready.elapsed() < Duration::from_secs(20),
-            "daemon not ready"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let broker = TestBroker::start();
+    let app = spawn_app(test_settings(&broker)).await;
 
     let options = SimOptions {
         mqtt_url: broker.url().parse().unwrap(),
-        prefix: prefix.clone(),
+        prefix: app.prefix.clone(),
         rate: Some(500.0),
         duration: Some(Duration::from_secs(5)),
         seed: 11,
@@ -378,17 +331,17 @@ async fn the_daemon_counts_exactly_what_the_simulator_reports() {
     assert!(report.malformed > 0 && report.duplicates > 0);
 
     let expected = report.accepted_expected + report.malformed + report.duplicates;
-    let waited = Instant::now();
-    let body = loop {
-        let body = scrape(&http, addr).await;
-        let seen = metric_sum(&body, "iocd_events_total")
-            + metric_sum(&body, "iocd_events_rejected_total")
-            + metric_sum(&body, "iocd_events_duplicate_total");
-        if seen as u64 >= expected || waited.elapsed() > Duration::from_secs(30) {
-            break body;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let body = poll_until(
+        Duration::from_secs(30),
+        || async { app.get("/metrics").await.1 },
+        |body| {
+            let seen = metric_sum(body, "iocd_events_total")
+                + metric_sum(body, "iocd_events_rejected_total")
+                + metric_sum(body, "iocd_events_duplicate_total");
+            seen as u64 >= expected
+        },
+    )
+    .await;
     assert_eq!(
         metric_sum(&body, "iocd_events_rejected_total") as u64,
         report.malformed
@@ -410,6 +363,5 @@ async fn the_daemon_counts_exactly_what_the_simulator_reports() {
             .sum();
         assert_eq!(n as u64, report.malformed_by_reason[r.index()], "{r:?}");
     }
-    let _ = stop_tx.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(10), daemon).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), app.stop()).await;
 }

@@ -3,7 +3,8 @@
 //! tokens and origins, and the dossier listing.
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use serde_json::{Value, json};
+use iocd_testkit as tk;
+use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
@@ -46,16 +47,9 @@ async fn until(ws: &mut Ws, last_seq: &mut u64, pred: impl Fn(&Value) -> bool) -
     }
 }
 
-fn now_rfc3339() -> String {
-    jiff::Timestamp::now().to_string()
-}
-
+/// `received` of `dossier` now, at agency `A`, without a deadline.
 fn received(id: &str, dossier: &str) -> Vec<u8> {
-    serde_json::to_vec(
-        &json!({"event_id":id,"type":"received","occurred_at":now_rfc3339(),"dossier_id":dossier,
-        "agency":"A","procedure":"P","channel":"online","due_at":null}),
-    )
-    .unwrap()
+    tk::received(dossier).id(id).bytes()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,19 +247,19 @@ async fn the_dossier_api_lists_the_most_urgent_first_and_refuses_bad_parameters(
     let app = spawn_app(test_settings(&broker)).await;
     let client = TestClient::connect(&broker, &[]).await;
     let topic = format!("{}/onestop/x", app.prefix);
-    let at =
-        |secs: i64| (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(secs)).to_string();
     for (id, agency, due) in [
         ("D1", "A", -3600),
         ("D2", "A", -7200),
         ("D3", "B", 3600),
         ("D4", "A", 86_400 * 5),
     ] {
-        let ev = json!({"event_id":format!("e-{id}"),"type":"received","occurred_at":at(-60),"dossier_id":id,
-            "agency":agency,"procedure":"P","channel":"direct","due_at":at(due)});
-        client
-            .publish(&topic, serde_json::to_vec(&ev).unwrap())
-            .await;
+        let ev = tk::received(id)
+            .id(format!("e-{id}"))
+            .ago(60)
+            .agency(agency)
+            .channel("direct")
+            .due(tk::at(due));
+        client.publish(&topic, ev.bytes()).await;
     }
     app.wait_metric(
         r#"iocd_events_total{source="onestop",type="received"}"#,

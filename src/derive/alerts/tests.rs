@@ -3,8 +3,8 @@
 //! Time passes by calling `evaluate` with later instants; nothing sleeps.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use iocd_testkit as tk;
 use serde_json::{Value, json};
 
 use super::*;
@@ -83,9 +83,6 @@ fn working_params() -> Params {
     }
 }
 
-/// Unique event ids across every test.
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
 /// A state fed with events, and an engine watching it.
 struct Ioc {
     state: State,
@@ -114,92 +111,81 @@ impl Ioc {
         self.engine.firing().iter().map(|a| a.id.clone()).collect()
     }
 
+    /// Applies a `ty` event of `source` at `at` with `fields` (and a fresh event id).
     fn send(&mut self, source: Source, ty: &str, at: Ts, fields: Value) {
-        let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let mut v = json!({"event_id": format!("e{n}"), "type": ty, "occurred_at": rfc(at)});
-        if let (Some(obj), Value::Object(fields)) = (v.as_object_mut(), fields) {
-            obj.extend(fields);
-        }
-        let bytes = v.to_string().into_bytes();
+        self.apply(tk::event(source.as_str(), ty).at(rfc(at)).merge(fields));
+    }
+
+    /// Decodes and applies `payload`, which must be applied (not a duplicate, not rejected).
+    fn apply(&mut self, payload: tk::Payload) {
+        let source = Source::ALL
+            .into_iter()
+            .find(|s| s.as_str() == payload.source())
+            .expect("a testkit source");
+        let bytes = payload.bytes();
         let ev = decode(source, &bytes, DECODE_NOW, &DecodeLimits::default())
-            .unwrap_or_else(|e| panic!("test payload {v} rejected: {e}"));
+            .unwrap_or_else(|e| panic!("test payload {payload} rejected: {e}"));
         assert_eq!(
             self.state.apply(&Input::Event(ev), DECODE_NOW),
             Outcome::Applied,
-            "{v}"
+            "{payload}"
         );
     }
 
     fn received(&mut self, dossier: &str, agency: &str, at: Ts, due: Option<Ts>) {
-        let due = due.map_or(Value::Null, |d| rfc(d).into());
-        let fields = json!({"dossier_id": dossier, "agency": agency, "procedure": "P",
-                            "channel": "online", "due_at": due});
-        self.send(Source::Onestop, "received", at, fields);
+        let payload = tk::received(dossier).at(rfc(at)).agency(agency);
+        self.apply(payload.due(due.map(rfc)));
     }
 
     fn transferred(&mut self, dossier: &str, at: Ts) {
-        self.send(
-            Source::Onestop,
-            "transferred",
-            at,
-            json!({"dossier_id": dossier}),
-        );
+        self.apply(tk::dossier("transferred", dossier).at(rfc(at)));
     }
 
     fn resolved(&mut self, dossier: &str, at: Ts) {
-        let fields = json!({"dossier_id": dossier, "due_at": null});
-        self.send(Source::Onestop, "resolved", at, fields);
+        self.apply(tk::resolved(dossier).at(rfc(at)));
     }
 
     fn heartbeat(&mut self, source: Source, at: Ts) {
-        self.send(source, "heartbeat", at, json!({}));
+        self.apply(tk::heartbeat(source.as_str()).at(rfc(at)));
     }
 
     fn meeting_started(&mut self, meeting: &str, at: Ts, expected: &[&str]) {
-        let fields = json!({"meeting_id": meeting, "title": "Giao ban trực tuyến",
-                            "level": "province", "expected_endpoints": expected});
-        self.send(Source::Vc, "meeting_started", at, fields);
+        let payload = tk::meeting_started(meeting).at(rfc(at));
+        self.apply(
+            payload
+                .set("title", "Giao ban trực tuyến")
+                .set("expected_endpoints", expected),
+        );
     }
 
     fn meeting_ended(&mut self, meeting: &str, at: Ts) {
-        self.send(
-            Source::Vc,
-            "meeting_ended",
-            at,
-            json!({"meeting_id": meeting}),
-        );
+        self.apply(tk::meeting_ended(meeting).at(rfc(at)));
     }
 
     fn joined(&mut self, meeting: &str, endpoint: &str, at: Ts) {
-        let fields = json!({"meeting_id": meeting, "endpoint_id": endpoint});
-        self.send(Source::Vc, "endpoint_joined", at, fields);
+        self.apply(tk::endpoint_joined(meeting, endpoint).at(rfc(at)));
     }
 
     fn stats(&mut self, meeting: &str, endpoint: &str, at: Ts, loss: f64, jitter: f64, rtt: f64) {
-        let fields = json!({"meeting_id": meeting, "endpoint_id": endpoint,
-                            "packet_loss_pct": loss, "jitter_ms": jitter, "rtt_ms": rtt,
-                            "bitrate_kbps": 2048});
-        self.send(Source::Vc, "endpoint_stats", at, fields);
+        let payload = tk::endpoint_stats(meeting, endpoint).at(rfc(at));
+        self.apply(payload.quality(loss, jitter, rtt));
     }
 
     fn incident_opened(&mut self, incident: &str, severity: &str, at: Ts) {
-        let fields = json!({"incident_id": incident, "system_id": "dvc-portal",
-                            "severity": severity, "title": "Dò quét cổng dịch vụ công"});
-        self.send(Source::Soc, "incident_opened", at, fields);
+        let payload = tk::incident_opened(incident, severity).at(rfc(at));
+        self.apply(
+            payload
+                .set("system_id", "dvc-portal")
+                .set("title", "Dò quét cổng dịch vụ công"),
+        );
     }
 
     fn incident_acknowledged(&mut self, incident: &str, at: Ts) {
-        let fields = json!({"incident_id": incident});
-        self.send(Source::Soc, "incident_acknowledged", at, fields);
+        self.apply(tk::incident_acknowledged(incident).at(rfc(at)));
     }
 
     fn system_heartbeat(&mut self, system: &str, at: Ts) {
-        self.send(
-            Source::Soc,
-            "system_heartbeat",
-            at,
-            json!({"system_id": system}),
-        );
+        self.apply(tk::system_heartbeat(system).at(rfc(at)));
     }
 }
 

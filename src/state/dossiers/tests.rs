@@ -2,13 +2,14 @@
 //! decoded from JSON, so the decode rules (`null` on an optional field, required keys) are
 //! part of what is tested.
 
+use iocd_testkit as tk;
 use serde_json::json;
 
 use super::*;
 use crate::decode::Source;
 use crate::state::tests::support::{
-    ARRIVAL, START, apply, event, onestop, permutations, plain, received, resolved, resolved_total,
-    state, state_with, t,
+    ARRIVAL, START, apply, decoded, onestop, permutations, plain, received, resolved,
+    resolved_total, state, state_with, t,
 };
 use crate::state::{Input, Outcome, Params, State};
 
@@ -57,12 +58,15 @@ const TABLE: [(&str, DossierStatus); 12] = [
 ];
 
 fn full(ty: &str, dossier_id: &str) -> crate::decode::Event<'static> {
-    onestop(
-        &format!("{ty}-{dossier_id}"),
-        ty,
-        "2026-11-24T09:00:00+07:00",
-        dossier_id,
-        json!({"agency": "A", "procedure": "P", "channel": "online", "due_at": DUE}),
+    let payload = tk::dossier(ty, dossier_id)
+        .id(format!("{ty}-{dossier_id}"))
+        .at("2026-11-24T09:00:00+07:00");
+    decoded(
+        &payload
+            .agency("A")
+            .procedure("P")
+            .channel("online")
+            .due(DUE),
     )
 }
 
@@ -923,13 +927,15 @@ fn the_same_event_id_in_another_source_is_not_a_duplicate() {
         ),
         Outcome::Applied
     );
-    let vc = event(
-        Source::Vc,
-        &json!({"event_id": "e1", "type": "meeting_ended", "occurred_at": "2026-11-24T08:00:00+07:00", "meeting_id": "M1"}),
+    let vc = decoded(
+        &tk::meeting_ended("M1")
+            .id("e1")
+            .at("2026-11-24T08:00:00+07:00"),
     );
-    let soc = event(
-        Source::Soc,
-        &json!({"event_id": "e1", "type": "heartbeat", "occurred_at": "2026-11-24T08:00:00+07:00"}),
+    let soc = decoded(
+        &tk::heartbeat(tk::SOC)
+            .id("e1")
+            .at("2026-11-24T08:00:00+07:00"),
     );
     assert_eq!(apply(&mut s, &vc), Outcome::Applied);
     assert_eq!(apply(&mut s, &soc), Outcome::Applied);

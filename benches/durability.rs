@@ -27,6 +27,17 @@
 //! line.
 //! Figures and method are in `docs/durability.md`.
 
+// The numeric casts allowed in Cargo.toml ([workspace.lints], with the reason), repeated
+// here so that `cargo clippy -- -W clippy::pedantic` on the command line keeps them allowed.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss
+)]
+// A test or a bench reads as one script, top to bottom: no line cap.
+#![allow(clippy::too_many_lines)]
+
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
@@ -239,6 +250,7 @@ impl Gen {
 /// The mixed stream, one message every 60 ms: 20 meetings of 30 endpoints started first,
 /// then ~40 % new dossiers, ~20 % transfers and ~18 % resolutions of open ones (one-stop
 /// ~78 %), ~16 % VC `endpoint_stats`, ~6 % SOC alerts.
+#[allow(clippy::many_single_char_names)] // g(enerator), t(ime), m(eeting), d(ossier), k: a recipe
 fn mixed(n: usize) -> Vec<RawMessage> {
     let mut g = Gen::new(0xD0_2026);
     let mut out = Vec::with_capacity(n);

@@ -24,6 +24,17 @@
 //! target), `ingest_from_empty/decode_apply_1m` (the first million events into an empty
 //! state) and `view/view_1m_dossiers` (`State::view` over 1,000,000 open dossiers).
 
+// The numeric casts allowed in Cargo.toml ([workspace.lints], with the reason), repeated
+// here so that `cargo clippy -- -W clippy::pedantic` on the command line keeps them allowed.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss
+)]
+// A test or a bench reads as one script, top to bottom: no line cap.
+#![allow(clippy::too_many_lines)]
+
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::ops::Range;
@@ -142,6 +153,7 @@ impl Gen {
     }
 
     /// One dossier's lifecycle, starting at `t` (Unix ms).
+    #[allow(clippy::many_single_char_names)] // r(ng), t(ime), n: the generator's recipe
     fn dossier(&mut self, n: usize, mut t: i64) {
         let r = &mut self.rng;
         let (agency, level) = self.agencies[r.below(200) as usize].clone();
@@ -190,7 +202,7 @@ impl Gen {
             }
             _ => {}
         }
-        for _ in 0..1 + self.rng.below(3) {
+        for _ in 0..=self.rng.below(3) {
             t += self.gap(30, 1440);
             if self.rng.pct(40) {
                 let a = self.agencies[self.rng.below(200) as usize].0.clone();
@@ -597,7 +609,7 @@ fn benches(c: &mut Criterion) {
     g.warm_up_time(Duration::from_secs(1));
     g.measurement_time(Duration::from_secs(5));
     g.bench_function("view_1m_dossiers", |b| {
-        b.iter(|| black_box(state.view(now)))
+        b.iter(|| black_box(state.view(now)));
     });
     g.finish();
 }

@@ -17,6 +17,17 @@
 //! Run without `--bench` (as `cargo test --bench '*'` in `.ci/run` does), it only prints a skip
 //! line.
 
+// The numeric casts allowed in Cargo.toml ([workspace.lints], with the reason), repeated
+// here so that `cargo clippy -- -W clippy::pedantic` on the command line keeps them allowed.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss
+)]
+// A test or a bench reads as one script, top to bottom: no line cap.
+#![allow(clippy::too_many_lines)]
+
 use std::fmt::Write as _;
 use std::process::Command;
 

@@ -17,7 +17,7 @@
 //!    100 ms (at a random point of each 100 ms slot, so that markers meet the daemon's
 //!    500 ms tick at every phase): a `vc` `heartbeat` whose `occurred_at` is the publication time to the
 //!    millisecond, which becomes the snapshot's `sources.vc.last_event_at` (formatted by
-//!    `Ts::to_rfc3339` in Asia/Ho_Chi_Minh, exactly like the daemon). A second connection
+//!    `Ts::to_rfc3339` in `Asia/Ho_Chi_Minh`, exactly like the daemon). A second connection
 //!    publishes 300 `received` dossier events a second as background load, so every
 //!    snapshot changes. Each client notes the arrival instant of every frame whose
 //!    `sources.vc.last_event_at` changed. A marker counts as seen by a client at the first
@@ -36,6 +36,17 @@
 //! makes a short smoke run: 50 clients, 3 s of flow, no targets. `IOCD_WS_FANOUT_CLIENTS` and
 //! `IOCD_WS_FANOUT_SECS` override the client count and the flow duration. Figures are in
 //! `docs/performance.md`.
+
+// The numeric casts allowed in Cargo.toml ([workspace.lints], with the reason), repeated
+// here so that `cargo clippy -- -W clippy::pedantic` on the command line keeps them allowed.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss
+)]
+// A test or a bench reads as one script, top to bottom: no line cap.
+#![allow(clippy::too_many_lines)]
 
 use std::fmt::Write as _;
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -689,7 +700,7 @@ async fn run(plan: &Plan) -> anyhow::Result<()> {
         ),
         Some(_) => {}
         None => {
-            eprintln!("ws_fanout: could not read /proc/self/limits; assuming enough open files")
+            eprintln!("ws_fanout: could not read /proc/self/limits; assuming enough open files");
         }
     }
     let tz = jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").context("time zone Asia/Ho_Chi_Minh")?;

@@ -151,6 +151,7 @@ impl App {
     /// # Errors
     /// When the listen address cannot be bound (the message names it and the flag to
     /// change it), the broker password cannot be read, or the MQTT settings are unusable.
+    #[allow(clippy::too_many_lines)] // the wiring of every part, read best in one place
     pub async fn build(settings: Settings, data_dir: Option<PathBuf>) -> Result<App, AppError> {
         let listener = TcpListener::bind(settings.http.listen)
             .await

@@ -45,6 +45,15 @@
 //!   systems (`iocd simulate`), and embedded broker + simulator + daemon in one process
 //!   (`iocd demo`).
 
+// The numeric casts allowed in Cargo.toml ([workspace.lints], with the reason), repeated
+// here so that `cargo clippy -- -W clippy::pedantic` on the command line keeps them allowed.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss
+)]
+
 pub mod app;
 pub mod config;
 pub mod decode;

@@ -5,6 +5,15 @@
 //! (the error chain goes to stderr); 2 when the configuration or the command line is
 //! unusable (the message names the file or flag, the key and what is wrong).
 
+// The numeric casts allowed in Cargo.toml ([workspace.lints], with the reason), repeated
+// here so that `cargo clippy -- -W clippy::pedantic` on the command line keeps them allowed.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss
+)]
+
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -135,7 +144,7 @@ async fn main() -> ExitCode {
         Command::CheckConfig(arg) => check_config(&arg),
         Command::PrintDefaultConfig => print_default_config(),
         #[cfg(feature = "demo")]
-        Command::Demo(args) => demo(args).await,
+        Command::Demo(args) => Box::pin(demo(args)).await,
         #[cfg(feature = "demo")]
         Command::Simulate(args) => simulate(args).await,
     };
@@ -239,7 +248,7 @@ async fn demo(args: DemoArgs) -> Result<(), Failure> {
         seed: args.seed,
         faults: args.faults,
     };
-    iocd::demo::run(options, iocd::shutdown::signal())
+    Box::pin(iocd::demo::run(options, iocd::shutdown::signal()))
         .await
         .map_err(|e| Failure::Runtime(e.into()))
 }

@@ -176,6 +176,7 @@ mod tests {
             .map(|u| (u.host().to_owned(), u.port(), u.tls()))
     }
 
+    #[allow(clippy::unnecessary_wraps)] // compared with `parse`'s `Result`
     fn addr(host: &str, port: u16, tls: bool) -> Result<(String, u16, bool), BrokerUrlError> {
         Ok((host.to_owned(), port, tls))
     }

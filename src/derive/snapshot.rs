@@ -16,6 +16,7 @@ use crate::time::{Calendar, Ts};
 
 /// Parts a client can subscribe to (`type`, `seq`, `at` and `sources` always come).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // a set of four independent flags
 pub struct Topics {
     /// One-stop figures.
     pub onestop: bool,

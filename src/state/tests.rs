@@ -1351,7 +1351,7 @@ fn a_state_round_trips_through_serde_json_and_gives_the_same_view() {
 
 // ---------------------------------------------------------------- order independence
 
-/// Start of the generated events; occurred_at is `BASE + slot × 15 min`.
+/// Start of the generated events; `occurred_at` is `BASE + slot × 15 min`.
 const BASE: Ts = Ts::from_secs(1_795_482_000); // 2026-11-24T08:00:00+07:00
 const SLOT_SECS: i64 = 15 * 60;
 const SLOTS: u32 = 288; // 72 hours

@@ -381,7 +381,7 @@ mod tests {
 
     use super::*;
 
-    /// Exercises what the state holds: u128, i64, Box<str>, Vec, HashMap, enums, Option.
+    /// Exercises what the state holds: u128, i64, Box<str>, Vec, `HashMap`, enums, Option.
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
     struct State {
         ids: Vec<u128>,

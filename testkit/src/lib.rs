@@ -14,6 +14,15 @@
 //! It knows the contract's JSON, not iocd's types: a unit test decodes a payload with
 //! `iocd::decode` like any message.
 
+// The numeric casts allowed in Cargo.toml ([workspace.lints], with the reason), repeated
+// here so that `cargo clippy -- -W clippy::pedantic` on the command line keeps them allowed.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss
+)]
+
 pub mod corpus;
 mod payload;
 

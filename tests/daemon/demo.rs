@@ -73,7 +73,7 @@ async fn the_demo_shows_all_three_sources_within_a_minute() {
     ] {
         assert!(figure.as_u64().unwrap_or(0) > 0, "{snap}");
     }
-    let (status, _) = (
+    let (status, ()) = (
         http_get(&format!("http://127.0.0.1:{http}/"))
             .await
             .unwrap()
@@ -135,7 +135,7 @@ async fn with_1883_and_8080_taken_the_demo_moves_says_so_and_runs_20_s_without_a
     );
     let stderr = reaper.0.stderr.take().unwrap();
     let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let reader = {
+    let stderr_thread = {
         let lines = lines.clone();
         std::thread::spawn(move || {
             use std::io::BufRead as _;
@@ -212,7 +212,7 @@ async fn with_1883_and_8080_taken_the_demo_moves_says_so_and_runs_20_s_without_a
         assert!(reaper.0.try_wait().unwrap().is_none(), "the demo stopped");
     }
     stop_with(&mut reaper.0, "-TERM", Duration::from_secs(5)).await;
-    reader.join().unwrap();
+    stderr_thread.join().unwrap();
     let all = lines.lock().unwrap().join("\n");
     let alarming: Vec<&str> = all
         .lines()

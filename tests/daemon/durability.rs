@@ -230,8 +230,7 @@ async fn sigkill_in_the_middle_of_50000_events_loses_nothing_and_counts_nothing_
         .copied()
         .unwrap_or(0.0);
     println!(
-        "durability: {N} QoS 1 events, 3 x SIGKILL: events_total {}, received_total {received_total}, open dossiers {open}, redeliveries ignored as duplicates {dups}, consumption resumed after {resumed:?}",
-        N
+        "durability: {N} QoS 1 events, 3 x SIGKILL: events_total {N}, received_total {received_total}, open dossiers {open}, redeliveries ignored as duplicates {dups}, consumption resumed after {resumed:?}"
     );
     assert_eq!(
         received_total, N as f64,

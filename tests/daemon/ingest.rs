@@ -170,7 +170,7 @@ async fn a_scripted_mix_of_all_sources_gives_exact_metrics_and_dead_letters() {
     )
     .await;
     // Time-based gauges are computed each view tick (500 ms); wait for one after the events.
-    app.wait_metric(r#"iocd_vc_endpoints_missing"#, 1.0).await;
+    app.wait_metric(r"iocd_vc_endpoints_missing", 1.0).await;
 
     let m = app.metrics().await;
     let v = |k: &str| m.get(&canon(k)).copied().unwrap_or(0.0);

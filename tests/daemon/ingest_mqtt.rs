@@ -93,14 +93,17 @@ impl Ingest {
         let mut got = Vec::with_capacity(n);
         let deadline = tokio::time::Instant::now() + TIMEOUT;
         while got.len() < n {
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(msg)) => got.push(msg),
-                Ok(None) => panic!(
+            let received = tokio::time::timeout_at(deadline, self.rx.recv()).await;
+            let Ok(next) = received else {
+                panic!("timed out after {} of {n} messages", got.len())
+            };
+            let Some(msg) = next else {
+                panic!(
                     "the ingest queue closed after {} of {n} messages",
                     got.len()
-                ),
-                Err(_) => panic!("timed out after {} of {n} messages", got.len()),
-            }
+                )
+            };
+            got.push(msg);
         }
         got
     }

@@ -293,7 +293,7 @@ fn the_demo_shows_every_panel_within_seconds() {
         .incidents
         .values()
         .filter(|i| i.is_unacknowledged())
-        .filter_map(|i| i.opened_at())
+        .filter_map(iocd::state::soc::Incident::opened_at)
         .min()
         .unwrap();
     assert!(start.secs_since(critical_since) > 15.0 * 60.0);

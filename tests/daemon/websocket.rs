@@ -166,7 +166,7 @@ async fn tokens_and_origins_are_enforced() {
     settings.http.allowed_origins = vec!["https://wall.example".into()];
     let app = spawn_app(settings).await;
     let status = |r: Result<_, tokio_tungstenite::tungstenite::Error>| match r {
-        Ok(_) => 101,
+        Ok(()) => 101,
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
         Err(e) => panic!("{e}"),
     };

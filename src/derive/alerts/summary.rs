@@ -152,6 +152,7 @@ impl Text<'_> {
 
     /// The sentence in `lang`.
     #[must_use]
+    #[allow(clippy::too_many_lines)] // one table of sentences, two languages side by side
     pub fn render(&self, lang: Lang) -> String {
         match (self, lang) {
             (Text::Overdue { agency, count }, Lang::Vi) => {

@@ -113,11 +113,11 @@ impl Ioc {
 
     /// Applies a `ty` event of `source` at `at` with `fields` (and a fresh event id).
     fn send(&mut self, source: Source, ty: &str, at: Ts, fields: Value) {
-        self.apply(tk::event(source.as_str(), ty).at(rfc(at)).merge(fields));
+        self.apply(&tk::event(source.as_str(), ty).at(rfc(at)).merge(fields));
     }
 
     /// Decodes and applies `payload`, which must be applied (not a duplicate, not rejected).
-    fn apply(&mut self, payload: tk::Payload) {
+    fn apply(&mut self, payload: &tk::Payload) {
         let source = Source::ALL
             .into_iter()
             .find(|s| s.as_str() == payload.source())
@@ -134,58 +134,58 @@ impl Ioc {
 
     fn received(&mut self, dossier: &str, agency: &str, at: Ts, due: Option<Ts>) {
         let payload = tk::received(dossier).at(rfc(at)).agency(agency);
-        self.apply(payload.due(due.map(rfc)));
+        self.apply(&payload.due(due.map(rfc)));
     }
 
     fn transferred(&mut self, dossier: &str, at: Ts) {
-        self.apply(tk::dossier("transferred", dossier).at(rfc(at)));
+        self.apply(&tk::dossier("transferred", dossier).at(rfc(at)));
     }
 
     fn resolved(&mut self, dossier: &str, at: Ts) {
-        self.apply(tk::resolved(dossier).at(rfc(at)));
+        self.apply(&tk::resolved(dossier).at(rfc(at)));
     }
 
     fn heartbeat(&mut self, source: Source, at: Ts) {
-        self.apply(tk::heartbeat(source.as_str()).at(rfc(at)));
+        self.apply(&tk::heartbeat(source.as_str()).at(rfc(at)));
     }
 
     fn meeting_started(&mut self, meeting: &str, at: Ts, expected: &[&str]) {
         let payload = tk::meeting_started(meeting).at(rfc(at));
         self.apply(
-            payload
+            &payload
                 .set("title", "Giao ban trực tuyến")
                 .set("expected_endpoints", expected),
         );
     }
 
     fn meeting_ended(&mut self, meeting: &str, at: Ts) {
-        self.apply(tk::meeting_ended(meeting).at(rfc(at)));
+        self.apply(&tk::meeting_ended(meeting).at(rfc(at)));
     }
 
     fn joined(&mut self, meeting: &str, endpoint: &str, at: Ts) {
-        self.apply(tk::endpoint_joined(meeting, endpoint).at(rfc(at)));
+        self.apply(&tk::endpoint_joined(meeting, endpoint).at(rfc(at)));
     }
 
     fn stats(&mut self, meeting: &str, endpoint: &str, at: Ts, loss: f64, jitter: f64, rtt: f64) {
         let payload = tk::endpoint_stats(meeting, endpoint).at(rfc(at));
-        self.apply(payload.quality(loss, jitter, rtt));
+        self.apply(&payload.quality(loss, jitter, rtt));
     }
 
     fn incident_opened(&mut self, incident: &str, severity: &str, at: Ts) {
         let payload = tk::incident_opened(incident, severity).at(rfc(at));
         self.apply(
-            payload
+            &payload
                 .set("system_id", "dvc-portal")
                 .set("title", "Dò quét cổng dịch vụ công"),
         );
     }
 
     fn incident_acknowledged(&mut self, incident: &str, at: Ts) {
-        self.apply(tk::incident_acknowledged(incident).at(rfc(at)));
+        self.apply(&tk::incident_acknowledged(incident).at(rfc(at)));
     }
 
     fn system_heartbeat(&mut self, system: &str, at: Ts) {
-        self.apply(tk::system_heartbeat(system).at(rfc(at)));
+        self.apply(&tk::system_heartbeat(system).at(rfc(at)));
     }
 }
 

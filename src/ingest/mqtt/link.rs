@@ -77,7 +77,7 @@ mod tests {
 
     #[test]
     fn the_backoff_doubles_up_to_the_cap_and_resets() {
-        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(1000));
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
         let caps: Vec<u128> = (0..6)
             .map(|_| {
                 let cap = b.cap;

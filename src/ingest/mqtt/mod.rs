@@ -68,6 +68,7 @@ pub enum Acks {
 
 /// The MQTT connection task: owns rumqttc's event loop. Built by [`MqttIngest::new`],
 /// driven by [`MqttIngest::run`].
+#[allow(clippy::struct_excessive_bools)] // independent switches of the connection
 pub struct MqttIngest {
     eventloop: EventLoop,
     client: AsyncClient,

@@ -146,7 +146,9 @@ fn the_latest_event_is_compared_by_instant_whatever_the_offset_it_is_written_wit
     let b = plain("e2", "paused", "2026-11-24T04:00:00Z", "D1");
     for order in [[&a, &b], [&b, &a]] {
         let mut s = state();
-        order.into_iter().for_each(|e| _ = apply(&mut s, e));
+        for e in order {
+            _ = apply(&mut s, e);
+        }
         assert_eq!(status(&s, "D1"), DossierStatus::Paused);
     }
 }
@@ -165,7 +167,9 @@ fn equal_occurred_at_is_broken_by_the_greater_event_id_in_byte_order() {
         [&cancelled, &requested, &resumed, &paused],
     ] {
         let mut s = state();
-        order.into_iter().for_each(|e| _ = apply(&mut s, e));
+        for e in order {
+            _ = apply(&mut s, e);
+        }
         assert_eq!(status(&s, "D1"), DossierStatus::Paused);
         assert_eq!(status(&s, "D2"), DossierStatus::WaitingCitizen);
     }
@@ -194,7 +198,9 @@ fn ties_are_broken_for_each_field_by_the_event_that_carries_it() {
     ];
     for order in permutations(&events) {
         let mut s = state();
-        order.iter().for_each(|e| _ = apply(&mut s, e));
+        for e in &order {
+            _ = apply(&mut s, e);
+        }
         assert_eq!(status(&s, "D1"), DossierStatus::InProgress); // x3
         assert_eq!(agency_name(&s, "D1"), "B"); // x2 > x1
         assert_eq!(
@@ -246,7 +252,9 @@ fn agency_channel_procedure_and_due_at_come_from_the_latest_event_that_carries_t
     ];
     for order in permutations(&events) {
         let mut s = state();
-        order.iter().for_each(|e| _ = apply(&mut s, e));
+        for e in &order {
+            _ = apply(&mut s, e);
+        }
         let d = dossier(&s, "D1");
         assert_eq!(d.status(), DossierStatus::InProgress);
         assert_eq!(agency_name(&s, "D1"), "B");
@@ -406,7 +414,9 @@ fn a_dossier_is_received_once_at_its_earliest_received_whatever_the_arrival_orde
     let now = t("2026-11-24T09:50:30+07:00");
     for order in [[&r2, &r1], [&r1, &r2]] {
         let mut s = state();
-        order.into_iter().for_each(|e| _ = apply(&mut s, e));
+        for e in order {
+            _ = apply(&mut s, e);
+        }
         assert_eq!(
             dossier(&s, "D1").received_at(),
             Some(t("2026-11-24T09:10:00+07:00"))
@@ -684,7 +694,9 @@ fn the_earliest_resolved_decides_even_when_it_arrives_second() {
     );
     for order in permutations(&[rec, late, early]) {
         let mut s = state();
-        order.iter().for_each(|e| _ = apply(&mut s, e));
+        for e in &order {
+            _ = apply(&mut s, e);
+        }
         let d = dossier(&s, "D1");
         assert_eq!(d.timing(), Some(Timing::Early));
         assert_eq!(d.resolved_at(), Some(t("2026-11-24T15:00:00+07:00")));
@@ -743,7 +755,9 @@ fn the_resolution_histogram_is_observed_once_when_both_received_and_resolved_are
     }
     for order in [[&r1, &s1], [&s1, &r1]] {
         let mut s = state();
-        order.into_iter().for_each(|e| _ = apply(&mut s, e));
+        for e in order {
+            _ = apply(&mut s, e);
+        }
         assert_eq!(s.counters.resolution.count, 1);
         assert!((s.counters.resolution.sum - 4.0 * 3600.0).abs() < 1e-6);
     }
@@ -1140,7 +1154,9 @@ fn the_id_table_keeps_each_key_s_event_id_when_keys_move_independently() {
         for name in ["A", "B", "C", "D"] {
             s.agencies.intern(name);
         }
-        order.iter().for_each(|e| _ = apply(&mut s, e));
+        for e in &order {
+            _ = apply(&mut s, e);
+        }
         let d = dossier(&s, "D1");
         assert_eq!(d.status(), DossierStatus::Resolved, "z is the latest");
         assert_eq!(

@@ -297,7 +297,7 @@ impl TestClient {
                     Ok(Event::Incoming(Incoming::Publish(p))) => {
                         sink.lock()
                             .unwrap()
-                            .push((p.topic.to_string(), p.payload.to_vec()));
+                            .push((p.topic.clone(), p.payload.to_vec()));
                     }
                     Ok(Event::Incoming(Incoming::SubAck(_))) => {
                         pending = pending.saturating_sub(1);

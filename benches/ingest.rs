@@ -568,6 +568,21 @@ fn benches(c: &mut Criterion) {
             BatchSize::PerIteration,
         );
     });
+    // The same without the topic: decode + apply with the source known, as this row was
+    // measured before `State::process` (which also finds the source from the topic).
+    g.bench_function("decode_apply_known_source", |b| {
+        b.iter_batched(
+            || warm.clone(),
+            |mut state| {
+                for &(source, payload) in measured {
+                    let ev = decode(source, payload, now, &limits).expect("valid");
+                    state.apply(&Input::Event(ev), now);
+                }
+                state
+            },
+            BatchSize::PerIteration,
+        );
+    });
     drop(decoded);
     g.finish();
 

@@ -6,6 +6,16 @@ use prometheus::{Counter, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 /// The `kind` values of `iocd_mqtt_publish_dropped_total`: what iocd publishes.
 pub const PUBLISH_KINDS: [&str; 2] = ["deadletter", "alert"];
+/// The `cause` values of `iocd_mqtt_disconnects_total` (see `ingest::mqtt::disconnect_cause`).
+pub const DISCONNECT_CAUSES: [&str; 7] = [
+    "keepalive",
+    "peer_closed",
+    "timeout",
+    "refused",
+    "tls",
+    "io",
+    "protocol",
+];
 /// The `reason` values of `iocd_ws_rejected_total`.
 pub const WS_REJECT_REASONS: [&str; 3] = ["max_clients", "unauthorized", "origin"];
 
@@ -20,6 +30,8 @@ pub struct SelfMetrics {
     pub mqtt_subscribed: IntGauge,
     /// Connection attempts that failed or connections that broke.
     pub mqtt_connection_errors: IntCounter,
+    /// Connections lost or refused, by cause (`keepalive` means iocd missed its own ping).
+    pub mqtt_disconnects: IntCounterVec,
     /// CONNACKs received.
     pub mqtt_connects: IntCounter,
     /// CONNACKs with `session_present = false` while a persistent session was asked for.
@@ -56,6 +68,7 @@ impl SelfMetrics {
     /// Never in practice: names and labels are constants known to be valid and unique.
     #[must_use]
     #[allow(clippy::missing_panics_doc)]
+    #[allow(clippy::too_many_lines)] // one registration per metric, each with its help text
     pub fn new() -> Self {
         let registry = Registry::new();
         let gauge = |name: &str, help: &str| {
@@ -80,36 +93,37 @@ impl SelfMetrics {
         registry
             .register(Box::new(ingest_queue_wait_seconds.clone()))
             .expect("metric registered once");
-        let publish_dropped = IntCounterVec::new(
-            Opts::new(
-                "iocd_mqtt_publish_dropped_total",
-                "Outgoing publishes dropped because the MQTT client's request queue was full.",
-            ),
-            &["kind"],
-        )
-        .expect("constant metric name is valid");
-        registry
-            .register(Box::new(publish_dropped.clone()))
-            .expect("metric registered once");
-        let ws_rejected = IntCounterVec::new(
-            Opts::new(
-                "iocd_ws_rejected_total",
-                "WebSocket upgrades refused, by reason.",
-            ),
-            &["reason"],
-        )
-        .expect("constant metric name is valid");
-        registry
-            .register(Box::new(ws_rejected.clone()))
-            .expect("metric registered once");
         // Every label value exists from the start at 0, so that `rate()` and `increase()`
         // see the first drop or refusal, and the series are there to be found.
-        for kind in PUBLISH_KINDS {
-            publish_dropped.with_label_values(&[kind]);
-        }
-        for reason in WS_REJECT_REASONS {
-            ws_rejected.with_label_values(&[reason]);
-        }
+        let labelled = |name: &str, help: &str, label: &str, values: &[&str]| {
+            let v = IntCounterVec::new(Opts::new(name, help), &[label])
+                .expect("constant metric name is valid");
+            registry
+                .register(Box::new(v.clone()))
+                .expect("metric registered once");
+            for value in values {
+                v.with_label_values(&[value]);
+            }
+            v
+        };
+        let publish_dropped = labelled(
+            "iocd_mqtt_publish_dropped_total",
+            "Outgoing publishes dropped because the MQTT client's request queue was full.",
+            "kind",
+            &PUBLISH_KINDS,
+        );
+        let ws_rejected = labelled(
+            "iocd_ws_rejected_total",
+            "WebSocket upgrades refused, by reason.",
+            "reason",
+            &WS_REJECT_REASONS,
+        );
+        let mqtt_disconnects = labelled(
+            "iocd_mqtt_disconnects_total",
+            "MQTT connections lost or refused, by cause.",
+            "cause",
+            &DISCONNECT_CAUSES,
+        );
         Self {
             ws_clients: gauge("iocd_ws_clients", "WebSocket clients connected now."),
             ws_rejected,
@@ -139,6 +153,7 @@ impl SelfMetrics {
                 "MQTT connection attempts that failed or connections that broke.",
             ),
             mqtt_connects: counter("iocd_mqtt_connects_total", "MQTT CONNACKs received."),
+            mqtt_disconnects,
             mqtt_sessions_lost: counter(
                 "iocd_mqtt_sessions_lost_total",
                 "CONNACKs without a session although a persistent session was asked for.",

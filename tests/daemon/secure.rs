@@ -150,6 +150,13 @@ async fn a_wrong_password_keeps_the_daemon_running_but_not_ready() {
     .await;
     let (status, _) = http_get(&format!("http://{addr}/readyz")).await.unwrap();
     assert_eq!(status, 503);
+    // The broker refused the login (CONNACK), and the counter of disconnects says so.
+    let (_, body) = http_get(&metrics).await.unwrap();
+    let refused = crate::helpers::parse_metrics(&body)
+        .get(r#"iocd_mqtt_disconnects_total{cause="refused"}"#)
+        .copied()
+        .unwrap_or(0.0);
+    assert!(refused >= 3.0, "refusals counted by cause: {refused}");
     assert!(!task.is_finished(), "a broker error never stops the daemon");
     let _ = stop.send(());
     tokio::time::timeout(TIMEOUT, task)

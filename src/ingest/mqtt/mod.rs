@@ -355,6 +355,10 @@ impl MqttIngest {
 
     async fn on_error(&mut self, err: &ConnectionError, cancel: &CancellationToken) -> Flow {
         self.metrics.mqtt_connection_errors.inc();
+        self.metrics
+            .mqtt_disconnects
+            .with_label_values(&[disconnect_cause(err)])
+            .inc();
         self.subscribe_due = false;
         self.link.update(|s| {
             s.connected = false;
@@ -392,9 +396,61 @@ impl MqttIngest {
     }
 }
 
+/// Why a connection ended or could not be made, as the `cause` label of
+/// `iocd_mqtt_disconnects_total`: `keepalive` (iocd's own ping went unanswered: it was too
+/// busy, or the link is dead), `peer_closed` (the broker closed or reset the connection),
+/// `timeout` (connect or flush timed out), `refused` (CONNACK refused: login, ACL),
+/// `tls`, `io` (any other network error, such as a refused TCP connection), `protocol`.
+#[must_use]
+pub fn disconnect_cause(err: &ConnectionError) -> &'static str {
+    use rumqttc::StateError;
+    use std::io::ErrorKind;
+    let io_cause = |e: &std::io::Error| match e.kind() {
+        ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
+            "peer_closed"
+        }
+        ErrorKind::TimedOut => "timeout",
+        _ => "io",
+    };
+    match err {
+        ConnectionError::MqttState(StateError::AwaitPingResp) => "keepalive",
+        ConnectionError::MqttState(StateError::ConnectionAborted) => "peer_closed",
+        ConnectionError::MqttState(StateError::Io(e)) | ConnectionError::Io(e) => io_cause(e),
+        ConnectionError::NetworkTimeout | ConnectionError::FlushTimeout => "timeout",
+        ConnectionError::ConnectionRefused(_) => "refused",
+        ConnectionError::Tls(_) => "tls",
+        _ => "protocol",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn disconnects_are_sorted_by_cause() {
+        use rumqttc::{ConnectReturnCode, StateError};
+        use std::io::{Error, ErrorKind};
+        let cases = [
+            (StateError::AwaitPingResp.into(), "keepalive"),
+            (StateError::ConnectionAborted.into(), "peer_closed"),
+            (
+                Error::from(ErrorKind::ConnectionReset).into(),
+                "peer_closed",
+            ),
+            (Error::from(ErrorKind::ConnectionRefused).into(), "io"),
+            (ConnectionError::NetworkTimeout, "timeout"),
+            (
+                ConnectionError::ConnectionRefused(ConnectReturnCode::BadUserNamePassword),
+                "refused",
+            ),
+            (StateError::WrongPacket.into(), "protocol"),
+        ];
+        for (err, cause) in cases {
+            assert_eq!(disconnect_cause(&err), cause, "{err}");
+            assert!(crate::telemetry::metrics::DISCONNECT_CAUSES.contains(&cause));
+        }
+    }
 
     #[test]
     fn input_topics_match_the_subscriptions_only() {

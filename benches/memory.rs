@@ -114,7 +114,7 @@ impl Gen {
             self.buf,
             r#","dossier_id":"{id}","agency":"{agency}","agency_level":"commune","procedure":"{procedure}","sector":"Hộ tịch","channel":"{channel}","due_at":"#
         );
-        if n % 20 == 0 {
+        if n.is_multiple_of(20) {
             self.buf.push_str("null");
         } else {
             self.buf.push('"');

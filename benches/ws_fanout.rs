@@ -619,7 +619,11 @@ async fn publish_background(
                 sent % 50,
                 sent % 50,
                 sent % 2000,
-                if sent % 8 == 0 { "direct" } else { "online" },
+                if sent.is_multiple_of(8) {
+                    "direct"
+                } else {
+                    "online"
+                },
             );
             if client
                 .publish(&topic, QoS::AtLeastOnce, false, payload.clone())

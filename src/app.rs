@@ -185,7 +185,7 @@ impl App {
         .map_err(AppError::Mqtt)?;
         let params = params::params(&settings)?;
         let cal = params.cal.clone();
-        let (state, journal, durable, alert_since) = match &data_dir {
+        let (state, journal, durable, alert_since, resumed) = match &data_dir {
             Some(dir) => {
                 let every = settings.store.checkpoint_interval;
                 // Reading the checkpoint and replaying the log is disk work: off the runtime.
@@ -204,6 +204,7 @@ impl App {
                     Some(journal),
                     Durability::Disk(durable),
                     recovery.alert_since,
+                    recovery.resumed,
                 )
             }
             None => (
@@ -211,8 +212,10 @@ impl App {
                 None,
                 Durability::Memory,
                 Vec::new(),
+                false,
             ),
         };
+        ingest.set_resumes_state(resumed);
         let (view_tx, views) = watch::channel(Arc::new(state.view(Ts::now())));
         prometheus::register(&metrics.registry, views.clone()).map_err(AppError::Metrics)?;
         let (snapshot_tx, snapshots) = watch::channel(Arc::new(Snapshot::default()));

@@ -169,7 +169,8 @@ async fn main() -> ExitCode {
 /// `iocd run`: settings → data directory → logging → `App::build` → run until a signal.
 async fn run(args: RunArgs) -> Result<(), Failure> {
     let settings = settings_for_run(&args).map_err(Failure::Config)?;
-    let data_dir = prepare_data_dir(args.data_dir.as_deref()).map_err(Failure::Config)?;
+    // The lock is held until `run` returns: one daemon per data directory.
+    let (data_dir, _lock) = prepare_data_dir(args.data_dir.as_deref()).map_err(Failure::Config)?;
     iocd::telemetry::init_logging(settings.log.format, &settings.log.level)
         .map_err(|e| Failure::Config(e.into()))?;
     tracing::info!(
@@ -229,12 +230,18 @@ fn load(path: Option<&Path>) -> anyhow::Result<Settings> {
     Ok(settings)
 }
 
-/// Creates `--data-dir` if needed, so a bad path is reported before anything starts.
-fn prepare_data_dir(dir: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
-    let Some(dir) = dir else { return Ok(None) };
+/// Creates `--data-dir` if needed and locks it, so a bad path or a second daemon on the same
+/// directory is refused before anything starts.
+fn prepare_data_dir(
+    dir: Option<&Path>,
+) -> anyhow::Result<(Option<PathBuf>, Option<iocd::store::DataDirLock>)> {
+    let Some(dir) = dir else {
+        return Ok((None, None));
+    };
     std::fs::create_dir_all(dir)
         .with_context(|| format!("--data-dir {}: cannot create the directory", dir.display()))?;
-    Ok(Some(dir.to_path_buf()))
+    let lock = iocd::store::DataDirLock::acquire(dir)?;
+    Ok((Some(dir.to_path_buf()), Some(lock)))
 }
 
 /// `iocd demo`: embedded broker + simulator + daemon.

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::decode::{DecodeError, DecodeLimits, Source};
-use crate::derive::alerts::{Alert, AlertState};
+use crate::derive::alerts::{Alert, AlertState, Rule};
 use crate::derive::snapshot::Snapshot;
 use crate::derive::{Deriver, Transition, View};
 use crate::ingest::RawMessage;
@@ -45,6 +45,7 @@ pub struct Pipeline {
     tick: Duration,
     metrics: SelfMetrics,
     reject_log: RejectLog,
+    alert_log: AlertLog,
 }
 
 /// Where the pipeline publishes, and what it answers.
@@ -92,6 +93,7 @@ impl Pipeline {
             tick,
             metrics,
             reject_log: RejectLog::default(),
+            alert_log: AlertLog::default(),
         }
     }
 
@@ -112,7 +114,7 @@ impl Pipeline {
                         if let Some(journal) = &mut self.journal {
                             journal.message(&msg);
                         }
-                        self.handle(&msg);
+                        self.handle(&msg).await;
                     }
                     // One fsync for the whole batch, then the batch's acks, in order.
                     if let Some(journal) = &mut self.journal {
@@ -123,7 +125,7 @@ impl Pipeline {
                 _ = tick.tick() => {
                     ticks = ticks.wrapping_add(1);
                     let now = Ts::now();
-                    if ticks % HOUSEKEEPING_EVERY_TICKS == 0 {
+                    if ticks.is_multiple_of(HOUSEKEEPING_EVERY_TICKS) {
                         if let Some(journal) = &mut self.journal {
                             journal.tick(now);
                         }
@@ -172,8 +174,9 @@ impl Pipeline {
             .deriver
             .derive(&self.state, now, possible_gap, &previous);
         for alert in derived.transitions {
-            self.transition(alert);
+            self.transition(alert, now);
         }
+        self.alert_log.flush(now);
         if let Some(snapshot) = derived.snapshot {
             self.outputs.snapshots.send_replace(Arc::new(snapshot));
         }
@@ -182,21 +185,26 @@ impl Pipeline {
 
     /// One alert transition: logged, journaled (so `since` survives a restart), and sent
     /// to the outputs. No receiver (no WebSocket client yet) is fine.
-    fn transition(&mut self, alert: Alert) {
+    fn transition(&mut self, alert: Alert, now: Ts) {
         if let Some(journal) = &mut self.journal {
             match alert.state {
                 AlertState::Firing => journal.alert(&alert.id, Some(alert.since_ts)),
                 AlertState::Resolved => journal.alert(&alert.id, None),
             }
         }
-        match alert.state {
-            AlertState::Firing => info!(
+        let at_info = self.alert_log.admit(alert.rule, now);
+        match (alert.state, at_info) {
+            (AlertState::Firing, true) => info!(
                 alert = %alert.id, severity = alert.severity.as_str(), count = alert.count,
                 summary = %alert.summary, "Alert firing."
             ),
-            AlertState::Resolved => {
+            (AlertState::Resolved, true) => {
                 info!(alert = %alert.id, summary = %alert.summary, "Alert resolved.");
             }
+            (AlertState::Firing, false) => {
+                debug!(alert = %alert.id, count = alert.count, "Alert firing.");
+            }
+            (AlertState::Resolved, false) => debug!(alert = %alert.id, "Alert resolved."),
         }
         let json = Arc::from(alert.to_json());
         let _ = self
@@ -211,18 +219,22 @@ impl Pipeline {
                 filter,
                 agency,
                 limit,
+                offset,
                 reply,
             } => {
-                let answer = self
-                    .state
-                    .query_dossiers(filter, agency.as_deref(), limit, Ts::now());
+                let answer = self.state.query_dossiers(
+                    filter,
+                    agency.as_deref(),
+                    (limit, offset),
+                    Ts::now(),
+                );
                 let _ = reply.send(answer);
             }
         }
     }
 
     /// Decodes and applies one message; a rejected one is logged and dead-lettered.
-    fn handle(&mut self, msg: &RawMessage) {
+    async fn handle(&mut self, msg: &RawMessage) {
         match self.state.process(msg.into(), &self.prefix, &self.limits) {
             Processed::Applied(_) => {}
             Processed::Ignored => {
@@ -232,7 +244,8 @@ impl Pipeline {
                 self.reject_log
                     .record(source, &msg.topic, &error, msg.received_at);
                 self.dead_letters
-                    .publish(source, msg, &error, self.limits.max_payload_bytes);
+                    .publish(source, msg, &error, self.limits.max_payload_bytes)
+                    .await;
             }
         }
     }
@@ -248,6 +261,50 @@ struct RejectLog {
 }
 
 const REJECT_LOG_PERIOD_SECS: i64 = 10;
+
+/// Alert transitions logged at INFO per rule and period; the rest go to DEBUG and are
+/// counted, so a burst (thousands of subjects crossing a deadline at once) cannot flood the
+/// log.
+const ALERT_LOG_BURST: u64 = 20;
+const ALERT_LOG_PERIOD_SECS: i64 = 10;
+
+/// Rate limit of the alert transition log lines, per rule.
+#[derive(Default)]
+struct AlertLog {
+    /// Per rule: start of the current period, lines logged at INFO in it, lines suppressed.
+    periods: std::collections::BTreeMap<Rule, (Ts, u64, u64)>,
+}
+
+impl AlertLog {
+    /// Whether a transition of `rule` at `now` is logged at INFO.
+    fn admit(&mut self, rule: Rule, now: Ts) -> bool {
+        let (start, logged, suppressed) = self.periods.entry(rule).or_insert((now, 0, 0));
+        if now >= start.plus_secs(ALERT_LOG_PERIOD_SECS) && *suppressed == 0 {
+            (*start, *logged) = (now, 0);
+        }
+        if *logged < ALERT_LOG_BURST {
+            *logged += 1;
+            true
+        } else {
+            *suppressed += 1;
+            false
+        }
+    }
+
+    /// At the end of a period with suppressed lines, one line says how many, per rule.
+    fn flush(&mut self, now: Ts) {
+        for (rule, (start, logged, suppressed)) in &mut self.periods {
+            if *suppressed > 0 && now >= start.plus_secs(ALERT_LOG_PERIOD_SECS) {
+                info!(
+                    rule = rule.as_str(),
+                    suppressed = *suppressed,
+                    "More alert transitions of this rule than the log takes; these were logged at DEBUG only (the API and MQTT have them all)."
+                );
+                (*start, *logged, *suppressed) = (now, 0, 0);
+            }
+        }
+    }
+}
 
 impl RejectLog {
     fn record(&mut self, source: Source, topic: &str, err: &DecodeError, now: Ts) {

@@ -104,6 +104,7 @@ pub(super) struct AlertFile {
     incident_min_severity: String,
     soc_system_silent: RuleSettings,
     max_members: usize,
+    max_subjects_per_rule: usize,
 }
 
 /// `[alerts]`: the built-in rules of docs/contract.md §5.2.
@@ -131,6 +132,9 @@ pub struct AlertSettings {
     pub soc_system_silent: RuleSettings,
     /// Dossier ids (or other members) listed per alert by the API.
     pub max_members: usize,
+    /// Subjects with an alert of their own per rule; the rest are counted in one roll-up
+    /// alert per rule (`{rule}:+others`), so that a flood cannot raise thousands of alerts.
+    pub max_subjects_per_rule: usize,
 }
 
 /// An incident severity by its wire name.
@@ -155,6 +159,12 @@ impl AlertFile {
             Unit::Secs,
         );
         let max_members = p.within("alerts.max_members", self.max_members, 1, 10_000);
+        let max_subjects = p.within(
+            "alerts.max_subjects_per_rule",
+            self.max_subjects_per_rule,
+            1,
+            1_000,
+        );
         Some(AlertSettings {
             language: language?,
             dossier_overdue: self.dossier_overdue,
@@ -167,6 +177,7 @@ impl AlertFile {
             incident_min_severity: min_severity?,
             soc_system_silent: self.soc_system_silent,
             max_members: max_members?,
+            max_subjects_per_rule: max_subjects?,
         })
     }
 }

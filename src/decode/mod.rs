@@ -388,10 +388,16 @@ fn validate<'a>(
         ));
     };
     if occurred_at > now.plus_secs(limits.max_future_skew_secs) {
+        // An instant past 2262 was clamped to `Ts::MAX`: say "at least".
+        let at_least = if occurred_at == Ts::MAX {
+            "at least "
+        } else {
+            ""
+        };
         return Err(DecodeError::new(
             Reason::FutureTimestamp,
             format!(
-                "`occurred_at` is {:.0} s ahead of the daemon's clock (allowed: {} s)",
+                "`occurred_at` is {at_least}{:.0} s ahead of the daemon's clock (allowed: {} s)",
                 occurred_at.secs_since(now),
                 limits.max_future_skew_secs
             ),
@@ -445,13 +451,13 @@ fn check_present(s: &Spec, v: Option<&Val<'_>>) -> Result<(), DecodeError> {
 }
 
 fn check_range(s: &Spec, v: &Val<'_>) -> Result<(), DecodeError> {
-    if let (Kind::Num(min, max), Val::Num(n)) = (s.2, v) {
-        if !(*n >= min && *n <= max) {
-            return Err(DecodeError::new(
-                Reason::OutOfRange,
-                format!("`{}` = {n} is outside {min}..={max}", s.0),
-            ));
-        }
+    if let (Kind::Num(min, max), Val::Num(n)) = (s.2, v)
+        && !(*n >= min && *n <= max)
+    {
+        return Err(DecodeError::new(
+            Reason::OutOfRange,
+            format!("`{}` = {n} is outside {min}..={max}", s.0),
+        ));
     }
     Ok(())
 }

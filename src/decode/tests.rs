@@ -273,6 +273,118 @@ fn the_future_skew_is_strict() {
     assert_eq!(reason_of(Source::Soc, &at(301)), Reason::FutureTimestamp);
 }
 
+/// A `received` dossier with the given `occurred_at` and `due_at` (JSON, quoted or `null`).
+fn received_at(occurred_at: &str, due_at: &str) -> String {
+    format!(
+        r#"{{"event_id":"e","type":"received","occurred_at":"{occurred_at}","dossier_id":"D","agency":"A","procedure":"P","channel":"online","due_at":{due_at}}}"#
+    )
+}
+
+fn due_of(payload: &str) -> Due {
+    match decode(Source::Onestop, payload.as_bytes(), now(), &limits()) {
+        Ok(Event {
+            body: Body::Dossier(d),
+            ..
+        }) => d.due_at,
+        other => panic!("{payload}: {other:?}"),
+    }
+}
+
+#[test]
+fn a_far_future_occurred_at_is_future_timestamp_not_invalid_value() {
+    for far in [
+        "9999-12-31T23:59:59Z",
+        "9999-12-31T23:59:59.999999999-23:59",
+        "2262-04-12T00:00:00Z",
+        "2261-01-01T00:00:00+07:00",
+    ] {
+        let p = format!(r#"{{"event_id":"e","type":"heartbeat","occurred_at":"{far}"}}"#);
+        let err = decode(Source::Soc, p.as_bytes(), now(), &limits()).unwrap_err();
+        assert_eq!(err.reason, Reason::FutureTimestamp, "{far}: {err}");
+    }
+    let p = r#"{"event_id":"e","type":"heartbeat","occurred_at":"9999-12-31T23:59:59Z"}"#;
+    let err = decode(Source::Soc, p.as_bytes(), now(), &limits()).unwrap_err();
+    assert!(err.detail.contains("at least"), "{err}");
+}
+
+#[test]
+fn the_precedence_holds_at_the_edges_of_the_timestamp_range() {
+    // invalid_value (year 0000, a misplaced leap second) before out_of_range before
+    // future_timestamp (year 9999).
+    let stats = |occurred_at: &str, loss: &str| {
+        format!(
+            r#"{{"event_id":"e","type":"endpoint_stats","occurred_at":"{occurred_at}","meeting_id":"M","endpoint_id":"E","packet_loss_pct":{loss},"jitter_ms":1,"rtt_ms":1,"bitrate_kbps":1}}"#
+        )
+    };
+    for bad in ["0000-01-01T00:00:00Z", "2026-11-24T09:00:60Z"] {
+        assert_eq!(
+            reason_of(Source::Vc, &stats(bad, "101")),
+            Reason::InvalidValue,
+            "{bad}"
+        );
+    }
+    let far = "9999-12-31T23:59:59Z";
+    assert_eq!(
+        reason_of(Source::Vc, &stats(far, "101")),
+        Reason::OutOfRange
+    );
+    assert_eq!(
+        reason_of(Source::Vc, &stats(far, "1")),
+        Reason::FutureTimestamp
+    );
+    assert_eq!(
+        reason_of(
+            Source::Onestop,
+            &received_at("2026-11-24T09:00:00Z", r#""0000-12-31T00:00:00Z""#)
+        ),
+        Reason::InvalidValue
+    );
+}
+
+#[test]
+fn the_first_year_and_leap_seconds_are_accepted() {
+    for ok in [
+        "0001-01-01T00:00:00Z",
+        "1600-02-29T12:00:00+07:00",
+        "2016-12-31T23:59:60Z",
+        "2017-01-01T06:59:60.5+07:00",
+    ] {
+        let p = format!(r#"{{"event_id":"e","type":"heartbeat","occurred_at":"{ok}"}}"#);
+        let ev = decode(Source::Soc, p.as_bytes(), now(), &limits())
+            .unwrap_or_else(|e| panic!("{ok}: {e}"));
+        assert_eq!(ev.occurred_at, parse_rfc3339(ok).unwrap());
+    }
+    let p = r#"{"event_id":"e","type":"heartbeat","occurred_at":"0001-01-01T00:00:00Z"}"#;
+    let ev = decode(Source::Soc, p.as_bytes(), now(), &limits()).unwrap();
+    assert_eq!(ev.occurred_at, Ts::MIN, "clamped to the earliest instant");
+}
+
+#[test]
+fn a_far_future_due_at_is_accepted_as_the_latest_instant() {
+    let occurred = "2026-11-24T09:00:00Z";
+    for far in [
+        "9999-12-31T23:59:59Z",
+        "2262-04-12T00:00:00-07:00",
+        "2300-01-01T00:00:00Z",
+    ] {
+        assert_eq!(
+            due_of(&received_at(occurred, &format!(r#""{far}""#))),
+            Due::At(Ts::MAX),
+            "{far}"
+        );
+    }
+    // A deadline at a leap second is the last nanosecond of its day.
+    assert_eq!(
+        due_of(&received_at(occurred, r#""2026-12-31T23:59:60Z""#)),
+        Due::At(parse_rfc3339("2026-12-31T23:59:59.999999999Z").unwrap())
+    );
+    // And one long past is accepted too (it is overdue, as it says).
+    assert_eq!(
+        due_of(&received_at(occurred, r#""0001-01-01T00:00:00Z""#)),
+        Due::At(Ts::MIN)
+    );
+}
+
 #[test]
 fn null_due_at_is_no_deadline_where_required_and_absent_elsewhere() {
     let received = r#"{"event_id":"e","type":"received","occurred_at":"2026-11-24T09:00:00Z","dossier_id":"D","agency":"A","procedure":"P","channel":"online","due_at":null}"#;

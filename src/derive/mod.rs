@@ -44,7 +44,7 @@ pub struct Transition {
 /// latest API alert list, rebuilt only when it changes.
 pub struct Deriver {
     engine: Engine,
-    alerts_api: Arc<str>,
+    alerts_api: Arc<[String]>,
 }
 
 impl Deriver {
@@ -53,7 +53,7 @@ impl Deriver {
     pub fn new(engine: Engine) -> Self {
         Self {
             engine,
-            alerts_api: Arc::from(r#"{"alerts":[]}"#),
+            alerts_api: Arc::from(Vec::new()),
         }
     }
 
@@ -76,7 +76,7 @@ impl Deriver {
         let mut view = state.scan(now, Some(&mut groups));
         let transitions = self.engine.evaluate_with(state, groups, now);
         if self.engine.take_changed() {
-            self.alerts_api = Arc::from(self.engine.api_json());
+            self.alerts_api = Arc::from(self.engine.api_items());
         }
         view.alerts_firing = self
             .engine

@@ -118,9 +118,10 @@ pub struct View {
     pub silent_system_ids: Vec<String>,
     /// Alerts firing per (rule, severity), filled in from the alert engine.
     pub alerts_firing: Vec<(&'static str, &'static str, u64)>,
-    /// The body of `GET /api/v1/alerts` (the firing alerts with their members), shared
-    /// from one tick to the next while it does not change.
-    pub alerts_api: std::sync::Arc<str>,
+    /// The items of `GET /api/v1/alerts` (each firing alert with its members, as JSON text,
+    /// newest first), shared from one tick to the next while they do not change; the API
+    /// pages through them.
+    pub alerts_api: std::sync::Arc<[String]>,
 }
 
 /// Meetings listed in a view.
@@ -286,7 +287,7 @@ impl State {
                 ids
             },
             alerts_firing: Vec::new(),
-            alerts_api: std::sync::Arc::from(r#"{"alerts":[]}"#),
+            alerts_api: std::sync::Arc::from(Vec::new()),
         }
     }
 

@@ -6,7 +6,7 @@
 
 use base64::Engine as _;
 use serde::Serialize;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::decode::{DecodeError, Source};
 use crate::ingest::{Publisher, RawMessage};
@@ -62,6 +62,11 @@ impl<'a> DeadLetter<'a> {
     }
 }
 
+/// How long a dead letter waits for room in the MQTT request queue before it is dropped
+/// (and counted in `iocd_mqtt_publish_dropped_total{kind="deadletter"}`). Long enough for
+/// any burst on a live link; short enough that a stuck link cannot hold ingestion for long.
+pub const DEAD_LETTER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Publishes dead letters through the ingest connection.
 #[derive(Clone, Debug)]
 pub struct DeadLetters {
@@ -76,8 +81,10 @@ impl DeadLetters {
         Self { publisher, cal }
     }
 
-    /// Publishes the dead letter of `msg`; never blocks.
-    pub fn publish(
+    /// Publishes the dead letter of `msg`. When the MQTT request queue is full it waits, up
+    /// to [`DEAD_LETTER_WAIT`], for room (the pipeline, and so ingestion, waits with it: the
+    /// broker holds the input meanwhile); only then is the dead letter dropped and counted.
+    pub async fn publish(
         &self,
         source: Source,
         msg: &RawMessage,
@@ -91,8 +98,11 @@ impl DeadLetters {
         let topic = format!("{}/deadletter/{}", publisher.prefix(), source.as_str());
         match serde_json::to_vec(&letter) {
             Ok(body) => {
-                if let Err(e) = publisher.try_publish("deadletter", topic, body) {
-                    debug!(error = %e, "Dead letter not published.");
+                let sent = publisher
+                    .publish_waiting("deadletter", topic, body, DEAD_LETTER_WAIT)
+                    .await;
+                if let Err(e) = sent {
+                    warn!(error = %e, "Dead letter not published.");
                 }
             }
             Err(e) => debug!(error = %e, "Dead letter not serialisable."),

@@ -24,6 +24,8 @@ use crate::time::{Calendar, Ts};
 pub const MAX_LIMIT: usize = 1000;
 /// Dossiers listed when `limit` is not given.
 pub const DEFAULT_LIMIT: usize = 100;
+/// Largest `offset` (paging): beyond it a list is better filtered than paged.
+pub const MAX_OFFSET: usize = 1_000_000;
 
 /// What the API handlers read.
 #[derive(Clone)]
@@ -42,6 +44,23 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
 
+/// `limit` (0 to [`MAX_LIMIT`], default [`DEFAULT_LIMIT`]) and `offset` (0 to
+/// [`MAX_OFFSET`], default 0) of a paged list, or what is wrong with them (for a 400).
+fn page(params: &HashMap<String, String>) -> Result<(usize, usize), String> {
+    let number = |key: &str, default: usize, max: usize| match params.get(key) {
+        None => Ok(default),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if n <= max => Ok(n),
+            Ok(n) => Err(format!("{key} {n} is over the maximum of {max}")),
+            Err(_) => Err(format!("{key} must be a whole number from 0 to {max}")),
+        },
+    };
+    Ok((
+        number("limit", DEFAULT_LIMIT, MAX_LIMIT)?,
+        number("offset", 0, MAX_OFFSET)?,
+    ))
+}
+
 impl Api {
     /// `GET /api/v1/snapshot`: the snapshot document; `seq` is the snapshot's version.
     #[must_use]
@@ -55,53 +74,69 @@ impl Api {
             .into_response()
     }
 
-    /// `GET /api/v1/alerts`: the firing alerts, each with its members (bounded).
+    /// `GET /api/v1/alerts?limit=…&offset=…`: a page of the firing alerts (newest first),
+    /// each with its members (bounded), and `total`, how many fire.
     #[must_use]
-    pub fn alerts(&self) -> Response {
-        let body = Arc::clone(&self.views.borrow().alerts_api);
+    pub fn alerts(&self, params: &HashMap<String, String>) -> Response {
+        if let Some(unknown) = params
+            .keys()
+            .find(|k| !matches!(k.as_str(), "limit" | "offset" | "token"))
+        {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("unknown parameter `{unknown}`; expected limit or offset"),
+            );
+        }
+        let (limit, offset) = match page(params) {
+            Ok(p) => p,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        };
+        let items = Arc::clone(&self.views.borrow().alerts_api);
+        let page: Vec<&str> = items
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(String::as_str)
+            .collect();
+        let body = format!(
+            r#"{{"total":{},"alerts":[{}]}}"#,
+            items.len(),
+            page.join(",")
+        );
         (
             [(axum::http::header::CONTENT_TYPE, "application/json")],
-            body.to_string(),
+            body,
         )
             .into_response()
     }
 
-    /// `GET /api/v1/onestop/dossiers?status=…&agency=…&limit=…`.
+    /// `GET /api/v1/onestop/dossiers?status=…&agency=…&limit=…&offset=…`.
     pub async fn dossiers(&self, params: &HashMap<String, String>) -> Response {
-        if let Some(unknown) = params
-            .keys()
-            .find(|k| !matches!(k.as_str(), "status" | "agency" | "limit" | "token"))
-        {
+        if let Some(unknown) = params.keys().find(|k| {
+            !matches!(
+                k.as_str(),
+                "status" | "agency" | "limit" | "offset" | "token"
+            )
+        }) {
             return error(
                 StatusCode::BAD_REQUEST,
-                format!("unknown parameter `{unknown}`; expected status, agency or limit"),
+                format!("unknown parameter `{unknown}`; expected status, agency, limit or offset"),
             );
         }
         let filter = match DossierFilter::parse(params.get("status").map(String::as_str)) {
             Ok(f) => f,
             Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
         };
-        let limit = match params.get("limit").map(|l| l.parse::<usize>()) {
-            None => DEFAULT_LIMIT,
-            Some(Ok(n)) if n <= MAX_LIMIT => n,
-            Some(Ok(n)) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("limit {n} is over the maximum of {MAX_LIMIT}"),
-                );
-            }
-            Some(Err(_)) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "limit must be a whole number from 0 to 1000",
-                );
-            }
+        let (limit, offset) = match page(params) {
+            Ok(p) => p,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e),
         };
         let (reply, answer) = oneshot::channel();
         let query = Query::Dossiers {
             filter,
             agency: params.get("agency").cloned(),
             limit,
+            offset,
             reply,
         };
         if self.queries.try_send(query).is_err() {

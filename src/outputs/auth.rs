@@ -41,10 +41,12 @@ impl Access {
         if self.tokens.is_empty() {
             return Ok(());
         }
+        // `Bearer <token>`; the scheme is case-insensitive (RFC 7235 §2.1).
         let from_header = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| v.trim_start().split_once(' '))
+            .and_then(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer").then_some(token))
             .map(str::trim);
         let from_query = query.and_then(|q| {
             q.split('&')
@@ -158,6 +160,27 @@ mod tests {
             HeaderValue::from_static("Bearer 0123456789abcdef"),
         );
         assert_eq!(a.check_token(&h, None), Ok(()));
+        for any_case in [
+            "bearer 0123456789abcdef",
+            "BEARER  0123456789abcdef",
+            "bEaReR 0123456789abcdef ",
+        ] {
+            h.insert(header::AUTHORIZATION, HeaderValue::from_static(any_case));
+            assert_eq!(a.check_token(&h, None), Ok(()), "{any_case}");
+        }
+        for wrong in [
+            "Bearer0123456789abcdef",
+            "Bearers 0123456789abcdef",
+            "bearer",
+            "0123456789abcdef",
+        ] {
+            h.insert(header::AUTHORIZATION, HeaderValue::from_static(wrong));
+            assert_eq!(
+                a.check_token(&h, None),
+                Err(StatusCode::UNAUTHORIZED),
+                "{wrong}"
+            );
+        }
         h.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("Basic 0123456789abcdef"),

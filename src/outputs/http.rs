@@ -156,11 +156,19 @@ async fn alerts(
     State(s): State<Arc<HttpState>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
+    params: Result<QueryParams<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     if let Err(status) = s.access.check_token(&headers, q.as_deref()) {
         return refuse(status);
     }
-    s.api.alerts()
+    match params {
+        Ok(QueryParams(params)) => s.api.alerts(&params),
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": e.body_text()})),
+        )
+            .into_response(),
+    }
 }
 
 async fn dossiers(
@@ -187,10 +195,10 @@ async fn metrics(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    if s.access.protect_metrics {
-        if let Err(status) = s.access.check_token(&headers, q.as_deref()) {
-            return refuse(status);
-        }
+    if s.access.protect_metrics
+        && let Err(status) = s.access.check_token(&headers, q.as_deref())
+    {
+        return refuse(status);
     }
     match prometheus::encode(&s.registry) {
         Ok(body) => ([(header::CONTENT_TYPE, ::prometheus::TEXT_FORMAT)], body).into_response(),

@@ -270,11 +270,11 @@ mod tests {
             if !self.seen.insert(k) {
                 return true;
             }
-            if self.order.len() >= self.max_ids {
-                if let Some((_, old)) = self.order.pop_front() {
-                    self.seen.remove(&old);
-                    self.evicted_early += 1;
-                }
+            if self.order.len() >= self.max_ids
+                && let Some((_, old)) = self.order.pop_front()
+            {
+                self.seen.remove(&old);
+                self.evicted_early += 1;
             }
             self.order.push_back((arrival, k));
             false

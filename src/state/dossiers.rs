@@ -483,18 +483,18 @@ impl Dossiers {
             mask |= 1 << LATEST;
         }
         let event_agency = e.agency.as_deref().map(|a| ctx.agencies.intern(a));
-        if let Some(agency) = event_agency {
-            if d.later(AGENCY, ts, event_id) {
-                d.agency = agency;
-                mask |= 1 << AGENCY;
-            }
+        if let Some(agency) = event_agency
+            && d.later(AGENCY, ts, event_id)
+        {
+            d.agency = agency;
+            mask |= 1 << AGENCY;
         }
-        if let (Some(channel), Some(procedure)) = (e.channel, e.procedure.as_deref()) {
-            if d.later(INTAKE, ts, event_id) {
-                d.channel = Some(channel);
-                d.procedure = ctx.procedures.intern(procedure);
-                mask |= 1 << INTAKE;
-            }
+        if let (Some(channel), Some(procedure)) = (e.channel, e.procedure.as_deref())
+            && d.later(INTAKE, ts, event_id)
+        {
+            d.channel = Some(channel);
+            d.procedure = ctx.procedures.intern(procedure);
+            mask |= 1 << INTAKE;
         }
         if e.due_at != Due::Absent && d.later(DUE, ts, event_id) {
             d.due_at = match e.due_at {

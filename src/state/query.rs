@@ -61,6 +61,8 @@ pub enum Query {
         agency: Option<String>,
         /// At most this many rows.
         limit: usize,
+        /// Rows skipped first (paging).
+        offset: usize,
         /// The answer.
         reply: tokio::sync::oneshot::Sender<(usize, Vec<DossierRow>)>,
     },
@@ -88,8 +90,8 @@ pub struct DossierRow {
 }
 
 impl State {
-    /// The dossiers matching `filter` and `agency` at `now`: how many in all, and the first
-    /// `limit`, most urgent first (overdue and due soon by earliest `due_at`, stalled by
+    /// The dossiers matching `filter` and `agency` at `now`: how many in all, and `limit` of
+    /// them after skipping the first `offset` (paging), most urgent first (overdue and due soon by earliest `due_at`, stalled by
     /// earliest `last_event_at`, others by earliest `due_at` with no deadline last; ties
     /// by dossier id).
     #[must_use]
@@ -97,7 +99,7 @@ impl State {
         &self,
         filter: DossierFilter,
         agency: Option<&str>,
-        limit: usize,
+        (limit, offset): (usize, usize),
         now: Ts,
     ) -> (usize, Vec<DossierRow>) {
         let p = &self.params;
@@ -130,13 +132,15 @@ impl State {
                 .cmp(&order_key(b))
                 .then_with(|| a.id().cmp(b.id()))
         };
-        if hits.len() > limit && limit > 0 {
-            hits.select_nth_unstable_by(limit - 1, order);
+        let end = offset.saturating_add(limit);
+        if hits.len() > end && end > 0 {
+            hits.select_nth_unstable_by(end - 1, order);
         }
-        hits.truncate(limit);
+        hits.truncate(end);
         hits.sort_unstable_by(order);
         let rows = hits
             .into_iter()
+            .skip(offset)
             .map(|d| DossierRow {
                 dossier_id: d.id().to_owned(),
                 agency: self.agencies.name(d.agency()).to_owned(),

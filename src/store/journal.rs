@@ -26,6 +26,18 @@ use crate::time::Ts;
 
 /// Checkpoints kept; the log is trimmed before the oldest.
 const CHECKPOINTS_KEPT: usize = 2;
+/// The first retry of a failed commit waits this long; each failed retry doubles it.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+/// The longest wait between two retries: how late iocd notices that space came back.
+const RETRY_MAX: Duration = Duration::from_secs(8);
+
+/// Commits are failing: when to try again, and since when.
+struct Retry {
+    at: Instant,
+    delay: Duration,
+    since: Instant,
+    failures: u64,
+}
 
 /// What a checkpoint holds.
 #[derive(Serialize, Deserialize)]
@@ -52,13 +64,18 @@ pub struct Recovery {
     pub alert_since: Vec<(String, i64)>,
     /// Records replayed after the checkpoint.
     pub replayed: u64,
+    /// Whether the directory held state from an earlier run (a checkpoint or log records):
+    /// a broker that then answers without a session has lost it, a possible gap.
+    pub resumed: bool,
 }
 
 /// The event log as the pipeline uses it.
 pub struct Journal {
     dir: PathBuf,
-    /// `None` after the log could not be opened or written: nothing is acknowledged then.
+    /// `None` when the log could not be opened: nothing is acknowledged then.
     log: Option<EventLog>,
+    /// Set while commits fail (a full disk): nothing is acknowledged until one succeeds.
+    retry: Option<Retry>,
     acker: Option<Acker>,
     /// Acks of records appended but not yet committed, in receive order.
     uncommitted: VecDeque<Ack>,
@@ -110,6 +127,7 @@ impl Journal {
         let mut journal = Journal {
             dir: dir.to_path_buf(),
             log: None,
+            retry: None,
             acker: None,
             uncommitted: VecDeque::new(),
             unsent: VecDeque::new(),
@@ -122,6 +140,7 @@ impl Journal {
             state,
             alert_since,
             replayed: 0,
+            resumed: at.is_some(),
         };
         match EventLog::open(dir, at).and_then(|log| store::probe_writable(dir).map(|()| log)) {
             Ok((log, recovered)) => {
@@ -148,6 +167,7 @@ impl Journal {
                     recovery.replayed += 1;
                 }
                 recovery.alert_since = since.into_iter().collect();
+                recovery.resumed |= recovery.replayed > 0;
                 journal.log = Some(log);
                 journal.healthy.send_replace(true);
             }
@@ -202,20 +222,61 @@ impl Journal {
         log.append(&self.buf);
     }
 
-    /// Makes everything appended durable (one fsync), then acknowledges it in order. On a
-    /// write failure: unhealthy, nothing acknowledged from then on.
+    /// Makes everything appended durable (one fsync), then acknowledges it in order.
+    ///
+    /// On a write failure (a full disk): unhealthy (not ready), and nothing is acknowledged;
+    /// the records stay buffered in the log, and later calls retry with a backoff of
+    /// [`RETRY_FIRST`] doubling up to [`RETRY_MAX`] (calls before the next retry return at
+    /// once). The buffer is bounded by what the broker sends unacknowledged (its in-flight
+    /// window per connection). The first commit that succeeds makes everything durable,
+    /// turns healthy again and acknowledges in receive order.
     pub fn commit(&mut self) {
         let Some(log) = &mut self.log else { return };
-        if log.pending_bytes() > 0 {
-            if let Err(e) = log.commit() {
-                error!(error = %e, dir = %self.dir.display(), "Events cannot be made durable; not ready, nothing is acknowledged until iocd is restarted with a writable data directory.");
-                self.log = None;
-                self.healthy.send_replace(false);
-                return;
-            }
+        if let Some(retry) = &self.retry
+            && Instant::now() < retry.at
+        {
+            return;
+        }
+        if (log.pending_bytes() > 0 || self.retry.is_some())
+            && let Err(e) = log.commit()
+        {
+            self.commit_failed(&e);
+            return;
+        }
+        if let Some(retry) = self.retry.take() {
+            info!(
+                dir = %self.dir.display(),
+                failed_for_ms = retry.since.elapsed().as_millis(),
+                retries = retry.failures,
+                acknowledging = self.uncommitted.len(),
+                "Events are durable again; ready, acknowledging what waited."
+            );
+            self.healthy.send_replace(true);
         }
         self.unsent.append(&mut self.uncommitted);
         self.send_acks();
+    }
+
+    fn commit_failed(&mut self, e: &StoreError) {
+        let now = Instant::now();
+        match &mut self.retry {
+            None => {
+                error!(error = %e, dir = %self.dir.display(), retry_in_ms = RETRY_FIRST.as_millis(), "Events cannot be made durable; not ready, nothing is acknowledged until a retry succeeds (free space on the data directory's disk).");
+                self.retry = Some(Retry {
+                    at: now + RETRY_FIRST,
+                    delay: RETRY_FIRST,
+                    since: now,
+                    failures: 0,
+                });
+                self.healthy.send_replace(false);
+            }
+            Some(retry) => {
+                retry.failures += 1;
+                retry.delay = (retry.delay * 2).min(RETRY_MAX);
+                retry.at = now + retry.delay;
+                warn!(error = %e, failures = retry.failures, retry_in_ms = retry.delay.as_millis(), "Events still cannot be made durable; not ready, acknowledging nothing.");
+            }
+        }
     }
 
     /// Sends the committed acks, in order, until the request queue is full.
@@ -247,6 +308,10 @@ impl Journal {
     pub fn checkpoint(&mut self, state: &State, alert_since: Vec<(String, i64)>) {
         self.last_checkpoint = Instant::now();
         self.commit();
+        // While commits fail the state holds records that are not durable yet.
+        if self.retry.is_some() {
+            return;
+        }
         let Some(log) = &mut self.log else { return };
         let at = log.end();
         let started = Instant::now();
@@ -364,6 +429,99 @@ mod tests {
     fn written(dir: &Path, ck: &Checkpoint) -> Vec<u8> {
         store::write_checkpoint(dir, AT, ck).unwrap();
         std::fs::read(dir.join(format!("checkpoint-{}-{}.bin", AT.segment, AT.offset))).unwrap()
+    }
+
+    /// A full disk, then space again: not ready and nothing acknowledged meanwhile, then
+    /// ready, every ack in receive order, and the log holds every record exactly once.
+    #[test]
+    fn a_failing_disk_is_retried_and_nothing_is_acknowledged_until_it_recovers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let limits = DecodeLimits {
+            max_payload_bytes: 65_536,
+            max_future_skew_secs: 300,
+        };
+        let open = || {
+            Journal::open(
+                tmp.path(),
+                Params::default(),
+                &limits,
+                "ioc/v1",
+                Duration::from_secs(3600),
+            )
+            .unwrap()
+        };
+        let (mut journal, recovery, healthy) = open();
+        assert!(*healthy.borrow() && !recovery.resumed);
+        let mut state = recovery.state;
+        let mut pkid = 0u16;
+        let mut send = |journal: &mut Journal, state: &mut State, n: u16| {
+            for _ in 0..n {
+                pkid += 1;
+                let msg = RawMessage {
+                    topic: "ioc/v1/onestop/x".to_owned(),
+                    payload: iocd_testkit::received(&format!("D{pkid}"))
+                        .id(format!("r{pkid}"))
+                        .bytes()
+                        .into(),
+                    received_at: Ts::now(),
+                    ack: Some(Ack {
+                        epoch: 1,
+                        pkid,
+                        qos: rumqttc::QoS::AtLeastOnce,
+                    }),
+                };
+                journal.message(&msg);
+                let _ = state.process((&msg).into(), "ioc/v1", &limits);
+            }
+            journal.commit();
+        };
+        send(&mut journal, &mut state, 10);
+        assert_eq!(journal.unsent.len(), 10, "acknowledged once durable");
+        journal.unsent.clear();
+
+        journal.log.as_mut().unwrap().fail_writes = true;
+        send(&mut journal, &mut state, 5);
+        assert!(!*healthy.borrow(), "not ready");
+        send(&mut journal, &mut state, 5);
+        let tick = Ts::now();
+        journal.tick(tick);
+        state.apply(&Input::Tick, tick);
+        // A retry that fails again backs off.
+        journal.retry.as_mut().unwrap().at = Instant::now();
+        journal.commit();
+        let retry = journal.retry.as_ref().unwrap();
+        assert_eq!((retry.failures, retry.delay), (1, 2 * RETRY_FIRST));
+        journal.checkpoint(&state, Vec::new());
+        assert!(store::oldest_checkpoint(tmp.path()).unwrap().is_none());
+        assert!(journal.unsent.is_empty(), "nothing acknowledged meanwhile");
+        assert_eq!(journal.uncommitted.len(), 10);
+
+        // Space again: the next retry (not before its time) makes it all durable.
+        journal.log.as_mut().unwrap().fail_writes = false;
+        send(&mut journal, &mut state, 3);
+        assert!(
+            journal.unsent.is_empty() && !*healthy.borrow(),
+            "waits for the retry"
+        );
+        journal.retry.as_mut().unwrap().at = Instant::now();
+        journal.commit();
+        assert!(*healthy.borrow(), "ready again");
+        let acked: Vec<u16> = journal.unsent.iter().map(|a| a.pkid).collect();
+        assert_eq!(acked, (11..=23).collect::<Vec<_>>(), "in receive order");
+        drop(journal);
+
+        let (_, recovery, _) = open();
+        assert!(recovery.resumed);
+        assert_eq!(
+            recovery.replayed,
+            23 + 1,
+            "23 messages and the tick, once each"
+        );
+        let at = Ts::now();
+        assert_eq!(
+            format!("{:?}", recovery.state.view(at)),
+            format!("{:?}", state.view(at))
+        );
     }
 
     /// Fails when the encoding of `State` changed: see [`Checkpoint`]'s `Versioned` impl.

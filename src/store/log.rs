@@ -3,9 +3,10 @@
 //!
 //! Records are buffered by [`EventLog::append`] and written by [`EventLog::commit`], one
 //! `write` and one `fdatasync` per commit (a commit that crosses into a new segment also
-//! syncs the finished segment and the directory). After an I/O error during a commit the log
-//! refuses further commits: after a failed `fsync` the kernel may have dropped the dirty
-//! pages, so only reopening (which reads what is really on disk) tells what was kept.
+//! syncs the finished segment and the directory). After an I/O error during a commit (a full
+//! disk) the records stay buffered, and the next commit retries: it first cuts the segment
+//! back to what the last successful commit made durable (a partial write, or pages a failed
+//! `fsync` may have dropped, are not trusted) and writes the buffered records again.
 
 use std::fmt::{self, Write as _};
 use std::fs::{self, File, OpenOptions};
@@ -72,8 +73,15 @@ pub struct EventLog {
     sealed: Vec<(u64, Vec<u8>)>,
     /// Buffered frames of segment `next.segment`.
     pending: Vec<u8>,
-    /// Why the log refuses to commit, after a failure.
+    /// The durable length of the segment being written (`file_segment`).
+    file_len: u64,
+    /// A write failed: the next commit first cuts the segment back to `file_len`.
+    repair: bool,
+    /// Why the log refuses to commit for good (an oversized record).
     failed: Option<String>,
+    /// Test hook: the next writes store half their bytes, then fail as a full disk does.
+    #[cfg(test)]
+    pub(crate) fail_writes: bool,
 }
 
 impl fmt::Debug for EventLog {
@@ -117,7 +125,11 @@ impl EventLog {
             next,
             sealed: Vec::new(),
             pending: Vec::new(),
+            file_len: next.offset,
+            repair: false,
             failed: None,
+            #[cfg(test)]
+            fail_writes: false,
         };
         Ok((log, recovered))
     }
@@ -155,17 +167,34 @@ impl EventLog {
     /// Writes the buffered records and fsyncs them: when it returns `Ok`, everything
     /// appended so far is durable.
     ///
+    /// After an [`StoreError::Io`] the records stay buffered (later appends join them) and
+    /// the next call retries: it cuts the segment back to its last durable length, so that
+    /// nothing of the failed attempt remains, then writes them all again.
+    ///
     /// # Errors
     ///
-    /// [`StoreError::Io`] when a write, an fsync or the creation of a new segment fails;
-    /// the log then refuses every later commit with [`StoreError::Failed`] (reopen it).
-    /// [`StoreError::Failed`] too after an oversized [`append`](Self::append).
+    /// [`StoreError::Io`] when a write, an fsync or the creation of a new segment fails (a
+    /// full disk, a failing device): retry later. [`StoreError::Failed`], for good, after an
+    /// oversized [`append`](Self::append).
     pub fn commit(&mut self) -> Result<(), StoreError> {
         if let Some(why) = &self.failed {
             return Err(StoreError::Failed(why.clone()));
         }
-        self.write_pending()
-            .inspect_err(|e| self.failed = Some(e.to_string()))
+        let result =
+            if self.repair { self.cut_back() } else { Ok(()) }.and_then(|()| self.write_pending());
+        self.repair = result.is_err();
+        result
+    }
+
+    /// Drops whatever a failed attempt left after the durable end of the segment being
+    /// written, and syncs the directory (a segment created just before a failure).
+    fn cut_back(&mut self) -> Result<(), StoreError> {
+        let path = segment_path(&self.dir, self.file_segment);
+        self.file
+            .set_len(self.file_len)
+            .and_then(|()| self.file.sync_data())
+            .map_err(io_error("truncate", &path))?;
+        sync_dir(&self.dir)
     }
 
     /// Bytes buffered and not yet committed (frames included).
@@ -213,33 +242,56 @@ impl EventLog {
         self.next = next_segment(self.next.segment);
     }
 
+    /// Writes the buffered frames, oldest first; what is not durable stays buffered.
     fn write_pending(&mut self) -> Result<(), StoreError> {
-        for (segment, frames) in std::mem::take(&mut self.sealed) {
-            self.write_to(segment, &frames)?;
+        let mut sealed = std::mem::take(&mut self.sealed).into_iter();
+        while let Some((segment, frames)) = sealed.next() {
+            if let Err(e) = self.write_to(segment, &frames) {
+                self.sealed = std::iter::once((segment, frames)).chain(sealed).collect();
+                return Err(e);
+            }
         }
         if !self.pending.is_empty() {
             let mut frames = std::mem::take(&mut self.pending);
-            self.write_to(self.next.segment, &frames)?;
-            frames.clear();
+            let written = self.write_to(self.next.segment, &frames);
+            if written.is_ok() {
+                frames.clear();
+            }
             self.pending = frames;
+            written?;
         }
         Ok(())
     }
 
     /// Writes `frames` at the end of `segment` (created when it is not the current one) and
-    /// syncs it.
+    /// syncs it; `file_len` then covers them.
     fn write_to(&mut self, segment: u64, frames: &[u8]) -> Result<(), StoreError> {
+        let path = segment_path(&self.dir, segment);
         if segment != self.file_segment {
-            self.file = create_segment(&self.dir, segment)?;
+            // The file is ours from here on, even if syncing the directory fails: a retry
+            // writes into it after `cut_back`, which syncs the directory again.
+            self.file = OpenOptions::new()
+                .append(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(io_error("create", &path))?;
             self.file_segment = segment;
+            self.file_len = 0;
+            sync_dir(&self.dir)?;
         }
-        let path = || segment_path(&self.dir, segment);
+        #[cfg(test)]
+        if self.fail_writes {
+            let _ = self.file.write_all(&frames[..frames.len() / 2]);
+            return Err(io_error("write", &path)(io::Error::from_raw_os_error(
+                28, // ENOSPC
+            )));
+        }
         self.file
             .write_all(frames)
-            .map_err(|e| io_error("write", &path())(e))?;
-        self.file
-            .sync_data()
-            .map_err(|e| io_error("fsync", &path())(e))
+            .map_err(io_error("write", &path))?;
+        self.file.sync_data().map_err(io_error("fsync", &path))?;
+        self.file_len += frames.len() as u64;
+        Ok(())
     }
 }
 
@@ -911,7 +963,7 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_commit_is_an_error_and_the_log_refuses_later_ones() {
+    fn a_failed_commit_is_an_error_and_is_retried_once_the_cause_is_gone() {
         let tmp = tempfile::tempdir().unwrap();
         let (mut log, _) = EventLog::open(tmp.path(), None).unwrap();
         log.set_segment_bytes(8);
@@ -923,8 +975,45 @@ mod tests {
         fs::write(&log_dir, b"").unwrap();
         log.append(b"second");
         assert!(matches!(log.commit(), Err(StoreError::Io { .. })));
-        assert!(matches!(log.commit(), Err(StoreError::Failed(_))));
+        assert!(matches!(log.commit(), Err(StoreError::Io { .. })));
         assert!(EventLog::open(tmp.path(), None).is_err());
+        // The cause removed (segment 0 went with the directory), the buffered record lands.
+        fs::remove_file(&log_dir).unwrap();
+        fs::create_dir(&log_dir).unwrap();
+        log.commit().unwrap();
+        let (_, recovered) = EventLog::open(tmp.path(), None).unwrap();
+        let bodies: Vec<&[u8]> = recovered.records.iter().map(|(_, b)| &b[..]).collect();
+        assert_eq!(bodies, [b"second"]);
+    }
+
+    #[test]
+    fn partial_writes_of_failed_commits_are_cut_and_every_record_lands_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut log, _) = EventLog::open(tmp.path(), None).unwrap();
+        log.set_segment_bytes(200);
+        let record = |i: usize| format!("record {i:03} {}", "x".repeat(i % 17)).into_bytes();
+        let mut n = 0;
+        for round in 0..6 {
+            // Failing rounds write half their bytes, as a filling disk does; the records
+            // appended meanwhile wait with the failed ones.
+            log.fail_writes = round % 2 == 1;
+            for _ in 0..7 {
+                log.append(&record(n));
+                n += 1;
+                let committed = log.commit();
+                assert_eq!(committed.is_err(), log.fail_writes, "{committed:?}");
+            }
+        }
+        log.fail_writes = false;
+        log.commit().unwrap();
+        let (_, recovered) = EventLog::open(tmp.path(), None).unwrap();
+        assert!(recovered.warnings.is_empty(), "{:?}", recovered.warnings);
+        let bodies: Vec<Vec<u8>> = recovered.records.into_iter().map(|(_, b)| b).collect();
+        assert_eq!(bodies, (0..n).map(record).collect::<Vec<_>>());
+        assert!(
+            segment_files(tmp.path()).len() > 2,
+            "segments rolled meanwhile"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //!   log/segment-00000000000000000000.log   records, appended in groups
 //!   log/segment-00000000000000000001.log   the next segment, once the previous one is full
 //!   checkpoint-<segment>-<offset>.bin      the state after every record before that position
+//!   iocd.lock                              flock'ed by the running daemon, holds its pid
 //! ```
 //!
 //! # Log format
@@ -63,6 +64,7 @@
 
 mod checkpoint;
 pub mod journal;
+mod lock;
 mod log;
 mod record;
 
@@ -75,6 +77,7 @@ pub use checkpoint::{
     Versioned, oldest_checkpoint, prune_checkpoints, read_latest_checkpoint, write_checkpoint,
 };
 pub use journal::{Checkpoint, Journal, Recovery};
+pub use lock::{DataDirLock, LOCK_FILE, LockError};
 pub use log::{DEFAULT_SEGMENT_BYTES, EventLog, LogPosition, MAX_RECORD_BYTES, Recovered};
 pub use record::Record;
 
@@ -137,8 +140,8 @@ pub enum StoreError {
     /// A log record's bytes do not decode as a [`Record`].
     #[error("corrupt record: {0}")]
     CorruptRecord(&'static str),
-    /// The log failed earlier (an I/O error during a commit, or an oversized record) and
-    /// refuses further writes: what reached the disk is unknown until it is reopened.
+    /// The log refuses further writes for good (an oversized record was appended); an I/O
+    /// error during a commit is [`StoreError::Io`] instead, and the next commit retries.
     #[error("the event log failed earlier and must be reopened: {0}")]
     Failed(String),
 }

@@ -13,8 +13,13 @@ use std::sync::OnceLock;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::filter::Targets;
+use tracing_subscriber::fmt::FormatFields;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::{DefaultFields, Writer};
 use tracing_subscriber::layer::{Context, SubscriberExt as _};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer};
 
@@ -113,10 +118,7 @@ pub fn init_logging(format: LogFormat, level: &str) -> Result<(), LoggingError> 
         )
     };
     let output = match format {
-        LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::stderr().is_terminal())
-            .boxed(),
+        LogFormat::Text => text_layer(std::io::stderr, std::io::stderr().is_terminal()).boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .json()
@@ -135,6 +137,59 @@ pub fn init_logging(format: LogFormat, level: &str) -> Result<(), LoggingError> 
         let _ = INSTALLED.set(format);
     }
     Ok(())
+}
+
+/// The text log: `tracing_subscriber`'s usual line, its fields written by [`EscapedFields`].
+fn text_layer<S, W>(writer: W, ansi: bool) -> impl Layer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .fmt_fields(EscapedFields::default())
+        .with_writer(writer)
+        .with_ansi(ansi)
+}
+
+/// The text log's field formatter: `tracing_subscriber`'s default, with every control
+/// character of a message or value written as an escape (`\n`, `\u{1b}`), so that a value
+/// from outside (an agency, a topic) can neither start a forged log line nor drive the
+/// terminal. JSON lines need nothing: serde escapes them. Field names lose their italics.
+#[derive(Debug, Default)]
+struct EscapedFields(DefaultFields);
+
+impl<'w> FormatFields<'w> for EscapedFields {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'w>,
+        fields: R,
+    ) -> std::fmt::Result {
+        let mut escaping = EscapeControls(&mut writer);
+        self.0.format_fields(Writer::new(&mut escaping), fields)
+    }
+}
+
+/// Writes through to the inner writer, every control character escaped.
+struct EscapeControls<'a, W>(&'a mut W);
+
+impl<W: std::fmt::Write> std::fmt::Write for EscapeControls<'_, W> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let mut clean = 0;
+        for (i, c) in s.char_indices() {
+            if !c.is_control() {
+                continue;
+            }
+            self.0.write_str(s.get(clean..i).unwrap_or_default())?;
+            match c {
+                '\n' => self.0.write_str("\\n")?,
+                '\r' => self.0.write_str("\\r")?,
+                '\t' => self.0.write_str("\\t")?,
+                c => write!(self.0, "\\u{{{:x}}}", u32::from(c))?,
+            }
+            clean = i + c.len_utf8();
+        }
+        self.0.write_str(s.get(clean..).unwrap_or_default())
+    }
 }
 
 /// Re-logs the embedded broker's events at DEBUG (see [`init_logging`]).
@@ -180,6 +235,78 @@ impl Visit for BrokerMessage {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// A `MakeWriter` into a shared buffer, to read what the layer wrote.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What the text layer writes for the events `log` emits, as text.
+    fn text_log(ansi: bool, log: impl FnOnce()) -> String {
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber =
+            tracing_subscriber::registry().with(text_layer(move || writer.clone(), ansi));
+        tracing::subscriber::with_default(subscriber, log);
+        String::from_utf8(out.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn a_forged_agency_cannot_make_a_second_text_log_line() {
+        let forged = "X\n2026-01-01T00:00:00Z  INFO iocd: forged\r\u{1b}[2K\u{85}";
+        for ansi in [false, true] {
+            let out = text_log(ansi, || {
+                let span = tracing::info_span!("dossier", agency = %forged);
+                let _entered = span.enter();
+                tracing::warn!(
+                    agency = %forged,
+                    detail = forged,
+                    error = &std::io::Error::other(forged) as &(dyn std::error::Error + 'static),
+                    "rejected a dossier of {forged}"
+                );
+            });
+            assert_eq!(out.matches('\n').count(), 1, "{out}");
+            assert!(out.ends_with('\n'), "{out}");
+            assert!(!out.contains('\r') && !out.contains('\u{85}'), "{out}");
+            // The message, the Display field and the span field, each escaped once.
+            assert!(
+                out.matches(r"X\n2026-01-01T00:00:00Z  INFO iocd: forged\r")
+                    .count()
+                    >= 4,
+                "{out}"
+            );
+            // The value's escape sequence is inert; only the formatter's own colours remain.
+            assert!(!out.contains("\u{1b}[2K"), "{out}");
+            if !ansi {
+                assert!(!out.contains('\u{1b}'), "{out}");
+            }
+        }
+    }
+
+    #[test]
+    fn ordinary_values_are_logged_unchanged() {
+        let out = text_log(false, || {
+            tracing::info!(
+                agency = "Sở Tư pháp",
+                count = 3,
+                "ingest connected to {}",
+                "mqtt://b:1883"
+            );
+        });
+        assert!(
+            out.ends_with("ingest connected to mqtt://b:1883 agency=\"Sở Tư pháp\" count=3\n"),
+            "{out}"
+        );
+    }
 
     #[test]
     fn initialising_twice_is_not_an_error() {

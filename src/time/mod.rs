@@ -21,7 +21,8 @@ pub const NANOS_PER_MIN: i64 = 60 * NANOS_PER_SEC;
 /// Nanoseconds in one hour.
 pub const NANOS_PER_HOUR: i64 = 60 * NANOS_PER_MIN;
 
-/// A UTC instant, nanoseconds since the Unix epoch (years 1678 to 2261).
+/// A UTC instant, nanoseconds since the Unix epoch (1677-09-21 to 2262-04-11: [`Ts::MIN`],
+/// [`Ts::MAX`]).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
@@ -29,6 +30,12 @@ pub const NANOS_PER_HOUR: i64 = 60 * NANOS_PER_MIN;
 pub struct Ts(pub i64);
 
 impl Ts {
+    /// The earliest instant a timestamp is read as (1677-09-21): earlier ones are clamped
+    /// to it. `i64::MIN` itself stays free, as the "none" marker of compact storage.
+    pub const MIN: Ts = Ts(i64::MIN + 1);
+    /// The latest instant a timestamp is read as (2262-04-11): later ones are clamped to it.
+    pub const MAX: Ts = Ts(i64::MAX);
+
     /// The daemon's clock now.
     #[must_use]
     pub fn now() -> Self {
@@ -100,12 +107,16 @@ pub struct BadTimestamp;
 
 /// Parses a strict RFC 3339 timestamp with an offset (`Z`, `z` or `±hh:mm`).
 ///
-/// Strict means: `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, a real calendar date,
-/// `T` or `t` as separator, 1 to 9 fraction digits (more are accepted and truncated),
-/// no leap second. This runs once per event, so it is hand-written and allocation-free.
+/// Strict means: `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, a real calendar date in the
+/// years 0001 to 9999, `T` or `t` as separator, 1 to 9 fraction digits (more are accepted
+/// and truncated). A leap second (`:60`) is accepted where RFC 3339 puts it, at 23:59 UTC,
+/// and read as the last nanosecond of 23:59:59 (same day, same minute, never after the
+/// next second). An instant outside what [`Ts`] holds is clamped to [`Ts::MIN`] or
+/// [`Ts::MAX`] (docs/decisions.md). This runs once per event, so it is hand-written and
+/// allocation-free.
 ///
 /// # Errors
-/// [`BadTimestamp`] when the text is not such a timestamp or lies outside 1678..2261.
+/// [`BadTimestamp`] when the text is not such a timestamp.
 pub fn parse_rfc3339(s: &str) -> Result<Ts, BadTimestamp> {
     let b = s.as_bytes();
     if b.len() < 20 {
@@ -125,12 +136,13 @@ pub fn parse_rfc3339(s: &str) -> Result<Ts, BadTimestamp> {
     {
         return Err(BadTimestamp);
     }
-    if !(1..=12).contains(&month)
+    if year < 1
+        || !(1..=12).contains(&month)
         || day < 1
         || day > days_in_month(year, month)
         || hour > 23
         || minute > 59
-        || second > 59
+        || second > 60
     {
         return Err(BadTimestamp);
     }
@@ -166,12 +178,20 @@ pub fn parse_rfc3339(s: &str) -> Result<Ts, BadTimestamp> {
         _ => return Err(BadTimestamp),
     };
     let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
-    // i64 nanoseconds cover 1677-09-21 to 2262-04-11; refuse the edges outright.
-    if !(-9_200_000_000..=9_200_000_000).contains(&secs) {
-        return Err(BadTimestamp);
+    let mut secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
+    if second == 60 {
+        // Only the last minute of a UTC day may have a 61st second.
+        secs -= 1;
+        if secs.rem_euclid(86_400) != 86_399 {
+            return Err(BadTimestamp);
+        }
+        nanos = NANOS_PER_SEC - 1;
     }
-    Ok(Ts(secs * NANOS_PER_SEC + nanos))
+    // Years 0001-9999 span about ±2.5e11 s: no overflow in i128 nanoseconds.
+    let ns = i128::from(secs) * i128::from(NANOS_PER_SEC) + i128::from(nanos);
+    Ok(Ts(
+        ns.clamp(i128::from(Ts::MIN.0), i128::from(Ts::MAX.0)) as i64
+    ))
 }
 
 fn digits(b: &[u8], at: usize, n: usize) -> Result<i64, BadTimestamp> {
@@ -321,11 +341,70 @@ mod tests {
             "2026-11-24T08:15:02+0700",
             "2026-11-24T08:15:02+07:00 ",
             "20261124T081502Z",
-            "9999-11-24T08:15:02Z",
+            "0000-01-01T00:00:00Z",
+            "2016-12-31T23:59:60+07:00",
+            "2016-12-31T23:58:60Z",
+            "2016-12-31T23:59:61Z",
         ] {
             assert_eq!(parse_rfc3339(bad), Err(BadTimestamp), "{bad}");
         }
         assert!(parse_rfc3339("2024-02-29T00:00:00z").is_ok());
+    }
+
+    #[test]
+    fn the_whole_rfc_3339_range_is_read_and_clamped_to_what_ts_holds() {
+        let max = parse_rfc3339("9999-12-31T23:59:59.999999999Z").unwrap();
+        assert_eq!(max, Ts::MAX);
+        assert_eq!(parse_rfc3339("9999-12-31T23:59:59-23:59").unwrap(), Ts::MAX);
+        assert_eq!(parse_rfc3339("0001-01-01T00:00:00Z").unwrap(), Ts::MIN);
+        assert_eq!(parse_rfc3339("0001-01-01T00:00:00+23:59").unwrap(), Ts::MIN);
+        assert_ne!(Ts::MIN.0, i64::MIN, "i64::MIN is storage's `none` marker");
+        // The edges of `Ts` themselves, to the nanosecond, and one past them.
+        let last: jiff::Timestamp = "2262-04-11T23:47:16.854775807Z".parse().unwrap();
+        assert_eq!(last.as_nanosecond(), i128::from(i64::MAX));
+        assert_eq!(
+            parse_rfc3339("2262-04-11T23:47:16.854775807Z").unwrap(),
+            Ts::MAX
+        );
+        assert_eq!(
+            parse_rfc3339("2262-04-11T23:47:16.854775806Z").unwrap(),
+            Ts(i64::MAX - 1)
+        );
+        assert_eq!(
+            parse_rfc3339("1677-09-21T00:12:43.145224193Z").unwrap(),
+            Ts::MIN
+        );
+        assert_eq!(
+            parse_rfc3339("1677-09-21T00:12:43.145224194Z").unwrap(),
+            Ts(i64::MIN + 2)
+        );
+        assert_eq!(
+            parse_rfc3339("1677-09-21T00:12:43.145224192Z").unwrap(),
+            Ts::MIN
+        );
+        // Far edges stay ordered against ordinary instants and format without failing.
+        let now = parse_rfc3339("2026-11-24T08:15:02Z").unwrap();
+        assert!(Ts::MIN < now && now < Ts::MAX);
+        assert_eq!(Ts::MAX.to_string(), "2262-04-11T23:47:16.854+00:00");
+        assert_eq!(Calendar::default().day(Ts::MIN), -106_752);
+    }
+
+    #[test]
+    fn a_leap_second_is_the_last_nanosecond_of_the_minute_it_ends() {
+        let leap = parse_rfc3339("2016-12-31T23:59:60Z").unwrap();
+        let before = parse_rfc3339("2016-12-31T23:59:59.999999999Z").unwrap();
+        let next = parse_rfc3339("2017-01-01T00:00:00Z").unwrap();
+        assert_eq!(leap, before);
+        assert_eq!(leap.0 + 1, next.0);
+        // The fraction of the leap second does not move it past the next minute.
+        assert_eq!(parse_rfc3339("2016-12-31T23:59:60.75Z").unwrap(), leap);
+        // Written in another zone, it is the same UTC instant.
+        assert_eq!(parse_rfc3339("2017-01-01T06:59:60+07:00").unwrap(), leap);
+        assert_eq!(parse_rfc3339("2016-12-31T23:29:60-00:30").unwrap(), leap);
+        // Any month's last minute may carry one: RFC 3339 leaves the list to IERS.
+        assert!(parse_rfc3339("2026-06-30T23:59:60Z").is_ok());
+        let cal = Calendar::default();
+        assert_eq!(cal.minute(leap), cal.minute(before));
     }
 
     #[test]

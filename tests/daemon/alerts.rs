@@ -144,3 +144,176 @@ async fn silent_feeds_and_overdue_dossiers_alert_everywhere_at_once() {
     )
     .await;
 }
+
+/// Issue 11, point 4: 20,000 overdue dossiers, each of its own agency, against the real
+/// binary. At most `max_subjects_per_rule` (200) `dossier_overdue` alerts plus one roll-up
+/// counting the rest; the snapshot stays under 256 KB; `/api/v1/alerts` pages; the log is
+/// rate limited; SIGTERM still stops the daemon cleanly within 5 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_overdue_agencies_gives_bounded_alerts_snapshot_and_log() {
+    use crate::helpers::process::{Reaper, iocd, stop_with};
+    use crate::helpers::{free_port, http_get_json, unique};
+
+    const DOSSIERS: usize = 20_000;
+    let broker = TestBroker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("{}/v1", unique("ioc"));
+    let config = dir.path().join("iocd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            // Every agency its own (no folding into `other`), so 20,000 subjects match.
+            "[mqtt]\nclient_id = \"{}\"\nprefix = \"{prefix}\"\n\
+             [state]\nagency_label_limit = 100000\n",
+            unique("iocd")
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+    let port = free_port();
+    let mut child = Reaper(
+        iocd()
+            .args(["run", "--config"])
+            .arg(&config)
+            .args(["--mqtt", &broker.url(), "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_for("iocd to be ready", || {
+        let url = format!("{base}/readyz");
+        async move { http_get_json(&url).await.is_ok_and(|(s, _)| s == 200) }
+    })
+    .await;
+
+    let client = TestClient::connect(&broker, &[]).await;
+    for i in 0..DOSSIERS {
+        let ev = tk::received(&format!("flood-{i}"))
+            .id(format!("e-flood-{i}"))
+            .ago(600)
+            .agency(&format!("FLOOD.{i:05}"))
+            .due(tk::at(-60));
+        client
+            .publish(&format!("{prefix}/onestop/x"), ev.bytes())
+            .await;
+    }
+    // Every dossier counted as overdue, and the alerts settled: 200 agencies + the roll-up.
+    let limit = std::time::Duration::from_secs(120);
+    crate::helpers::wait_for_within("every dossier overdue and alerted", limit, || {
+        let base = base.clone();
+        async move {
+            let Ok((_, snap)) = http_get_json(&format!("{base}/api/v1/snapshot")).await else {
+                return false;
+            };
+            let Ok((_, alerts)) = http_get_json(&format!("{base}/api/v1/alerts?limit=1000")).await
+            else {
+                return false;
+            };
+            let overdue = alerts["alerts"].as_array().map_or(0, |a| {
+                a.iter().filter(|a| a["rule"] == "dossier_overdue").count()
+            });
+            let others = alerts["alerts"].as_array().and_then(|a| {
+                a.iter()
+                    .find(|a| a["id"] == "dossier_overdue:+others")
+                    .map(|a| a["count"].clone())
+            });
+            snap["onestop"]["overdue"] == DOSSIERS
+                && overdue == 201
+                && others == Some(json!(DOSSIERS - 200))
+        }
+    })
+    .await;
+
+    let (status, body) = crate::helpers::http_get(&format!("{base}/api/v1/snapshot"))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(body.len() < 256 * 1024, "snapshot of {} bytes", body.len());
+    let snap: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        snap["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == "dossier_overdue:+others"),
+        "the roll-up is in the snapshot"
+    );
+
+    // Page through `/api/v1/alerts`: every alert once, 201 of them `dossier_overdue` (the
+    // others are the feeds that sent nothing, silent since the start).
+    let mut seen = Vec::new();
+    let mut total = 0;
+    for offset in (0..).step_by(50) {
+        let (status, page) =
+            http_get_json(&format!("{base}/api/v1/alerts?limit=50&offset={offset}"))
+                .await
+                .unwrap();
+        assert_eq!(status, 200);
+        total = page["total"].as_u64().unwrap();
+        let items = page["alerts"].as_array().unwrap().clone();
+        if items.is_empty() {
+            break;
+        }
+        assert!(items.len() <= 50);
+        seen.extend(items);
+    }
+    assert_eq!(seen.len() as u64, total);
+    let mut ids: Vec<&str> = seen.iter().map(|a| a["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), seen.len(), "no alert on two pages");
+    let overdue: Vec<&str> = ids
+        .iter()
+        .copied()
+        .filter(|id| id.starts_with("dossier_overdue:"))
+        .collect();
+    assert_eq!(
+        overdue.len(),
+        201,
+        "others: {:?}",
+        ids.len() - overdue.len()
+    );
+    assert!(
+        ids.iter()
+            .all(|id| id.starts_with("dossier_overdue:") || id.starts_with("feed_silent:")),
+        "{ids:?}"
+    );
+    let others = seen
+        .iter()
+        .find(|a| a["id"] == "dossier_overdue:+others")
+        .expect("a roll-up alert");
+    assert_eq!(
+        others["subject"],
+        json!({"kind": "agency", "id": "+others"})
+    );
+    assert_eq!(others["count"], DOSSIERS - 200);
+    assert_eq!(
+        others["params"],
+        json!({"count": DOSSIERS - 200, "others": true})
+    );
+    assert_eq!(
+        others["summary"],
+        format!("Và {} đơn vị khác có hồ sơ quá hạn.", DOSSIERS - 200)
+    );
+    assert_eq!(others["members"].as_array().unwrap().len(), 100);
+    let (status, _) = http_get_json(&format!("{base}/api/v1/alerts?limit=1001"))
+        .await
+        .unwrap();
+    assert_eq!(status, 400);
+
+    let (status, took) = stop_with(&mut child.0, "-TERM", std::time::Duration::from_secs(10)).await;
+    assert!(status.success(), "exit status {status}");
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    let logged = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    let alert_lines = logged
+        .lines()
+        .filter(|l| l.contains("Alert firing"))
+        .count();
+    assert!(
+        alert_lines <= 60,
+        "{alert_lines} alert lines: the log is rate limited per rule"
+    );
+}

@@ -193,10 +193,10 @@ async fn with_1883_and_8080_taken_the_demo_moves_says_so_and_runs_20_s_without_a
     assert!(out.status.success(), "{try_line}: {out:?}");
     let url = format!("{wall}/api/v1/onestop/dossiers?status=due_soon&limit=1000");
     let found = loop {
-        if let Ok((_, body)) = http_get(&url).await {
-            if body.contains(&id) {
-                break true;
-            }
+        if let Ok((_, body)) = http_get(&url).await
+            && body.contains(&id)
+        {
+            break true;
         }
         if start.elapsed() > Duration::from_secs(30) {
             break false;

@@ -195,12 +195,11 @@ async fn launch(path: &PathBuf) -> (Browser, Page) {
     };
     let start = Instant::now();
     let ws_url = loop {
-        if let Ok(resp) = reqwest::get(format!("http://127.0.0.1:{port}/json/list")).await {
-            if let Ok(targets) = resp.json::<Vec<Value>>().await {
-                if let Some(t) = targets.iter().find(|t| t["type"] == "page") {
-                    break t["webSocketDebuggerUrl"].as_str().unwrap().to_owned();
-                }
-            }
+        if let Ok(resp) = reqwest::get(format!("http://127.0.0.1:{port}/json/list")).await
+            && let Ok(targets) = resp.json::<Vec<Value>>().await
+            && let Some(t) = targets.iter().find(|t| t["type"] == "page")
+        {
+            break t["webSocketDebuggerUrl"].as_str().unwrap().to_owned();
         }
         assert!(
             start.elapsed() < TIMEOUT,

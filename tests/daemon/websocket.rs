@@ -230,6 +230,24 @@ async fn tokens_and_origins_are_enforced() {
         200
     );
     assert_eq!(app.get("/api/v1/onestop/dossiers").await.0, 401);
+    // The scheme of `Authorization` is case-insensitive (RFC 7235 §2.1).
+    let http = reqwest::Client::new();
+    let snapshot = format!("http://{}/api/v1/snapshot", app.addr);
+    for (credentials, want) in [
+        (format!("Bearer {TOKEN}"), 200),
+        (format!("bearer {TOKEN}"), 200),
+        (format!("BEARER {TOKEN}"), 200),
+        ("bearer wrong-0123456789".to_owned(), 401),
+        (format!("Basic {TOKEN}"), 401),
+    ] {
+        let resp = http
+            .get(&snapshot)
+            .header("Authorization", &credentials)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), want, "{credentials}");
+    }
     assert_eq!(app.get("/healthz").await.0, 200);
     assert_eq!(app.get("/readyz").await.0, 200);
     assert_eq!(

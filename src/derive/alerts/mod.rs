@@ -9,6 +9,7 @@
 //! `iocd_alerts_firing` gauge.
 
 mod rules;
+pub use rules::OTHERS;
 mod summary;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,10 @@ use crate::config::{AlertSettings, AlertSeverity};
 use crate::derive::view::DossierGroups;
 use crate::state::State;
 use crate::time::{Calendar, Ts};
+
+/// Most bytes of alert objects in the snapshot's `alerts` (the rest of the snapshot is
+/// bounded by the view's short lists), so that the snapshot stays under 256 KB.
+pub const SNAPSHOT_ALERTS_BYTES: usize = 160 * 1024;
 
 /// The built-in rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -257,7 +262,9 @@ impl Engine {
         // Restored `since` values apply to the first evaluation after a restart only.
         self.restored.clear();
         // Rules group through hash maps: order each kind of transition by id, as documented.
-        self.changed |= !transitions.is_empty();
+        // A count can change with the listed members unchanged (beyond `max_members`, or a
+        // roll-up): that changes what the API lists too.
+        self.changed |= !transitions.is_empty() || !changed.is_empty();
         transitions.sort_by(|a, b| a.id.cmp(&b.id));
         changed.sort_by(|a, b| a.id.cmp(&b.id));
         transitions.append(&mut changed);
@@ -294,19 +301,50 @@ impl Engine {
         std::mem::take(&mut self.changed)
     }
 
-    /// The body of `GET /api/v1/alerts`: the firing alerts, newest first, each with its
-    /// members (bounded by `max_members`).
+    /// The items of `GET /api/v1/alerts`: the firing alerts, newest first, each with its
+    /// members (bounded by `max_members`) as JSON text; the API pages through them.
     #[must_use]
-    pub fn api_json(&self) -> String {
-        let alerts: Vec<serde_json::Value> =
-            self.firing().iter().map(|a| a.with_members()).collect();
-        serde_json::json!({ "alerts": alerts }).to_string()
+    pub fn api_items(&self) -> Vec<String> {
+        self.firing()
+            .iter()
+            .map(|a| a.with_members().to_string())
+            .collect()
     }
 
-    /// The firing alerts as the snapshot's `alerts` array (JSON text).
+    /// The body of `GET /api/v1/alerts` without paging: every firing alert with its members.
+    #[must_use]
+    pub fn api_json(&self) -> String {
+        format!(r#"{{"alerts":[{}]}}"#, self.api_items().join(","))
+    }
+
+    /// The firing alerts as the snapshot's `alerts` array (JSON text), newest first, as many
+    /// as fit in [`SNAPSHOT_ALERTS_BYTES`]: the roll-ups first, then by severity (most
+    /// severe first), then newest first. So the snapshot stays small whatever fires; the
+    /// API lists every firing alert.
     #[must_use]
     pub fn firing_json(&self) -> String {
-        let items: Vec<String> = self.firing().iter().map(|a| a.to_json()).collect();
+        let firing = self.firing();
+        let mut chosen: Vec<(usize, String)> = Vec::new();
+        let mut order: Vec<usize> = (0..firing.len()).collect();
+        order.sort_by_key(|i| {
+            let a = firing[*i];
+            (
+                a.subject.id != rules::OTHERS,
+                std::cmp::Reverse(a.severity),
+                *i,
+            )
+        });
+        let mut bytes = 2;
+        for i in order {
+            let json = firing[i].to_json();
+            if bytes + json.len() + 1 > SNAPSHOT_ALERTS_BYTES {
+                break;
+            }
+            bytes += json.len() + 1;
+            chosen.push((i, json));
+        }
+        chosen.sort_unstable_by_key(|(i, _)| *i);
+        let items: Vec<String> = chosen.into_iter().map(|(_, j)| j).collect();
         format!("[{}]", items.join(","))
     }
 

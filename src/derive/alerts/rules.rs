@@ -41,7 +41,62 @@ pub fn evaluate(
         let r = settings_of(s, m.rule);
         r.enabled && m.count >= r.min_count
     });
-    out
+    cap(s, out)
+}
+
+/// The subject id of a rule's roll-up alert (`{rule}:+others`), which counts the subjects
+/// beyond `max_subjects_per_rule`; its `params` carry `"others": true` and no subject key.
+pub const OTHERS: &str = "+others";
+
+/// At most `max_subjects_per_rule` matches per rule: the most urgent (largest count, ties
+/// by subject id, so replicas agree) keep their own alert; the rest become one roll-up
+/// match per rule, whose members are the other subjects, most urgent first.
+fn cap(s: &AlertSettings, mut out: Vec<Match>) -> Vec<Match> {
+    let n = s.max_subjects_per_rule;
+    let over = |rule: Rule, out: &[Match]| out.iter().filter(|m| m.rule == rule).count() > n;
+    if !Rule::ALL.iter().any(|r| over(*r, &out)) {
+        return out;
+    }
+    out.sort_by(|a, b| (a.rule, b.count, &a.subject).cmp(&(b.rule, a.count, &b.subject)));
+    let mut kept = Vec::with_capacity(out.len().min(Rule::ALL.len() * (n + 1)));
+    let mut rest: Vec<Match> = Vec::new();
+    let flush = |rest: &mut Vec<Match>, kept: &mut Vec<Match>| {
+        if let Some(first) = rest.first() {
+            let rule = first.rule;
+            let count = rest.len() as u64;
+            let text = Text::Others { rule, count };
+            kept.push(Match {
+                rule,
+                subject: OTHERS.to_owned(),
+                count,
+                members: rest
+                    .iter()
+                    .take(s.max_members)
+                    .map(|m| m.subject.clone())
+                    .collect(),
+                summary: text.render(s.language),
+                params: text.params(),
+            });
+        }
+        rest.clear();
+    };
+    let mut rule = None;
+    let mut taken = 0;
+    for m in out {
+        if rule != Some(m.rule) {
+            flush(&mut rest, &mut kept);
+            rule = Some(m.rule);
+            taken = 0;
+        }
+        if taken < n {
+            taken += 1;
+            kept.push(m);
+        } else {
+            rest.push(m);
+        }
+    }
+    flush(&mut rest, &mut kept);
+    kept
 }
 
 /// Overdue and stalled dossiers, grouped per agency; members most urgent first (overdue by

@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use super::Rule;
 use crate::decode::{Severity, Source};
 use crate::state::vc::VcThresholds;
 
@@ -44,6 +45,8 @@ pub enum Text<'a> {
     },
     /// A silent monitored system.
     SystemSilent { system: &'a str, secs: i64 },
+    /// The roll-up of a rule: `count` more subjects match beyond those with their own alert.
+    Others { rule: Rule, count: u64 },
 }
 
 fn source_name(source: Source, lang: Lang) -> &'static str {
@@ -147,6 +150,7 @@ impl Text<'_> {
                 "seconds": secs,
             }),
             Text::SystemSilent { system, secs } => json!({"system": system, "seconds": secs}),
+            Text::Others { count, .. } => json!({"count": count, "others": true}),
         }
     }
 
@@ -291,6 +295,33 @@ impl Text<'_> {
                     "Hệ thống {system} không gửi cảnh báo hay tín hiệu nào trong hơn {}.",
                     duration(*secs, lang)
                 )
+            }
+            (Text::Others { rule, count }, Lang::Vi) => {
+                let what = match rule {
+                    Rule::DossierOverdue => "đơn vị khác có hồ sơ quá hạn",
+                    Rule::DossierStalled => "đơn vị khác có hồ sơ tồn đọng",
+                    Rule::FeedSilent => "nguồn dữ liệu khác không gửi sự kiện",
+                    Rule::EndpointMissing => "cuộc họp khác thiếu điểm cầu",
+                    Rule::EndpointPoorQuality => "cuộc họp khác có điểm cầu chất lượng kém",
+                    Rule::IncidentUnacknowledged => "sự cố khác chưa được xác nhận",
+                    Rule::SocSystemSilent => "hệ thống khác không gửi tín hiệu",
+                };
+                format!("Và {count} {what}.")
+            }
+            (Text::Others { rule, count }, Lang::En) => {
+                let (one, many, what) = match rule {
+                    Rule::DossierOverdue => ("agency", "agencies", "with overdue dossiers"),
+                    Rule::DossierStalled => ("agency", "agencies", "with stalled dossiers"),
+                    Rule::FeedSilent => ("source", "sources", "silent"),
+                    Rule::EndpointMissing => ("meeting", "meetings", "with missing endpoints"),
+                    Rule::EndpointPoorQuality => {
+                        ("meeting", "meetings", "with poor-quality endpoints")
+                    }
+                    Rule::IncidentUnacknowledged => ("incident", "incidents", "not acknowledged"),
+                    Rule::SocSystemSilent => ("system", "systems", "silent"),
+                };
+                let noun = if *count == 1 { one } else { many };
+                format!("And {count} more {noun} {what}.")
             }
             (Text::SystemSilent { system, secs }, Lang::En) => {
                 format!(

@@ -1335,3 +1335,136 @@ fn firing_counts_count_firing_alerts_per_rule_and_severity() {
     let total: u64 = counts.iter().map(|(_, _, n)| n).sum();
     assert_eq!(total, ioc.engine.firing().len() as u64);
 }
+
+// At most `max_subjects_per_rule` subjects per rule; the rest in one roll-up alert.
+
+/// Overdue dossiers: agency → how many.
+fn overdue_agencies(ioc: &mut Ioc, agencies: &[(&str, usize)]) {
+    for (agency, n) in agencies {
+        for i in 0..*n {
+            ioc.received(
+                &format!("D-{agency}-{i}"),
+                agency,
+                after(0),
+                Some(after(60)),
+            );
+        }
+    }
+}
+
+#[test]
+fn beyond_max_subjects_the_rest_of_a_rule_rolls_up_into_one_alert() {
+    let mut settings = only(Rule::DossierOverdue);
+    settings.max_subjects_per_rule = 3;
+    let mut ioc = Ioc::new(settings);
+    overdue_agencies(
+        &mut ioc,
+        &[("A", 1), ("B", 3), ("C", 2), ("D", 2), ("E", 1), ("F", 1)],
+    );
+    let transitions = ioc.at(after(61));
+    // The most urgent keep their own alert: largest count, ties by id.
+    assert_eq!(
+        ids(&transitions),
+        [
+            "dossier_overdue:+others",
+            "dossier_overdue:B",
+            "dossier_overdue:C",
+            "dossier_overdue:D"
+        ]
+    );
+    let others = &transitions[0];
+    assert_eq!(
+        others.subject,
+        Subject {
+            kind: "agency",
+            id: OTHERS.into()
+        }
+    );
+    assert_eq!(others.count, 3, "the count is the subjects beyond the cap");
+    assert_eq!(others.members, ["A", "E", "F"]);
+    assert_eq!(others.summary, "Và 3 đơn vị khác có hồ sơ quá hạn.");
+    assert_eq!(others.params, json!({"count": 3, "others": true}));
+    assert_eq!(others.severity, AlertSeverity::Warning);
+
+    // One more agency beyond the cap: the roll-up's count changes, nothing else.
+    ioc.received("D-G-0", "G", after(70), Some(after(80)));
+    let changed = single(ioc.at(after(81)));
+    assert_eq!(
+        (changed.id.as_str(), changed.state, changed.count),
+        ("dossier_overdue:+others", AlertState::Firing, 4)
+    );
+    assert_eq!(changed.since, others.since);
+}
+
+#[test]
+fn the_roll_up_resolves_when_the_subjects_fit_under_the_cap_again() {
+    let mut settings = only(Rule::DossierOverdue);
+    settings.max_subjects_per_rule = 2;
+    let mut ioc = Ioc::new(settings);
+    overdue_agencies(&mut ioc, &[("A", 2), ("B", 2), ("C", 1)]);
+    assert_eq!(ioc.at(after(61)).len(), 3);
+    ioc.resolved("D-C-0", after(100));
+    let gone = single(ioc.at(after(100)));
+    assert_eq!(
+        (gone.id.as_str(), gone.state),
+        ("dossier_overdue:+others", AlertState::Resolved)
+    );
+    assert_eq!(ioc.firing_ids(), ["dossier_overdue:A", "dossier_overdue:B"]);
+}
+
+#[test]
+fn the_roll_up_summary_is_english_too_and_singular_for_one() {
+    let mut settings = english(only(Rule::DossierOverdue));
+    settings.max_subjects_per_rule = 1;
+    let mut ioc = Ioc::new(settings);
+    overdue_agencies(&mut ioc, &[("A", 2), ("B", 1)]);
+    let transitions = ioc.at(after(61));
+    assert_eq!(
+        transitions[0].summary,
+        "And 1 more agency with overdue dossiers."
+    );
+    overdue_agencies(&mut ioc, &[("C", 1)]);
+    let changed = single(ioc.at(after(62)));
+    assert_eq!(
+        changed.summary,
+        "And 2 more agencies with overdue dossiers."
+    );
+}
+
+#[test]
+fn a_flood_of_subjects_gives_a_bounded_alert_list_and_snapshot() {
+    let settings = only(Rule::DossierOverdue);
+    let cap = settings.max_subjects_per_rule;
+    assert_eq!(cap, 200, "the shipped default");
+    let mut ioc = Ioc::new(settings);
+    // Long agency codes make each alert object large.
+    let agencies: Vec<(String, usize)> = (0..3000)
+        .map(|i| (format!("{i:0>5}.{}", "X".repeat(60)), 1 + i % 3))
+        .collect();
+    let refs: Vec<(&str, usize)> = agencies.iter().map(|(a, n)| (a.as_str(), *n)).collect();
+    overdue_agencies(&mut ioc, &refs);
+    let transitions = ioc.at(after(61));
+    assert_eq!(transitions.len(), cap + 1);
+    let others = transitions
+        .iter()
+        .find(|a| a.subject.id == OTHERS)
+        .expect("a roll-up");
+    assert_eq!(others.count, 3000 - 200);
+    // The 200 kept are the agencies with 3 overdue dossiers, the first by id.
+    assert!(
+        transitions
+            .iter()
+            .filter(|a| a.subject.id != OTHERS)
+            .all(|a| a.count == 3)
+    );
+    let snapshot = ioc.engine.firing_json();
+    assert!(
+        snapshot.len() <= SNAPSHOT_ALERTS_BYTES,
+        "{}",
+        snapshot.len()
+    );
+    let listed: Value = serde_json::from_str(&snapshot).expect("valid JSON");
+    let listed = listed.as_array().expect("an array");
+    assert!(listed.iter().any(|a| a["subject"]["id"] == OTHERS));
+    assert_eq!(ioc.engine.api_items().len(), cap + 1);
+}

@@ -98,6 +98,9 @@ pub struct MqttIngest {
     failures: u64,
     /// A subscribe is due but the request queue was full; retried on every event.
     subscribe_due: bool,
+    /// The data directory held state from an earlier run, so the broker should still hold
+    /// that run's session: a first CONNACK without it is a lost session too.
+    resumes_state: bool,
     /// Tells the publishers the task has stopped, when dropped.
     _open: OpenGuard,
 }
@@ -199,6 +202,7 @@ impl MqttIngest {
             broker_stats: true,
             failures: 0,
             subscribe_due: false,
+            resumes_state: false,
             _open: OpenGuard(open),
         };
         Ok((ingest, publisher, status_rx))
@@ -270,13 +274,20 @@ impl MqttIngest {
         self.backoff.reset();
         self.metrics.mqtt_connects.inc();
         let first = self.epoch == 1;
-        let lost = self.persistent && !first && !ack.session_present;
+        let lost = self.persistent && !ack.session_present && (!first || self.resumes_state);
         if lost {
             self.metrics.mqtt_sessions_lost.inc();
-            warn!(
-                epoch = self.epoch,
-                "The broker lost the persistent session; messages published while disconnected may be missing."
-            );
+            if first {
+                warn!(
+                    epoch = self.epoch,
+                    "The broker no longer holds the session of iocd's earlier run; messages published while iocd was stopped may be missing."
+                );
+            } else {
+                warn!(
+                    epoch = self.epoch,
+                    "The broker lost the persistent session; messages published while disconnected may be missing."
+                );
+            }
         }
         self.link.update(|s| {
             s.connected = true;
@@ -384,6 +395,12 @@ impl MqttIngest {
     /// embedded broker refuses `$SYS` by dropping the connection).
     pub fn set_broker_stats(&mut self, on: bool) {
         self.broker_stats = on;
+    }
+
+    /// Says that the data directory held state from an earlier run (`Recovery::resumed`),
+    /// so that a first CONNACK without a session counts as a lost session.
+    pub fn set_resumes_state(&mut self, resumed: bool) {
+        self.resumes_state = resumed;
     }
 
     /// A handle that acknowledges messages of the current connection.

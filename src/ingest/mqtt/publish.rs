@@ -94,6 +94,42 @@ impl Publisher {
         }
     }
 
+    /// Queues a QoS 1, not retained publish, waiting up to `wait` for room in the request
+    /// queue: backpressure for outputs that must not be lost (dead letters). Only when the
+    /// queue stays full for all of `wait` is the message dropped and counted.
+    ///
+    /// # Errors
+    /// As [`Publisher::try_publish`]; [`PublishError::QueueFull`] only after `wait`.
+    pub async fn publish_waiting(
+        &self,
+        kind: &'static str,
+        topic: String,
+        payload: Vec<u8>,
+        wait: std::time::Duration,
+    ) -> Result<(), PublishError> {
+        if !self.open.load(Ordering::Acquire) {
+            return Err(PublishError::Closed);
+        }
+        if payload.len() > self.max_payload_bytes {
+            return Err(PublishError::TooLarge {
+                bytes: payload.len(),
+                max: self.max_payload_bytes,
+            });
+        }
+        if !is_publishable_topic(&topic) {
+            return Err(PublishError::BadTopic(topic));
+        }
+        let queued = self.client.publish(topic, QoS::AtLeastOnce, false, payload);
+        match tokio::time::timeout(wait, queued).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(PublishError::Closed),
+            Err(_elapsed) => {
+                self.dropped.with_label_values(&[kind]).inc();
+                Err(PublishError::QueueFull)
+            }
+        }
+    }
+
     /// The configured topic prefix (`ioc/v1` by default), for building output topics.
     #[must_use]
     pub fn prefix(&self) -> &str {

@@ -285,10 +285,10 @@ impl TestClient {
                 .await
                 .expect("subscribe queued");
         }
-        if pending == 0 {
-            if let Some(tx) = subscribed_tx.take() {
-                let _ = tx.send(());
-            }
+        if pending == 0
+            && let Some(tx) = subscribed_tx.take()
+        {
+            let _ = tx.send(());
         }
         let sink = Arc::clone(&received);
         let task = tokio::spawn(async move {
@@ -301,10 +301,10 @@ impl TestClient {
                     }
                     Ok(Event::Incoming(Incoming::SubAck(_))) => {
                         pending = pending.saturating_sub(1);
-                        if pending == 0 {
-                            if let Some(tx) = subscribed_tx.take() {
-                                let _ = tx.send(());
-                            }
+                        if pending == 0
+                            && let Some(tx) = subscribed_tx.take()
+                        {
+                            let _ = tx.send(());
                         }
                     }
                     Ok(_) => {}

@@ -25,7 +25,7 @@ use crate::decode::DecodeLimits;
 use crate::derive::alerts::Engine;
 use crate::derive::snapshot::Snapshot;
 use crate::derive::{Deriver, Transition, View};
-use crate::ingest::deadletter::DeadLetters;
+use crate::ingest::deadletter::{DeadLetterSender, DeadLetters};
 use crate::ingest::{Acks, LinkStatus, MqttIngest, Publisher};
 use crate::outputs::api::Api;
 use crate::outputs::auth::Access;
@@ -125,11 +125,12 @@ where
     }
 }
 
-/// What publishes alert transitions on MQTT, until it runs.
-struct AlertOutput {
+/// What publishes alert transitions and dead letters on MQTT, until it runs.
+struct MqttOutputs {
     transitions: broadcast::Receiver<Arc<Transition>>,
     publisher: Publisher,
     metrics: SelfMetrics,
+    dead_letters: DeadLetterSender,
 }
 
 /// A built, not yet running daemon.
@@ -137,7 +138,7 @@ pub struct App {
     listener: TcpListener,
     ingest: MqttIngest,
     pipeline: Pipeline,
-    alert_out: AlertOutput,
+    mqtt_out: MqttOutputs,
     http: HttpState,
     views: watch::Receiver<Arc<View>>,
     /// Fires at shutdown so WebSocket clients close cleanly.
@@ -231,18 +232,20 @@ impl App {
         );
         let mut engine = Engine::new(settings.alerts.clone(), cal.clone());
         engine.restore_since(alert_since);
+        let (dead_letters, dead_letter_sender) = DeadLetters::new(publisher.clone(), cal.clone());
         // Subscribed before anything runs, so that no transition is missed.
-        let alert_out = AlertOutput {
+        let mqtt_out = MqttOutputs {
             transitions: alerts_tx.subscribe(),
             publisher: publisher.clone(),
             metrics: metrics.clone(),
+            dead_letters: dead_letter_sender,
         };
         let mut pipeline = Pipeline::new(
             rx,
             state,
             limits,
             settings.mqtt.prefix.clone(),
-            DeadLetters::new(Some(publisher.clone()), cal.clone()),
+            dead_letters,
             Outputs {
                 views: view_tx,
                 snapshots: snapshot_tx,
@@ -277,7 +280,7 @@ impl App {
             listener,
             ingest,
             pipeline,
-            alert_out,
+            mqtt_out,
             http,
             views,
             ws_shutdown,
@@ -316,12 +319,14 @@ impl App {
         let ws_shutdown = self.ws_shutdown.clone();
         let mut ingest = tokio::spawn(self.ingest.run(cancel.child_token()));
         let mut pipeline = spawn_pipeline(self.pipeline);
-        let AlertOutput {
+        let MqttOutputs {
             transitions,
             publisher,
             metrics,
-        } = self.alert_out;
+            dead_letters,
+        } = self.mqtt_out;
         let alert_out = tokio::spawn(mqtt::publish_alerts(transitions, publisher, metrics));
+        let dead_letter_out = tokio::spawn(dead_letters.run());
         let http_cancel = CancellationToken::new();
         let server = axum::serve(self.listener, router(self.http))
             .with_graceful_shutdown(http_cancel.clone().cancelled_owned());
@@ -362,6 +367,7 @@ impl App {
             return Err(AppError::ShutdownDeadline(SHUTDOWN_DEADLINE));
         }
         alert_out.abort();
+        dead_letter_out.abort();
         failure.map_or(Ok(()), Err)
     }
 }

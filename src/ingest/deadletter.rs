@@ -1,15 +1,27 @@
 //! Dead letters (docs/contract.md §5.1): every rejected payload is republished, with its
 //! reason, to `{prefix}/deadletter/{source}` at QoS 1, not retained, so vendors can see
-//! exactly what was refused and why. Publishing never blocks the pipeline: when the MQTT
-//! request queue is full the dead letter is dropped and counted (the rejection itself is
-//! always counted in `iocd_events_rejected_total`).
+//! exactly what was refused and why.
+//!
+//! The pipeline hands each dead letter to a queue of its own, bounded by count and by bytes,
+//! which [`DeadLetterSender::run`] drains into the MQTT client, waiting for room there as
+//! long as it takes. A burst (thousands of rejections a second) is absorbed by that queue
+//! instead of by the client's request queue, and the pipeline never waits on the client:
+//! the MQTT task may itself be waiting for the pipeline, and the two would stall each other.
+//! Only when the queue stays full for [`DEAD_LETTER_WAIT`] (the broker is gone or far too
+//! slow) is a dead letter dropped, and counted in
+//! `iocd_mqtt_publish_dropped_total{kind="deadletter"}`; the rejection itself is always
+//! counted in `iocd_events_rejected_total`.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
 use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tracing::{debug, warn};
 
 use crate::decode::{DecodeError, Source};
-use crate::ingest::{Publisher, RawMessage};
+use crate::ingest::{PublishError, Publisher, RawMessage};
 use crate::time::Calendar;
 
 /// The dead-letter document.
@@ -62,28 +74,63 @@ impl<'a> DeadLetter<'a> {
     }
 }
 
-/// How long a dead letter waits for room in the MQTT request queue before it is dropped
-/// (and counted in `iocd_mqtt_publish_dropped_total{kind="deadletter"}`). Long enough for
-/// any burst on a live link; short enough that a stuck link cannot hold ingestion for long.
-pub const DEAD_LETTER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long the pipeline waits for room in the dead-letter queue before dropping one.
+pub const DEAD_LETTER_WAIT: Duration = Duration::from_secs(2);
+/// Dead letters queued at most (a burst of 2,000 rejections a second for 4 s).
+const QUEUE: usize = 8192;
+/// Bytes of dead letters queued at most.
+const BUDGET_BYTES: usize = 64 << 20;
 
-/// Publishes dead letters through the ingest connection.
+/// One dead letter on its way, holding its share of the byte budget.
+struct Outgoing {
+    topic: String,
+    body: Vec<u8>,
+    _budget: OwnedSemaphorePermit,
+}
+
+/// The pipeline's end: formats dead letters and queues them.
 #[derive(Clone, Debug)]
 pub struct DeadLetters {
-    publisher: Option<Publisher>,
+    queue: Option<(mpsc::Sender<Outgoing>, Arc<Semaphore>, Publisher)>,
     cal: Calendar,
 }
 
+impl std::fmt::Debug for Outgoing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outgoing")
+            .field("topic", &self.topic)
+            .field("bytes", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The broker's end: publishes what was queued, in order.
+pub struct DeadLetterSender {
+    rx: mpsc::Receiver<Outgoing>,
+    publisher: Publisher,
+}
+
 impl DeadLetters {
-    /// Dead letters over `publisher` (`None` discards them: for replay and benchmarks).
+    /// Dead letters published through `publisher`, and the task that sends them.
     #[must_use]
-    pub fn new(publisher: Option<Publisher>, cal: Calendar) -> Self {
-        Self { publisher, cal }
+    pub fn new(publisher: Publisher, cal: Calendar) -> (Self, DeadLetterSender) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let budget = Arc::new(Semaphore::new(BUDGET_BYTES));
+        let letters = Self {
+            queue: Some((tx, budget, publisher.clone())),
+            cal,
+        };
+        (letters, DeadLetterSender { rx, publisher })
     }
 
-    /// Publishes the dead letter of `msg`. When the MQTT request queue is full it waits, up
-    /// to [`DEAD_LETTER_WAIT`], for room (the pipeline, and so ingestion, waits with it: the
-    /// broker holds the input meanwhile); only then is the dead letter dropped and counted.
+    /// Dead letters that go nowhere: for replay and benchmarks.
+    #[must_use]
+    pub fn discard(cal: Calendar) -> Self {
+        Self { queue: None, cal }
+    }
+
+    /// Queues the dead letter of `msg`, waiting up to [`DEAD_LETTER_WAIT`] for room; only
+    /// then is it dropped and counted.
     pub async fn publish(
         &self,
         source: Source,
@@ -91,21 +138,53 @@ impl DeadLetters {
         err: &DecodeError,
         max_payload_bytes: usize,
     ) {
-        let Some(publisher) = &self.publisher else {
+        let Some((tx, budget, publisher)) = &self.queue else {
             return;
         };
         let letter = DeadLetter::new(msg, err, max_payload_bytes, &self.cal);
         let topic = format!("{}/deadletter/{}", publisher.prefix(), source.as_str());
-        match serde_json::to_vec(&letter) {
-            Ok(body) => {
-                let sent = publisher
-                    .publish_waiting("deadletter", topic, body, DEAD_LETTER_WAIT)
-                    .await;
-                if let Err(e) = sent {
-                    warn!(error = %e, "Dead letter not published.");
-                }
+        let body = match serde_json::to_vec(&letter) {
+            Ok(body) => body,
+            Err(e) => {
+                debug!(error = %e, "Dead letter not serialisable.");
+                return;
             }
-            Err(e) => debug!(error = %e, "Dead letter not serialisable."),
+        };
+        let bytes = u32::try_from(body.len().min(BUDGET_BYTES)).unwrap_or(u32::MAX);
+        let queued = tokio::time::timeout(DEAD_LETTER_WAIT, async {
+            let budget = Arc::clone(budget).acquire_many_owned(bytes).await.ok()?;
+            let outgoing = Outgoing {
+                topic,
+                body,
+                _budget: budget,
+            };
+            tx.send(outgoing).await.ok()
+        })
+        .await;
+        if !matches!(queued, Ok(Some(()))) {
+            publisher.count_dropped("deadletter");
+            warn!(
+                source = source.as_str(),
+                "Dead letter dropped: the dead-letter queue stayed full (is the broker reachable?)."
+            );
+        }
+    }
+}
+
+impl DeadLetterSender {
+    /// Publishes queued dead letters in order until the pipeline's end is dropped, waiting
+    /// for room in the MQTT client as long as needed.
+    pub async fn run(mut self) {
+        while let Some(out) = self.rx.recv().await {
+            let sent = self
+                .publisher
+                .publish_waiting("deadletter", out.topic, out.body, Duration::MAX)
+                .await;
+            match sent {
+                Ok(()) => {}
+                Err(PublishError::Closed) => return,
+                Err(e) => warn!(error = %e, "Dead letter not published."),
+            }
         }
     }
 }

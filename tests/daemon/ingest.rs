@@ -482,3 +482,50 @@ async fn the_readme_feed_examples_are_accepted_and_leave_no_phantom_meeting() {
     assert_eq!(snap["onestop"]["today"]["received"], 1, "{snap}");
     app.stop().await.expect("clean stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_2000_rejected_payloads_a_second_every_dead_letter_is_published() {
+    const TOTAL: usize = 10_000;
+    const PER_TICK: usize = 10; // every 5 ms: 2,000 a second for 5 s
+    let broker = TestBroker::start();
+    let app = spawn_app(test_settings(&broker)).await;
+    let p = app.prefix.clone();
+    let watcher = TestClient::connect(&broker, &[format!("{p}/deadletter/#")]).await;
+    let feed = TestClient::connect(&broker, &[]).await;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(5));
+    let started = std::time::Instant::now();
+    for batch in 0..TOTAL / PER_TICK {
+        tick.tick().await;
+        for i in 0..PER_TICK {
+            let n = batch * PER_TICK + i;
+            feed.publish(&format!("{p}/soc/poison"), format!("{{not json {n}"))
+                .await;
+        }
+    }
+    let sent_in = started.elapsed();
+    let letters = crate::helpers::poll_until(
+        std::time::Duration::from_secs(60),
+        || async { watcher.received() },
+        |got| got.len() >= TOTAL,
+    )
+    .await;
+    let dropped = app
+        .metric(r#"iocd_mqtt_publish_dropped_total{kind="deadletter"}"#)
+        .await;
+    assert_eq!(
+        letters.len(),
+        TOTAL,
+        "every rejection has exactly one dead letter ({dropped} counted as dropped)"
+    );
+    app.wait_metric(
+        r#"iocd_events_rejected_total{reason="invalid_json",source="soc"}"#,
+        TOTAL as f64,
+    )
+    .await;
+    assert!(dropped == 0.0, "{dropped} dead letters dropped");
+    eprintln!(
+        "dead letters: {} published of {TOTAL} rejected, sent in {sent_in:?}",
+        letters.len()
+    );
+    app.stop().await.expect("clean stop");
+}

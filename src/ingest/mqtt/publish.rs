@@ -130,6 +130,11 @@ impl Publisher {
         }
     }
 
+    /// Counts one `kind` publish dropped before it reached this client.
+    pub fn count_dropped(&self, kind: &'static str) {
+        self.dropped.with_label_values(&[kind]).inc();
+    }
+
     /// The configured topic prefix (`ioc/v1` by default), for building output topics.
     #[must_use]
     pub fn prefix(&self) -> &str {

@@ -321,6 +321,38 @@ window.IOCD_I18N = {
       "System " + req(p, "system") + " has sent no alert or heartbeat for more than " + enDuration(p) + ".",
   };
 
+  // The roll-up alert of a rule beyond its cap of subjects (`params.others`), as summary.rs.
+  const VI_OTHERS_WHAT = {
+    dossier_overdue: "đơn vị khác có hồ sơ quá hạn",
+    dossier_stalled: "đơn vị khác có hồ sơ tồn đọng",
+    feed_silent: "nguồn dữ liệu khác không gửi sự kiện",
+    endpoint_missing: "cuộc họp khác thiếu điểm cầu",
+    endpoint_poor_quality: "cuộc họp khác có điểm cầu chất lượng kém",
+    incident_unacknowledged: "sự cố khác chưa được xác nhận",
+    soc_system_silent: "hệ thống khác không gửi tín hiệu",
+  };
+  const EN_OTHERS_WHAT = {
+    dossier_overdue: ["agency", "agencies", "with overdue dossiers"],
+    dossier_stalled: ["agency", "agencies", "with stalled dossiers"],
+    feed_silent: ["source", "sources", "silent"],
+    endpoint_missing: ["meeting", "meetings", "with missing endpoints"],
+    endpoint_poor_quality: ["meeting", "meetings", "with poor-quality endpoints"],
+    incident_unacknowledged: ["incident", "incidents", "not acknowledged"],
+    soc_system_silent: ["system", "systems", "silent"],
+  };
+  const VI_OTHERS = {};
+  const EN_OTHERS = {};
+  for (const rule of Object.keys(VI_OTHERS_WHAT)) {
+    VI_OTHERS[rule] = (p) => "Và " + int(p, "count") + " " + VI_OTHERS_WHAT[rule] + ".";
+    EN_OTHERS[rule] = (p) => {
+      const [one, many, what] = EN_OTHERS_WHAT[rule];
+      const n = int(p, "count");
+      return "And " + n + " more " + (n === 1 ? one : many) + " " + what + ".";
+    };
+  }
+
   window.IOCD_I18N.vi.alert_text = VI_ALERTS;
   window.IOCD_I18N.en.alert_text = EN_ALERTS;
+  window.IOCD_I18N.vi.alert_others = VI_OTHERS;
+  window.IOCD_I18N.en.alert_others = EN_OTHERS;
 })();

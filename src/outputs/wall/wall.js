@@ -327,7 +327,8 @@
   // The alert's sentence in the page's language, from its `rule` and `params`; the server's
   // `summary` (in the daemon's language) for a rule or params the page does not know.
   function alertText(a) {
-    const tpl = (T.alert_text || {})[a.rule];
+    const others = a.params && a.params.others === true;
+    const tpl = others ? (T.alert_others || {})[a.rule] : (T.alert_text || {})[a.rule];
     if (tpl && a.params && typeof a.params === "object") {
       try { return tpl(a.params); } catch (e) { /* falls back to the summary */ }
     }

@@ -226,7 +226,7 @@ impl Journal {
     ///
     /// On a write failure (a full disk): unhealthy (not ready), and nothing is acknowledged;
     /// the records stay buffered in the log, and later calls retry with a backoff of
-    /// [`RETRY_FIRST`] doubling up to [`RETRY_MAX`] (calls before the next retry return at
+    /// `RETRY_FIRST` doubling up to `RETRY_MAX` (calls before the next retry return at
     /// once). The buffer is bounded by what the broker sends unacknowledged (its in-flight
     /// window per connection). The first commit that succeeds makes everything durable,
     /// turns healthy again and acknowledges in receive order.

@@ -30,6 +30,8 @@ pub struct SelfMetrics {
     pub mqtt_subscribed: IntGauge,
     /// Connection attempts that failed or connections that broke.
     pub mqtt_connection_errors: IntCounter,
+    /// Alert transitions replaced by a newer one of the same alert before they were published.
+    pub mqtt_alerts_coalesced: IntCounter,
     /// Connections lost or refused, by cause (`keepalive` means iocd missed its own ping).
     pub mqtt_disconnects: IntCounterVec,
     /// CONNACKs received.
@@ -153,6 +155,10 @@ impl SelfMetrics {
                 "MQTT connection attempts that failed or connections that broke.",
             ),
             mqtt_connects: counter("iocd_mqtt_connects_total", "MQTT CONNACKs received."),
+            mqtt_alerts_coalesced: counter(
+                "iocd_mqtt_alerts_coalesced_total",
+                "Alert transitions replaced by a newer one of the same alert before publication.",
+            ),
             mqtt_disconnects,
             mqtt_sessions_lost: counter(
                 "iocd_mqtt_sessions_lost_total",

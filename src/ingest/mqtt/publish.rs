@@ -68,18 +68,7 @@ impl Publisher {
         topic: String,
         payload: Vec<u8>,
     ) -> Result<(), PublishError> {
-        if !self.open.load(Ordering::Acquire) {
-            return Err(PublishError::Closed);
-        }
-        if payload.len() > self.max_payload_bytes {
-            return Err(PublishError::TooLarge {
-                bytes: payload.len(),
-                max: self.max_payload_bytes,
-            });
-        }
-        if !is_publishable_topic(&topic) {
-            return Err(PublishError::BadTopic(topic));
-        }
+        let topic = self.check(topic, &payload)?;
         match self
             .client
             .try_publish(topic, QoS::AtLeastOnce, false, payload)
@@ -92,6 +81,24 @@ impl Publisher {
                 Err(PublishError::QueueFull)
             }
         }
+    }
+
+    /// What can be refused before queueing: a stopped task, a payload over the outgoing
+    /// limit, a topic that cannot be published on. Returns the topic when it may go.
+    fn check(&self, topic: String, payload: &[u8]) -> Result<String, PublishError> {
+        if !self.open.load(Ordering::Acquire) {
+            return Err(PublishError::Closed);
+        }
+        if payload.len() > self.max_payload_bytes {
+            return Err(PublishError::TooLarge {
+                bytes: payload.len(),
+                max: self.max_payload_bytes,
+            });
+        }
+        if !is_publishable_topic(&topic) {
+            return Err(PublishError::BadTopic(topic));
+        }
+        Ok(topic)
     }
 
     /// Queues a QoS 1, not retained publish, waiting up to `wait` for room in the request
@@ -107,18 +114,7 @@ impl Publisher {
         payload: Vec<u8>,
         wait: std::time::Duration,
     ) -> Result<(), PublishError> {
-        if !self.open.load(Ordering::Acquire) {
-            return Err(PublishError::Closed);
-        }
-        if payload.len() > self.max_payload_bytes {
-            return Err(PublishError::TooLarge {
-                bytes: payload.len(),
-                max: self.max_payload_bytes,
-            });
-        }
-        if !is_publishable_topic(&topic) {
-            return Err(PublishError::BadTopic(topic));
-        }
+        let topic = self.check(topic, &payload)?;
         let queued = self.client.publish(topic, QoS::AtLeastOnce, false, payload);
         match tokio::time::timeout(wait, queued).await {
             Ok(Ok(())) => Ok(()),

@@ -156,6 +156,7 @@ impl Pipeline {
     /// Derives everything at `now` and publishes it: each alert transition at once (log,
     /// journal, outputs), the view, and the snapshot when its content changed.
     fn publish(&mut self, now: Ts) {
+        self.state.advance(now);
         let lost = self.outputs.link.borrow().sessions_lost;
         if lost > self.gap.0 {
             self.gap = (lost, Some(now));

@@ -383,6 +383,7 @@ fn outputs_built_by_the_code_match_their_schemas() {
         state.apply(&Input::Event(event), now());
     }
     let mut engine = Engine::new(AlertSettings::default(), cal.clone());
+    state.advance(now());
     let transitions = engine.evaluate(&state, now());
     let rules: BTreeSet<&str> = transitions.iter().map(|a| a.rule.as_str()).collect();
     assert_eq!(rules.len(), 7, "every rule fires: {rules:?}");

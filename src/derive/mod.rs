@@ -16,10 +16,11 @@ use std::sync::Arc;
 pub use view::View;
 
 use crate::state::State;
+use crate::state::vc::VcSummary;
 use crate::time::Ts;
 use alerts::{Alert, Engine};
 use snapshot::Snapshot;
-use view::DossierGroups;
+use view::{MeetingRow, SocSummary};
 
 /// What one pass derives.
 pub struct Derived {
@@ -40,11 +41,38 @@ pub struct Transition {
     pub json: Arc<str>,
 }
 
-/// The derive stage's own state: the alert engine (what is firing, since when) and the
-/// latest API alert list, rebuilt only when it changes.
+/// The derive stage's own state: the alert engine (what is firing, since when), the latest
+/// API alert list and snapshot alert array, rebuilt only when they change, and the VC and
+/// SOC figures, recomputed only when those parts of the state changed or a threshold passed.
 pub struct Deriver {
     engine: Engine,
     alerts_api: Arc<[String]>,
+    firing_json: String,
+    vc: Cached<(VcSummary, Vec<MeetingRow>)>,
+    soc: Cached<(SocSummary, Vec<String>)>,
+}
+
+/// Figures derived from one part of the state, with the generation of that part they were
+/// computed from and the instant until which they hold.
+struct Cached<T> {
+    value: Option<(u64, Ts, Ts, T)>,
+}
+
+impl<T: Clone> Cached<T> {
+    /// The figures at `now`: the cached ones when `generation` is the same, `now` is not
+    /// before they were computed and their `until` has not passed; else `compute`d anew.
+    fn get(&mut self, generation: u64, now: Ts, compute: impl FnOnce() -> (T, Ts)) -> T {
+        if let Some((g, at, until, v)) = &self.value
+            && *g == generation
+            && *at <= now
+            && now < *until
+        {
+            return v.clone();
+        }
+        let (v, until) = compute();
+        self.value = Some((generation, now, until, v.clone()));
+        v
+    }
 }
 
 impl Deriver {
@@ -54,6 +82,9 @@ impl Deriver {
         Self {
             engine,
             alerts_api: Arc::from(Vec::new()),
+            firing_json: "[]".to_owned(),
+            vc: Cached { value: None },
+            soc: Cached { value: None },
         }
     }
 
@@ -63,8 +94,14 @@ impl Deriver {
         &self.engine
     }
 
-    /// Derives everything at `now`. `previous` is the snapshot last published (its
-    /// version is continued); `possible_gap` marks the sources after a lost session.
+    /// Derives everything at `now`, which `state` must have been advanced to
+    /// ([`State::advance`]). `previous` is the snapshot last published (its version is
+    /// continued); `possible_gap` marks the sources after a lost session.
+    ///
+    /// Costs what changed since the last call: dossier figures are tracked by the state,
+    /// VC and SOC figures and each alert rule are recomputed only when their part of the
+    /// state changed or a threshold passed; the rest is bounded by the number of agencies
+    /// and the lists the wall shows.
     pub fn derive(
         &mut self,
         state: &State,
@@ -72,11 +109,20 @@ impl Deriver {
         possible_gap: bool,
         previous: &Snapshot,
     ) -> Derived {
-        let mut groups = DossierGroups::default();
-        let mut view = state.scan(now, Some(&mut groups));
-        let transitions = self.engine.evaluate_with(state, groups, now);
+        let p = state.params();
+        let vc = self.vc.get(state.vc.generation.get(), now, || {
+            let until = state.vc.next_missing(&p.vc, now).unwrap_or(Ts::MAX);
+            (state.vc_figures(now), until)
+        });
+        let soc = self.soc.get(state.soc.generation.get(), now, || {
+            let until = state.next_system_silence(now).unwrap_or(Ts::MAX);
+            (state.soc_figures(now), until)
+        });
+        let mut view = state.assemble(now, state.dossiers.tracker().gauges(), vc, soc);
+        let transitions = self.engine.evaluate(state, now);
         if self.engine.take_changed() {
             self.alerts_api = Arc::from(self.engine.api_items());
+            self.firing_json = self.engine.firing_json();
         }
         view.alerts_firing = self
             .engine
@@ -85,12 +131,7 @@ impl Deriver {
             .map(|(rule, severity, n)| (rule.as_str(), severity.as_str(), n))
             .collect();
         view.alerts_api = Arc::clone(&self.alerts_api);
-        let mut snap = Snapshot::build(
-            &view,
-            self.engine.firing_json(),
-            possible_gap,
-            &state.params().cal,
-        );
+        let mut snap = Snapshot::build(&view, self.firing_json.clone(), possible_gap, &p.cal);
         let snapshot = (!snap.same_content(previous)).then(|| {
             snap.version = previous.version + 1;
             snap

@@ -14,39 +14,7 @@ use crate::state::vc::VcSummary;
 use crate::state::{State, intern};
 use crate::time::Ts;
 
-/// Overdue and stalled dossiers per interned agency, as `(due_at or latest event, id)`:
-/// what the dossier alert rules group, collected in the view's pass.
-#[derive(Debug, Default)]
-pub struct DossierGroups<'s> {
-    /// Overdue dossiers: `(due_at, id)`.
-    pub overdue: HashMap<u32, Vec<(Ts, &'s str)>>,
-    /// Stalled dossiers: `(latest event, id)`.
-    pub stalled: HashMap<u32, Vec<(Ts, &'s str)>>,
-}
-
-/// Dossier gauges of one agency label.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct AgencyGauges {
-    /// Dossiers in each open status: submitted, in progress, waiting for the citizen, paused.
-    pub open: [u64; 4],
-    /// In progress and past `due_at`.
-    pub overdue: u64,
-    /// In progress, not overdue, due within the due-soon horizon.
-    pub due_soon: u64,
-    /// In progress, no event for longer than the stalled threshold.
-    pub stalled: u64,
-}
-
-impl AgencyGauges {
-    fn add(&mut self, other: &AgencyGauges) {
-        for (a, b) in self.open.iter_mut().zip(other.open) {
-            *a += b;
-        }
-        self.overdue += other.overdue;
-        self.due_soon += other.due_soon;
-        self.stalled += other.stalled;
-    }
-}
+pub use crate::state::dossiers::AgencyGauges;
 
 /// One-stop figures of the snapshot.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -183,42 +151,89 @@ impl State {
         (labels, index)
     }
 
-    /// Builds the view at `now`. One pass over the dossiers; the rest is small.
+    /// The view at `now`, every figure counted from scratch: the reference the tracked
+    /// figures are checked against in tests, and what a one-off reader (a test, a bench,
+    /// the first view before the pipeline runs) uses. The pipeline builds its views with
+    /// [`crate::derive::Deriver`], whose cost follows what changed.
     #[must_use]
     pub fn view(&self, now: Ts) -> View {
-        self.scan(now, None)
-    }
-
-    /// The view at `now`; with `groups`, the same pass over the dossiers also collects the
-    /// overdue and stalled ones per agency, for the alert rules.
-    pub(crate) fn scan<'s>(&'s self, now: Ts, mut groups: Option<&mut DossierGroups<'s>>) -> View {
-        let p = self.params();
-        let (agency_labels, label_of) = self.agency_labels();
-        let label = |agency: u32| label_of.get(agency as usize).copied().unwrap_or(0) as usize;
-        let mut agencies = vec![AgencyGauges::default(); agency_labels.len()];
-        let urgency = p.urgency_at(now);
+        let urgency = self.params().urgency_at(now);
+        let mut per_agency = vec![AgencyGauges::default(); self.agencies.len()];
         for d in self.dossiers.iter() {
             let Some(i) = d.status().open_index() else {
                 continue;
             };
-            let g = &mut agencies[label(d.agency())];
+            let Some(g) = per_agency.get_mut(d.agency() as usize) else {
+                continue;
+            };
             g.open[i] += 1;
-            let (overdue, stalled) = (urgency.is_overdue(d), urgency.is_stalled(d));
-            g.overdue += u64::from(overdue);
+            g.overdue += u64::from(urgency.is_overdue(d));
             g.due_soon += u64::from(urgency.is_due_soon(d));
-            g.stalled += u64::from(stalled);
-            if let Some(groups) = groups.as_deref_mut() {
-                if let (true, Some(due)) = (overdue, d.due_at()) {
-                    groups
-                        .overdue
-                        .entry(d.agency())
-                        .or_default()
-                        .push((due, d.id()));
-                }
-                if stalled {
-                    let member = (d.last_event_at(), d.id());
-                    groups.stalled.entry(d.agency()).or_default().push(member);
-                }
+            g.stalled += u64::from(urgency.is_stalled(d));
+        }
+        let vc = self.vc_figures(now);
+        let soc = self.soc_figures(now);
+        self.assemble(now, &per_agency, vc, soc)
+    }
+
+    /// The video-conferencing part of a view at `now`: the summary and the meetings listed.
+    /// Costs the meetings and endpoints held; the pipeline recomputes it only when they
+    /// changed or a threshold passed.
+    #[must_use]
+    pub fn vc_figures(&self, now: Ts) -> (VcSummary, Vec<MeetingRow>) {
+        (
+            self.vc.summary(&self.params().vc, now),
+            self.meeting_rows(now),
+        )
+    }
+
+    /// The SOC part of a view at `now` (without the alerts of the last 60 minutes, which
+    /// come from the windows) and the silent systems listed. Costs the incidents and
+    /// systems held; recomputed only when they changed or a threshold passed.
+    #[must_use]
+    pub fn soc_figures(&self, now: Ts) -> (SocSummary, Vec<String>) {
+        let mut soc = SocSummary::default();
+        for inc in self.soc.incidents.values() {
+            let Some(sev) = inc.severity else { continue };
+            if inc.is_open() {
+                soc.incidents_open[sev as usize] += 1;
+            }
+            if inc.is_unacknowledged() {
+                soc.incidents_unacknowledged[sev as usize] += 1;
+            }
+        }
+        let mut ids: Vec<&str> = Vec::new();
+        for id in self.silent_systems(now) {
+            soc.systems_silent += 1;
+            ids.push(id);
+        }
+        let listed = ids.len().min(SYSTEMS_LISTED);
+        if listed > 0 {
+            ids.select_nth_unstable(listed - 1);
+        }
+        ids.truncate(listed);
+        ids.sort_unstable();
+        (soc, ids.into_iter().map(str::to_owned).collect())
+    }
+
+    /// A view at `now` from its parts: dossier gauges by interned agency, the VC and SOC
+    /// figures; the rest (labels, counters, windows, sources) costs the agencies and the
+    /// last 60 minutes, not the items held.
+    #[must_use]
+    pub fn assemble(
+        &self,
+        now: Ts,
+        per_agency: &[AgencyGauges],
+        (vc, meetings): (VcSummary, Vec<MeetingRow>),
+        (mut soc, silent_system_ids): (SocSummary, Vec<String>),
+    ) -> View {
+        let p = self.params();
+        let (agency_labels, label_of) = self.agency_labels();
+        let mut agencies = vec![AgencyGauges::default(); agency_labels.len()];
+        for (agency, g) in per_agency.iter().enumerate() {
+            let l = label_of.get(agency).copied().unwrap_or(0) as usize;
+            if let Some(dst) = agencies.get_mut(l) {
+                dst.add(g);
             }
         }
         let mut totals = AgencyGauges::default();
@@ -242,22 +257,12 @@ impl State {
             resolved_per_minute: minutes.iter().map(|m| m.resolved).collect(),
         };
 
-        let mut soc = SocSummary::default();
+        soc.alerts_60m = [0; 4];
         for m in &minutes {
             for (a, b) in soc.alerts_60m.iter_mut().zip(m.alerts) {
                 *a += u64::from(b);
             }
         }
-        for inc in self.soc.incidents.values() {
-            let Some(sev) = inc.severity else { continue };
-            if inc.is_open() {
-                soc.incidents_open[sev as usize] += 1;
-            }
-            if inc.is_unacknowledged() {
-                soc.incidents_unacknowledged[sev as usize] += 1;
-            }
-        }
-        soc.systems_silent = self.silent_systems(now).count() as u64;
 
         let sources = Source::ALL.map(|s| {
             let last = self.last_event[s.index()];
@@ -274,41 +279,56 @@ impl State {
             agencies,
             counters,
             onestop,
-            vc: self.vc.summary(&p.vc, now),
+            vc,
             soc,
             sources,
             dossiers_held: self.dossiers.len() as u64,
             dedupe_ids: self.dedupe_len() as u64,
-            meetings: self.meeting_rows(now),
-            silent_system_ids: {
-                let mut ids: Vec<String> = self.silent_systems(now).map(str::to_owned).collect();
-                ids.sort_unstable();
-                ids.truncate(SYSTEMS_LISTED);
-                ids
-            },
+            meetings,
+            silent_system_ids,
             alerts_firing: Vec::new(),
             alerts_api: std::sync::Arc::from(Vec::new()),
         }
     }
 
-    /// The active meetings with their endpoints, most recently started first.
+    /// The active meetings with their endpoints, most recently started first (at most
+    /// [`MEETINGS_LISTED`]). One pass over the endpoints, one over the meetings.
     fn meeting_rows(&self, now: Ts) -> Vec<MeetingRow> {
         let vc = &self.vc;
-        let mut rows: Vec<MeetingRow> = vc
-            .meetings
+        let mut active: Vec<(&String, &crate::state::vc::Meeting)> =
+            vc.meetings.iter().filter(|(_, m)| m.active()).collect();
+        let listed = active.len().min(MEETINGS_LISTED);
+        let order = |a: &(&String, &crate::state::vc::Meeting),
+                     b: &(&String, &crate::state::vc::Meeting)| {
+            b.1.started_at()
+                .cmp(&a.1.started_at())
+                .then_with(|| a.0.cmp(b.0))
+        };
+        if listed > 0 {
+            active.select_nth_unstable_by(listed - 1, order);
+        }
+        active.truncate(listed);
+        active.sort_by(order);
+        // Endpoints connected to each listed meeting, with the poor-quality ones.
+        let mut connected: HashMap<&str, (u64, Vec<String>)> = active
             .iter()
-            .filter(|(_, m)| m.active())
-            .map(|(id, m)| {
-                let mut connected = 0;
-                let mut poor = Vec::new();
-                for (ep_id, ep) in &vc.endpoints {
-                    if ep.connected_to(&vc.meetings) == Some(id.as_str()) {
-                        connected += 1;
-                        if ep.poor_quality(&self.params().vc) {
-                            poor.push(ep_id.clone());
-                        }
-                    }
+            .map(|(id, _)| (id.as_str(), (0, Vec::new())))
+            .collect();
+        for (ep_id, ep) in &vc.endpoints {
+            if let Some(row) = ep
+                .connected_to(&vc.meetings)
+                .and_then(|m| connected.get_mut(m))
+            {
+                row.0 += 1;
+                if ep.poor_quality(&self.params().vc) {
+                    row.1.push(ep_id.clone());
                 }
+            }
+        }
+        active
+            .into_iter()
+            .map(|(id, m)| {
+                let (n, mut poor) = connected.remove(id.as_str()).unwrap_or_default();
                 poor.sort_unstable();
                 MeetingRow {
                     meeting_id: id.clone(),
@@ -316,7 +336,7 @@ impl State {
                     level: m.level_label().as_str(),
                     started_at: m.started_at(),
                     expected: m.expected.len() as u64,
-                    connected,
+                    connected: n,
                     missing: vc
                         .missing_in(id, m, &self.params().vc, now)
                         .map(str::to_owned)
@@ -324,14 +344,7 @@ impl State {
                     poor,
                 }
             })
-            .collect();
-        rows.sort_by(|a, b| {
-            b.started_at
-                .cmp(&a.started_at)
-                .then_with(|| a.meeting_id.cmp(&b.meeting_id))
-        });
-        rows.truncate(MEETINGS_LISTED);
-        rows
+            .collect()
     }
 }
 

@@ -232,6 +232,25 @@ pub struct Dossier {
     received_online: bool,
     timing: Option<Timing>,
     resolution_observed: bool,
+    /// When its tracker timer fires (not state: see [`track`]).
+    #[serde(skip)]
+    armed: Armed,
+}
+
+/// The instant a dossier's tracker timer is armed for; a cache, equal whatever its value.
+#[derive(Clone, Copy, Debug)]
+struct Armed(i64);
+
+impl Default for Armed {
+    fn default() -> Self {
+        Self(track::UNARMED)
+    }
+}
+
+impl PartialEq for Armed {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl Dossier {
@@ -249,6 +268,7 @@ impl Dossier {
             received_online: false,
             timing: None,
             resolution_observed: false,
+            armed: Armed::default(),
         }
     }
 
@@ -364,6 +384,8 @@ pub fn classify(cal: &Calendar, ts: Ts, due: Due) -> Timing {
 
 /// What applying one dossier event needs besides the dossier store.
 pub struct Ctx<'c> {
+    /// Thresholds, for the tracker.
+    pub params: &'c crate::state::Params,
     /// Local calendar for days and minutes.
     pub cal: &'c Calendar,
     /// Agency codes.
@@ -376,11 +398,13 @@ pub struct Ctx<'c> {
     pub counters: &'c mut Counters,
 }
 
-/// All dossiers, dense, with a hash index by dossier id.
+/// All dossiers, dense, with a hash index by dossier id, and the figures that depend on
+/// "now" kept up to date ([`track`]).
 #[derive(Clone, Debug, Default)]
 pub struct Dossiers {
     slab: Vec<Dossier>,
     index: HashTable<u32>,
+    track: track::Tracker,
 }
 
 fn hash(id: &str) -> u64 {
@@ -416,14 +440,15 @@ impl Dossiers {
             .map(|&i| &slab[i as usize])
     }
 
-    fn get_or_insert(&mut self, id: &str) -> usize {
+    /// The slot of the dossier `id`, inserted if new; and whether it is new.
+    fn get_or_insert(&mut self, id: &str) -> (usize, bool) {
         let h = hash(id);
         let slab = &self.slab;
         if let Some(&i) = self
             .index
             .find(h, |&i| slab[i as usize].id.as_bytes() == id.as_bytes())
         {
-            return i as usize;
+            return (i as usize, false);
         }
         let i = self.slab.len();
         self.slab.push(Dossier::new(id));
@@ -432,13 +457,14 @@ impl Dossiers {
             .insert_unique(h, u32::try_from(i).unwrap_or(u32::MAX), |&j| {
                 hash(slab[j as usize].id())
             });
-        i
+        (i, true)
     }
 
     /// Removes every dossier for which `drop` is true, telling `removed` about each;
     /// returns how many were removed.
     pub fn remove_where(
         &mut self,
+        p: &crate::state::Params,
         mut drop: impl FnMut(&Dossier) -> bool,
         mut removed: impl FnMut(&Dossier),
     ) -> usize {
@@ -447,7 +473,7 @@ impl Dossiers {
         while i < self.slab.len() {
             if drop(&self.slab[i]) {
                 removed(&self.slab[i]);
-                self.remove_at(i);
+                self.remove(p, i);
             } else {
                 i += 1;
             }
@@ -475,7 +501,12 @@ impl Dossiers {
 
     /// Applies one dossier event (docs/contract.md §2.4).
     pub fn apply(&mut self, e: &DossierEvent<'_>, ts: Ts, event_id: &str, ctx: &mut Ctx<'_>) {
-        let i = self.get_or_insert(&e.dossier_id);
+        let (i, new) = self.get_or_insert(&e.dossier_id);
+        let before = if new {
+            None
+        } else {
+            self.class_at(ctx.params, i)
+        };
         let d = &mut self.slab[i];
         let mut mask = 0u8;
         if d.later(LATEST, ts, event_id) {
@@ -537,6 +568,7 @@ impl Dossiers {
             ctx.counters.resolution.observe(secs.max(0.0));
             d.resolution_observed = true;
         }
+        self.changed(ctx.params, i, before, new);
     }
 }
 
@@ -557,7 +589,11 @@ impl<'de> Deserialize<'de> for Dossiers {
                 |&j| hash(slab[j as usize].id()),
             );
         }
-        Ok(Self { slab, index })
+        Ok(Self {
+            slab,
+            index,
+            track: track::Tracker::default(),
+        })
     }
 }
 
@@ -567,6 +603,9 @@ impl PartialEq for Dossiers {
         self.len() == other.len() && self.iter().all(|d| other.get(d.id()) == Some(d))
     }
 }
+
+mod track;
+pub use track::{AgencyGauges, Members, Tracker};
 
 #[cfg(test)]
 mod tests;

@@ -53,6 +53,31 @@ impl Key {
     }
 }
 
+/// Counts the changes to one part of the state, so that what is derived from that part is
+/// recomputed only when it changed. A cache key, not state: equal whatever its value, and
+/// never saved.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Generation(u64);
+
+impl Generation {
+    /// The current value.
+    #[must_use]
+    pub fn get(self) -> u64 {
+        self.0
+    }
+
+    /// Marks a change.
+    pub fn bump(&mut self) {
+        self.0 = self.0.wrapping_add(1);
+    }
+}
+
+impl PartialEq for Generation {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
 /// Thresholds and limits the state and its views use, in the state's own units.
 ///
 /// The state knows nothing of the settings: `app::params` builds these from them, and also
@@ -232,6 +257,15 @@ impl State {
     /// Replaces the parameters (after loading a saved state).
     pub fn set_params(&mut self, params: Params) {
         self.params = params;
+        // The tracked figures were for the old thresholds: rebuilt at the next `advance`.
+        self.dossiers.untrack();
+    }
+
+    /// Moves the figures that depend on "now" to `now` (see [`dossiers::Tracker`]): a
+    /// cache of what the dossiers are at that instant, not a change of state, so it is not
+    /// an input; the pipeline calls it every tick, before deriving.
+    pub fn advance(&mut self, now: Ts) {
+        self.dossiers.advance(&self.params, now);
     }
 
     /// Ids in the dedupe memory.
@@ -271,6 +305,7 @@ impl State {
             Body::Dossier(d) if self.forgotten.contains(&d.dossier_id) => {}
             Body::Dossier(d) => {
                 let mut ctx = Ctx {
+                    params: &self.params,
                     cal: &self.params.cal,
                     agencies: &mut self.agencies,
                     procedures: &mut self.procedures,
@@ -299,10 +334,8 @@ impl State {
         let cutoff = now.minus_secs(self.params.retention_secs);
         let forgotten = &mut self.forgotten;
         forgotten.prune(now);
-        self.dossiers.remove_where(
-            |d| !d.status().is_open() && d.last_event_at() < cutoff,
-            |d| forgotten.insert(d.id(), now),
-        );
+        self.dossiers
+            .forget_closed_before(&self.params, cutoff, |d| forgotten.insert(d.id(), now));
         self.vc.prune(cutoff);
         self.soc.prune(cutoff);
     }

@@ -63,11 +63,15 @@ pub struct SocState {
     pub incidents: HashMap<String, Incident>,
     /// Monitored systems by id: `occurred_at` of their latest alert or heartbeat.
     pub systems: HashMap<String, Ts>,
+    /// Bumped by every change, for what is derived from incidents and systems.
+    #[serde(skip)]
+    pub generation: super::Generation,
 }
 
 impl SocState {
     /// Applies one SOC event (counting alerts and incident durations in `counters`).
     pub fn apply(&mut self, e: &SocEvent<'_>, key: &Key, counters: &mut Counters) {
+        self.generation.bump();
         match e {
             SocEvent::Alert {
                 system_id,
@@ -122,6 +126,7 @@ impl SocState {
     /// Forgets resolved incidents whose latest event is before `cutoff`. Systems are kept:
     /// a system that stops reporting is exactly what must stay visible as silent.
     pub fn prune(&mut self, cutoff: Ts) {
+        self.generation.bump();
         self.incidents
             .retain(|_, i| i.is_open() || i.last_event >= cutoff);
     }

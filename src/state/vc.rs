@@ -179,6 +179,9 @@ pub struct VcState {
     pub meetings: HashMap<String, Meeting>,
     /// Endpoints by id.
     pub endpoints: HashMap<String, Endpoint>,
+    /// Bumped by every change, for what is derived from meetings and endpoints.
+    #[serde(skip)]
+    pub generation: super::Generation,
 }
 
 fn keep_later<T>(slot: &mut Option<(Key, T)>, key: &Key, value: impl FnOnce() -> T) {
@@ -208,6 +211,7 @@ impl VcState {
 
     /// Applies one video-conferencing event.
     pub fn apply(&mut self, e: &VcEvent<'_>, key: &Key) {
+        self.generation.bump();
         match e {
             VcEvent::MeetingStarted {
                 meeting_id,
@@ -272,6 +276,7 @@ impl VcState {
 
     /// Forgets meetings and disconnected endpoints with no event since before `cutoff`.
     pub fn prune(&mut self, cutoff: Ts) {
+        self.generation.bump();
         // An active meeting with no event at all for the whole retention is stale (its end
         // was lost, or a late event revived it); keeping it would show it on air forever.
         self.meetings.retain(|_, m| m.last_event >= cutoff);
@@ -304,6 +309,19 @@ impl VcState {
             s.endpoints_missing += self.missing_in(id, m, settings, now).count() as u64;
         }
         s
+    }
+
+    /// The next instant after `now` at which an active meeting becomes old enough for its
+    /// expected endpoints to count as missing, if any.
+    #[must_use]
+    pub fn next_missing(&self, settings: &VcThresholds, now: Ts) -> Option<Ts> {
+        self.meetings
+            .values()
+            .filter(|m| m.active())
+            .filter_map(Meeting::started_at)
+            .map(|t| Ts(t.plus_secs(settings.missing_after_secs).0.saturating_add(1)))
+            .filter(|t| *t > now)
+            .min()
     }
 
     /// Expected endpoints of meeting `id` missing at `now`.

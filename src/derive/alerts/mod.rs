@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::config::{AlertSettings, AlertSeverity};
-use crate::derive::view::DossierGroups;
 use crate::state::State;
 use crate::time::{Calendar, Ts};
 
@@ -174,6 +173,11 @@ pub struct Engine {
     /// Whether anything the API lists (an alert, its count or members) changed since the
     /// last [`Engine::take_changed`].
     changed: bool,
+    /// Per rule (in [`Rule::ALL`] order), what it read at its last evaluation and until
+    /// when that answer held ([`rules::reads`]); `None`: never evaluated.
+    evaluated: [Option<(u64, Ts)>; 7],
+    /// The instant of the last evaluation.
+    last_now: Option<Ts>,
 }
 
 impl Engine {
@@ -186,6 +190,8 @@ impl Engine {
             firing: BTreeMap::new(),
             restored: std::collections::HashMap::new(),
             changed: true,
+            evaluated: [None; 7],
+            last_now: None,
         }
     }
 
@@ -202,30 +208,81 @@ impl Engine {
     /// ids that fires at the next evaluation keeps its original `since`.
     pub fn restore_since(&mut self, since: Vec<(String, i64)>) {
         self.restored = since.into_iter().map(|(id, ns)| (id, Ts(ns))).collect();
+        self.evaluated = [None; 7];
     }
 
-    /// Evaluates every enabled rule at `now` and returns the transitions: alerts that
-    /// started firing, changed count, or resolved (in that order, by id).
+    /// Evaluates the rules at `now` and returns the transitions: alerts that started
+    /// firing, changed count, or resolved (in that order, by id). `state` must have been
+    /// advanced to `now` ([`State::advance`]): the dossier rules read its tracked figures.
+    ///
+    /// A rule is evaluated again only when the part of the state it reads changed or the
+    /// next threshold it reported passed; otherwise its alerts stand as they are. So a tick
+    /// with nothing new costs almost nothing, whatever the state holds.
     pub fn evaluate(&mut self, state: &State, now: Ts) -> Vec<Alert> {
-        let mut groups = DossierGroups::default();
-        state.scan(now, Some(&mut groups));
-        self.evaluate_with(state, groups, now)
-    }
-
-    /// [`Engine::evaluate`] with the dossier groups already collected by the view's pass.
-    pub fn evaluate_with(
-        &mut self,
-        state: &State,
-        groups: DossierGroups<'_>,
-        now: Ts,
-    ) -> Vec<Alert> {
-        let matches = rules::evaluate(&self.settings, state, groups, now);
+        debug_assert_eq!(
+            state.dossiers.tracker().at(),
+            Some(now),
+            "state not advanced"
+        );
+        if self.last_now.is_some_and(|last| now < last) {
+            // The clock went back: every threshold must be looked at again.
+            self.evaluated = [None; 7];
+        }
+        self.last_now = Some(now);
         let mut transitions = Vec::new();
         let mut changed = Vec::new();
-        let mut seen = std::collections::HashSet::with_capacity(matches.len());
+        let mut resolved = Vec::new();
+        for (i, rule) in Rule::ALL.into_iter().enumerate() {
+            let reads = rules::reads(state, rule);
+            if let Some((seen, until)) = self.evaluated[i]
+                && seen == reads
+                && now < until
+                && reads != u64::MAX
+            {
+                continue;
+            }
+            let (hits, until) = rules::hits(&self.settings, state, rule, now);
+            self.evaluated[i] = Some((reads, until));
+            let matches = rules::cap(&self.settings, state, rule, hits);
+            self.apply(
+                rule,
+                matches,
+                now,
+                (&mut transitions, &mut changed, &mut resolved),
+            );
+        }
+        // Restored `since` values apply to the first evaluation after a restart only.
+        self.restored.clear();
+        // A count can change with the listed members unchanged (beyond `max_members`, or a
+        // roll-up): that changes what the API lists too.
+        self.changed |= !transitions.is_empty() || !changed.is_empty() || !resolved.is_empty();
+        transitions.sort_by(|a, b| a.id.cmp(&b.id));
+        changed.sort_by(|a, b| a.id.cmp(&b.id));
+        resolved.sort_by(|a, b| a.id.cmp(&b.id));
+        transitions.append(&mut changed);
+        transitions.append(&mut resolved);
+        transitions
+    }
+
+    /// Makes `matches` the alerts of `rule`: new ones fire, changed ones are updated, and
+    /// the rule's alerts without a match resolve.
+    fn apply(
+        &mut self,
+        rule: Rule,
+        matches: Vec<Match>,
+        now: Ts,
+        (fired, changed, resolved): (&mut Vec<Alert>, &mut Vec<Alert>, &mut Vec<Alert>),
+    ) {
+        let prefix = format!("{}:", rule.as_str());
+        let mut gone: std::collections::BTreeSet<String> = self
+            .firing
+            .range(prefix.clone()..)
+            .take_while(|(id, _)| id.starts_with(&prefix))
+            .map(|(id, _)| id.clone())
+            .collect();
         for m in matches {
-            let id = format!("{}:{}", m.rule.as_str(), m.subject);
-            seen.insert(id.clone());
+            let id = format!("{prefix}{}", m.subject);
+            gone.remove(&id);
             if let Some(a) = self.firing.get_mut(&id) {
                 if a.members != m.members {
                     a.members = m.members;
@@ -255,33 +312,16 @@ impl Engine {
                     members: m.members,
                     since_ts: since,
                 };
-                transitions.push(alert.clone());
+                fired.push(alert.clone());
                 self.firing.insert(id, alert);
             }
         }
-        // Restored `since` values apply to the first evaluation after a restart only.
-        self.restored.clear();
-        // Rules group through hash maps: order each kind of transition by id, as documented.
-        // A count can change with the listed members unchanged (beyond `max_members`, or a
-        // roll-up): that changes what the API lists too.
-        self.changed |= !transitions.is_empty() || !changed.is_empty();
-        transitions.sort_by(|a, b| a.id.cmp(&b.id));
-        changed.sort_by(|a, b| a.id.cmp(&b.id));
-        transitions.append(&mut changed);
-        let gone: Vec<String> = self
-            .firing
-            .keys()
-            .filter(|id| !seen.contains(*id))
-            .cloned()
-            .collect();
         for id in gone {
             if let Some(mut a) = self.firing.remove(&id) {
                 a.state = AlertState::Resolved;
-                transitions.push(a);
-                self.changed = true;
+                resolved.push(a);
             }
         }
-        transitions
     }
 
     fn severity(&self, rule: Rule) -> AlertSeverity {

@@ -103,6 +103,7 @@ impl Ioc {
 
     /// The transitions of an evaluation at `now`.
     fn at(&mut self, now: Ts) -> Vec<Alert> {
+        self.state.advance(now);
         self.engine.evaluate(&self.state, now)
     }
 

@@ -1,0 +1,457 @@
+//! The dossier figures that depend on "now" (open, overdue, due soon, stalled per agency, and
+//! the overdue and stalled dossiers the alert rules list), kept up to date as events apply
+//! and as time passes, so that a tick costs what changed since the last one, not what is
+//! held (issue 11).
+//!
+//! The tracker holds these figures at one instant, `at`. An event reclassifies its dossier
+//! at `at` (its figures before and after). Every in-progress dossier has a timer at the next
+//! instant its class could change (it enters "due soon", becomes overdue or stalled);
+//! [`Dossiers::advance`] moves `at` forward and reclassifies only the dossiers whose timers
+//! fired. Timers are lazy: a dossier whose next change moves later keeps its earlier timer,
+//! which then finds nothing changed and re-arms; one whose next change moves earlier gets
+//! a new timer and its old entry is skipped. Stale entries are compacted away when they
+//! outnumber the dossiers.
+//!
+//! Closed dossiers wait in a second lazy queue, ordered by their latest event, to be
+//! forgotten after the retention (housekeeping), and every dossier in a third, for eviction
+//! at the memory cap: both cost what expires, not what is held.
+//!
+//! The tracker is a cache of figures derived from the dossiers, not state: it is excluded
+//! from equality and checkpoints and rebuilt (one pass) at the first `advance` after a load,
+//! or when the clock goes back.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
+
+use serde::Serialize;
+
+use super::{Dossier, Dossiers};
+use crate::decode::DossierStatus;
+use crate::state::Params;
+use crate::state::urgency::Urgency;
+use crate::time::{NANOS_PER_SEC, Ts};
+
+/// Dossier gauges of one agency (or label, or all agencies together).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AgencyGauges {
+    /// Dossiers in each open status: submitted, in progress, waiting for the citizen, paused.
+    pub open: [u64; 4],
+    /// In progress and past `due_at`.
+    pub overdue: u64,
+    /// In progress, not overdue, due within the due-soon horizon.
+    pub due_soon: u64,
+    /// In progress, no event for longer than the stalled threshold.
+    pub stalled: u64,
+}
+
+impl AgencyGauges {
+    /// Adds `other` to these gauges.
+    pub fn add(&mut self, other: &AgencyGauges) {
+        for (a, b) in self.open.iter_mut().zip(other.open) {
+            *a += b;
+        }
+        self.overdue += other.overdue;
+        self.due_soon += other.due_soon;
+        self.stalled += other.stalled;
+    }
+
+    fn count(&mut self, c: &Class, add: bool) {
+        let step = |v: &mut u64| {
+            *v = if add { *v + 1 } else { v.saturating_sub(1) };
+        };
+        if let Some(i) = c.open {
+            step(&mut self.open[i]);
+        }
+        if c.overdue.is_some() {
+            step(&mut self.overdue);
+        }
+        if c.due_soon {
+            step(&mut self.due_soon);
+        }
+        if c.stalled.is_some() {
+            step(&mut self.stalled);
+        }
+    }
+}
+
+/// Overdue or stalled dossiers of one agency, most urgent first: `(due_at or latest event,
+/// dossier id)`.
+pub type Members = BTreeSet<(i64, Box<str>)>;
+
+/// How one dossier counts at an instant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Class {
+    agency: u32,
+    /// Index of its open status.
+    open: Option<usize>,
+    /// Overdue, with its `due_at`.
+    overdue: Option<i64>,
+    due_soon: bool,
+    /// Stalled, with its latest event.
+    stalled: Option<i64>,
+    /// Closed (not open): waits to be forgotten after the retention.
+    closed: bool,
+}
+
+impl Class {
+    /// The class of `d` under the tests `u`.
+    pub(super) fn of(d: &Dossier, u: &Urgency<'_>) -> Self {
+        Self {
+            agency: d.agency(),
+            open: d.status().open_index(),
+            overdue: u.is_overdue(d).then(|| d.due_at().map_or(0, |t| t.0)),
+            due_soon: u.is_due_soon(d),
+            stalled: u.is_stalled(d).then(|| d.last_event_at().0),
+            closed: !d.status().is_open(),
+        }
+    }
+}
+
+/// No timer armed.
+pub(super) const UNARMED: i64 = i64::MAX;
+
+/// The figures at one instant, and the timers that move them.
+#[derive(Clone, Debug, Default)]
+pub struct Tracker {
+    /// The instant the figures hold at; `None` until the first `advance` (after a load).
+    at: Option<Ts>,
+    /// Gauges by interned agency id.
+    gauges: Vec<AgencyGauges>,
+    /// Overdue dossiers by interned agency id.
+    overdue: Vec<Members>,
+    /// Stalled dossiers by interned agency id.
+    stalled: Vec<Members>,
+    /// `(instant, slot)`: reclassify the dossier at `slot` at that instant.
+    timers: BinaryHeap<Reverse<(i64, u32)>>,
+    /// `(latest event, slot)` of closed dossiers, to forget after the retention.
+    closed: BinaryHeap<Reverse<(i64, u32)>>,
+    /// Bumped whenever an agency's overdue or stalled members change.
+    generation: u64,
+}
+
+fn slot_of(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+fn grow<T: Default + Clone>(v: &mut Vec<T>, agency: u32) -> &mut T {
+    let i = agency as usize;
+    if v.len() <= i {
+        v.resize(i + 1, T::default());
+    }
+    &mut v[i]
+}
+
+/// Timers at most this many times the dossiers (plus a margin) before they are compacted.
+const STALE_FACTOR: usize = 2;
+const STALE_MARGIN: usize = 4096;
+
+impl Tracker {
+    /// The instant the figures hold at, once tracking.
+    #[must_use]
+    pub fn at(&self) -> Option<Ts> {
+        self.at
+    }
+
+    /// Gauges by interned agency id (shorter than the interner when the last agencies have
+    /// no dossier).
+    #[must_use]
+    pub fn gauges(&self) -> &[AgencyGauges] {
+        &self.gauges
+    }
+
+    /// Overdue dossiers of each interned agency that has some, most urgent first.
+    pub fn overdue(&self) -> impl Iterator<Item = (u32, &Members)> {
+        members(&self.overdue)
+    }
+
+    /// Stalled dossiers of each interned agency that has some, most urgent first.
+    pub fn stalled(&self) -> impl Iterator<Item = (u32, &Members)> {
+        members(&self.stalled)
+    }
+
+    /// Changes whenever some agency's overdue or stalled dossiers change, so that the alert
+    /// rules re-read them only then.
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Moves a dossier from class `before` to `after` (`None`: absent).
+    fn update(&mut self, id: &str, before: Option<Class>, after: Option<Class>) {
+        if before == after {
+            return;
+        }
+        if let Some(b) = &before {
+            grow(&mut self.gauges, b.agency).count(b, false);
+        }
+        if let Some(a) = &after {
+            grow(&mut self.gauges, a.agency).count(a, true);
+        }
+        let key = |c: &Option<Class>, f: fn(&Class) -> Option<i64>| {
+            c.as_ref().and_then(|c| f(c).map(|k| (c.agency, k)))
+        };
+        for (sets, f) in [
+            (
+                &mut self.overdue,
+                (|c: &Class| c.overdue) as fn(&Class) -> Option<i64>,
+            ),
+            (&mut self.stalled, |c: &Class| c.stalled),
+        ] {
+            let (old, new) = (key(&before, f), key(&after, f));
+            if old == new {
+                continue;
+            }
+            if let Some((agency, k)) = old {
+                grow(sets, agency).remove(&(k, Box::from(id)));
+            }
+            if let Some((agency, k)) = new {
+                grow(sets, agency).insert((k, Box::from(id)));
+            }
+            self.generation += 1;
+        }
+    }
+}
+
+fn members(sets: &[Members]) -> impl Iterator<Item = (u32, &Members)> {
+    sets.iter()
+        .enumerate()
+        .filter(|(_, m)| !m.is_empty())
+        .map(|(i, m)| (slot_of(i), m))
+}
+
+/// The next instant after `at` at which the class of `d` can change, if any: for an
+/// in-progress dossier, when it enters "due soon", becomes overdue, or stalls.
+fn next_change(p: &Params, d: &Dossier, at: Ts) -> Option<i64> {
+    if d.status() != DossierStatus::InProgress {
+        return None;
+    }
+    let mut next = UNARMED;
+    let mut consider = |t: i64| {
+        if t > at.0 {
+            next = next.min(t);
+        }
+    };
+    if let Some(due) = d.due_at() {
+        consider(
+            due.0
+                .saturating_sub(p.due_soon_secs.saturating_mul(NANOS_PER_SEC)),
+        );
+        consider(due.0.saturating_add(1));
+    }
+    let last = d.last_event_at().0;
+    match &p.work {
+        None => consider(
+            last.saturating_add(p.stalled_secs.saturating_mul(NANOS_PER_SEC))
+                .saturating_add(1),
+        ),
+        Some(work) => {
+            // Stalled once the working seconds at "now" exceed those at the latest event by
+            // more than the threshold; they grow by at most one a second, so not before
+            // `remaining` seconds from `at` (the timer then checks again).
+            let remaining = work.working_secs_at(&p.cal, Ts(last)) + p.stalled_secs
+                - work.working_secs_at(&p.cal, at);
+            if remaining >= 0 {
+                consider(
+                    at.0.saturating_add(remaining.saturating_mul(NANOS_PER_SEC))
+                        .max(at.0.saturating_add(1)),
+                );
+            }
+        }
+    }
+    (next != UNARMED).then_some(next)
+}
+
+impl Dossiers {
+    /// The figures at the tracker's instant.
+    #[must_use]
+    pub fn tracker(&self) -> &Tracker {
+        &self.track
+    }
+
+    /// Stops tracking until the next [`Dossiers::advance`], which rebuilds the figures (after
+    /// the thresholds changed).
+    pub fn untrack(&mut self) {
+        self.track = Tracker {
+            generation: self.track.generation + 1,
+            ..Tracker::default()
+        };
+        for d in &mut self.slab {
+            d.armed.0 = UNARMED;
+        }
+    }
+
+    /// Moves the figures to `now`: reclassifies the dossiers whose timers fired since the
+    /// last call. The first call (after a start or a load), or a clock gone back, rebuilds
+    /// them in one pass.
+    pub fn advance(&mut self, p: &Params, now: Ts) {
+        let Some(prev) = self.track.at.filter(|at| *at <= now) else {
+            self.rebuild(p, now);
+            return;
+        };
+        self.track.at = Some(now);
+        let (before, after) = (p.urgency_at(prev), p.urgency_at(now));
+        while let Some(&Reverse((t, slot))) = self.track.timers.peek() {
+            if t > now.0 {
+                break;
+            }
+            self.track.timers.pop();
+            let Some(d) = self.slab.get_mut(slot as usize) else {
+                continue;
+            };
+            if d.armed.0 != t {
+                continue;
+            }
+            d.armed.0 = UNARMED;
+            let (old, new) = (Class::of(d, &before), Class::of(d, &after));
+            if old != new {
+                let id: Box<str> = d.id().into();
+                self.track.update(&id, Some(old), Some(new));
+            }
+            self.arm(p, slot as usize, now);
+        }
+    }
+
+    /// Classifies every dossier at `now` and arms its timer.
+    fn rebuild(&mut self, p: &Params, now: Ts) {
+        let u = p.urgency_at(now);
+        self.track = Tracker {
+            at: Some(now),
+            generation: self.track.generation + 1,
+            ..Tracker::default()
+        };
+        for i in 0..self.slab.len() {
+            let class = Class::of(&self.slab[i], &u);
+            let id: Box<str> = self.slab[i].id().into();
+            self.track.update(&id, None, Some(class));
+            self.slab[i].armed.0 = UNARMED;
+            self.arm(p, i, now);
+            if class.closed {
+                let last = self.slab[i].last_event_at().0;
+                self.track.closed.push(Reverse((last, slot_of(i))));
+            }
+        }
+    }
+
+    /// Arms the timer of the dossier at `i` for its next change after `at`, unless an
+    /// earlier one is armed.
+    fn arm(&mut self, p: &Params, i: usize, at: Ts) {
+        let d = &mut self.slab[i];
+        if let Some(t) = next_change(p, d, at)
+            && t < d.armed.0
+        {
+            d.armed.0 = t;
+            self.track.timers.push(Reverse((t, slot_of(i))));
+            if self.track.timers.len() > STALE_FACTOR * self.slab.len() + STALE_MARGIN {
+                self.compact();
+            }
+        }
+    }
+
+    /// Drops the stale timer and retention entries: one entry per armed or closed dossier.
+    fn compact(&mut self) {
+        let mut timers = Vec::with_capacity(self.slab.len());
+        let mut closed = Vec::new();
+        for (i, d) in self.slab.iter().enumerate() {
+            if d.armed.0 != UNARMED {
+                timers.push(Reverse((d.armed.0, slot_of(i))));
+            }
+            if !d.status().is_open() {
+                closed.push(Reverse((d.last_event_at().0, slot_of(i))));
+            }
+        }
+        self.track.timers = BinaryHeap::from(timers);
+        self.track.closed = BinaryHeap::from(closed);
+    }
+
+    /// The class of the dossier at `i` at the tracker's instant, when tracking.
+    pub(super) fn class_at(&self, p: &Params, i: usize) -> Option<Class> {
+        let at = self.track.at?;
+        Some(Class::of(&self.slab[i], &p.urgency_at(at)))
+    }
+
+    /// After an event changed the dossier at `i` from class `before` (`None`: new): updates
+    /// the figures, arms its timer, and queues it for retention when it closed.
+    pub(super) fn changed(&mut self, p: &Params, i: usize, before: Option<Class>, was_new: bool) {
+        let Some(at) = self.track.at else {
+            return;
+        };
+        let after = Class::of(&self.slab[i], &p.urgency_at(at));
+        if before != Some(after) {
+            let id: Box<str> = self.slab[i].id().into();
+            self.track.update(&id, before, Some(after));
+        }
+        self.arm(p, i, at);
+        if after.closed && (was_new || before.is_some_and(|b| !b.closed)) {
+            let last = self.slab[i].last_event_at().0;
+            self.track.closed.push(Reverse((last, slot_of(i))));
+            if self.track.closed.len() > STALE_FACTOR * self.slab.len() + STALE_MARGIN {
+                self.compact();
+            }
+        }
+    }
+
+    /// Forgets the closed dossiers whose latest event is before `cutoff`, telling `removed`
+    /// about each; returns how many. Costs what expires: closed dossiers wait in order of
+    /// their latest event (a dossier whose latest event moved on is re-queued when its old
+    /// place comes up).
+    pub fn forget_closed_before(
+        &mut self,
+        p: &Params,
+        cutoff: Ts,
+        mut removed: impl FnMut(&Dossier),
+    ) -> usize {
+        let mut n = 0;
+        if self.track.at.is_none() {
+            return self.remove_where(
+                p,
+                |d| !d.status().is_open() && d.last_event_at() < cutoff,
+                removed,
+            );
+        }
+        while let Some(&Reverse((t, slot))) = self.track.closed.peek() {
+            if t >= cutoff.0 {
+                break;
+            }
+            self.track.closed.pop();
+            let i = slot as usize;
+            let Some(d) = self.slab.get(i) else {
+                continue;
+            };
+            if d.status().is_open() {
+                continue;
+            }
+            let last = d.last_event_at().0;
+            if last < cutoff.0 {
+                removed(d);
+                self.remove(p, i);
+                n += 1;
+            } else {
+                self.track.closed.push(Reverse((last, slot)));
+            }
+        }
+        n
+    }
+
+    /// Removes the dossier at `i` from the store and the figures.
+    pub(super) fn remove(&mut self, p: &Params, i: usize) {
+        let before = self.class_at(p, i);
+        if let Some(b) = before {
+            let id: Box<str> = self.slab[i].id().into();
+            self.track.update(&id, Some(b), None);
+        }
+        let last = self.slab.len() - 1;
+        self.remove_at(i);
+        if i != last && self.track.at.is_some() {
+            // The former last dossier moved to `i`: its queue entries follow it.
+            let d = &self.slab[i];
+            if d.armed.0 != UNARMED {
+                self.track.timers.push(Reverse((d.armed.0, slot_of(i))));
+            }
+            if !d.status().is_open() {
+                self.track
+                    .closed
+                    .push(Reverse((d.last_event_at().0, slot_of(i))));
+            }
+        }
+    }
+}

@@ -16,7 +16,7 @@ use tracing::{debug, info, warn};
 use crate::decode::{DecodeError, DecodeLimits, Source};
 use crate::derive::alerts::{Alert, AlertState, Rule};
 use crate::derive::snapshot::Snapshot;
-use crate::derive::{Deriver, Transition, View};
+use crate::derive::{Deriver, POSSIBLE_GAP_SECS, Transition, View};
 use crate::ingest::RawMessage;
 use crate::ingest::deadletter::DeadLetters;
 use crate::state::query::Query;
@@ -46,6 +46,7 @@ pub struct Pipeline {
     metrics: SelfMetrics,
     reject_log: RejectLog,
     alert_log: AlertLog,
+    eviction_log: EvictionLog,
 }
 
 /// Where the pipeline publishes, and what it answers.
@@ -63,9 +64,6 @@ pub struct Outputs {
     /// The broker link: a lost session marks the sources as a possible gap.
     pub link: watch::Receiver<crate::ingest::LinkStatus>,
 }
-
-/// How long the sources stay marked as a possible gap after the broker lost the session.
-const GAP_SHOWN_SECS: i64 = 3600;
 
 impl Pipeline {
     /// A pipeline over `state`, reading `rx` and publishing on `outputs` every `tick`.
@@ -94,6 +92,7 @@ impl Pipeline {
             metrics,
             reject_log: RejectLog::default(),
             alert_log: AlertLog::default(),
+            eviction_log: EvictionLog::default(),
         }
     }
 
@@ -168,7 +167,7 @@ impl Pipeline {
         let possible_gap = self
             .gap
             .1
-            .is_some_and(|at| now < at.plus_secs(GAP_SHOWN_SECS));
+            .is_some_and(|at| now < at.plus_secs(POSSIBLE_GAP_SECS));
         let previous = self.outputs.snapshots.borrow().clone();
         let derived = self
             .outputs
@@ -178,6 +177,7 @@ impl Pipeline {
             self.transition(alert, now);
         }
         self.alert_log.flush(now);
+        self.eviction_log.flush(&self.state.evictions, now);
         if let Some(snapshot) = derived.snapshot {
             self.outputs.snapshots.send_replace(Arc::new(snapshot));
         }
@@ -325,5 +325,38 @@ impl RejectLog {
             *quiet += 1;
             debug!(source = source.as_str(), topic, reason = err.reason.as_str(), detail = %err.detail, "Payload rejected.");
         }
+    }
+}
+
+/// Evictions at the memory caps are logged at most once a minute: how many of each kind
+/// since the last line (the counter has them all).
+#[derive(Default)]
+struct EvictionLog {
+    /// Evictions already logged, by kind, and when the last line was written.
+    logged: ([u64; 5], Option<Ts>),
+}
+
+const EVICTION_LOG_PERIOD_SECS: i64 = 60;
+
+impl EvictionLog {
+    fn flush(&mut self, evictions: &crate::state::evict::Evictions, now: Ts) {
+        let (logged, at) = &mut self.logged;
+        if evictions.count == *logged
+            || at.is_some_and(|at| now < at.plus_secs(EVICTION_LOG_PERIOD_SECS))
+        {
+            return;
+        }
+        let kinds: Vec<String> = crate::state::evict::Kind::ALL
+            .iter()
+            .zip(evictions.count.iter().zip(logged.iter()))
+            .filter(|(_, (n, l))| n > l)
+            .map(|(k, (n, l))| format!("{} {}", n - l, k.as_str()))
+            .collect();
+        warn!(
+            evicted = %kinds.join(", "),
+            "Memory caps reached ([state] max_*): the items whose latest event was oldest were evicted; their sources show a possible gap for an hour. Raise the caps if this province needs more."
+        );
+        *logged = evictions.count;
+        *at = Some(now);
     }
 }

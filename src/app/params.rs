@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::config::Settings;
 use crate::state::Params;
+use crate::state::evict::Caps;
 use crate::state::vc::VcThresholds;
 use crate::time::whole_secs;
 use crate::time::workcal::CalendarError;
@@ -36,6 +37,13 @@ pub fn params(s: &Settings) -> Result<Params, CalendarError> {
         },
         system_silent_secs: whole_secs(s.soc.system_silent),
         systems: s.soc.systems.clone(),
+        caps: Caps {
+            dossiers: s.state.max_items.dossiers,
+            meetings: s.state.max_items.meetings,
+            endpoints: s.state.max_items.endpoints,
+            systems: s.state.max_items.systems,
+            incidents: s.state.max_items.incidents,
+        },
         source_silent_secs: whole_secs(s.sources.silent_after),
     })
 }

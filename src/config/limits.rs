@@ -73,6 +73,11 @@ pub(super) struct StateFile {
     timezone: String,
     closed_retention_hours: i64,
     agency_label_limit: usize,
+    max_dossiers: usize,
+    max_meetings: usize,
+    max_endpoints: usize,
+    max_systems: usize,
+    max_incidents: usize,
 }
 
 /// `[state]`: the in-memory model.
@@ -85,6 +90,20 @@ pub struct StateSettings {
     pub closed_retention: Duration,
     /// Only the first this many distinct agencies get their own Prometheus label.
     pub agency_label_limit: usize,
+    /// `max_*`: the most dossiers, meetings, endpoints, systems and incidents held; at a
+    /// cap, the one whose latest event is oldest is evicted.
+    pub max_items: MaxItems,
+}
+
+/// The `max_*` keys of `[state]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct MaxItems {
+    pub dossiers: usize,
+    pub meetings: usize,
+    pub endpoints: usize,
+    pub systems: usize,
+    pub incidents: usize,
 }
 
 impl StateSettings {
@@ -110,10 +129,22 @@ impl StateFile {
             Unit::Hours,
         );
         let agency_label_limit = p.at_least("state.agency_label_limit", self.agency_label_limit, 1);
+        let dossiers = p.at_least("state.max_dossiers", self.max_dossiers, 1);
+        let meetings = p.at_least("state.max_meetings", self.max_meetings, 1);
+        let endpoints = p.at_least("state.max_endpoints", self.max_endpoints, 1);
+        let systems = p.at_least("state.max_systems", self.max_systems, 1);
+        let incidents = p.at_least("state.max_incidents", self.max_incidents, 1);
         Some(StateSettings {
             timezone: timezone?,
             closed_retention: closed_retention?,
             agency_label_limit: agency_label_limit?,
+            max_items: MaxItems {
+                dossiers: dossiers?,
+                meetings: meetings?,
+                endpoints: endpoints?,
+                systems: systems?,
+                incidents: incidents?,
+            },
         })
     }
 }

@@ -48,7 +48,7 @@ pub use broker::{BrokerUrl, BrokerUrlError};
 pub use calendar::CalendarSettings;
 pub use check::{ListenAddrError, listen_addr};
 pub use http::{HttpSettings, WsSettings};
-pub use limits::{IngestSettings, StateSettings, StoreSettings};
+pub use limits::{IngestSettings, MaxItems, StateSettings, StoreSettings};
 pub use log::{LogFormat, LogSettings};
 pub use mqtt::MqttSettings;
 pub use secret::Secret;

@@ -396,7 +396,7 @@ fn outputs_built_by_the_code_match_their_schemas() {
         let frame: Value = serde_json::from_str(&alert_frame(3, &alert.to_json())).unwrap();
         assert!(component_errors("AlertFrame", &frame).is_empty());
     }
-    let snapshot = Snapshot::build(&state.view(now()), engine.firing_json(), true, &cal);
+    let snapshot = Snapshot::build(&state.view(now()), engine.firing_json(), [true; 3], &cal);
     let full: Value = serde_json::from_str(&snapshot.frame(7, Topics::ALL)).unwrap();
     let found = component_errors("Snapshot", &full);
     assert!(found.is_empty(), "{found:?}");

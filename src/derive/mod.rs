@@ -15,12 +15,17 @@ use std::sync::Arc;
 
 pub use view::View;
 
+use crate::decode::Source;
 use crate::state::State;
 use crate::state::vc::VcSummary;
 use crate::time::Ts;
 use alerts::{Alert, Engine};
 use snapshot::Snapshot;
 use view::{MeetingRow, SocSummary};
+
+/// How long a source stays marked as a possible gap after the broker lost iocd's session
+/// or items of the source were evicted at the memory caps.
+pub const POSSIBLE_GAP_SECS: i64 = 3600;
 
 /// What one pass derives.
 pub struct Derived {
@@ -96,7 +101,8 @@ impl Deriver {
 
     /// Derives everything at `now`, which `state` must have been advanced to
     /// ([`State::advance`]). `previous` is the snapshot last published (its version is
-    /// continued); `possible_gap` marks the sources after a lost session.
+    /// continued); `possible_gap` marks every source after a lost session; a source whose
+    /// items were evicted at the memory caps is marked for [`POSSIBLE_GAP_SECS`] too.
     ///
     /// Costs what changed since the last call: dossier figures are tracked by the state,
     /// VC and SOC figures and each alert rule are recomputed only when their part of the
@@ -131,7 +137,12 @@ impl Deriver {
             .map(|(rule, severity, n)| (rule.as_str(), severity.as_str(), n))
             .collect();
         view.alerts_api = Arc::clone(&self.alerts_api);
-        let mut snap = Snapshot::build(&view, self.firing_json.clone(), possible_gap, &p.cal);
+        let gaps = Source::ALL.map(|s| {
+            possible_gap
+                || state.evictions.last_at[s.index()]
+                    .is_some_and(|at| now < at.plus_secs(POSSIBLE_GAP_SECS))
+        });
+        let mut snap = Snapshot::build(&view, self.firing_json.clone(), gaps, &p.cal);
         let snapshot = (!snap.same_content(previous)).then(|| {
             snap.version = previous.version + 1;
             snap

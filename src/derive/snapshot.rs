@@ -89,10 +89,17 @@ fn time(t: Option<Ts>, cal: &Calendar) -> Value {
 
 impl Snapshot {
     /// Builds the parts from `view` and the firing alerts (already a JSON array, newest
-    /// first). `possible_gap` marks every source: the broker lost iocd's session recently, so
-    /// messages published meanwhile may be missing. `version` is left at 0; the publisher numbers changed snapshots.
+    /// first). `possible_gap` marks each source (by [`Source::index`]) whose data may miss
+    /// something: the broker lost iocd's session recently, or items of that source were
+    /// evicted at the memory caps. `version` is left at 0; the publisher numbers changed
+    /// snapshots.
     #[must_use]
-    pub fn build(view: &View, alerts_json: String, possible_gap: bool, cal: &Calendar) -> Snapshot {
+    pub fn build(
+        view: &View,
+        alerts_json: String,
+        possible_gap: [bool; 3],
+        cal: &Calendar,
+    ) -> Snapshot {
         let o = &view.onestop;
         let open: serde_json::Map<String, Value> = DossierStatus::OPEN
             .iter()
@@ -160,7 +167,7 @@ impl Snapshot {
             .iter()
             .map(|s| {
                 let st = view.sources[s.index()];
-                let doc = json!({"last_event_at": time(st.last_event_at, cal), "silent": st.silent, "possible_gap": possible_gap});
+                let doc = json!({"last_event_at": time(st.last_event_at, cal), "silent": st.silent, "possible_gap": possible_gap[s.index()]});
                 (s.as_str().to_owned(), doc)
             })
             .collect();
@@ -245,7 +252,7 @@ mod tests {
     fn a_frame_holds_the_contract_fields_and_only_the_subscribed_parts() {
         let state = State::new(Params::default(), Ts::from_secs(1_764_000_000));
         let view = state.view(Ts::from_secs(1_764_000_100));
-        let snap = Snapshot::build(&view, "[]".into(), false, &Calendar::default());
+        let snap = Snapshot::build(&view, "[]".into(), [false; 3], &Calendar::default());
         let full: Value = serde_json::from_str(&snap.frame(7, Topics::ALL)).unwrap();
         assert_eq!(full["type"], "snapshot");
         assert_eq!(full["seq"], 7);

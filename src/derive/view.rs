@@ -80,6 +80,8 @@ pub struct View {
     pub dossiers_held: u64,
     /// Ids in the dedupe memory.
     pub dedupe_ids: u64,
+    /// Items evicted at the memory caps since the process started.
+    pub evictions: crate::state::evict::Evictions,
     /// Active meetings, most recently started first (at most [`MEETINGS_LISTED`]).
     pub meetings: Vec<MeetingRow>,
     /// Ids of the silent monitored systems, sorted (at most [`SYSTEMS_LISTED`]).
@@ -284,6 +286,7 @@ impl State {
             sources,
             dossiers_held: self.dossiers.len() as u64,
             dedupe_ids: self.dedupe_len() as u64,
+            evictions: self.evictions,
             meetings,
             silent_system_ids,
             alerts_firing: Vec::new(),

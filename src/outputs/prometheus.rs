@@ -46,6 +46,7 @@ use crate::derive::View;
 use crate::derive::view::AgencyGauges;
 use crate::state::Timing;
 use crate::state::counters::{Counters, Histogram};
+use crate::state::evict::Kind;
 
 /// The content type of [`encode`]'s output, for the `/metrics` response.
 pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
@@ -101,6 +102,8 @@ pub mod names {
     pub const STATE_DOSSIERS: &str = "iocd_state_dossiers";
     /// Gauge: ids in the dedupe memory (iocd-internal).
     pub const DEDUPE_IDS: &str = "iocd_dedupe_ids";
+    /// Counter `{kind}`: items evicted at the memory caps (iocd-internal).
+    pub const STATE_EVICTED: &str = "iocd_state_evicted_total";
 }
 
 /// One metric family: name, help, type and label names.
@@ -258,6 +261,12 @@ const STATE_DOSSIERS: Spec = spec(
     GAUGE,
     &[],
 );
+const STATE_EVICTED: Spec = spec(
+    names::STATE_EVICTED,
+    "Items evicted at the memory caps ([state] max_*), by kind, since the process started.",
+    COUNTER,
+    &["kind"],
+);
 const DEDUPE_IDS: Spec = spec(
     names::DEDUPE_IDS,
     "Event ids held in the dedupe memory.",
@@ -272,7 +281,7 @@ const ALERTS_FIRING: Spec = spec(
 );
 
 /// Every family [`DomainCollector`] emits, in emission order.
-const SPECS: [Spec; 24] = [
+const SPECS: [Spec; 25] = [
     EVENTS,
     DUPLICATES,
     REJECTED,
@@ -296,6 +305,7 @@ const SPECS: [Spec; 24] = [
     SYSTEMS_SILENT,
     STATE_DOSSIERS,
     DEDUPE_IDS,
+    STATE_EVICTED,
     ALERTS_FIRING,
 ];
 
@@ -499,8 +509,17 @@ fn families(view: &View) -> Vec<MetricFamily> {
         SYSTEMS_SILENT.single(view.soc.systems_silent),
         STATE_DOSSIERS.single(view.dossiers_held),
         DEDUPE_IDS.single(view.dedupe_ids),
+        evicted(view),
         alerts_firing(view),
     ]
+}
+
+fn evicted(view: &View) -> MetricFamily {
+    let series = Kind::ALL
+        .iter()
+        .zip(view.evictions.count)
+        .map(|(k, n)| STATE_EVICTED.sample(&[k.as_str()], num(n)));
+    STATE_EVICTED.family(series.collect())
 }
 
 /// One series per enabled rule and its severity, 0 when nothing fires.

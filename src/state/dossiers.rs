@@ -405,6 +405,12 @@ pub struct Dossiers {
     slab: Vec<Dossier>,
     index: HashTable<u32>,
     track: track::Tracker,
+    /// `(latest event, slot)` of every dossier, lazily, for eviction at the cap; and
+    /// whether it covers every dossier (see [`crate::state::evict`]).
+    oldest: (
+        std::collections::BinaryHeap<std::cmp::Reverse<(i64, u32)>>,
+        bool,
+    ),
 }
 
 fn hash(id: &str) -> u64 {
@@ -569,6 +575,9 @@ impl Dossiers {
             d.resolution_observed = true;
         }
         self.changed(ctx.params, i, before, new);
+        if new {
+            self.queue_new(i);
+        }
     }
 }
 
@@ -593,6 +602,7 @@ impl<'de> Deserialize<'de> for Dossiers {
             slab,
             index,
             track: track::Tracker::default(),
+            oldest: Default::default(),
         })
     }
 }

@@ -9,6 +9,7 @@
 pub mod counters;
 pub mod dedupe;
 pub mod dossiers;
+pub mod evict;
 pub mod forgotten;
 pub mod intern;
 pub mod process;
@@ -107,6 +108,8 @@ pub struct Params {
     pub system_silent_secs: i64,
     /// Configured monitored systems.
     pub systems: Vec<String>,
+    /// The most items of each kind held.
+    pub caps: evict::Caps,
     /// Feed silence threshold in seconds.
     pub source_silent_secs: i64,
 }
@@ -213,6 +216,9 @@ pub struct State {
     pub soc: SocState,
     /// `occurred_at` of each source's latest accepted event.
     pub last_event: [Option<Ts>; 3],
+    /// Items evicted at the caps since the process started (not saved).
+    #[serde(skip)]
+    pub evictions: evict::Evictions,
 }
 
 impl PartialEq for Params {
@@ -245,6 +251,7 @@ impl State {
             vc: VcState::default(),
             soc: SocState::default(),
             last_event: [None; 3],
+            evictions: evict::Evictions::default(),
         }
     }
 
@@ -304,6 +311,12 @@ impl State {
             Body::Heartbeat => {}
             Body::Dossier(d) if self.forgotten.contains(&d.dossier_id) => {}
             Body::Dossier(d) => {
+                if self.dossiers.len() >= self.params.caps.dossiers
+                    && self.dossiers.get(&d.dossier_id).is_none()
+                    && self.dossiers.evict_oldest(&self.params)
+                {
+                    self.evictions.record(evict::Kind::Dossier, arrival);
+                }
                 let mut ctx = Ctx {
                     params: &self.params,
                     cal: &self.params.cal,
@@ -315,11 +328,19 @@ impl State {
                 self.dossiers
                     .apply(d, ev.occurred_at, &ev.event_id, &mut ctx);
             }
-            Body::Vc(v) => self.vc.apply(v, &Key::of(ev)),
+            Body::Vc(v) => {
+                for kind in self.vc.make_room(v, &self.params.caps) {
+                    self.evictions.record(kind, arrival);
+                }
+                self.vc.apply(v, &Key::of(ev));
+            }
             Body::Soc(s) => {
                 if let crate::decode::SocEvent::Alert { severity, .. } = s {
                     self.windows
                         .alert(&self.params.cal, ev.occurred_at, *severity);
+                }
+                for kind in self.soc.make_room(s, &self.params.caps) {
+                    self.evictions.record(kind, arrival);
                 }
                 self.soc.apply(s, &Key::of(ev), &mut self.counters);
             }

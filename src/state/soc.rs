@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Key;
 use super::counters::Counters;
+use super::evict::{Caps, Kind, Oldest};
 use crate::decode::{Severity, SocEvent};
 use crate::time::Ts;
 
@@ -66,6 +67,9 @@ pub struct SocState {
     /// Bumped by every change, for what is derived from incidents and systems.
     #[serde(skip)]
     pub generation: super::Generation,
+    /// Systems and incidents in order of their latest event, for eviction at the caps.
+    #[serde(skip)]
+    oldest: (Oldest, Oldest),
 }
 
 impl SocState {
@@ -112,13 +116,63 @@ impl SocState {
         }
     }
 
+    /// Before `e` applies: at the caps, evicts the system or incident whose latest event is
+    /// oldest for a new one `e` names; returns the kinds evicted.
+    pub fn make_room(&mut self, e: &SocEvent<'_>, caps: &Caps) -> Vec<Kind> {
+        let mut evicted = Vec::new();
+        match e {
+            SocEvent::Alert { system_id, .. } | SocEvent::SystemHeartbeat { system_id } => {
+                if self.systems.len() >= caps.systems && !self.systems.contains_key(&**system_id) {
+                    let systems = &self.systems;
+                    let all = || systems.iter().map(|(id, t)| (*t, id.as_str())).collect();
+                    if let Some(id) = self.oldest.0.take(all, |id| systems.get(id).copied()) {
+                        self.systems.remove(&*id);
+                        self.generation.bump();
+                        evicted.push(Kind::System);
+                    }
+                }
+            }
+            SocEvent::IncidentOpened { incident_id, .. }
+            | SocEvent::IncidentAcknowledged { incident_id }
+            | SocEvent::IncidentResolved { incident_id } => {
+                if self.incidents.len() >= caps.incidents
+                    && !self.incidents.contains_key(&**incident_id)
+                {
+                    let incidents = &self.incidents;
+                    let all = || {
+                        incidents
+                            .iter()
+                            .map(|(id, i)| (i.last_event, id.as_str()))
+                            .collect()
+                    };
+                    if let Some(id) = self
+                        .oldest
+                        .1
+                        .take(all, |id| incidents.get(id).map(|i| i.last_event))
+                    {
+                        self.incidents.remove(&*id);
+                        self.generation.bump();
+                        evicted.push(Kind::Incident);
+                    }
+                }
+            }
+        }
+        evicted
+    }
+
     fn incident(&mut self, id: &str, ts: Ts) -> &mut Incident {
+        if !self.incidents.contains_key(id) {
+            self.oldest.1.added(id, ts, self.incidents.len());
+        }
         let inc = self.incidents.entry(id.to_owned()).or_default();
         inc.last_event = inc.last_event.max(ts);
         inc
     }
 
     fn heard_from(&mut self, system: &str, ts: Ts) {
+        if !self.systems.contains_key(system) {
+            self.oldest.0.added(system, ts, self.systems.len());
+        }
         let last = self.systems.entry(system.to_owned()).or_insert(ts);
         *last = (*last).max(ts);
     }

@@ -1691,6 +1691,7 @@ proptest! {
         items in prop::collection::vec((body(), slot(), 0..3u8, 0..6u8), 1..80),
         ticks in prop::collection::vec((any::<prop::sample::Index>(), -7200..(110 * 3600i64), any::<bool>()), 1..10),
         working in any::<bool>(),
+        capped in any::<bool>(),
     ) {
         let payloads: Payloads = items
             .into_iter()
@@ -1707,11 +1708,15 @@ proptest! {
             })
             .collect();
         let events = decode_all(&payloads);
-        let params = if working {
+        let mut params = if working {
             working_params()
         } else {
             Params { systems: vec!["S0".into(), "S7".into()], ..Params::default() }
         };
+        if capped {
+            // Evictions at every turn: the figures must follow them too.
+            params.caps = evict::Caps { dossiers: 6, meetings: 1, endpoints: 2, systems: 1, incidents: 1 };
+        }
         let mut at: Vec<(usize, i64, bool)> = ticks
             .iter()
             .map(|(i, secs, hk)| (i.index(events.len() + 1), *secs, *hk))
@@ -1734,4 +1739,114 @@ proptest! {
         // The clock going back rebuilds the figures.
         tracked.check(BASE, false);
     }
+}
+
+// ---------------------------------------------------------------- memory caps
+
+#[test]
+fn at_each_cap_the_item_whose_latest_event_is_oldest_is_evicted_counted_and_dated() {
+    let params = Params {
+        caps: evict::Caps {
+            dossiers: 2,
+            meetings: 1,
+            endpoints: 1,
+            systems: 2,
+            incidents: 1,
+        },
+        ..Params::default()
+    };
+    let mut s = State::new(params, START);
+    apply(
+        &mut s,
+        &received(
+            "e1",
+            "2026-11-24T08:00:00+07:00",
+            "D1",
+            "A",
+            "online",
+            json!(null),
+        ),
+    );
+    apply(
+        &mut s,
+        &received(
+            "e2",
+            "2026-11-24T09:00:00+07:00",
+            "D2",
+            "A",
+            "online",
+            json!(null),
+        ),
+    );
+    // D1 moves on: D2's latest event is now the oldest.
+    apply(
+        &mut s,
+        &onestop(
+            "e3",
+            "transferred",
+            "2026-11-24T10:00:00+07:00",
+            "D1",
+            json!({"agency": "X"}),
+        ),
+    );
+    apply(
+        &mut s,
+        &received(
+            "e4",
+            "2026-11-24T11:00:00+07:00",
+            "D3",
+            "A",
+            "online",
+            json!(null),
+        ),
+    );
+    let held: Vec<&str> = {
+        let mut v: Vec<&str> = s.dossiers.iter().map(dossiers::Dossier::id).collect();
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(held, ["D1", "D3"]);
+    // An event for a dossier held evicts nothing.
+    apply(
+        &mut s,
+        &onestop(
+            "e5",
+            "transferred",
+            "2026-11-24T11:30:00+07:00",
+            "D3",
+            json!({"agency": "X"}),
+        ),
+    );
+    assert_eq!(s.evictions.count, [1, 0, 0, 0, 0]);
+    assert_eq!(s.evictions.last_at, [Some(ARRIVAL), None, None]);
+
+    apply_all(
+        &mut s,
+        &[
+            started("v1", "2026-11-24T08:00:00+07:00", "M1", "province", &["E1"]),
+            joined("v2", "2026-11-24T08:01:00+07:00", "M1", "E1"),
+            joined("v3", "2026-11-24T08:02:00+07:00", "M2", "E2"),
+        ],
+    );
+    assert!(s.vc.meetings.contains_key("M2") && !s.vc.meetings.contains_key("M1"));
+    assert!(s.vc.endpoints.contains_key("E2") && !s.vc.endpoints.contains_key("E1"));
+    apply_all(
+        &mut s,
+        &[
+            alert("s1", "2026-11-24T08:00:00+07:00", "S1", "low", "malware"),
+            alert("s2", "2026-11-24T08:01:00+07:00", "S2", "low", "malware"),
+            alert("s3", "2026-11-24T08:02:00+07:00", "S1", "low", "malware"),
+            alert("s4", "2026-11-24T08:03:00+07:00", "S3", "low", "malware"),
+            opened("i1", "2026-11-24T08:00:00+07:00", "I1", "high"),
+            opened("i2", "2026-11-24T08:05:00+07:00", "I2", "high"),
+        ],
+    );
+    let mut systems: Vec<&String> = s.soc.systems.keys().collect();
+    systems.sort_unstable();
+    assert_eq!(systems, ["S1", "S3"]);
+    assert!(s.soc.incidents.contains_key("I2") && !s.soc.incidents.contains_key("I1"));
+    assert_eq!(s.evictions.count, [1, 1, 1, 1, 1]);
+    assert_eq!(s.evictions.total(), 5);
+    // Counted in every view, and a restored state starts counting again.
+    assert_eq!(s.view(ARRIVAL).evictions.count, [1, 1, 1, 1, 1]);
 }

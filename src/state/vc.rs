@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::Key;
+use super::evict::{Caps, Kind, Oldest};
 use crate::decode::{Level, LinkStats, VcEvent};
 use crate::time::Ts;
 
@@ -182,6 +183,32 @@ pub struct VcState {
     /// Bumped by every change, for what is derived from meetings and endpoints.
     #[serde(skip)]
     pub generation: super::Generation,
+    /// Meetings and endpoints in order of their latest event, for eviction at the caps.
+    #[serde(skip)]
+    oldest: (Oldest, Oldest),
+}
+
+/// The meeting and the endpoint (if any) an event names.
+fn named<'e>(e: &'e VcEvent<'_>) -> (&'e str, Option<&'e str>) {
+    match e {
+        VcEvent::MeetingStarted { meeting_id, .. } | VcEvent::MeetingEnded { meeting_id } => {
+            (meeting_id, None)
+        }
+        VcEvent::EndpointJoined {
+            meeting_id,
+            endpoint_id,
+            ..
+        }
+        | VcEvent::EndpointLeft {
+            meeting_id,
+            endpoint_id,
+        }
+        | VcEvent::EndpointStats {
+            meeting_id,
+            endpoint_id,
+            ..
+        } => (meeting_id, Some(endpoint_id)),
+    }
 }
 
 fn keep_later<T>(slot: &mut Option<(Key, T)>, key: &Key, value: impl FnOnce() -> T) {
@@ -198,15 +225,68 @@ fn keep_later_key(slot: &mut Option<Key>, key: &Key) {
 
 impl VcState {
     fn meeting(&mut self, id: &str, ts: Ts) -> &mut Meeting {
+        if !self.meetings.contains_key(id) {
+            self.oldest.0.added(id, ts, self.meetings.len());
+        }
         let m = self.meetings.entry(id.to_owned()).or_default();
         m.last_event = m.last_event.max(ts);
         m
     }
 
     fn endpoint(&mut self, id: &str, ts: Ts) -> &mut Endpoint {
+        if !self.endpoints.contains_key(id) {
+            self.oldest.1.added(id, ts, self.endpoints.len());
+        }
         let e = self.endpoints.entry(id.to_owned()).or_default();
         e.last_event = e.last_event.max(ts);
         e
+    }
+
+    /// Before `e` applies: at the caps, evicts the meeting or endpoint whose latest event
+    /// is oldest for each new one `e` names; returns the kinds evicted.
+    pub fn make_room(&mut self, e: &VcEvent<'_>, caps: &Caps) -> Vec<Kind> {
+        let (meeting, endpoint) = named(e);
+        let mut evicted = Vec::new();
+        if self.meetings.len() >= caps.meetings && !self.meetings.contains_key(meeting) {
+            let meetings = &self.meetings;
+            let all = || {
+                meetings
+                    .iter()
+                    .map(|(id, m)| (m.last_event, id.as_str()))
+                    .collect()
+            };
+            if let Some(id) = self
+                .oldest
+                .0
+                .take(all, |id| meetings.get(id).map(|m| m.last_event))
+            {
+                self.meetings.remove(&*id);
+                self.generation.bump();
+                evicted.push(Kind::Meeting);
+            }
+        }
+        if let Some(endpoint) = endpoint
+            && self.endpoints.len() >= caps.endpoints
+            && !self.endpoints.contains_key(endpoint)
+        {
+            let endpoints = &self.endpoints;
+            let all = || {
+                endpoints
+                    .iter()
+                    .map(|(id, e)| (e.last_event, id.as_str()))
+                    .collect()
+            };
+            if let Some(id) = self
+                .oldest
+                .1
+                .take(all, |id| endpoints.get(id).map(|e| e.last_event))
+            {
+                self.endpoints.remove(&*id);
+                self.generation.bump();
+                evicted.push(Kind::Endpoint);
+            }
+        }
+        evicted
     }
 
     /// Applies one video-conferencing event.

@@ -178,6 +178,26 @@ pub struct Engine {
     evaluated: [Option<(u64, Ts)>; 7],
     /// The instant of the last evaluation.
     last_now: Option<Ts>,
+    /// Each firing alert's JSON, rendered when it fires or changes, so that the API list
+    /// and the snapshot array are assembled, not rendered, whatever fires.
+    rendered: std::collections::HashMap<String, Rendered>,
+}
+
+/// A firing alert's JSON texts.
+struct Rendered {
+    /// The alert object ([`Alert::to_json`]).
+    object: String,
+    /// With its members ([`Alert::with_members`]).
+    api: String,
+}
+
+impl Rendered {
+    fn of(a: &Alert) -> Self {
+        Self {
+            object: a.to_json(),
+            api: a.with_members().to_string(),
+        }
+    }
 }
 
 impl Engine {
@@ -192,6 +212,7 @@ impl Engine {
             changed: true,
             evaluated: [None; 7],
             last_now: None,
+            rendered: std::collections::HashMap::new(),
         }
     }
 
@@ -284,15 +305,21 @@ impl Engine {
             let id = format!("{prefix}{}", m.subject);
             gone.remove(&id);
             if let Some(a) = self.firing.get_mut(&id) {
+                let mut differs = false;
                 if a.members != m.members {
                     a.members = m.members;
-                    self.changed = true;
+                    differs = true;
                 }
                 if a.count != m.count || a.summary != m.summary || a.params != m.params {
                     a.count = m.count;
                     a.summary = m.summary;
                     a.params = m.params;
                     changed.push(a.clone());
+                    differs = true;
+                }
+                if differs {
+                    self.changed = true;
+                    self.rendered.insert(id, Rendered::of(a));
                 }
             } else {
                 let since = self.restored.get(&id).copied().unwrap_or(now);
@@ -313,10 +340,12 @@ impl Engine {
                     since_ts: since,
                 };
                 fired.push(alert.clone());
+                self.rendered.insert(id.clone(), Rendered::of(&alert));
                 self.firing.insert(id, alert);
             }
         }
         for id in gone {
+            self.rendered.remove(&id);
             if let Some(mut a) = self.firing.remove(&id) {
                 a.state = AlertState::Resolved;
                 resolved.push(a);
@@ -347,7 +376,11 @@ impl Engine {
     pub fn api_items(&self) -> Vec<String> {
         self.firing()
             .iter()
-            .map(|a| a.with_members().to_string())
+            .map(|a| {
+                self.rendered
+                    .get(&a.id)
+                    .map_or_else(|| a.with_members().to_string(), |r| r.api.clone())
+            })
             .collect()
     }
 
@@ -376,7 +409,11 @@ impl Engine {
         });
         let mut bytes = 2;
         for i in order {
-            let json = firing[i].to_json();
+            let a = firing[i];
+            let json = self
+                .rendered
+                .get(&a.id)
+                .map_or_else(|| a.to_json(), |r| r.object.clone());
             if bytes + json.len() + 1 > SNAPSHOT_ALERTS_BYTES {
                 break;
             }

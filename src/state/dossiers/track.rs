@@ -432,6 +432,44 @@ impl Dossiers {
         n
     }
 
+    /// Evicts the dossier whose latest event is oldest (at the memory cap, see
+    /// [`crate::state::evict`]); returns whether one was.
+    pub fn evict_oldest(&mut self, p: &Params) -> bool {
+        if !self.oldest.1 {
+            self.oldest.0 = self
+                .slab
+                .iter()
+                .enumerate()
+                .map(|(i, d)| Reverse((d.last_event_at().0, slot_of(i))))
+                .collect();
+            self.oldest.1 = true;
+        }
+        while let Some(Reverse((t, slot))) = self.oldest.0.pop() {
+            let Some(last) = self.slab.get(slot as usize).map(|d| d.last_event_at().0) else {
+                continue;
+            };
+            if last == t {
+                self.remove(p, slot as usize);
+                return true;
+            }
+            self.oldest.0.push(Reverse((last, slot)));
+        }
+        false
+    }
+
+    /// Queues the new dossier at `i` for eviction.
+    pub(super) fn queue_new(&mut self, i: usize) {
+        if !self.oldest.1 {
+            return;
+        }
+        if self.oldest.0.len() > STALE_FACTOR * self.slab.len() + STALE_MARGIN {
+            self.oldest = (BinaryHeap::new(), false);
+            return;
+        }
+        let last = self.slab[i].last_event_at().0;
+        self.oldest.0.push(Reverse((last, slot_of(i))));
+    }
+
     /// Removes the dossier at `i` from the store and the figures.
     pub(super) fn remove(&mut self, p: &Params, i: usize) {
         let before = self.class_at(p, i);
@@ -441,6 +479,10 @@ impl Dossiers {
         }
         let last = self.slab.len() - 1;
         self.remove_at(i);
+        if i != last && self.oldest.1 {
+            let moved = self.slab[i].last_event_at().0;
+            self.oldest.0.push(Reverse((moved, slot_of(i))));
+        }
         if i != last && self.track.at.is_some() {
             // The former last dossier moved to `i`: its queue entries follow it.
             let d = &self.slab[i];

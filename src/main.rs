@@ -140,7 +140,7 @@ enum Failure {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => run(args).await,
+        Command::Run(args) => Box::pin(run(args)).await,
         Command::CheckConfig(arg) => check_config(&arg),
         Command::PrintDefaultConfig => print_default_config(),
         #[cfg(feature = "demo")]

@@ -9,6 +9,7 @@
 
 pub mod alerts;
 pub mod snapshot;
+pub mod track;
 pub mod view;
 
 use std::sync::Arc;
@@ -17,10 +18,10 @@ pub use view::View;
 
 use crate::decode::Source;
 use crate::state::State;
-use crate::state::vc::VcSummary;
 use crate::time::Ts;
 use alerts::{Alert, Engine};
 use snapshot::Snapshot;
+use track::{SocTrack, VcTrack};
 use view::{MeetingRow, SocSummary};
 
 /// How long a source stays marked as a possible gap after the broker lost iocd's session
@@ -46,50 +47,28 @@ pub struct Transition {
     pub json: Arc<str>,
 }
 
-/// The derive stage's own state: the alert engine (what is firing, since when), the latest
-/// API alert list and snapshot alert array, rebuilt only when they change, and the VC and
-/// SOC figures, recomputed only when those parts of the state changed or a threshold passed.
+/// The derive stage's own state: the alert engine (what is firing, since when), the VC and
+/// SOC figures kept per meeting, system and incident ([`track`]), and the latest API alert
+/// list and snapshot alert array, rebuilt only when they change.
 pub struct Deriver {
     engine: Engine,
+    vc: VcTrack,
+    soc: SocTrack,
     alerts_api: Arc<[String]>,
     firing_json: String,
-    vc: Cached<(VcSummary, Vec<MeetingRow>)>,
-    soc: Cached<(SocSummary, Vec<String>)>,
-}
-
-/// Figures derived from one part of the state, with the generation of that part they were
-/// computed from and the instant until which they hold.
-struct Cached<T> {
-    value: Option<(u64, Ts, Ts, T)>,
-}
-
-impl<T: Clone> Cached<T> {
-    /// The figures at `now`: the cached ones when `generation` is the same, `now` is not
-    /// before they were computed and their `until` has not passed; else `compute`d anew.
-    fn get(&mut self, generation: u64, now: Ts, compute: impl FnOnce() -> (T, Ts)) -> T {
-        if let Some((g, at, until, v)) = &self.value
-            && *g == generation
-            && *at <= now
-            && now < *until
-        {
-            return v.clone();
-        }
-        let (v, until) = compute();
-        self.value = Some((generation, now, until, v.clone()));
-        v
-    }
 }
 
 impl Deriver {
     /// A derive stage around `engine`.
     #[must_use]
     pub fn new(engine: Engine) -> Self {
+        let after = crate::time::whole_secs(engine.settings().incident_unacknowledged_after);
         Self {
             engine,
+            vc: VcTrack::default(),
+            soc: SocTrack::new(after),
             alerts_api: Arc::from(Vec::new()),
             firing_json: "[]".to_owned(),
-            vc: Cached { value: None },
-            soc: Cached { value: None },
         }
     }
 
@@ -105,8 +84,8 @@ impl Deriver {
     /// items were evicted at the memory caps is marked for [`POSSIBLE_GAP_SECS`] too.
     ///
     /// Costs what changed since the last call: dossier figures are tracked by the state,
-    /// VC and SOC figures and each alert rule are recomputed only when their part of the
-    /// state changed or a threshold passed; the rest is bounded by the number of agencies
+    /// VC and SOC figures per meeting, system and incident here, and the alert rules look
+    /// only at the subjects that changed; the rest is bounded by the number of agencies
     /// and the lists the wall shows.
     pub fn derive(
         &mut self,
@@ -116,16 +95,21 @@ impl Deriver {
         previous: &Snapshot,
     ) -> Derived {
         let p = state.params();
-        let vc = self.vc.get(state.vc.generation.get(), now, || {
-            let until = state.vc.next_missing(&p.vc, now).unwrap_or(Ts::MAX);
-            (state.vc_figures(now), until)
-        });
-        let soc = self.soc.get(state.soc.generation.get(), now, || {
-            let until = state.next_system_silence(now).unwrap_or(Ts::MAX);
-            (state.soc_figures(now), until)
-        });
-        let mut view = state.assemble(now, state.dossiers.tracker().gauges(), vc, soc);
-        let transitions = self.engine.evaluate(state, now);
+        let meetings = self.vc.update(state, now);
+        let soc_touched = self.soc.update(state, now);
+        let t = alerts::Tracked {
+            vc: &self.vc,
+            soc: &self.soc,
+            meetings: &meetings,
+            soc_touched: &soc_touched,
+        };
+        let transitions = self.engine.evaluate_tracked(state, &t, now);
+        let mut view = state.assemble(
+            now,
+            state.dossiers.tracker().gauges(),
+            (self.vc.totals(), self.meeting_rows(state)),
+            self.soc_figures(),
+        );
         if self.engine.take_changed() {
             self.alerts_api = Arc::from(self.engine.api_items());
             self.firing_json = self.engine.firing_json();
@@ -152,5 +136,42 @@ impl Deriver {
             snapshot,
             transitions,
         }
+    }
+
+    /// The meetings the wall lists: the most recently started active ones.
+    fn meeting_rows(&self, state: &State) -> Vec<MeetingRow> {
+        self.vc
+            .on_air()
+            .take(view::MEETINGS_LISTED)
+            .filter_map(|id| {
+                let m = state.vc.meetings.get(id)?;
+                let f = self.vc.figures(id)?;
+                Some(MeetingRow {
+                    meeting_id: id.to_owned(),
+                    title: m.title.clone(),
+                    level: m.level_label().as_str(),
+                    started_at: f.started_at,
+                    expected: m.expected.len() as u64,
+                    connected: f.connected,
+                    missing: f.missing.clone(),
+                    poor: f.poor.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// The SOC figures (without the alerts of the last hour, from the windows) and the
+    /// silent systems listed.
+    fn soc_figures(&self) -> (SocSummary, Vec<String>) {
+        let (open, unacknowledged) = self.soc.incidents();
+        let silent = self.soc.silent();
+        let summary = SocSummary {
+            alerts_60m: [0; 4],
+            incidents_open: open,
+            incidents_unacknowledged: unacknowledged,
+            systems_silent: silent.len() as u64,
+        };
+        let listed = silent.iter().take(view::SYSTEMS_LISTED).cloned().collect();
+        (summary, listed)
     }
 }

@@ -79,6 +79,72 @@ impl PartialEq for Generation {
     }
 }
 
+/// Entries a [`ChangeLog`] keeps; a reader further behind recomputes from the whole part.
+pub const CHANGE_LOG_MAX: usize = 1 << 16;
+
+/// What changed in one part of the state, in order, for a reader that follows the changes
+/// (the derive stage) instead of rescanning the part: a bounded log with sequence numbers.
+/// A reader that fell behind its start has missed entries and recomputes from the whole
+/// part. A cache, not state: equal whatever it holds, and never saved.
+#[derive(Clone, Debug)]
+pub struct ChangeLog<T> {
+    entries: std::collections::VecDeque<T>,
+    /// Sequence number of the first entry.
+    start: u64,
+}
+
+impl<T> Default for ChangeLog<T> {
+    fn default() -> Self {
+        Self {
+            entries: std::collections::VecDeque::new(),
+            start: 0,
+        }
+    }
+}
+
+impl<T> PartialEq for ChangeLog<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> ChangeLog<T> {
+    /// Records a change, dropping the oldest entry when full.
+    pub fn push(&mut self, change: T) {
+        if self.entries.len() >= CHANGE_LOG_MAX {
+            self.entries.pop_front();
+            self.start += 1;
+        }
+        self.entries.push_back(change);
+    }
+
+    /// The sequence number the next entry will have: where a reader that has read
+    /// everything stands.
+    #[must_use]
+    pub fn end(&self) -> u64 {
+        self.start + self.entries.len() as u64
+    }
+
+    /// The entries from sequence number `seq` on, or `None` when some of them were
+    /// dropped, or the log was [restarted](ChangeLog::restart) since (the reader must
+    /// recompute from the whole part).
+    #[must_use]
+    pub fn since(&self, seq: u64) -> Option<impl Iterator<Item = &T>> {
+        if seq > self.end() {
+            return None;
+        }
+        let skip = usize::try_from(seq.checked_sub(self.start)?).ok()?;
+        Some(self.entries.iter().skip(skip))
+    }
+
+    /// Drops every entry and moves past them, so that every reader recomputes (after the
+    /// part was rebuilt).
+    pub fn restart(&mut self) {
+        self.start = self.end() + 1;
+        self.entries.clear();
+    }
+}
+
 /// Thresholds and limits the state and its views use, in the state's own units.
 ///
 /// The state knows nothing of the settings: `app::params` builds these from them, and also

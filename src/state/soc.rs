@@ -70,12 +70,35 @@ pub struct SocState {
     /// Systems and incidents in order of their latest event, for eviction at the caps.
     #[serde(skip)]
     oldest: (Oldest, Oldest),
+    /// The system or incident of every change (an event, an eviction, a removal): what the
+    /// derive stage reads to recompute only those.
+    #[serde(skip)]
+    pub changes: super::ChangeLog<SocChange>,
+}
+
+/// What one SOC change was about.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SocChange {
+    /// A monitored system.
+    System(Box<str>),
+    /// An incident.
+    Incident(Box<str>),
 }
 
 impl SocState {
     /// Applies one SOC event (counting alerts and incident durations in `counters`).
     pub fn apply(&mut self, e: &SocEvent<'_>, key: &Key, counters: &mut Counters) {
         self.generation.bump();
+        self.changes.push(match e {
+            SocEvent::Alert { system_id, .. } | SocEvent::SystemHeartbeat { system_id } => {
+                SocChange::System((**system_id).into())
+            }
+            SocEvent::IncidentOpened { incident_id, .. }
+            | SocEvent::IncidentAcknowledged { incident_id }
+            | SocEvent::IncidentResolved { incident_id } => {
+                SocChange::Incident((**incident_id).into())
+            }
+        });
         match e {
             SocEvent::Alert {
                 system_id,
@@ -127,6 +150,7 @@ impl SocState {
                     let all = || systems.iter().map(|(id, t)| (*t, id.as_str())).collect();
                     if let Some(id) = self.oldest.0.take(all, |id| systems.get(id).copied()) {
                         self.systems.remove(&*id);
+                        self.changes.push(SocChange::System(id));
                         self.generation.bump();
                         evicted.push(Kind::System);
                     }
@@ -151,6 +175,7 @@ impl SocState {
                         .take(all, |id| incidents.get(id).map(|i| i.last_event))
                     {
                         self.incidents.remove(&*id);
+                        self.changes.push(SocChange::Incident(id));
                         self.generation.bump();
                         evicted.push(Kind::Incident);
                     }
@@ -181,8 +206,14 @@ impl SocState {
     /// a system that stops reporting is exactly what must stay visible as silent.
     pub fn prune(&mut self, cutoff: Ts) {
         self.generation.bump();
-        self.incidents
-            .retain(|_, i| i.is_open() || i.last_event >= cutoff);
+        let changes = &mut self.changes;
+        self.incidents.retain(|id, i| {
+            let keep = i.is_open() || i.last_event >= cutoff;
+            if !keep {
+                changes.push(SocChange::Incident(id.as_str().into()));
+            }
+            keep
+        });
     }
 
     /// Whether `system` is silent at `now`: heard from more than `silent_secs` ago, or a

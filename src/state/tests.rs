@@ -1850,3 +1850,29 @@ fn at_each_cap_the_item_whose_latest_event_is_oldest_is_evicted_counted_and_date
     // Counted in every view, and a restored state starts counting again.
     assert_eq!(s.view(ARRIVAL).evictions.count, [1, 1, 1, 1, 1]);
 }
+
+#[test]
+fn an_evicted_meeting_or_endpoint_leaves_the_tracked_figures() {
+    let params = Params {
+        caps: evict::Caps {
+            dossiers: 6,
+            meetings: 1,
+            endpoints: 2,
+            systems: 1,
+            incidents: 1,
+        },
+        ..Params::default()
+    };
+    let mut tr = Tracked::new(params);
+    tr.check(t("2026-11-24T08:00:00+07:00"), false);
+    apply(
+        &mut tr.state,
+        &started("v1", "2026-11-24T08:00:00+07:00", "M1", "province", &["E1"]),
+    );
+    tr.check(t("2026-11-24T08:00:01+07:00"), false);
+    apply(
+        &mut tr.state,
+        &joined("v2", "2026-11-24T08:01:00+07:00", "M2", "E1"),
+    );
+    tr.check(t("2026-11-24T08:02:00+07:00"), false);
+}

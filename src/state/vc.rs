@@ -160,6 +160,12 @@ impl Endpoint {
             })
     }
 
+    /// The meeting of its latest join, connected or not.
+    #[must_use]
+    pub fn joined_meeting(&self) -> Option<&str> {
+        self.join.as_ref().map(|(_, m)| m.as_str())
+    }
+
     /// The agency of its latest join that named one.
     #[must_use]
     pub fn agency(&self) -> Option<&str> {
@@ -186,6 +192,10 @@ pub struct VcState {
     /// Meetings and endpoints in order of their latest event, for eviction at the caps.
     #[serde(skip)]
     oldest: (Oldest, Oldest),
+    /// The meeting, and the endpoint, of every change (an event, an eviction, a removal):
+    /// what the derive stage reads to recompute only those meetings' figures.
+    #[serde(skip)]
+    pub changes: super::ChangeLog<(Box<str>, Option<Box<str>>)>,
 }
 
 /// The meeting and the endpoint (if any) an event names.
@@ -261,6 +271,7 @@ impl VcState {
                 .take(all, |id| meetings.get(id).map(|m| m.last_event))
             {
                 self.meetings.remove(&*id);
+                self.changes.push((id, None));
                 self.generation.bump();
                 evicted.push(Kind::Meeting);
             }
@@ -281,7 +292,10 @@ impl VcState {
                 .1
                 .take(all, |id| endpoints.get(id).map(|e| e.last_event))
             {
-                self.endpoints.remove(&*id);
+                if let Some(e) = self.endpoints.remove(&*id) {
+                    let joined = e.joined_meeting().unwrap_or_default().into();
+                    self.changes.push((joined, Some(id)));
+                }
                 self.generation.bump();
                 evicted.push(Kind::Endpoint);
             }
@@ -292,6 +306,9 @@ impl VcState {
     /// Applies one video-conferencing event.
     pub fn apply(&mut self, e: &VcEvent<'_>, key: &Key) {
         self.generation.bump();
+        let (meeting, endpoint) = named(e);
+        self.changes
+            .push((meeting.into(), endpoint.map(Into::into)));
         match e {
             VcEvent::MeetingStarted {
                 meeting_id,
@@ -359,10 +376,23 @@ impl VcState {
         self.generation.bump();
         // An active meeting with no event at all for the whole retention is stale (its end
         // was lost, or a late event revived it); keeping it would show it on air forever.
-        self.meetings.retain(|_, m| m.last_event >= cutoff);
+        let changes = &mut self.changes;
+        self.meetings.retain(|id, m| {
+            let keep = m.last_event >= cutoff;
+            if !keep {
+                changes.push((id.as_str().into(), None));
+            }
+            keep
+        });
         let meetings = &self.meetings;
-        self.endpoints
-            .retain(|_, e| e.last_event >= cutoff || e.connected_to(meetings).is_some());
+        self.endpoints.retain(|id, e| {
+            let keep = e.last_event >= cutoff || e.connected_to(meetings).is_some();
+            if !keep {
+                let joined = e.joined_meeting().unwrap_or_default();
+                changes.push((joined.into(), Some(id.as_str().into())));
+            }
+            keep
+        });
     }
 
     /// Counts at `now`: active meetings by level (central, province, commune, unknown),

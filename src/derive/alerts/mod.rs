@@ -9,16 +9,18 @@
 //! `iocd_alerts_firing` gauge.
 
 mod rules;
-pub use rules::OTHERS;
+pub use rules::{OTHERS, Tracked};
 mod summary;
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
 use crate::config::{AlertSettings, AlertSeverity};
+use crate::derive::track::{SocTrack, VcTrack};
 use crate::state::State;
-use crate::time::{Calendar, Ts};
+use crate::time::{Calendar, Ts, whole_secs};
 
 /// Most bytes of alert objects in the snapshot's `alerts` (the rest of the snapshot is
 /// bounded by the view's short lists), so that the snapshot stays under 256 KB.
@@ -173,14 +175,74 @@ pub struct Engine {
     /// Whether anything the API lists (an alert, its count or members) changed since the
     /// last [`Engine::take_changed`].
     changed: bool,
-    /// Per rule (in [`Rule::ALL`] order), what it read at its last evaluation and until
-    /// when that answer held ([`rules::reads`]); `None`: never evaluated.
-    evaluated: [Option<(u64, Ts)>; 7],
-    /// The instant of the last evaluation.
-    last_now: Option<Ts>,
+    /// Per rule (in [`Rule::ALL`] order), the subjects that match, in order of urgency.
+    subjects: [Subjects; 7],
+    /// Position in the dossier tracker's change log; `None`: read every agency.
+    dossier_seq: Option<u64>,
     /// Each firing alert's JSON, rendered when it fires or changes, so that the API list
     /// and the snapshot array are assembled, not rendered, whatever fires.
     rendered: std::collections::HashMap<String, Rendered>,
+}
+
+/// The subjects one rule matches, with their counts, in order of urgency.
+#[derive(Default)]
+struct Subjects {
+    counts: std::collections::HashMap<String, u64>,
+    /// Largest count first, ties by id.
+    order: BTreeSet<(Reverse<u64>, String)>,
+}
+
+/// Which subjects changed in an update.
+enum Dirty {
+    /// Possibly all.
+    All,
+    /// These.
+    Some(BTreeSet<String>),
+}
+
+impl Dirty {
+    fn is_empty(&self) -> bool {
+        matches!(self, Dirty::Some(ids) if ids.is_empty())
+    }
+}
+
+impl Subjects {
+    /// Applies `updates` (counts below `min` do not match); returns which subjects changed.
+    fn update(&mut self, updates: rules::Updates, min: u64) -> Dirty {
+        match updates {
+            rules::Updates::All(all) => {
+                self.counts.clear();
+                self.order.clear();
+                for (id, n) in all {
+                    if n >= min {
+                        self.order.insert((Reverse(n), id.clone()));
+                        self.counts.insert(id, n);
+                    }
+                }
+                Dirty::All
+            }
+            rules::Updates::Some(some) => {
+                let mut dirty = BTreeSet::new();
+                for (id, n) in some {
+                    let n = n.filter(|n| *n >= min);
+                    let old = self.counts.get(&id).copied();
+                    if old == n && n.is_none() {
+                        continue;
+                    }
+                    if let Some(old) = old {
+                        self.order.remove(&(Reverse(old), id.clone()));
+                        self.counts.remove(&id);
+                    }
+                    if let Some(n) = n {
+                        self.order.insert((Reverse(n), id.clone()));
+                        self.counts.insert(id.clone(), n);
+                    }
+                    dirty.insert(id);
+                }
+                Dirty::Some(dirty)
+            }
+        }
+    }
 }
 
 /// A firing alert's JSON texts.
@@ -210,10 +272,16 @@ impl Engine {
             firing: BTreeMap::new(),
             restored: std::collections::HashMap::new(),
             changed: true,
-            evaluated: [None; 7],
-            last_now: None,
+            subjects: Default::default(),
+            dossier_seq: None,
             rendered: std::collections::HashMap::new(),
         }
+    }
+
+    /// The settings the rules run with.
+    #[must_use]
+    pub fn settings(&self) -> &AlertSettings {
+        &self.settings
     }
 
     /// When each firing alert started firing (`id`, Unix nanoseconds), for checkpoints.
@@ -229,49 +297,66 @@ impl Engine {
     /// ids that fires at the next evaluation keeps its original `since`.
     pub fn restore_since(&mut self, since: Vec<(String, i64)>) {
         self.restored = since.into_iter().map(|(id, ns)| (id, Ts(ns))).collect();
-        self.evaluated = [None; 7];
     }
 
-    /// Evaluates the rules at `now` and returns the transitions: alerts that started
-    /// firing, changed count, or resolved (in that order, by id). `state` must have been
-    /// advanced to `now` ([`State::advance`]): the dossier rules read its tracked figures.
-    ///
-    /// A rule is evaluated again only when the part of the state it reads changed or the
-    /// next threshold it reported passed; otherwise its alerts stand as they are. So a tick
-    /// with nothing new costs almost nothing, whatever the state holds.
+    /// Evaluates every rule from scratch at `now` and returns the transitions: alerts that
+    /// started firing, changed count, or resolved (in that order, by id). `state` must have
+    /// been advanced to `now` ([`State::advance`]). For tests and one-off readers; the
+    /// pipeline's [`crate::derive::Deriver`] calls [`Engine::evaluate_tracked`], whose cost
+    /// follows what changed.
     pub fn evaluate(&mut self, state: &State, now: Ts) -> Vec<Alert> {
+        let after = whole_secs(self.settings.incident_unacknowledged_after);
+        let (mut vc, mut soc) = (VcTrack::default(), SocTrack::new(after));
+        let meetings = vc.update(state, now);
+        let soc_touched = soc.update(state, now);
+        self.dossier_seq = None;
+        let t = rules::Tracked {
+            vc: &vc,
+            soc: &soc,
+            meetings: &meetings,
+            soc_touched: &soc_touched,
+        };
+        self.evaluate_tracked(state, &t, now)
+    }
+
+    /// Evaluates the rules at `now` against the tracked figures `t`, looking only at the
+    /// subjects that changed since the last call (agencies whose overdue or stalled
+    /// dossiers changed, meetings, incidents and systems recomputed), and returns the
+    /// transitions. Each rule keeps its subjects in order of urgency, so the subjects with
+    /// their own alert and the roll-up cost what changed, not what matches.
+    pub fn evaluate_tracked(
+        &mut self,
+        state: &State,
+        t: &rules::Tracked<'_>,
+        now: Ts,
+    ) -> Vec<Alert> {
         debug_assert_eq!(
             state.dossiers.tracker().at(),
             Some(now),
             "state not advanced"
         );
-        if self.last_now.is_some_and(|last| now < last) {
-            // The clock went back: every threshold must be looked at again.
-            self.evaluated = [None; 7];
-        }
-        self.last_now = Some(now);
-        let mut transitions = Vec::new();
-        let mut changed = Vec::new();
-        let mut resolved = Vec::new();
+        let log = state.dossiers.tracker().changes();
+        let agencies: Option<BTreeSet<u32>> = self
+            .dossier_seq
+            .and_then(|seq| log.since(seq))
+            .map(|changes| changes.copied().collect());
+        self.dossier_seq = Some(log.end());
+        let mut out = (Vec::new(), Vec::new(), Vec::new());
         for (i, rule) in Rule::ALL.into_iter().enumerate() {
-            let reads = rules::reads(state, rule);
-            if let Some((seen, until)) = self.evaluated[i]
-                && seen == reads
-                && now < until
-                && reads != u64::MAX
-            {
+            let r = rules::settings_of(&self.settings, rule);
+            if !r.enabled {
                 continue;
             }
-            let (hits, until) = rules::hits(&self.settings, state, rule, now);
-            self.evaluated[i] = Some((reads, until));
-            let matches = rules::cap(&self.settings, state, rule, hits);
-            self.apply(
-                rule,
-                matches,
-                now,
-                (&mut transitions, &mut changed, &mut resolved),
-            );
+            let min = r.min_count;
+            let updates = rules::updates(&self.settings, state, t, rule, agencies.as_ref(), now);
+            let dirty = self.subjects[i].update(updates, min);
+            if dirty.is_empty() {
+                continue;
+            }
+            let matches = self.matches(state, t, rule, i, &dirty);
+            self.apply(rule, matches, now, (&mut out.0, &mut out.1, &mut out.2));
         }
+        let (mut transitions, mut changed, mut resolved) = out;
         // Restored `since` values apply to the first evaluation after a restart only.
         self.restored.clear();
         // A count can change with the listed members unchanged (beyond `max_members`, or a
@@ -283,6 +368,55 @@ impl Engine {
         transitions.append(&mut changed);
         transitions.append(&mut resolved);
         transitions
+    }
+
+    /// The matches of `rule` now: the `max_subjects_per_rule` most urgent subjects (largest
+    /// count, ties by id, so replicas agree) keep their own alert, put into words again
+    /// only when `dirty` names them or they just became one of those; the rest make one
+    /// roll-up whose members are the most urgent of them.
+    fn matches(
+        &self,
+        state: &State,
+        t: &rules::Tracked<'_>,
+        rule: Rule,
+        i: usize,
+        dirty: &Dirty,
+    ) -> Vec<Match> {
+        let n = self.settings.max_subjects_per_rule;
+        let subjects = &self.subjects[i];
+        let prefix = format!("{}:", rule.as_str());
+        let mut out = Vec::with_capacity(n.min(subjects.order.len()) + 1);
+        for (Reverse(count), id) in subjects.order.iter().take(n) {
+            let firing = self.firing.get(&format!("{prefix}{id}"));
+            let again = match (dirty, firing) {
+                (Dirty::All, _) | (_, None) => true,
+                (Dirty::Some(ids), Some(_)) => ids.contains(id),
+            };
+            let m = match firing {
+                Some(a) if !again => Some(Match {
+                    rule,
+                    subject: id.clone(),
+                    count: a.count,
+                    members: a.members.clone(),
+                    summary: a.summary.clone(),
+                    params: a.params.clone(),
+                }),
+                _ => rules::kept(&self.settings, state, t, rule, id, *count),
+            };
+            out.extend(m);
+        }
+        if subjects.order.len() > n {
+            let count = (subjects.order.len() - n) as u64;
+            let members = subjects
+                .order
+                .iter()
+                .skip(n)
+                .take(self.settings.max_members)
+                .map(|(_, id)| id.clone())
+                .collect();
+            out.push(rules::others(&self.settings, rule, count, members));
+        }
+        out
     }
 
     /// Makes `matches` the alerts of `rule`: new ones fire, changed ones are updated, and

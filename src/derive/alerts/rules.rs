@@ -1,15 +1,15 @@
-//! The rules themselves: each turns the state at `now` into the subjects that match, with
-//! their count; only the subjects that keep an alert of their own (see [`cap`]) are then
-//! put into words with their members. Pure: no clock, no I/O.
-//!
-//! Each rule also says until when its answer holds if the state does not change (the next
-//! threshold a subject crosses), so the engine asks it again only when the part of the
-//! state it reads changed or that instant passed.
+//! The rules themselves: each says which of its subjects (agencies, sources, meetings,
+//! incidents, systems) changed at `now` and how many members each matches, from the
+//! tracked figures; only the subjects that keep an alert of their own are then put into
+//! words with their members ([`kept`]). Pure: no clock, no I/O.
 
 use super::summary::{Lang, Text};
 use super::{Match, Rule};
 use crate::config::{AlertSettings, RuleSettings};
 use crate::decode::{Severity, Source};
+use std::collections::BTreeSet;
+
+use crate::derive::track::{MeetingFigures, SocTouched, SocTrack, Touched, VcTrack};
 use crate::state::State;
 use crate::state::dossiers::Members;
 use crate::state::soc::Incident;
@@ -29,25 +29,222 @@ pub fn settings_of(s: &AlertSettings, rule: Rule) -> &RuleSettings {
     }
 }
 
-/// Which part of the state a rule reads, and how far it has changed: the engine evaluates
-/// a rule again only when this differs from the last evaluation or its `until` passed.
-#[must_use]
-pub fn reads(state: &State, rule: Rule) -> u64 {
+/// What the rules read besides the state: the VC and SOC figures, kept per meeting,
+/// system and incident by the derive stage, and what the last tick recomputed of them.
+pub struct Tracked<'a> {
+    /// VC figures.
+    pub vc: &'a VcTrack,
+    /// SOC figures.
+    pub soc: &'a SocTrack,
+    /// Meetings recomputed this tick.
+    pub meetings: &'a Touched,
+    /// Systems and incidents recomputed this tick.
+    pub soc_touched: &'a SocTouched,
+}
+
+/// How the subjects of a rule changed.
+pub enum Updates {
+    /// All its subjects now, with their counts (everything was recomputed).
+    All(Vec<(String, u64)>),
+    /// These subjects changed: their count now, `None` when they no longer match.
+    Some(Vec<(String, Option<u64>)>),
+}
+
+/// The subjects of `rule` that changed at `now`. `agencies` are the agencies whose overdue
+/// or stalled dossiers changed (`None`: all of them).
+pub fn updates(
+    s: &AlertSettings,
+    state: &State,
+    t: &Tracked<'_>,
+    rule: Rule,
+    agencies: Option<&BTreeSet<u32>>,
+    now: Ts,
+) -> Updates {
     match rule {
-        Rule::DossierOverdue | Rule::DossierStalled => state.dossiers.tracker().generation(),
-        // Three subjects whose silence is a matter of time: cheap to ask every tick.
-        Rule::FeedSilent => u64::MAX,
-        Rule::EndpointMissing | Rule::EndpointPoorQuality => state.vc.generation.get(),
-        Rule::IncidentUnacknowledged | Rule::SocSystemSilent => state.soc.generation.get(),
+        Rule::DossierOverdue | Rule::DossierStalled => {
+            let tracker = state.dossiers.tracker();
+            let sets = |rule| {
+                if rule == Rule::DossierOverdue {
+                    tracker.overdue_of()
+                } else {
+                    tracker.stalled_of()
+                }
+            };
+            let sets = sets(rule);
+            match agencies {
+                None => Updates::All(
+                    sets.iter()
+                        .enumerate()
+                        .filter(|(_, m)| !m.is_empty())
+                        .map(|(a, m)| (agency_name(state, a), m.len() as u64))
+                        .collect(),
+                ),
+                Some(agencies) => Updates::Some(
+                    agencies
+                        .iter()
+                        .map(|&a| {
+                            let n = sets.get(a as usize).map_or(0, |m| m.len() as u64);
+                            (agency_name(state, a as usize), (n > 0).then_some(n))
+                        })
+                        .collect(),
+                ),
+            }
+        }
+        Rule::FeedSilent => {
+            let secs = state.params().source_silent_secs;
+            Updates::All(
+                Source::ALL
+                    .iter()
+                    .filter(|source| {
+                        let since = state.last_event[source.index()].unwrap_or(state.started_at);
+                        now > since.plus_secs(secs)
+                    })
+                    .map(|source| (source.as_str().to_owned(), 1))
+                    .collect(),
+            )
+        }
+        Rule::EndpointMissing | Rule::EndpointPoorQuality => {
+            let count = |f: &MeetingFigures| {
+                let n = if rule == Rule::EndpointMissing {
+                    f.missing.len()
+                } else {
+                    f.poor.len()
+                } as u64;
+                (f.active.is_some() && n > 0).then_some(n)
+            };
+            match t.meetings {
+                Touched::All => Updates::All(
+                    t.vc.all()
+                        .filter_map(|(id, f)| Some((id.clone(), count(f)?)))
+                        .collect(),
+                ),
+                Touched::Some(ids) => Updates::Some(
+                    ids.iter()
+                        .map(|id| (id.clone(), t.vc.figures(id).and_then(count)))
+                        .collect(),
+                ),
+            }
+        }
+        Rule::IncidentUnacknowledged => {
+            let min = min_severity(s);
+            let after = whole_secs(s.incident_unacknowledged_after);
+            let matches = |id: &str| {
+                let inc = state.soc.incidents.get(id)?;
+                let opened = inc.opened_at()?;
+                (inc.severity? >= min && inc.is_unacknowledged() && now > opened.plus_secs(after))
+                    .then_some(1)
+            };
+            match &t.soc_touched.incidents {
+                Touched::All => Updates::All(
+                    state
+                        .soc
+                        .incidents
+                        .keys()
+                        .filter_map(|id| Some((id.clone(), matches(id)?)))
+                        .collect(),
+                ),
+                Touched::Some(ids) => {
+                    Updates::Some(ids.iter().map(|id| (id.clone(), matches(id))).collect())
+                }
+            }
+        }
+        Rule::SocSystemSilent => match &t.soc_touched.systems {
+            Touched::All => Updates::All(t.soc.silent().iter().map(|id| (id.clone(), 1)).collect()),
+            Touched::Some(ids) => Updates::Some(
+                ids.iter()
+                    .map(|id| (id.clone(), t.soc.silent().contains(id).then_some(1)))
+                    .collect(),
+            ),
+        },
     }
 }
 
-/// One subject a rule matches, before it is capped and put into words.
-pub struct Hit<'s> {
-    /// The subject id.
-    pub subject: &'s str,
-    /// How many members match.
-    pub count: u64,
+fn agency_name(state: &State, agency: usize) -> String {
+    state
+        .agencies
+        .name(u32::try_from(agency).unwrap_or(u32::MAX))
+        .to_owned()
+}
+
+fn min_severity(s: &AlertSettings) -> Severity {
+    match s.incident_min_severity.as_str() {
+        "low" => Severity::Low,
+        "medium" => Severity::Medium,
+        "critical" => Severity::Critical,
+        _ => Severity::High,
+    }
+}
+
+/// A subject that keeps its own alert, as a match: its members (most urgent first, at most
+/// `max_members`) and its sentence. `None` when the subject is gone.
+pub fn kept(
+    s: &AlertSettings,
+    state: &State,
+    t: &Tracked<'_>,
+    rule: Rule,
+    subject: &str,
+    count: u64,
+) -> Option<Match> {
+    let what = match rule {
+        Rule::DossierOverdue | Rule::DossierStalled => {
+            let agency = state.agencies.get(subject)? as usize;
+            let tracker = state.dossiers.tracker();
+            let sets = if rule == Rule::DossierOverdue {
+                tracker.overdue_of()
+            } else {
+                tracker.stalled_of()
+            };
+            What::Dossiers(sets.get(agency)?)
+        }
+        Rule::FeedSilent => What::Feed(*Source::ALL.iter().find(|x| x.as_str() == subject)?),
+        Rule::EndpointMissing | Rule::EndpointPoorQuality => {
+            let m = state.vc.meetings.get(subject)?;
+            let f = t.vc.figures(subject)?;
+            let mut members: Vec<&str> = if rule == Rule::EndpointMissing {
+                f.missing.iter().map(String::as_str).collect()
+            } else {
+                f.poor.iter().map(String::as_str).collect()
+            };
+            members.sort_unstable();
+            members.dedup();
+            What::Meeting(m, members)
+        }
+        Rule::IncidentUnacknowledged => {
+            let inc = state.soc.incidents.get(subject)?;
+            What::Incident(inc, inc.severity?)
+        }
+        Rule::SocSystemSilent => What::System,
+    };
+    Some(put_into_words(
+        s,
+        state,
+        rule,
+        &Hit {
+            subject,
+            count,
+            what,
+        },
+    ))
+}
+
+/// The roll-up match of `rule`: `count` more subjects beyond those with their own alert,
+/// `members` the most urgent of them.
+pub fn others(s: &AlertSettings, rule: Rule, count: u64, members: Vec<String>) -> Match {
+    let text = Text::Others { rule, count };
+    Match {
+        rule,
+        subject: OTHERS.to_owned(),
+        count,
+        members,
+        summary: text.render(s.language),
+        params: text.params(),
+    }
+}
+
+/// One subject a rule matches, with what it takes to put it into words.
+struct Hit<'s> {
+    subject: &'s str,
+    count: u64,
     what: What<'s>,
 }
 
@@ -60,83 +257,9 @@ enum What<'s> {
     System,
 }
 
-/// The subjects `rule` matches at `now` (enabled rules only, at least `min_count`), and
-/// the instant until which that answer holds while the state does not change.
-pub fn hits<'s>(s: &AlertSettings, state: &'s State, rule: Rule, now: Ts) -> (Vec<Hit<'s>>, Ts) {
-    let r = settings_of(s, rule);
-    if !r.enabled {
-        return (Vec::new(), Ts::MAX);
-    }
-    let mut out = Vec::new();
-    let until = match rule {
-        Rule::DossierOverdue | Rule::DossierStalled => {
-            dossiers(state, rule, &mut out);
-            Ts::MAX
-        }
-        Rule::FeedSilent => {
-            feeds(state, now, &mut out);
-            Ts::MIN
-        }
-        Rule::EndpointMissing | Rule::EndpointPoorQuality => meetings(state, rule, now, &mut out),
-        Rule::IncidentUnacknowledged => incidents(s, state, now, &mut out),
-        Rule::SocSystemSilent => {
-            for system in state.silent_systems(now) {
-                out.push(Hit {
-                    subject: system,
-                    count: 1,
-                    what: What::System,
-                });
-            }
-            state.next_system_silence(now).unwrap_or(Ts::MAX)
-        }
-    };
-    out.retain(|h| h.count >= r.min_count);
-    (out, until)
-}
-
 /// The subject id of a rule's roll-up alert (`{rule}:+others`), which counts the subjects
 /// beyond `max_subjects_per_rule`; its `params` carry `"others": true` and no subject key.
 pub const OTHERS: &str = "+others";
-
-/// The matches of one rule from its hits: at most `max_subjects_per_rule` keep their own
-/// alert, the most urgent (largest count, ties by subject id, so replicas agree); the rest
-/// become one roll-up match, whose members are the other subjects, most urgent first. Only
-/// the kept subjects are put into words, so the cost of the words does not grow with the
-/// subjects.
-pub fn cap(s: &AlertSettings, state: &State, rule: Rule, mut hits: Vec<Hit<'_>>) -> Vec<Match> {
-    let n = s.max_subjects_per_rule;
-    let urgent = |a: &Hit<'_>, b: &Hit<'_>| b.count.cmp(&a.count).then(a.subject.cmp(b.subject));
-    let mut rest = Vec::new();
-    if hits.len() > n {
-        if n > 0 {
-            hits.select_nth_unstable_by(n - 1, urgent);
-        }
-        rest = hits.split_off(n);
-    }
-    let mut out: Vec<Match> = hits
-        .into_iter()
-        .map(|h| put_into_words(s, state, rule, &h))
-        .collect();
-    if !rest.is_empty() {
-        let count = rest.len() as u64;
-        let listed = s.max_members.min(rest.len());
-        if listed > 0 {
-            rest.select_nth_unstable_by(listed - 1, urgent);
-        }
-        rest.truncate(listed);
-        rest.sort_unstable_by(urgent);
-        let text = Text::Others { rule, count };
-        out.push(Match {
-            rule,
-            subject: OTHERS.to_owned(),
-            count,
-            members: rest.iter().map(|h| h.subject.to_owned()).collect(),
-            summary: text.render(s.language),
-            params: text.params(),
-        });
-    }
-    out
-}
 
 /// A kept hit as a match: its members (most urgent first, at most `max_members`) and its
 /// sentence.
@@ -220,113 +343,4 @@ fn put_into_words(s: &AlertSettings, state: &State, rule: Rule, h: &Hit<'_>) -> 
         params: text.params(),
         members,
     }
-}
-
-/// Overdue or stalled dossiers, grouped per agency, from the tracked figures (members most
-/// urgent first: overdue by earliest `due_at`, stalled by earliest latest event, ties by
-/// dossier id).
-fn dossiers<'s>(state: &'s State, rule: Rule, out: &mut Vec<Hit<'s>>) {
-    let t = state.dossiers.tracker();
-    let groups: Box<dyn Iterator<Item = (u32, &'s Members)>> = if rule == Rule::DossierOverdue {
-        Box::new(t.overdue())
-    } else {
-        Box::new(t.stalled())
-    };
-    for (agency, members) in groups {
-        out.push(Hit {
-            subject: state.agencies.name(agency),
-            count: members.len() as u64,
-            what: What::Dossiers(members),
-        });
-    }
-}
-
-fn feeds<'s>(state: &'s State, now: Ts, out: &mut Vec<Hit<'s>>) {
-    let secs = state.params().source_silent_secs;
-    for source in Source::ALL {
-        let since = state.last_event[source.index()].unwrap_or(state.started_at);
-        if now > since.plus_secs(secs) {
-            out.push(Hit {
-                subject: source.as_str(),
-                count: 1,
-                what: What::Feed(source),
-            });
-        }
-    }
-}
-
-/// Meetings with missing (or poor-quality) endpoints; returns when the next meeting passes
-/// the "missing" threshold.
-fn meetings<'s>(state: &'s State, rule: Rule, now: Ts, out: &mut Vec<Hit<'s>>) -> Ts {
-    let p = state.params();
-    let vc = &state.vc;
-    if rule == Rule::EndpointMissing {
-        for (id, m) in vc.meetings.iter().filter(|(_, m)| m.active()) {
-            let mut missing: Vec<&str> = vc.missing_in(id, m, &p.vc, now).collect();
-            if missing.is_empty() {
-                continue;
-            }
-            missing.sort_unstable();
-            // An endpoint listed twice in `expected_endpoints` is one endpoint.
-            missing.dedup();
-            out.push(Hit {
-                subject: id,
-                count: missing.len() as u64,
-                what: What::Meeting(m, missing),
-            });
-        }
-        return vc.next_missing(&p.vc, now).unwrap_or(Ts::MAX);
-    }
-    let mut poor: std::collections::HashMap<&str, Vec<&str>> = std::collections::HashMap::new();
-    for (ep_id, e) in &vc.endpoints {
-        if let Some(meeting) = e.connected_to(&vc.meetings)
-            && e.poor_quality(&p.vc)
-        {
-            poor.entry(meeting).or_default().push(ep_id);
-        }
-    }
-    for (id, mut members) in poor {
-        let Some((id, m)) = vc.meetings.get_key_value(id) else {
-            continue;
-        };
-        members.sort_unstable();
-        out.push(Hit {
-            subject: id,
-            count: members.len() as u64,
-            what: What::Meeting(m, members),
-        });
-    }
-    Ts::MAX
-}
-
-/// Open incidents at or above the configured severity, unacknowledged for longer than the
-/// threshold; returns when the next one passes it.
-fn incidents<'s>(s: &AlertSettings, state: &'s State, now: Ts, out: &mut Vec<Hit<'s>>) -> Ts {
-    let min = match s.incident_min_severity.as_str() {
-        "low" => Severity::Low,
-        "medium" => Severity::Medium,
-        "critical" => Severity::Critical,
-        _ => Severity::High,
-    };
-    let after = whole_secs(s.incident_unacknowledged_after);
-    let mut until = Ts::MAX;
-    for (id, inc) in &state.soc.incidents {
-        let Some(severity) = inc.severity.filter(|sev| *sev >= min) else {
-            continue;
-        };
-        let (Some(opened), true) = (inc.opened_at(), inc.is_unacknowledged()) else {
-            continue;
-        };
-        let due = opened.plus_secs(after);
-        if now > due {
-            out.push(Hit {
-                subject: id,
-                count: 1,
-                what: What::Incident(inc, severity),
-            });
-        } else {
-            until = until.min(Ts(due.0.saturating_add(1)));
-        }
-    }
-    until
 }

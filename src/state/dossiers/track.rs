@@ -127,6 +127,8 @@ pub struct Tracker {
     closed: BinaryHeap<Reverse<(i64, u32)>>,
     /// Bumped whenever an agency's overdue or stalled members change.
     generation: u64,
+    /// The agencies whose overdue or stalled members changed, in order.
+    changes: crate::state::ChangeLog<u32>,
 }
 
 fn slot_of(i: usize) -> u32 {
@@ -169,11 +171,30 @@ impl Tracker {
         members(&self.stalled)
     }
 
+    /// Overdue dossiers by interned agency id (empty sets for agencies without any).
+    #[must_use]
+    pub fn overdue_of(&self) -> &[Members] {
+        &self.overdue
+    }
+
+    /// Stalled dossiers by interned agency id.
+    #[must_use]
+    pub fn stalled_of(&self) -> &[Members] {
+        &self.stalled
+    }
+
     /// Changes whenever some agency's overdue or stalled dossiers change, so that the alert
     /// rules re-read them only then.
     #[must_use]
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// The agencies whose overdue or stalled dossiers changed, in order (see
+    /// [`crate::state::ChangeLog`]); a rebuild starts a new log, at a new generation.
+    #[must_use]
+    pub fn changes(&self) -> &crate::state::ChangeLog<u32> {
+        &self.changes
     }
 
     /// Moves a dossier from class `before` to `after` (`None`: absent).
@@ -208,6 +229,9 @@ impl Tracker {
                 grow(sets, agency).insert((k, Box::from(id)));
             }
             self.generation += 1;
+            for (agency, _) in old.into_iter().chain(new) {
+                self.changes.push(agency);
+            }
         }
     }
 }
@@ -271,8 +295,11 @@ impl Dossiers {
     /// Stops tracking until the next [`Dossiers::advance`], which rebuilds the figures (after
     /// the thresholds changed).
     pub fn untrack(&mut self) {
+        let mut changes = std::mem::take(&mut self.track.changes);
+        changes.restart();
         self.track = Tracker {
             generation: self.track.generation + 1,
+            changes,
             ..Tracker::default()
         };
         for d in &mut self.slab {
@@ -314,9 +341,12 @@ impl Dossiers {
     /// Classifies every dossier at `now` and arms its timer.
     fn rebuild(&mut self, p: &Params, now: Ts) {
         let u = p.urgency_at(now);
+        let mut changes = std::mem::take(&mut self.track.changes);
+        changes.restart();
         self.track = Tracker {
             at: Some(now),
             generation: self.track.generation + 1,
+            changes,
             ..Tracker::default()
         };
         for i in 0..self.slab.len() {

@@ -34,6 +34,7 @@ use iocd::decode::{DecodeLimits, Source, decode};
 use iocd::derive::Deriver;
 use iocd::derive::alerts::Engine;
 use iocd::derive::snapshot::Snapshot;
+use iocd::state::evict::Caps;
 use iocd::state::{Input, Params, State};
 use iocd::time::{Calendar, Ts};
 use iocd_testkit as tk;
@@ -46,9 +47,21 @@ fn rfc(secs: i64) -> String {
     Ts::from_secs(secs).to_rfc3339(&jiff::tz::TimeZone::UTC)
 }
 
-/// A state of `scale` provinces (see the module comment).
+/// A state of `scale` provinces (see the module comment), with memory caps above it (the
+/// default caps are sized for ten times a real province, which holds far fewer meetings
+/// and systems than this stress state).
 fn build(scale: usize) -> State {
-    let mut state = State::new(Params::default(), Ts::from_secs(T0 - 40 * DAY));
+    let params = Params {
+        caps: Caps {
+            dossiers: 2_000_000,
+            meetings: 200_000,
+            endpoints: 400_000,
+            systems: 100_000,
+            incidents: 100_000,
+        },
+        ..Params::default()
+    };
+    let mut state = State::new(params, Ts::from_secs(T0 - 40 * DAY));
     let limits = DecodeLimits::default();
     let decode_now = Ts::from_secs(T0 + DAY);
     let mut apply = |p: &tk::Payload| {

@@ -34,7 +34,10 @@ const REASONS: [(Reason, f64); 8] = [
 /// Decides the fault of each event.
 #[derive(Clone, Debug)]
 pub(super) struct Injector {
+    /// Share of events with a fault.
     share: f64,
+    /// How the faulty ones split into duplicates, held-back events and corrupted copies.
+    kinds: [f64; 3],
 }
 
 /// A message and when to publish it.
@@ -43,11 +46,22 @@ pub(super) type Timed = (Ts, SimMessage);
 impl Injector {
     pub(super) fn new(share: f64) -> Self {
         Self {
-            share: if share.is_finite() {
-                share.clamp(0.0, 1.0)
-            } else {
-                0.0
-            },
+            share: clamp_share(share),
+            kinds: KINDS,
+        }
+    }
+
+    /// Each kind of fault with a share of its own: `shares` of duplicates, held-back events
+    /// and corrupted copies, per event.
+    pub(super) fn with_shares(shares: [f64; 3]) -> Self {
+        let kinds = shares.map(clamp_share);
+        let share = kinds.iter().sum::<f64>();
+        if share <= 0.0 {
+            return Self::new(0.0);
+        }
+        Self {
+            share: share.min(1.0),
+            kinds,
         }
     }
 
@@ -73,7 +87,7 @@ impl Injector {
         if self.share <= 0.0 || rng.random::<f64>() >= self.share {
             return [Some((at, msg)), None];
         }
-        match pick(rng, &KINDS) {
+        match pick(rng, &self.kinds) {
             0 => {
                 let later = after(at, rng.random_range(0.2..20.0));
                 let copy = SimMessage {
@@ -102,6 +116,14 @@ impl Injector {
                 [Some((at, msg)), Some((at, bad))]
             }
         }
+    }
+}
+
+fn clamp_share(share: f64) -> f64 {
+    if share.is_finite() {
+        share.clamp(0.0, 1.0)
+    } else {
+        0.0
     }
 }
 
@@ -297,4 +319,46 @@ fn invalid_value(rng: &mut StdRng, clock: &Clock, at: Ts, o: &mut Map<String, Va
         .unwrap_or("2026-11-24T08:15:02")
         .replace('T', " ");
     o.insert("occurred_at".into(), naive.into());
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+    use crate::simulate::clock::Rhythm;
+
+    #[test]
+    fn each_kind_of_fault_can_have_a_share_of_its_own() {
+        let at = Ts::from_secs(1_795_000_000);
+        let clock = Clock::new(Rhythm::Busy, at);
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut obj = Map::new();
+        obj.insert("event_id".into(), "hb-1".into());
+        obj.insert("type".into(), "heartbeat".into());
+        obj.insert("occurred_at".into(), clock.rfc3339(at, true).into());
+        let injector = Injector::with_shares([0.01, 0.0, 0.01]);
+        let mut counts = [0_u32; 4];
+        for _ in 0..100_000 {
+            let out = injector.inject(&mut rng, &clock, at, Source::Onestop, "t".into(), &obj);
+            for (_, msg) in out.into_iter().flatten() {
+                let i = match msg.fault {
+                    None => 0,
+                    Some(Fault::Duplicate) => 1,
+                    Some(Fault::OutOfOrder) => 2,
+                    Some(Fault::Malformed(_)) => 3,
+                };
+                counts[i] += 1;
+            }
+        }
+        // Every event is sent once; 1 % of them once more, 1 % with a corrupted copy.
+        assert_eq!(counts[0], 100_000);
+        assert_eq!(counts[2], 0);
+        assert!((900..1100).contains(&counts[1]), "{counts:?}");
+        assert!((900..1100).contains(&counts[3]), "{counts:?}");
+        // No share at all: no fault.
+        let none = Injector::with_shares([0.0; 3]);
+        let out = none.inject(&mut rng, &clock, at, Source::Onestop, "t".into(), &obj);
+        assert!(out[0].as_ref().is_some_and(|(_, m)| m.fault.is_none()) && out[1].is_none());
+    }
 }

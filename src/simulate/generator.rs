@@ -178,7 +178,10 @@ impl Generator {
             event_serial: [0; 3],
             queue: BinaryHeap::new(),
             seq: 0,
-            injector: Injector::new(options.faults),
+            injector: options.fault_mix.map_or_else(
+                || Injector::new(options.faults),
+                |mix| Injector::with_shares(mix.shares()),
+            ),
             emitted_in_window: 0,
             out: Vec::new(),
             profile,

@@ -162,6 +162,7 @@ impl Pacer {
             due.extend(self.generator.generate(until));
             for msg in due {
                 let (source, fault) = (msg.source, msg.fault);
+                let ty = super::accepted_type(&msg);
                 let publish = self
                     .client
                     .publish(msg.topic, QoS::AtLeastOnce, false, msg.payload);
@@ -171,6 +172,9 @@ impl Pacer {
                     sent = publish => sent.map_err(SimError::ClientStopped)?,
                 }
                 self.report.count(source, fault);
+                if let Some(ty) = ty {
+                    self.report.count_type(source, ty);
+                }
             }
             self.progress_line();
             if last {

@@ -40,8 +40,12 @@ pub struct SelfMetrics {
     pub mqtt_sessions_lost: IntCounter,
     /// PUBLISH packets received on the input topics.
     pub mqtt_messages_received: IntCounter,
-    /// Seconds the MQTT loop waited for room in the pipeline queue (backpressure).
+    /// Seconds during which the pipeline queue was full and ingest held messages for it
+    /// (backpressure; the MQTT loop itself never waits).
     pub ingest_queue_wait_seconds: Counter,
+    /// QoS 0 input messages dropped by ingest: the pipeline queue was full and ingest already
+    /// held 64 MiB of messages for it, or they were still held at shutdown.
+    pub ingest_dropped: IntCounter,
     /// Messages put on the pipeline queue.
     pub pipeline_enqueued: IntCounter,
     /// Messages taken off the pipeline queue.
@@ -89,7 +93,7 @@ impl SelfMetrics {
         };
         let ingest_queue_wait_seconds = Counter::new(
             "iocd_ingest_queue_wait_seconds_total",
-            "Seconds the MQTT loop waited for room in the pipeline queue (backpressure).",
+            "Seconds during which the pipeline queue was full and ingest held messages for it (backpressure).",
         )
         .expect("constant metric name is valid");
         registry
@@ -169,6 +173,10 @@ impl SelfMetrics {
                 "PUBLISH packets received on the input topics.",
             ),
             ingest_queue_wait_seconds,
+            ingest_dropped: counter(
+                "iocd_ingest_dropped_total",
+                "QoS 0 input messages dropped: the pipeline queue was full and ingest already held 64 MiB for it (or at shutdown).",
+            ),
             pipeline_enqueued: counter(
                 "iocd_pipeline_enqueued_total",
                 "Messages put on the pipeline queue.",

@@ -1,6 +1,7 @@
 //! `ingest::mqtt` against a real Mosquitto: delivery on the input topics, link status,
-//! broker restarts with and without a kept session, oversized payloads, backpressure and a
-//! broker that is down at start. Each test has its own broker, client id and prefix.
+//! broker restarts with and without a kept session, oversized payloads, backpressure (the
+//! event loop keeps polling, so keepalive never starves) and a broker that is down at start.
+//! Each test has its own broker, client id and prefix.
 //!
 //! Logs are off unless `TEST_LOG` is set.
 
@@ -18,7 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{TIMEOUT, broker::TestBroker, init_logs, unique, wait_for};
+use crate::helpers::{TIMEOUT, broker::TestBroker, init_logs, poll_until, unique, wait_for};
 
 const MAX_PAYLOAD: usize = 65_536;
 
@@ -47,10 +48,15 @@ fn settings(name: &str, url: &str, persistent: bool) -> MqttSettings {
 }
 
 fn spawn_ingest(settings: &MqttSettings, capacity: usize) -> Ingest {
+    spawn_ingest_holding(settings, capacity, iocd::ingest::mqtt::HOLD_MAX_BYTES)
+}
+
+/// [`spawn_ingest`], holding at most `hold_bytes` of QoS 0 messages while the queue is full.
+fn spawn_ingest_holding(settings: &MqttSettings, capacity: usize, hold_bytes: usize) -> Ingest {
     init_logs();
     let (tx, rx) = mpsc::channel(capacity);
     let metrics = SelfMetrics::new();
-    let (ingest, publisher, status) = MqttIngest::new(
+    let (mut ingest, publisher, status) = MqttIngest::new(
         settings,
         None,
         MAX_PAYLOAD,
@@ -59,6 +65,7 @@ fn spawn_ingest(settings: &MqttSettings, capacity: usize) -> Ingest {
         metrics.clone(),
     )
     .expect("valid settings");
+    ingest.set_hold_max_bytes(hold_bytes);
     let cancel = CancellationToken::new();
     let task = tokio::spawn(ingest.run(cancel.clone()));
     Ingest {
@@ -141,14 +148,26 @@ impl Ingest {
         format!("{}/{rest}", self.prefix)
     }
 
-    /// With a queue of one: waits until ingest holds a message it cannot hand over (one in
-    /// the queue, one in hand).
-    async fn wait_blocked(&self) {
+    /// With a queue of one: waits until ingest has read `n` messages and handed over one
+    /// (the queue is full, the others are held).
+    async fn wait_holding(&self, n: u64) {
         let metrics = &self.metrics;
-        wait_for("ingest waits on the full queue", || async {
-            metrics.mqtt_messages_received.get() == 2
-        })
+        let (received, enqueued) = poll_until(
+            TIMEOUT,
+            || async {
+                (
+                    metrics.mqtt_messages_received.get(),
+                    metrics.pipeline_enqueued.get(),
+                )
+            },
+            |&(received, enqueued)| received == n && enqueued == 1,
+        )
         .await;
+        assert_eq!(
+            (received, enqueued),
+            (n, 1),
+            "(read, handed over): ingest should hold what the full queue cannot take"
+        );
     }
 
     /// [`Ingest::stop`], which must take under a second.
@@ -372,7 +391,7 @@ async fn an_oversized_payload_is_handed_over_and_the_connection_stays_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_the_pipeline_queue_full_ingest_waits_and_loses_nothing() {
+async fn with_the_pipeline_queue_full_ingest_holds_and_loses_nothing() {
     within(async {
         let broker = TestBroker::start();
         let mut ingest = spawn_ingest(&settings("full", &broker.url(), true), 1);
@@ -381,11 +400,9 @@ async fn with_the_pipeline_queue_full_ingest_waits_and_loses_nothing() {
         let msgs = numbered(&topic, 0..200);
         publish_all(&broker, &msgs).await;
         let metrics = ingest.metrics.clone();
-        // One message in the queue and one in hand: ingest is waiting for room.
-        wait_for("ingest waits on the full queue", || async {
-            metrics.pipeline_enqueued.get() == 1 && metrics.mqtt_messages_received.get() == 2
-        })
-        .await;
+        // One message in the queue, the 199 others read and held unacknowledged (the test
+        // broker's in-flight window is 1,000): the loop went on reading.
+        ingest.wait_holding(200).await;
         let got = ingest.recv_n(200).await;
         assert_eq!(
             payloads(&got),
@@ -401,7 +418,8 @@ async fn with_the_pipeline_queue_full_ingest_waits_and_loses_nothing() {
         assert_eq!(metrics.mqtt_messages_received.get(), 200);
         let waited = metrics.ingest_queue_wait_seconds.get();
         assert!(waited > 0.0);
-        eprintln!("queue full: 200 of 200 delivered, ingest waited {waited:.3} s in total");
+        assert_eq!(metrics.ingest_dropped.get(), 0);
+        eprintln!("queue full: 200 of 200 delivered, held for {waited:.3} s in total");
         ingest.stop().await;
     })
     .await;
@@ -485,10 +503,28 @@ async fn publisher_messages_reach_the_broker() {
     .await;
 }
 
+/// How many PINGREQs the broker logged from `client_id` (it logs them with `log_type debug`).
+fn pings(broker: &TestBroker, client_id: &str) -> usize {
+    broker
+        .log()
+        .matches(&format!("Received PINGREQ from {client_id}"))
+        .count()
+}
+
+/// Waits until the broker has seen three more PINGREQs from `client_id`: the event loop
+/// went on polling for three keepalive intervals.
+async fn wait_three_more_pings(broker: &TestBroker, client_id: &str) {
+    let before = pings(broker, client_id);
+    wait_for("three more keepalive pings", || async {
+        pings(broker, client_id) >= before + 3
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stall_longer_than_the_keepalive_loses_nothing() {
+async fn at_qos1_a_stall_longer_than_the_keepalive_keeps_the_link_and_the_broker_holds_the_rest() {
     within(async {
-        let broker = TestBroker::start();
+        let broker = TestBroker::start_with("max_inflight_messages 10\nlog_type debug");
         let mut s = settings("stall", &broker.url(), true);
         s.keepalive = Duration::from_secs(1);
         let mut ingest = spawn_ingest(&s, 1);
@@ -496,32 +532,78 @@ async fn a_stall_longer_than_the_keepalive_loses_nothing() {
         let topic = ingest.topic("soc/stall");
         let msgs = numbered(&topic, 0..50);
         publish_all(&broker, &msgs).await;
-        ingest.wait_blocked().await;
+        // One in the queue (acknowledged), the broker's in-flight window held unacknowledged:
+        // then the broker sends no more and keeps the rest for the session. (Mosquitto 2.0
+        // lets a window of 10 reach about 20 once the first ack comes back.)
         let metrics = ingest.metrics.clone();
-        // The pipeline stalls until the broker drops the silent client (keepalive 1 s:
-        // Mosquitto allows 1.5 s, checked every few seconds).
-        wait_for("the broker drops the stalled client", || async {
-            broker.log().contains("has exceeded timeout")
+        wait_for("ingest to read a window's worth", || async {
+            metrics.mqtt_messages_received.get() >= 11
         })
         .await;
-        let mut received = ingest.recv_all(&msgs, &[]).await;
-        let want = payloads_of(&msgs);
-        // Keep draining (redeliveries) until the loop has noticed the dropped link.
-        let deadline = Instant::now() + TIMEOUT;
-        while metrics.mqtt_connection_errors.get() == 0 {
-            assert!(
-                Instant::now() < deadline,
-                "the dropped link was never noticed"
-            );
-            let next = tokio::time::timeout(Duration::from_millis(10), ingest.rx.recv()).await;
-            if let Ok(Some(m)) = next {
-                assert!(want.contains(&m.payload.to_vec()));
-                received += 1;
-            }
-        }
-        let errors = metrics.mqtt_connection_errors.get();
-        eprintln!(
-            "stall: 50 of 50 delivered ({received} with redeliveries), {errors} connection errors"
+        // The pipeline stalls for three keepalive intervals: the loop keeps pinging.
+        wait_three_more_pings(&broker, &s.client_id).await;
+        let during = metrics.mqtt_messages_received.get();
+        assert!(
+            during < 30,
+            "{during} read: the window did not hold the flow"
+        );
+        assert_eq!(metrics.pipeline_enqueued.get(), 1);
+        assert_eq!(metrics.mqtt_connection_errors.get(), 0);
+        assert_eq!(metrics.mqtt_connects.get(), 1);
+        assert!(!broker.log().contains("has exceeded timeout"));
+        // The pipeline resumes: everything arrives, exactly once, nothing dropped.
+        let got = ingest.recv_n(50).await;
+        assert_eq!(payloads(&got), payloads_of(&msgs));
+        assert_eq!(metrics.mqtt_messages_received.get(), 50);
+        assert_eq!(metrics.ingest_dropped.get(), 0);
+        assert_eq!(metrics.mqtt_connection_errors.get(), 0);
+        eprintln!("QoS 1 stall: 50 of 50 delivered, {during} read during the stall, no disconnect");
+        ingest.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_qos0_a_stall_keeps_the_link_and_every_message_is_handed_over_or_counted() {
+    within(async {
+        let broker = TestBroker::start_with("log_type debug");
+        let mut s = settings("stall0", &broker.url(), true);
+        s.keepalive = Duration::from_secs(1);
+        let topic = format!("{}/vc/flood", s.prefix);
+        // Room to hold four of the one-digit payloads below.
+        let hold = 4 * (1 + topic.len() + iocd::ingest::mqtt::HELD_OVERHEAD_BYTES);
+        let mut ingest = spawn_ingest_holding(&s, 4, hold);
+        ingest.wait_subscribed().await;
+        let lines: Vec<u8> = (0..50)
+            .flat_map(|n| format!("{n}\n").into_bytes())
+            .collect();
+        broker.publish_lines(&topic, 0, lines).await;
+        let metrics = ingest.metrics.clone();
+        // All 50 read although nothing takes from the queue: 4 queued, 4 held (the bound),
+        // 42 dropped and counted.
+        wait_for("ingest to read all 50", || async {
+            metrics.mqtt_messages_received.get() == 50
+        })
+        .await;
+        assert_eq!(metrics.pipeline_enqueued.get(), 4);
+        assert_eq!(metrics.ingest_dropped.get(), 42);
+        wait_three_more_pings(&broker, &s.client_id).await;
+        assert_eq!(metrics.mqtt_connection_errors.get(), 0);
+        assert_eq!(metrics.mqtt_connects.get(), 1);
+        // The pipeline resumes: the queued and the held ones, in the order read.
+        let got = ingest.recv_n(8).await;
+        let got: Vec<String> = got
+            .iter()
+            .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
+            .collect();
+        assert_eq!(got, ["0", "1", "2", "3", "4", "5", "6", "7"]);
+        wait_for("the held messages counted as enqueued", || async {
+            metrics.pipeline_enqueued.get() == 8
+        })
+        .await;
+        assert_eq!(
+            metrics.pipeline_enqueued.get() + metrics.ingest_dropped.get(),
+            metrics.mqtt_messages_received.get()
         );
         ingest.stop().await;
     })
@@ -555,7 +637,7 @@ async fn cancel_ends_run_promptly_while_waiting_for_queue_room() {
         ingest.wait_subscribed().await;
         let topic = ingest.topic("vc/x");
         publish_all(&broker, &numbered(&topic, 0..5)).await;
-        ingest.wait_blocked().await;
+        ingest.wait_holding(5).await;
         ingest.stop_promptly().await;
     })
     .await;

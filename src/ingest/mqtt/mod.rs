@@ -1,9 +1,15 @@
 //! The MQTT connection. One task ([`MqttIngest::run`]) owns rumqttc's event loop and does
 //! nothing but poll it: it subscribes to the input topics on every connection that has no
-//! session, hands each input message to the pipeline over a bounded queue (waiting when the
-//! queue is full, never dropping), reconnects with capped exponential backoff and full
-//! jitter, and reports the link's state through a `watch` channel ([`LinkStatus`]).
+//! session, hands each input message to the pipeline over a bounded queue, reconnects with
+//! capped exponential backoff and full jitter, and reports the link's state through a `watch`
+//! channel ([`LinkStatus`]).
 //!
+//! The loop never waits for the pipeline, so keepalive pings go on under any load: when the
+//! queue is full, QoS 1 messages wait unacknowledged (the broker's in-flight window stops the
+//! flow, and the broker holds the rest), and QoS 0 messages are held up to [`HOLD_MAX_BYTES`],
+//! then dropped and counted (`iocd_ingest_dropped_total`). The reasoning is in `handoff`.
+//!
+//! - `handoff`: the queue to the pipeline, the messages held while it is full, the acks.
 //! - `options`: settings → rumqttc's options (URL, TLS, client id, filters), checked once.
 //! - `publish`: [`Publisher`], the cheap, cloneable handle the outputs use to publish dead
 //!   letters and alerts through the same connection; it never blocks.
@@ -12,13 +18,14 @@
 //!
 //! # Acknowledgements and connection epochs
 //!
-//! With a data directory, acknowledgements are manual: a QoS 1 message carries an [`Ack`]
-//! and is acknowledged only once it is in the event log. Every CONNACK starts a new
-//! *connection epoch* (`MqttIngest::epoch`); an acknowledgement coming back for an older
-//! epoch is dropped instead of acknowledging a different message under a reused packet id
-//! (the broker redelivers the message, and dedupe ignores it). rumqttc keeps packets read in
-//! a batch across a reconnection and yields them after the next CONNACK, so the epoch of a
-//! message is taken when the packet is read, not when it is yielded.
+//! Acknowledgements are always manual (rumqttc never acknowledges by itself): a QoS 1
+//! message is acknowledged once it is in the pipeline queue, or, with a data directory, once
+//! it is in the event log (the message then carries its [`Ack`] to the journal). Every
+//! CONNACK starts a new *connection epoch* (`MqttIngest::epoch`); an acknowledgement coming
+//! back for an older epoch is dropped instead of acknowledging a different message under a
+//! reused packet id (the broker redelivers the message, and dedupe ignores it). rumqttc keeps
+//! packets read in a batch across a reconnection and yields them after the next CONNACK, so
+//! those are given the epoch they were read on (`MqttIngest::stale`).
 
 mod ack;
 mod handoff;
@@ -39,6 +46,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, debug, error, info, info_span, warn};
 
 pub use ack::{Ack, AckError, Acker};
+pub use handoff::{HELD_OVERHEAD_BYTES, HOLD_MAX_BYTES};
 pub use link::LinkStatus;
 pub use options::{IngestError, tls_config};
 pub use publish::{PublishError, Publisher, outgoing_payload_limit};
@@ -46,6 +54,7 @@ pub use publish::{PublishError, Publisher, outgoing_payload_limit};
 use crate::config::{MqttSettings, Secret};
 use crate::ingest::RawMessage;
 use crate::telemetry::SelfMetrics;
+use handoff::{Handoff, queue_closed};
 use link::{Backoff, Link};
 use options::{REQUEST_CHANNEL_CAPACITY, input_filters, mqtt_options};
 use publish::OpenGuard;
@@ -59,7 +68,9 @@ const DISCONNECT_GRACE: Duration = Duration::from_millis(500);
 /// When QoS 1 messages are acknowledged to the broker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Acks {
-    /// By rumqttc, as they are read off the socket (no data directory: nothing to wait for).
+    /// By ingest, as soon as the message is in the pipeline queue (no data directory: nothing
+    /// else to wait for). Not on reading: a message that waits for room in the queue stays
+    /// unacknowledged, so the broker's in-flight window holds the flow back.
     OnReceipt,
     /// By the journal through an [`Acker`], once the message is in the event log: each
     /// message then carries its [`Ack`].
@@ -80,7 +91,8 @@ pub struct MqttIngest {
     /// lies under one.
     inputs: Vec<String>,
     persistent: bool,
-    tx: mpsc::Sender<RawMessage>,
+    /// The pipeline queue, and the messages waiting for room in it.
+    handoff: Handoff,
     link: Link,
     backoff: Backoff,
     metrics: SelfMetrics,
@@ -88,9 +100,11 @@ pub struct MqttIngest {
     epoch: u64,
     /// The epoch, shared with [`Acker`]s so they drop acknowledgements of older connections.
     shared_epoch: Arc<AtomicU64>,
-    /// Whether messages are acknowledged by the pipeline (after they are durable) rather
-    /// than by rumqttc as they are read.
-    manual_acks: bool,
+    /// Who acknowledges QoS 1 messages: ingest, or the journal once they are durable.
+    acks: Acks,
+    /// Publishes rumqttc still holds from the connection before the last CONNACK (read in
+    /// the batch that ended with an error), and the epoch they were read on.
+    stale: (usize, u64),
     /// Whether to read the broker's `$SYS` dropped-message counter (Mosquitto). Off for
     /// the embedded rumqttd, which disconnects a client subscribing to `$SYS`.
     broker_stats: bool,
@@ -119,7 +133,7 @@ enum Action {
     Subscribed(SubAck),
     Forward(Publish),
     BrokerDropped(Publish),
-    Foreign(String),
+    Foreign(Publish),
     Nothing,
 }
 
@@ -130,7 +144,7 @@ fn classify(event: Event, inputs: &[String]) -> Action {
         Event::Incoming(Incoming::SubAck(ack)) => Action::Subscribed(ack),
         Event::Incoming(Incoming::Publish(p)) if is_input(&p.topic, inputs) => Action::Forward(p),
         Event::Incoming(Incoming::Publish(p)) if p.topic == SYS_DROPPED => Action::BrokerDropped(p),
-        Event::Incoming(Incoming::Publish(p)) => Action::Foreign(p.topic),
+        Event::Incoming(Incoming::Publish(p)) => Action::Foreign(p),
         Event::Incoming(_) | Event::Outgoing(_) => Action::Nothing,
     }
 }
@@ -164,9 +178,13 @@ impl MqttIngest {
     ) -> Result<(MqttIngest, Publisher, watch::Receiver<LinkStatus>), IngestError> {
         let filters = input_filters(&settings.prefix)?;
         let max_out = outgoing_payload_limit(max_payload_bytes);
-        let manual_acks = acks == Acks::AfterLogging;
-        let options = mqtt_options(settings, password, max_out, manual_acks)?;
+        let options = mqtt_options(settings, password, max_out)?;
         let (client, eventloop) = AsyncClient::new(options, REQUEST_CHANNEL_CAPACITY);
+        let shared_epoch = Arc::new(AtomicU64::new(0));
+        let acker = Acker {
+            client: client.clone(),
+            epoch: Arc::clone(&shared_epoch),
+        };
         let open = Arc::new(AtomicBool::new(true));
         let (status_tx, status_rx) = watch::channel(LinkStatus::default());
         metrics.mqtt_connected.set(0);
@@ -188,7 +206,7 @@ impl MqttIngest {
                 .collect(),
             filters,
             persistent: settings.persistent_session,
-            tx,
+            handoff: Handoff::new(tx, acker, &metrics),
             link: Link {
                 status: LinkStatus::default(),
                 tx: status_tx,
@@ -197,8 +215,9 @@ impl MqttIngest {
             backoff: Backoff::new(settings.reconnect_min, settings.reconnect_max),
             metrics,
             epoch: 0,
-            shared_epoch: Arc::new(AtomicU64::new(0)),
-            manual_acks,
+            shared_epoch,
+            acks,
+            stale: (0, 0),
             broker_stats: true,
             failures: 0,
             subscribe_due: false,
@@ -229,23 +248,53 @@ impl MqttIngest {
         .await
     }
 
-    /// One poll of the event loop and what follows from it.
+    /// One poll of the event loop and what follows from it. While the poll is pending, held
+    /// messages move into the pipeline queue as it gets room; the poll itself is never
+    /// dropped for that (only on cancel), so no packet rumqttc is reading or writing is cut.
     async fn step(&mut self, cancel: &CancellationToken) -> Flow {
-        let polled = tokio::select! {
-            biased;
-            () = cancel.cancelled() => return Flow::Stop,
-            polled = self.eventloop.poll() => polled,
+        let polled = {
+            let poll = self.eventloop.poll();
+            tokio::pin!(poll);
+            loop {
+                tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => return Flow::Stop,
+                    polled = &mut poll => break polled,
+                    room = self.handoff.room(), if self.handoff.is_holding() => {
+                        if room.and_then(|()| self.handoff.drain()).is_err() {
+                            return queue_closed();
+                        }
+                    }
+                }
+            }
         };
         match polled {
-            Ok(event) => self.on_event(event, cancel).await,
+            Ok(event) => self.on_event(event),
             Err(err) => self.on_error(&err, cancel).await,
         }
     }
 
-    async fn on_event(&mut self, event: Event, cancel: &CancellationToken) -> Flow {
+    /// The connection epoch an event was read on: the current one, except for publishes
+    /// rumqttc read before the last CONNACK and yields after it.
+    fn epoch_of(&mut self, event: &Event) -> u64 {
+        if self.stale.0 > 0 && matches!(event, Event::Incoming(Incoming::Publish(_))) {
+            self.stale.0 -= 1;
+            return self.stale.1;
+        }
+        self.epoch
+    }
+
+    fn on_event(&mut self, event: Event) -> Flow {
         if self.subscribe_due {
             self.subscribe();
         }
+        let epoch = self.epoch_of(&event);
+        let flow = self.act(event, epoch);
+        self.handoff.send_acks();
+        flow
+    }
+
+    fn act(&mut self, event: Event, epoch: u64) -> Flow {
         match classify(event, &self.inputs) {
             Action::Connected(ack) => self.on_connack(&ack),
             Action::Subscribed(ack) if ack.return_codes.len() == 1 => Self::on_sys_suback(&ack),
@@ -258,9 +307,10 @@ impl MqttIngest {
                     self.metrics.broker_messages_dropped.set(n);
                 }
             }
-            Action::Forward(publish) => return self.forward(publish, cancel).await,
-            Action::Foreign(topic) => {
-                debug!(%topic, "Ignored a message outside the input topics.");
+            Action::Forward(publish) => return self.forward(publish, epoch),
+            Action::Foreign(publish) => {
+                debug!(topic = %publish.topic, "Ignored a message outside the input topics.");
+                self.ack_ignored(&publish, epoch);
             }
             Action::Nothing => {}
         }
@@ -268,6 +318,14 @@ impl MqttIngest {
     }
 
     fn on_connack(&mut self, ack: &ConnAck) {
+        let stale = self
+            .eventloop
+            .state
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::Incoming(Incoming::Publish(_))))
+            .count();
+        self.stale = (stale, self.epoch);
         self.epoch += 1;
         self.shared_epoch.store(self.epoch, Ordering::Release);
         self.failures = 0;
@@ -395,6 +453,13 @@ impl MqttIngest {
     /// embedded broker refuses `$SYS` by dropping the connection).
     pub fn set_broker_stats(&mut self, on: bool) {
         self.broker_stats = on;
+    }
+
+    /// How many bytes of QoS 0 messages ingest holds while the pipeline queue is full before
+    /// it drops them ([`HOLD_MAX_BYTES`] unless set; each message counts its payload, its
+    /// topic and [`HELD_OVERHEAD_BYTES`]). For tests that fill it.
+    pub fn set_hold_max_bytes(&mut self, bytes: usize) {
+        self.handoff.hold_max_bytes = bytes;
     }
 
     /// Says that the data directory held state from an earlier run (`Recovery::resumed`),

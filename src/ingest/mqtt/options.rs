@@ -72,7 +72,6 @@ pub(super) fn mqtt_options(
     settings: &MqttSettings,
     password: Option<&Secret>,
     max_out_payload: usize,
-    manual_acks: bool,
 ) -> Result<MqttOptions, IngestError> {
     let client_id = client_id(settings)?;
     let broker = &settings.url;
@@ -81,7 +80,10 @@ pub(super) fn mqtt_options(
         .set_clean_session(!settings.persistent_session)
         .set_keep_alive(settings.keepalive)
         .set_inflight(settings.inflight.get())
-        .set_manual_acks(manual_acks)
+        // Ingest acknowledges (once a message is in the pipeline queue or the event log),
+        // never rumqttc as it reads: that is what makes the broker hold QoS 1 messages while
+        // the pipeline is behind, with the event loop still polling (handoff.rs).
+        .set_manual_acks(true)
         .set_request_channel_capacity(REQUEST_CHANNEL_CAPACITY)
         .set_max_packet_size(
             MQTT_MAX_PACKET_BYTES,
@@ -199,8 +201,9 @@ mod tests {
             username: "iocd".into(),
             ..MqttSettings::default()
         };
-        let options = mqtt_options(&settings, Some(&"pw".into()), 1024, false).unwrap();
+        let options = mqtt_options(&settings, Some(&"pw".into()), 1024).unwrap();
         assert_eq!(options.broker_address(), ("[::1]".to_owned(), 1884));
+        assert!(options.manual_acks(), "ingest acknowledges, never rumqttc");
         assert_eq!(options.keep_alive(), std::time::Duration::from_secs(7));
         assert_eq!(
             options.credentials().map(|l| (l.username, l.password)),

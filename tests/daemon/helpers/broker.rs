@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 use std::fs;
+use std::io::Write as _;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -131,6 +132,37 @@ impl TestBroker {
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();
+    }
+
+    /// Publishes every line of `payloads` (one message each, no newline inside) on `topic` at
+    /// `qos` with `mosquitto_pub -l`, a C client that sends as fast as the broker reads (a
+    /// flat-out feed), and waits until it has sent them all and disconnected.
+    ///
+    /// # Panics
+    /// When `mosquitto_pub` is missing or fails.
+    pub async fn publish_lines(&self, topic: &str, qos: u8, payloads: Vec<u8>) {
+        let mut child = Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-t", topic])
+            .args(["-q", &qos.to_string(), "-l"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mosquitto_pub runs (apt-get install mosquitto-clients; .ci/run does it)");
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let done = tokio::task::spawn_blocking(move || {
+            stdin.write_all(&payloads).expect("write to mosquitto_pub");
+            drop(stdin);
+            child.wait_with_output().expect("mosquitto_pub exits")
+        })
+        .await
+        .expect("the publishing thread joins");
+        assert!(
+            done.status.success(),
+            "mosquitto_pub failed ({}): {}",
+            done.status,
+            String::from_utf8_lossy(&done.stderr)
+        );
     }
 
     /// Whether the broker process is running.

@@ -156,8 +156,21 @@ fn child(mode: &str) {
             decode(Source::Onestop, g.transferred(n, at), now, &limits).expect("valid transferred");
         state.apply(&Input::Event(ev), now);
     }
+    // As the pipeline does every tick: the figures that depend on "now" are tracked (timers,
+    // and the overdue and stalled dossiers listed per agency), which costs memory too.
+    state.advance(now);
     let after = rss_bytes();
     let open = state.view(now).onestop.totals.open.iter().sum::<u64>();
+    let tracked = state
+        .dossiers
+        .tracker()
+        .gauges()
+        .iter()
+        .fold((0, 0), |(o, s), g| (o + g.overdue, s + g.stalled));
+    eprintln!(
+        "{mode}: tracked overdue {}, stalled {}",
+        tracked.0, tracked.1
+    );
     assert_eq!(open, DOSSIERS as u64, "every dossier is open");
     println!(
         "{mode} rss_before={before} rss_after={after} open={open} dedupe_ids={} dossier_struct={}",

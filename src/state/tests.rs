@@ -1876,3 +1876,37 @@ fn an_evicted_meeting_or_endpoint_leaves_the_tracked_figures() {
     );
     tr.check(t("2026-11-24T08:02:00+07:00"), false);
 }
+
+#[test]
+fn the_most_urgent_members_are_by_deadline_then_dossier_id_whatever_the_store_order() {
+    let mut s = state();
+    let due = json!("2026-11-24T17:00:00+07:00");
+    for (i, id) in ["D5", "D3", "D9", "D1", "D7"].iter().enumerate() {
+        let at = format!("2026-11-24T08:0{i}:00+07:00");
+        apply(
+            &mut s,
+            &received(&format!("e{i}"), &at, id, "A", "online", due.clone()),
+        );
+    }
+    let earlier = json!("2026-11-24T16:00:00+07:00");
+    apply(
+        &mut s,
+        &received(
+            "e9",
+            "2026-11-24T08:30:00+07:00",
+            "D8",
+            "A",
+            "online",
+            earlier,
+        ),
+    );
+    s.advance(t("2026-11-25T08:00:00+07:00"));
+    let agency = s.agencies.get("A").unwrap() as usize;
+    let members = &s.dossiers.tracker().overdue_of()[agency];
+    assert_eq!(members.len(), 6);
+    assert_eq!(s.dossiers.most_urgent(members, 3), ["D8", "D1", "D3"]);
+    assert_eq!(
+        s.dossiers.most_urgent(members, 10),
+        ["D8", "D1", "D3", "D5", "D7", "D9"]
+    );
+}

@@ -11,7 +11,6 @@ use std::collections::BTreeSet;
 
 use crate::derive::track::{MeetingFigures, SocTouched, SocTrack, Touched, VcTrack};
 use crate::state::State;
-use crate::state::dossiers::Members;
 use crate::state::soc::Incident;
 use crate::state::vc::Meeting;
 use crate::time::{Ts, whole_secs};
@@ -194,7 +193,14 @@ pub fn kept(
             } else {
                 tracker.stalled_of()
             };
-            What::Dossiers(sets.get(agency)?)
+            What::Dossiers(
+                state
+                    .dossiers
+                    .most_urgent(sets.get(agency)?, s.max_members)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+            )
         }
         Rule::FeedSilent => What::Feed(*Source::ALL.iter().find(|x| x.as_str() == subject)?),
         Rule::EndpointMissing | Rule::EndpointPoorQuality => {
@@ -250,7 +256,7 @@ struct Hit<'s> {
 
 /// What a hit needs to become an alert.
 enum What<'s> {
-    Dossiers(&'s Members),
+    Dossiers(Vec<String>),
     Feed(Source),
     Meeting(&'s Meeting, Vec<&'s str>),
     Incident(&'s Incident, Severity),
@@ -268,11 +274,7 @@ fn put_into_words(s: &AlertSettings, state: &State, rule: Rule, h: &Hit<'_>) -> 
     let lang: Lang = s.language;
     let (text, members): (Text<'_>, Vec<String>) = match &h.what {
         What::Dossiers(members) => {
-            let listed = members
-                .iter()
-                .take(s.max_members)
-                .map(|(_, id)| id.to_string())
-                .collect();
+            let listed = members.clone();
             let text = if rule == Rule::DossierOverdue {
                 Text::Overdue {
                     agency: h.subject,

@@ -75,8 +75,9 @@ impl AgencyGauges {
 }
 
 /// Overdue or stalled dossiers of one agency, most urgent first: `(due_at or latest event,
-/// dossier id)`.
-pub type Members = BTreeSet<(i64, Box<str>)>;
+/// slot in the store)`. Slots keep the entries small (no copy of the id); ties are put in
+/// dossier id order when the members are listed ([`Dossiers::most_urgent`]).
+pub type Members = BTreeSet<(i64, u32)>;
 
 /// How one dossier counts at an instant.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -198,7 +199,7 @@ impl Tracker {
     }
 
     /// Moves a dossier from class `before` to `after` (`None`: absent).
-    fn update(&mut self, id: &str, before: Option<Class>, after: Option<Class>) {
+    fn update(&mut self, slot: u32, before: Option<Class>, after: Option<Class>) {
         if before == after {
             return;
         }
@@ -223,10 +224,10 @@ impl Tracker {
                 continue;
             }
             if let Some((agency, k)) = old {
-                grow(sets, agency).remove(&(k, Box::from(id)));
+                grow(sets, agency).remove(&(k, slot));
             }
             if let Some((agency, k)) = new {
-                grow(sets, agency).insert((k, Box::from(id)));
+                grow(sets, agency).insert((k, slot));
             }
             self.generation += 1;
             for (agency, _) in old.into_iter().chain(new) {
@@ -331,8 +332,7 @@ impl Dossiers {
             d.armed.0 = UNARMED;
             let (old, new) = (Class::of(d, &before), Class::of(d, &after));
             if old != new {
-                let id: Box<str> = d.id().into();
-                self.track.update(&id, Some(old), Some(new));
+                self.track.update(slot, Some(old), Some(new));
             }
             self.arm(p, slot as usize, now);
         }
@@ -351,8 +351,7 @@ impl Dossiers {
         };
         for i in 0..self.slab.len() {
             let class = Class::of(&self.slab[i], &u);
-            let id: Box<str> = self.slab[i].id().into();
-            self.track.update(&id, None, Some(class));
+            self.track.update(slot_of(i), None, Some(class));
             self.slab[i].armed.0 = UNARMED;
             self.arm(p, i, now);
             if class.closed {
@@ -407,8 +406,7 @@ impl Dossiers {
         };
         let after = Class::of(&self.slab[i], &p.urgency_at(at));
         if before != Some(after) {
-            let id: Box<str> = self.slab[i].id().into();
-            self.track.update(&id, before, Some(after));
+            self.track.update(slot_of(i), before, Some(after));
         }
         self.arm(p, i, at);
         if after.closed && (was_new || before.is_some_and(|b| !b.closed)) {
@@ -500,12 +498,31 @@ impl Dossiers {
         self.oldest.0.push(Reverse((last, slot_of(i))));
     }
 
+    /// The ids of the `k` most urgent of `members`: in order of their key, ties by
+    /// dossier id.
+    #[must_use]
+    pub fn most_urgent(&self, members: &Members, k: usize) -> Vec<&str> {
+        let mut taken: Vec<(i64, &str)> = Vec::with_capacity(k);
+        let mut boundary = None;
+        for &(t, slot) in members {
+            if taken.len() >= k && boundary != Some(t) {
+                break;
+            }
+            if let Some(d) = self.slab.get(slot as usize) {
+                taken.push((t, d.id()));
+                boundary = Some(t);
+            }
+        }
+        taken.sort_unstable();
+        taken.truncate(k);
+        taken.into_iter().map(|(_, id)| id).collect()
+    }
+
     /// Removes the dossier at `i` from the store and the figures.
     pub(super) fn remove(&mut self, p: &Params, i: usize) {
         let before = self.class_at(p, i);
         if let Some(b) = before {
-            let id: Box<str> = self.slab[i].id().into();
-            self.track.update(&id, Some(b), None);
+            self.track.update(slot_of(i), Some(b), None);
         }
         let last = self.slab.len() - 1;
         self.remove_at(i);
@@ -513,8 +530,20 @@ impl Dossiers {
             let moved = self.slab[i].last_event_at().0;
             self.oldest.0.push(Reverse((moved, slot_of(i))));
         }
-        if i != last && self.track.at.is_some() {
-            // The former last dossier moved to `i`: its queue entries follow it.
+        if i != last
+            && let Some(moved) = self.class_at(p, i)
+        {
+            // The former last dossier moved to `i`: its entries follow it.
+            for (sets, key) in [
+                (&mut self.track.overdue, moved.overdue),
+                (&mut self.track.stalled, moved.stalled),
+            ] {
+                if let Some(k) = key {
+                    let set = grow(sets, moved.agency);
+                    set.remove(&(k, slot_of(last)));
+                    set.insert((k, slot_of(i)));
+                }
+            }
             let d = &self.slab[i];
             if d.armed.0 != UNARMED {
                 self.track.timers.push(Reverse((d.armed.0, slot_of(i))));

@@ -513,6 +513,9 @@ fn benches(c: &mut Criterion) {
 
     let mut warm = State::new(Params::default(), Ts(DAY0 * 1_000_000_000));
     apply_all(&mut warm, warm_msgs, now, &limits);
+    // As in the daemon, whose pipeline advances the state every tick: the figures that
+    // depend on "now" are tracked, and every dossier event keeps them up to date.
+    warm.advance(now);
     eprintln!(
         "warm state: {} dossiers, {} ids in the dedupe memory",
         warm.dossiers.len(),

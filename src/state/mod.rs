@@ -420,9 +420,12 @@ impl State {
         self.windows.prune(&self.params.cal, now);
         let cutoff = now.minus_secs(self.params.retention_secs);
         let forgotten = &mut self.forgotten;
+        let max = self.params.caps.dossiers;
         forgotten.prune(now);
         self.dossiers
-            .forget_closed_before(&self.params, cutoff, |d| forgotten.insert(d.id(), now));
+            .forget_closed_before(&self.params, cutoff, |d| {
+                forgotten.insert(d.id(), now, max);
+            });
         self.vc.prune(cutoff);
         self.soc.prune(cutoff);
     }

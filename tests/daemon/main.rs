@@ -24,6 +24,7 @@
 mod helpers;
 
 mod alerts;
+mod caps;
 mod dashboards;
 mod demo;
 mod durability;

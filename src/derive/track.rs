@@ -339,7 +339,12 @@ impl SocTrack {
             if *t > now {
                 break;
             }
-            if let Some(Reverse((_, c))) = self.timers.pop() {
+            if let Some(Reverse((t, c))) = self.timers.pop() {
+                if let SocChange::System(id) = &c
+                    && self.armed.get(&**id) == Some(&t)
+                {
+                    self.armed.remove(&**id);
+                }
                 todo.insert(c);
             }
         }
@@ -403,7 +408,9 @@ impl SocTrack {
             .copied()
             .unwrap_or(state.started_at);
         let at = Ts(since.plus_secs(p.system_silent_secs).0.saturating_add(1));
-        if self.armed.get(id) != Some(&at) {
+        // Lazily: a system heard from again keeps its earlier timer, which then finds it
+        // not silent and re-arms, so a heartbeat costs no timer of its own.
+        if self.armed.get(id).is_none_or(|armed| at < *armed) {
             self.armed.insert(id.to_owned(), at);
             self.timers
                 .push(Reverse((at, SocChange::System(id.into()))));

@@ -1031,7 +1031,9 @@ async fn check_rules(prom: &Prometheus) {
         "IocdMqttFlapping",
         "IocdBrokerSessionLost",
         "IocdIngestBackpressure",
+        "IocdIngestDropped",
         "IocdDeadLettersDropped",
+        "IocdStateEvicted",
         "IocdFeedSilent",
         "IocdFeedNeverSeen",
     ];
@@ -1093,6 +1095,6 @@ async fn check_rules(prom: &Prometheus) {
         "rules in the real Prometheus (state, active alerts):\n{}",
         report.join("\n")
     );
-    assert_eq!(rules.len(), 13, "every rule of iocd.rules.yml is loaded");
+    assert_eq!(rules.len(), 15, "every rule of iocd.rules.yml is loaded");
     assert!(failures.is_empty(), "rules:\n{}", failures.join("\n"));
 }

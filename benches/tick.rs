@@ -14,6 +14,11 @@
 //! `Deriver::derive` (view, alert rules, snapshot). Each measured iteration moves the clock
 //! 500 ms on. Idle CPU is the tick's time over 500 ms.
 //!
+//! The `quiet_` variants hold the same numbers of items with nothing about to cross a
+//! threshold (deadlines a year ahead, latest events within the day, meetings and silences
+//! already past theirs): what a tick costs when nothing changed, which must not grow with
+//! the state.
+//!
 //! For comparison, `recount` is `State::view`, which counts every figure from scratch
 //! (what every tick did before).
 
@@ -50,7 +55,7 @@ fn rfc(secs: i64) -> String {
 /// A state of `scale` provinces (see the module comment), with memory caps above it (the
 /// default caps are sized for ten times a real province, which holds far fewer meetings
 /// and systems than this stress state).
-fn build(scale: usize) -> State {
+fn build(scale: usize, quiet: bool) -> State {
     let params = Params {
         caps: Caps {
             dossiers: 2_000_000,
@@ -79,7 +84,12 @@ fn build(scale: usize) -> State {
     for i in 0..100_000 * scale {
         let agency = format!("000.00.{:02}.H42", i % 200);
         let received = T0 - 30 * DAY + spread(i, 30 * DAY);
-        let due = T0 - 20 * DAY + spread(i * 31, 60 * DAY);
+        let due = if quiet {
+            // A year ahead: nothing enters "due soon" during the measurement.
+            T0 + 365 * DAY + spread(i * 31, 60 * DAY)
+        } else {
+            T0 - 20 * DAY + spread(i * 31, 60 * DAY)
+        };
         let id = format!("{agency}-{i:08}");
         apply(
             &tk::received(&id)
@@ -89,7 +99,13 @@ fn build(scale: usize) -> State {
                 .due(rfc(due)),
         );
         // The latest event: over the last 4 days (stalled after 2).
-        let last = (T0 - 4 * DAY + spread(i * 17, 4 * DAY)).max(received);
+        let last = if quiet {
+            // Within the last day: nothing stalls during the measurement.
+            T0 - DAY + spread(i * 17, DAY - 3600)
+        } else {
+            T0 - 4 * DAY + spread(i * 17, 4 * DAY)
+        }
+        .max(received);
         apply(
             &tk::transferred(&id, &agency)
                 .id(format!("u{i}"))
@@ -99,7 +115,12 @@ fn build(scale: usize) -> State {
     for m in 0..10_000 * scale {
         let meeting = format!("M{m}");
         let eps: Vec<String> = (0..3).map(|k| format!("E{}", 3 * m + k)).collect();
-        let started = T0 - 3600 + spread(m, 3600);
+        // Quiet: all past the "missing" threshold already.
+        let started = if quiet {
+            T0 - 3600 + spread(m, 3000)
+        } else {
+            T0 - 3600 + spread(m, 3600)
+        };
         apply(
             &tk::meeting_started(&meeting)
                 .id(format!("m{m}"))
@@ -118,7 +139,12 @@ fn build(scale: usize) -> State {
         apply(
             &tk::system_heartbeat(&format!("S{s}"))
                 .id(format!("h{s}"))
-                .at(rfc(T0 - 1200 + spread(s, 1200))),
+                // Quiet: all silent already.
+                .at(rfc(if quiet {
+                    T0 - 3600 + spread(s, 1200)
+                } else {
+                    T0 - 1200 + spread(s, 1200)
+                })),
         );
     }
     state
@@ -131,11 +157,20 @@ fn benches(c: &mut Criterion) {
     let (small, large) = if full { (1, 10) } else { (0, 0) };
     // IOCD_TICK_ONLY=province_x10 builds and measures only that state (for profiling).
     let only = std::env::var("IOCD_TICK_ONLY").ok();
-    for (name, scale) in [("province", small), ("province_x10", large)] {
+    for (name, scale, quiet) in [
+        ("province", small, false),
+        ("province_x10", large, false),
+        ("quiet_province", small, true),
+        ("quiet_province_x10", large, true),
+    ] {
         if only.as_deref().is_some_and(|o| o != name) {
             continue;
         }
-        let mut state = if scale == 0 { smoke() } else { build(scale) };
+        let mut state = if scale == 0 {
+            smoke()
+        } else {
+            build(scale, quiet)
+        };
         let mut now = Ts::from_secs(T0);
         // The first advance classifies every dossier (as after a start from a checkpoint).
         let began = std::time::Instant::now();

@@ -175,7 +175,10 @@ fn benches(c: &mut Criterion) {
         // The first advance classifies every dossier (as after a start from a checkpoint).
         let began = std::time::Instant::now();
         state.advance(now);
-        eprintln!("{name}: first advance (classifies every dossier) {:?}", began.elapsed());
+        eprintln!(
+            "{name}: first advance (classifies every dossier) {:?}",
+            began.elapsed()
+        );
         let engine = Engine::new(AlertSettings::default(), Calendar::default());
         let mut deriver = Deriver::new(engine);
         let mut previous = Snapshot::default();

@@ -36,12 +36,6 @@ impl Touched {
             ids.insert(id.to_owned());
         }
     }
-
-    /// Whether nothing was recomputed.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        matches!(self, Touched::Some(ids) if ids.is_empty())
-    }
 }
 
 /// One meeting's figures.

@@ -54,31 +54,6 @@ impl Key {
     }
 }
 
-/// Counts the changes to one part of the state, so that what is derived from that part is
-/// recomputed only when it changed. A cache key, not state: equal whatever its value, and
-/// never saved.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Generation(u64);
-
-impl Generation {
-    /// The current value.
-    #[must_use]
-    pub fn get(self) -> u64 {
-        self.0
-    }
-
-    /// Marks a change.
-    pub fn bump(&mut self) {
-        self.0 = self.0.wrapping_add(1);
-    }
-}
-
-impl PartialEq for Generation {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
 /// Entries a [`ChangeLog`] keeps; a reader further behind recomputes from the whole part.
 pub const CHANGE_LOG_MAX: usize = 1 << 16;
 

@@ -64,9 +64,6 @@ pub struct SocState {
     pub incidents: HashMap<String, Incident>,
     /// Monitored systems by id: `occurred_at` of their latest alert or heartbeat.
     pub systems: HashMap<String, Ts>,
-    /// Bumped by every change, for what is derived from incidents and systems.
-    #[serde(skip)]
-    pub generation: super::Generation,
     /// Systems and incidents in order of their latest event, for eviction at the caps.
     #[serde(skip)]
     oldest: (Oldest, Oldest),
@@ -88,7 +85,6 @@ pub enum SocChange {
 impl SocState {
     /// Applies one SOC event (counting alerts and incident durations in `counters`).
     pub fn apply(&mut self, e: &SocEvent<'_>, key: &Key, counters: &mut Counters) {
-        self.generation.bump();
         self.changes.push(match e {
             SocEvent::Alert { system_id, .. } | SocEvent::SystemHeartbeat { system_id } => {
                 SocChange::System((**system_id).into())
@@ -151,7 +147,6 @@ impl SocState {
                     if let Some(id) = self.oldest.0.take(all, |id| systems.get(id).copied()) {
                         self.systems.remove(&*id);
                         self.changes.push(SocChange::System(id));
-                        self.generation.bump();
                         evicted.push(Kind::System);
                     }
                 }
@@ -176,7 +171,6 @@ impl SocState {
                     {
                         self.incidents.remove(&*id);
                         self.changes.push(SocChange::Incident(id));
-                        self.generation.bump();
                         evicted.push(Kind::Incident);
                     }
                 }
@@ -205,7 +199,6 @@ impl SocState {
     /// Forgets resolved incidents whose latest event is before `cutoff`. Systems are kept:
     /// a system that stops reporting is exactly what must stay visible as silent.
     pub fn prune(&mut self, cutoff: Ts) {
-        self.generation.bump();
         let changes = &mut self.changes;
         self.incidents.retain(|id, i| {
             let keep = i.is_open() || i.last_event >= cutoff;

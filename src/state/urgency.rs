@@ -70,25 +70,3 @@ impl State {
         })
     }
 }
-
-impl State {
-    /// The next instant after `now` at which a monitored system not silent now becomes
-    /// silent, if the state does not change meanwhile.
-    #[must_use]
-    pub fn next_system_silence(&self, now: Ts) -> Option<Ts> {
-        let p = &self.params;
-        let configured = p
-            .systems
-            .iter()
-            .filter(|s| !self.soc.systems.contains_key(s.as_str()))
-            .map(|_| self.started_at);
-        self.soc
-            .systems
-            .values()
-            .copied()
-            .chain(configured)
-            .map(|since| Ts(since.plus_secs(p.system_silent_secs).0.saturating_add(1)))
-            .filter(|t| *t > now)
-            .min()
-    }
-}

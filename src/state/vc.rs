@@ -186,9 +186,6 @@ pub struct VcState {
     pub meetings: HashMap<String, Meeting>,
     /// Endpoints by id.
     pub endpoints: HashMap<String, Endpoint>,
-    /// Bumped by every change, for what is derived from meetings and endpoints.
-    #[serde(skip)]
-    pub generation: super::Generation,
     /// Meetings and endpoints in order of their latest event, for eviction at the caps.
     #[serde(skip)]
     oldest: (Oldest, Oldest),
@@ -272,7 +269,6 @@ impl VcState {
             {
                 self.meetings.remove(&*id);
                 self.changes.push((id, None));
-                self.generation.bump();
                 evicted.push(Kind::Meeting);
             }
         }
@@ -296,7 +292,6 @@ impl VcState {
                     let joined = e.joined_meeting().unwrap_or_default().into();
                     self.changes.push((joined, Some(id)));
                 }
-                self.generation.bump();
                 evicted.push(Kind::Endpoint);
             }
         }
@@ -305,7 +300,6 @@ impl VcState {
 
     /// Applies one video-conferencing event.
     pub fn apply(&mut self, e: &VcEvent<'_>, key: &Key) {
-        self.generation.bump();
         let (meeting, endpoint) = named(e);
         self.changes
             .push((meeting.into(), endpoint.map(Into::into)));
@@ -373,7 +367,6 @@ impl VcState {
 
     /// Forgets meetings and disconnected endpoints with no event since before `cutoff`.
     pub fn prune(&mut self, cutoff: Ts) {
-        self.generation.bump();
         // An active meeting with no event at all for the whole retention is stale (its end
         // was lost, or a late event revived it); keeping it would show it on air forever.
         let changes = &mut self.changes;
@@ -419,19 +412,6 @@ impl VcState {
             s.endpoints_missing += self.missing_in(id, m, settings, now).count() as u64;
         }
         s
-    }
-
-    /// The next instant after `now` at which an active meeting becomes old enough for its
-    /// expected endpoints to count as missing, if any.
-    #[must_use]
-    pub fn next_missing(&self, settings: &VcThresholds, now: Ts) -> Option<Ts> {
-        self.meetings
-            .values()
-            .filter(|m| m.active())
-            .filter_map(Meeting::started_at)
-            .map(|t| Ts(t.plus_secs(settings.missing_after_secs).0.saturating_add(1)))
-            .filter(|t| *t > now)
-            .min()
     }
 
     /// Expected endpoints of meeting `id` missing at `now`.

@@ -126,8 +126,6 @@ pub struct Tracker {
     timers: BinaryHeap<Reverse<(i64, u32)>>,
     /// `(latest event, slot)` of closed dossiers, to forget after the retention.
     closed: BinaryHeap<Reverse<(i64, u32)>>,
-    /// Bumped whenever an agency's overdue or stalled members change.
-    generation: u64,
     /// The agencies whose overdue or stalled members changed, in order.
     changes: crate::state::ChangeLog<u32>,
 }
@@ -162,16 +160,6 @@ impl Tracker {
         &self.gauges
     }
 
-    /// Overdue dossiers of each interned agency that has some, most urgent first.
-    pub fn overdue(&self) -> impl Iterator<Item = (u32, &Members)> {
-        members(&self.overdue)
-    }
-
-    /// Stalled dossiers of each interned agency that has some, most urgent first.
-    pub fn stalled(&self) -> impl Iterator<Item = (u32, &Members)> {
-        members(&self.stalled)
-    }
-
     /// Overdue dossiers by interned agency id (empty sets for agencies without any).
     #[must_use]
     pub fn overdue_of(&self) -> &[Members] {
@@ -184,15 +172,8 @@ impl Tracker {
         &self.stalled
     }
 
-    /// Changes whenever some agency's overdue or stalled dossiers change, so that the alert
-    /// rules re-read them only then.
-    #[must_use]
-    pub fn generation(&self) -> u64 {
-        self.generation
-    }
-
     /// The agencies whose overdue or stalled dossiers changed, in order (see
-    /// [`crate::state::ChangeLog`]); a rebuild starts a new log, at a new generation.
+    /// [`crate::state::ChangeLog`]); a rebuild restarts it, so that every reader reads everything again.
     #[must_use]
     pub fn changes(&self) -> &crate::state::ChangeLog<u32> {
         &self.changes
@@ -229,19 +210,11 @@ impl Tracker {
             if let Some((agency, k)) = new {
                 grow(sets, agency).insert((k, slot));
             }
-            self.generation += 1;
             for (agency, _) in old.into_iter().chain(new) {
                 self.changes.push(agency);
             }
         }
     }
-}
-
-fn members(sets: &[Members]) -> impl Iterator<Item = (u32, &Members)> {
-    sets.iter()
-        .enumerate()
-        .filter(|(_, m)| !m.is_empty())
-        .map(|(i, m)| (slot_of(i), m))
 }
 
 /// The next instant after `at` at which the class of `d` can change, if any: for an
@@ -299,7 +272,6 @@ impl Dossiers {
         let mut changes = std::mem::take(&mut self.track.changes);
         changes.restart();
         self.track = Tracker {
-            generation: self.track.generation + 1,
             changes,
             ..Tracker::default()
         };
@@ -345,7 +317,6 @@ impl Dossiers {
         changes.restart();
         self.track = Tracker {
             at: Some(now),
-            generation: self.track.generation + 1,
             changes,
             ..Tracker::default()
         };

@@ -9,7 +9,7 @@
 //! when stale entries outnumber the items, and at the first eviction after a load.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 
 use crate::decode::Source;
 use crate::time::Ts;
@@ -165,6 +165,26 @@ impl Oldest {
         }
         None
     }
+}
+
+/// At the cap, makes room in `items` for a new item `id`: removes the item whose latest
+/// event (`last`) is oldest and returns it with its id. Nothing when `id` is held already or
+/// there is room.
+pub fn make_room<V, S: std::hash::BuildHasher>(
+    items: &mut HashMap<String, V, S>,
+    oldest: &mut Oldest,
+    cap: usize,
+    id: &str,
+    last: impl Fn(&V) -> Ts,
+) -> Option<(Box<str>, V)> {
+    if items.len() < cap || items.contains_key(id) {
+        return None;
+    }
+    let held = &*items;
+    let all = || held.iter().map(|(k, v)| (last(v), k.as_str())).collect();
+    let victim = oldest.take(all, |k| held.get(k).map(&last))?;
+    let item = items.remove(&*victim)?;
+    Some((victim, item))
 }
 
 #[cfg(test)]

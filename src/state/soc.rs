@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Key;
 use super::counters::Counters;
-use super::evict::{Caps, Kind, Oldest};
+use super::evict::{self, Caps, Kind, Oldest};
 use crate::decode::{Severity, SocEvent};
 use crate::time::Ts;
 
@@ -141,38 +141,25 @@ impl SocState {
         let mut evicted = Vec::new();
         match e {
             SocEvent::Alert { system_id, .. } | SocEvent::SystemHeartbeat { system_id } => {
-                if self.systems.len() >= caps.systems && !self.systems.contains_key(&**system_id) {
-                    let systems = &self.systems;
-                    let all = || systems.iter().map(|(id, t)| (*t, id.as_str())).collect();
-                    if let Some(id) = self.oldest.0.take(all, |id| systems.get(id).copied()) {
-                        self.systems.remove(&*id);
-                        self.changes.push(SocChange::System(id));
-                        evicted.push(Kind::System);
-                    }
+                let last = |t: &Ts| *t;
+                let room = &mut self.oldest.0;
+                if let Some((id, _)) =
+                    evict::make_room(&mut self.systems, room, caps.systems, system_id, last)
+                {
+                    self.changes.push(SocChange::System(id));
+                    evicted.push(Kind::System);
                 }
             }
             SocEvent::IncidentOpened { incident_id, .. }
             | SocEvent::IncidentAcknowledged { incident_id }
             | SocEvent::IncidentResolved { incident_id } => {
-                if self.incidents.len() >= caps.incidents
-                    && !self.incidents.contains_key(&**incident_id)
+                let last = |i: &Incident| i.last_event;
+                let room = &mut self.oldest.1;
+                if let Some((id, _)) =
+                    evict::make_room(&mut self.incidents, room, caps.incidents, incident_id, last)
                 {
-                    let incidents = &self.incidents;
-                    let all = || {
-                        incidents
-                            .iter()
-                            .map(|(id, i)| (i.last_event, id.as_str()))
-                            .collect()
-                    };
-                    if let Some(id) = self
-                        .oldest
-                        .1
-                        .take(all, |id| incidents.get(id).map(|i| i.last_event))
-                    {
-                        self.incidents.remove(&*id);
-                        self.changes.push(SocChange::Incident(id));
-                        evicted.push(Kind::Incident);
-                    }
+                    self.changes.push(SocChange::Incident(id));
+                    evicted.push(Kind::Incident);
                 }
             }
         }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::Key;
-use super::evict::{Caps, Kind, Oldest};
+use super::evict::{self, Caps, Kind, Oldest};
 use crate::decode::{Level, LinkStats, VcEvent};
 use crate::time::Ts;
 
@@ -254,46 +254,30 @@ impl VcState {
     pub fn make_room(&mut self, e: &VcEvent<'_>, caps: &Caps) -> Vec<Kind> {
         let (meeting, endpoint) = named(e);
         let mut evicted = Vec::new();
-        if self.meetings.len() >= caps.meetings && !self.meetings.contains_key(meeting) {
-            let meetings = &self.meetings;
-            let all = || {
-                meetings
-                    .iter()
-                    .map(|(id, m)| (m.last_event, id.as_str()))
-                    .collect()
-            };
-            if let Some(id) = self
-                .oldest
-                .0
-                .take(all, |id| meetings.get(id).map(|m| m.last_event))
-            {
-                self.meetings.remove(&*id);
-                self.changes.push((id, None));
-                evicted.push(Kind::Meeting);
-            }
+        let last = |m: &Meeting| m.last_event;
+        if let Some((id, _)) = evict::make_room(
+            &mut self.meetings,
+            &mut self.oldest.0,
+            caps.meetings,
+            meeting,
+            last,
+        ) {
+            self.changes.push((id, None));
+            evicted.push(Kind::Meeting);
         }
+        let last = |e: &Endpoint| e.last_event;
         if let Some(endpoint) = endpoint
-            && self.endpoints.len() >= caps.endpoints
-            && !self.endpoints.contains_key(endpoint)
+            && let Some((id, e)) = evict::make_room(
+                &mut self.endpoints,
+                &mut self.oldest.1,
+                caps.endpoints,
+                endpoint,
+                last,
+            )
         {
-            let endpoints = &self.endpoints;
-            let all = || {
-                endpoints
-                    .iter()
-                    .map(|(id, e)| (e.last_event, id.as_str()))
-                    .collect()
-            };
-            if let Some(id) = self
-                .oldest
-                .1
-                .take(all, |id| endpoints.get(id).map(|e| e.last_event))
-            {
-                if let Some(e) = self.endpoints.remove(&*id) {
-                    let joined = e.joined_meeting().unwrap_or_default().into();
-                    self.changes.push((joined, Some(id)));
-                }
-                evicted.push(Kind::Endpoint);
-            }
+            let joined = e.joined_meeting().unwrap_or_default().into();
+            self.changes.push((joined, Some(id)));
+            evicted.push(Kind::Endpoint);
         }
         evicted
     }

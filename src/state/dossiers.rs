@@ -232,7 +232,7 @@ pub struct Dossier {
     received_online: bool,
     timing: Option<Timing>,
     resolution_observed: bool,
-    /// When its tracker timer fires (not state: see [`track`]).
+    /// When its tracker timer fires (not state: see [`Tracker`]).
     #[serde(skip)]
     armed: Armed,
 }
@@ -399,7 +399,7 @@ pub struct Ctx<'c> {
 }
 
 /// All dossiers, dense, with a hash index by dossier id, and the figures that depend on
-/// "now" kept up to date ([`track`]).
+/// "now" kept up to date (the [`Tracker`]).
 #[derive(Clone, Debug, Default)]
 pub struct Dossiers {
     slab: Vec<Dossier>,

@@ -100,12 +100,6 @@ impl Evictions {
         self.count[kind as usize] += 1;
         self.last_at[kind.source().index()] = Some(at);
     }
-
-    /// Evictions of every kind.
-    #[must_use]
-    pub fn total(&self) -> u64 {
-        self.count.iter().sum()
-    }
 }
 
 /// Stale entries tolerated beyond twice the items before the queue is dropped for a rebuild.

@@ -312,6 +312,179 @@ fn mixed(n: usize) -> Vec<RawMessage> {
 }
 
 // ---------------------------------------------------------------------------------------
+// 5: a checkpoint under load
+// ---------------------------------------------------------------------------------------
+
+/// Events per second offered while a checkpoint is written.
+const LOAD_RATE: u64 = 20_000;
+/// Seconds of events generated for it (the run ends earlier when both checkpoints are done).
+const LOAD_SECS: u64 = 14;
+/// Quiet seconds before the first checkpoint, and between the two.
+const LOAD_QUIET: Duration = Duration::from_secs(2);
+
+/// Publish → applied latencies (µs) of the events published in each part of the run.
+struct UnderLoad {
+    quiet: Vec<u64>,
+    background: Vec<u64>,
+    synchronous: Vec<u64>,
+    /// How long `start_checkpoint` held the pipeline (freezing the state).
+    pause: Duration,
+    /// How long the background checkpoint took to write, and the synchronous one.
+    background_took: Duration,
+    synchronous_took: Duration,
+    /// Resident memory before the background checkpoint and at its end.
+    rss: (u64, u64),
+    dossiers: usize,
+}
+
+/// Offers `LOAD_RATE` events/s from a thread of their own (half `received` of new dossiers,
+/// half `transferred` of dossiers spread over the whole store, so that the writes land in
+/// every chunk of the copy-on-write store) to a loop that does the pipeline's work (log,
+/// apply, commit per batch of up to 512); after `LOAD_QUIET` it starts a checkpoint on the
+/// checkpoint thread as the daemon does, then, `LOAD_QUIET` after that one is written, one
+/// on the loop itself (as before issue 11), and measures each event's delay from publish
+/// to applied.
+fn checkpoint_under_load(journal: &mut Journal, state: &mut State, g: &mut Gen) -> UnderLoad {
+    let limits = DecodeLimits::default();
+    let n = (LOAD_RATE * LOAD_SECS) as usize;
+    let gap = Duration::from_nanos(1_000_000_000 / LOAD_RATE);
+    let t0 = (T0 - 2 * 3600) * 1000;
+    let msgs: Vec<RawMessage> = (0..n)
+        .map(|k| {
+            let at = t0 + k as i64 / 20;
+            if k % 2 == 0 {
+                g.received(DOSSIERS + k, at)
+            } else {
+                let d = g.rng.below(DOSSIERS as u64) as usize;
+                g.dossier_step(d, "transferred", "", at)
+            }
+        })
+        .collect();
+    let (tx, rx) = std::sync::mpsc::channel::<(Instant, RawMessage)>();
+    let start = Instant::now();
+    let producer = std::thread::spawn(move || {
+        for (k, msg) in msgs.into_iter().enumerate() {
+            let due = start + gap * k as u32;
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                #[allow(clippy::disallowed_methods, reason = "a thread of its own, no runtime")]
+                std::thread::sleep(wait);
+            }
+            if tx.send((Instant::now(), msg)).is_err() {
+                return;
+            }
+        }
+    });
+    let mut lat: Vec<(Duration, u64)> = Vec::with_capacity(n);
+    let mut background: Option<(Duration, Option<Duration>)> = None;
+    let mut synchronous: Option<(Duration, Duration)> = None;
+    let mut pause = Duration::ZERO;
+    let mut rss = (0, 0);
+    let mut batch = Vec::with_capacity(512);
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        batch.extend(rx.try_iter().take(511));
+        for (sent, msg) in batch.drain(..) {
+            journal.message(&msg);
+            assert!(handle(state, &msg, &limits), "valid payload");
+            lat.push((sent - start, sent.elapsed().as_micros() as u64));
+        }
+        journal.commit();
+        let now = start.elapsed();
+        match (background, synchronous) {
+            (None, _) if now >= LOAD_QUIET => {
+                rss.0 = status_bytes("VmRSS:");
+                let began = Instant::now();
+                assert!(
+                    journal.start_checkpoint(state, Vec::new()),
+                    "a checkpoint starts"
+                );
+                pause = began.elapsed();
+                background = Some((now, None));
+            }
+            (Some((from, None)), _) if journal.poll_checkpoint() => {
+                rss.1 = status_bytes("VmRSS:");
+                background = Some((from, Some(now)));
+            }
+            (Some((_, Some(done))), None) if now >= done + LOAD_QUIET => {
+                journal.checkpoint(state, Vec::new());
+                synchronous = Some((now, start.elapsed()));
+            }
+            (Some(_), Some((_, done))) if now >= done + LOAD_QUIET => break,
+            _ => {}
+        }
+    }
+    drop(rx);
+    producer.join().expect("the producer ends");
+    let (bg_from, bg_to) = background.expect("the background checkpoint ran");
+    let bg_to = bg_to.expect("the background checkpoint was written within the run");
+    let (sync_from, sync_to) = synchronous.expect("the synchronous checkpoint ran within the run");
+    let within = |from: Duration, to: Duration| -> Vec<u64> {
+        lat.iter()
+            .filter(|(t, _)| *t >= from && *t <= to)
+            .map(|(_, l)| *l)
+            .collect()
+    };
+    UnderLoad {
+        quiet: within(Duration::ZERO, bg_from),
+        background: within(bg_from, bg_to),
+        // The events published while the loop was held, and those queued behind them.
+        synchronous: within(sync_from, sync_to + sync_to.saturating_sub(sync_from)),
+        pause,
+        background_took: bg_to.saturating_sub(bg_from),
+        synchronous_took: sync_to.saturating_sub(sync_from),
+        rss,
+        dossiers: state.dossiers.len(),
+    }
+}
+
+impl UnderLoad {
+    fn print(&self) {
+        println!();
+        println!(
+            "checkpoint of {} dossiers while {LOAD_RATE} events/s arrive (log on, commit per batch): \
+             freezing the state held the pipeline {:.2} ms; written in {:.2} s on its own thread \
+             (RSS {:.0} -> {:.0} MiB), {:.2} s on the pipeline",
+            self.dossiers,
+            self.pause.as_secs_f64() * 1e3,
+            self.background_took.as_secs_f64(),
+            mib(self.rss.0),
+            mib(self.rss.1),
+            self.synchronous_took.as_secs_f64(),
+        );
+        println!(
+            "{:<52} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "publish -> applied (ms)", "events", "p50", "p99", "p99.9", "max"
+        );
+        for (name, xs) in [
+            ("no checkpoint", &self.quiet),
+            (
+                "checkpoint on its own thread (the daemon)",
+                &self.background,
+            ),
+            (
+                "checkpoint on the pipeline (before issue 11)",
+                &self.synchronous,
+            ),
+        ] {
+            let mut xs = xs.clone();
+            xs.sort_unstable();
+            let q = |p: f64| {
+                xs.get(((xs.len() as f64 * p) as usize).min(xs.len().saturating_sub(1)))
+                    .map_or(f64::NAN, |&v| v as f64 / 1e3)
+            };
+            println!(
+                "{name:<52} {:>9} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+                xs.len(),
+                q(0.5),
+                q(0.99),
+                q(0.999),
+                q(1.0)
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // The pipeline's work, as in `pipeline.rs`
 // ---------------------------------------------------------------------------------------
 
@@ -333,7 +506,7 @@ fn ingest(
     cap: Option<Duration>,
 ) -> (usize, Duration) {
     let limits = DecodeLimits::default();
-    let mut state = State::new(Params::default(), msgs[0].received_at);
+    let mut state = State::new(params(), msgs[0].received_at);
     let mut done = 0;
     let mut rejected = 0;
     let started = Instant::now();
@@ -357,10 +530,18 @@ fn ingest(
     (done, took)
 }
 
+/// The default parameters, with room for twice the dossiers of the recovery measurement
+/// (at the cap every new dossier would evict one, which is not what is measured here).
+fn params() -> Params {
+    let mut p = Params::default();
+    p.caps.dossiers = 2 * DOSSIERS;
+    p
+}
+
 fn open_journal(dir: &Path) -> (Journal, State) {
     let (journal, recovery, _healthy) = Journal::open(
         dir,
-        Params::default(),
+        params(),
         &DecodeLimits::default(),
         PREFIX,
         Duration::from_secs(3600),
@@ -444,7 +625,7 @@ fn recover_child(dir: &Path) {
     let started = Instant::now();
     let (journal, recovery, _healthy) = Journal::open(
         dir,
-        Params::default(),
+        params(),
         &DecodeLimits::default(),
         PREFIX,
         Duration::from_secs(3600),
@@ -656,10 +837,12 @@ fn main() {
     let started = Instant::now();
     journal.checkpoint(&state, Vec::new());
     let ck_full = started.elapsed();
-    drop(journal);
-    drop(state);
     let full_ck_bytes = size_of(dir.path(), "checkpoint-") - half_ck_bytes;
     let load_case = run_child(dir.path());
+    // 5: a checkpoint of that state while events keep arriving.
+    let under_load = checkpoint_under_load(&mut journal, &mut state, &mut g);
+    drop(journal);
+    drop(state);
     assert_eq!(replay_case.dossiers, DOSSIERS);
     assert_eq!(replay_case.ck_dossiers, DOSSIERS / 2);
     assert_eq!(replay_case.replayed, (DOSSIERS / 2) as u64);
@@ -722,6 +905,7 @@ fn main() {
         "(child baseline RSS {:.0} MiB; replay s = open − checkpoint load measured alone)",
         mib(load_case.base)
     );
+    under_load.print();
     println!();
     println!("total bench time {:.0} s", all.elapsed().as_secs_f64());
 }

@@ -13,11 +13,10 @@
 //! cache by then): slots of forgotten ids are stale, lookups skip them, and one sequential
 //! sweep drops them all when the table would otherwise grow.
 
-use std::collections::VecDeque;
-
 use hashbrown::HashTable;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::cow::{Fifo, Frozen};
 use crate::decode::Source;
 use crate::time::Ts;
 
@@ -27,7 +26,7 @@ pub struct Dedupe {
     horizon_secs: i64,
     max_ids: usize,
     /// Keys with their arrival, oldest first.
-    order: VecDeque<Seen>,
+    order: Fifo<Seen>,
     /// Sequence number of the front of `order`; the `i`-th entry has `front + i` (wrapping).
     front: u32,
     /// Sequence numbers of the entries of `order`, by key, and stale ones of forgotten ids
@@ -93,7 +92,7 @@ impl Dedupe {
         Self {
             horizon_secs,
             max_ids: max_ids.clamp(1, MAX_IDS),
-            order: VecDeque::new(),
+            order: Fifo::default(),
             front: 0,
             index: HashTable::new(),
             evicted_early: 0,
@@ -101,7 +100,7 @@ impl Dedupe {
     }
 
     /// The entry with sequence number `seq`, if it is still remembered.
-    fn entry(order: &VecDeque<Seen>, front: u32, seq: u32) -> Option<&Seen> {
+    fn entry(order: &Fifo<Seen>, front: u32, seq: u32) -> Option<&Seen> {
         order.get(seq.wrapping_sub(front) as usize)
     }
 
@@ -175,7 +174,8 @@ impl Dedupe {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+/// The serialised form.
+#[derive(Deserialize)]
 struct Saved {
     horizon_secs: i64,
     max_ids: usize,
@@ -185,13 +185,77 @@ struct Saved {
 
 impl Serialize for Dedupe {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        Saved {
+        self.freeze().serialize(s)
+    }
+}
+
+/// The dedupe memory frozen at one instant (see [`crate::state::FrozenState`]); serialises
+/// as [`Dedupe`] does.
+#[derive(Clone, Debug)]
+pub struct FrozenDedupe {
+    horizon_secs: i64,
+    max_ids: usize,
+    order: Frozen<Seen>,
+    evicted_early: u64,
+}
+
+impl Dedupe {
+    /// A frozen copy of what is remembered now (copies at most one chunk of entries).
+    #[must_use]
+    pub fn freeze(&self) -> FrozenDedupe {
+        FrozenDedupe {
             horizon_secs: self.horizon_secs,
             max_ids: self.max_ids,
-            order: self.order.iter().map(|s| (s.at, s.key())).collect(),
+            order: self.order.freeze(),
+            evicted_early: self.evicted_early,
+        }
+    }
+}
+
+impl Serialize for FrozenDedupe {
+    /// As [`Saved`]: the entries as `(arrival, key)` pairs, oldest first.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Pairs<'a>(&'a Frozen<Seen>);
+        impl Serialize for Pairs<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(ExactLen(
+                    self.0.iter().map(|e| (e.at, e.key())),
+                    self.0.len(),
+                ))
+            }
+        }
+        #[derive(Serialize)]
+        struct Form<'a> {
+            horizon_secs: i64,
+            max_ids: usize,
+            order: Pairs<'a>,
+            evicted_early: u64,
+        }
+        Form {
+            horizon_secs: self.horizon_secs,
+            max_ids: self.max_ids,
+            order: Pairs(&self.order),
             evicted_early: self.evicted_early,
         }
         .serialize(s)
+    }
+}
+
+/// An iterator that knows its exact length (for `collect_seq`, which postcard needs to
+/// write the length first).
+struct ExactLen<I>(I, usize);
+
+impl<I: Iterator> Iterator for ExactLen<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        let item = self.0.next()?;
+        self.1 = self.1.saturating_sub(1);
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.1, Some(self.1))
     }
 }
 
@@ -216,6 +280,8 @@ impl PartialEq for Dedupe {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::VecDeque;
+
     use super::*;
 
     #[test]

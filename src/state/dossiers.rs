@@ -402,7 +402,7 @@ pub struct Ctx<'c> {
 /// "now" kept up to date (the [`Tracker`]).
 #[derive(Clone, Debug, Default)]
 pub struct Dossiers {
-    slab: Vec<Dossier>,
+    slab: super::cow::Slab<Dossier>,
     index: HashTable<u32>,
     track: track::Tracker,
     /// `(latest event, slot)` of every dossier, lazily, for eviction at the cap; and
@@ -433,6 +433,13 @@ impl Dossiers {
     /// Every dossier, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Dossier> {
         self.slab.iter()
+    }
+
+    /// A frozen copy of every dossier held now, for a checkpoint written elsewhere (shared
+    /// copy-on-write: see [`crate::state::cow`]); serialises as `Dossiers` does.
+    #[must_use]
+    pub fn freeze(&self) -> super::cow::Frozen<Dossier> {
+        self.slab.freeze()
     }
 
     /// The dossier with this id.
@@ -589,7 +596,7 @@ impl Serialize for Dossiers {
 
 impl<'de> Deserialize<'de> for Dossiers {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let slab = Vec::<Dossier>::deserialize(d)?;
+        let slab = super::cow::Slab::<Dossier>::deserialize(d)?;
         let mut index = HashTable::with_capacity(slab.len());
         for (i, dossier) in slab.iter().enumerate() {
             index.insert_unique(

@@ -4,10 +4,11 @@
 //! remembered (as a 64-bit hash, 16 bytes each) for [`HORIZON_DAYS`], and events naming it
 //! are counted as accepted but change nothing.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::cow::{Fifo, Frozen};
 use crate::time::Ts;
 
 /// How long a forgotten dossier's id is remembered.
@@ -27,7 +28,7 @@ pub struct Forgotten {
     ids: HashMap<u64, Ts>,
     /// `(when, key)` in the order forgotten; an entry whose key was forgotten again later
     /// is stale and skipped.
-    order: VecDeque<(Ts, u64)>,
+    order: Fifo<(Ts, u64)>,
 }
 
 impl PartialEq for Forgotten {
@@ -46,6 +47,31 @@ impl Serialize for Forgotten {
     }
 }
 
+/// The tombstones frozen at one instant (see [`crate::state::FrozenState`]): their order
+/// alone, shared copy-on-write; serialises as [`Forgotten`] does, the map rebuilt from the
+/// order where it is written (the latest entry of a key is its tombstone).
+#[derive(Clone, Debug)]
+pub struct FrozenForgotten(Frozen<(Ts, u64)>);
+
+impl Forgotten {
+    /// A frozen copy of the tombstones held now.
+    #[must_use]
+    pub fn freeze(&self) -> FrozenForgotten {
+        FrozenForgotten(self.order.freeze())
+    }
+}
+
+impl Serialize for FrozenForgotten {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let ids: HashMap<u64, Ts> = self.0.iter().map(|&(at, k)| (k, at)).collect();
+        Forgotten {
+            ids,
+            order: Fifo::default(),
+        }
+        .serialize(s)
+    }
+}
+
 impl<'de> Deserialize<'de> for Forgotten {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
@@ -57,7 +83,7 @@ impl<'de> Deserialize<'de> for Forgotten {
         order.sort_unstable();
         Ok(Self {
             ids,
-            order: order.into(),
+            order: order.into_iter().collect(),
         })
     }
 }
@@ -66,7 +92,11 @@ impl Forgotten {
     /// Remembers that dossier `id` was forgotten at `at`, keeping at most `max` ids.
     pub fn insert(&mut self, id: &str, at: Ts, max: usize) {
         let k = key(id);
-        self.ids.insert(k, at);
+        if self.ids.insert(k, at) == Some(at) {
+            // Already there as it is: one entry per (key, time), so that the latest entry
+            // of a key is its tombstone (what a frozen copy is rebuilt from).
+            return;
+        }
         self.order.push_back((at, k));
         while self.ids.len() > max.max(1) {
             self.pop_oldest();

@@ -7,6 +7,7 @@
 //! given `now`. The whole state is serde-serialisable for checkpoints and replay.
 
 pub mod counters;
+pub mod cow;
 pub mod dedupe;
 pub mod dossiers;
 pub mod evict;
@@ -232,8 +233,8 @@ pub enum Outcome {
     Ticked,
 }
 
-/// Everything iocd knows.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Everything iocd knows. Serialises as its [`FrozenState`] does.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct State {
     #[serde(skip)]
     params: Params,
@@ -260,6 +261,52 @@ pub struct State {
     /// Items evicted at the caps since the process started (not saved).
     #[serde(skip)]
     pub evictions: evict::Evictions,
+}
+
+/// The state frozen at one instant, for a checkpoint written on another thread while the
+/// pipeline goes on applying events: the large parts (dossiers, dedupe memory, tombstones)
+/// shared copy-on-write ([`cow`]), the small ones cloned. Its fields, in this order, are
+/// the checkpoint's encoding of [`State`] (the `Deserialize` of `State` reads them back).
+#[derive(Clone, Debug, Serialize)]
+pub struct FrozenState {
+    started_at: Ts,
+    counters: Counters,
+    dedupe: dedupe::FrozenDedupe,
+    windows: Windows,
+    agencies: Interner,
+    procedures: Interner,
+    dossiers: cow::Frozen<dossiers::Dossier>,
+    forgotten: forgotten::FrozenForgotten,
+    vc: vc::VcSaved,
+    soc: soc::SocSaved,
+    last_event: [Option<Ts>; 3],
+}
+
+impl Serialize for State {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.freeze().serialize(s)
+    }
+}
+
+impl State {
+    /// The state as it is now, frozen: cheap to take (the large parts are shared, not
+    /// copied), `Send`, and unchanged by what is applied afterwards.
+    #[must_use]
+    pub fn freeze(&self) -> FrozenState {
+        FrozenState {
+            started_at: self.started_at,
+            counters: self.counters.clone(),
+            dedupe: self.dedupe.freeze(),
+            windows: self.windows.clone(),
+            agencies: self.agencies.clone(),
+            procedures: self.procedures.clone(),
+            dossiers: self.dossiers.freeze(),
+            forgotten: self.forgotten.freeze(),
+            vc: self.vc.saved(),
+            soc: self.soc.saved(),
+            last_event: self.last_event,
+        }
+    }
 }
 
 impl PartialEq for Params {

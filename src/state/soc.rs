@@ -221,3 +221,22 @@ fn observe(inc: &mut Incident, counters: &mut Counters) {
         inc.resolve_observed = true;
     }
 }
+
+/// The serialised part of [`SocState`], cloned for a checkpoint written on another thread
+/// (see [`crate::state::FrozenState`]); serialises as `SocState` does.
+#[derive(Clone, Debug, Serialize)]
+pub struct SocSaved {
+    incidents: HashMap<String, Incident>,
+    systems: HashMap<String, Ts>,
+}
+
+impl SocState {
+    /// A copy of what a checkpoint keeps (not the caches, not the change log).
+    #[must_use]
+    pub fn saved(&self) -> SocSaved {
+        SocSaved {
+            incidents: self.incidents.clone(),
+            systems: self.systems.clone(),
+        }
+    }
+}

@@ -434,3 +434,22 @@ pub struct VcSummary {
     /// Connected endpoints with poor quality now.
     pub endpoints_poor_quality: u64,
 }
+
+/// The serialised part of [`VcState`], cloned for a checkpoint written on another thread
+/// (see [`crate::state::FrozenState`]); serialises as `VcState` does.
+#[derive(Clone, Debug, Serialize)]
+pub struct VcSaved {
+    meetings: HashMap<String, Meeting>,
+    endpoints: HashMap<String, Endpoint>,
+}
+
+impl VcState {
+    /// A copy of what a checkpoint keeps (not the caches, not the change log).
+    #[must_use]
+    pub fn saved(&self) -> VcSaved {
+        VcSaved {
+            meetings: self.meetings.clone(),
+            endpoints: self.endpoints.clone(),
+        }
+    }
+}

@@ -209,8 +209,16 @@ fn write_body<T: Serialize>(
     Ok((crc.hasher.clone().finalize(), crc.len))
 }
 
-/// A writer that passes bytes on to a file, computing their CRC and count, and keeps the
-/// first I/O error (postcard replaces it with its own error).
+/// The checkpoint is made durable as it is written, a step of this many bytes at a time:
+/// a file system that orders its journal (ext4) makes every `fdatasync` of the event log
+/// wait for the data written before it, so one `fsync` of a whole checkpoint at the end
+/// held the pipeline's next commit for 230 ms (1 M dossiers, `cargo bench --bench
+/// durability`); in steps, each commit waits for one step at most.
+const SYNC_EVERY: u64 = 4 << 20;
+
+/// A writer that passes bytes on to a file, computing their CRC and count, syncs it every
+/// [`SYNC_EVERY`] bytes, and keeps the first I/O error (postcard replaces it with its own
+/// error).
 struct Crc<'a> {
     file: &'a mut File,
     hasher: crc32fast::Hasher,
@@ -234,7 +242,11 @@ impl Write for Crc<'_> {
         match self.file.write(buf) {
             Ok(n) => {
                 self.hasher.update(&buf[..n]);
+                let before = self.len;
                 self.len += n as u64;
+                if before / SYNC_EVERY != self.len / SYNC_EVERY {
+                    self.sync()?;
+                }
                 Ok(n)
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
@@ -248,6 +260,16 @@ impl Write for Crc<'_> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.file.flush()
+    }
+}
+
+impl Crc<'_> {
+    fn sync(&mut self) -> io::Result<()> {
+        self.file.sync_data().map_err(|e| {
+            let kind = e.kind();
+            self.error.get_or_insert(e);
+            kind.into()
+        })
     }
 }
 

@@ -20,8 +20,8 @@ use tracing::{error, info, warn};
 
 use crate::decode::DecodeLimits;
 use crate::ingest::{Ack, AckError, Acker, RawMessage};
-use crate::state::{Input, Message, Params, State};
-use crate::store::{self, EventLog, Record, StoreError, Versioned};
+use crate::state::{FrozenState, Input, Message, Params, State};
+use crate::store::{self, EventLog, Record, StoreError, Trimmer, Versioned, io_error};
 use crate::time::Ts;
 
 /// Checkpoints kept; the log is trimmed before the oldest.
@@ -84,6 +84,8 @@ pub struct Journal {
     buf: Vec<u8>,
     checkpoint_every: Duration,
     last_checkpoint: Instant,
+    /// The checkpoint being written on its own thread, if any.
+    writing: Option<Writing>,
     /// Whether events are being made durable; `/readyz` reads it.
     healthy: watch::Sender<bool>,
 }
@@ -134,6 +136,7 @@ impl Journal {
             buf: Vec::with_capacity(1024),
             checkpoint_every,
             last_checkpoint: Instant::now(),
+            writing: None,
             healthy,
         };
         let mut recovery = Recovery {
@@ -292,40 +295,161 @@ impl Journal {
         }
     }
 
-    /// Writes a checkpoint when one is due, then trims the log.
+    /// Starts writing a checkpoint when one is due, on a thread of its own from a frozen
+    /// copy of `state` (see [`State::freeze`]), so that the pipeline does not wait for it;
+    /// and finishes the one under way when it is written (old checkpoints and the log before
+    /// them are then removed).
     pub fn maybe_checkpoint(
         &mut self,
         state: &State,
         alert_since: impl FnOnce() -> Vec<(String, i64)>,
     ) {
-        if self.last_checkpoint.elapsed() < self.checkpoint_every {
-            return;
+        if self.poll_checkpoint() && self.last_checkpoint.elapsed() >= self.checkpoint_every {
+            self.start_checkpoint(state, alert_since());
         }
-        self.checkpoint(state, alert_since());
     }
 
-    /// Writes a checkpoint now (also at shutdown).
-    pub fn checkpoint(&mut self, state: &State, alert_since: Vec<(String, i64)>) {
+    /// Finishes the checkpoint under way if it is written; returns whether none is under
+    /// way now.
+    pub fn poll_checkpoint(&mut self) -> bool {
+        if self.writing.as_ref().is_some_and(Writing::is_finished) {
+            self.finish_checkpoint();
+        }
+        self.writing.is_none()
+    }
+
+    /// Starts writing a checkpoint of `state` now, on its own thread (see
+    /// [`Self::maybe_checkpoint`]); returns whether one was started (not while one is under
+    /// way or commits fail).
+    pub fn start_checkpoint(&mut self, state: &State, alert_since: Vec<(String, i64)>) -> bool {
+        if self.writing.is_some() {
+            return false;
+        }
         self.last_checkpoint = Instant::now();
-        self.commit();
-        // While commits fail the state holds records that are not durable yet.
-        if self.retry.is_some() {
-            return;
+        let Some(at) = self.checkpoint_position() else {
+            return false;
+        };
+        let froze = Instant::now();
+        let ck = FrozenCheckpoint {
+            state: state.freeze(),
+            alert_since,
+        };
+        let froze_us = froze.elapsed().as_micros();
+        let dir = self.dir.clone();
+        let trimmer = self.log.as_ref().map(EventLog::trimmer);
+        let spawned = std::thread::Builder::new()
+            .name("iocd-checkpoint".into())
+            .spawn(move || {
+                let written = store::write_checkpoint(&dir, at, &ck);
+                // Removing old files takes long too: here, not on the pipeline.
+                let tidied = written.is_ok().then(|| tidy(&dir, trimmer.as_ref()));
+                (written, tidied)
+            });
+        match spawned {
+            Ok(thread) => {
+                self.writing = Some(Writing {
+                    thread,
+                    at,
+                    started: froze,
+                    froze_us,
+                });
+                true
+            }
+            Err(e) => {
+                error!(error = %e, "No thread for the checkpoint; trying again later.");
+                false
+            }
         }
-        let Some(log) = &mut self.log else { return };
-        let at = log.end();
+    }
+
+    /// Writes a checkpoint now and waits for it (at shutdown): the one under way is
+    /// finished first.
+    pub fn checkpoint(&mut self, state: &State, alert_since: Vec<(String, i64)>) {
+        if self.writing.is_some() {
+            self.finish_checkpoint();
+        }
+        self.last_checkpoint = Instant::now();
+        let Some(at) = self.checkpoint_position() else {
+            return;
+        };
         let started = Instant::now();
-        let ck = CheckpointRef { state, alert_since };
-        if let Err(e) = store::write_checkpoint(&self.dir, at, &ck) {
-            error!(error = %e, "Checkpoint failed; the log keeps growing until one succeeds.");
-            return;
+        let written = store::write_checkpoint(&self.dir, at, &CheckpointRef { state, alert_since });
+        let tidied = written
+            .is_ok()
+            .then(|| tidy(&self.dir, self.log.as_ref().map(EventLog::trimmer).as_ref()));
+        report(&written, tidied, at, started, 0);
+    }
+
+    /// Where a checkpoint taken now stands in the log, after committing what is appended;
+    /// `None` while commits fail (the state holds records that are not durable yet) or
+    /// without a log.
+    fn checkpoint_position(&mut self) -> Option<store::LogPosition> {
+        self.commit();
+        if self.retry.is_some() {
+            return None;
         }
-        if let Err(e) = store::prune_checkpoints(&self.dir, CHECKPOINTS_KEPT)
-            .and_then(|()| trim(log, &self.dir))
-        {
-            warn!(error = %e, "Old checkpoints or log segments could not be removed.");
-        }
-        info!(at = %at, took_ms = started.elapsed().as_millis(), "Checkpoint written.");
+        self.log.as_ref().map(EventLog::end)
+    }
+
+    /// Waits for the checkpoint under way and reports it.
+    fn finish_checkpoint(&mut self) {
+        let Some(w) = self.writing.take() else { return };
+        let (written, tidied) = w.thread.join().unwrap_or_else(|_| {
+            let panicked = std::io::Error::other("the checkpoint thread panicked");
+            (Err(io_error("write checkpoint", &self.dir)(panicked)), None)
+        });
+        report(&written, tidied, w.at, w.started, w.froze_us);
+    }
+}
+
+/// Removes the checkpoints older than the kept ones, and the log before the oldest kept.
+fn tidy(dir: &Path, trimmer: Option<&Trimmer>) -> Result<(), StoreError> {
+    store::prune_checkpoints(dir, CHECKPOINTS_KEPT)?;
+    match (store::oldest_checkpoint(dir)?, trimmer) {
+        (Some(pos), Some(t)) => t.trim_before(pos),
+        _ => Ok(()),
+    }
+}
+
+/// Logs how writing the checkpoint at `at` went.
+fn report(
+    written: &Result<(), StoreError>,
+    tidied: Option<Result<(), StoreError>>,
+    at: store::LogPosition,
+    started: Instant,
+    froze_us: u128,
+) {
+    if let Err(e) = written {
+        error!(error = %e, "Checkpoint failed; the log keeps growing until one succeeds.");
+        return;
+    }
+    if let Some(Err(e)) = tidied {
+        warn!(error = %e, "Old checkpoints or log segments could not be removed.");
+    }
+    info!(
+        at = %at,
+        took_ms = started.elapsed().as_millis(),
+        pipeline_paused_us = froze_us,
+        "Checkpoint written."
+    );
+}
+
+/// Whether a checkpoint was written, and whether old files were then removed.
+type Outcome = (Result<(), StoreError>, Option<Result<(), StoreError>>);
+
+/// A checkpoint being written on its own thread.
+struct Writing {
+    /// Whether it was written, and whether old files were then removed.
+    thread: std::thread::JoinHandle<Outcome>,
+    at: store::LogPosition,
+    started: Instant,
+    /// How long freezing the state held up the pipeline.
+    froze_us: u128,
+}
+
+impl Writing {
+    fn is_finished(&self) -> bool {
+        self.thread.is_finished()
     }
 }
 
@@ -340,12 +464,15 @@ impl Versioned for CheckpointRef<'_> {
     const FORMAT: u32 = Checkpoint::FORMAT;
 }
 
-/// Trims the log before the oldest kept checkpoint, so falling back to it still works.
-fn trim(log: &mut EventLog, dir: &Path) -> Result<(), StoreError> {
-    match store::oldest_checkpoint(dir)? {
-        Some(pos) => log.trim_before(pos),
-        None => Ok(()),
-    }
+/// The serialised form of [`Checkpoint`], frozen, for the checkpoint thread.
+#[derive(Serialize)]
+struct FrozenCheckpoint {
+    state: FrozenState,
+    alert_since: Vec<(String, i64)>,
+}
+
+impl Versioned for FrozenCheckpoint {
+    const FORMAT: u32 = Checkpoint::FORMAT;
 }
 
 /// Applies one logged record exactly as live processing did.

@@ -211,13 +211,17 @@ impl EventLog {
     ///
     /// [`StoreError::Io`] when the directory cannot be listed or a segment not removed.
     pub fn trim_before(&mut self, pos: LogPosition) -> Result<(), StoreError> {
-        let keep_from = pos.segment.min(self.file_segment);
-        for n in list_segments(&self.dir)? {
-            if n < keep_from {
-                remove_segment(&self.dir, n)?;
-            }
+        self.trimmer().trim_before(pos)
+    }
+
+    /// What removes the segments written so far once they are no longer needed, from
+    /// another thread (removing files of hundreds of MiB takes milliseconds).
+    #[must_use]
+    pub fn trimmer(&self) -> Trimmer {
+        Trimmer {
+            dir: self.dir.clone(),
+            file_segment: self.file_segment,
         }
-        Ok(())
     }
 
     /// The position the next record will get.
@@ -391,6 +395,31 @@ fn parse_segment_name(name: &str) -> Option<u64> {
 }
 
 /// The numbers of the segments in `dir`, in order.
+/// Removes whole segments of a log before a position, never the segment being written when
+/// it was made (see [`EventLog::trimmer`]).
+#[derive(Clone, Debug)]
+pub struct Trimmer {
+    dir: PathBuf,
+    file_segment: u64,
+}
+
+impl Trimmer {
+    /// Removes the segments wholly before `pos`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Io`] when the log directory cannot be listed or a segment not removed.
+    pub fn trim_before(&self, pos: LogPosition) -> Result<(), StoreError> {
+        let keep_from = pos.segment.min(self.file_segment);
+        for n in list_segments(&self.dir)? {
+            if n < keep_from {
+                remove_segment(&self.dir, n)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 fn list_segments(dir: &Path) -> Result<Vec<u64>, StoreError> {
     let mut numbers = Vec::new();
     for entry in fs::read_dir(dir).map_err(io_error("list", dir))? {

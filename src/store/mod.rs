@@ -78,7 +78,7 @@ pub use checkpoint::{
 };
 pub use journal::{Checkpoint, Journal, Recovery};
 pub use lock::{DataDirLock, LOCK_FILE, LockError};
-pub use log::{DEFAULT_SEGMENT_BYTES, EventLog, LogPosition, MAX_RECORD_BYTES, Recovered};
+pub use log::{DEFAULT_SEGMENT_BYTES, EventLog, LogPosition, MAX_RECORD_BYTES, Recovered, Trimmer};
 pub use record::Record;
 
 /// Why a storage operation failed.

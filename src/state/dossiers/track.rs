@@ -275,7 +275,7 @@ impl Dossiers {
             changes,
             ..Tracker::default()
         };
-        for d in &mut self.slab {
+        for d in self.slab.iter_mut() {
             d.armed.0 = UNARMED;
         }
     }

@@ -31,11 +31,29 @@ pub const SLAB_CHUNK: usize = 64;
 /// each) and the open chunk's copy depend on it.
 pub const FIFO_CHUNK: usize = 1024;
 
-/// A vector in copy-on-write chunks (see the module).
-#[derive(Clone, Debug)]
+/// A vector in copy-on-write chunks (see the module). `clone` copies the items (an
+/// independent store, as a `Vec`'s clone); [`Slab::freeze`] shares them.
+#[derive(Debug)]
 pub struct Slab<T> {
     chunks: Vec<Arc<Vec<T>>>,
     len: usize,
+}
+
+impl<T: Clone> Clone for Slab<T> {
+    fn clone(&self) -> Self {
+        Self {
+            chunks: self
+                .chunks
+                .iter()
+                .map(|c| {
+                    let mut own = Vec::with_capacity(SLAB_CHUNK);
+                    own.extend_from_slice(c);
+                    Arc::new(own)
+                })
+                .collect(),
+            len: self.len,
+        }
+    }
 }
 
 impl<T> Default for Slab<T> {
@@ -455,6 +473,17 @@ mod tests {
                 prop_assert!(f.iter().eq(then.iter()));
             }
         }
+    }
+
+    #[test]
+    fn a_clone_shares_no_chunk() {
+        let slab: Slab<u64> = (0..3 * SLAB_CHUNK as u64).collect();
+        let copy = slab.clone();
+        assert!(copy.iter().eq(slab.iter()));
+        assert!(
+            (0..3).all(|c| !Arc::ptr_eq(&slab.chunks[c], &copy.chunks[c])),
+            "a clone is a store of its own"
+        );
     }
 
     #[test]

@@ -121,6 +121,13 @@ impl Pipeline {
                     }
                 }
                 Some(query) = self.outputs.queries.recv() => self.answer(query),
+                // A batch made durable by the log thread: its acks go out now.
+                () = async {
+                    match &mut self.journal {
+                        Some(journal) => journal.next_report().await,
+                        None => std::future::pending().await,
+                    }
+                } => {}
                 _ = tick.tick() => {
                     ticks = ticks.wrapping_add(1);
                     let now = Ts::now();

@@ -67,6 +67,7 @@ pub mod journal;
 mod lock;
 mod log;
 mod record;
+pub mod writer;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write as _};

@@ -237,19 +237,18 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 #[derive(Clone, Debug)]
 pub struct Calendar {
     tz: jiff::tz::TimeZone,
-    /// Cached fixed offset in seconds when the zone has no transitions from 1970 on.
-    fixed_offset_secs: Option<i64>,
+    /// The offset in seconds the zone keeps from an instant on (Unix ns), when it has no
+    /// change after it (before 2200): looked up once, not in the tz database per event
+    /// (`Asia/Ho_Chi_Minh`: +07:00 since 1975-06-13).
+    settled: Option<(i64, i64)>,
 }
 
 impl Calendar {
     /// A calendar in the given zone.
     #[must_use]
     pub fn new(tz: jiff::tz::TimeZone) -> Self {
-        let fixed_offset_secs = fixed_offset(&tz);
-        Self {
-            tz,
-            fixed_offset_secs,
-        }
+        let settled = settled_offset(&tz);
+        Self { tz, settled }
     }
 
     /// The zone this calendar uses.
@@ -261,7 +260,9 @@ impl Calendar {
     /// The local UTC offset in seconds at `ts`.
     #[must_use]
     pub fn offset_secs(&self, ts: Ts) -> i64 {
-        if let Some(off) = self.fixed_offset_secs {
+        if let Some((since, off)) = self.settled
+            && ts.0 >= since
+        {
             return off;
         }
         match jiff::Timestamp::from_nanosecond(i128::from(ts.0)) {
@@ -297,24 +298,46 @@ impl Default for Calendar {
 }
 
 /// The zone's offset when it is the same at every instant from 1970 to 2200, else `None`.
-fn fixed_offset(tz: &jiff::tz::TimeZone) -> Option<i64> {
-    let start = jiff::Timestamp::from_second(0).ok()?;
+/// The offset (seconds) the zone has from its last change before 2200 on, and the instant
+/// of that change (Unix ns; `i64::MIN` for a zone that never changes); `None` when it
+/// still changes after 2200 (daylight saving time).
+fn settled_offset(tz: &jiff::tz::TimeZone) -> Option<(i64, i64)> {
     let end = jiff::Timestamp::from_second(7_258_118_400).ok()?; // 2200-01-01
-    let off = tz.to_offset(start);
-    let changes = tz
-        .following(start)
-        .take_while(|t| t.timestamp() < end)
-        .any(|t| t.offset() != off);
-    if changes {
-        None
-    } else {
-        Some(i64::from(off.seconds()))
+    let off = tz.to_offset(end);
+    if tz.following(end).next().is_some_and(|t| t.offset() != off) {
+        return None;
     }
+    let mut since = i64::MIN;
+    for t in tz.preceding(end) {
+        if t.offset() != off {
+            break;
+        }
+        since = i64::try_from(t.timestamp().as_nanosecond()).ok()?;
+    }
+    Some((since, i64::from(off.seconds())))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_settled_offset_is_used_only_after_the_zone_settled() {
+        let hcm = Calendar::new(jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").unwrap());
+        let since = hcm.settled.expect("settled since 1975").0;
+        let at = |s: &str| {
+            Ts(i64::try_from(s.parse::<jiff::Timestamp>().unwrap().as_nanosecond()).unwrap())
+        };
+        assert_eq!(since, at("1975-06-12T16:00:00Z").0);
+        assert_eq!(hcm.offset_secs(at("1975-06-01T00:00:00Z")), 8 * 3600);
+        assert_eq!(hcm.offset_secs(at("2026-11-24T01:00:00Z")), 7 * 3600);
+        let utc = Calendar::new(jiff::tz::TimeZone::UTC);
+        assert_eq!(utc.settled, Some((i64::MIN, 0)));
+        let paris = Calendar::new(jiff::tz::TimeZone::get("Europe/Paris").unwrap());
+        assert_eq!(paris.settled, None);
+        assert_eq!(paris.offset_secs(at("2026-07-01T00:00:00Z")), 2 * 3600);
+        assert_eq!(paris.offset_secs(at("2026-12-01T00:00:00Z")), 3600);
+    }
 
     #[test]
     fn parses_offsets_and_fractions_to_the_same_instant() {

@@ -23,7 +23,7 @@ use tracing::{error, info, warn};
 use crate::decode::DecodeLimits;
 use crate::ingest::{Ack, AckError, Acker, RawMessage};
 use crate::state::{FrozenState, Input, Message, Params, State};
-use crate::store::writer::{Job, LogThread, Progress};
+use crate::store::writer::{GATHER_MAX_BYTES, Job, LogThread, Progress};
 use crate::store::{self, EventLog, Record, StoreError, Trimmer, Versioned};
 use crate::time::Ts;
 
@@ -255,13 +255,40 @@ impl Journal {
         if let Some(writer) = &self.writer
             && !self.batch.is_empty()
         {
+            let job = Job::Append {
+                seq: self.seq + 1,
+                records: std::mem::take(&mut self.batch),
+            };
+            match writer.try_send(job) {
+                Ok(()) => self.seq += 1,
+                Err(job) => {
+                    if let Job::Append { records, .. } = &job
+                        && records.len() > GATHER_MAX_BYTES
+                    {
+                        writer.send(job);
+                        self.seq += 1;
+                    } else if let Job::Append { records, .. } = job {
+                        // Kept for the next commit, with what comes meanwhile.
+                        self.batch = records;
+                    }
+                }
+            }
+        }
+        self.poll();
+    }
+
+    /// Hands the batch gathered to the log thread, waiting for room if need be: what a
+    /// checkpoint or a stop must follow.
+    fn hand_over(&mut self) {
+        if let Some(writer) = &self.writer
+            && !self.batch.is_empty()
+        {
             self.seq += 1;
             writer.send(Job::Append {
                 seq: self.seq,
                 records: std::mem::take(&mut self.batch),
             });
         }
-        self.poll();
     }
 
     /// Takes what the log thread made durable, and sends the acks it releases.
@@ -289,7 +316,8 @@ impl Journal {
     /// whether it is durable. Blocks the thread: for tests and benches, not the pipeline.
     pub fn sync(&mut self) -> bool {
         let failures = self.progress.borrow().failures;
-        self.commit();
+        self.hand_over();
+        self.poll();
         while self.durable < self.seq {
             if self.writer.is_none() || self.progress.borrow().failures > failures {
                 return false;
@@ -340,7 +368,8 @@ impl Journal {
             return false;
         }
         self.last_checkpoint = Instant::now();
-        self.commit();
+        // The checkpoint's position follows every record whose effect it holds.
+        self.hand_over();
         let froze = Instant::now();
         let ck = FrozenCheckpoint {
             state: state.freeze(),
@@ -366,7 +395,6 @@ impl Journal {
     /// Writes a checkpoint now and waits for it (at shutdown): the log thread finishes its
     /// work first (the checkpoint under way included), and is started again after.
     pub fn checkpoint(&mut self, state: &State, alert_since: Vec<(String, i64)>) {
-        self.commit();
         let Some(log) = self.stop_writer() else {
             return;
         };
@@ -386,6 +414,7 @@ impl Journal {
     /// Stops the log thread after its last job and takes the log back; the acks it made
     /// durable are sent.
     fn stop_writer(&mut self) -> Option<EventLog> {
+        self.hand_over();
         let log = self.writer.take()?.stop();
         if log.is_none() {
             error!("The event log's thread failed; nothing more is acknowledged.");
@@ -424,9 +453,7 @@ impl Journal {
 impl Drop for Journal {
     /// Lets the log thread finish (a last commit attempt, the checkpoint under way).
     fn drop(&mut self) {
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.stop();
-        }
+        let _ = self.stop_writer();
     }
 }
 

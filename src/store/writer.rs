@@ -48,9 +48,14 @@ pub enum Job {
     FailWrites(bool),
 }
 
-/// Batches handed over and not yet taken by the log thread before the pipeline waits for it
-/// (backpressure: the pipeline then waits for the disk, as it did before the thread).
+/// Batches handed over and not yet taken by the log thread. When they are all waiting (an
+/// fsync is slow) the pipeline gathers the next ones into one, and waits for the thread
+/// only beyond [`GATHER_MAX_BYTES`].
 pub const QUEUED_BATCHES: usize = 64;
+
+/// Records gathered on the pipeline while the log thread's queue is full, beyond which it
+/// waits for the thread (backpressure: then as slow as the disk, as before the thread).
+pub const GATHER_MAX_BYTES: usize = 16 << 20;
 
 /// What the log thread tells the pipeline (the latest value is all that matters).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -139,6 +144,19 @@ impl LogThread {
     /// if the thread is gone, which `stop` reports).
     pub fn send(&self, job: Job) {
         let _ = self.jobs.send(job);
+    }
+
+    /// Hands a job to the thread unless [`QUEUED_BATCHES`] wait already: then it is given
+    /// back (a job for a thread that is gone is dropped).
+    ///
+    /// # Errors
+    ///
+    /// The job, when the queue is full.
+    pub fn try_send(&self, job: Job) -> Result<(), Job> {
+        match self.jobs.try_send(job) {
+            Ok(()) | Err(std::sync::mpsc::TrySendError::Disconnected(_)) => Ok(()),
+            Err(std::sync::mpsc::TrySendError::Full(job)) => Err(job),
+        }
     }
 
     /// Lets the thread finish every job (a last commit attempt included) and takes the log

@@ -11,6 +11,8 @@
 //!   sustained rate of one province, 300 events/s);
 //! - `IOCD_SOAK_MAX_DOSSIERS`: the daemon's `[state] max_dossiers` (default 250,000, reached
 //!   after about 6 minutes at the default rate; `0` keeps the daemon's default, 1,000,000);
+//! - `IOCD_SOAK_CHECKPOINT_SECS`: the daemon's `[store] checkpoint_interval_secs` (default
+//!   `0`: the daemon's default, 60; a few seconds make a short run write many checkpoints);
 //! - `IOCD_SOAK_SEED`: the simulator's seed (default 1);
 //! - `IOCD_SOAK_CSV`: a file to write every sample to (time, RSS, held state, …).
 //!
@@ -102,6 +104,7 @@ async fn soak_rss_flat_and_every_counter_exact() {
     let rate = env_or("IOCD_SOAK_RATE", DEFAULT_RATE);
     let seed = env_or("IOCD_SOAK_SEED", 1_u64);
     let max_dossiers = env_or("IOCD_SOAK_MAX_DOSSIERS", DEFAULT_MAX_DOSSIERS);
+    let checkpoint_secs = env_or("IOCD_SOAK_CHECKPOINT_SECS", 0_u64);
     let csv = std::env::var_os("IOCD_SOAK_CSV").map(PathBuf::from);
     let every = Duration::from_secs((secs / 120).clamp(1, 5));
 
@@ -118,6 +121,9 @@ async fn soak_rss_flat_and_every_counter_exact() {
     );
     if max_dossiers > 0 {
         writeln!(toml, "[state]\nmax_dossiers = {max_dossiers}").unwrap();
+    }
+    if checkpoint_secs > 0 {
+        writeln!(toml, "[store]\ncheckpoint_interval_secs = {checkpoint_secs}").unwrap();
     }
     std::fs::write(&config, toml).unwrap();
     let log_path = dir.path().join("iocd.log");

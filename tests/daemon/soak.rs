@@ -123,7 +123,11 @@ async fn soak_rss_flat_and_every_counter_exact() {
         writeln!(toml, "[state]\nmax_dossiers = {max_dossiers}").unwrap();
     }
     if checkpoint_secs > 0 {
-        writeln!(toml, "[store]\ncheckpoint_interval_secs = {checkpoint_secs}").unwrap();
+        writeln!(
+            toml,
+            "[store]\ncheckpoint_interval_secs = {checkpoint_secs}"
+        )
+        .unwrap();
     }
     std::fs::write(&config, toml).unwrap();
     let log_path = dir.path().join("iocd.log");

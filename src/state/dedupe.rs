@@ -213,7 +213,7 @@ impl Dedupe {
 }
 
 impl Serialize for FrozenDedupe {
-    /// As [`Saved`]: the entries as `(arrival, key)` pairs, oldest first.
+    /// As the dedupe memory's saved form: the entries as `(arrival, key)` pairs, oldest first.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         struct Pairs<'a>(&'a Frozen<Seen>);
         impl Serialize for Pairs<'_> {

@@ -212,15 +212,20 @@ impl<'de, T: serde::Deserialize<'de> + Clone> serde::Deserialize<'de> for Slab<T
     }
 }
 
-/// Items as a sequence of known length (the form of a `Vec`, which postcard needs).
-fn serialize_seq<'a, S: Serializer, T: Serialize + 'a>(
+/// `len` items as a sequence of known length: the form of a `Vec`, which postcard needs
+/// (it writes the length first, so `collect_seq` of an iterator of inexact size fails).
+///
+/// # Errors
+///
+/// The serializer's, as it reports them.
+pub fn serialize_seq<S: Serializer>(
     s: S,
     len: usize,
-    items: impl Iterator<Item = &'a T>,
+    items: impl Iterator<Item = impl Serialize>,
 ) -> Result<S::Ok, S::Error> {
     let mut seq = s.serialize_seq(Some(len))?;
     for item in items {
-        seq.serialize_element(item)?;
+        seq.serialize_element(&item)?;
     }
     seq.end()
 }

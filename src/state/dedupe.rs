@@ -218,10 +218,7 @@ impl Serialize for FrozenDedupe {
         struct Pairs<'a>(&'a Frozen<Seen>);
         impl Serialize for Pairs<'_> {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_seq(ExactLen(
-                    self.0.iter().map(|e| (e.at, e.key())),
-                    self.0.len(),
-                ))
+                super::cow::serialize_seq(s, self.0.len(), self.0.iter().map(|e| (e.at, e.key())))
             }
         }
         #[derive(Serialize)]
@@ -238,24 +235,6 @@ impl Serialize for FrozenDedupe {
             evicted_early: self.evicted_early,
         }
         .serialize(s)
-    }
-}
-
-/// An iterator that knows its exact length (for `collect_seq`, which postcard needs to
-/// write the length first).
-struct ExactLen<I>(I, usize);
-
-impl<I: Iterator> Iterator for ExactLen<I> {
-    type Item = I::Item;
-
-    fn next(&mut self) -> Option<I::Item> {
-        let item = self.0.next()?;
-        self.1 = self.1.saturating_sub(1);
-        Some(item)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.1, Some(self.1))
     }
 }
 

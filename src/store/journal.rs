@@ -80,7 +80,6 @@ pub struct Journal {
     uncommitted: VecDeque<(u64, Ack)>,
     /// Acks of durable records waiting for room in the MQTT request queue.
     unsent: VecDeque<Ack>,
-    buf: Vec<u8>,
     checkpoint_every: Duration,
     last_checkpoint: Instant,
     /// Set while a checkpoint is under way (cleared when it ends or is dropped unwritten).
@@ -146,7 +145,6 @@ impl Journal {
             durable: 0,
             uncommitted: VecDeque::new(),
             unsent: VecDeque::new(),
-            buf: Vec::with_capacity(1024),
             checkpoint_every,
             last_checkpoint: Instant::now(),
             checkpointing: Arc::new(AtomicBool::new(false)),
@@ -235,12 +233,13 @@ impl Journal {
         if self.writer.is_none() {
             return;
         }
-        self.buf.clear();
-        record.encode(&mut self.buf);
+        // Straight into the batch, behind a length written once the record is.
+        let at = self.batch.len();
+        self.batch.extend_from_slice(&[0; 4]);
+        record.encode(&mut self.batch);
         // Records are far below 4 GiB (the log refuses any over MAX_RECORD_BYTES).
-        let len = u32::try_from(self.buf.len()).unwrap_or(u32::MAX);
-        self.batch.extend_from_slice(&len.to_le_bytes());
-        self.batch.extend_from_slice(&self.buf);
+        let len = u32::try_from(self.batch.len() - at - 4).unwrap_or(u32::MAX);
+        self.batch[at..at + 4].copy_from_slice(&len.to_le_bytes());
     }
 
     /// Hands the batch gathered to the log thread (it is made durable there, without
@@ -252,7 +251,9 @@ impl Journal {
     /// order. What waits meanwhile is bounded by what the broker sends unacknowledged (its
     /// in-flight window per connection).
     pub fn commit(&mut self) {
-        if let Some(writer) = &self.writer
+        if self.batch.len() > GATHER_MAX_BYTES {
+            self.hand_over();
+        } else if let Some(writer) = &self.writer
             && !self.batch.is_empty()
         {
             let job = Job::Append {
@@ -261,17 +262,9 @@ impl Journal {
             };
             match writer.try_send(job) {
                 Ok(()) => self.seq += 1,
-                Err(job) => {
-                    if let Job::Append { records, .. } = &job
-                        && records.len() > GATHER_MAX_BYTES
-                    {
-                        writer.send(job);
-                        self.seq += 1;
-                    } else if let Job::Append { records, .. } = job {
-                        // Kept for the next commit, with what comes meanwhile.
-                        self.batch = records;
-                    }
-                }
+                // The queue is full: kept for the next commit, with what comes meanwhile.
+                Err(Job::Append { records, .. }) => self.batch = records,
+                Err(_) => {}
             }
         }
         self.poll();

@@ -70,14 +70,14 @@ pub struct Progress {
 }
 
 /// Commits are failing: when to try again, and since when.
-pub struct Retry {
+struct Retry {
     /// When to try again.
-    pub at: Instant,
+    at: Instant,
     /// The wait after this retry if it fails too.
-    pub delay: Duration,
+    delay: Duration,
     since: Instant,
     /// Failed retries so far.
-    pub failures: u64,
+    failures: u64,
 }
 
 /// The log thread's state.

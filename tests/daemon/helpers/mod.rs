@@ -308,7 +308,12 @@ impl TestClient {
                         }
                     }
                     Ok(_) => {}
-                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                    Err(e) => {
+                        // A clean session loses its subscriptions and what was queued for it:
+                        // say so, or a test's missing messages have no explanation.
+                        eprintln!("test client: connection error: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
                 }
             }
         });

@@ -7,6 +7,7 @@
 //! the end.
 
 mod params;
+pub mod reload;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -141,6 +142,8 @@ pub struct App {
     mqtt_out: MqttOutputs,
     http: HttpState,
     views: watch::Receiver<Arc<View>>,
+    /// Reloads the agency directory.
+    reloader: reload::Reloader,
     /// Fires at shutdown so WebSocket clients close cleanly.
     ws_shutdown: CancellationToken,
 }
@@ -230,6 +233,10 @@ impl App {
             metrics.clone(),
             ws_shutdown.clone(),
         );
+        let (reloader, mut directory, directory_problem) =
+            reload::Reloader::new(&settings.directory, metrics.clone());
+        // The directory read at load is news to the pipeline: it names from its first tick.
+        directory.mark_changed();
         let mut engine = Engine::new(settings.alerts.clone(), cal.clone());
         engine.restore_since(alert_since);
         let (dead_letters, dead_letter_sender) = DeadLetters::new(publisher.clone(), cal.clone());
@@ -253,6 +260,7 @@ impl App {
                 deriver: Deriver::new(engine),
                 alerts: alerts_tx,
                 link: link.clone(),
+                directory,
             },
             settings.ws.push_interval,
             metrics.clone(),
@@ -270,6 +278,7 @@ impl App {
             },
             metrics,
             durability: durable,
+            directory_problem,
         };
         ingest.set_broker_stats(!settings.mqtt.embedded);
         if let Some(mut journal) = journal {
@@ -283,6 +292,7 @@ impl App {
             mqtt_out,
             http,
             views,
+            reloader,
             ws_shutdown,
         })
     }
@@ -327,6 +337,7 @@ impl App {
         } = self.mqtt_out;
         let alert_out = tokio::spawn(mqtt::publish_alerts(transitions, publisher, metrics));
         let dead_letter_out = tokio::spawn(dead_letters.run());
+        let reloader = tokio::spawn(self.reloader.run(cancel.child_token()));
         let http_cancel = CancellationToken::new();
         let server = axum::serve(self.listener, router(self.http))
             .with_graceful_shutdown(http_cancel.clone().cancelled_owned());
@@ -368,6 +379,7 @@ impl App {
         }
         alert_out.abort();
         dead_letter_out.abort();
+        reloader.abort();
         failure.map_or(Ok(()), Err)
     }
 }

@@ -60,6 +60,7 @@ pub mod decode;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod derive;
+pub mod directory;
 pub mod ingest;
 pub mod outputs;
 pub mod pipeline;

@@ -63,6 +63,8 @@ pub struct Outputs {
     pub alerts: tokio::sync::broadcast::Sender<Arc<Transition>>,
     /// The broker link: a lost session marks the sources as a possible gap.
     pub link: watch::Receiver<crate::ingest::LinkStatus>,
+    /// The agency directory, replaced on reload; read at the next tick.
+    pub directory: watch::Receiver<Arc<crate::directory::Directory>>,
 }
 
 impl Pipeline {
@@ -175,6 +177,10 @@ impl Pipeline {
             .gap
             .1
             .is_some_and(|at| now < at.plus_secs(POSSIBLE_GAP_SECS));
+        if self.outputs.directory.has_changed().unwrap_or(false) {
+            let directory = Arc::clone(&self.outputs.directory.borrow_and_update());
+            self.outputs.deriver.set_directory(directory);
+        }
         let previous = self.outputs.snapshots.borrow().clone();
         let derived = self
             .outputs

@@ -23,12 +23,14 @@
 //!
 //! Sections: [`mqtt`](MqttSettings), [`http` and `ws`](HttpSettings), [`ingest`, `state`
 //! and `store`](StateSettings), [`onestop`, `vc`, `soc` and `sources`](VcSettings),
-//! [`log`](LogSettings), [`calendar`](CalendarSettings), [`alerts`](AlertSettings).
+//! [`log`](LogSettings), [`calendar`](CalendarSettings), [`directory`](DirectorySettings),
+//! [`alerts`](AlertSettings).
 
 mod alerts;
 mod broker;
 mod calendar;
 mod check;
+mod directory;
 mod http;
 mod limits;
 mod log;
@@ -47,6 +49,7 @@ pub use alerts::{AlertSettings, AlertSeverity, Lang, RuleSettings, UnknownLang};
 pub use broker::{BrokerUrl, BrokerUrlError};
 pub use calendar::CalendarSettings;
 pub use check::{ListenAddrError, listen_addr};
+pub use directory::DirectorySettings;
 pub use http::{HttpSettings, WsSettings};
 pub use limits::{IngestSettings, MaxItems, StateSettings, StoreSettings};
 pub use log::{LogFormat, LogSettings};
@@ -88,6 +91,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// The working calendar for "stalled".
     pub calendar: CalendarSettings,
+    /// The agency directory.
+    pub directory: DirectorySettings,
     /// The alert rules.
     pub alerts: AlertSettings,
     /// The event log and checkpoints in `--data-dir`.
@@ -109,6 +114,7 @@ struct SettingsFile {
     sources: thresholds::SourcesFile,
     log: LogSettings,
     calendar: calendar::CalendarFile,
+    directory: directory::DirectoryFile,
     alerts: alerts::AlertFile,
     store: limits::StoreFile,
 }
@@ -128,6 +134,7 @@ impl SettingsFile {
         let sources = self.sources.check(p);
         let log = self.log.check(p);
         let calendar = self.calendar.check(p);
+        let directory = self.directory.check(p);
         let alerts = self.alerts.check(p);
         let store = self.store.check(p);
         Some(Settings {
@@ -142,6 +149,7 @@ impl SettingsFile {
             sources: sources?,
             log: log?,
             calendar: calendar?,
+            directory: directory?,
             alerts: alerts?,
             store: store?,
         })
@@ -235,6 +243,7 @@ section_defaults!(
     sources: SourcesSettings,
     log: LogSettings,
     calendar: CalendarSettings,
+    directory: DirectorySettings,
     alerts: AlertSettings,
     store: StoreSettings,
 );

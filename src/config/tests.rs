@@ -391,6 +391,15 @@ fn every_toml_file_in_config_loads_and_validates() {
                 file.day.iter().all(|d| !d.source.is_empty()),
                 "every entry names its source"
             );
+        } else if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("agencies"))
+        {
+            let config = format!("[directory]\nfile = {:?}\n", path.display().to_string());
+            match Settings::from_toml_str(&config, "x.toml") {
+                Ok(s) => assert!(s.directory.directory.len() > 100, "{}", path.display()),
+                Err(err) => panic!("{}: {}", path.display(), chain(&err)),
+            }
         } else if path.extension().is_some_and(|ext| ext == "toml") {
             if let Err(err) = Settings::load(Some(&path)) {
                 panic!("{err}");

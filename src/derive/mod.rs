@@ -17,6 +17,7 @@ use std::sync::Arc;
 pub use view::View;
 
 use crate::decode::Source;
+use crate::directory::Directory;
 use crate::state::State;
 use crate::time::Ts;
 use alerts::{Alert, Engine};
@@ -56,6 +57,40 @@ pub struct Deriver {
     soc: SocTrack,
     alerts_api: Arc<[String]>,
     firing_json: String,
+    directory: Arc<Directory>,
+    unknown: Unknown,
+}
+
+/// The agency codes seen in the state (since the start) that the directory lacks, found
+/// incrementally: the interner only grows, so each tick looks at the codes interned since
+/// the last one.
+#[derive(Default)]
+struct Unknown {
+    /// Interned agencies looked at so far.
+    checked: usize,
+    count: u64,
+    listed: Vec<String>,
+}
+
+impl Unknown {
+    fn update(&mut self, state: &State, directory: &Directory) {
+        if directory.is_empty() {
+            return;
+        }
+        self.checked = self.checked.max(1); // id 0 is `unknown`: a dossier without an agency
+        while self.checked < state.agencies.len() {
+            let code = state
+                .agencies
+                .name(u32::try_from(self.checked).unwrap_or(u32::MAX));
+            self.checked += 1;
+            if directory.get(code).is_none() {
+                self.count += 1;
+                if self.listed.len() < view::UNKNOWN_LISTED {
+                    self.listed.push(code.to_owned());
+                }
+            }
+        }
+    }
 }
 
 impl Deriver {
@@ -69,7 +104,17 @@ impl Deriver {
             soc: SocTrack::new(after),
             alerts_api: Arc::from(Vec::new()),
             firing_json: "[]".to_owned(),
+            directory: Arc::default(),
+            unknown: Unknown::default(),
         }
+    }
+
+    /// Names agencies from `directory` from the next derive on: alert sentences are put into
+    /// words again, the snapshot and the view carry the new names.
+    pub fn set_directory(&mut self, directory: Arc<Directory>) {
+        self.engine.reword();
+        self.directory = directory;
+        self.unknown = Unknown::default();
     }
 
     /// The alert engine (for checkpoints of `since`).
@@ -102,6 +147,7 @@ impl Deriver {
             soc: &self.soc,
             meetings: &meetings,
             soc_touched: &soc_touched,
+            directory: &self.directory,
         };
         let transitions = self.engine.evaluate_tracked(state, &t, now);
         let mut view = state.assemble(
@@ -121,6 +167,10 @@ impl Deriver {
             .map(|(rule, severity, n)| (rule.as_str(), severity.as_str(), n))
             .collect();
         view.alerts_api = Arc::clone(&self.alerts_api);
+        self.unknown.update(state, &self.directory);
+        view.directory = Arc::clone(&self.directory);
+        view.agencies_unknown = self.unknown.count;
+        view.unknown_agency_codes.clone_from(&self.unknown.listed);
         let gaps = Source::ALL.map(|s| {
             possible_gap
                 || state.evictions.last_at[s.index()]

@@ -127,7 +127,9 @@ impl Snapshot {
             .iter()
             .take(WORST_AGENCIES)
             .map(|(i, g)| {
-                json!({"agency": view.agency_labels[*i], "overdue": g.overdue, "due_soon": g.due_soon, "stalled": g.stalled})
+                let code = &view.agency_labels[*i];
+                let name = view.directory.get(code).map(|a| &*a.short_name);
+                json!({"agency": code, "name": name, "overdue": g.overdue, "due_soon": g.due_soon, "stalled": g.stalled})
             })
             .collect();
         let onestop = json!({
@@ -138,6 +140,7 @@ impl Snapshot {
             "stalled": o.totals.stalled,
             "on_time_ratio_30d": o.on_time_ratio_30d,
             "per_minute_60m": {"received": o.received_per_minute, "resolved": o.resolved_per_minute},
+            "stalled_after": {"hours": view.stalled_after.0, "working_hours": view.stalled_after.1},
             "worst_agencies": worst,
             "agencies_with_open_dossiers": agencies_with_open,
         });

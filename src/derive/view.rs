@@ -82,6 +82,10 @@ pub struct View {
     pub dedupe_ids: u64,
     /// Items evicted at the memory caps since the process started.
     pub evictions: crate::state::evict::Evictions,
+    /// Items held per kind ([`crate::state::evict::Kind::ALL`] order), beside their caps.
+    pub items_held: [u64; 5],
+    /// Tombstones of forgotten dossiers held (so that late events do not revive them).
+    pub tombstones: u64,
     /// Active meetings, most recently started first (at most [`MEETINGS_LISTED`]).
     pub meetings: Vec<MeetingRow>,
     /// Ids of the silent monitored systems, sorted (at most [`SYSTEMS_LISTED`]).
@@ -92,7 +96,20 @@ pub struct View {
     /// newest first), shared from one tick to the next while they do not change; the API
     /// pages through them.
     pub alerts_api: std::sync::Arc<[String]>,
+    /// The agency directory the outputs name agencies from, as the derive stage last had it
+    /// (replaced on reload; empty without a directory).
+    pub directory: std::sync::Arc<crate::directory::Directory>,
+    /// The stalled threshold in hours, and whether it counts working hours (for labels).
+    pub stalled_after: (i64, bool),
+    /// How many agency codes held in the state the directory lacks (0 without a directory).
+    pub agencies_unknown: u64,
+    /// The first of them (at most [`UNKNOWN_LISTED`]), in order of arrival, so that the
+    /// province can complete its directory.
+    pub unknown_agency_codes: Vec<String>,
 }
+
+/// Unknown agency codes listed in a view.
+pub const UNKNOWN_LISTED: usize = 100;
 
 /// Meetings listed in a view.
 pub const MEETINGS_LISTED: usize = 10;
@@ -287,10 +304,22 @@ impl State {
             dossiers_held: self.dossiers.len() as u64,
             dedupe_ids: self.dedupe_len() as u64,
             evictions: self.evictions,
+            items_held: [
+                self.dossiers.len() as u64,
+                self.vc.meetings.len() as u64,
+                self.vc.endpoints.len() as u64,
+                self.soc.systems.len() as u64,
+                self.soc.incidents.len() as u64,
+            ],
+            tombstones: self.forgotten.len() as u64,
             meetings,
             silent_system_ids,
             alerts_firing: Vec::new(),
             alerts_api: std::sync::Arc::from(Vec::new()),
+            directory: std::sync::Arc::default(),
+            stalled_after: (p.stalled_secs / 3600, p.work.is_some()),
+            agencies_unknown: 0,
+            unknown_agency_codes: Vec::new(),
         }
     }
 

@@ -150,10 +150,12 @@ impl Api {
         };
         let time =
             |t: Option<Ts>| t.map_or(Value::Null, |t| Value::String(t.to_rfc3339(self.cal.tz())));
+        let directory = Arc::clone(&self.views.borrow().directory);
         let dossiers: Vec<Value> = rows
             .into_iter()
             .map(|r| {
-                json!({"dossier_id": r.dossier_id, "agency": r.agency, "status": r.status, "channel": r.channel,
+                let name = directory.get(&r.agency).map(|a| &*a.name);
+                json!({"dossier_id": r.dossier_id, "agency": r.agency, "agency_name": name, "status": r.status, "channel": r.channel,
                     "procedure": r.procedure, "received_at": time(r.received_at), "due_at": time(r.due_at),
                     "last_event_at": time(Some(r.last_event_at))})
             })

@@ -39,6 +39,9 @@ pub struct HttpState {
     pub metrics: crate::telemetry::SelfMetrics,
     /// Where accepted events are kept, for `/readyz`.
     pub durability: Durability,
+    /// Why the last reload of the agency directory was refused, for `/readyz` (still ready:
+    /// the previous directory stays in use).
+    pub directory_problem: watch::Receiver<Option<Arc<str>>>,
 }
 
 /// Where accepted events are kept: what `/readyz` reports as `durable`.
@@ -232,6 +235,21 @@ async fn readyz(State(s): State<Arc<HttpState>>) -> Response {
     });
     if let (Some(reason), Some(map)) = (reason, body.as_object_mut()) {
         map.insert("durable_reason".into(), reason.into());
+    }
+    let view = s.api.views.borrow().clone();
+    if let Some(map) = body.as_object_mut() {
+        let problem = s.directory_problem.borrow().clone();
+        let directory = &view.directory;
+        map.insert(
+            "directory".into(),
+            json!({
+                "file": (!directory.origin().is_empty()).then(|| directory.origin()),
+                "agencies": directory.len(),
+                "reload_refused": problem.as_deref(),
+                "unknown_agencies": view.agencies_unknown,
+                "unknown_agency_codes": view.unknown_agency_codes,
+            }),
+        );
     }
     (status, axum::Json(body)).into_response()
 }

@@ -104,6 +104,15 @@ pub mod names {
     pub const DEDUPE_IDS: &str = "iocd_dedupe_ids";
     /// Counter `{kind}`: items evicted at the memory caps (iocd-internal).
     pub const STATE_EVICTED: &str = "iocd_state_evicted_total";
+    /// Gauge `{kind}`: items held in memory per kind, beside `[state] max_*` (iocd-internal).
+    pub const STATE_ITEMS: &str = "iocd_state_items";
+    /// Gauge: tombstones of forgotten dossiers held (iocd-internal).
+    pub const STATE_TOMBSTONES: &str = "iocd_state_tombstones";
+    /// Gauge `{agency, name, short_name, level, kind, parent}`, always 1: one series per unit
+    /// of the agency directory, to join on `agency` for names (the `_info` convention).
+    pub const AGENCY_INFO: &str = "iocd_agency_info";
+    /// Gauge: agency codes seen since the start that the directory lacks (0 without one).
+    pub const AGENCY_UNKNOWN: &str = "iocd_agency_unknown";
 }
 
 /// One metric family: name, help, type and label names.
@@ -279,9 +288,33 @@ const ALERTS_FIRING: Spec = spec(
     GAUGE,
     &["rule", "severity"],
 );
+const STATE_ITEMS: Spec = spec(
+    names::STATE_ITEMS,
+    "Items held in memory, by kind (open and retained ones), beside their caps ([state] max_*).",
+    GAUGE,
+    &["kind"],
+);
+const STATE_TOMBSTONES: Spec = spec(
+    names::STATE_TOMBSTONES,
+    "Tombstones of forgotten or evicted dossiers held, so that late events do not revive them.",
+    GAUGE,
+    &[],
+);
+const AGENCY_INFO: Spec = spec(
+    names::AGENCY_INFO,
+    "The agency directory: one series per unit, value 1, to join on agency for its names.",
+    GAUGE,
+    &["agency", "name", "short_name", "level", "kind", "parent"],
+);
+const AGENCY_UNKNOWN: Spec = spec(
+    names::AGENCY_UNKNOWN,
+    "Agency codes seen since the start that the agency directory lacks (0 without a directory).",
+    GAUGE,
+    &[],
+);
 
 /// Every family [`DomainCollector`] emits, in emission order.
-const SPECS: [Spec; 25] = [
+const SPECS: [Spec; 29] = [
     EVENTS,
     DUPLICATES,
     REJECTED,
@@ -306,7 +339,11 @@ const SPECS: [Spec; 25] = [
     STATE_DOSSIERS,
     DEDUPE_IDS,
     STATE_EVICTED,
+    STATE_ITEMS,
+    STATE_TOMBSTONES,
     ALERTS_FIRING,
+    AGENCY_INFO,
+    AGENCY_UNKNOWN,
 ];
 
 impl Spec {
@@ -510,8 +547,37 @@ fn families(view: &View) -> Vec<MetricFamily> {
         STATE_DOSSIERS.single(view.dossiers_held),
         DEDUPE_IDS.single(view.dedupe_ids),
         evicted(view),
+        items_held(view),
+        STATE_TOMBSTONES.single(view.tombstones),
         alerts_firing(view),
+        agency_info(view),
+        AGENCY_UNKNOWN.single(view.agencies_unknown),
     ]
+}
+
+fn items_held(view: &View) -> MetricFamily {
+    let series = Kind::ALL
+        .iter()
+        .zip(view.items_held)
+        .map(|(k, n)| STATE_ITEMS.sample(&[k.as_str()], num(n)));
+    STATE_ITEMS.family(series.collect())
+}
+
+fn agency_info(view: &View) -> MetricFamily {
+    let series = view.directory.agencies().iter().map(|a| {
+        AGENCY_INFO.sample(
+            &[
+                &a.code,
+                &a.name,
+                &a.short_name,
+                a.level.as_str(),
+                a.kind.as_str(),
+                a.parent.as_deref().unwrap_or(""),
+            ],
+            1.0,
+        )
+    });
+    AGENCY_INFO.family(series.collect())
 }
 
 fn evicted(view: &View) -> MetricFamily {

@@ -16,6 +16,8 @@ pub const DISCONNECT_CAUSES: [&str; 7] = [
     "io",
     "protocol",
 ];
+/// The `result` values of `iocd_directory_reloads_total`.
+pub const RELOAD_RESULTS: [&str; 2] = ["ok", "refused"];
 /// The `reason` values of `iocd_ws_rejected_total`.
 pub const WS_REJECT_REASONS: [&str; 3] = ["max_clients", "unauthorized", "origin"];
 
@@ -65,6 +67,9 @@ pub struct SelfMetrics {
     pub ws_frames_sent: IntCounter,
     /// The broker's own count of QoS 1 messages it dropped (Mosquitto `$SYS`), when allowed.
     pub broker_messages_dropped: IntGauge,
+    /// Reloads of the agency directory, by `result` (`ok`, `refused`: a bad file, the
+    /// previous directory kept).
+    pub directory_reloads: IntCounterVec,
 }
 
 impl SelfMetrics {
@@ -130,7 +135,14 @@ impl SelfMetrics {
             "cause",
             &DISCONNECT_CAUSES,
         );
+        let directory_reloads = labelled(
+            "iocd_directory_reloads_total",
+            "Reloads of the agency directory file, by result (refused: a bad file, the previous directory kept).",
+            "result",
+            &RELOAD_RESULTS,
+        );
         Self {
+            directory_reloads,
             ws_clients: gauge("iocd_ws_clients", "WebSocket clients connected now."),
             ws_rejected,
             ws_lagged: counter(

@@ -297,7 +297,10 @@ async fn a_flood_of_overdue_agencies_gives_bounded_alerts_snapshot_and_log() {
     );
     assert_eq!(
         others["summary"],
-        format!("Và {} đơn vị khác có hồ sơ quá hạn.", DOSSIERS - 200)
+        format!(
+            "Và {} đơn vị khác có hồ sơ đang xử lý quá hạn.",
+            DOSSIERS - 200
+        )
     );
     assert_eq!(others["members"].as_array().unwrap().len(), 100);
     let (status, _) = http_get_json(&format!("{base}/api/v1/alerts?limit=1001"))

@@ -407,7 +407,15 @@ fn readme_metrics() -> std::collections::BTreeSet<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_lists_exactly_the_metrics_served() {
     let broker = TestBroker::start();
-    let app = spawn_app(test_settings(&broker)).await;
+    let mut settings = test_settings(&broker);
+    // With a directory, so that `iocd_agency_info` has series (a family without any is not
+    // served).
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/agencies-example.toml");
+    settings.directory.directory = std::sync::Arc::new(
+        iocd::directory::Directory::read(&example).expect("the example directory is valid"),
+    );
+    let app = spawn_app(settings).await;
     let p = app.prefix.clone();
     let client = TestClient::connect(&broker, &[]).await;
     publish_scripts(&client, &p).await;

@@ -27,6 +27,7 @@ mod alerts;
 mod caps;
 mod dashboards;
 mod demo;
+mod directory;
 mod durability;
 mod embedded;
 mod flood;

@@ -95,6 +95,11 @@ struct Sample {
     meetings: f64,
     /// Bytes in the data directory.
     data_bytes: u64,
+    /// `iocd_state_items` of meetings and incidents (ended and resolved ones within their
+    /// retention too), and `iocd_state_tombstones`: state beyond the dossiers (CSV only).
+    meetings_held: f64,
+    incidents_held: f64,
+    tombstones: f64,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -425,6 +430,15 @@ async fn look(pid: u32, base: &str, data: &Path, began: Instant) -> Sample {
         counted: counted(&m),
         meetings: sum_of(&m, "iocd_vc_meetings_active"),
         data_bytes: dir_bytes(data),
+        meetings_held: m
+            .get(r#"iocd_state_items{kind="meeting"}"#)
+            .copied()
+            .unwrap_or(0.0),
+        incidents_held: m
+            .get(r#"iocd_state_items{kind="incident"}"#)
+            .copied()
+            .unwrap_or(0.0),
+        tombstones: sum_of(&m, "iocd_state_tombstones"),
     }
 }
 
@@ -612,12 +626,12 @@ fn print_timeline(samples: &[Sample]) {
 
 fn write_csv(path: &Path, samples: &[Sample]) {
     let mut text = String::from(
-        "secs,rss_kib,cpu_secs,dossiers,open,dedupe_ids,counted,meetings,data_bytes\n",
+        "secs,rss_kib,cpu_secs,dossiers,open,dedupe_ids,counted,meetings,data_bytes,meetings_held,incidents_held,tombstones\n",
     );
     for s in samples {
         let _ = writeln!(
             text,
-            "{:.1},{},{:.2},{},{},{},{},{},{}",
+            "{:.1},{},{:.2},{},{},{},{},{},{},{},{},{}",
             s.secs,
             s.rss_kib,
             s.cpu_secs,
@@ -626,7 +640,10 @@ fn write_csv(path: &Path, samples: &[Sample]) {
             s.dedupe_ids,
             s.counted,
             s.meetings,
-            s.data_bytes
+            s.data_bytes,
+            s.meetings_held,
+            s.incidents_held,
+            s.tombstones
         );
     }
     std::fs::write(path, text).unwrap();

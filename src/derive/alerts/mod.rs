@@ -278,6 +278,12 @@ impl Engine {
         }
     }
 
+    /// Puts every dossier alert into words again at the next evaluation (the agency
+    /// directory changed).
+    pub fn reword(&mut self) {
+        self.dossier_seq = None;
+    }
+
     /// The settings the rules run with.
     #[must_use]
     pub fn settings(&self) -> &AlertSettings {
@@ -310,11 +316,13 @@ impl Engine {
         let meetings = vc.update(state, now);
         let soc_touched = soc.update(state, now);
         self.dossier_seq = None;
+        let directory = crate::directory::Directory::empty();
         let t = rules::Tracked {
             vc: &vc,
             soc: &soc,
             meetings: &meetings,
             soc_touched: &soc_touched,
+            directory: &directory,
         };
         self.evaluate_tracked(state, &t, now)
     }

@@ -39,6 +39,8 @@ pub struct Tracked<'a> {
     pub meetings: &'a Touched,
     /// Systems and incidents recomputed this tick.
     pub soc_touched: &'a SocTouched,
+    /// The agency directory, for names.
+    pub directory: &'a crate::directory::Directory,
 }
 
 /// How the subjects of a rule changed.
@@ -224,6 +226,7 @@ pub fn kept(
     Some(put_into_words(
         s,
         state,
+        t.directory,
         rule,
         &Hit {
             subject,
@@ -269,20 +272,29 @@ pub const OTHERS: &str = "+others";
 
 /// A kept hit as a match: its members (most urgent first, at most `max_members`) and its
 /// sentence.
-fn put_into_words(s: &AlertSettings, state: &State, rule: Rule, h: &Hit<'_>) -> Match {
+fn put_into_words(
+    s: &AlertSettings,
+    state: &State,
+    directory: &crate::directory::Directory,
+    rule: Rule,
+    h: &Hit<'_>,
+) -> Match {
     let p = state.params();
     let lang: Lang = s.language;
     let (text, members): (Text<'_>, Vec<String>) = match &h.what {
         What::Dossiers(members) => {
             let listed = members.clone();
+            let name = directory.get(h.subject).map(|a| &*a.name);
             let text = if rule == Rule::DossierOverdue {
                 Text::Overdue {
                     agency: h.subject,
+                    name,
                     count: h.count,
                 }
             } else {
                 Text::Stalled {
                     agency: h.subject,
+                    name,
                     count: h.count,
                     hours: p.stalled_secs / 3600,
                     working: p.work.is_some(),

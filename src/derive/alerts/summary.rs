@@ -11,11 +11,16 @@ pub use crate::config::Lang;
 
 /// What a summary says.
 pub enum Text<'a> {
-    /// Overdue dossiers of an agency.
-    Overdue { agency: &'a str, count: u64 },
+    /// Overdue dossiers of an agency (`name`: its full name, when the directory has it).
+    Overdue {
+        agency: &'a str,
+        name: Option<&'a str>,
+        count: u64,
+    },
     /// Stalled dossiers of an agency.
     Stalled {
         agency: &'a str,
+        name: Option<&'a str>,
         count: u64,
         hours: i64,
         working: bool,
@@ -51,10 +56,10 @@ pub enum Text<'a> {
 
 fn source_name(source: Source, lang: Lang) -> &'static str {
     match (source, lang) {
-        (Source::Onestop, Lang::Vi) => "Hệ thống một cửa điện tử",
+        (Source::Onestop, Lang::Vi) => "Hệ thống thông tin giải quyết TTHC",
         (Source::Vc, Lang::Vi) => "Hệ thống hội nghị truyền hình",
         (Source::Soc, Lang::Vi) => "Trung tâm giám sát an toàn thông tin (SOC)",
-        (Source::Onestop, Lang::En) => "The one-stop system",
+        (Source::Onestop, Lang::En) => "The administrative procedures information system",
         (Source::Vc, Lang::En) => "The video-conferencing system",
         (Source::Soc, Lang::En) => "The security operations centre (SOC)",
     }
@@ -67,6 +72,16 @@ fn severity_name(s: Severity, lang: Lang) -> &'static str {
         (Severity::High, Lang::Vi) => "cao",
         (Severity::Critical, Lang::Vi) => "nghiêm trọng",
         (s, Lang::En) => s.as_str(),
+    }
+}
+
+/// The agency as a sentence names it: its full name, or `Đơn vị {code}` / `Agency {code}`
+/// when the directory does not know it.
+fn agency_subject(agency: &str, name: Option<&str>, lang: Lang) -> String {
+    match (name, lang) {
+        (Some(name), _) => name.to_owned(),
+        (None, Lang::Vi) => format!("Đơn vị {agency}"),
+        (None, Lang::En) => format!("Agency {agency}"),
     }
 }
 
@@ -112,14 +127,19 @@ impl Text<'_> {
     pub fn params(&self) -> Value {
         let title = |t: &str| (!t.is_empty()).then(|| t.to_owned());
         match self {
-            Text::Overdue { agency, count } => json!({"agency": agency, "count": count}),
+            Text::Overdue {
+                agency,
+                name,
+                count,
+            } => json!({"agency": agency, "agency_name": name, "count": count}),
             Text::Stalled {
                 agency,
+                name,
                 count,
                 hours,
                 working,
             } => {
-                json!({"agency": agency, "count": count, "hours": hours, "working_hours": working})
+                json!({"agency": agency, "agency_name": name, "count": count, "hours": hours, "working_hours": working})
             }
             Text::FeedSilent { source, secs } => {
                 json!({"source": source.as_str(), "seconds": secs})
@@ -159,36 +179,56 @@ impl Text<'_> {
     #[allow(clippy::too_many_lines)] // one table of sentences, two languages side by side
     pub fn render(&self, lang: Lang) -> String {
         match (self, lang) {
-            (Text::Overdue { agency, count }, Lang::Vi) => {
-                format!("Cơ quan {agency} có {count} hồ sơ đang xử lý đã quá hạn trả kết quả.")
-            }
-            (Text::Overdue { agency, count }, Lang::En) => format!(
-                "Agency {agency} has {} in progress past {} due date.",
+            (
+                Text::Overdue {
+                    agency,
+                    name,
+                    count,
+                },
+                Lang::Vi,
+            ) => format!(
+                "{} có {count} hồ sơ đang xử lý quá hạn trả kết quả.",
+                agency_subject(agency, *name, lang)
+            ),
+            (
+                Text::Overdue {
+                    agency,
+                    name,
+                    count,
+                },
+                Lang::En,
+            ) => format!(
+                "{} has {} in progress past {} due date.",
+                agency_subject(agency, *name, lang),
                 counted(*count, "dossier", "dossiers"),
                 if *count == 1 { "its" } else { "their" }
             ),
             (
                 Text::Stalled {
                     agency,
+                    name,
                     count,
                     hours,
                     working,
                 },
                 Lang::Vi,
             ) => format!(
-                "Cơ quan {agency} có {count} hồ sơ tồn đọng, không có tiến triển quá {hours} giờ{}.",
+                "{} có {count} hồ sơ chậm luân chuyển, không có tiến triển quá {hours} giờ{}.",
+                agency_subject(agency, *name, lang),
                 if *working { " làm việc" } else { "" }
             ),
             (
                 Text::Stalled {
                     agency,
+                    name,
                     count,
                     hours,
                     working,
                 },
                 Lang::En,
             ) => format!(
-                "Agency {agency} has {} with no progress for more than {}.",
+                "{} has {} with no progress for more than {}.",
+                agency_subject(agency, *name, lang),
                 counted(*count, "stalled dossier", "stalled dossiers"),
                 if *working {
                     counted(*hours, "working hour", "working hours")
@@ -242,7 +282,7 @@ impl Text<'_> {
                 },
                 Lang::Vi,
             ) => format!(
-                "Cuộc họp {} có {count} điểm cầu chất lượng kém (mất gói trên {} %, jitter trên {} ms hoặc trễ khứ hồi trên {} ms).",
+                "Cuộc họp {} có {count} điểm cầu chất lượng kém (mất gói trên {}%, jitter trên {} ms hoặc trễ khứ hồi trên {} ms).",
                 meeting_name(meeting, title),
                 number(vc.poor_packet_loss_pct).replace('.', ","),
                 number(vc.poor_jitter_ms).replace('.', ","),
@@ -273,7 +313,7 @@ impl Text<'_> {
                 },
                 Lang::Vi,
             ) => format!(
-                "Sự cố {incident} mức {} trên hệ thống {system} chưa được xác nhận sau hơn {}.",
+                "Sự cố {incident} mức {} trên hệ thống {system} chưa được tiếp nhận sau hơn {}.",
                 severity_name(*severity, lang),
                 duration(*secs, lang)
             ),
@@ -298,12 +338,12 @@ impl Text<'_> {
             }
             (Text::Others { rule, count }, Lang::Vi) => {
                 let what = match rule {
-                    Rule::DossierOverdue => "đơn vị khác có hồ sơ quá hạn",
-                    Rule::DossierStalled => "đơn vị khác có hồ sơ tồn đọng",
+                    Rule::DossierOverdue => "đơn vị khác có hồ sơ đang xử lý quá hạn",
+                    Rule::DossierStalled => "đơn vị khác có hồ sơ chậm luân chuyển",
                     Rule::FeedSilent => "nguồn dữ liệu khác không gửi sự kiện",
                     Rule::EndpointMissing => "cuộc họp khác thiếu điểm cầu",
                     Rule::EndpointPoorQuality => "cuộc họp khác có điểm cầu chất lượng kém",
-                    Rule::IncidentUnacknowledged => "sự cố khác chưa được xác nhận",
+                    Rule::IncidentUnacknowledged => "sự cố khác chưa được tiếp nhận",
                     Rule::SocSystemSilent => "hệ thống khác không gửi tín hiệu",
                 };
                 format!("Và {count} {what}.")

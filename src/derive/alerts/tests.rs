@@ -238,7 +238,7 @@ fn dossier_overdue_fires_when_a_deadline_passes_with_no_event_and_never_flaps() 
     assert_eq!(a.since, "2026-11-25T17:00:01.000+07:00");
     assert_eq!(a.since_ts, now);
     assert_eq!(a.members, ["D1"]);
-    assert!(a.summary.contains("Cơ quan A"), "{}", a.summary);
+    assert!(a.summary.contains("Đơn vị A"), "{}", a.summary);
     assert!(a.summary.contains("1 hồ sơ"), "{}", a.summary);
     assert!(a.summary.contains("quá hạn"), "{}", a.summary);
 
@@ -434,7 +434,10 @@ fn the_alert_object_has_the_contract_fields_plus_params_and_members_only_with_me
             "count", "id", "params", "rule", "severity", "since", "state", "subject", "summary"
         ]
     );
-    assert_eq!(v["params"], json!({"agency": "A", "count": 1}));
+    assert_eq!(
+        v["params"],
+        json!({"agency": "A", "agency_name": null, "count": 1})
+    );
     assert_eq!(v["rule"], "dossier_overdue");
     assert_eq!(v["severity"], "warning");
     assert_eq!(v["state"], "firing");
@@ -471,7 +474,7 @@ fn dossier_stalled_fires_strictly_after_48_hours_without_an_event_and_resolves_o
     );
     assert_eq!(a.members, ["D1"]);
     assert!(
-        a.summary.contains("Cơ quan A") && a.summary.contains("1 hồ sơ"),
+        a.summary.contains("Đơn vị A") && a.summary.contains("1 hồ sơ"),
         "{}",
         a.summary
     );
@@ -990,7 +993,7 @@ fn english_summaries_of_feed_and_system_rules_name_the_subject_and_the_threshold
     assert_eq!(
         summaries,
         [
-            "The one-stop system has sent no event for more than 5 minutes.",
+            "The administrative procedures information system has sent no event for more than 5 minutes.",
             "The security operations centre (SOC) has sent no event for more than 5 minutes.",
             "The video-conferencing system has sent no event for more than 5 minutes.",
         ]
@@ -1091,13 +1094,13 @@ fn params_of_dossier_rules_carry_the_agency_the_count_and_the_stalled_threshold(
     let a = single(ioc.at(after(61)));
     assert_eq!(
         params_of(&a),
-        json!({"agency": "000.00.19.H42", "count": 1})
+        json!({"agency": "000.00.19.H42", "agency_name": null, "count": 1})
     );
     // A count change is a transition, and its params follow.
     let a = single(ioc.at(after(121)));
     assert_eq!(
         params_of(&a),
-        json!({"agency": "000.00.19.H42", "count": 2})
+        json!({"agency": "000.00.19.H42", "agency_name": null, "count": 2})
     );
 
     let mut ioc = Ioc::new(only(Rule::DossierStalled));
@@ -1105,7 +1108,7 @@ fn params_of_dossier_rules_carry_the_agency_the_count_and_the_stalled_threshold(
     let a = single(ioc.at(after(48 * 3600 + 1)));
     assert_eq!(
         params_of(&a),
-        json!({"agency": "A", "count": 1, "hours": 48, "working_hours": false})
+        json!({"agency": "A", "agency_name": null, "count": 1, "hours": 48, "working_hours": false})
     );
 
     let mut ioc = Ioc::with(only(Rule::DossierStalled), working_params());
@@ -1114,7 +1117,7 @@ fn params_of_dossier_rules_carry_the_agency_the_count_and_the_stalled_threshold(
     let a = single(ioc.at(t("2026-12-02T10:00:00+07:00")));
     assert_eq!(
         params_of(&a),
-        json!({"agency": "A", "count": 2, "hours": 15, "working_hours": true})
+        json!({"agency": "A", "agency_name": null, "count": 2, "hours": 15, "working_hours": true})
     );
 }
 
@@ -1383,7 +1386,10 @@ fn beyond_max_subjects_the_rest_of_a_rule_rolls_up_into_one_alert() {
     );
     assert_eq!(others.count, 3, "the count is the subjects beyond the cap");
     assert_eq!(others.members, ["A", "E", "F"]);
-    assert_eq!(others.summary, "Và 3 đơn vị khác có hồ sơ quá hạn.");
+    assert_eq!(
+        others.summary,
+        "Và 3 đơn vị khác có hồ sơ đang xử lý quá hạn."
+    );
     assert_eq!(others.params, json!({"count": 3, "others": true}));
     assert_eq!(others.severity, AlertSeverity::Warning);
 

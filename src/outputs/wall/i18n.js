@@ -5,7 +5,7 @@
 window.IOCD_I18N = {
   vi: {
     locale: "vi-VN",
-    percent_sep: " ", // Vietnamese writes "88,5 %"
+    percent_sep: "", // the province writes "88,5%"
     page_title: "IOC — Giám sát thời gian thực",
     title_main: "Trung tâm điều hành thông minh",
     title_sub: "Giám sát thời gian thực",
@@ -19,7 +19,7 @@ window.IOCD_I18N = {
     banner_never: "Chưa nhận được dữ liệu từ máy chủ",
     banner_retry: "Đang kết nối lại…",
 
-    feed_onestop: "Một cửa",
+    feed_onestop: "Giải quyết TTHC",
     feed_vc: "Hội nghị truyền hình",
     feed_soc: "SOC",
     feed_ok: "Hoạt động",
@@ -28,7 +28,7 @@ window.IOCD_I18N = {
     feed_never: "Chưa có dữ liệu",
     feed_unknown: "Không rõ",
 
-    panel_onestop: "Một cửa điện tử",
+    panel_onestop: "Hệ thống thông tin giải quyết TTHC",
     panel_vc: "Hội nghị truyền hình trực tuyến",
     panel_soc: "An toàn thông tin (SOC)",
 
@@ -45,33 +45,35 @@ window.IOCD_I18N = {
     st_in_progress: "Đang xử lý",
     st_waiting_citizen: "Chờ bổ sung",
     st_paused: "Tạm dừng",
-    overdue: "Quá hạn",
+    overdue: "Đang xử lý quá hạn",
     due_soon: "Sắp đến hạn",
-    stalled: "Tồn đọng",
+    stalled: "Chậm luân chuyển (> 48 giờ)",
+    stalled_over: "Chậm luân chuyển (> {h} giờ)",
+    stalled_over_working: "Chậm luân chuyển (> {h} giờ làm việc)",
     worst_agencies: "Đơn vị có nhiều hồ sơ quá hạn nhất",
-    worst_of: "{n} trên {m} cơ quan",
-    no_worst: "Không có hồ sơ quá hạn, sắp đến hạn hay tồn đọng",
+    worst_of: "{n} trên {m} đơn vị",
+    no_worst: "Không có hồ sơ quá hạn, sắp đến hạn hay chậm luân chuyển",
 
     meetings_active: "Cuộc họp đang diễn ra",
     endpoints_connected: "Điểm cầu đã kết nối",
-    endpoints_missing: "Điểm cầu vắng mặt",
+    endpoints_missing: "Điểm cầu chưa kết nối",
     endpoints_poor: "Chất lượng kém",
     meetings_list: "Các cuộc họp",
     no_meetings: "Không có cuộc họp nào đang diễn ra",
     started: "Bắt đầu",
     connected_of: "điểm cầu đã kết nối",
-    missing_short: "Vắng",
+    missing_short: "Chưa kết nối",
     poor_short: "Kém",
     lvl_central: "Trung ương",
     lvl_province: "Tỉnh",
     lvl_commune: "Xã",
-    lvl_district: "Huyện",
+    lvl_district: "Huyện (trước 7/2025)",
     lvl_unknown: "Không rõ cấp",
 
     soc_alerts_60m: "Cảnh báo an ninh (60 phút)",
     incidents_by_sev: "Sự cố theo mức độ",
     incidents_open: "Sự cố đang mở",
-    incidents_unack: "Chưa xác nhận",
+    incidents_unack: "Chưa tiếp nhận",
     systems_silent: "Hệ thống mất tín hiệu",
     no_silent: "Không có hệ thống nào mất tín hiệu",
     sev_critical: "Nghiêm trọng",
@@ -84,12 +86,12 @@ window.IOCD_I18N = {
     al_critical: "Nghiêm trọng",
     al_warning: "Cảnh báo",
     al_info: "Thông tin",
-    rule_dossier_overdue: "Hồ sơ quá hạn",
-    rule_dossier_stalled: "Hồ sơ tồn đọng",
+    rule_dossier_overdue: "Hồ sơ đang xử lý quá hạn",
+    rule_dossier_stalled: "Hồ sơ chậm luân chuyển",
     rule_feed_silent: "Nguồn dữ liệu mất tín hiệu",
-    rule_endpoint_missing: "Điểm cầu vắng mặt",
+    rule_endpoint_missing: "Điểm cầu chưa kết nối",
     rule_endpoint_poor_quality: "Điểm cầu chất lượng kém",
-    rule_incident_unacknowledged: "Sự cố chưa xác nhận",
+    rule_incident_unacknowledged: "Sự cố chưa tiếp nhận",
     rule_soc_system_silent: "Hệ thống mất tín hiệu",
     since: "từ {t}",
     more: "+{n} mục khác",
@@ -150,7 +152,9 @@ window.IOCD_I18N = {
     st_paused: "Paused",
     overdue: "Overdue",
     due_soon: "Due soon",
-    stalled: "Stalled",
+    stalled: "Stalled (> 48 h)",
+    stalled_over: "Stalled (> {h} h)",
+    stalled_over_working: "Stalled (> {h} working h)",
     worst_agencies: "Agencies with the most overdue dossiers",
     worst_of: "{n} of {m} agencies",
     no_worst: "No overdue, due-soon or stalled dossiers",
@@ -239,6 +243,10 @@ window.IOCD_I18N = {
     const id = req(p, "meeting");
     return p.title ? "«" + p.title + "» (" + id + ")" : id;
   }
+  // The agency as a sentence names it: its name from the directory, else prefix + code.
+  function agencyName(p, prefix) {
+    return typeof p.agency_name === "string" && p.agency_name ? p.agency_name : prefix + req(p, "agency");
+  }
   // A threshold in whole minutes, or in seconds when it is not whole minutes.
   function viDuration(p) {
     const s = int(p, "seconds");
@@ -259,12 +267,12 @@ window.IOCD_I18N = {
     return name;
   }
   const VI_SOURCES = {
-    onestop: "Hệ thống một cửa điện tử",
+    onestop: "Hệ thống thông tin giải quyết TTHC",
     vc: "Hệ thống hội nghị truyền hình",
     soc: "Trung tâm giám sát an toàn thông tin (SOC)",
   };
   const EN_SOURCES = {
-    onestop: "The one-stop system",
+    onestop: "The administrative procedures information system",
     vc: "The video-conferencing system",
     soc: "The security operations centre (SOC)",
   };
@@ -274,9 +282,9 @@ window.IOCD_I18N = {
 
   const VI_ALERTS = {
     dossier_overdue: (p) =>
-      "Cơ quan " + req(p, "agency") + " có " + int(p, "count") + " hồ sơ đang xử lý đã quá hạn trả kết quả.",
+      agencyName(p, "Đơn vị ") + " có " + int(p, "count") + " hồ sơ đang xử lý quá hạn trả kết quả.",
     dossier_stalled: (p) =>
-      "Cơ quan " + req(p, "agency") + " có " + int(p, "count") + " hồ sơ tồn đọng, không có tiến triển quá " +
+      agencyName(p, "Đơn vị ") + " có " + int(p, "count") + " hồ sơ chậm luân chuyển, không có tiến triển quá " +
       int(p, "hours") + " giờ" + (p.working_hours === true ? " làm việc" : "") + ".",
     feed_silent: (p) => source(p, VI_SOURCES) + " không gửi sự kiện nào trong hơn " + viDuration(p) + ".",
     endpoint_missing: (p) =>
@@ -284,11 +292,11 @@ window.IOCD_I18N = {
       viDuration(p) + " kể từ khi bắt đầu.",
     endpoint_poor_quality: (p) =>
       "Cuộc họp " + meetingName(p) + " có " + int(p, "count") + " điểm cầu chất lượng kém (mất gói trên " +
-      viNum(p, "packet_loss_pct") + " %, jitter trên " + viNum(p, "jitter_ms") + " ms hoặc trễ khứ hồi trên " +
+      viNum(p, "packet_loss_pct") + "%, jitter trên " + viNum(p, "jitter_ms") + " ms hoặc trễ khứ hồi trên " +
       viNum(p, "rtt_ms") + " ms).",
     incident_unacknowledged: (p) =>
       "Sự cố " + req(p, "incident") + " mức " + severity(p, VI_SEVERITIES) + " trên hệ thống " + req(p, "system") +
-      " chưa được xác nhận sau hơn " + viDuration(p) + ".",
+      " chưa được tiếp nhận sau hơn " + viDuration(p) + ".",
     soc_system_silent: (p) =>
       "Hệ thống " + req(p, "system") + " không gửi cảnh báo hay tín hiệu nào trong hơn " + viDuration(p) + ".",
   };
@@ -296,12 +304,12 @@ window.IOCD_I18N = {
   const EN_ALERTS = {
     dossier_overdue: (p) => {
       const n = int(p, "count");
-      return "Agency " + req(p, "agency") + " has " + counted(n, "dossier", "dossiers") + " in progress past " +
+      return agencyName(p, "Agency ") + " has " + counted(n, "dossier", "dossiers") + " in progress past " +
         (n === 1 ? "its" : "their") + " due date.";
     },
     dossier_stalled: (p) => {
       const h = int(p, "hours");
-      return "Agency " + req(p, "agency") + " has " + counted(int(p, "count"), "stalled dossier", "stalled dossiers") +
+      return agencyName(p, "Agency ") + " has " + counted(int(p, "count"), "stalled dossier", "stalled dossiers") +
         " with no progress for more than " +
         (p.working_hours === true ? counted(h, "working hour", "working hours") : counted(h, "hour", "hours")) + ".";
     },
@@ -323,12 +331,12 @@ window.IOCD_I18N = {
 
   // The roll-up alert of a rule beyond its cap of subjects (`params.others`), as summary.rs.
   const VI_OTHERS_WHAT = {
-    dossier_overdue: "đơn vị khác có hồ sơ quá hạn",
-    dossier_stalled: "đơn vị khác có hồ sơ tồn đọng",
+    dossier_overdue: "đơn vị khác có hồ sơ đang xử lý quá hạn",
+    dossier_stalled: "đơn vị khác có hồ sơ chậm luân chuyển",
     feed_silent: "nguồn dữ liệu khác không gửi sự kiện",
     endpoint_missing: "cuộc họp khác thiếu điểm cầu",
     endpoint_poor_quality: "cuộc họp khác có điểm cầu chất lượng kém",
-    incident_unacknowledged: "sự cố khác chưa được xác nhận",
+    incident_unacknowledged: "sự cố khác chưa được tiếp nhận",
     soc_system_silent: "hệ thống khác không gửi tín hiệu",
   };
   const EN_OTHERS_WHAT = {

@@ -150,6 +150,10 @@
     setInt("onestop-overdue", o.overdue);
     setInt("onestop-due-soon", o.due_soon);
     setInt("onestop-stalled", o.stalled);
+    const sa = o.stalled_after;
+    if (sa && isNum(sa.hours)) {
+      byId("onestop-stalled-label").textContent = t(sa.working_hours === true ? "stalled_over_working" : "stalled_over", { h: fmtInt(sa.hours) });
+    }
     const pm = o.per_minute_60m || {};
     const max = Math.max(1, ...(pm.received || []), ...(pm.resolved || []));
     for (const name of ["received", "resolved"]) {
@@ -193,7 +197,9 @@
     box.replaceChildren(...rows.map((r, i) => {
       const row = el("div", "worst-row");
       row.dataset.testid = "onestop-worst-" + i;
-      const name = el("span", "agency", r.agency);
+      // The short name from the directory; the code when the directory does not know it.
+      const name = el("span", "agency", typeof r.name === "string" && r.name ? r.name : r.agency);
+      name.title = r.agency;
       name.dataset.testid = "onestop-worst-" + i + "-agency";
       row.appendChild(name);
       for (const [key, cls] of [["overdue", "critical"], ["due_soon", "warning"], ["stalled", "warning"]]) {

@@ -1,0 +1,166 @@
+//! Reloads the agency directory while running: on SIGHUP (`systemctl reload iocd`) and when
+//! the file's modification time or size changes (checked every `[directory] check_secs`).
+//! A good file replaces the directory the pipeline names agencies from (at its next tick);
+//! a bad one keeps the previous directory, is logged with every problem, counted, and shown
+//! in `/readyz` until a good file is loaded.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::DirectorySettings;
+use crate::directory::Directory;
+use crate::telemetry::SelfMetrics;
+
+/// The last reload's refusal, for `/readyz`; `None` while the file in use is the file on disk.
+pub type ReloadProblem = watch::Receiver<Option<Arc<str>>>;
+
+/// What identifies a version of the file without reading it.
+type Stamp = Option<(SystemTime, u64)>;
+
+fn stamp(path: &std::path::Path) -> Stamp {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+/// The reloader of one directory file.
+pub struct Reloader {
+    file: Option<PathBuf>,
+    every: Option<Duration>,
+    directory: watch::Sender<Arc<Directory>>,
+    problem: watch::Sender<Option<Arc<str>>>,
+    metrics: SelfMetrics,
+    stamp: Stamp,
+    /// Listened to from the start: SIGHUP's default action would end the process.
+    hangup: Hangups,
+}
+
+impl Reloader {
+    /// A reloader for `settings`; the directory channel starts with the directory read at
+    /// load. Returns it with the receivers of the directory and of the last refusal. Call
+    /// it within the runtime: it listens for SIGHUP from then on.
+    #[must_use]
+    pub fn new(
+        settings: &DirectorySettings,
+        metrics: SelfMetrics,
+    ) -> (Self, watch::Receiver<Arc<Directory>>, ReloadProblem) {
+        let (directory, rx) = watch::channel(Arc::clone(&settings.directory));
+        let (problem, problem_rx) = watch::channel(None);
+        let stamp = settings.file.as_deref().and_then(stamp);
+        let reloader = Self {
+            file: settings.file.clone(),
+            every: settings.check_every,
+            directory,
+            problem,
+            metrics,
+            stamp,
+            hangup: hangups(),
+        };
+        (reloader, rx, problem_rx)
+    }
+
+    /// Runs until `cancel`: reloads on SIGHUP and on a change of the file.
+    pub async fn run(mut self, cancel: CancellationToken) {
+        let mut hangup = std::mem::take(&mut self.hangup);
+        let mut check = self.every.map(|every| {
+            let mut t = tokio::time::interval(every);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            t
+        });
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                Some(()) = next_hangup(&mut hangup) => {
+                    info!("SIGHUP: reloading the agency directory.");
+                    self.reload().await;
+                }
+                () = tick(&mut check) => {
+                    let Some(file) = &self.file else { continue };
+                    let now = stamp(file);
+                    if now != self.stamp {
+                        info!(file = %file.display(), "The agency directory file changed: reloading it.");
+                        self.reload().await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads the file again; replaces the directory when it is good.
+    async fn reload(&mut self) {
+        let Some(file) = self.file.clone() else {
+            info!("No agency directory is configured ([directory] file): nothing to reload.");
+            return;
+        };
+        self.stamp = stamp(&file);
+        let read = tokio::task::spawn_blocking(move || Directory::read(&file)).await;
+        match read {
+            Ok(Ok(directory)) => {
+                info!(
+                    file = directory.origin(),
+                    agencies = directory.len(),
+                    "Agency directory loaded."
+                );
+                self.metrics
+                    .directory_reloads
+                    .with_label_values(&["ok"])
+                    .inc();
+                self.directory.send_replace(Arc::new(directory));
+                self.problem.send_replace(None);
+            }
+            Ok(Err(e)) => {
+                warn!(error = %e, "The agency directory file was refused; the previous directory stays in use.");
+                self.metrics
+                    .directory_reloads
+                    .with_label_values(&["refused"])
+                    .inc();
+                self.problem.send_replace(Some(e.to_string().into()));
+            }
+            Err(e) => warn!(error = %e, "Reading the agency directory failed."),
+        }
+    }
+}
+
+async fn tick(check: &mut Option<tokio::time::Interval>) {
+    match check {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(unix)]
+type Hangups = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangups = Option<()>;
+
+#[cfg(unix)]
+fn hangups() -> Hangups {
+    use tokio::signal::unix::{SignalKind, signal};
+    signal(SignalKind::hangup())
+        .map_err(|e| warn!(error = %e, "Cannot listen for SIGHUP; the directory reloads only when its file changes."))
+        .ok()
+}
+
+#[cfg(not(unix))]
+fn hangups() -> Hangups {
+    None
+}
+
+#[cfg(unix)]
+async fn next_hangup(h: &mut Hangups) -> Option<()> {
+    match h {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn next_hangup(_: &mut Hangups) -> Option<()> {
+    std::future::pending().await
+}

@@ -138,8 +138,17 @@ pub fn settings(options: &DemoOptions) -> Settings {
     s.mqtt.embedded_listen = options.mqtt_listen.unwrap_or(DEFAULT_MQTT_LISTEN);
     s.mqtt.client_id = "iocd-demo".into();
     s.http.listen = options.listen.unwrap_or(DEFAULT_LISTEN);
+    // The example directory of the simulated province, built in so that the demo names
+    // every agency wherever it is started from. It is valid (a unit test reads it).
+    if let Ok(d) = crate::directory::Directory::parse(EXAMPLE_DIRECTORY, EXAMPLE_ORIGIN) {
+        s.directory.directory = std::sync::Arc::new(d);
+    }
     s
 }
+
+/// `config/agencies-example.toml`, the directory of the simulated province.
+const EXAMPLE_DIRECTORY: &str = include_str!("../../config/agencies-example.toml");
+const EXAMPLE_ORIGIN: &str = "config/agencies-example.toml (built into the demo)";
 
 /// `host:port` to connect to for a listen address (`0.0.0.0` means this machine).
 fn reachable(addr: SocketAddr) -> SocketAddr {

@@ -258,6 +258,11 @@ fn grafana_dashboard_is_importable_as_is() {
 async fn start_daemon(broker: &TestBroker) -> TestApp {
     let mut s = test_settings(broker);
     s.ws.push_interval = Duration::from_millis(100);
+    // The shipped example directory names A1, A2 and A3, for the panels' name join.
+    let example = dashboards_dir().join("../config/agencies-example.toml");
+    s.directory.directory = std::sync::Arc::new(
+        iocd::directory::Directory::read(&example).expect("the example directory is valid"),
+    );
     spawn_app(s).await
 }
 
@@ -861,6 +866,7 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
     check_metric_names(&text, alerts_exported);
     check_panel_queries(&prom, alerts_exported).await;
     check_on_time_by_agency(&prom).await;
+    check_names_by_agency(&prom).await;
     check_rules(&prom).await;
 
     drop(prom);
@@ -1008,6 +1014,39 @@ async fn check_on_time_by_agency(prom: &Prometheus) {
         .map(|(a, v)| (a.to_owned(), v))
         .collect();
     assert_eq!(got, want, "on-time ratio by agency");
+}
+
+/// The per-agency panels name each agency through `iocd_agency_info`: the overdue top 10
+/// carries the short name of the directory for A1 and A2, and keeps its value.
+async fn check_names_by_agency(prom: &Prometheus) {
+    let dashboard = read_dashboard();
+    let (_, expr) = panel_queries(&dashboard)
+        .into_iter()
+        .find(|(title, _)| title.ends_with("Overdue by agency, top 10"))
+        .expect("the overdue top-10 panel");
+    let got: BTreeMap<String, (String, f64)> = prom
+        .vector(&substitute(&expr))
+        .await
+        .iter()
+        .filter_map(|s| {
+            let agency = s["metric"]["agency"].as_str()?.to_owned();
+            let name = s["metric"]["short_name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            Some((agency, (name, sample_value(s)?)))
+        })
+        .collect();
+    let example =
+        iocd::directory::Directory::read(&dashboards_dir().join("../config/agencies-example.toml"))
+            .expect("the example directory is valid");
+    for agency in [A1, A2] {
+        let (name, value) = got
+            .get(agency)
+            .unwrap_or_else(|| panic!("{agency} in {got:?}"));
+        assert_eq!(name.as_str(), example.short_name_of(agency), "{got:?}");
+        assert!(*value > 0.0, "{got:?}");
+    }
 }
 
 /// The rules, loaded into the real Prometheus, evaluate without error on real metrics, are

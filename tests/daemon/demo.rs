@@ -73,6 +73,23 @@ async fn the_demo_shows_all_three_sources_within_a_minute() {
     ] {
         assert!(figure.as_u64().unwrap_or(0) > 0, "{snap}");
     }
+    // Every agency on the wall's list is named from the example directory, and no code the
+    // simulator sends is missing from it.
+    let worst = &snap["onestop"]["worst_agencies"];
+    assert!(
+        worst
+            .as_array()
+            .is_some_and(|w| !w.is_empty() && w.iter().all(|r| r["name"].is_string())),
+        "{worst}"
+    );
+    let (_, ready) = http_get_json(&format!("http://127.0.0.1:{http}/readyz"))
+        .await
+        .unwrap();
+    assert_eq!(ready["directory"]["unknown_agencies"], 0, "{ready}");
+    assert!(
+        ready["directory"]["agencies"].as_u64().unwrap_or(0) > 150,
+        "{ready}"
+    );
     let (status, ()) = (
         http_get(&format!("http://127.0.0.1:{http}/"))
             .await

@@ -211,9 +211,9 @@ async fn launch(path: &PathBuf) -> (Browser, Page) {
     (browser, Page { ws, id: 0 })
 }
 
-/// Vietnamese formatting of a ratio: `0.885` → `88,5 %`.
+/// Vietnamese formatting of a ratio, as the province writes it: `0.885` → `88,5%`.
 fn vi_percent(r: f64) -> String {
-    format!("{:.1} %", r * 100.0).replace('.', ",")
+    format!("{:.1}%", r * 100.0).replace('.', ",")
 }
 
 /// Events, each published on its source's topic.
@@ -469,7 +469,7 @@ async fn check_worst_of(page: &mut Page, snap: &Value, lang: &str) {
         .await;
     assert_eq!(cut, 0, "no worst agency row shown is cut off");
     let want = if lang == "vi" {
-        format!("{shown} trên {AGENCIES_WITH_OPEN_DOSSIERS} cơ quan")
+        format!("{shown} trên {AGENCIES_WITH_OPEN_DOSSIERS} đơn vị")
     } else {
         format!("{shown} of {AGENCIES_WITH_OPEN_DOSSIERS} agencies")
     };
@@ -560,6 +560,11 @@ async fn the_wall_shows_the_snapshot_numbers_in_headless_chromium() {
             snap["soc"]["alerts_60m"]["high"].to_string(),
         ),
         ("soc-incidents-unack", "1".to_owned()),
+        // The province's words, with the configured threshold.
+        (
+            "onestop-stalled-label",
+            "Chậm luân chuyển (> 48 giờ)".to_owned(),
+        ),
         (
             "alerts-count",
             snap["alerts"].as_array().unwrap().len().to_string(),

@@ -1910,3 +1910,82 @@ fn the_most_urgent_members_are_by_deadline_then_dossier_id_whatever_the_store_or
         ["D8", "D1", "D3", "D5", "D7", "D9"]
     );
 }
+
+/// With the working calendar on, "due soon" looks ahead 24 working hours: a deadline on
+/// Monday 7/12/2026 at 08:00 is due soon from Tuesday 16:00 (1 + 7.5 + 7.5 + 7.5 + 0.5
+/// working hours left), not first on Sunday morning as in calendar time; the tracked figures
+/// follow it as time passes.
+#[test]
+fn due_soon_counts_working_hours_when_the_calendar_is_on() {
+    let due = json!("2026-12-07T08:00:00+07:00");
+    let run = |params: Params, at: &str| {
+        let mut s = state_with(params, t("2026-11-30T08:00:00+07:00"));
+        apply_all(
+            &mut s,
+            &[received(
+                "e1",
+                "2026-11-30T08:00:00+07:00",
+                "D1",
+                "A",
+                "online",
+                due.clone(),
+            )],
+        );
+        let now = t(at);
+        // Through the tracker (advanced day by day, as the pipeline does) and a recount.
+        for day in ["2026-12-01T00:00:00+07:00", "2026-12-02T00:00:00+07:00"] {
+            if t(day) < now {
+                s.advance(t(day));
+            }
+        }
+        s.advance(now);
+        let tracked = s
+            .dossiers
+            .tracker()
+            .gauges()
+            .iter()
+            .map(|g| g.due_soon)
+            .sum::<u64>();
+        let recount = s.view(now).onestop.totals.due_soon;
+        assert_eq!(tracked, recount, "tracked against recount at {at}");
+        recount
+    };
+    let working = || Params {
+        due_soon_secs: 24 * 3600,
+        ..working_params()
+    };
+    let calendar = || Params {
+        due_soon_secs: 24 * 3600,
+        ..Params::default()
+    };
+    assert_eq!(
+        run(working(), "2026-12-01T08:00:00+07:00"),
+        0,
+        "Tuesday: 30 h left"
+    );
+    assert_eq!(
+        run(working(), "2026-12-01T15:59:59+07:00"),
+        0,
+        "Tuesday 15:59:59: a second over 24 h left"
+    );
+    assert_eq!(
+        run(working(), "2026-12-01T16:00:00+07:00"),
+        1,
+        "Tuesday 16:00: 24 h left"
+    );
+    assert_eq!(
+        run(working(), "2026-12-02T08:00:00+07:00"),
+        1,
+        "Wednesday: 22.5 h left"
+    );
+    assert_eq!(
+        run(calendar(), "2026-12-04T08:00:00+07:00"),
+        0,
+        "calendar: Friday"
+    );
+    assert_eq!(
+        run(calendar(), "2026-12-06T08:00:00+07:00"),
+        1,
+        "calendar: Sunday"
+    );
+}

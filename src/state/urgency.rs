@@ -10,17 +10,44 @@ use crate::time::Ts;
 /// The urgency tests at one instant, built once per pass (see [`Params::urgency_at`]).
 pub struct Urgency<'a> {
     now: Ts,
-    due_soon_limit: Ts,
+    due_soon: DueSoonTest<'a>,
     stalled: StalledTest<'a>,
+}
+
+/// How far ahead "due soon" looks: calendar time, or working time when the working calendar
+/// is on (a deadline on Monday morning is then due soon from Friday afternoon, not from
+/// Sunday morning when nobody can act on it).
+enum DueSoonTest<'a> {
+    /// Due soon when `due_at` is at most this instant.
+    Calendar { limit: Ts },
+    /// Due soon when the working seconds left until `due_at` are at most `secs`.
+    Working {
+        work: &'a crate::time::workcal::WorkCalendar,
+        cal: &'a crate::time::Calendar,
+        /// Working seconds at `now`.
+        now: i64,
+        secs: i64,
+    },
 }
 
 impl Params {
     /// The urgency tests at `now`: build once, apply to every dossier.
     #[must_use]
     pub fn urgency_at(&self, now: Ts) -> Urgency<'_> {
+        let due_soon = match &self.work {
+            None => DueSoonTest::Calendar {
+                limit: now.plus_secs(self.due_soon_secs),
+            },
+            Some(work) => DueSoonTest::Working {
+                work,
+                cal: &self.cal,
+                now: work.working_secs_at(&self.cal, now),
+                secs: self.due_soon_secs,
+            },
+        };
         Urgency {
             now,
-            due_soon_limit: now.plus_secs(self.due_soon_secs),
+            due_soon,
             stalled: self.stalled_at(now),
         }
     }
@@ -34,15 +61,26 @@ impl Urgency<'_> {
         in_progress(d) && d.due_at().is_some_and(|due| due < self.now)
     }
 
-    /// Due soon (sắp đến hạn): in progress, not overdue, and `due_at` within the horizon.
+    /// Due soon (sắp đến hạn): in progress, not overdue, and `due_at` within the horizon,
+    /// counted in calendar time or, with the working calendar on, in working time.
     #[must_use]
     pub fn is_due_soon(&self, d: &Dossier) -> bool {
         in_progress(d)
-            && d.due_at()
-                .is_some_and(|due| due >= self.now && due <= self.due_soon_limit)
+            && d.due_at().is_some_and(|due| {
+                due >= self.now
+                    && match &self.due_soon {
+                        DueSoonTest::Calendar { limit } => due <= *limit,
+                        DueSoonTest::Working {
+                            work,
+                            cal,
+                            now,
+                            secs,
+                        } => work.working_secs_at(cal, due) - now <= *secs,
+                    }
+            })
     }
 
-    /// Stalled (tồn đọng): in progress and no event for longer than the threshold, in
+    /// Stalled (chậm luân chuyển): in progress and no event for longer than the threshold, in
     /// calendar or working time.
     #[must_use]
     pub fn is_stalled(&self, d: &Dossier) -> bool {

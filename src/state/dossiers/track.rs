@@ -230,10 +230,23 @@ fn next_change(p: &Params, d: &Dossier, at: Ts) -> Option<i64> {
         }
     };
     if let Some(due) = d.due_at() {
-        consider(
-            due.0
-                .saturating_sub(p.due_soon_secs.saturating_mul(NANOS_PER_SEC)),
-        );
+        match &p.work {
+            None => consider(
+                due.0
+                    .saturating_sub(p.due_soon_secs.saturating_mul(NANOS_PER_SEC)),
+            ),
+            Some(work) => {
+                // Due soon once the working seconds left fall to the horizon; they shrink by
+                // at most one a second, so not before `ahead` seconds from `at` (the timer
+                // then checks again).
+                let ahead = work.working_secs_at(&p.cal, due)
+                    - work.working_secs_at(&p.cal, at)
+                    - p.due_soon_secs;
+                if ahead > 0 {
+                    consider(at.0.saturating_add(ahead.saturating_mul(NANOS_PER_SEC)));
+                }
+            }
+        }
         consider(due.0.saturating_add(1));
     }
     let last = d.last_event_at().0;

@@ -233,6 +233,7 @@ impl App {
             metrics.clone(),
             ws_shutdown.clone(),
         );
+        let provisional = provisional_days(&settings, &cal);
         let (reloader, mut directory, directory_problem) =
             reload::Reloader::new(&settings.directory, metrics.clone());
         // The directory read at load is news to the pipeline: it names from its first tick.
@@ -279,6 +280,10 @@ impl App {
             metrics,
             durability: durable,
             directory_problem,
+            calendar: crate::outputs::http::CalendarStatus {
+                enabled: settings.calendar.enabled,
+                provisional_days: provisional.into(),
+            },
         };
         ingest.set_broker_stats(!settings.mqtt.embedded);
         if let Some(mut journal) = journal {
@@ -382,6 +387,30 @@ impl App {
         reloader.abort();
         failure.map_or(Ok(()), Err)
     }
+}
+
+/// With the working calendar on, its provisional entries (`YYYY-MM-DD`, name) from a month
+/// ago to a year ahead, logged once here: days off the Government has not confirmed yet,
+/// on which "stalled" and "due soon" rely all the same.
+fn provisional_days(settings: &Settings, cal: &crate::time::Calendar) -> Vec<(String, String)> {
+    if !settings.calendar.enabled {
+        return Vec::new();
+    }
+    let today = i64::from(cal.day(Ts::now()));
+    let days: Vec<(String, String)> = settings
+        .calendar
+        .holidays
+        .provisional_between(today - 31, today + 366)
+        .map(|(date, name)| (date.to_owned(), name.to_owned()))
+        .collect();
+    if !days.is_empty() {
+        let list: Vec<String> = days.iter().map(|(d, n)| format!("{d} ({n})")).collect();
+        warn!(
+            days = %list.join(", "),
+            "The working calendar uses provisional days off or make-up days that no published notice confirms yet; check them against the Government's schedule and update the holidays file."
+        );
+    }
+    days
 }
 
 /// With `[mqtt] embedded`, starts the embedded broker and points the daemon at it.

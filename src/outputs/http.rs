@@ -42,6 +42,18 @@ pub struct HttpState {
     /// Why the last reload of the agency directory was refused, for `/readyz` (still ready:
     /// the previous directory stays in use).
     pub directory_problem: watch::Receiver<Option<Arc<str>>>,
+    /// The working calendar, for `/readyz`.
+    pub calendar: CalendarStatus,
+}
+
+/// What `/readyz` says of the working calendar.
+#[derive(Clone, Debug, Default)]
+pub struct CalendarStatus {
+    /// Whether "stalled" and "due soon" count working hours.
+    pub enabled: bool,
+    /// Provisional entries of the holidays file in use (`YYYY-MM-DD`, name), from a month
+    /// ago to a year ahead, as found at start.
+    pub provisional_days: Arc<[(String, String)]>,
 }
 
 /// Where accepted events are kept: what `/readyz` reports as `durable`.
@@ -249,6 +261,16 @@ async fn readyz(State(s): State<Arc<HttpState>>) -> Response {
                 "unknown_agencies": view.agencies_unknown,
                 "unknown_agency_codes": view.unknown_agency_codes,
             }),
+        );
+        let provisional: Vec<serde_json::Value> = s
+            .calendar
+            .provisional_days
+            .iter()
+            .map(|(date, name)| json!({"date": date, "name": name}))
+            .collect();
+        map.insert(
+            "calendar".into(),
+            json!({"working_hours": s.calendar.enabled, "provisional_days": provisional}),
         );
     }
     (status, axum::Json(body)).into_response()

@@ -51,6 +51,10 @@ pub struct DayEntry {
     pub name: String,
     /// The document that decides it.
     pub source: String,
+    /// Not yet confirmed by a published notice (a schedule the Government has not announced):
+    /// used all the same, and shown in the log and `/readyz` while it is near.
+    #[serde(default)]
+    pub provisional: bool,
 }
 
 /// The holiday file as written: `[[day]]` entries.
@@ -118,6 +122,8 @@ pub enum HolidayError {
 pub struct Holidays {
     /// Local day number (days since 1970-01-01) and what the day is, in file order.
     days: Vec<(i64, DayKind)>,
+    /// The provisional entries: local day number, `YYYY-MM-DD` and name, in file order.
+    provisional: Vec<(i64, String, String)>,
 }
 
 impl Holidays {
@@ -169,8 +175,24 @@ impl Holidays {
                         name: e.name.clone(),
                     })
             })
-            .collect::<Result<_, _>>()?;
-        Ok(Self { days })
+            .collect::<Result<Vec<_>, _>>()?;
+        let provisional = file
+            .day
+            .iter()
+            .zip(&days)
+            .filter(|(e, _)| e.provisional)
+            .map(|(e, (day, _))| (*day, e.date.clone(), e.name.clone()))
+            .collect();
+        Ok(Self { days, provisional })
+    }
+
+    /// The provisional entries (`YYYY-MM-DD`, name) whose local day is from `from` to `to`
+    /// (days since 1970-01-01, both included): what the calendar relies on unconfirmed.
+    pub fn provisional_between(&self, from: i64, to: i64) -> impl Iterator<Item = (&str, &str)> {
+        self.provisional
+            .iter()
+            .filter(move |(day, _, _)| (from..=to).contains(day))
+            .map(|(_, date, name)| (date.as_str(), name.as_str()))
     }
 
     /// How many dated entries there are.
@@ -397,6 +419,46 @@ mod tests {
             0
         );
         assert!(!c.is_working_day(&cal, t("2026-11-28T10:00:00+07:00")));
+    }
+
+    #[test]
+    fn national_day_2026_swaps_monday_31_august_with_saturday_22_august() {
+        let c = vn();
+        let cal = Calendar::default();
+        for (at, working, what) in [
+            ("2026-08-22T09:00:00+07:00", true, "the make-up Saturday"),
+            ("2026-08-31T09:00:00+07:00", false, "the bridge Monday"),
+            ("2026-09-01T09:00:00+07:00", false, "the adjacent day"),
+            ("2026-09-02T09:00:00+07:00", false, "Quốc khánh"),
+            ("2026-09-03T09:00:00+07:00", true, "the Thursday after"),
+        ] {
+            assert_eq!(c.is_working_day(&cal, t(at)), working, "{what}");
+        }
+    }
+
+    #[test]
+    fn provisional_entries_are_listed_by_date_range() {
+        let h = Holidays::shipped().expect("the shipped file parses");
+        let day = |s: &str| i64::from(Calendar::default().day(t(s)));
+        let in_2026: Vec<(&str, &str)> = h
+            .provisional_between(
+                day("2026-01-01T12:00:00+07:00"),
+                day("2026-12-31T12:00:00+07:00"),
+            )
+            .collect();
+        assert!(in_2026.is_empty(), "2026 is published: {in_2026:?}");
+        let in_2027: Vec<&str> = h
+            .provisional_between(
+                day("2027-01-01T12:00:00+07:00"),
+                day("2027-12-31T12:00:00+07:00"),
+            )
+            .map(|(date, _)| date)
+            .collect();
+        assert!(in_2027.contains(&"2027-02-05"), "{in_2027:?}");
+        assert!(
+            !in_2027.contains(&"2027-09-02"),
+            "a fixed statutory day: {in_2027:?}"
+        );
     }
 
     #[test]

@@ -262,3 +262,32 @@ fn check_config_reports_a_bad_directory_with_its_line() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_lists_the_provisional_days_the_working_calendar_relies_on() {
+    let broker = TestBroker::start_with("persistence false");
+    let mut settings = crate::helpers::test_settings(&broker);
+    // Local days (the daemon's default time zone) 10 and 500 days from now.
+    let day = |ahead: i64| {
+        let tz = jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").unwrap();
+        let at = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * ahead);
+        tz.to_datetime(at).date().to_string()
+    };
+    let (soon, later) = (day(10), day(500));
+    let text = format!(
+        "[[day]]\ndate = \"{soon}\"\nkind = \"day_off\"\nname = \"Nghỉ bù\"\nsource = \"Thông báo\"\nprovisional = true\n\n\
+         [[day]]\ndate = \"{later}\"\nkind = \"holiday\"\nname = \"Xa\"\nsource = \"Luật\"\nprovisional = true\n"
+    );
+    settings.calendar.enabled = true;
+    settings.calendar.holidays =
+        iocd::time::workcal::Holidays::parse(&text, "t.toml").expect("valid");
+    let app = crate::helpers::spawn_app(settings).await;
+    let (_, body) = app.get("/readyz").await;
+    let ready: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        ready["calendar"],
+        serde_json::json!({"working_hours": true, "provisional_days": [{"date": soon, "name": "Nghỉ bù"}]}),
+        "{ready}"
+    );
+    app.stop().await.expect("clean stop");
+}

@@ -123,9 +123,9 @@ pub struct Tracker {
     /// Stalled dossiers by interned agency id.
     stalled: Vec<Members>,
     /// `(instant, slot)`: reclassify the dossier at `slot` at that instant.
-    timers: BinaryHeap<Reverse<(i64, u32)>>,
+    timers: Lazy,
     /// `(latest event, slot)` of closed dossiers, to forget after the retention.
-    closed: BinaryHeap<Reverse<(i64, u32)>>,
+    closed: Lazy,
     /// The agencies whose overdue or stalled members changed, in order.
     changes: crate::state::ChangeLog<u32>,
 }
@@ -142,9 +142,38 @@ fn grow<T: Default + Clone>(v: &mut Vec<T>, agency: u32) -> &mut T {
     &mut v[i]
 }
 
-/// Timers at most this many times the dossiers (plus a margin) before they are compacted.
-const STALE_FACTOR: usize = 2;
+/// Stale entries a lazy queue may hold beyond half the dossiers before it is compacted.
 const STALE_MARGIN: usize = 4096;
+
+/// A queue of `(instant, slot)` with stale entries (a later timer, a moved slot) left in
+/// place until a compaction: the dossier tracker's timers and retention queue, and the
+/// eviction order.
+type Lazy = BinaryHeap<Reverse<(i64, u32)>>;
+
+/// Entries a lazy queue may hold for `n` dossiers before it is compacted: one per dossier
+/// and half as many stale ones.
+fn stale_bound(n: usize) -> usize {
+    n + n / 2 + STALE_MARGIN
+}
+
+/// Pushes onto a lazy queue, growing its buffer by a quarter at a time rather than doubling,
+/// so that at the bound it holds little more than the bound.
+fn push(queue: &mut Lazy, at: i64, slot: u32) {
+    if queue.len() == queue.capacity() {
+        queue.reserve_exact(queue.len() / 4 + 1024);
+    }
+    queue.push(Reverse((at, slot)));
+}
+
+/// Replaces the entries of `queue` with `entries`, in its own buffer: compactions reuse the
+/// memory the queue grew to instead of allocating (and freeing) a buffer each time, so that
+/// resident memory stays put once the queue has reached its bound.
+fn refill(queue: &mut Lazy, entries: impl IntoIterator<Item = (i64, u32)>) {
+    let mut v = std::mem::take(queue).into_vec();
+    v.clear();
+    v.extend(entries.into_iter().map(Reverse));
+    *queue = BinaryHeap::from(v);
+}
 
 impl Tracker {
     /// The instant the figures hold at, once tracking.
@@ -340,7 +369,7 @@ impl Dossiers {
             self.arm(p, i, now);
             if class.closed {
                 let last = self.slab[i].last_event_at().0;
-                self.track.closed.push(Reverse((last, slot_of(i))));
+                push(&mut self.track.closed, last, slot_of(i));
             }
         }
     }
@@ -353,27 +382,29 @@ impl Dossiers {
             && t < d.armed.0
         {
             d.armed.0 = t;
-            self.track.timers.push(Reverse((t, slot_of(i))));
-            if self.track.timers.len() > STALE_FACTOR * self.slab.len() + STALE_MARGIN {
+            push(&mut self.track.timers, t, slot_of(i));
+            if self.track.timers.len() > stale_bound(self.slab.len()) {
                 self.compact();
             }
         }
     }
 
-    /// Drops the stale timer and retention entries: one entry per armed or closed dossier.
+    /// Drops the stale timer and retention entries: one entry per armed or closed dossier,
+    /// each queue refilled in its own buffer.
     fn compact(&mut self) {
-        let mut timers = Vec::with_capacity(self.slab.len());
-        let mut closed = Vec::new();
-        for (i, d) in self.slab.iter().enumerate() {
-            if d.armed.0 != UNARMED {
-                timers.push(Reverse((d.armed.0, slot_of(i))));
-            }
-            if !d.status().is_open() {
-                closed.push(Reverse((d.last_event_at().0, slot_of(i))));
-            }
-        }
-        self.track.timers = BinaryHeap::from(timers);
-        self.track.closed = BinaryHeap::from(closed);
+        let slab = &self.slab;
+        let armed = slab
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.armed.0 != UNARMED)
+            .map(|(i, d)| (d.armed.0, slot_of(i)));
+        refill(&mut self.track.timers, armed);
+        let closed = slab
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| !d.status().is_open())
+            .map(|(i, d)| (d.last_event_at().0, slot_of(i)));
+        refill(&mut self.track.closed, closed);
     }
 
     /// The class of the dossier at `i` at the tracker's instant, when tracking.
@@ -395,8 +426,8 @@ impl Dossiers {
         self.arm(p, i, at);
         if after.closed && (was_new || before.is_some_and(|b| !b.closed)) {
             let last = self.slab[i].last_event_at().0;
-            self.track.closed.push(Reverse((last, slot_of(i))));
-            if self.track.closed.len() > STALE_FACTOR * self.slab.len() + STALE_MARGIN {
+            push(&mut self.track.closed, last, slot_of(i));
+            if self.track.closed.len() > stale_bound(self.slab.len()) {
                 self.compact();
             }
         }
@@ -438,7 +469,7 @@ impl Dossiers {
                 self.remove(p, i);
                 n += 1;
             } else {
-                self.track.closed.push(Reverse((last, slot)));
+                push(&mut self.track.closed, last, slot);
             }
         }
         n
@@ -448,12 +479,12 @@ impl Dossiers {
     /// [`crate::state::evict`]); returns whether one was.
     pub fn evict_oldest(&mut self, p: &Params) -> bool {
         if !self.oldest.1 {
-            self.oldest.0 = self
+            let all = self
                 .slab
                 .iter()
                 .enumerate()
-                .map(|(i, d)| Reverse((d.last_event_at().0, slot_of(i))))
-                .collect();
+                .map(|(i, d)| (d.last_event_at().0, slot_of(i)));
+            refill(&mut self.oldest.0, all);
             self.oldest.1 = true;
         }
         while let Some(Reverse((t, slot))) = self.oldest.0.pop() {
@@ -464,7 +495,7 @@ impl Dossiers {
                 self.remove(p, slot as usize);
                 return true;
             }
-            self.oldest.0.push(Reverse((last, slot)));
+            push(&mut self.oldest.0, last, slot);
         }
         false
     }
@@ -474,12 +505,13 @@ impl Dossiers {
         if !self.oldest.1 {
             return;
         }
-        if self.oldest.0.len() > STALE_FACTOR * self.slab.len() + STALE_MARGIN {
-            self.oldest = (BinaryHeap::new(), false);
+        if self.oldest.0.len() > stale_bound(self.slab.len()) {
+            // Mostly stale: rebuilt (in its buffer) at the next eviction.
+            self.oldest.1 = false;
             return;
         }
         let last = self.slab[i].last_event_at().0;
-        self.oldest.0.push(Reverse((last, slot_of(i))));
+        push(&mut self.oldest.0, last, slot_of(i));
     }
 
     /// The ids of the `k` most urgent of `members`: in order of their key, ties by
@@ -512,7 +544,7 @@ impl Dossiers {
         self.remove_at(i);
         if i != last && self.oldest.1 {
             let moved = self.slab[i].last_event_at().0;
-            self.oldest.0.push(Reverse((moved, slot_of(i))));
+            push(&mut self.oldest.0, moved, slot_of(i));
         }
         if i != last
             && let Some(moved) = self.class_at(p, i)
@@ -530,12 +562,11 @@ impl Dossiers {
             }
             let d = &self.slab[i];
             if d.armed.0 != UNARMED {
-                self.track.timers.push(Reverse((d.armed.0, slot_of(i))));
+                push(&mut self.track.timers, d.armed.0, slot_of(i));
             }
             if !d.status().is_open() {
-                self.track
-                    .closed
-                    .push(Reverse((d.last_event_at().0, slot_of(i))));
+                let last = d.last_event_at().0;
+                push(&mut self.track.closed, last, slot_of(i));
             }
         }
     }

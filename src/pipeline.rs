@@ -244,6 +244,28 @@ impl Pipeline {
                 );
                 let _ = reply.send(answer);
             }
+            Query::Agencies {
+                level,
+                parent,
+                sort,
+                limit,
+                offset,
+                reply,
+            } => {
+                let answer = crate::derive::agencies::list(
+                    &self.state,
+                    self.outputs.deriver.directory(),
+                    (level.as_deref(), parent.as_deref()),
+                    sort,
+                    (limit, offset),
+                );
+                let _ = reply.send(answer);
+            }
+            Query::Agency { code, reply } => {
+                let now = self.state.dossiers.tracker().at().unwrap_or_else(Ts::now);
+                let answer = self.outputs.deriver.agency_detail(&self.state, &code, now);
+                let _ = reply.send(answer);
+            }
         }
     }
 

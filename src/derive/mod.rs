@@ -7,6 +7,7 @@
 //!
 //! Nothing here does I/O or reads the clock: `now` is given, so a replay derives the same.
 
+pub mod agencies;
 pub mod alerts;
 pub mod snapshot;
 pub mod track;
@@ -115,6 +116,12 @@ impl Deriver {
         self.engine.reword();
         self.directory = directory;
         self.unknown = Unknown::default();
+    }
+
+    /// The agency directory it names agencies from.
+    #[must_use]
+    pub fn directory(&self) -> &Directory {
+        &self.directory
     }
 
     /// The alert engine (for checkpoints of `since`).

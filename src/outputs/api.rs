@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::derive::View;
 use crate::derive::snapshot::{Snapshot, Topics};
-use crate::state::query::{DossierFilter, Query};
+use crate::state::query::{AgencySort, DossierFilter, Query};
 use crate::time::{Calendar, Ts};
 
 /// Most dossiers one request may list.
@@ -108,6 +108,89 @@ impl Api {
             body,
         )
             .into_response()
+    }
+
+    /// `GET /api/v1/agencies?level=…&parent=…&sort=…&limit=…&offset=…`: every agency the
+    /// state has seen or the directory lists, with its figures and the roll-ups.
+    pub async fn agencies(&self, params: &HashMap<String, String>) -> Response {
+        if let Some(unknown) = params.keys().find(|k| {
+            !matches!(
+                k.as_str(),
+                "level" | "parent" | "sort" | "limit" | "offset" | "token"
+            )
+        }) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "unknown parameter `{unknown}`; expected level, parent, sort, limit or offset"
+                ),
+            );
+        }
+        let sort = match AgencySort::parse(params.get("sort").map(String::as_str)) {
+            Ok(s) => s,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        };
+        if let Some(level) = params.get("level")
+            && !matches!(
+                level.as_str(),
+                "province" | "commune" | "district" | "unknown"
+            )
+        {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("unknown level `{level}`; expected province, commune, district or unknown"),
+            );
+        }
+        let (limit, offset) = match page(params) {
+            Ok(p) => p,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        };
+        let (reply, answer) = oneshot::channel();
+        let query = Query::Agencies {
+            level: params.get("level").cloned(),
+            parent: params.get("parent").cloned(),
+            sort,
+            limit,
+            offset,
+            reply,
+        };
+        self.ask(query, answer).await
+    }
+
+    /// `GET /api/v1/agencies/{code}`: one agency across the three systems; 404 when neither
+    /// the state nor the directory knows it.
+    pub async fn agency(&self, code: String) -> Response {
+        let (reply, answer) = oneshot::channel();
+        let shown = code.clone();
+        match self.ask_raw(Query::Agency { code, reply }, answer).await {
+            Ok(Some(v)) => Json(v).into_response(),
+            Ok(None) => error(
+                StatusCode::NOT_FOUND,
+                format!("no agency `{shown}`: not in the directory and never seen in an event"),
+            ),
+            Err(resp) => resp,
+        }
+    }
+
+    /// Sends `query` to the pipeline and answers with its JSON reply.
+    async fn ask(&self, query: Query, answer: oneshot::Receiver<Value>) -> Response {
+        match self.ask_raw(query, answer).await {
+            Ok(v) => Json(v).into_response(),
+            Err(resp) => resp,
+        }
+    }
+
+    /// Sends `query` to the pipeline and waits for its reply; 503 when it is busy or stopping.
+    async fn ask_raw<T>(&self, query: Query, answer: oneshot::Receiver<T>) -> Result<T, Response> {
+        if self.queries.try_send(query).is_err() {
+            return Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the daemon is busy; try again",
+            ));
+        }
+        answer
+            .await
+            .map_err(|_| error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping"))
     }
 
     /// `GET /api/v1/onestop/dossiers?status=…&agency=…&limit=…&offset=…`.

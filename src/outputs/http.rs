@@ -106,6 +106,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/snapshot", get(snapshot))
         .route("/api/v1/onestop/dossiers", get(dossiers))
         .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/agencies", get(agencies))
+        .route("/api/v1/agencies/{code}", get(agency))
         .layer(axum::middleware::from_fn(timeout));
     Router::new()
         .route("/ws", get(ws))
@@ -203,6 +205,37 @@ async fn dossiers(
         )
             .into_response(),
     }
+}
+
+async fn agencies(
+    State(s): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    params: Result<QueryParams<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(status) = s.access.check_token(&headers, q.as_deref()) {
+        return refuse(status);
+    }
+    match params {
+        Ok(QueryParams(params)) => s.api.agencies(&params).await,
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": e.body_text()})),
+        )
+            .into_response(),
+    }
+}
+
+async fn agency(
+    State(s): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    axum::extract::Path(code): axum::extract::Path<String>,
+) -> Response {
+    if let Err(status) = s.access.check_token(&headers, q.as_deref()) {
+        return refuse(status);
+    }
+    s.api.agency(code).await
 }
 
 async fn metrics(

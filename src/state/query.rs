@@ -50,6 +50,42 @@ impl DossierFilter {
     }
 }
 
+/// How the agency list is sorted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgencySort {
+    /// Most overdue first (then stalled, due soon), the wall's order.
+    Overdue,
+    /// Most open dossiers first.
+    Open,
+    /// Lowest on-time ratio first (agencies without a resolution last).
+    OnTime,
+    /// Lowest online share first (agencies without a receipt last).
+    Online,
+    /// By code.
+    Code,
+}
+
+impl AgencySort {
+    /// Parses the `sort` parameter.
+    ///
+    /// # Errors
+    /// The accepted values, when `s` is not one of them.
+    pub fn parse(s: Option<&str>) -> Result<Self, String> {
+        Ok(match s {
+            None | Some("overdue") => AgencySort::Overdue,
+            Some("open") => AgencySort::Open,
+            Some("on_time") => AgencySort::OnTime,
+            Some("online") => AgencySort::Online,
+            Some("code") => AgencySort::Code,
+            Some(other) => {
+                return Err(format!(
+                    "unknown sort `{other}`; expected overdue, open, on_time, online or code"
+                ));
+            }
+        })
+    }
+}
+
 /// A question for the state's owner (the pipeline), with where to send the answer.
 #[derive(Debug)]
 pub enum Query {
@@ -65,6 +101,28 @@ pub enum Query {
         offset: usize,
         /// The answer.
         reply: tokio::sync::oneshot::Sender<(usize, Vec<DossierRow>)>,
+    },
+    /// The agencies with their figures (`GET /api/v1/agencies`), as the JSON document.
+    Agencies {
+        /// Only this level (`province`, `commune`, `district`, `unknown`).
+        level: Option<String>,
+        /// Only the units whose parent is this code.
+        parent: Option<String>,
+        /// The order.
+        sort: AgencySort,
+        /// At most this many rows.
+        limit: usize,
+        /// Rows skipped first (paging).
+        offset: usize,
+        /// The answer.
+        reply: tokio::sync::oneshot::Sender<serde_json::Value>,
+    },
+    /// One agency in detail (`GET /api/v1/agencies/{code}`); `None` when unknown.
+    Agency {
+        /// Its code.
+        code: String,
+        /// The answer.
+        reply: tokio::sync::oneshot::Sender<Option<serde_json::Value>>,
     },
 }
 

@@ -291,3 +291,123 @@ async fn readyz_lists_the_provisional_days_the_working_calendar_relies_on() {
     );
     app.stop().await.expect("clean stop");
 }
+
+/// A directory of a province committee, its service centre (with a video endpoint and a SOC
+/// system) and one commune.
+fn small_province() -> String {
+    let commune = "[[agency]]\ncode = \"X01.01\"\nname = \"Ủy ban nhân dân phường Việt Trì\"\n\
+                   short_name = \"Phường Việt Trì\"\nlevel = \"commune\"\nkind = \"commune\"\n\
+                   parent = \"000.00.00.H42\"\n\n";
+    directory("Trung tâm Phục vụ hành chính công").replace(
+        "parent = \"000.00.00.H42\"\n",
+        "parent = \"000.00.00.H42\"\nendpoints = [\"EP-1\"]\nsystems = [\"SYS-1\"]\n",
+    ) + commune
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agency_api_joins_dossiers_video_endpoints_and_soc_systems_per_agency() {
+    let broker = TestBroker::start_with("persistence false");
+    let mut settings = crate::helpers::test_settings(&broker);
+    settings.directory.directory = std::sync::Arc::new(
+        iocd::directory::Directory::parse(&small_province(), "t.toml").expect("valid"),
+    );
+    let app = crate::helpers::spawn_app(settings).await;
+    let p = app.prefix.clone();
+    let client = TestClient::connect(&broker, &[]).await;
+    let events = [
+        (
+            "onestop/d",
+            tk::received("D1")
+                .agency("000.00.19.H42")
+                .due(tk::at(-3600)),
+        ),
+        (
+            "onestop/d",
+            tk::received("D2").agency("X01.01").due(tk::at(3600)),
+        ),
+        ("vc/m", tk::meeting_started("M1")),
+        ("vc/m", tk::endpoint_joined("M1", "EP-1")),
+        (
+            "soc/i",
+            tk::incident_opened("I1", "high").set("system_id", "SYS-1"),
+        ),
+    ];
+    for (topic, e) in &events {
+        client.publish(&format!("{p}/{topic}"), e.bytes()).await;
+    }
+    app.wait_metric(
+        r#"iocd_events_total{source="soc",type="incident_opened"}"#,
+        1.0,
+    )
+    .await;
+    let get = |path: &'static str| {
+        let app = &app;
+        async move {
+            let (status, body) = app.get(path).await;
+            (
+                status,
+                serde_json::from_str::<Value>(&body).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let list = poll_until(
+        LIMIT,
+        || get("/api/v1/agencies"),
+        |(_, v): &(u16, Value)| v["agencies"][0]["overdue"] == 1,
+    )
+    .await
+    .1;
+    assert_eq!(list["total"], 3, "{list}");
+    let first = &list["agencies"][0];
+    assert_eq!(first["code"], "000.00.19.H42", "{list}");
+    assert_eq!(first["name"], "Trung tâm Phục vụ hành chính công", "{list}");
+    assert_eq!(
+        list["rollup"]["by_level"]["province"]["overdue"], 1,
+        "{list}"
+    );
+    assert_eq!(
+        list["rollup"]["by_level"]["commune"]["due_soon"], 1,
+        "{list}"
+    );
+    assert_eq!(list["rollup"]["all"]["open_total"], 2, "{list}");
+
+    let (_, communes) = get("/api/v1/agencies?level=commune").await;
+    assert_eq!(communes["total"], 1, "{communes}");
+    assert_eq!(
+        communes["agencies"][0]["short_name"], "Phường Việt Trì",
+        "{communes}"
+    );
+
+    let (status, centre) = get("/api/v1/agencies/000.00.19.H42").await;
+    assert_eq!(status, 200, "{centre}");
+    assert_eq!(
+        centre["dossiers"]["overdue"]["first"],
+        serde_json::json!(["D1"]),
+        "{centre}"
+    );
+    assert_eq!(
+        centre["vc"]["endpoints"][0]["connected_to"], "M1",
+        "{centre}"
+    );
+    assert_eq!(
+        centre["soc"]["incidents_open"][0]["incident_id"], "I1",
+        "{centre}"
+    );
+    assert!(
+        centre["alerts"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a["id"] == "dossier_overdue:000.00.19.H42")),
+        "{centre}"
+    );
+
+    let (_, root) = get("/api/v1/agencies/000.00.00.H42").await;
+    assert_eq!(root["children"]["count"], 2, "{root}");
+    assert_eq!(root["children"]["rollup"]["overdue"], 1, "{root}");
+    assert_eq!(root["children"]["rollup"]["due_soon"], 1, "{root}");
+
+    assert_eq!(get("/api/v1/agencies/NOPE").await.0, 404);
+    assert_eq!(get("/api/v1/agencies?sort=worst").await.0, 400);
+    assert_eq!(get("/api/v1/agencies?level=region").await.0, 400);
+    drop(client);
+    app.stop().await.expect("clean stop");
+}

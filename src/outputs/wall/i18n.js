@@ -65,9 +65,9 @@ window.IOCD_I18N = {
     missing_short: "Chưa kết nối",
     poor_short: "Kém",
     lvl_central: "Trung ương",
-    lvl_province: "Tỉnh",
-    lvl_commune: "Xã",
-    lvl_district: "Huyện (trước 7/2025)",
+    lvl_province: "Cấp tỉnh",
+    lvl_commune: "Cấp xã",
+    lvl_district: "Cấp huyện (trước 7/2025)",
     lvl_unknown: "Không rõ cấp",
 
     soc_alerts_60m: "Cảnh báo an ninh (60 phút)",
@@ -172,7 +172,7 @@ window.IOCD_I18N = {
     lvl_central: "Central",
     lvl_province: "Province",
     lvl_commune: "Commune",
-    lvl_district: "District",
+    lvl_district: "District (before 7/2025)",
     lvl_unknown: "Unknown level",
 
     soc_alerts_60m: "Security alerts (60 min)",

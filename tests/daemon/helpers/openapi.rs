@@ -76,6 +76,20 @@ fn escape(token: &str) -> String {
 pub fn assert_matches_openapi(path: &str, status: u16, body: &str) {
     let api = openapi();
     let path = path.split('?').next().unwrap_or(path);
+    // A templated path (`/api/v1/agencies/{code}`) matches any value of its parameters.
+    let path = api.doc["paths"]
+        .as_object()
+        .and_then(|paths| {
+            paths.keys().find(|template| {
+                let (t, p): (Vec<&str>, Vec<&str>) =
+                    (template.split('/').collect(), path.split('/').collect());
+                t.len() == p.len()
+                    && t.iter()
+                        .zip(&p)
+                        .all(|(t, p)| t == p || (t.starts_with('{') && t.ends_with('}')))
+            })
+        })
+        .map_or(path, String::as_str);
     let Some(operation) = api.doc["paths"][path].get("get") else {
         panic!("docs/openapi.json documents no `GET {path}`");
     };
@@ -110,8 +124,10 @@ pub fn assert_matches_openapi(path: &str, status: u16, body: &str) {
     let instance: Value = serde_json::from_str(body).unwrap_or_else(|e| {
         panic!("`GET {path}` answered {status} with a body that is not JSON ({e}): {body}")
     });
+    // A URI fragment: the braces of a templated path are percent-encoded.
+    let fragment = pointer.replace('{', "%7B").replace('}', "%7D");
     let uri = format!(
-        "{BASE}openapi.json#{pointer}/content/{}/schema",
+        "{BASE}openapi.json#{fragment}/content/{}/schema",
         escape("application/json")
     );
     let validator = jsonschema::options()

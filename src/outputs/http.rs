@@ -100,6 +100,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/wall.js", get(wall::script))
         .route("/i18n.js", get(wall::i18n))
         .route("/wall.css", get(wall::style))
+        .route("/agency/{code}", get(wall::agency))
+        .route("/agency.js", get(wall::agency_script))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -8,6 +8,8 @@ const INDEX: &str = include_str!("wall/index.html");
 const SCRIPT: &str = include_str!("wall/wall.js");
 const I18N: &str = include_str!("wall/i18n.js");
 const STYLE: &str = include_str!("wall/wall.css");
+const AGENCY: &str = include_str!("wall/agency.html");
+const AGENCY_SCRIPT: &str = include_str!("wall/agency.js");
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
@@ -38,4 +40,14 @@ pub async fn i18n() -> Response {
 /// `GET /wall.css`.
 pub async fn style() -> Response {
     asset("text/css; charset=utf-8", STYLE)
+}
+
+/// `GET /agency/{code}`: one agency across the three systems (the page asks the API).
+pub async fn agency() -> Response {
+    asset("text/html; charset=utf-8", AGENCY)
+}
+
+/// `GET /agency.js`.
+pub async fn agency_script() -> Response {
+    asset("text/javascript; charset=utf-8", AGENCY_SCRIPT)
 }

@@ -294,7 +294,7 @@ async fn readyz_lists_the_provisional_days_the_working_calendar_relies_on() {
 
 /// A directory of a province committee, its service centre (with a video endpoint and a SOC
 /// system) and one commune.
-fn small_province() -> String {
+pub fn small_province() -> String {
     let commune = "[[agency]]\ncode = \"X01.01\"\nname = \"Ủy ban nhân dân phường Việt Trì\"\n\
                    short_name = \"Phường Việt Trì\"\nlevel = \"commune\"\nkind = \"commune\"\n\
                    parent = \"000.00.00.H42\"\n\n";
@@ -304,16 +304,12 @@ fn small_province() -> String {
     ) + commune
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_agency_api_joins_dossiers_video_endpoints_and_soc_systems_per_agency() {
-    let broker = TestBroker::start_with("persistence false");
-    let mut settings = crate::helpers::test_settings(&broker);
-    settings.directory.directory = std::sync::Arc::new(
-        iocd::directory::Directory::parse(&small_province(), "t.toml").expect("valid"),
-    );
-    let app = crate::helpers::spawn_app(settings).await;
+/// Publishes to `app` an overdue dossier at the centre, a due-soon one at the commune, a
+/// meeting with the centre's endpoint connected and an incident on the centre's system, and
+/// waits until they are counted; the client is returned to be kept.
+pub async fn feed_small_province(broker: &TestBroker, app: &crate::helpers::TestApp) -> TestClient {
     let p = app.prefix.clone();
-    let client = TestClient::connect(&broker, &[]).await;
+    let client = TestClient::connect(broker, &[]).await;
     let events = [
         (
             "onestop/d",
@@ -340,6 +336,18 @@ async fn the_agency_api_joins_dossiers_video_endpoints_and_soc_systems_per_agenc
         1.0,
     )
     .await;
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agency_api_joins_dossiers_video_endpoints_and_soc_systems_per_agency() {
+    let broker = TestBroker::start_with("persistence false");
+    let mut settings = crate::helpers::test_settings(&broker);
+    settings.directory.directory = std::sync::Arc::new(
+        iocd::directory::Directory::parse(&small_province(), "t.toml").expect("valid"),
+    );
+    let app = crate::helpers::spawn_app(settings).await;
+    let client = feed_small_province(&broker, &app).await;
     let get = |path: &'static str| {
         let app = &app;
         async move {

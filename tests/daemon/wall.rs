@@ -695,3 +695,102 @@ async fn no_text_on_the_wall_is_under_16_px_at_1920x1080_in_either_language() {
         small.join("\n")
     );
 }
+
+/// Polls `testid`'s text on the page until it is `want` (the agency page fetches on its own
+/// schedule; it has no snapshot sequence to wait for).
+async fn wait_text(page: &mut Page, testid: &str, want: &str) {
+    let start = Instant::now();
+    loop {
+        let got = page
+            .eval(&format!(
+                r#"document.querySelector('[data-testid="{testid}"]')?.textContent?.trim() ?? null"#
+            ))
+            .await;
+        if got.as_str() == Some(want) {
+            return;
+        }
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "{testid}: the page shows {got}, expected `{want}`"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agency_page_shows_one_agency_across_the_three_systems_in_both_languages() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let _one = CHROMIUM.lock().await;
+    let broker = TestBroker::start_with("persistence false");
+    let mut settings = test_settings(&broker);
+    settings.ws.push_interval = Duration::from_millis(100);
+    settings.directory.directory = std::sync::Arc::new(
+        iocd::directory::Directory::parse(&crate::directory::small_province(), "t.toml")
+            .expect("valid"),
+    );
+    let app = spawn_app(settings).await;
+    let _feed = crate::directory::feed_small_province(&broker, &app).await;
+    let (_browser, mut page) = launch(&chromium).await;
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": false}),
+    )
+    .await;
+
+    // The wall's list opens the agency's page.
+    page.open(&format!("http://{}/", app.addr)).await;
+    let href = page
+        .eval(r#"document.querySelector('[data-testid="onestop-worst-0-agency"]')?.getAttribute("href") ?? null"#)
+        .await;
+    assert_eq!(
+        href, "/agency/000.00.19.H42",
+        "the wall's first agency links to its page"
+    );
+
+    page.call(
+        "Page.navigate",
+        json!({"url": format!("http://{}/agency/000.00.19.H42", app.addr)}),
+    )
+    .await;
+    wait_text(&mut page, "agency-overdue", "1").await;
+    for (testid, want) in [
+        ("agency-name", "Trung tâm Phục vụ hành chính công"),
+        ("agency-code", "000.00.19.H42"),
+        ("agency-meta", "Cấp tỉnh"),
+        ("agency-open", "1"),
+        ("agency-overdue-list", "D1"),
+        ("agency-endpoints", "EP-1 — đã kết nối (M1)"),
+        ("agency-systems", "SYS-1 — có tín hiệu"),
+        ("agency-incidents", "I1 · Cao · SYS-1 · Chưa tiếp nhận"),
+        (
+            "agency-alerts",
+            "Trung tâm Phục vụ hành chính công có 1 hồ sơ đang xử lý quá hạn trả kết quả.",
+        ),
+    ] {
+        assert_eq!(page.text(testid).await, want, "{testid}");
+    }
+    page.screenshot(1920, 1080, "agency-vi.png").await;
+
+    page.call(
+        "Page.navigate",
+        json!({"url": format!("http://{}/agency/000.00.19.H42?lang=en", app.addr)}),
+    )
+    .await;
+    wait_text(&mut page, "agency-endpoints", "EP-1 — connected (M1)").await;
+    assert_eq!(
+        page.text("agency-alerts").await,
+        "Trung tâm Phục vụ hành chính công has 1 dossier in progress past its due date."
+    );
+    assert_eq!(page.eval("document.documentElement.lang").await, "en");
+
+    page.call(
+        "Page.navigate",
+        json!({"url": format!("http://{}/agency/NOPE", app.addr)}),
+    )
+    .await;
+    wait_text(&mut page, "agency-error-text", "Không có đơn vị NOPE").await;
+    drop(page);
+    app.stop().await.expect("clean stop");
+}

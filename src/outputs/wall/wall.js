@@ -198,8 +198,16 @@
       const row = el("div", "worst-row");
       row.dataset.testid = "onestop-worst-" + i;
       // The short name from the directory; the code when the directory does not know it.
-      const name = el("span", "agency", typeof r.name === "string" && r.name ? r.name : r.agency);
+      // It opens the agency's page (not for the `unknown` and `other` labels).
+      const linked = r.agency !== "unknown" && r.agency !== "other";
+      const name = el(linked ? "a" : "span", "agency", typeof r.name === "string" && r.name ? r.name : r.agency);
       name.title = r.agency;
+      if (linked) {
+        const q = new URLSearchParams();
+        if (lang === "en") q.set("lang", "en");
+        if (params.get("token")) q.set("token", params.get("token"));
+        name.href = "/agency/" + encodeURIComponent(r.agency) + (q.toString() ? "?" + q.toString() : "");
+      }
       name.dataset.testid = "onestop-worst-" + i + "-agency";
       row.appendChild(name);
       for (const [key, cls] of [["overdue", "critical"], ["due_soon", "warning"], ["stalled", "warning"]]) {

@@ -1,0 +1,117 @@
+// The agency page: GET /api/v1/agencies/{code} every 5 s, drawn with the wall's words
+// (i18n.js) and style. Read-only; a token in the page's URL is passed on to the API.
+(function () {
+  "use strict";
+  const params = new URLSearchParams(location.search);
+  const lang = (params.get("lang") || "").toLowerCase() === "en" ? "en" : "vi";
+  const I18N = window.IOCD_I18N || {};
+  const T = I18N[lang] || I18N.vi || {};
+  const t = (key, vars) => {
+    let s = T[key] !== undefined ? String(T[key]) : key;
+    for (const k in vars || {}) s = s.split("{" + k + "}").join(vars[k]);
+    return s;
+  };
+  const intFmt = new Intl.NumberFormat(T.locale || "vi-VN", { maximumFractionDigits: 0 });
+  const pctFmt = new Intl.NumberFormat(T.locale || "vi-VN", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+  const isNum = (v) => typeof v === "number" && Number.isFinite(v);
+  const fmtInt = (v) => (isNum(v) ? intFmt.format(v) : "—");
+  const fmtPct = (r) => (isNum(r) ? pctFmt.format(r * 100) + (T.percent_sep || "") + "%" : "—");
+  const byId = (id) => document.querySelector('[data-testid="' + id + '"]');
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  const code = decodeURIComponent(location.pathname.replace(/^\/agency\//, ""));
+  const token = params.get("token");
+  const keep = (path) => {
+    const q = new URLSearchParams();
+    if (lang === "en") q.set("lang", "en");
+    if (token) q.set("token", token);
+    const s = q.toString();
+    return path + (s ? "?" + s : "");
+  };
+
+  document.documentElement.lang = lang;
+  document.querySelectorAll("[data-i18n]").forEach((e) => { e.textContent = t(e.dataset.i18n); });
+  const sw = document.getElementById("lang-switch");
+  if (sw) {
+    const q = new URLSearchParams(location.search);
+    q.set("lang", lang === "en" ? "vi" : "en");
+    sw.href = "?" + q.toString();
+  }
+  byId("agency-back").href = keep("/");
+
+  function list(box, rows, empty) {
+    box.replaceChildren(...(rows.length ? rows : [el("div", "empty ok", t(empty))]));
+  }
+
+  function render(a) {
+    document.body.dataset.state = "live";
+    byId("agency-name").textContent = a.name || a.code;
+    byId("agency-code").textContent = a.code;
+    document.title = "IOC — " + (a.short_name || a.code);
+    const meta = [];
+    if (a.level) meta.push(t("lvl_" + a.level));
+    if (!a.known) meta.push(t("agency_unknown"));
+    if (a.valid_to) meta.push(t("agency_valid_to", { d: a.valid_to }) + (a.successor ? " → " + a.successor : ""));
+    byId("agency-meta").textContent = meta.join(" · ");
+    byId("agency-open").textContent = fmtInt(a.open_total);
+    byId("agency-overdue").textContent = fmtInt(a.overdue);
+    byId("agency-due-soon").textContent = fmtInt(a.due_soon);
+    byId("agency-stalled").textContent = fmtInt(a.stalled);
+    for (const [id, n] of [["agency-overdue", a.overdue], ["agency-due-soon", a.due_soon], ["agency-stalled", a.stalled]]) {
+      byId(id).parentElement.classList.toggle("on", isNum(n) && n > 0); // coloured as on the wall
+    }
+    byId("agency-on-time").textContent = fmtPct(a.on_time_ratio);
+    byId("agency-online").textContent = fmtPct(a.online_ratio);
+    const od = (a.dossiers && a.dossiers.overdue) || { first: [], total: 0 };
+    list(byId("agency-overdue-list"), od.first.map((id) => el("div", "agency-row", id)), "agency_none");
+    const ch = a.children || { count: 0 };
+    list(byId("agency-children"), ch.count ? [el("div", "agency-row",
+      t("agency_children_sum", { n: fmtInt(ch.count), o: fmtInt(ch.rollup.overdue), s: fmtInt(ch.rollup.stalled) }))] : [], "agency_none");
+    const vc = a.vc || { endpoints: [] };
+    list(byId("agency-endpoints"), vc.endpoints.map((e) => {
+      const state = e.connected_to ? (e.poor_quality ? "agency_ep_poor" : "agency_ep_connected")
+        : (e.missing_from.length ? "agency_ep_missing" : "agency_ep_idle");
+      const r = el("div", "agency-row", e.endpoint_id + " — " + t(state, { m: e.connected_to || e.missing_from.join(", ") }));
+      r.dataset.state = state;
+      return r;
+    }), "agency_none");
+    const soc = a.soc || { systems: [], incidents_open: [] };
+    list(byId("agency-systems"), soc.systems.map((s) =>
+      el("div", "agency-row", s.system_id + " — " + t(s.silent ? "agency_sys_silent" : "agency_sys_ok"))), "agency_none");
+    list(byId("agency-incidents"), soc.incidents_open.map((i) =>
+      el("div", "agency-row", i.incident_id + " · " + (i.severity ? t("sev_" + i.severity) : "") + " · " + i.system_id +
+        (i.acknowledged ? "" : " · " + t("incidents_unack")))), "agency_none");
+    list(byId("agency-alerts"), (a.alerts || []).map((al) => {
+      // The sentence in the page's language from the alert's params, as on the wall; the
+      // server's own sentence when a template cannot write it.
+      let s = al.summary;
+      const write = T.alert_text && T.alert_text[al.rule];
+      try { if (write && !(al.params && al.params.others)) s = write(al.params || {}); } catch (e) { s = al.summary; }
+      const r = el("div", "agency-row", s);
+      r.dataset.rule = al.rule;
+      return r;
+    }), "no_alerts");
+  }
+
+  function fail(message) {
+    document.body.dataset.state = "stale";
+    byId("agency-error-text").textContent = message;
+  }
+
+  async function refresh() {
+    try {
+      const res = await fetch(keep("/api/v1/agencies/" + encodeURIComponent(code)), { cache: "no-store" });
+      if (res.status === 404) { fail(t("agency_not_found", { c: code })); return; }
+      if (!res.ok) { fail(t("agency_error", { s: res.status })); return; }
+      render(await res.json());
+    } catch (e) {
+      fail(t("banner_lost"));
+    }
+  }
+  refresh();
+  setInterval(refresh, 5000);
+})();

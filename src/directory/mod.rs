@@ -21,6 +21,9 @@ use serde::Deserialize;
 pub const MAX_AGENCIES: usize = 10_000;
 /// Longest code, name or alias accepted, in characters.
 const MAX_TEXT: usize = 200;
+/// Largest directory file read: 10,000 units of a few hundred bytes fit many times over; a
+/// wrong path (a log, a disk image) is refused before it is read into memory.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
 
 /// Administrative level of a unit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
@@ -252,13 +255,20 @@ impl Directory {
     /// [`DirectoryError`] when the file cannot be read or has any problem.
     pub fn read(path: &Path) -> Result<Self, DirectoryError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| DirectoryError {
+        let refuse = |what: String| DirectoryError {
             origin: origin.clone(),
-            problems: vec![Problem {
-                line: 0,
-                what: format!("cannot read it: {e}"),
-            }],
-        })?;
+            problems: vec![Problem { line: 0, what }],
+        };
+        let len = std::fs::metadata(path)
+            .map_err(|e| refuse(format!("cannot read it: {e}")))?
+            .len();
+        if len > MAX_FILE_BYTES {
+            return Err(refuse(format!(
+                "{len} bytes, more than the {MAX_FILE_BYTES} a directory file may have"
+            )));
+        }
+        let text =
+            std::fs::read_to_string(path).map_err(|e| refuse(format!("cannot read it: {e}")))?;
         Self::parse(&text, &origin)
     }
 

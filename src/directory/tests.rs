@@ -195,3 +195,13 @@ fn the_shipped_example_is_valid_and_covers_the_simulated_province() {
         assert!(d.owner_of_system(s).is_some(), "system {s} has no owner");
     }
 }
+
+#[test]
+fn a_file_too_large_for_a_directory_is_refused_before_it_is_read() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("agencies.toml");
+    let file = std::fs::File::create(&path).expect("create");
+    file.set_len(MAX_FILE_BYTES + 1).expect("a sparse file");
+    let e = Directory::read(&path).expect_err("too large");
+    assert!(e.to_string().contains("more than the"), "{e}");
+}

@@ -3,6 +3,7 @@
 //! route as docs/contract.md §4 says (health endpoints never need a token).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -175,13 +176,33 @@ async fn alerts(
     State(s): State<Arc<HttpState>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
-    params: Result<QueryParams<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    params: Params,
 ) -> Response {
-    if let Err(status) = s.access.check_token(&headers, q.as_deref()) {
+    let api = &s.api;
+    with_params(&s, &headers, q.as_deref(), params, |p| async move {
+        api.alerts(&p)
+    })
+    .await
+}
+
+/// The query string of an API request, or the 400 answer for a malformed one.
+type Params =
+    Result<QueryParams<HashMap<String, String>>, axum::extract::rejection::QueryRejection>;
+
+/// Checks the token, then answers with `answer` of the parsed query parameters (400 with
+/// `{"error"}` when the query string does not parse): what every paged API route shares.
+async fn with_params<F: Future<Output = Response>>(
+    s: &HttpState,
+    headers: &HeaderMap,
+    q: Option<&str>,
+    params: Params,
+    answer: impl FnOnce(HashMap<String, String>) -> F,
+) -> Response {
+    if let Err(status) = s.access.check_token(headers, q) {
         return refuse(status);
     }
     match params {
-        Ok(QueryParams(params)) => s.api.alerts(&params),
+        Ok(QueryParams(params)) => answer(params).await,
         Err(e) => (
             StatusCode::BAD_REQUEST,
             axum::Json(json!({"error": e.body_text()})),
@@ -194,38 +215,26 @@ async fn dossiers(
     State(s): State<Arc<HttpState>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
-    params: Result<QueryParams<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    params: Params,
 ) -> Response {
-    if let Err(status) = s.access.check_token(&headers, q.as_deref()) {
-        return refuse(status);
-    }
-    match params {
-        Ok(QueryParams(params)) => s.api.dossiers(&params).await,
-        Err(e) => (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({"error": e.body_text()})),
-        )
-            .into_response(),
-    }
+    let api = &s.api;
+    with_params(&s, &headers, q.as_deref(), params, |p| async move {
+        api.dossiers(&p).await
+    })
+    .await
 }
 
 async fn agencies(
     State(s): State<Arc<HttpState>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
-    params: Result<QueryParams<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    params: Params,
 ) -> Response {
-    if let Err(status) = s.access.check_token(&headers, q.as_deref()) {
-        return refuse(status);
-    }
-    match params {
-        Ok(QueryParams(params)) => s.api.agencies(&params).await,
-        Err(e) => (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({"error": e.body_text()})),
-        )
-            .into_response(),
-    }
+    let api = &s.api;
+    with_params(&s, &headers, q.as_deref(), params, |p| async move {
+        api.agencies(&p).await
+    })
+    .await
 }
 
 async fn agency(

@@ -2,7 +2,9 @@
 //! written from a frozen copy on another thread while the pipeline goes on applying events.
 //!
 //! Both keep their items in chunks behind `Arc`s. Freezing clones the `Arc`s
-//! (one per chunk: under a millisecond for a million items), never the items.
+//! (one per chunk: under a millisecond for a million items), never the items. A slab's
+//! items lie inside the `Arc`'s own allocation (an [`ArrayVec`]), so reaching one reads the
+//! chunk table and then the item, as a `Vec` would, plus the chunk's counter on a write.
 //! - [`Slab`], a vector changed anywhere (the dossiers): writing to a chunk that a frozen
 //!   copy still holds copies that chunk first (once per chunk and checkpoint), so the
 //!   pipeline pays at most one chunk copy per event, and memory grows by at most the chunks
@@ -14,8 +16,11 @@
 //! Frozen copies serialise exactly as a `Vec` of the same items would.
 
 use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::ops::Deref;
 use std::sync::Arc;
 
+use arrayvec::ArrayVec;
 use serde::ser::SerializeSeq as _;
 use serde::{Serialize, Serializer};
 
@@ -31,11 +36,14 @@ pub const SLAB_CHUNK: usize = 64;
 /// each) and the open chunk's copy depend on it.
 pub const FIFO_CHUNK: usize = 1024;
 
+/// One chunk of a [`Slab`]: its items inline.
+pub type Chunk<T> = ArrayVec<T, SLAB_CHUNK>;
+
 /// A vector in copy-on-write chunks (see the module). `clone` copies the items (an
 /// independent store, as a `Vec`'s clone); [`Slab::freeze`] shares them.
 #[derive(Debug)]
 pub struct Slab<T> {
-    chunks: Vec<Arc<Vec<T>>>,
+    chunks: Vec<Arc<Chunk<T>>>,
     len: usize,
 }
 
@@ -45,11 +53,7 @@ impl<T: Clone> Clone for Slab<T> {
             chunks: self
                 .chunks
                 .iter()
-                .map(|c| {
-                    let mut own = Vec::with_capacity(SLAB_CHUNK);
-                    own.extend_from_slice(c);
-                    Arc::new(own)
-                })
+                .map(|c| Arc::new(Chunk::clone(c)))
                 .collect(),
             len: self.len,
         }
@@ -65,15 +69,8 @@ impl<T> Default for Slab<T> {
     }
 }
 
-/// The chunk `c` made writable: copied first (with room for a whole chunk) when a frozen
-/// copy shares it.
-fn writable<T: Clone>(c: &mut Arc<Vec<T>>) -> &mut Vec<T> {
-    if Arc::get_mut(c).is_none() {
-        let mut own = Vec::with_capacity(SLAB_CHUNK);
-        own.extend_from_slice(c);
-        *c = Arc::new(own);
-    }
-    // Unique now: the copy above has no other owner.
+/// The chunk `c` made writable: copied first when a frozen copy shares it.
+fn writable<T: Clone>(c: &mut Arc<Chunk<T>>) -> &mut Chunk<T> {
     Arc::make_mut(c)
 }
 
@@ -107,7 +104,7 @@ impl<T: Clone> Slab<T> {
     /// Appends `item` at index `len()`.
     pub fn push(&mut self, item: T) {
         if self.len.is_multiple_of(SLAB_CHUNK) {
-            self.chunks.push(Arc::new(Vec::with_capacity(SLAB_CHUNK)));
+            self.chunks.push(Arc::new(Chunk::new()));
         }
         if let Some(last) = self.chunks.last_mut() {
             writable(last).push(item);
@@ -144,11 +141,12 @@ impl<T: Clone> Slab<T> {
 
     /// A frozen copy: what the slab holds now, whatever is written to it later.
     #[must_use]
-    pub fn freeze(&self) -> Frozen<T> {
+    pub fn freeze(&self) -> Frozen<T, Chunk<T>> {
         Frozen {
             chunks: self.chunks.clone(),
             skip: 0,
             len: self.len,
+            items: PhantomData,
         }
     }
 }
@@ -230,18 +228,30 @@ pub fn serialize_seq<S: Serializer>(
     seq.end()
 }
 
-/// A frozen copy of a [`Slab`] or a [`Fifo`]: shared chunks, read only. `Send` when the
-/// items are, so it can be written out on another thread.
-#[derive(Clone, Debug)]
-pub struct Frozen<T> {
+/// A frozen copy of a [`Slab`] (chunks `C` = [`Chunk`]) or a [`Fifo`] (`Vec`s): shared
+/// chunks, read only. `Send` when the items are, so it can be written out on another thread.
+#[derive(Debug)]
+pub struct Frozen<T, C = Vec<T>> {
     /// The chunks, shared with the container (a fifo's open chunk: a copy).
-    chunks: Vec<Arc<Vec<T>>>,
+    chunks: Vec<Arc<C>>,
     /// Items before the first one held.
     skip: usize,
     len: usize,
+    items: PhantomData<T>,
 }
 
-impl<T> Frozen<T> {
+impl<T, C> Clone for Frozen<T, C> {
+    fn clone(&self) -> Self {
+        Self {
+            chunks: self.chunks.clone(),
+            skip: self.skip,
+            len: self.len,
+            items: PhantomData,
+        }
+    }
+}
+
+impl<T, C: Deref<Target = [T]>> Frozen<T, C> {
     /// Items held when frozen.
     #[must_use]
     pub fn len(&self) -> usize {
@@ -264,7 +274,7 @@ impl<T> Frozen<T> {
     }
 }
 
-impl<T: Serialize> Serialize for Frozen<T> {
+impl<T: Serialize, C: Deref<Target = [T]>> Serialize for Frozen<T, C> {
     /// As a `Vec<T>` of the items held when frozen.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         serialize_seq(s, self.len, self.iter())
@@ -375,6 +385,7 @@ impl<T: Copy> Fifo<T> {
             chunks,
             skip: self.skip,
             len: self.len,
+            items: PhantomData,
         }
     }
 }

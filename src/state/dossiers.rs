@@ -4,11 +4,12 @@
 //! "the earliest event of a type", the ordering key `(occurred_at, event_id)` of that
 //! event, so any later-arriving event can be placed exactly, whatever the arrival order.
 //! To stay within ~300 bytes per open dossier the distinct event ids behind those keys are
-//! packed into one small heap blob (`IdTable`), codes are interned, and the dossiers live
+//! packed into one small table inside the dossier (`IdTable`), codes are interned, and the dossiers live
 //! in a dense `Vec` indexed by a `HashTable<u32>` (4 bytes per slot).
 
 use hashbrown::HashTable;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use smallvec::SmallVec;
 
 use super::counters::{Counters, Timing};
 use super::intern::{Interner, UNKNOWN};
@@ -30,19 +31,15 @@ const UNSET: i64 = i64::MIN;
 const NONE_TS: i64 = i64::MIN;
 const NONE_ID: u32 = u32::MAX;
 
-/// Up to six event ids, each stored once, length-prefixed (`u16` little-endian) in one blob.
-///
-/// The blob may be longer than its content, which then ends with [`END`] where a length
-/// would be. Content that fits is rewritten in place, and a new blob holding one id keeps
-/// room for a second of the same length: a dossier's next events replace some keys and
-/// keep others, so its table settles at two or three ids and stops allocating (one
-/// allocation and one free per event otherwise, and a freed hole in the heap each time it
-/// grows). Equality and serialisation see the content only.
-#[derive(Clone, Debug, Default, Deserialize)]
-struct IdTable(Box<[u8]>);
+/// Up to six event ids, each stored once, length-prefixed (`u16` little-endian), inside the
+/// dossier while they fit in [`IDS_INLINE`] bytes (two UUIDs: a dossier's keys settle at two
+/// or three distinct ids), on the heap beyond. Inside, reading them costs no second trip to
+/// memory: every event of a dossier reads them (to repack them when a key moves).
+#[derive(Clone, Debug, Default)]
+struct IdTable(SmallVec<[u8; IDS_INLINE]>);
 
-/// Ends the content of a blob longer than its content (no stored id is that long).
-const END: u16 = u16::MAX;
+/// Bytes of ids kept inside the dossier: two 36-character UUIDs with their lengths.
+const IDS_INLINE: usize = 80;
 /// Content up to this length is packed on the stack (six ids of up to 40 bytes).
 const PACK_ON_STACK: usize = 256;
 
@@ -50,8 +47,8 @@ impl IdTable {
     /// The length of the entry at byte `at`, if one starts there.
     fn entry_len(&self, at: usize) -> Option<usize> {
         let b = self.0.get(at..at + 2)?;
-        let len = u16::from_le_bytes([b[0], b[1]]);
-        (len != END && at + 2 + usize::from(len) <= self.0.len()).then_some(usize::from(len))
+        let len = usize::from(u16::from_le_bytes([b[0], b[1]]));
+        (at + 2 + len <= self.0.len()).then_some(len)
     }
 
     /// The `i`-th id, as bytes (empty if out of range). Compared as bytes, which orders
@@ -68,13 +65,9 @@ impl IdTable {
             .map_or(&[], |len| &self.0[at + 2..at + 2 + len])
     }
 
-    /// The entries, without the room after them.
+    /// The entries.
     fn content(&self) -> &[u8] {
-        let mut at = 0;
-        while let Some(len) = self.entry_len(at) {
-            at += 2 + len;
-        }
-        &self.0[..at]
+        &self.0
     }
 
     /// Packs `ids` (one per key, `None` for unset keys): writes the entries of the distinct
@@ -101,7 +94,7 @@ impl IdTable {
             slots[k] = u8::try_from(pos).unwrap_or(u8::MAX);
         }
         // Ids are at most 128 characters (512 bytes), validated by decode.
-        let lens = distinct.map(|d| u16::try_from(d.len()).unwrap_or(END - 1));
+        let lens = distinct.map(|d| u16::try_from(d.len()).unwrap_or(u16::MAX));
         let total = lens[..n].iter().map(|&l| 2 + usize::from(l)).sum();
         let out = if total <= stack.len() {
             &mut stack[..total]
@@ -119,22 +112,20 @@ impl IdTable {
         (total, n, slots)
     }
 
-    /// Makes `content` (the entries of `distinct` ids) the table's content: in place when it
-    /// fits, else in a new blob, with room for a second id when it holds one.
-    fn store(&mut self, content: &[u8], distinct: usize) {
-        if let Some(head) = self.0.get_mut(..content.len()) {
-            head.copy_from_slice(content);
-            if let Some(mark) = self.0.get_mut(content.len()..content.len() + 2) {
-                mark.copy_from_slice(&END.to_le_bytes());
-            }
-        } else {
-            let room = if distinct == 1 { content.len() } else { 0 };
-            let mut blob = Vec::with_capacity(content.len() + room);
-            blob.extend_from_slice(content);
-            // 0xFF 0xFF reads as END.
-            blob.resize(content.len() + room, 0xFF);
-            self.0 = blob.into_boxed_slice();
-        }
+    /// Makes `content` the table's content (in the room it has when it fits).
+    fn store(&mut self, content: &[u8]) {
+        self.0.clear();
+        self.0.extend_from_slice(content);
+    }
+}
+
+impl<'de> Deserialize<'de> for IdTable {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename = "IdTable")]
+        struct Form(Vec<u8>);
+        let Form(content) = Form::deserialize(d)?;
+        Ok(Self(SmallVec::from_vec(content)))
     }
 }
 
@@ -277,7 +268,10 @@ impl Dossier {
     }
 
     fn cmp_key(&self, k: usize, ts: Ts, id: &str) -> std::cmp::Ordering {
-        (ts.0, id.as_bytes()).cmp(&(self.key_ts[k], self.ids.get(self.key_slot[k])))
+        // The id only breaks a tie of instants: reading it walks the id table, which is
+        // elsewhere in memory.
+        ts.0.cmp(&self.key_ts[k])
+            .then_with(|| id.as_bytes().cmp(self.ids.get(self.key_slot[k])))
     }
 
     /// Whether `(ts, id)` is later than key `k` (or `k` is unset).
@@ -305,13 +299,13 @@ impl Dossier {
         }
         let mut stack = [0u8; PACK_ON_STACK];
         let mut heap = Vec::new();
-        let (len, distinct, slots) = IdTable::pack(ids, &mut stack, &mut heap);
+        let (len, _, slots) = IdTable::pack(ids, &mut stack, &mut heap);
         let content = if len <= PACK_ON_STACK {
             &stack[..len]
         } else {
             &heap[..]
         };
-        self.ids.store(content, distinct);
+        self.ids.store(content);
         self.key_slot = slots;
         for k in 0..KEYS {
             if mask & (1 << k) != 0 {
@@ -438,7 +432,7 @@ impl Dossiers {
     /// A frozen copy of every dossier held now, for a checkpoint written elsewhere (shared
     /// copy-on-write: see [`crate::state::cow`]); serialises as `Dossiers` does.
     #[must_use]
-    pub fn freeze(&self) -> super::cow::Frozen<Dossier> {
+    pub fn freeze(&self) -> super::cow::Frozen<Dossier, super::cow::Chunk<Dossier>> {
         self.slab.freeze()
     }
 

@@ -275,7 +275,7 @@ pub struct FrozenState {
     windows: Windows,
     agencies: Interner,
     procedures: Interner,
-    dossiers: cow::Frozen<dossiers::Dossier>,
+    dossiers: cow::Frozen<dossiers::Dossier, cow::Chunk<dossiers::Dossier>>,
     forgotten: forgotten::FrozenForgotten,
     vc: vc::VcSaved,
     soc: soc::SocSaved,

@@ -188,7 +188,8 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
         .await
         .context("cannot start the daemon")
         .map_err(Failure::Runtime)?;
-    app.run_until_stopped(iocd::shutdown::signal())
+    // On the heap: the daemon's future holds the whole pipeline (its state included).
+    Box::pin(app.run_until_stopped(iocd::shutdown::signal()))
         .await
         .map_err(|e| Failure::Runtime(e.into()))?;
     tracing::info!("Stopped.");

@@ -258,6 +258,7 @@ impl Pipeline {
                     (level.as_deref(), parent.as_deref()),
                     sort,
                     (limit, offset),
+                    self.state.dossiers.tracker().at().unwrap_or_else(Ts::now),
                 );
                 let _ = reply.send(answer);
             }

@@ -16,6 +16,16 @@ use crate::state::dossiers::AgencyGauges;
 use crate::state::query::{AgencySort as SortBy, DossierFilter};
 use crate::time::Ts;
 
+use super::periods::{AgencyPeriods, figures as period_figures};
+
+/// What the ratios are, written beside them.
+const ESTIMATES: &str = "on_time_ratio and online_ratio are iocd's estimates from the events it received since it started; periods.*.progress_estimate and online_share_estimate are its estimates of the Decision 766 progress and online-share indicators for the month and the year to date. None of them is an official score";
+
+/// Late and overdue dossiers by sector, as the API writes them.
+fn sectors(state: &State, now: Ts) -> Value {
+    serde_json::to_value(state.view_sectors(now)).unwrap_or(Value::Null)
+}
+
 /// Members listed per kind in a detail (the dossier API pages through all of them).
 const MEMBERS: usize = 10;
 
@@ -30,11 +40,14 @@ pub struct Figures {
     pub received: [u64; 3],
     /// Resolved since the start, by timing (early, on time, late).
     pub resolved: [u64; 3],
+    /// Tallies of today, the month and the year.
+    pub periods: AgencyPeriods,
 }
 
 impl Figures {
     fn add(&mut self, other: &Figures) {
         self.gauges.add(&other.gauges);
+        self.periods.add(&other.periods);
         for (a, b) in self.received.iter_mut().zip(other.received) {
             *a += b;
         }
@@ -72,13 +85,21 @@ impl Figures {
             "resolved_since_start": {"early": self.resolved[0], "on_time": self.resolved[1], "late": self.resolved[2]},
             "on_time_ratio": self.on_time_ratio(),
             "online_ratio": self.online_ratio(),
+            "periods": period_figures(&self.periods, &self.gauges),
         })
+    }
+
+    /// The Decision 766 progress estimate of this month.
+    fn progress(&self) -> Option<f64> {
+        period_figures(&self.periods, &self.gauges)
+            .month
+            .progress_estimate
     }
 }
 
 /// Every agency the state has seen or the directory lists, with its figures, in code order.
 #[must_use]
-pub fn figures(state: &State, directory: &Directory) -> Vec<Figures> {
+pub fn figures(state: &State, directory: &Directory, now: Ts) -> Vec<Figures> {
     let gauges = state.dossiers.tracker().gauges();
     let mut out: std::collections::BTreeMap<String, Figures> = directory
         .agencies()
@@ -107,6 +128,7 @@ pub fn figures(state: &State, directory: &Directory) -> Vec<Figures> {
         if let Some(r) = state.counters.resolved.get(id) {
             f.resolved = *r;
         }
+        f.periods = AgencyPeriods::of(&state.periods, &state.params().cal, id32, now);
     }
     out.into_values().collect()
 }
@@ -158,8 +180,9 @@ pub fn list(
     (level, parent): (Option<&str>, Option<&str>),
     sort: SortBy,
     (limit, offset): (usize, usize),
+    now: Ts,
 ) -> Value {
-    let mut all = figures(state, directory);
+    let mut all = figures(state, directory, now);
     all.retain(|f| {
         let a = directory.get(&f.code);
         level.is_none_or(|l| a.map_or("unknown", |a| a.level.as_str()) == l)
@@ -185,6 +208,11 @@ pub fn list(
                 .cmp(&key_ratio(b.online_ratio()))
                 .then_with(|| a.code.cmp(&b.code))
         }),
+        SortBy::Progress => all.sort_by(|a, b| {
+            key_ratio(a.progress())
+                .cmp(&key_ratio(b.progress()))
+                .then_with(|| a.code.cmp(&b.code))
+        }),
         SortBy::Code => {}
     }
     let mut total = Figures::default();
@@ -201,7 +229,8 @@ pub fn list(
         "total": all.len(),
         "agencies": page,
         "rollup": {"all": total.json(), "by_level": by_level(&all, directory)},
-        "estimates": "on_time_ratio and online_ratio are iocd's estimates from the events it received since it started, not the official Decision 766 scores",
+        "sectors": sectors(state, now),
+        "estimates": ESTIMATES,
     })
 }
 
@@ -214,7 +243,7 @@ impl Deriver {
     pub fn agency_detail(&self, state: &State, code: &str, now: Ts) -> Option<Value> {
         let directory = &self.directory;
         let a = directory.get(code);
-        let all = figures(state, directory);
+        let all = figures(state, directory, now);
         let mine = all.iter().find(|f| f.code == code)?;
         let mut v = row(mine, directory);
         let members = |filter| {

@@ -9,6 +9,7 @@
 
 pub mod agencies;
 pub mod alerts;
+pub mod periods;
 pub mod snapshot;
 pub mod track;
 pub mod view;

@@ -14,6 +14,7 @@ use crate::state::vc::VcSummary;
 use crate::state::{State, intern};
 use crate::time::Ts;
 
+pub use super::periods::AgencyPeriods;
 pub use crate::state::dossiers::AgencyGauges;
 
 /// One-stop figures of the snapshot.
@@ -66,6 +67,11 @@ pub struct View {
     pub agency_labels: Vec<String>,
     /// Dossier gauges per agency label (same order as `agency_labels`).
     pub agencies: Vec<AgencyGauges>,
+    /// Period tallies per agency label (same order): today, this month, this year.
+    pub agency_periods: Vec<AgencyPeriods>,
+    /// Late and overdue dossiers by sector, most first (at most [`SECTORS_LISTED`], then
+    /// `other`; `unknown` for procedures without a sector).
+    pub sectors: Vec<SectorRow>,
     /// Counters, with `received` and `resolved` folded per agency label.
     pub counters: Counters,
     /// One-stop snapshot figures.
@@ -106,6 +112,22 @@ pub struct View {
     /// The first of them (at most [`UNKNOWN_LISTED`]), in order of arrival, so that the
     /// province can complete its directory.
     pub unknown_agency_codes: Vec<String>,
+}
+
+/// Sectors listed in a view (the sector label budget); the rest are summed as `other`.
+pub const SECTORS_LISTED: usize = 40;
+
+/// Late and overdue dossiers of one sector (lĩnh vực).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SectorRow {
+    /// The sector, as the feed names it.
+    pub sector: String,
+    /// Overdue now.
+    pub overdue: u64,
+    /// Resolved late this month.
+    pub late_month: u64,
+    /// Resolved late this year.
+    pub late_year: u64,
 }
 
 /// Unknown agency codes listed in a view.
@@ -259,6 +281,19 @@ impl State {
         for g in &agencies {
             totals.add(g);
         }
+        let mut agency_periods = vec![AgencyPeriods::default(); agency_labels.len()];
+        for (agency, l) in label_of.iter().enumerate() {
+            let id = u32::try_from(agency).unwrap_or(u32::MAX);
+            if let Some(dst) = agency_periods.get_mut(*l as usize) {
+                dst.add(&AgencyPeriods::of(&self.periods, &p.cal, id, now));
+            }
+        }
+        if let Some(other) = agency_labels.iter().position(|l| l == "other") {
+            let beyond =
+                AgencyPeriods::of(&self.periods, &p.cal, crate::state::periods::OTHER, now);
+            agency_periods[other].add(&beyond);
+        }
+        let sectors = self.view_sectors(now);
 
         let mut counters = self.counters.clone();
         counters.received = fold(&self.counters.received, &label_of, agency_labels.len());
@@ -296,6 +331,8 @@ impl State {
             at: now,
             agency_labels,
             agencies,
+            agency_periods,
+            sectors,
             counters,
             onestop,
             vc,
@@ -321,6 +358,70 @@ impl State {
             agencies_unknown: 0,
             unknown_agency_codes: Vec::new(),
         }
+    }
+
+    /// Late and overdue dossiers by sector: the overdue counts the tracker keeps by procedure
+    /// and the late resolutions of the month and the year, folded by the procedures'
+    /// sectors. Costs the procedures, not the dossiers.
+    #[must_use]
+    pub fn view_sectors(&self, now: Ts) -> Vec<SectorRow> {
+        use crate::state::dossiers::split_procedure;
+        use crate::state::periods::Period;
+        let sector_of = |procedure: u32| {
+            if (procedure as usize) < self.procedures.len() {
+                split_procedure(self.procedures.name(procedure))
+                    .1
+                    .unwrap_or("unknown")
+            } else {
+                "unknown"
+            }
+        };
+        let mut rows: HashMap<&str, SectorRow> = HashMap::new();
+        let overdue = self.dossiers.tracker().overdue_by_procedure();
+        for (procedure, &n) in overdue.iter().enumerate() {
+            if n > 0 {
+                let sector = sector_of(u32::try_from(procedure).unwrap_or(u32::MAX));
+                rows.entry(sector).or_default().overdue += n;
+            }
+        }
+        let [_, month, year] = Period::current(&self.params().cal, now);
+        for (period, late) in [(month, true), (year, false)] {
+            for (procedure, n) in self.periods.late_in(period) {
+                let n = u64::try_from(n.max(0)).unwrap_or(0);
+                let r = rows.entry(sector_of(procedure)).or_default();
+                if late {
+                    r.late_month += n;
+                } else {
+                    r.late_year += n;
+                }
+            }
+        }
+        let mut all: Vec<SectorRow> = rows
+            .into_iter()
+            .map(|(sector, r)| SectorRow {
+                sector: sector.to_owned(),
+                ..r
+            })
+            .collect();
+        all.sort_by(|a, b| {
+            (b.overdue + b.late_month, b.late_year)
+                .cmp(&(a.overdue + a.late_month, a.late_year))
+                .then_with(|| a.sector.cmp(&b.sector))
+        });
+        if all.len() > SECTORS_LISTED {
+            let rest = all.split_off(SECTORS_LISTED - 1);
+            let mut other = SectorRow {
+                sector: "other".to_owned(),
+                ..SectorRow::default()
+            };
+            for r in rest {
+                other.overdue += r.overdue;
+                other.late_month += r.late_month;
+                other.late_year += r.late_year;
+            }
+            all.push(other);
+        }
+        all
     }
 
     /// The active meetings with their endpoints, most recently started first (at most

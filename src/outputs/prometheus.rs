@@ -43,7 +43,7 @@ use crate::decode::{
     Category, Channel, DossierStatus, Level, Reason, Severity, Source, type_names,
 };
 use crate::derive::View;
-use crate::derive::view::AgencyGauges;
+use crate::derive::view::{AgencyGauges, AgencyPeriods};
 use crate::state::Timing;
 use crate::state::counters::{Counters, Histogram};
 use crate::state::evict::Kind;
@@ -113,6 +113,26 @@ pub mod names {
     pub const AGENCY_INFO: &str = "iocd_agency_info";
     /// Gauge: agency codes seen since the start that the directory lacks (0 without one).
     pub const AGENCY_UNKNOWN: &str = "iocd_agency_unknown";
+    /// Gauge `{agency, period, channel}`: dossiers received in the month or year to date.
+    pub const ONESTOP_PERIOD_RECEIVED: &str = "iocd_onestop_period_received";
+    /// Gauge `{agency, period, timing}`: dossiers resolved in the month or year to date.
+    pub const ONESTOP_PERIOD_RESOLVED: &str = "iocd_onestop_period_resolved";
+    /// Gauge `{agency, period}`: dossiers carried over into the month or year (tồn kỳ trước).
+    pub const ONESTOP_PERIOD_CARRIED_OVER: &str = "iocd_onestop_period_carried_over";
+    /// Gauge `{agency, period}`: iocd's estimate of the Decision 766 progress indicator.
+    pub const ONESTOP_PROGRESS_ESTIMATE: &str = "iocd_onestop_progress_estimate_ratio";
+    /// Gauge `{agency, period}`: online share at receipt, an estimate of 766 indicator 3.3.
+    pub const ONESTOP_ONLINE_SHARE_ESTIMATE: &str = "iocd_onestop_online_share_estimate_ratio";
+    /// Gauge `{level, period}`: the progress estimate of every agency of a directory level
+    /// together (`all`: the province; `unknown`: codes the directory lacks).
+    pub const ONESTOP_LEVEL_PROGRESS_ESTIMATE: &str = "iocd_onestop_level_progress_estimate_ratio";
+    /// Gauge `{level, period}`: the online share of every agency of a level together.
+    pub const ONESTOP_LEVEL_ONLINE_SHARE_ESTIMATE: &str =
+        "iocd_onestop_level_online_share_estimate_ratio";
+    /// Gauge `{sector}`: overdue dossiers by sector (lĩnh vực).
+    pub const ONESTOP_SECTOR_OVERDUE: &str = "iocd_onestop_sector_dossiers_overdue";
+    /// Gauge `{sector, period}`: dossiers resolved late in the month or year, by sector.
+    pub const ONESTOP_SECTOR_RESOLVED_LATE: &str = "iocd_onestop_sector_resolved_late";
 }
 
 /// One metric family: name, help, type and label names.
@@ -313,8 +333,63 @@ const AGENCY_UNKNOWN: Spec = spec(
     &[],
 );
 
+const PERIOD_RECEIVED: Spec = spec(
+    names::ONESTOP_PERIOD_RECEIVED,
+    "Dossiers received in the local month or year to date (period), by channel (unknown: not carried).",
+    GAUGE,
+    &["agency", "period", "channel"],
+);
+const PERIOD_RESOLVED: Spec = spec(
+    names::ONESTOP_PERIOD_RESOLVED,
+    "Dossiers resolved in the local month or year to date, by timing against their deadline.",
+    GAUGE,
+    &["agency", "period", "timing"],
+);
+const PERIOD_CARRIED_OVER: Spec = spec(
+    names::ONESTOP_PERIOD_CARRIED_OVER,
+    "Dossiers received before the period and not closed before it began (carried over).",
+    GAUGE,
+    &["agency", "period"],
+);
+const PROGRESS_ESTIMATE: Spec = spec(
+    names::ONESTOP_PROGRESS_ESTIMATE,
+    "Estimate of the Decision 766 progress indicator: resolved early or on time plus open within time, over resolved plus open, in the period (not an official score).",
+    GAUGE,
+    &["agency", "period"],
+);
+const ONLINE_SHARE_ESTIMATE: Spec = spec(
+    names::ONESTOP_ONLINE_SHARE_ESTIMATE,
+    "Dossiers received online over dossiers received, in the period (estimate of Decision 766 indicator 3.3).",
+    GAUGE,
+    &["agency", "period"],
+);
+const LEVEL_PROGRESS_ESTIMATE: Spec = spec(
+    names::ONESTOP_LEVEL_PROGRESS_ESTIMATE,
+    "The progress estimate of all agencies of a directory level together (all: the province).",
+    GAUGE,
+    &["level", "period"],
+);
+const LEVEL_ONLINE_SHARE_ESTIMATE: Spec = spec(
+    names::ONESTOP_LEVEL_ONLINE_SHARE_ESTIMATE,
+    "The online share of all agencies of a directory level together (all: the province).",
+    GAUGE,
+    &["level", "period"],
+);
+const SECTOR_OVERDUE: Spec = spec(
+    names::ONESTOP_SECTOR_OVERDUE,
+    "Dossiers in progress past their deadline now, by sector (the 40 sectors with most, then other).",
+    GAUGE,
+    &["sector"],
+);
+const SECTOR_RESOLVED_LATE: Spec = spec(
+    names::ONESTOP_SECTOR_RESOLVED_LATE,
+    "Dossiers resolved late in the local month or year to date, by sector.",
+    GAUGE,
+    &["sector", "period"],
+);
+
 /// Every family [`DomainCollector`] emits, in emission order.
-const SPECS: [Spec; 29] = [
+const SPECS: [Spec; 38] = [
     EVENTS,
     DUPLICATES,
     REJECTED,
@@ -344,6 +419,15 @@ const SPECS: [Spec; 29] = [
     ALERTS_FIRING,
     AGENCY_INFO,
     AGENCY_UNKNOWN,
+    PERIOD_RECEIVED,
+    PERIOD_RESOLVED,
+    PERIOD_CARRIED_OVER,
+    PROGRESS_ESTIMATE,
+    ONLINE_SHARE_ESTIMATE,
+    LEVEL_PROGRESS_ESTIMATE,
+    LEVEL_ONLINE_SHARE_ESTIMATE,
+    SECTOR_OVERDUE,
+    SECTOR_RESOLVED_LATE,
 ];
 
 impl Spec {
@@ -552,6 +636,129 @@ fn families(view: &View) -> Vec<MetricFamily> {
         alerts_firing(view),
         agency_info(view),
         AGENCY_UNKNOWN.single(view.agencies_unknown),
+    ]
+    .into_iter()
+    .chain(period_families(view))
+    .collect()
+}
+
+/// The month and year to date, per agency label (those with anything to show), per level
+/// and by sector.
+fn period_families(view: &View) -> [MetricFamily; 9] {
+    let periods = ["month", "year"];
+    let tables: Vec<(&str, [crate::derive::periods::Table; 2])> = view
+        .agency_labels
+        .iter()
+        .zip(&view.agencies)
+        .zip(&view.agency_periods)
+        .filter(|((_, g), p)| **g != AgencyGauges::default() || **p != AgencyPeriods::default())
+        .map(|((label, g), p)| {
+            let f = crate::derive::periods::figures(p, g);
+            (label.as_str(), [f.month, f.year])
+        })
+        .collect();
+    let each = |f: &dyn Fn(&str, &str, &crate::derive::periods::Table) -> Vec<proto::Metric>| {
+        tables
+            .iter()
+            .flat_map(|(agency, t)| {
+                periods
+                    .iter()
+                    .zip(t)
+                    .flat_map(|(period, t)| f(agency, period, t))
+            })
+            .collect::<Vec<_>>()
+    };
+    let received = each(&|a, p, t| {
+        let r = &t.received;
+        [
+            ("online", r.online),
+            ("direct", r.direct),
+            ("postal", r.postal),
+            ("unknown", r.unknown),
+        ]
+        .iter()
+        .map(|(c, n)| PERIOD_RECEIVED.sample(&[a, p, c], num(*n)))
+        .collect()
+    });
+    let resolved = each(&|a, p, t| {
+        let r = &t.resolved;
+        Timing::ALL
+            .iter()
+            .zip([r.early, r.on_time, r.late])
+            .map(|(timing, n)| PERIOD_RESOLVED.sample(&[a, p, timing.as_str()], num(n)))
+            .collect()
+    });
+    let carried = each(&|a, p, t| vec![PERIOD_CARRIED_OVER.sample(&[a, p], num(t.carried_over))]);
+    let ratio = |spec: &'static Spec, r: fn(&crate::derive::periods::Table) -> Option<f64>| {
+        each(&move |a, p, t| r(t).map(|v| spec.sample(&[a, p], v)).into_iter().collect())
+    };
+    let progress = ratio(&PROGRESS_ESTIMATE, |t| t.progress_estimate);
+    let online = ratio(&ONLINE_SHARE_ESTIMATE, |t| t.online_share_estimate);
+    let [level_progress, level_online] = level_families(view);
+    let sector_overdue = view
+        .sectors
+        .iter()
+        .map(|s| SECTOR_OVERDUE.sample(&[&s.sector], num(s.overdue)))
+        .collect();
+    let sector_late = view
+        .sectors
+        .iter()
+        .flat_map(|s| {
+            [("month", s.late_month), ("year", s.late_year)]
+                .map(|(p, n)| SECTOR_RESOLVED_LATE.sample(&[&s.sector, p], num(n)))
+        })
+        .collect();
+    [
+        PERIOD_RECEIVED.family(received),
+        PERIOD_RESOLVED.family(resolved),
+        PERIOD_CARRIED_OVER.family(carried),
+        PROGRESS_ESTIMATE.family(progress),
+        ONLINE_SHARE_ESTIMATE.family(online),
+        level_progress,
+        level_online,
+        SECTOR_OVERDUE.family(sector_overdue),
+        SECTOR_RESOLVED_LATE.family(sector_late),
+    ]
+}
+
+/// The progress and online-share estimates of every directory level together, and of the
+/// province (`all`).
+fn level_families(view: &View) -> [MetricFamily; 2] {
+    let periods = ["month", "year"];
+    let mut levels: std::collections::BTreeMap<&str, (AgencyGauges, AgencyPeriods)> =
+        std::collections::BTreeMap::new();
+    for ((label, g), p) in view
+        .agency_labels
+        .iter()
+        .zip(&view.agencies)
+        .zip(&view.agency_periods)
+    {
+        let level = view
+            .directory
+            .get(label)
+            .map_or("unknown", |a| a.level.as_str());
+        for key in [level, "all"] {
+            let (lg, lp) = levels.entry(key).or_default();
+            lg.add(g);
+            lp.add(p);
+        }
+    }
+    let mut level_progress = Vec::new();
+    let mut level_online = Vec::new();
+    for (level, (g, p)) in &levels {
+        let f = crate::derive::periods::figures(p, g);
+        for (period, t) in periods.iter().zip([f.month, f.year]) {
+            if let Some(v) = t.progress_estimate {
+                level_progress.push(LEVEL_PROGRESS_ESTIMATE.sample(&[level, period], v));
+            }
+            if let Some(v) = t.online_share_estimate {
+                level_online.push(LEVEL_ONLINE_SHARE_ESTIMATE.sample(&[level, period], v));
+            }
+        }
+    }
+    [
+        LEVEL_PROGRESS_ESTIMATE.family(level_progress),
+        LEVEL_ONLINE_SHARE_ESTIMATE.family(level_online),
     ]
 }
 

@@ -8,7 +8,7 @@
 //! the IOC default, `Asia/Ho_Chi_Minh` (UTC+07:00 since 1975, no daylight saving); public
 //! holidays are not modelled.
 
-use crate::time::{Calendar, Ts};
+use crate::time::{Calendar, Ts, civil_from_days};
 
 /// Seconds in a day.
 pub const DAY_SECS: i64 = 86_400;
@@ -281,20 +281,6 @@ fn working_days_before(day: i64) -> i64 {
 /// The local day whose [`working_days_before`] is `n` and which is a working day.
 fn nth_working_day(n: i64) -> i64 {
     n.div_euclid(5) * 7 + n.rem_euclid(5) - 3
-}
-
-/// Proleptic Gregorian date of a day number (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]

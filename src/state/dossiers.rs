@@ -13,6 +13,7 @@ use smallvec::SmallVec;
 
 use super::counters::{Counters, Timing};
 use super::intern::{Interner, UNKNOWN};
+use super::periods::{self, Contribution, Periods};
 use super::windows::Windows;
 use crate::decode::{Channel, DossierEvent, DossierKind, DossierStatus, Due};
 use crate::time::{Calendar, Ts};
@@ -364,6 +365,67 @@ impl Dossier {
     pub fn timing(&self) -> Option<Timing> {
         self.timing
     }
+
+    /// What this dossier contributes to the period tallies now (see [`super::periods`]).
+    #[must_use]
+    pub fn contribution(&self) -> Contribution {
+        let channel = self
+            .channel
+            .and_then(|c| Channel::ALL.iter().position(|&a| a == c))
+            .map_or(periods::CHANNELS - 1, |i| i);
+        let closed = (!self.status.is_open()).then(|| {
+            match (self.status, self.timing, self.resolved_at()) {
+                (DossierStatus::Resolved | DossierStatus::Returned, Some(t), Some(at)) => {
+                    let how = match t {
+                        Timing::Early => periods::EARLY,
+                        Timing::OnTime => periods::ON_TIME,
+                        Timing::Late => periods::LATE,
+                    };
+                    (at.0, how)
+                }
+                _ => (self.key_ts[LATEST], periods::WITHOUT_RESULT),
+            }
+        });
+        Contribution {
+            agency: self.agency,
+            procedure: self.procedure,
+            received: self
+                .received_at()
+                .map(|at| (at.0, u8::try_from(channel).unwrap_or(u8::MAX))),
+            open: self.status.is_open(),
+            closed,
+        }
+    }
+}
+
+/// Separates a procedure code from its sector in the procedures' interner, which keeps
+/// them together (`1.001234` U+001F `Hộ tịch`): a procedure belongs to one sector, and the
+/// dossier then keeps both in one id, set by the same event.
+pub const SECTOR_SEPARATOR: char = '\u{1f}';
+
+/// The procedure code and its sector, if carried, of an interned procedure key.
+#[must_use]
+pub fn split_procedure(key: &str) -> (&str, Option<&str>) {
+    match key.split_once(SECTOR_SEPARATOR) {
+        Some((procedure, sector)) => (procedure, Some(sector)),
+        None => (key, None),
+    }
+}
+
+/// Interns `procedure` with its `sector` (see [`SECTOR_SEPARATOR`]).
+fn intern_procedure(procedures: &mut Interner, procedure: &str, sector: Option<&str>) -> u32 {
+    let Some(sector) = sector else {
+        return procedures.intern(procedure);
+    };
+    let mut key = arrayvec::ArrayString::<256>::new();
+    if key.try_push_str(procedure).is_ok()
+        && key.try_push(SECTOR_SEPARATOR).is_ok()
+        && key.try_push_str(sector).is_ok()
+    {
+        procedures.intern(&key)
+    } else {
+        procedures.intern(&format!("{procedure}{SECTOR_SEPARATOR}{sector}"))
+    }
 }
 
 /// Classifies a resolution at `ts` against the deadline that event carried.
@@ -390,6 +452,8 @@ pub struct Ctx<'c> {
     pub windows: &'c mut Windows,
     /// Counters.
     pub counters: &'c mut Counters,
+    /// Period tallies.
+    pub periods: &'c mut Periods,
 }
 
 /// All dossiers, dense, with a hash index by dossier id, and the figures that depend on
@@ -509,10 +573,13 @@ impl Dossiers {
     /// Applies one dossier event (docs/contract.md §2.4).
     pub fn apply(&mut self, e: &DossierEvent<'_>, ts: Ts, event_id: &str, ctx: &mut Ctx<'_>) {
         let (i, new) = self.get_or_insert(&e.dossier_id);
-        let before = if new {
-            None
+        let (before, old_share) = if new {
+            (None, None)
         } else {
-            self.class_at(ctx.params, i)
+            (
+                self.class_at(ctx.params, i),
+                Some(self.slab[i].contribution()),
+            )
         };
         let d = &mut self.slab[i];
         let mut mask = 0u8;
@@ -531,7 +598,7 @@ impl Dossiers {
             && d.later(INTAKE, ts, event_id)
         {
             d.channel = Some(channel);
-            d.procedure = ctx.procedures.intern(procedure);
+            d.procedure = intern_procedure(ctx.procedures, procedure, e.sector.as_deref());
             mask |= 1 << INTAKE;
         }
         if e.due_at != Due::Absent && d.later(DUE, ts, event_id) {
@@ -575,6 +642,9 @@ impl Dossiers {
             ctx.counters.resolution.observe(secs.max(0.0));
             d.resolution_observed = true;
         }
+        let new_share = self.slab[i].contribution();
+        ctx.periods
+            .moved(ctx.cal, old_share.as_ref(), Some(&new_share));
         self.changed(ctx.params, i, before, new);
         if new {
             self.queue_new(i);

@@ -13,6 +13,7 @@ pub mod dossiers;
 pub mod evict;
 pub mod forgotten;
 pub mod intern;
+pub mod periods;
 pub mod process;
 pub mod query;
 pub mod soc;
@@ -258,6 +259,8 @@ pub struct State {
     pub soc: SocState,
     /// `occurred_at` of each source's latest accepted event.
     pub last_event: [Option<Ts>; 3],
+    /// One-stop tallies by agency and local day, month and year.
+    pub periods: periods::Periods,
     /// Items evicted at the caps since the process started (not saved).
     #[serde(skip)]
     pub evictions: evict::Evictions,
@@ -280,6 +283,56 @@ pub struct FrozenState {
     vc: vc::VcSaved,
     soc: soc::SocSaved,
     last_event: [Option<Ts>; 3],
+    periods: periods::Periods,
+}
+
+/// The state as checkpoint format 1 wrote it, before the period tallies: read into a
+/// [`State`] whose tallies are rebuilt from the dossiers it holds (open ones, and closed
+/// ones within their retention), so an upgrade keeps every other figure and the month so
+/// far counts what is still in memory.
+pub struct StateFormat1(pub State);
+
+impl<'de> Deserialize<'de> for StateFormat1 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename = "State")]
+        struct Form {
+            started_at: Ts,
+            counters: Counters,
+            dedupe: Dedupe,
+            windows: Windows,
+            agencies: Interner,
+            procedures: Interner,
+            dossiers: Dossiers,
+            forgotten: forgotten::Forgotten,
+            vc: VcState,
+            soc: SocState,
+            last_event: [Option<Ts>; 3],
+        }
+        let f = Form::deserialize(d)?;
+        let mut state = State {
+            params: Params::default(),
+            started_at: f.started_at,
+            counters: f.counters,
+            dedupe: f.dedupe,
+            windows: f.windows,
+            agencies: f.agencies,
+            procedures: f.procedures,
+            dossiers: f.dossiers,
+            forgotten: f.forgotten,
+            vc: f.vc,
+            soc: f.soc,
+            last_event: f.last_event,
+            periods: periods::Periods::default(),
+            evictions: evict::Evictions::default(),
+        };
+        for d in state.dossiers.iter() {
+            state
+                .periods
+                .moved(&state.params.cal, None, Some(&d.contribution()));
+        }
+        Ok(Self(state))
+    }
 }
 
 impl Serialize for State {
@@ -305,6 +358,7 @@ impl State {
             vc: self.vc.saved(),
             soc: self.soc.saved(),
             last_event: self.last_event,
+            periods: self.periods.clone(),
         }
     }
 }
@@ -339,6 +393,7 @@ impl State {
             vc: VcState::default(),
             soc: SocState::default(),
             last_event: [None; 3],
+            periods: periods::Periods::default(),
             evictions: evict::Evictions::default(),
         }
     }
@@ -401,8 +456,9 @@ impl State {
             Body::Dossier(d) => {
                 if self.dossiers.len() >= self.params.caps.dossiers
                     && self.dossiers.get(&d.dossier_id).is_none()
-                    && self.dossiers.evict_oldest(&self.params)
+                    && let Some(evicted) = self.dossiers.evict_oldest(&self.params)
                 {
+                    self.periods.evicted(&self.params.cal, &evicted);
                     self.evictions.record(evict::Kind::Dossier, arrival);
                 }
                 let mut ctx = Ctx {
@@ -412,6 +468,7 @@ impl State {
                     procedures: &mut self.procedures,
                     windows: &mut self.windows,
                     counters: &mut self.counters,
+                    periods: &mut self.periods,
                 };
                 self.dossiers
                     .apply(d, ev.occurred_at, &ev.event_id, &mut ctx);
@@ -440,6 +497,7 @@ impl State {
     /// whose latest event is older than the retention.
     fn housekeeping(&mut self, now: Ts) {
         self.windows.prune(&self.params.cal, now);
+        self.periods.prune(&self.params.cal, now);
         let cutoff = now.minus_secs(self.params.retention_secs);
         let forgotten = &mut self.forgotten;
         let max = self.params.caps.dossiers;

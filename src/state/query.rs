@@ -61,6 +61,9 @@ pub enum AgencySort {
     OnTime,
     /// Lowest online share first (agencies without a receipt last).
     Online,
+    /// Lowest Decision 766 progress estimate this month first (agencies without a dossier
+    /// handled this month last).
+    Progress,
     /// By code.
     Code,
 }
@@ -76,10 +79,11 @@ impl AgencySort {
             Some("open") => AgencySort::Open,
             Some("on_time") => AgencySort::OnTime,
             Some("online") => AgencySort::Online,
+            Some("progress") => AgencySort::Progress,
             Some("code") => AgencySort::Code,
             Some(other) => {
                 return Err(format!(
-                    "unknown sort `{other}`; expected overdue, open, on_time, online or code"
+                    "unknown sort `{other}`; expected overdue, open, on_time, online, progress or code"
                 ));
             }
         })
@@ -206,7 +210,11 @@ impl State {
                 channel: d
                     .channel()
                     .map(super::super::decode::event::Channel::as_str),
-                procedure: d.procedure().map(|id| self.procedures.name(id).to_owned()),
+                procedure: d.procedure().map(|id| {
+                    super::dossiers::split_procedure(self.procedures.name(id))
+                        .0
+                        .to_owned()
+                }),
                 received_at: d.received_at(),
                 due_at: d.due_at(),
                 last_event_at: d.last_event_at(),

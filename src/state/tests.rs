@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::decode::{DossierKind, Source};
 use crate::derive::View;
-use crate::derive::view::AgencyGauges;
+use crate::derive::view::{AgencyGauges, AgencyPeriods};
 use support::{ARRIVAL, START, apply, onestop, plain, received, resolved, state, state_with, t};
 
 /// Helpers shared with `dossiers/tests.rs`: payloads from `iocd_testkit`, decoded.
@@ -1206,6 +1206,7 @@ fn assert_same_view(a: &View, b: &View) {
     assert_eq!(a.at, b.at);
     assert_eq!(a.agency_labels, b.agency_labels, "agency labels");
     assert_eq!(a.agencies, b.agencies, "agency gauges");
+    assert_eq!(a.agency_periods, b.agency_periods, "agency periods");
     assert_same_figures(a, b);
 }
 
@@ -1219,6 +1220,7 @@ fn assert_same_figures(a: &View, b: &View) {
     assert_eq!(a.dedupe_ids, b.dedupe_ids, "dedupe ids");
     assert_eq!(a.meetings, b.meetings, "meeting rows");
     assert_eq!(a.silent_system_ids, b.silent_system_ids, "silent systems");
+    assert_eq!(a.sectors, b.sectors, "sectors");
     let (x, y) = (&a.counters, &b.counters);
     assert_eq!(x.events, y.events, "events_total");
     assert_eq!(x.duplicates, y.duplicates, "duplicates");
@@ -1395,6 +1397,7 @@ prop_compose! {
         }
         if intake {
             v["procedure"] = format!("P{procedure}").into();
+            v["sector"] = format!("S{}", (procedure + dossier) % 2).into();
             v["channel"] = crate::decode::Channel::ALL[channel].as_str().into();
         }
         if let Some(due) = due(due_choice, due_slot, required) {
@@ -1529,7 +1532,9 @@ fn run(events: &[crate::decode::Event<'_>], preintern: bool) -> State {
             s.agencies.intern(&format!("A{i}"));
         }
         for i in 0..2 {
-            s.procedures.intern(&format!("P{i}"));
+            for j in 0..2 {
+                s.procedures.intern(&format!("P{i}\u{1f}S{j}"));
+            }
         }
     }
     for e in events {
@@ -1546,6 +1551,7 @@ fn assert_same_state_but_counters(a: &State, b: &State) {
     assert_eq!(a.agencies, b.agencies, "agencies");
     assert_eq!(a.procedures, b.procedures, "procedures");
     assert_eq!(a.dossiers, b.dossiers, "dossiers");
+    assert_eq!(a.periods, b.periods, "periods");
     assert_eq!(a.vc, b.vc, "vc");
     assert_eq!(a.soc, b.soc, "soc");
     assert_eq!(a.last_event, b.last_event, "last_event");
@@ -1555,11 +1561,16 @@ fn assert_same_state_but_counters(a: &State, b: &State) {
     assert!(a == b, "state but counters");
 }
 
-fn agencies_by_name(v: &View) -> BTreeMap<&str, AgencyGauges> {
+fn agencies_by_name(v: &View) -> BTreeMap<&str, (AgencyGauges, AgencyPeriods)> {
     v.agency_labels
         .iter()
         .map(String::as_str)
-        .zip(v.agencies.iter().copied())
+        .zip(
+            v.agencies
+                .iter()
+                .copied()
+                .zip(v.agency_periods.iter().copied()),
+        )
         .collect()
 }
 

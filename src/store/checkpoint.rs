@@ -34,10 +34,22 @@ const SUFFIX: &str = ".bin";
 const TMP_SUFFIX: &str = ".tmp";
 
 /// A value kept in checkpoints, with the version of its encoding.
-pub trait Versioned {
+pub trait Versioned: Sized {
     /// Written in the header and checked on reading. Bump it whenever the encoding of the
     /// type changes (a field added, removed, reordered or retyped anywhere inside it).
     const FORMAT: u32;
+
+    /// Decodes a body written in an older `format` (a migration), or `None` when that
+    /// format cannot be read. None can, unless the type says otherwise.
+    ///
+    /// # Errors
+    ///
+    /// postcard's, when the body does not decode in that format.
+    #[must_use]
+    fn decode_older(format: u32, body: &[u8]) -> Option<Result<(Self, &[u8]), postcard::Error>> {
+        let _ = (format, body);
+        None
+    }
 }
 
 /// Writes `value` as the checkpoint at `at` in `dir`, atomically: to a temporary file,
@@ -311,6 +323,15 @@ fn decode_body<T: DeserializeOwned + Versioned>(
         path: path.to_path_buf(),
         reason,
     };
+    if version != T::FORMAT
+        && let Some(decoded) = T::decode_older(version, body)
+    {
+        return match decoded {
+            Ok((value, [])) => Ok(value),
+            Ok((_, rest)) => Err(incompatible(format!("{} bytes left over", rest.len()))),
+            Err(e) => Err(incompatible(format!("format {version}: {e}"))),
+        };
+    }
     if version != T::FORMAT {
         return Err(incompatible(format!(
             "it was written in checkpoint format {version} and this iocd reads format {}; \

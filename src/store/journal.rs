@@ -39,12 +39,31 @@ pub struct Checkpoint {
     pub alert_since: Vec<(String, i64)>,
 }
 
-/// Version 1: `State` as of iocd 0.1. The golden test below reads the committed
-/// `tests/fixtures/checkpoint-v1.bin`; when it fails, the encoding of `State` changed:
-/// bump the number, keep the old file, and either decode the old format into the new
-/// state (a migration, tested on that file) or document that the upgrade starts empty.
+/// Version 2: `State` with the one-stop period tallies (format 1: iocd 0.1, without them,
+/// read by [`crate::state::StateFormat1`]). The golden tests below read the committed
+/// `tests/fixtures/checkpoint-v1.bin` and `checkpoint-v2.bin`; when the second fails, the
+/// encoding of `State` changed: bump the number, keep the old files, and either decode the
+/// old format into the new state (a migration, tested on its file) or document that the
+/// upgrade starts empty.
 impl Versioned for Checkpoint {
-    const FORMAT: u32 = 1;
+    const FORMAT: u32 = 2;
+
+    fn decode_older(format: u32, body: &[u8]) -> Option<Result<(Self, &[u8]), postcard::Error>> {
+        #[derive(Deserialize)]
+        struct Format1 {
+            state: crate::state::StateFormat1,
+            alert_since: Vec<(String, i64)>,
+        }
+        (format == 1).then(|| {
+            postcard::take_from_bytes::<Format1>(body).map(|(f, rest)| {
+                let checkpoint = Checkpoint {
+                    state: f.state.0,
+                    alert_since: f.alert_since,
+                };
+                (checkpoint, rest)
+            })
+        })
+    }
 }
 
 /// The state recovered at start.
@@ -535,8 +554,13 @@ mod tests {
     use super::*;
     use crate::time::parse_rfc3339;
 
-    /// The committed checkpoint of format 1.
+    /// The committed checkpoint of the current format.
     const GOLDEN: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/checkpoint-v2.bin"
+    );
+    /// The committed checkpoint of format 1.
+    const GOLDEN_V1: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/checkpoint-v1.bin"
     );
@@ -678,22 +702,10 @@ mod tests {
         );
     }
 
-    /// Fails when the encoding of `State` changed: see [`Checkpoint`]'s `Versioned` impl.
-    /// `IOCD_BLESS=1` rewrites the file, for a new format only.
-    #[test]
-    fn the_committed_format_1_checkpoint_reads_back_as_the_same_state() {
-        let tmp = tempfile::tempdir().unwrap();
-        let fresh = golden_checkpoint();
-        let bytes = written(tmp.path(), &fresh);
-        if std::env::var_os("IOCD_BLESS").is_some() {
-            std::fs::write(GOLDEN, &bytes).unwrap();
-        }
-        let golden = std::fs::read(GOLDEN).unwrap();
-        let changed = "the checkpoint encoding of State changed: bump Checkpoint's FORMAT and \
-                       add a migration or an upgrade note (docs/durability.md, \"Upgrades\")";
-        // Maps serialise in hash order, so the bytes differ between runs; their number
-        // does not, unless a field was added, removed or retyped.
-        assert_eq!(bytes.len(), golden.len(), "{changed}");
+    /// Reads the committed checkpoint `file` back (written by `IOCD_BLESS=1` for the
+    /// current format).
+    fn read_golden(file: &str) -> Checkpoint {
+        let golden = std::fs::read(file).unwrap();
         let other = tempfile::tempdir().unwrap();
         std::fs::write(
             other
@@ -703,17 +715,74 @@ mod tests {
         )
         .unwrap();
         let (at, decoded, warnings) = store::read_latest_checkpoint::<Checkpoint>(other.path())
-            .unwrap_or_else(|e| panic!("{changed}: {e}"))
+            .unwrap_or_else(|e| panic!("{CHANGED}: {e}"))
             .unwrap();
         assert_eq!((at, warnings.len()), (AT, 0));
+        decoded
+    }
+
+    const CHANGED: &str = "the checkpoint encoding of State changed: bump Checkpoint's FORMAT \
+                           and add a migration or an upgrade note (docs/durability.md, \
+                           \"Upgrades\")";
+
+    /// Fails when the encoding of `State` changed: see [`Checkpoint`]'s `Versioned` impl.
+    /// `IOCD_BLESS=1` rewrites the file, for a new format only.
+    #[test]
+    fn the_committed_format_2_checkpoint_reads_back_as_the_same_state() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fresh = golden_checkpoint();
+        let bytes = written(tmp.path(), &fresh);
+        if std::env::var_os("IOCD_BLESS").is_some() {
+            std::fs::write(GOLDEN, &bytes).unwrap();
+        }
+        // Maps serialise in hash order, so the bytes differ between runs; their number
+        // does not, unless a field was added, removed or retyped.
+        assert_eq!(
+            bytes.len(),
+            std::fs::read(GOLDEN).unwrap().len(),
+            "{CHANGED}"
+        );
+        let decoded = read_golden(GOLDEN);
+        assert_eq!(decoded.state, fresh.state, "{CHANGED}");
         // The same state: every figure it shows, at two instants.
         for now in ["2026-12-01T09:00:00+07:00", "2026-12-03T15:00:00+07:00"] {
             assert_eq!(
                 format!("{:?}", decoded.state.view(ts(now))),
                 format!("{:?}", fresh.state.view(ts(now))),
-                "{changed}"
+                "{CHANGED}"
             );
         }
-        assert_eq!(decoded.alert_since, fresh.alert_since, "{changed}");
+        assert_eq!(decoded.alert_since, fresh.alert_since, "{CHANGED}");
+    }
+
+    /// A checkpoint of format 1 (iocd 0.1, before the period tallies) is upgraded: the
+    /// same state, its tallies rebuilt from the dossiers it holds (those forgotten before
+    /// the upgrade are not in them). The sectors are unknown: format 1 kept the procedure
+    /// without its sector.
+    #[test]
+    fn a_format_1_checkpoint_is_upgraded_with_its_tallies_rebuilt() {
+        let fresh = golden_checkpoint();
+        let decoded = read_golden(GOLDEN_V1);
+        let mut rebuilt = crate::state::periods::Periods::default();
+        for d in fresh.state.dossiers.iter() {
+            rebuilt.moved(&fresh.state.params().cal, None, Some(&d.contribution()));
+        }
+        assert!(!rebuilt.is_empty());
+        assert_eq!(decoded.state.periods, rebuilt);
+        assert_eq!(decoded.state.counters, fresh.state.counters);
+        assert_eq!(decoded.state.dossiers.len(), fresh.state.dossiers.len());
+        let without_sectors = |state: &State, now: &str| {
+            let mut view = state.view(ts(now));
+            view.sectors = Vec::new();
+            view.agency_periods = Vec::new();
+            format!("{view:?}")
+        };
+        for now in ["2026-12-01T09:00:00+07:00", "2026-12-03T15:00:00+07:00"] {
+            assert_eq!(
+                without_sectors(&decoded.state, now),
+                without_sectors(&fresh.state, now)
+            );
+        }
+        assert_eq!(decoded.alert_since, fresh.alert_since);
     }
 }

@@ -825,7 +825,7 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
         return;
     };
     let broker = TestBroker::start();
-    let daemon = start_daemon(&broker).await;
+    let daemon = Box::pin(start_daemon(&broker)).await;
     let publisher = TestClient::connect(&broker, &[]).await;
 
     let first = first_batch();

@@ -25,7 +25,7 @@ use std::collections::{BTreeSet, BinaryHeap};
 
 use serde::Serialize;
 
-use super::{Dossier, Dossiers};
+use super::{Contribution, Dossier, Dossiers};
 use crate::decode::DossierStatus;
 use crate::state::Params;
 use crate::state::urgency::Urgency;
@@ -83,6 +83,7 @@ pub type Members = BTreeSet<(i64, u32)>;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct Class {
     agency: u32,
+    procedure: u32,
     /// Index of its open status.
     open: Option<usize>,
     /// Overdue, with its `due_at`.
@@ -99,6 +100,7 @@ impl Class {
     pub(super) fn of(d: &Dossier, u: &Urgency<'_>) -> Self {
         Self {
             agency: d.agency(),
+            procedure: d.procedure().unwrap_or(u32::MAX),
             open: d.status().open_index(),
             overdue: u.is_overdue(d).then(|| d.due_at().map_or(0, |t| t.0)),
             due_soon: u.is_due_soon(d),
@@ -128,6 +130,9 @@ pub struct Tracker {
     closed: Lazy,
     /// The agencies whose overdue or stalled members changed, in order.
     changes: crate::state::ChangeLog<u32>,
+    /// Overdue dossiers by interned procedure id (which carries the sector); those without
+    /// a procedure are not counted.
+    overdue_procedures: Vec<u64>,
 }
 
 fn slot_of(i: usize) -> u32 {
@@ -189,6 +194,12 @@ impl Tracker {
         &self.gauges
     }
 
+    /// The number of overdue dossiers by interned procedure id.
+    #[must_use]
+    pub fn overdue_by_procedure(&self) -> &[u64] {
+        &self.overdue_procedures
+    }
+
     /// Overdue dossiers by interned agency id (empty sets for agencies without any).
     #[must_use]
     pub fn overdue_of(&self) -> &[Members] {
@@ -218,6 +229,15 @@ impl Tracker {
         }
         if let Some(a) = &after {
             grow(&mut self.gauges, a.agency).count(a, true);
+        }
+        for (c, add) in [(&before, false), (&after, true)] {
+            if let Some(c) = c
+                && c.overdue.is_some()
+                && c.procedure != u32::MAX
+            {
+                let n = grow(&mut self.overdue_procedures, c.procedure);
+                *n = if add { *n + 1 } else { n.saturating_sub(1) };
+            }
         }
         let key = |c: &Option<Class>, f: fn(&Class) -> Option<i64>| {
             c.as_ref().and_then(|c| f(c).map(|k| (c.agency, k)))
@@ -476,8 +496,9 @@ impl Dossiers {
     }
 
     /// Evicts the dossier whose latest event is oldest (at the memory cap, see
-    /// [`crate::state::evict`]); returns whether one was.
-    pub fn evict_oldest(&mut self, p: &Params) -> bool {
+    /// [`crate::state::evict`]); returns what it contributed to the period tallies, if one
+    /// was evicted.
+    pub fn evict_oldest(&mut self, p: &Params) -> Option<Contribution> {
         if !self.oldest.1 {
             let all = self
                 .slab
@@ -492,12 +513,13 @@ impl Dossiers {
                 continue;
             };
             if last == t {
+                let contributed = self.slab.get(slot as usize).map(Dossier::contribution);
                 self.remove(p, slot as usize);
-                return true;
+                return contributed;
             }
             push(&mut self.oldest.0, last, slot);
         }
-        false
+        None
     }
 
     /// Queues the new dossier at `i` for eviction.

@@ -771,6 +771,27 @@ async fn the_agency_page_shows_one_agency_across_the_three_systems_in_both_langu
     ] {
         assert_eq!(page.text(testid).await, want, "{testid}");
     }
+    // The month and year to date: D1 was received today and is open, overdue.
+    let row = |key: &str| {
+        format!(
+            r#"Array.from(document.querySelectorAll('[data-testid="agency-periods"] tr[data-row="{key}"] > *')).map(c => c.textContent).join("|")"#
+        )
+    };
+    assert_eq!(
+        page.text("agency-today").await,
+        "Hôm nay: tiếp nhận 1, giải quyết 0"
+    );
+    for (key, want) in [
+        ("period_carried", "Tồn kỳ trước|0|0"),
+        ("period_received", "Tiếp nhận trong kỳ|1|1"),
+        ("period_open_overdue", "Đang giải quyết quá hạn|1|1"),
+        (
+            "period_progress",
+            "Tiến độ giải quyết (766, ước tính)|0,0%|0,0%",
+        ),
+    ] {
+        assert_eq!(page.eval(&row(key)).await, want, "{key}");
+    }
     page.screenshot(1920, 1080, "agency-vi.png").await;
 
     page.call(
@@ -784,6 +805,10 @@ async fn the_agency_page_shows_one_agency_across_the_three_systems_in_both_langu
         "Trung tâm Phục vụ hành chính công has 1 dossier in progress past its due date."
     );
     assert_eq!(page.eval("document.documentElement.lang").await, "en");
+    assert_eq!(
+        page.eval(&row("period_progress")).await,
+        "Progress (766, estimate)|0.0%|0.0%"
+    );
 
     page.call(
         "Page.navigate",

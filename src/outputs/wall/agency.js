@@ -66,6 +66,29 @@
     }
     byId("agency-on-time").textContent = fmtPct(a.on_time_ratio);
     byId("agency-online").textContent = fmtPct(a.online_ratio);
+    // The month and year to date, as provinces report them (estimates from what iocd saw).
+    const pr = a.periods || {};
+    const today = pr.today || {};
+    byId("agency-today").textContent = t("period_today", { r: fmtInt(today.received), s: fmtInt(today.resolved) });
+    const rows = [
+      ["period_carried", (p) => fmtInt(p.carried_over)],
+      ["period_received", (p) => fmtInt(p.received.total)],
+      ["period_received_online", (p) => fmtInt(p.received.online)],
+      ["period_early", (p) => fmtInt(p.resolved.early)],
+      ["period_on_time", (p) => fmtInt(p.resolved.on_time)],
+      ["period_late", (p) => fmtInt(p.resolved.late)],
+      ["period_open_within", (p) => fmtInt(p.open_within_time)],
+      ["period_open_overdue", (p) => fmtInt(p.open_overdue)],
+      ["period_progress", (p) => fmtPct(p.progress_estimate)],
+      ["period_online_share", (p) => fmtPct(p.online_share_estimate)],
+    ];
+    byId("agency-periods").tBodies[0].replaceChildren(...rows.map(([key, f]) => {
+      const tr = el("tr");
+      tr.dataset.row = key;
+      tr.append(el("th", null, t(key)));
+      for (const p of [pr.month, pr.year]) tr.append(el("td", null, p ? f(p) : "—"));
+      return tr;
+    }));
     const od = (a.dossiers && a.dossiers.overdue) || { first: [], total: 0 };
     list(byId("agency-overdue-list"), od.first.map((id) => el("div", "agency-row", id)), "agency_none");
     const ch = a.children || { count: 0 };

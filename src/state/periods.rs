@@ -16,7 +16,7 @@
 //! [`YEARS_KEPT`]; at most [`MAX_AGENCIES`] agencies have tallies of their own, the rest
 //! share one under [`OTHER`], so a flood of agency codes cannot grow them without bound.
 
-use std::collections::BTreeMap;
+use hashbrown::HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +32,11 @@ pub const YEARS_KEPT: i32 = 3;
 pub const MAX_AGENCIES: u32 = 5_000;
 /// The agency id the tallies of agencies beyond [`MAX_AGENCIES`] are kept under.
 pub const OTHER: u32 = u32::MAX;
+
+/// The agency id tallies are kept under: its own below [`MAX_AGENCIES`], else [`OTHER`].
+fn bounded(agency: u32) -> u32 {
+    if agency < MAX_AGENCIES { agency } else { OTHER }
+}
 
 /// Closing outcomes, in the order of [`Tally::closed`].
 pub const EARLY: u8 = 0;
@@ -103,7 +108,7 @@ pub struct Tally {
     pub closed: [i32; 4],
     /// Closed in the period and received before it began.
     pub closed_carried: i32,
-    /// Received in the period and open now.
+    /// Received in the period and open now (months and years only).
     pub open: i32,
 }
 
@@ -146,12 +151,12 @@ pub struct Contribution {
 #[serde(into = "Saved", from = "Saved")]
 pub struct Periods {
     /// By agency and period.
-    tallies: BTreeMap<(u32, Period), Tally>,
+    tallies: HashMap<(u32, Period), Tally>,
     /// Open and received, whenever received, by agency: "open now" for the carried-over
     /// figure of a period (those received before it began).
-    open_received: BTreeMap<u32, i32>,
+    open_received: HashMap<u32, i32>,
     /// Resolved late, by month or year and procedure (interned with its sector).
-    late: BTreeMap<(Period, u32), i32>,
+    late: HashMap<(Period, u32), i32>,
 }
 
 /// The saved form of [`Periods`].
@@ -164,7 +169,7 @@ struct Saved {
 
 impl From<Periods> for Saved {
     fn from(p: Periods) -> Self {
-        Saved {
+        let mut saved = Saved {
             tallies: p.tallies.into_iter().map(|((a, q), t)| (a, q, t)).collect(),
             open_received: p.open_received.into_iter().collect(),
             late: p
@@ -172,7 +177,12 @@ impl From<Periods> for Saved {
                 .into_iter()
                 .map(|((q, proc), n)| (q, proc, n))
                 .collect(),
-        }
+        };
+        // In key order: the same tallies save to the same bytes.
+        saved.tallies.sort_unstable_by_key(|&(a, q, _)| (a, q));
+        saved.open_received.sort_unstable();
+        saved.late.sort_unstable();
+        saved
     }
 }
 
@@ -191,7 +201,9 @@ impl From<Saved> for Periods {
 }
 
 impl Periods {
-    /// Takes `before` out and puts `after` in (either may be absent).
+    /// Takes `before` out and puts `after` in (either may be absent). Each of the three
+    /// parts of a contribution (received, open, closed) is moved only when it changed: most
+    /// events change one part or none, and each part touches three tallies.
     pub fn moved(
         &mut self,
         cal: &Calendar,
@@ -201,54 +213,85 @@ impl Periods {
         if before == after {
             return;
         }
-        if let Some(c) = before {
-            self.count(cal, c, -1);
-        }
-        if let Some(c) = after {
-            self.count(cal, c, 1);
-        }
-    }
-
-    fn count(&mut self, cal: &Calendar, c: &Contribution, sign: i32) {
-        let agency = if c.agency < MAX_AGENCIES {
-            c.agency
-        } else {
-            OTHER
+        let received = |c: Option<&Contribution>| {
+            c.and_then(|c| {
+                c.received
+                    .map(|(at, channel)| (bounded(c.agency), at, channel))
+            })
         };
-        let received_day = c.received.map(|(at, _)| cal.day(Ts(at)));
-        if let (Some((_, channel)), Some(day)) = (c.received, received_day) {
-            for p in Period::of_day(day) {
-                self.change(agency, p, |t| {
-                    t.received[usize::from(channel).min(CHANNELS - 1)] += sign;
-                    if c.open {
-                        t.open += sign;
+        let (old, new) = (received(before), received(after));
+        if old != new {
+            for (part, sign) in [(old, -1), (new, 1)] {
+                if let Some((agency, at, channel)) = part {
+                    for p in Period::of_day(cal.day(Ts(at))) {
+                        self.change(agency, p, |t| {
+                            t.received[usize::from(channel).min(CHANNELS - 1)] += sign;
+                        });
                     }
-                });
-            }
-            if c.open {
-                let n = self.open_received.entry(agency).or_default();
-                *n += sign;
-                if *n == 0 {
-                    self.open_received.remove(&agency);
                 }
             }
         }
-        if let Some((at, how)) = c.closed {
-            let day = cal.day(Ts(at));
-            for p in Period::of_day(day) {
-                let carried = received_day.is_some_and(|r| r < p.first_day());
-                self.change(agency, p, |t| {
-                    t.closed[usize::from(how).min(3)] += sign;
-                    if carried {
-                        t.closed_carried += sign;
+        let open = |c: Option<&Contribution>| {
+            c.filter(|c| c.open)
+                .and_then(|c| c.received.map(|(at, _)| (bounded(c.agency), at)))
+        };
+        let (old, new) = (open(before), open(after));
+        if old != new {
+            for (part, sign) in [(old, -1), (new, 1)] {
+                if let Some((agency, at)) = part {
+                    // Months and years only: a day's table shows what was received and
+                    // resolved that day, never what is carried over into it.
+                    for p in &Period::of_day(cal.day(Ts(at)))[1..] {
+                        self.change(agency, *p, |t| t.open += sign);
                     }
-                });
-                if how == LATE && !matches!(p, Period::Day(_)) {
-                    let n = self.late.entry((p, c.procedure)).or_default();
+                    let n = self.open_received.entry(agency).or_default();
                     *n += sign;
                     if *n == 0 {
-                        self.late.remove(&(p, c.procedure));
+                        self.open_received.remove(&agency);
                     }
+                }
+            }
+        }
+        let closed = |c: Option<&Contribution>| {
+            c.and_then(|c| {
+                c.closed.map(|(at, how)| {
+                    let received = c.received.map(|(r, _)| r);
+                    (bounded(c.agency), c.procedure, received, at, how)
+                })
+            })
+        };
+        let (old, new) = (closed(before), closed(after));
+        if old != new {
+            for (part, sign) in [(old, -1), (new, 1)] {
+                if let Some((agency, procedure, received, at, how)) = part {
+                    self.count_closed(cal, (agency, procedure), received, (at, how), sign);
+                }
+            }
+        }
+    }
+
+    fn count_closed(
+        &mut self,
+        cal: &Calendar,
+        (agency, procedure): (u32, u32),
+        received: Option<i64>,
+        (at, how): (i64, u8),
+        sign: i32,
+    ) {
+        let received_day = received.map(|r| cal.day(Ts(r)));
+        for p in Period::of_day(cal.day(Ts(at))) {
+            let carried = received_day.is_some_and(|r| r < p.first_day());
+            self.change(agency, p, |t| {
+                t.closed[usize::from(how).min(3)] += sign;
+                if carried {
+                    t.closed_carried += sign;
+                }
+            });
+            if how == LATE && !matches!(p, Period::Day(_)) {
+                let n = self.late.entry((p, procedure)).or_default();
+                *n += sign;
+                if *n == 0 {
+                    self.late.remove(&(p, procedure));
                 }
             }
         }
@@ -299,10 +342,12 @@ impl Periods {
         self.open_received.get(&agency).copied().unwrap_or(0)
     }
 
-    /// Resolved late in `p` (a month or a year) by procedure id: costs what it returns.
+    /// Resolved late in `p` (a month or a year) by procedure id. Costs the late counts kept
+    /// (procedures times 28 periods at most), at each derive.
     pub fn late_in(&self, p: Period) -> impl Iterator<Item = (u32, i32)> + '_ {
         self.late
-            .range((p, 0)..=(p, u32::MAX))
+            .iter()
+            .filter(move |((q, _), _)| *q == p)
             .map(|((_, procedure), n)| (*procedure, *n))
     }
 
@@ -391,7 +436,7 @@ mod tests {
         p.moved(&cal, None, Some(&old));
         p.moved(&cal, None, Some(&new));
         p.prune(&cal, Ts(ts("2026-12-06T12:00:00+07:00")));
-        let kept: Vec<Period> = p
+        let mut kept: Vec<Period> = p
             .tallies
             .keys()
             .map(|(a, q)| {
@@ -399,6 +444,7 @@ mod tests {
                 *q
             })
             .collect();
+        kept.sort_unstable();
         assert_eq!(
             kept,
             Period::of_day(cal.day(Ts(ts("2026-12-01T09:00:00+07:00")))).to_vec()

@@ -34,6 +34,9 @@ pub struct Dedupe {
     index: HashTable<u32>,
     /// Ids forgotten because `max_ids` was reached before the horizon passed.
     pub evicted_early: u64,
+    /// Whether the index was sized for the steady state of a full memory (see
+    /// [`Dedupe::check_and_insert`]); not saved: sized again after a restart.
+    steady: bool,
 }
 
 /// One remembered pair: its key (as two halves, so the entry is 24 bytes, not 32) and arrival.
@@ -96,6 +99,7 @@ impl Dedupe {
             front: 0,
             index: HashTable::new(),
             evicted_early: 0,
+            steady: false,
         }
     }
 
@@ -122,11 +126,29 @@ impl Dedupe {
             let (len, front) = (self.order.len(), self.front);
             self.index
                 .retain(|seq| (seq.wrapping_sub(front) as usize) < len);
+            // hashbrown marks the dropped slots deleted, not free, and gets them back only by
+            // rehashing in place, which it does only while the entries would fill at most
+            // half the table; past that it doubles the table instead. Reserving for half as
+            // many again as are live rehashes in place in a table of three times the live
+            // ids or more, and grows a smaller one once, to that size. Without it, the
+            // sweeps came ever closer together (the last ones at every insert) until the
+            // table doubled anyway, at a moment that depended on the traffic: a 10 MiB step
+            // in resident memory 20 minutes into the soak (docs/performance.md).
+            self.reserve(self.index.len() / 2 + 1);
         }
         let seq = self.front.wrapping_add(self.order.len() as u32);
         self.order.push_back(Seen::new(at, key));
         let (order, front) = (&self.order, self.front);
         self.index.insert_unique(slot_hash(key), seq, |&s| {
+            Self::entry(order, front, s).map_or(0, |e| slot_hash(e.key()))
+        });
+    }
+
+    /// Makes room in the index for `additional` more entries (a stale one rehashes to
+    /// slot 0: it is dropped at the next sweep).
+    fn reserve(&mut self, additional: usize) {
+        let (order, front) = (&self.order, self.front);
+        self.index.reserve(additional, |&s| {
             Self::entry(order, front, s).map_or(0, |e| slot_hash(e.key()))
         });
     }
@@ -147,6 +169,14 @@ impl Dedupe {
             return true;
         }
         if self.order.len() >= self.max_ids {
+            if !self.steady {
+                // Full: from now on each new id leaves a stale slot behind, and the index
+                // settles at three times the ids (see `push`). It gets there now, once, while
+                // the memory fills, not at some later sweep.
+                self.steady = true;
+                let target = self.max_ids.saturating_mul(3);
+                self.reserve(target.saturating_sub(self.index.len()));
+            }
             self.pop_oldest();
             self.evicted_early += 1;
         }
@@ -262,6 +292,33 @@ mod tests {
     use std::collections::VecDeque;
 
     use super::*;
+
+    /// Once full, the index reaches its steady size at once and keeps it: no sweep at
+    /// every insert, no doubling later (the soak's 10 MiB step of 2026-12-06).
+    #[test]
+    fn a_full_memory_keeps_its_index_size_and_sweeps_seldom() {
+        let max = 10_000;
+        let mut d = Dedupe::new(i64::MAX / 4_000_000_000, max);
+        let t = Ts::from_secs(1_000_000);
+        let mut steady = None;
+        let mut shrinks = 0;
+        let mut last = 0;
+        for i in 0..20 * max {
+            assert!(!d.check_and_insert(Source::Onestop, &format!("id-{i}"), t));
+            let cap = d.index.capacity();
+            if i >= max {
+                // The full capacity (items + room) after the first eviction.
+                let full = *steady.get_or_insert(cap);
+                assert!(cap <= full, "grew from {full} to {cap} after {i} ids");
+                shrinks += usize::from(cap < last);
+            }
+            last = cap;
+        }
+        assert!(steady.is_some_and(|f| f >= 3 * max), "{steady:?}");
+        // A sweep (a drop of the capacity) about every 2 × max inserts, not at every one.
+        assert!(shrinks <= 19 * max / (2 * max) + 1, "{shrinks} sweeps");
+        assert_eq!(d.len(), max);
+    }
 
     #[test]
     fn keys_are_the_streamed_xxh3_of_the_source_byte_and_the_id() {

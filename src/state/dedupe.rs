@@ -6,8 +6,9 @@
 //! caller, so replay gives the same answers as live processing.
 //!
 //! The pairs live in arrival order in a ring (24 bytes each), indexed by a hash table of
-//! 4-byte sequence numbers (5 bytes a slot with its control byte, at most 2 slots per id):
-//! about 36 bytes per id, 36 MB for the default 1,000,000 ids. A lookup touches the ring
+//! 4-byte sequence numbers (5 bytes a slot with its control byte; once the memory is full,
+//! slots for three times the ids, so that sweeps rehash in place): about 45 bytes per id,
+//! 45 MB for the default 1,000,000 ids. A lookup touches the ring
 //! only when a slot's 7-bit tag matches, so the hot data is the small index. Forgetting the
 //! oldest id does not touch the index either (its slot, written long ago, is out of every
 //! cache by then): slots of forgotten ids are stale, lookups skip them, and one sequential

@@ -39,6 +39,9 @@ enum Command {
     CheckConfig(ConfigArg),
     /// Print the built-in configuration, every key with its default and a comment.
     PrintDefaultConfig,
+    /// Declarative mappings of vendor payloads (docs/integrations.md).
+    #[command(subcommand)]
+    Mapping(MappingCommand),
     /// Everything in one process, nothing to install: an embedded MQTT broker, simulated
     /// source systems and the daemon serving the wall at <http://127.0.0.1:8080>/.
     #[cfg(feature = "demo")]
@@ -47,6 +50,29 @@ enum Command {
     /// share of faults; `--rate` scales the mix up for load tests.
     #[cfg(feature = "demo")]
     Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum MappingCommand {
+    /// Print the contract events a payload becomes (one JSON line each, checked as the
+    /// daemon checks them), or the exact error: status 2 when it cannot be mapped.
+    Check(MappingCheckArgs),
+}
+
+#[derive(Debug, Args)]
+struct MappingCheckArgs {
+    /// The mapping file (TOML), such as config/mappings/national-sync.toml.
+    #[arg(long, value_name = "FILE")]
+    mapping: PathBuf,
+    /// A payload as the vendor sends it (JSON: one record or a batch body).
+    #[arg(long, value_name = "FILE")]
+    payload: PathBuf,
+    /// The agency directory that names agencies (default: the shipped example directory).
+    #[arg(long, value_name = "FILE")]
+    directory: Option<PathBuf>,
+    /// IANA time zone of local times without an offset.
+    #[arg(long, value_name = "TZ", default_value = "Asia/Ho_Chi_Minh")]
+    timezone: String,
 }
 
 #[derive(Debug, Args)]
@@ -143,6 +169,7 @@ async fn main() -> ExitCode {
         Command::Run(args) => Box::pin(run(args)).await,
         Command::CheckConfig(arg) => check_config(&arg),
         Command::PrintDefaultConfig => print_default_config(),
+        Command::Mapping(MappingCommand::Check(args)) => mapping_check(&args),
         #[cfg(feature = "demo")]
         Command::Demo(args) => Box::pin(demo(args)).await,
         #[cfg(feature = "demo")]
@@ -307,6 +334,74 @@ fn simulator_password(
 }
 
 /// `iocd check-config`: the same loading and checks as `run`, then `<origin>: OK`.
+/// `iocd mapping check`: maps a payload file offline and prints what the daemon would apply.
+fn mapping_check(args: &MappingCheckArgs) -> Result<(), Failure> {
+    use iocd::decode::mapping::{Context, Mapped, Mapping};
+    let read = |p: &PathBuf| {
+        std::fs::read(p)
+            .with_context(|| format!("cannot read {}", p.display()))
+            .map_err(Failure::Config)
+    };
+    let text = String::from_utf8_lossy(&read(&args.mapping)?).into_owned();
+    let mapping = Mapping::parse(&text, &args.mapping.display().to_string())
+        .map_err(|e| Failure::Config(anyhow::anyhow!(e)))?;
+    let directory = match &args.directory {
+        Some(p) => iocd::directory::Directory::read(p)
+            .map_err(|e| Failure::Config(anyhow::anyhow!("{e}")))?,
+        None => iocd::directory::Directory::parse(
+            include_str!("../config/agencies-example.toml"),
+            "agencies-example.toml",
+        )
+        .map_err(|e| Failure::Config(anyhow::anyhow!("{e}")))?,
+    };
+    let tz = jiff::tz::TimeZone::get(&args.timezone)
+        .with_context(|| format!("unknown time zone {}", args.timezone))
+        .map_err(Failure::Config)?;
+    let payload = read(&args.payload)?;
+    let mapped = mapping
+        .map(
+            &payload,
+            Context {
+                tz: &tz,
+                directory: &directory,
+            },
+        )
+        .map_err(|e| Failure::Config(anyhow::anyhow!("mapping_failed: {e}")))?;
+    let limits = iocd::decode::DecodeLimits::default();
+    let mut out = std::io::stdout().lock();
+    let mut rejected = 0;
+    for m in mapped {
+        let line = match m {
+            Mapped::Skipped { record, why } => format!("# record {record}: skipped, {why}"),
+            Mapped::Event(event) => {
+                let bytes = serde_json::to_vec(&event)
+                    .context("cannot encode")
+                    .map_err(Failure::Runtime)?;
+                match iocd::decode::decode(mapping.source, &bytes, iocd::time::Ts::now(), &limits) {
+                    Ok(_) => String::from_utf8_lossy(&bytes).into_owned(),
+                    Err(e) => {
+                        rejected += 1;
+                        format!(
+                            "# rejected ({}): {}",
+                            e.reason.as_str(),
+                            String::from_utf8_lossy(&bytes)
+                        )
+                    }
+                }
+            }
+        };
+        writeln!(out, "{line}")
+            .context("cannot write to stdout")
+            .map_err(Failure::Runtime)?;
+    }
+    if rejected > 0 {
+        return Err(Failure::Config(anyhow::anyhow!(
+            "{rejected} mapped event(s) rejected by the contract's validation"
+        )));
+    }
+    Ok(())
+}
+
 fn check_config(arg: &ConfigArg) -> Result<(), Failure> {
     load(arg.config.as_deref()).map_err(Failure::Config)?;
     writeln!(std::io::stdout(), "{}: OK", origin(arg.config.as_deref()))

@@ -7,6 +7,7 @@
 //! path allocates only for strings that JSON escaped.
 
 pub mod event;
+pub mod mapping;
 pub mod raw;
 
 use std::borrow::Cow;

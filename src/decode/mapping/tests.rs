@@ -1,0 +1,280 @@
+use serde_json::json;
+
+use super::*;
+use crate::decode::{DecodeLimits, decode};
+
+const NATIONAL_SYNC: &str = include_str!("../../../config/mappings/national-sync.toml");
+const EXAMPLE_DIRECTORY: &str = include_str!("../../../config/agencies-example.toml");
+
+fn national_sync() -> Mapping {
+    Mapping::parse(NATIONAL_SYNC, "national-sync.toml").expect("the shipped mapping is valid")
+}
+
+fn directory() -> Directory {
+    Directory::parse(EXAMPLE_DIRECTORY, "agencies-example.toml").expect("valid")
+}
+
+fn tz() -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").expect("in the bundled tz database")
+}
+
+/// A record of the national sync at `status`, updated at `updated`.
+fn record(status: u8, updated: &str) -> Value {
+    json!({
+        "MaHoSo": "000.00.19.H42-261201-0001",
+        "MaTTHC": "1.001234",
+        "TenTTHC": "Cấp giấy chứng nhận quyền sử dụng đất lần đầu",
+        "MaLinhVuc": "G09-TN01",
+        "TenLinhVuc": "Đất đai",
+        "KenhThucHien": 2,
+        "TrangThaiHoSo": status,
+        "NgayNopHoSo": "20261201074512",
+        "NgayTiepNhan": "20261201083000",
+        "NgayHenTra": "20261208170000",
+        "NgayKetThucXuLy": if status >= 9 { "20261205101500" } else { "" },
+        "NgayTraKetQua": "",
+        "NgayCapNhat": updated,
+        "TenCoQuanXuLy": "Trung tâm Phục vụ hành chính công tỉnh Phú Thọ",
+        "HoTenNguoiNop": "Nguyễn Thị Hoa",
+        "LyDo": "",
+    })
+}
+
+fn map(m: &Mapping, payload: &Value) -> Result<Vec<Mapped>, MappingError> {
+    let (tz, directory) = (tz(), directory());
+    m.map(
+        payload.to_string().as_bytes(),
+        Context {
+            tz: &tz,
+            directory: &directory,
+        },
+    )
+}
+
+fn events(mapped: Vec<Mapped>) -> Vec<Value> {
+    mapped
+        .into_iter()
+        .filter_map(|m| match m {
+            Mapped::Event(v) => Some(v),
+            Mapped::Skipped { .. } => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_sync_record_becomes_a_contract_event_that_decodes() {
+    let m = national_sync();
+    assert_eq!(m.source, Source::Onestop);
+    let mapped = map(&m, &record(2, "20261201083005")).unwrap();
+    let [Mapped::Event(e)] = mapped.as_slice() else {
+        panic!("{mapped:?}")
+    };
+    assert_eq!(e["type"], "received");
+    // Local times without an offset are the IOC's: +07:00.
+    assert_eq!(e["occurred_at"], "2026-12-01T08:30:00+07:00");
+    assert_eq!(e["due_at"], "2026-12-08T17:00:00+07:00");
+    assert_eq!(e["channel"], "online");
+    assert_eq!(e["procedure"], "1.001234");
+    assert_eq!(e["sector"], "Đất đai");
+    // The agency by its name in the directory: its code.
+    assert_eq!(e["agency"], "000.00.19.H42");
+    assert_eq!(e["dossier_id"], "000.00.19.H42-261201-0001");
+    let bytes = serde_json::to_vec(e).unwrap();
+    let now = crate::time::parse_rfc3339("2026-12-06T12:00:00+07:00").unwrap();
+    let decoded = decode(Source::Onestop, &bytes, now, &DecodeLimits::default());
+    assert!(decoded.is_ok(), "{decoded:?}");
+}
+
+#[test]
+fn the_same_record_gives_the_same_id_and_a_new_state_a_new_one() {
+    let m = national_sync();
+    let id = |r: &Value| events(map(&m, r).unwrap())[0]["event_id"].clone();
+    let a = id(&record(4, "20261202090000"));
+    assert_eq!(a, id(&record(4, "20261202090000")), "re-sent: a duplicate");
+    assert_ne!(a, id(&record(4, "20261203090000")), "updated again");
+    assert_ne!(a, id(&record(5, "20261202090000")), "another status");
+    assert!(a.as_str().is_some_and(|s| s.starts_with("national-sync-")));
+}
+
+#[test]
+fn a_batch_body_yields_one_event_per_record_and_a_withdrawal_request_none() {
+    let m = national_sync();
+    let batch = json!({
+        "service": "DongBoHoSoMCDT",
+        "isUpdating": true,
+        "data": [record(1, "20261201074512"), record(2, "20261201083000"), record(7, "20261202080000"), record(9, "20261205101500")],
+    });
+    let mapped = map(&m, &batch).unwrap();
+    assert!(
+        matches!(&mapped[2], Mapped::Skipped { record: 2, why } if why.contains("TrangThaiHoSo = 7"))
+    );
+    let types: Vec<Value> = events(mapped).iter().map(|e| e["type"].clone()).collect();
+    assert_eq!(types, vec!["submitted", "received", "resolved"]);
+    // Each status at its own date: submission, receipt, end of processing.
+    let times: Vec<Value> = events(map(&m, &batch).unwrap())
+        .iter()
+        .map(|e| e["occurred_at"].clone())
+        .collect();
+    assert_eq!(
+        times,
+        vec![
+            "2026-12-01T07:45:12+07:00",
+            "2026-12-01T08:30:00+07:00",
+            "2026-12-05T10:15:00+07:00"
+        ]
+    );
+    // Fields only for some types: no channel on a resolution, a reason on a fee pause.
+    let resolved = &events(map(&m, &record(9, "20261205101500")).unwrap())[0];
+    assert!(resolved.get("channel").is_none());
+    let paused = &events(map(&m, &record(6, "20261203100000")).unwrap())[0];
+    assert_eq!(paused["reason"], "fees");
+}
+
+#[test]
+fn what_cannot_be_mapped_names_the_mapping_the_record_and_the_field() {
+    let m = national_sync();
+    let mut bad_time = record(2, "20261201083000");
+    bad_time["NgayTiepNhan"] = json!("2026-12-01");
+    let e = map(
+        &m,
+        &json!({"data": [record(1, "20261201074512"), bad_time]}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.mapping.as_str(), e.record, e.field.as_str()),
+        ("national-sync", 1, "/NgayTiepNhan")
+    );
+    assert!(e.problem.contains("yyyyMMddHHmmss"), "{e}");
+
+    let mut unknown = record(2, "20261201083000");
+    unknown["TrangThaiHoSo"] = json!(11);
+    let e = map(&m, &unknown).unwrap_err();
+    assert_eq!(e.field, "/TrangThaiHoSo");
+    assert!(e.to_string().contains("11 is not in the type table"), "{e}");
+
+    let mut stranger = record(2, "20261201083000");
+    stranger["TenCoQuanXuLy"] = json!("Sở Không Có");
+    let e = map(&m, &stranger).unwrap_err();
+    assert_eq!(e.field, "/TenCoQuanXuLy");
+
+    let mut no_id = record(2, "20261201083000");
+    no_id["MaHoSo"] = json!("");
+    assert_eq!(map(&m, &no_id).unwrap_err().field, "dossier_id");
+
+    let e = m
+        .map(
+            b"{not json",
+            Context {
+                tz: &tz(),
+                directory: &directory(),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.field, "payload");
+    assert_eq!(
+        map(&m, &json!({"data": 3})).unwrap_err().problem,
+        "not an array"
+    );
+}
+
+#[test]
+fn times_in_every_format_read_as_the_ioc_reads_them() {
+    let tz = tz();
+    let t = |v: Value, f| time(&v, f, &tz);
+    assert_eq!(
+        t(json!("06/12/2026 08:05:09"), TimeFormat::DayFirst).unwrap(),
+        "2026-12-06T08:05:09+07:00"
+    );
+    assert_eq!(
+        t(json!(1_796_000_000), TimeFormat::EpochSeconds).unwrap(),
+        "2026-11-30T07:53:20+07:00"
+    );
+    assert_eq!(
+        t(json!("1796000000123"), TimeFormat::EpochMillis).unwrap(),
+        "2026-11-30T07:53:20+07:00"
+    );
+    assert_eq!(
+        t(json!("2026-12-06T01:00:00Z"), TimeFormat::Rfc3339).unwrap(),
+        "2026-12-06T01:00:00Z"
+    );
+    assert!(t(json!("20261306083000"), TimeFormat::Compact).is_err());
+    assert!(t(json!("2026120608300"), TimeFormat::Compact).is_err());
+}
+
+#[test]
+fn a_mapping_without_an_id_or_with_an_empty_field_is_refused() {
+    let no_id = NATIONAL_SYNC.replace(
+        r#"hash = ["/MaHoSo", "/TrangThaiHoSo", "/NgayCapNhat"]"#,
+        "",
+    );
+    assert!(
+        Mapping::parse(&no_id, "m.toml")
+            .unwrap_err()
+            .contains("[event_id]")
+    );
+    let unknown_key = format!("{NATIONAL_SYNC}\n[fields.x]\nfield = \"/a\"\nwhatever = 1\n");
+    assert!(
+        Mapping::parse(&unknown_key, "m.toml")
+            .unwrap_err()
+            .contains("whatever")
+    );
+    let bad_source = NATIONAL_SYNC.replace(r#"source = "onestop""#, r#"source = "crm""#);
+    assert!(
+        Mapping::parse(&bad_source, "m.toml")
+            .unwrap_err()
+            .contains("crm")
+    );
+}
+
+/// The fixtures' four dossiers (tests/fixtures/national-sync/README.md), mapped and applied:
+/// the state the daemon would hold.
+#[test]
+fn the_national_sync_fixtures_apply_as_their_stories_say() {
+    use crate::decode::DossierStatus;
+    use crate::state::counters::Timing;
+    use crate::state::{Input, Params, State};
+    let m = national_sync();
+    let batch = include_str!("../../../tests/fixtures/national-sync/batch.json");
+    let (tz, directory) = (tz(), directory());
+    let cx = Context {
+        tz: &tz,
+        directory: &directory,
+    };
+    let mapped = m.map(batch.as_bytes(), cx).unwrap();
+    assert_eq!(mapped.len(), 14);
+    let now = crate::time::parse_rfc3339("2026-12-06T12:00:00+07:00").unwrap();
+    let mut state = State::new(Params::default(), now);
+    let payloads: Vec<Vec<u8>> = events(mapped)
+        .iter()
+        .map(|e| serde_json::to_vec(e).unwrap())
+        .collect();
+    assert_eq!(payloads.len(), 13, "the withdrawal request is skipped");
+    for p in &payloads {
+        let ev = decode(Source::Onestop, p, now, &DecodeLimits::default()).unwrap();
+        state.apply(&Input::Event(ev), now);
+    }
+    // Sent again, every record is a duplicate.
+    for p in &payloads {
+        let ev = decode(Source::Onestop, p, now, &DecodeLimits::default()).unwrap();
+        assert_eq!(
+            state.apply(&Input::Event(ev), now),
+            crate::state::Outcome::Duplicate
+        );
+    }
+    let d = |id: &str| state.dossiers.get(id).unwrap_or_else(|| panic!("{id}"));
+    let early = d("X01.01-261124-0007");
+    assert_eq!(
+        (early.status(), early.timing()),
+        (DossierStatus::Returned, Some(Timing::Early))
+    );
+    let late = d("X06.01-261123-0004");
+    assert_eq!(
+        (late.status(), late.timing()),
+        (DossierStatus::Resolved, Some(Timing::Late))
+    );
+    assert_eq!(state.agencies.name(late.agency()), "000.00.21.H42");
+    let waiting = d("000.00.19.H42-261130-0021");
+    assert_eq!(waiting.status(), DossierStatus::WaitingCitizen);
+    let stopped = d("000.00.19.H42-261126-0015");
+    assert_eq!(stopped.status(), DossierStatus::Closed);
+}

@@ -347,16 +347,21 @@ impl Mapping {
         if self.event_id.hash.is_empty() {
             return Err(self.error(i, "event_id", "its field is missing".into()));
         }
-        // The mapping's name and each field's pointer and value, separated by bytes that
-        // JSON text cannot hold raw, hashed: the same record state gives the same id.
+        // The mapping's name and each field's value, each with its kind and length in front
+        // (no two different records can write the same bytes), hashed: the same record state
+        // gives the same id. A number is hashed as JSON wrote it, so no precision is lost.
         let mut h = xxhash_rust::xxh3::Xxh3::new();
-        h.update(self.name.as_bytes());
+        let mut part = |kind: u8, bytes: &[u8]| {
+            h.update(&[kind]);
+            h.update(&(bytes.len() as u64).to_le_bytes());
+            h.update(bytes);
+        };
+        part(b'm', self.name.as_bytes());
         for p in &self.event_id.hash {
-            h.update(&[0x1f]);
-            h.update(p.as_bytes());
-            h.update(&[0x1e]);
-            if let Some(v) = r.pointer(p) {
-                h.update(text(v).as_bytes());
+            match r.pointer(p) {
+                None | Some(Value::Null) => part(b'n', b""),
+                Some(Value::String(s)) => part(b's', s.trim().as_bytes()),
+                Some(other) => part(b'v', other.to_string().as_bytes()),
             }
         }
         Ok(format!("{}-{:032x}", self.name, h.digest128()))
@@ -469,7 +474,7 @@ fn time(v: &Value, format: TimeFormat, tz: &jiff::tz::TimeZone) -> Result<String
     };
     Ok(ts
         .to_zoned_datetime(tz.clone())
-        .strftime("%Y-%m-%dT%H:%M:%S%:z")
+        .strftime("%Y-%m-%dT%H:%M:%S%.f%:z")
         .to_string())
 }
 

@@ -396,6 +396,8 @@ impl State {
                 }
             }
         }
+        // A sector the feed names "other" would collide with the catch-all row: it is one.
+        let other_named = rows.remove("other").unwrap_or_default();
         let mut all: Vec<SectorRow> = rows
             .into_iter()
             .map(|(sector, r)| SectorRow {
@@ -408,11 +410,11 @@ impl State {
                 .cmp(&(a.overdue + a.late_month, a.late_year))
                 .then_with(|| a.sector.cmp(&b.sector))
         });
-        if all.len() > SECTORS_LISTED {
-            let rest = all.split_off(SECTORS_LISTED - 1);
+        if all.len() > SECTORS_LISTED || other_named != SectorRow::default() {
+            let rest = all.split_off(all.len().min(SECTORS_LISTED - 1));
             let mut other = SectorRow {
                 sector: "other".to_owned(),
-                ..SectorRow::default()
+                ..other_named
             };
             for r in rest {
                 other.overdue += r.overdue;

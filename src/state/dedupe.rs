@@ -124,9 +124,7 @@ impl Dedupe {
         if self.index.len() == self.index.capacity() {
             // The insert would rehash every slot: drop the stale ones first, so that only
             // live ones (whose keys are known) are rehashed, and the table grows only for them.
-            let (len, front) = (self.order.len(), self.front);
-            self.index
-                .retain(|seq| (seq.wrapping_sub(front) as usize) < len);
+            self.drop_stale();
             // hashbrown marks the dropped slots deleted, not free, and gets them back only by
             // rehashing in place, which it does only while the entries would fill at most
             // half the table; past that it doubles the table instead. Reserving for half as
@@ -145,8 +143,15 @@ impl Dedupe {
         });
     }
 
+    /// Drops the index's stale slots (ids no longer remembered).
+    fn drop_stale(&mut self) {
+        let (len, front) = (self.order.len(), self.front);
+        self.index
+            .retain(|seq| (seq.wrapping_sub(front) as usize) < len);
+    }
+
     /// Makes room in the index for `additional` more entries (a stale one rehashes to
-    /// slot 0: it is dropped at the next sweep).
+    /// slot 0: callers drop them first).
     fn reserve(&mut self, additional: usize) {
         let (order, front) = (&self.order, self.front);
         self.index.reserve(additional, |&s| {
@@ -175,6 +180,9 @@ impl Dedupe {
                 // settles at three times the ids (see `push`). It gets there now, once, while
                 // the memory fills, not at some later sweep.
                 self.steady = true;
+                // Stale slots (ids past the horizon) go first: they would all rehash to one
+                // place, each probing further than the last.
+                self.drop_stale();
                 let target = self.max_ids.saturating_mul(3);
                 self.reserve(target.saturating_sub(self.index.len()));
             }

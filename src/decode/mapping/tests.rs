@@ -191,7 +191,7 @@ fn times_in_every_format_read_as_the_ioc_reads_them() {
     );
     assert_eq!(
         t(json!("1796000000123"), TimeFormat::EpochMillis).unwrap(),
-        "2026-11-30T07:53:20+07:00"
+        "2026-11-30T07:53:20.123+07:00"
     );
     assert_eq!(
         t(json!("2026-12-06T01:00:00Z"), TimeFormat::Rfc3339).unwrap(),

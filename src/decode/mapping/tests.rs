@@ -278,3 +278,82 @@ fn the_national_sync_fixtures_apply_as_their_stories_say() {
     let stopped = d("000.00.19.H42-261126-0015");
     assert_eq!(stopped.status(), DossierStatus::Closed);
 }
+
+/// The shipped example mappings of a video platform's webhooks and a SIEM's export turn their
+/// samples into contract events that decode, and skip what has no contract event.
+#[test]
+fn the_example_vc_and_soc_mappings_map_their_samples() {
+    let now = crate::time::parse_rfc3339("2026-12-06T23:00:00+07:00").unwrap();
+    for (file, text, sample, want) in [
+        (
+            "vc-generic.toml",
+            include_str!("../../../config/mappings/vc-generic.toml"),
+            include_str!("../../../tests/fixtures/mappings/vc-generic.json"),
+            vec![
+                "meeting_started",
+                "endpoint_joined",
+                "endpoint_stats",
+                "endpoint_left",
+                "meeting_ended",
+            ],
+        ),
+        (
+            "soc-generic.toml",
+            include_str!("../../../config/mappings/soc-generic.toml"),
+            include_str!("../../../tests/fixtures/mappings/soc-generic.json"),
+            vec![
+                "alert",
+                "incident_opened",
+                "system_heartbeat",
+                "incident_acknowledged",
+                "alert",
+                "incident_resolved",
+            ],
+        ),
+    ] {
+        let m = Mapping::parse(text, file).unwrap();
+        let (tz, directory) = (tz(), directory());
+        let mapped = m
+            .map(
+                sample.as_bytes(),
+                Context {
+                    tz: &tz,
+                    directory: &directory,
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            mapped
+                .iter()
+                .filter(|x| matches!(x, Mapped::Skipped { .. }))
+                .count(),
+            1,
+            "{file}"
+        );
+        let events = events(mapped);
+        let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+        assert_eq!(types, want, "{file}");
+        for e in &events {
+            let bytes = serde_json::to_vec(e).unwrap();
+            let decoded = decode(m.source, &bytes, now, &DecodeLimits::default());
+            assert!(decoded.is_ok(), "{file}: {e} → {decoded:?}");
+        }
+        if m.source == Source::Vc {
+            assert_eq!(events[0]["level"], "province");
+            assert_eq!(
+                events[1]["agency"], "X01.05",
+                "the room's unit, by its alias"
+            );
+            assert_eq!(events[1]["occurred_at"], "2026-12-06T10:00:12.345+07:00");
+        } else {
+            assert_eq!(events[0]["severity"], "high");
+            assert_eq!(events[0]["category"], "intrusion");
+            assert_eq!(events[1]["severity"], "high", "P2");
+            assert_eq!(events[4]["category"], "other", "no group: the fallback");
+            assert_eq!(
+                events[4]["alert_id"], "a1b2c3d4-0006",
+                "no alert id: the uuid"
+            );
+        }
+    }
+}

@@ -2000,3 +2000,38 @@ fn due_soon_counts_working_hours_when_the_calendar_is_on() {
         "calendar: Sunday"
     );
 }
+
+/// A feed sector literally named "other" is the catch-all row, not a second `other` series;
+/// a dossier without a sector counts as `unknown`; overdue and late are counted by sector.
+#[test]
+fn sectors_fold_a_feed_sector_named_other_into_the_catch_all_row() {
+    let mut s = State::new(Params::default(), t("2026-11-24T07:00:00+07:00"));
+    let past = json!("2026-11-24T08:00:00+07:00");
+    for (i, sector) in [Some("other"), Some("Hộ tịch"), None]
+        .into_iter()
+        .enumerate()
+    {
+        let mut p = tk::received(&format!("S{i}"))
+            .id(format!("s{i}"))
+            .at("2026-11-24T07:30:00+07:00")
+            .agency("A")
+            .channel("online")
+            .due(past.clone());
+        if let Some(sector) = sector {
+            p = p.set("sector", sector);
+        }
+        apply(&mut s, &decoded(&p));
+    }
+    let now = t("2026-11-24T10:00:00+07:00");
+    s.advance(now);
+    let rows = s.view(now).sectors;
+    let named: Vec<(&str, u64)> = rows
+        .iter()
+        .map(|r| (r.sector.as_str(), r.overdue))
+        .collect();
+    assert_eq!(
+        named,
+        vec![("Hộ tịch", 1), ("unknown", 1), ("other", 1)],
+        "{rows:?}"
+    );
+}

@@ -357,3 +357,40 @@ fn the_example_vc_and_soc_mappings_map_their_samples() {
         }
     }
 }
+
+/// Hashed ids cannot be forged by separators in values, and a missing value is not the text
+/// "null".
+#[test]
+fn hashed_ids_keep_values_apart() {
+    let m = Mapping::parse(
+        r#"
+name = "t"
+source = "onestop"
+[type]
+field = "/s"
+table = { "2" = "received" }
+[event_id]
+hash = ["/a", "/b"]
+[occurred_at]
+field = "/at"
+"#,
+        "t.toml",
+    )
+    .unwrap();
+    let id = |a: Value, b: Value| {
+        let r = json!({"s": 2, "at": "2026-12-01T08:00:00+07:00", "a": a, "b": b});
+        events(map(&m, &r).unwrap())[0]["event_id"].clone()
+    };
+    assert_ne!(
+        id(json!("x\u{1f}y"), json!("z")),
+        id(json!("x"), json!("y\u{1f}z"))
+    );
+    assert_ne!(id(json!("ab"), json!("c")), id(json!("a"), json!("bc")));
+    assert_ne!(id(Value::Null, json!("c")), id(json!("null"), json!("c")));
+    assert_ne!(id(json!(1), json!("c")), id(json!("1"), json!("c")));
+    assert_eq!(
+        id(json!("a"), json!("c")),
+        id(json!(" a "), json!("c")),
+        "trimmed"
+    );
+}

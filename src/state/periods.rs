@@ -155,8 +155,10 @@ pub struct Periods {
     /// Open and received, whenever received, by agency: "open now" for the carried-over
     /// figure of a period (those received before it began).
     open_received: HashMap<u32, i32>,
-    /// Resolved late, by month or year and procedure (interned with its sector).
-    late: HashMap<(Period, u32), i32>,
+    /// Resolved late, by month or year and procedure (interned with its sector). Ordered, so
+    /// that a derive reads one period's counts without scanning the others: changed only by
+    /// late resolutions, read every tick.
+    late: std::collections::BTreeMap<(Period, u32), i32>,
 }
 
 /// The saved form of [`Periods`].
@@ -342,12 +344,10 @@ impl Periods {
         self.open_received.get(&agency).copied().unwrap_or(0)
     }
 
-    /// Resolved late in `p` (a month or a year) by procedure id. Costs the late counts kept
-    /// (procedures times 28 periods at most), at each derive.
+    /// Resolved late in `p` (a month or a year) by procedure id: costs what it returns.
     pub fn late_in(&self, p: Period) -> impl Iterator<Item = (u32, i32)> + '_ {
         self.late
-            .iter()
-            .filter(move |((q, _), _)| *q == p)
+            .range((p, 0)..=(p, u32::MAX))
             .map(|((_, procedure), n)| (*procedure, *n))
     }
 

@@ -134,6 +134,15 @@ struct MqttOutputs {
     dead_letters: DeadLetterSender,
 }
 
+/// What the pollers need to run.
+struct Pollers {
+    mappings: watch::Receiver<Arc<crate::decode::mapping::Mappings>>,
+    tx: mpsc::Sender<crate::ingest::push::Request>,
+    data_dir: Option<PathBuf>,
+    metrics: SelfMetrics,
+    tz: jiff::tz::TimeZone,
+}
+
 /// A built, not yet running daemon.
 pub struct App {
     listener: TcpListener,
@@ -144,6 +153,10 @@ pub struct App {
     views: watch::Receiver<Arc<View>>,
     /// Reloads the agency directory.
     reloader: reload::Reloader,
+    /// Reloads the mappings.
+    mapping_reloader: reload::MappingReloader,
+    /// Runs the mappings' pollers.
+    pollers: Pollers,
     /// Fires at shutdown so WebSocket clients close cleanly.
     ws_shutdown: CancellationToken,
 }
@@ -238,6 +251,13 @@ impl App {
             reload::Reloader::new(&settings.directory, metrics.clone());
         // The directory read at load is news to the pipeline: it names from its first tick.
         directory.mark_changed();
+        let (mapping_reloader, mappings, mappings_problem) = reload::MappingReloader::new(
+            &settings.mappings,
+            &settings.mqtt.prefix,
+            metrics.clone(),
+        );
+        ingest.set_mappings(mappings.clone());
+        let (push_tx, push_rx) = mpsc::channel(crate::ingest::push::QUEUE);
         let mut engine = Engine::new(settings.alerts.clone(), cal.clone());
         engine.restore_since(alert_since);
         let (dead_letters, dead_letter_sender) = DeadLetters::new(publisher.clone(), cal.clone());
@@ -266,6 +286,11 @@ impl App {
             settings.ws.push_interval,
             metrics.clone(),
         );
+        pipeline.set_intake(
+            mappings.clone(),
+            push_rx,
+            settings.mappings.max_payload_bytes,
+        );
         let http = HttpState {
             registry: metrics.registry.clone(),
             link,
@@ -284,6 +309,19 @@ impl App {
                 enabled: settings.calendar.enabled,
                 provisional_days: provisional.into(),
             },
+            ingest: crate::ingest::http::HttpIngest {
+                tx: push_tx.clone(),
+                mappings: mappings.clone(),
+            },
+            mappings_problem,
+            ingest_max_body_bytes: settings.http.ingest_max_body_bytes,
+        };
+        let pollers = Pollers {
+            mappings,
+            tx: push_tx,
+            data_dir: data_dir.clone(),
+            metrics: http.metrics.clone(),
+            tz: settings.state.timezone.clone(),
         };
         ingest.set_broker_stats(!settings.mqtt.embedded);
         if let Some(mut journal) = journal {
@@ -298,6 +336,8 @@ impl App {
             http,
             views,
             reloader,
+            mapping_reloader,
+            pollers,
             ws_shutdown,
         })
     }
@@ -343,6 +383,16 @@ impl App {
         let alert_out = tokio::spawn(mqtt::publish_alerts(transitions, publisher, metrics));
         let dead_letter_out = tokio::spawn(dead_letters.run());
         let reloader = tokio::spawn(self.reloader.run(cancel.child_token()));
+        let mapping_reloader = tokio::spawn(self.mapping_reloader.run(cancel.child_token()));
+        let p = self.pollers;
+        let pollers = tokio::spawn(crate::ingest::poll::run(
+            p.mappings,
+            p.tx,
+            p.data_dir,
+            p.metrics,
+            p.tz,
+            cancel.child_token(),
+        ));
         let http_cancel = CancellationToken::new();
         let server = axum::serve(self.listener, router(self.http))
             .with_graceful_shutdown(http_cancel.clone().cancelled_owned());
@@ -385,6 +435,8 @@ impl App {
         alert_out.abort();
         dead_letter_out.abort();
         reloader.abort();
+        mapping_reloader.abort();
+        pollers.abort();
         failure.map_or(Ok(()), Err)
     }
 }

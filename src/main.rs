@@ -57,6 +57,9 @@ enum MappingCommand {
     /// Print the contract events a payload becomes (one JSON line each, checked as the
     /// daemon checks them), or the exact error: status 2 when it cannot be mapped.
     Check(MappingCheckArgs),
+    /// List the mappings a configuration loads from `[mappings] dir`: name, source and
+    /// inputs (MQTT topic filters, the HTTP push route, a poller); status 2 when one is bad.
+    List(ConfigArg),
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +173,7 @@ async fn main() -> ExitCode {
         Command::CheckConfig(arg) => check_config(&arg),
         Command::PrintDefaultConfig => print_default_config(),
         Command::Mapping(MappingCommand::Check(args)) => mapping_check(&args),
+        Command::Mapping(MappingCommand::List(arg)) => mapping_list(&arg),
         #[cfg(feature = "demo")]
         Command::Demo(args) => Box::pin(demo(args)).await,
         #[cfg(feature = "demo")]
@@ -358,9 +362,11 @@ fn mapping_check(args: &MappingCheckArgs) -> Result<(), Failure> {
         .with_context(|| format!("unknown time zone {}", args.timezone))
         .map_err(Failure::Config)?;
     let payload = read(&args.payload)?;
+    let body: serde_json::Value = serde_json::from_slice(&payload)
+        .map_err(|e| Failure::Config(anyhow::anyhow!("invalid_json: {e}")))?;
     let mapped = mapping
-        .map(
-            &payload,
+        .map_each(
+            &body,
             Context {
                 tz: &tz,
                 directory: &directory,
@@ -370,10 +376,16 @@ fn mapping_check(args: &MappingCheckArgs) -> Result<(), Failure> {
     let limits = iocd::decode::DecodeLimits::default();
     let mut out = std::io::stdout().lock();
     let mut rejected = 0;
-    for m in mapped {
+    let mut failed = Vec::new();
+    for (i, m) in mapped.into_iter().enumerate() {
         let line = match m {
-            Mapped::Skipped { record, why } => format!("# record {record}: skipped, {why}"),
-            Mapped::Event(event) => {
+            Err(e) => {
+                let line = format!("# record {i}: mapping_failed: {e}");
+                failed.push(e);
+                line
+            }
+            Ok(Mapped::Skipped { record, why }) => format!("# record {record}: skipped, {why}"),
+            Ok(Mapped::Event(event)) => {
                 let bytes = serde_json::to_vec(&event)
                     .context("cannot encode")
                     .map_err(Failure::Runtime)?;
@@ -394,10 +406,65 @@ fn mapping_check(args: &MappingCheckArgs) -> Result<(), Failure> {
             .context("cannot write to stdout")
             .map_err(Failure::Runtime)?;
     }
+    if let Some(first) = failed.first() {
+        return Err(Failure::Config(anyhow::anyhow!(
+            "mapping_failed: {first} ({} record(s) could not be mapped)",
+            failed.len()
+        )));
+    }
     if rejected > 0 {
         return Err(Failure::Config(anyhow::anyhow!(
             "{rejected} mapped event(s) rejected by the contract's validation"
         )));
+    }
+    Ok(())
+}
+
+/// `iocd mapping list`: the mappings a configuration loads, with their inputs.
+fn mapping_list(arg: &ConfigArg) -> Result<(), Failure> {
+    let settings = load(arg.config.as_deref()).map_err(Failure::Config)?;
+    let m = &settings.mappings;
+    let mut out = std::io::stdout().lock();
+    let mut lines = Vec::new();
+    match &m.dir {
+        None => lines.push(format!(
+            "{}: no mappings ([mappings] dir is empty)",
+            origin(arg.config.as_deref())
+        )),
+        Some(dir) => lines.push(format!(
+            "{}: {} mapping(s)",
+            dir.display(),
+            m.mappings.len()
+        )),
+    }
+    for mapping in m.mappings.all() {
+        let mut inputs: Vec<String> = mapping
+            .input
+            .mqtt
+            .iter()
+            .map(|f| format!("mqtt {f}"))
+            .collect();
+        if mapping.input.http {
+            inputs.push(format!("http POST /api/v1/ingest/mapped/{}", mapping.name));
+        }
+        if let Some(poll) = &mapping.input.poll {
+            inputs.push(format!("poll {} every {} s", poll.url, poll.every_secs));
+        }
+        if inputs.is_empty() {
+            inputs.push("no input (mapping check only)".into());
+        }
+        lines.push(format!(
+            "{}\t{}\t{}\t{}",
+            mapping.name,
+            mapping.source.as_str(),
+            inputs.join("; "),
+            mapping.description
+        ));
+    }
+    for line in lines {
+        writeln!(out, "{line}")
+            .context("cannot write to stdout")
+            .map_err(Failure::Runtime)?;
     }
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! the file's modification time or size changes (checked every `[directory] check_secs`).
 //! A good file replaces the directory the pipeline names agencies from (at its next tick);
 //! a bad one keeps the previous directory, is logged with every problem, counted, and shown
-//! in `/readyz` until a good file is loaded.
+//! in `/readyz` until a good file is loaded. The mappings directory reloads the same way
+//! ([`MappingReloader`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,7 +13,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::config::DirectorySettings;
+use crate::config::{DirectorySettings, MappingSettings};
+use crate::decode::mapping::Mappings;
 use crate::directory::Directory;
 use crate::telemetry::SelfMetrics;
 
@@ -163,4 +165,142 @@ async fn next_hangup(h: &mut Hangups) -> Option<()> {
 #[cfg(not(unix))]
 async fn next_hangup(_: &mut Hangups) -> Option<()> {
     std::future::pending().await
+}
+
+/// What identifies a version of a mappings directory without reading its files: each
+/// `*.toml` file's name, modification time and size.
+fn dir_stamp(dir: &std::path::Path) -> Vec<(PathBuf, Stamp)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<(PathBuf, Stamp)> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .map(|p| {
+            let s = stamp(&p);
+            (p, s)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Reloads the mappings directory, as [`Reloader`] does the agency directory: on SIGHUP
+/// and when a file is added, removed or changed. A bad set keeps the previous mappings.
+pub struct MappingReloader {
+    dir: Option<PathBuf>,
+    prefix: String,
+    every: Option<Duration>,
+    mappings: watch::Sender<Arc<Mappings>>,
+    problem: watch::Sender<Option<Arc<str>>>,
+    metrics: SelfMetrics,
+    stamp: Vec<(PathBuf, Stamp)>,
+    hangup: Hangups,
+}
+
+impl MappingReloader {
+    /// A reloader for `settings` (mapping filters are checked against `prefix`); returns
+    /// it with the receivers of the mappings and of the last refusal. Call it within the
+    /// runtime.
+    #[must_use]
+    pub fn new(
+        settings: &MappingSettings,
+        prefix: &str,
+        metrics: SelfMetrics,
+    ) -> (Self, watch::Receiver<Arc<Mappings>>, ReloadProblem) {
+        let (mappings, rx) = watch::channel(Arc::clone(&settings.mappings));
+        let (problem, problem_rx) = watch::channel(None);
+        let stamp = settings.dir.as_deref().map(dir_stamp).unwrap_or_default();
+        label_mappings(&metrics, &Mappings::empty(), &settings.mappings);
+        let reloader = Self {
+            dir: settings.dir.clone(),
+            prefix: prefix.to_owned(),
+            every: settings.check_every,
+            mappings,
+            problem,
+            metrics,
+            stamp,
+            hangup: hangups(),
+        };
+        (reloader, rx, problem_rx)
+    }
+
+    /// Runs until `cancel`: reloads on SIGHUP and on a change of the directory's files.
+    pub async fn run(mut self, cancel: CancellationToken) {
+        if self.dir.is_none() {
+            return;
+        }
+        let mut hangup = std::mem::take(&mut self.hangup);
+        let mut check = self.every.map(|every| {
+            let mut t = tokio::time::interval(every);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            t
+        });
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                Some(()) = next_hangup(&mut hangup) => {
+                    info!("SIGHUP: reloading the mappings.");
+                    self.reload().await;
+                }
+                () = tick(&mut check) => {
+                    let Some(dir) = &self.dir else { return };
+                    if dir_stamp(dir) != self.stamp {
+                        info!(dir = %dir.display(), "The mappings changed: reloading them.");
+                        self.reload().await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn reload(&mut self) {
+        let Some(dir) = self.dir.clone() else { return };
+        self.stamp = dir_stamp(&dir);
+        let prefix = self.prefix.clone();
+        let read = tokio::task::spawn_blocking(move || Mappings::read_dir(&dir, &prefix)).await;
+        match read {
+            Ok(Ok(mappings)) => {
+                let names: Vec<&str> = mappings.all().iter().map(|m| m.name.as_str()).collect();
+                info!(dir = mappings.origin(), mappings = ?names, "Mappings loaded.");
+                self.metrics
+                    .mapping_reloads
+                    .with_label_values(&["ok"])
+                    .inc();
+                let old = self.mappings.send_replace(Arc::new(mappings));
+                label_mappings(&self.metrics, &old, &self.mappings.borrow());
+                self.problem.send_replace(None);
+            }
+            Ok(Err(e)) => {
+                warn!(error = %e, "The mappings were refused; the previous ones stay in use.");
+                self.metrics
+                    .mapping_reloads
+                    .with_label_values(&["refused"])
+                    .inc();
+                self.problem.send_replace(Some(e.into()));
+            }
+            Err(e) => warn!(error = %e, "Reading the mappings failed."),
+        }
+    }
+}
+
+/// `iocd_mapping_records_total` has every outcome of every mapping loaded from the start (at
+/// 0, so that `rate()` sees the first record); the series of a mapping gone are removed.
+fn label_mappings(metrics: &SelfMetrics, old: &Mappings, new: &Mappings) {
+    use crate::telemetry::metrics::MAPPING_OUTCOMES;
+    for gone in old.all().iter().filter(|m| new.get(&m.name).is_none()) {
+        for outcome in MAPPING_OUTCOMES {
+            let _ = metrics
+                .mapping_records
+                .remove_label_values(&[&gone.name, outcome]);
+        }
+    }
+    for m in new.all() {
+        for outcome in MAPPING_OUTCOMES {
+            metrics
+                .mapping_records
+                .with_label_values(&[&m.name, outcome]);
+        }
+    }
 }

@@ -19,6 +19,8 @@ pub(super) struct HttpFile {
     access_tokens: Vec<String>,
     protect_metrics: bool,
     allowed_origins: Vec<String>,
+    ingest_tokens: Vec<String>,
+    ingest_max_body_bytes: usize,
 }
 
 /// `[http]`: the one listener for `/`, `/ws`, `/api/*`, `/metrics`, `/healthz`, `/readyz`,
@@ -34,19 +36,40 @@ pub struct HttpSettings {
     pub protect_metrics: bool,
     /// Origins (`https://wall.example`) allowed to open `/ws` besides the daemon's own.
     pub allowed_origins: Vec<String>,
+    /// Bearer tokens of the `ingest` scope: `POST /api/v1/ingest/...` only.
+    pub ingest_tokens: Vec<Secret>,
+    /// Largest HTTP ingest body, in bytes (413 above).
+    pub ingest_max_body_bytes: usize,
 }
 
 impl HttpFile {
     pub(super) fn check(self, p: &mut Problems) -> Option<HttpSettings> {
         let listen = p.ok("http.listen", listen_addr(&self.listen, "127.0.0.1:8080"));
-        for (i, token) in self.access_tokens.iter().enumerate() {
-            if token.len() < 16 {
-                p.add(
-                    format!("http.access_tokens[{i}]"),
-                    "must have at least 16 characters",
-                );
+        for (key, tokens) in [
+            ("access_tokens", &self.access_tokens),
+            ("ingest_tokens", &self.ingest_tokens),
+        ] {
+            for (i, token) in tokens.iter().enumerate() {
+                if token.len() < 16 {
+                    p.add(
+                        format!("http.{key}[{i}]"),
+                        "must have at least 16 characters",
+                    );
+                }
+                if key == "ingest_tokens" && self.access_tokens.contains(token) {
+                    p.add(
+                        format!("http.{key}[{i}]"),
+                        "is also an access token; a token has one scope",
+                    );
+                }
             }
         }
+        let ingest_max_body_bytes = p.within(
+            "http.ingest_max_body_bytes",
+            self.ingest_max_body_bytes,
+            1024,
+            268_435_455,
+        );
         for (i, origin) in self.allowed_origins.iter().enumerate() {
             if !(origin.starts_with("http://") || origin.starts_with("https://"))
                 || origin.ends_with('/')
@@ -65,6 +88,8 @@ impl HttpFile {
             access_tokens: self.access_tokens.into_iter().map(Secret::from).collect(),
             protect_metrics: self.protect_metrics,
             allowed_origins: self.allowed_origins,
+            ingest_tokens: self.ingest_tokens.into_iter().map(Secret::from).collect(),
+            ingest_max_body_bytes: ingest_max_body_bytes?,
         })
     }
 }

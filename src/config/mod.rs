@@ -24,6 +24,7 @@
 //! Sections: [`mqtt`](MqttSettings), [`http` and `ws`](HttpSettings), [`ingest`, `state`
 //! and `store`](StateSettings), [`onestop`, `vc`, `soc` and `sources`](VcSettings),
 //! [`log`](LogSettings), [`calendar`](CalendarSettings), [`directory`](DirectorySettings),
+//! [`mappings`](MappingSettings),
 //! [`alerts`](AlertSettings).
 
 mod alerts;
@@ -34,6 +35,7 @@ mod directory;
 mod http;
 mod limits;
 mod log;
+mod mappings;
 mod mqtt;
 mod secret;
 #[cfg(test)]
@@ -53,6 +55,7 @@ pub use directory::DirectorySettings;
 pub use http::{HttpSettings, WsSettings};
 pub use limits::{IngestSettings, MaxItems, StateSettings, StoreSettings};
 pub use log::{LogFormat, LogSettings};
+pub use mappings::MappingSettings;
 pub use mqtt::MqttSettings;
 pub use secret::Secret;
 pub use thresholds::{OnestopSettings, SocSettings, SourcesSettings, VcSettings};
@@ -93,6 +96,8 @@ pub struct Settings {
     pub calendar: CalendarSettings,
     /// The agency directory.
     pub directory: DirectorySettings,
+    /// The mapped inputs.
+    pub mappings: MappingSettings,
     /// The alert rules.
     pub alerts: AlertSettings,
     /// The event log and checkpoints in `--data-dir`.
@@ -115,6 +120,7 @@ struct SettingsFile {
     log: LogSettings,
     calendar: calendar::CalendarFile,
     directory: directory::DirectoryFile,
+    mappings: mappings::MappingsFile,
     alerts: alerts::AlertFile,
     store: limits::StoreFile,
 }
@@ -135,6 +141,8 @@ impl SettingsFile {
         let log = self.log.check(p);
         let calendar = self.calendar.check(p);
         let directory = self.directory.check(p);
+        let prefix = mqtt.as_ref().map(|m| m.prefix.as_str());
+        let mappings = self.mappings.check(prefix, p);
         let alerts = self.alerts.check(p);
         let store = self.store.check(p);
         Some(Settings {
@@ -150,6 +158,7 @@ impl SettingsFile {
             log: log?,
             calendar: calendar?,
             directory: directory?,
+            mappings: mappings?,
             alerts: alerts?,
             store: store?,
         })
@@ -244,6 +253,7 @@ section_defaults!(
     log: LogSettings,
     calendar: CalendarSettings,
     directory: DirectorySettings,
+    mappings: MappingSettings,
     alerts: AlertSettings,
     store: StoreSettings,
 );

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::Source;
-use crate::directory::Directory;
+use crate::directory::{Directory, Named};
 
 /// A mapping, as read from its file.
 #[derive(Clone, Debug, Deserialize)]
@@ -48,6 +48,87 @@ pub struct Mapping {
     /// The other fields of the contract event, by name.
     #[serde(default)]
     pub fields: BTreeMap<String, FieldSpec>,
+    /// Where its payloads come from; none: only `iocd mapping check`.
+    #[serde(default)]
+    pub input: InputSpec,
+}
+
+/// Where a mapping's payloads come from: MQTT topic filters, the HTTP push route, a poller.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// MQTT topic filters (`+` and `#` wildcards) whose messages are this mapping's payloads.
+    /// They must not overlap the contract's `{prefix}/{source}/#` topics.
+    #[serde(default)]
+    pub mqtt: Vec<String>,
+    /// Whether `POST /api/v1/ingest/mapped/{name}` takes payloads for it.
+    #[serde(default)]
+    pub http: bool,
+    /// An HTTP endpoint polled for records changed since a watermark.
+    #[serde(default)]
+    pub poll: Option<PollSpec>,
+}
+
+/// A JSON endpoint polled for the records changed since a watermark (issue 13 point 4).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollSpec {
+    /// The URL, `http://`, with `{since}` (the watermark, URL-encoded) and optionally
+    /// `{page}` (1, 2, … within one poll) in it.
+    pub url: String,
+    /// Seconds between two polls once caught up.
+    #[serde(default = "default_poll_secs")]
+    pub every_secs: u64,
+    /// The record field whose greatest value is the next watermark (a JSON pointer), and
+    /// the watermark before the first poll. Values compare as text (`yyyyMMddHHmmss`
+    /// and RFC 3339 in one offset sort as text) or as numbers (epoch times).
+    pub watermark: String,
+    /// The watermark of the first poll.
+    pub since: String,
+    /// Records per page: a page with fewer ends the poll. Without it, one page per poll.
+    #[serde(default)]
+    pub page_size: Option<usize>,
+    /// A bearer token for the endpoint, read from this environment variable.
+    #[serde(default)]
+    pub token_env: Option<String>,
+}
+
+const fn default_poll_secs() -> u64 {
+    60
+}
+
+impl PollSpec {
+    /// Whether it can be used.
+    ///
+    /// # Errors
+    /// What is wrong.
+    pub fn check(&self) -> Result<(), String> {
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(format!(
+                "url {:?} must start with http:// or https://",
+                self.url
+            ));
+        }
+        if !self.url.contains("{since}") {
+            return Err(format!("url {:?} must contain {{since}}", self.url));
+        }
+        if self.page_size.is_some() != self.url.contains("{page}") {
+            return Err("page_size and {page} in the url go together".into());
+        }
+        if !self.watermark.starts_with('/') {
+            return Err(format!(
+                "watermark {:?} must be a JSON pointer (starting with /)",
+                self.watermark
+            ));
+        }
+        if self.since.is_empty() {
+            return Err("since (the first watermark) must not be empty".into());
+        }
+        if !(1..=86_400).contains(&self.every_secs) {
+            return Err(format!("every_secs {} must be 1 to 86400", self.every_secs));
+        }
+        Ok(())
+    }
 }
 
 fn source<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Source, D::Error> {
@@ -244,13 +325,27 @@ impl Mapping {
         Ok(m)
     }
 
-    /// The records of `payload` mapped, in order.
+    /// The records of `payload` mapped, in order; the first record that cannot be mapped
+    /// is the error.
     ///
     /// # Errors
     /// The payload is not JSON, or a record cannot be mapped (the first such record).
     pub fn map(&self, payload: &[u8], cx: Context<'_>) -> Result<Vec<Mapped>, MappingError> {
         let body: Value = serde_json::from_slice(payload)
             .map_err(|e| self.error(0, "payload", format!("not JSON: {e}")))?;
+        self.map_each(&body, cx)?.into_iter().collect()
+    }
+
+    /// Each record of `body` mapped, in order: a batch with one bad record still yields
+    /// the others.
+    ///
+    /// # Errors
+    /// The records pointer holds something else than an array.
+    pub fn map_each(
+        &self,
+        body: &Value,
+        cx: Context<'_>,
+    ) -> Result<Vec<Result<Mapped, MappingError>>, MappingError> {
         let records: Vec<&Value> = match self.records.as_deref().and_then(|p| body.pointer(p)) {
             Some(Value::Array(items)) => items.iter().collect(),
             Some(_) => {
@@ -260,13 +355,23 @@ impl Mapping {
                     "not an array".into(),
                 ));
             }
-            None => vec![&body],
+            None => vec![body],
         };
-        records
+        Ok(records
             .into_iter()
             .enumerate()
             .map(|(i, r)| self.record(i, r, cx))
-            .collect()
+            .collect())
+    }
+
+    /// Record `i` of `body`, as [`Mapping::map_each`] numbers them.
+    #[must_use]
+    pub fn record_at<'a>(&self, body: &'a Value, i: usize) -> Option<&'a Value> {
+        match self.records.as_deref().and_then(|p| body.pointer(p)) {
+            Some(Value::Array(items)) => items.get(i),
+            Some(_) => None,
+            None => (i == 0).then_some(body),
+        }
     }
 
     fn error(&self, record: usize, field: &str, problem: String) -> MappingError {
@@ -406,15 +511,17 @@ impl Mapping {
         }
         if spec.agency_by_name {
             let named = text(&v);
-            let unit = cx.directory.by_alias(&named).or_else(|| {
-                cx.directory
-                    .agencies()
-                    .iter()
-                    .find(|a| *a.name == *named || *a.short_name == *named || *a.code == *named)
-            });
-            return match unit {
-                Some(a) => Ok(Some(Value::String(a.code.to_string()))),
-                None => Err(self.error(
+            return match cx.directory.by_name(&named) {
+                Named::One(a) => Ok(Some(Value::String(a.code.to_string()))),
+                Named::Ambiguous(codes) => Err(self.error(
+                    i,
+                    &pointer,
+                    format!(
+                        "agency {named:?} names several units ({}); give each an alias in the directory",
+                        codes.join(", ")
+                    ),
+                )),
+                Named::Unknown => Err(self.error(
                     i,
                     &pointer,
                     format!(
@@ -478,5 +585,8 @@ fn time(v: &Value, format: TimeFormat, tz: &jiff::tz::TimeZone) -> Result<String
         .to_string())
 }
 
+pub mod set;
 #[cfg(test)]
 mod tests;
+
+pub use set::Mappings;

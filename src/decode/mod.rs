@@ -51,13 +51,21 @@ pub enum Reason {
     InvalidValue,
     OutOfRange,
     FutureTimestamp,
+    /// A mapped input (contract 1.1) that its mapping cannot turn into contract events.
+    MappingFailed,
 }
 
 impl Reason {
-    /// Every reason, in precedence order.
-    pub const ALL: [Reason; 9] = [
+    /// How many reasons there are.
+    pub const COUNT: usize = 10;
+
+    /// Every reason, in precedence order (`mapping_failed`, for mapped inputs only, comes
+    /// after `invalid_json`). [`Reason::index`] is not this order: the index of a reason
+    /// never changes, since checkpoints keep counts by it.
+    pub const ALL: [Reason; Self::COUNT] = [
         Reason::TooLarge,
         Reason::InvalidJson,
+        Reason::MappingFailed,
         Reason::NotObject,
         Reason::MissingField,
         Reason::WrongType,
@@ -80,7 +88,14 @@ impl Reason {
             Reason::InvalidValue => "invalid_value",
             Reason::OutOfRange => "out_of_range",
             Reason::FutureTimestamp => "future_timestamp",
+            Reason::MappingFailed => "mapping_failed",
         }
+    }
+
+    /// The reason of index `i` ([`Reason::index`]).
+    #[must_use]
+    pub fn from_index(i: usize) -> Option<Reason> {
+        Self::ALL.into_iter().find(|r| r.index() == i)
     }
 
     /// Index into per-reason arrays.

@@ -122,6 +122,32 @@ impl Agency {
     }
 }
 
+/// What a name given by a feed designates in the directory.
+#[derive(Debug, PartialEq)]
+pub enum Named<'a> {
+    /// One unit.
+    One(&'a Agency),
+    /// Several units share the name: their codes.
+    Ambiguous(Vec<&'a str>),
+    /// No unit has that code, name or alias.
+    Unknown,
+}
+
+/// A name as the directory's name index keys it: Unicode NFC (feeds send decomposed
+/// Vietnamese too), lower case, inner spaces collapsed, trimmed.
+#[must_use]
+pub fn name_key(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    let mut key = String::with_capacity(name.len());
+    for word in name.split_whitespace() {
+        if !key.is_empty() {
+            key.push(' ');
+        }
+        key.extend(word.nfc().flat_map(char::to_lowercase));
+    }
+    key
+}
+
 /// The directory: every unit, with indexes by code, alias, endpoint and system.
 #[derive(Debug, Default)]
 pub struct Directory {
@@ -130,6 +156,9 @@ pub struct Directory {
     by_alias: HashMap<Box<str>, usize>,
     by_endpoint: HashMap<Box<str>, usize>,
     by_system: HashMap<Box<str>, usize>,
+    /// Codes, names, short names and aliases, normalised ([`name_key`]): the units each
+    /// names (more than one when two communes share a name).
+    by_name: HashMap<Box<str>, Vec<usize>>,
     children: Vec<Vec<usize>>,
     /// Where it was read from (for logs and `/readyz`); empty for none.
     origin: String,
@@ -472,12 +501,25 @@ impl Directory {
             problems.sort_by_key(|p| p.line);
             return Err(fail(problems));
         }
+        let mut by_name: HashMap<Box<str>, Vec<usize>> = HashMap::new();
+        for (i, a) in agencies.iter().enumerate() {
+            let names = [&a.code, &a.name, &a.short_name]
+                .into_iter()
+                .chain(&a.aliases);
+            for name in names {
+                let units = by_name.entry(name_key(name).into()).or_default();
+                if !units.contains(&i) {
+                    units.push(i);
+                }
+            }
+        }
         Ok(Self {
             agencies,
             by_code,
             by_alias,
             by_endpoint,
             by_system,
+            by_name,
             children,
             origin: origin.to_owned(),
         })
@@ -511,6 +553,29 @@ impl Directory {
     #[must_use]
     pub fn get(&self, code: &str) -> Option<&Agency> {
         self.by_code.get(code).map(|&i| &self.agencies[i])
+    }
+
+    /// The unit a feed names `name`: a code, an alias, or a name or short name written
+    /// with any Unicode composition (NFC or NFD), case and spacing. A name two units share
+    /// is [`Named::Ambiguous`] unless only one of them still exists (no `valid_to`); the
+    /// directory then needs an alias to tell them apart.
+    #[must_use]
+    pub fn by_name(&self, name: &str) -> Named<'_> {
+        if let Some(a) = self.get(name).or_else(|| self.by_alias(name)) {
+            return Named::One(a);
+        }
+        let Some(units) = self.by_name.get(name_key(name).as_str()) else {
+            return Named::Unknown;
+        };
+        let existing: Vec<usize> = units
+            .iter()
+            .copied()
+            .filter(|&i| self.agencies[i].valid_to.is_none())
+            .collect();
+        match (units.as_slice(), existing.as_slice()) {
+            ([i], _) | (_, [i]) => Named::One(&self.agencies[*i]),
+            _ => Named::Ambiguous(units.iter().map(|&i| &*self.agencies[i].code).collect()),
+        }
     }
 
     /// The unit another system names `alias` (an alias of the file).

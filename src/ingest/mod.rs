@@ -3,7 +3,10 @@
 //! alerts for the outputs. Decoding is not done here.
 
 pub mod deadletter;
+pub mod http;
 pub mod mqtt;
+pub mod poll;
+pub mod push;
 
 use bytes::Bytes;
 

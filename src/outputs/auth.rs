@@ -13,6 +13,8 @@ use crate::config::HttpSettings;
 #[derive(Clone, Debug, Default)]
 pub struct Access {
     tokens: Vec<Vec<u8>>,
+    /// Tokens of the `ingest` scope: HTTP ingest only.
+    ingest_tokens: Vec<Vec<u8>>,
     /// Whether `/metrics` needs a token.
     pub protect_metrics: bool,
     allowed_origins: Vec<String>,
@@ -28,8 +30,27 @@ impl Access {
                 .iter()
                 .map(|t| t.expose().as_bytes().to_vec())
                 .collect(),
+            ingest_tokens: s
+                .ingest_tokens
+                .iter()
+                .map(|t| t.expose().as_bytes().to_vec())
+                .collect(),
             protect_metrics: s.protect_metrics,
             allowed_origins: s.allowed_origins.clone(),
+        }
+    }
+
+    /// Checks the bearer token of an HTTP ingest request: an `ingest` token. With no
+    /// token of either scope configured, ingest is as open as reading.
+    ///
+    /// # Errors
+    /// 401 when no ingest token given matches; 403 when ingest tokens are not configured
+    /// but access tokens are (HTTP ingest is closed then).
+    pub fn check_ingest(&self, headers: &HeaderMap, query: Option<&str>) -> Result<(), StatusCode> {
+        match (self.ingest_tokens.is_empty(), self.tokens.is_empty()) {
+            (true, true) => Ok(()),
+            (true, false) => Err(StatusCode::FORBIDDEN),
+            (false, _) => match_any(&self.ingest_tokens, headers, query),
         }
     }
 
@@ -41,31 +62,7 @@ impl Access {
         if self.tokens.is_empty() {
             return Ok(());
         }
-        // `Bearer <token>`; the scheme is case-insensitive (RFC 7235 §2.1).
-        let from_header = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim_start().split_once(' '))
-            .and_then(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer").then_some(token))
-            .map(str::trim);
-        let from_query = query.and_then(|q| {
-            q.split('&')
-                .find_map(|kv| kv.strip_prefix("token="))
-                .map(percent_decode)
-        });
-        let given = from_header.map(str::to_owned).or(from_query);
-        let Some(given) = given else {
-            return Err(StatusCode::UNAUTHORIZED);
-        };
-        let mut ok = subtle::Choice::from(0);
-        for t in &self.tokens {
-            ok |= t.as_slice().ct_eq(given.as_bytes());
-        }
-        if bool::from(ok) {
-            Ok(())
-        } else {
-            Err(StatusCode::UNAUTHORIZED)
-        }
+        match_any(&self.tokens, headers, query)
     }
 
     /// Checks the `Origin` of a WebSocket upgrade: absent (not a browser), the daemon's own
@@ -96,6 +93,40 @@ impl Access {
         } else {
             Err(StatusCode::FORBIDDEN)
         }
+    }
+}
+
+/// Whether the bearer token in `Authorization` or the `token` query parameter is one of
+/// `tokens` (compared in constant time with each).
+fn match_any(
+    tokens: &[Vec<u8>],
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<(), StatusCode> {
+    // `Bearer <token>`; the scheme is case-insensitive (RFC 7235 §2.1).
+    let from_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim_start().split_once(' '))
+        .and_then(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer").then_some(token))
+        .map(str::trim);
+    let from_query = query.and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("token="))
+            .map(percent_decode)
+    });
+    let given = from_header.map(str::to_owned).or(from_query);
+    let Some(given) = given else {
+        return Err(StatusCode::UNAUTHORIZED);
+    };
+    let mut ok = subtle::Choice::from(0);
+    for t in tokens {
+        ok |= t.as_slice().ct_eq(given.as_bytes());
+    }
+    if bool::from(ok) {
+        Ok(())
+    } else {
+        Err(StatusCode::UNAUTHORIZED)
     }
 }
 

@@ -12,7 +12,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Query as QueryParams, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -45,6 +45,12 @@ pub struct HttpState {
     pub directory_problem: watch::Receiver<Option<Arc<str>>>,
     /// The working calendar, for `/readyz`.
     pub calendar: CalendarStatus,
+    /// HTTP push ingest.
+    pub ingest: crate::ingest::http::HttpIngest,
+    /// Why the last reload of the mappings was refused, for `/readyz`.
+    pub mappings_problem: watch::Receiver<Option<Arc<str>>>,
+    /// `[http] ingest_max_body_bytes`.
+    pub ingest_max_body_bytes: usize,
 }
 
 /// What `/readyz` says of the working calendar.
@@ -112,7 +118,15 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/agencies", get(agencies))
         .route("/api/v1/agencies/{code}", get(agency))
         .layer(axum::middleware::from_fn(timeout));
+    let ingest = Router::new()
+        .route("/api/v1/ingest/{source}", post(ingest_contract))
+        .route("/api/v1/ingest/mapped/{mapping}", post(ingest_mapped))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.ingest_max_body_bytes,
+        ))
+        .layer(axum::middleware::from_fn(timeout));
     Router::new()
+        .merge(ingest)
         .route("/ws", get(ws))
         .merge(timed)
         .with_state(Arc::new(state))
@@ -159,6 +173,46 @@ async fn ws(
         return refuse(status);
     }
     s.ws.upgrade(upgrade)
+}
+
+async fn ingest_contract(
+    State(s): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    axum::extract::Path(source): axum::extract::Path<String>,
+    body: bytes::Bytes,
+) -> Response {
+    if let Err(status) = s.access.check_ingest(&headers, q.as_deref()) {
+        return refuse_ingest(status);
+    }
+    s.ingest.contract(&source, &headers, body).await
+}
+
+async fn ingest_mapped(
+    State(s): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    axum::extract::Path(mapping): axum::extract::Path<String>,
+    body: bytes::Bytes,
+) -> Response {
+    if let Err(status) = s.access.check_ingest(&headers, q.as_deref()) {
+        return refuse_ingest(status);
+    }
+    s.ingest.mapped(&mapping, &headers, body).await
+}
+
+fn refuse_ingest(status: StatusCode) -> Response {
+    if status == StatusCode::FORBIDDEN {
+        let message = "HTTP ingest is closed: access tokens are configured but no ingest token ([http] ingest_tokens)";
+        return (status, axum::Json(json!({"error": message}))).into_response();
+    }
+    let message = "a valid ingest token is required (Authorization: Bearer TOKEN); access tokens cannot ingest";
+    let mut resp = (status, axum::Json(json!({"error": message}))).into_response();
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    resp
 }
 
 async fn snapshot(
@@ -312,6 +366,16 @@ async fn readyz(State(s): State<Arc<HttpState>>) -> Response {
             .iter()
             .map(|(date, name)| json!({"date": date, "name": name}))
             .collect();
+        let mappings = s.ingest.mappings.borrow().clone();
+        let names: Vec<&str> = mappings.all().iter().map(|m| m.name.as_str()).collect();
+        map.insert(
+            "mappings".into(),
+            json!({
+                "dir": (!mappings.origin().is_empty()).then(|| mappings.origin()),
+                "loaded": names,
+                "reload_refused": s.mappings_problem.borrow().as_deref(),
+            }),
+        );
         map.insert(
             "calendar".into(),
             json!({"working_hours": s.calendar.enabled, "provisional_days": provisional}),

@@ -827,8 +827,7 @@ fn rejected(c: &Counters) -> MetricFamily {
         let counts = c.rejected[s.index()];
         Reason::ALL
             .iter()
-            .zip(counts)
-            .map(move |(r, n)| REJECTED.sample(&[s.as_str(), r.as_str()], num(n)))
+            .map(move |r| REJECTED.sample(&[s.as_str(), r.as_str()], num(counts[r.index()])))
     });
     REJECTED.family(series.collect())
 }

@@ -210,7 +210,7 @@ fn corrupt(
             o.insert(field.into(), ((value * 10.0_f64).round() / 10.0).into());
             o
         }
-        Reason::FutureTimestamp | Reason::TooLarge => {
+        Reason::FutureTimestamp | Reason::TooLarge | Reason::MappingFailed => {
             // A source whose clock runs hours ahead.
             let ahead = after(at, rng.random_range(7200.0..93_600.0));
             o.insert("occurred_at".into(), clock.rfc3339(ahead, false).into());

@@ -282,7 +282,7 @@ pub struct SimReport {
     /// Malformed payloads: the daemon rejects exactly these.
     pub malformed: u64,
     /// Malformed payloads per reason (indexed by [`Reason::index`]).
-    pub malformed_by_reason: [u64; 9],
+    pub malformed_by_reason: [u64; Reason::COUNT],
     /// Malformed payloads per source and reason (`iocd_events_rejected_total{source,reason}`).
     pub malformed_by_source_reason: [[u64; 9]; 3],
     /// Repeated events: the daemon counts exactly these as duplicates.

@@ -133,7 +133,7 @@ pub struct Counters {
     /// Duplicates by source.
     pub duplicates: [u64; 3],
     /// Rejected payloads by source and reason.
-    pub rejected: [[u64; 9]; 3],
+    pub rejected: [[u64; Reason::COUNT]; 3],
     /// Dossiers received, by interned agency id and channel.
     pub received: Vec<[u64; 3]>,
     /// Dossiers resolved, by interned agency id and timing.
@@ -148,12 +148,48 @@ pub struct Counters {
     pub incident_resolve: [Histogram; 4],
 }
 
+/// [`Counters`] as checkpoint formats 1 and 2 wrote them: nine rejection reasons, before
+/// `mapping_failed`.
+#[derive(Deserialize)]
+#[serde(rename = "Counters")]
+pub struct CountersFormat2 {
+    events: [[u64; MAX_TYPES]; 3],
+    duplicates: [u64; 3],
+    rejected: [[u64; 9]; 3],
+    received: Vec<[u64; 3]>,
+    resolved: Vec<[u64; 3]>,
+    resolution: Histogram,
+    soc_alerts: [[u64; 7]; 4],
+    incident_ack: [Histogram; 4],
+    incident_resolve: [Histogram; 4],
+}
+
+impl From<CountersFormat2> for Counters {
+    fn from(c: CountersFormat2) -> Self {
+        let mut rejected = [[0; Reason::COUNT]; 3];
+        for (new, old) in rejected.iter_mut().zip(c.rejected) {
+            new[..9].copy_from_slice(&old);
+        }
+        Self {
+            events: c.events,
+            duplicates: c.duplicates,
+            rejected,
+            received: c.received,
+            resolved: c.resolved,
+            resolution: c.resolution,
+            soc_alerts: c.soc_alerts,
+            incident_ack: c.incident_ack,
+            incident_resolve: c.incident_resolve,
+        }
+    }
+}
+
 impl Default for Counters {
     fn default() -> Self {
         Self {
             events: [[0; MAX_TYPES]; 3],
             duplicates: [0; 3],
-            rejected: [[0; 9]; 3],
+            rejected: [[0; Reason::COUNT]; 3],
             received: Vec::new(),
             resolved: Vec::new(),
             resolution: Histogram::new(&RESOLUTION_BOUNDS),

@@ -286,52 +286,70 @@ pub struct FrozenState {
     periods: periods::Periods,
 }
 
-/// The state as checkpoint format 1 wrote it, before the period tallies: read into a
-/// [`State`] whose tallies are rebuilt from the dossiers it holds (open ones, and closed
-/// ones within their retention), so an upgrade keeps every other figure and the month so
-/// far counts what is still in memory.
-pub struct StateFormat1(pub State);
+/// The state as an older checkpoint format wrote it, read into the current [`State`]:
+/// format 1 (iocd 0.1, before the period tallies: they are rebuilt from the dossiers it
+/// holds, open ones and closed ones within their retention, so an upgrade keeps every other
+/// figure and the month so far counts what is still in memory) and format 2 (before the
+/// rejection reason `mapping_failed`: its counts start at zero).
+pub struct StateOlder<const FORMAT: u32>(pub State);
 
-impl<'de> Deserialize<'de> for StateFormat1 {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(rename = "State")]
-        struct Form {
-            started_at: Ts,
-            counters: Counters,
-            dedupe: Dedupe,
-            windows: Windows,
-            agencies: Interner,
-            procedures: Interner,
-            dossiers: Dossiers,
-            forgotten: forgotten::Forgotten,
-            vc: VcState,
-            soc: SocState,
-            last_event: [Option<Ts>; 3],
-        }
-        let f = Form::deserialize(d)?;
-        let mut state = State {
+/// The fields of the state in formats 1 and 2, in their order; format 1 has no tallies
+/// (`P = ()`, which postcard writes as nothing).
+#[derive(Deserialize)]
+#[serde(rename = "State")]
+struct OlderForm<P> {
+    started_at: Ts,
+    counters: counters::CountersFormat2,
+    dedupe: Dedupe,
+    windows: Windows,
+    agencies: Interner,
+    procedures: Interner,
+    dossiers: Dossiers,
+    forgotten: forgotten::Forgotten,
+    vc: VcState,
+    soc: SocState,
+    last_event: [Option<Ts>; 3],
+    periods: P,
+}
+
+impl<P> OlderForm<P> {
+    fn into_state(self, periods: periods::Periods) -> State {
+        State {
             params: Params::default(),
-            started_at: f.started_at,
-            counters: f.counters,
-            dedupe: f.dedupe,
-            windows: f.windows,
-            agencies: f.agencies,
-            procedures: f.procedures,
-            dossiers: f.dossiers,
-            forgotten: f.forgotten,
-            vc: f.vc,
-            soc: f.soc,
-            last_event: f.last_event,
-            periods: periods::Periods::default(),
+            started_at: self.started_at,
+            counters: self.counters.into(),
+            dedupe: self.dedupe,
+            windows: self.windows,
+            agencies: self.agencies,
+            procedures: self.procedures,
+            dossiers: self.dossiers,
+            forgotten: self.forgotten,
+            vc: self.vc,
+            soc: self.soc,
+            last_event: self.last_event,
+            periods,
             evictions: evict::Evictions::default(),
-        };
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StateOlder<1> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut state = OlderForm::<()>::deserialize(d)?.into_state(periods::Periods::default());
         for d in state.dossiers.iter() {
             state
                 .periods
                 .moved(&state.params.cal, None, Some(&d.contribution()));
         }
         Ok(Self(state))
+    }
+}
+
+impl<'de> Deserialize<'de> for StateOlder<2> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let form = OlderForm::<periods::Periods>::deserialize(d)?;
+        let periods = form.periods.clone();
+        Ok(Self(form.into_state(periods)))
     }
 }
 

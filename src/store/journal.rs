@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::decode::DecodeLimits;
+use crate::decode::{DecodeLimits, Reason, Source};
 use crate::ingest::{Ack, AckError, Acker, RawMessage};
 use crate::state::{FrozenState, Input, Message, Params, State};
 use crate::store::writer::{GATHER_MAX_BYTES, Job, LogThread, Progress};
@@ -39,30 +39,40 @@ pub struct Checkpoint {
     pub alert_since: Vec<(String, i64)>,
 }
 
-/// Version 2: `State` with the one-stop period tallies (format 1: iocd 0.1, without them,
-/// read by [`crate::state::StateFormat1`]). The golden tests below read the committed
-/// `tests/fixtures/checkpoint-v1.bin` and `checkpoint-v2.bin`; when the second fails, the
-/// encoding of `State` changed: bump the number, keep the old files, and either decode the
-/// old format into the new state (a migration, tested on its file) or document that the
-/// upgrade starts empty.
+/// Version 3: `State` counting the rejection reason `mapping_failed` (format 2: without
+/// it; format 1: iocd 0.1, without the period tallies either; both read by
+/// [`crate::state::StateOlder`]). The golden tests below read the committed
+/// `tests/fixtures/checkpoint-v{1,2,3}.bin`; when the newest fails, the encoding of `State`
+/// changed: bump the number, keep the old files, and either decode the old format into the
+/// new state (a migration, tested on its file) or document that the upgrade starts empty.
 impl Versioned for Checkpoint {
-    const FORMAT: u32 = 2;
+    const FORMAT: u32 = 3;
 
     fn decode_older(format: u32, body: &[u8]) -> Option<Result<(Self, &[u8]), postcard::Error>> {
         #[derive(Deserialize)]
-        struct Format1 {
-            state: crate::state::StateFormat1,
+        struct Older<S> {
+            state: S,
             alert_since: Vec<(String, i64)>,
         }
-        (format == 1).then(|| {
-            postcard::take_from_bytes::<Format1>(body).map(|(f, rest)| {
-                let checkpoint = Checkpoint {
-                    state: f.state.0,
-                    alert_since: f.alert_since,
-                };
-                (checkpoint, rest)
-            })
-        })
+        fn read<const F: u32>(body: &[u8]) -> Result<(Checkpoint, &[u8]), postcard::Error>
+        where
+            for<'de> crate::state::StateOlder<F>: Deserialize<'de>,
+        {
+            postcard::take_from_bytes::<Older<crate::state::StateOlder<F>>>(body).map(
+                |(f, rest)| {
+                    let checkpoint = Checkpoint {
+                        state: f.state.0,
+                        alert_since: f.alert_since,
+                    };
+                    (checkpoint, rest)
+                },
+            )
+        }
+        match format {
+            1 => Some(read::<1>(body)),
+            2 => Some(read::<2>(body)),
+            _ => None,
+        }
     }
 }
 
@@ -95,8 +105,9 @@ pub struct Journal {
     /// The last batch handed over, and the last one reported durable.
     seq: u64,
     durable: u64,
-    /// Acks of records appended, with their batch, in receive order.
-    uncommitted: VecDeque<(u64, Ack)>,
+    /// What waits for records appended (MQTT acks, HTTP answers), with their batch, in
+    /// receive order.
+    uncommitted: VecDeque<(u64, Release)>,
     /// Acks of durable records waiting for room in the MQTT request queue.
     unsent: VecDeque<Ack>,
     checkpoint_every: Duration,
@@ -105,6 +116,14 @@ pub struct Journal {
     checkpointing: Arc<AtomicBool>,
     /// Whether events are being made durable; `/readyz` reads it.
     healthy: watch::Sender<bool>,
+}
+
+/// What is released once a batch is durable.
+enum Release {
+    /// An MQTT acknowledgement.
+    Ack(Ack),
+    /// Anything else (an HTTP answer), run then.
+    Call(Box<dyn FnOnce() + Send>),
 }
 
 /// Clears the "checkpoint under way" flag when dropped.
@@ -231,8 +250,41 @@ impl Journal {
         };
         self.append(&record);
         if let Some(ack) = msg.ack {
-            self.uncommitted.push_back((self.seq + 1, ack));
+            self.uncommitted
+                .push_back((self.seq + 1, Release::Ack(ack)));
         }
+    }
+
+    /// Appends a payload refused before it became contract events (mapping failed).
+    pub fn refused(&mut self, source: Source, reason: Reason, at: Ts) {
+        self.append(&Record::Refused {
+            received_at_ns: at.0,
+            source: source.index() as u8,
+            reason: reason.index() as u8,
+        });
+    }
+
+    /// Sends `ack` once everything appended so far is durable (a mapped payload's, after
+    /// the events it became).
+    pub fn ack_after(&mut self, ack: Ack) {
+        self.release_after(Release::Ack(ack));
+    }
+
+    /// Runs `then` once everything appended so far is durable (an HTTP answer); never,
+    /// when the log cannot be written.
+    pub fn after_durable(&mut self, then: Box<dyn FnOnce() + Send>) {
+        self.release_after(Release::Call(then));
+    }
+
+    /// Queues `release` behind the batch being gathered, or behind the last one handed
+    /// over when nothing is being gathered; released by [`Journal::commit`] once durable.
+    fn release_after(&mut self, release: Release) {
+        let batch = if self.batch.is_empty() {
+            self.seq
+        } else {
+            self.seq + 1
+        };
+        self.uncommitted.push_back((batch, release));
     }
 
     /// Appends an alert transition: started firing at `since`, or resolved (`None`).
@@ -307,11 +359,14 @@ impl Journal {
     fn poll(&mut self) {
         let durable = self.progress.borrow_and_update().durable;
         self.durable = self.durable.max(durable);
-        while let Some(&(batch, ack)) = self.uncommitted.front()
+        while let Some(&(batch, _)) = self.uncommitted.front()
             && batch <= self.durable
         {
-            self.uncommitted.pop_front();
-            self.unsent.push_back(ack);
+            match self.uncommitted.pop_front() {
+                Some((_, Release::Ack(ack))) => self.unsent.push_back(ack),
+                Some((_, Release::Call(then))) => then(),
+                None => {}
+            }
         }
         self.send_acks();
     }
@@ -542,6 +597,19 @@ pub fn replay(state: &mut State, record: &Record<'_>, limits: &DecodeLimits, pre
         Record::Tick { at_ns } => {
             state.apply(&Input::Tick, Ts(*at_ns));
         }
+        Record::Refused {
+            received_at_ns,
+            source,
+            reason,
+        } => {
+            let source = Source::ALL
+                .into_iter()
+                .find(|s| s.index() == usize::from(*source));
+            let reason = Reason::from_index(usize::from(*reason));
+            if let (Some(source), Some(reason)) = (source, reason) {
+                state.apply(&Input::Rejected { source, reason }, Ts(*received_at_ns));
+            }
+        }
         // Alert transitions restore the engine's `since`, not the state.
         Record::Alert { .. } => {}
     }
@@ -556,6 +624,11 @@ mod tests {
 
     /// The committed checkpoint of the current format.
     const GOLDEN: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/checkpoint-v3.bin"
+    );
+    /// The committed checkpoint of format 2.
+    const GOLDEN_V2: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/checkpoint-v2.bin"
     );
@@ -728,7 +801,7 @@ mod tests {
     /// Fails when the encoding of `State` changed: see [`Checkpoint`]'s `Versioned` impl.
     /// `IOCD_BLESS=1` rewrites the file, for a new format only.
     #[test]
-    fn the_committed_format_2_checkpoint_reads_back_as_the_same_state() {
+    fn the_committed_format_3_checkpoint_reads_back_as_the_same_state() {
         let tmp = tempfile::tempdir().unwrap();
         let fresh = golden_checkpoint();
         let bytes = written(tmp.path(), &fresh);
@@ -753,6 +826,16 @@ mod tests {
             );
         }
         assert_eq!(decoded.alert_since, fresh.alert_since, "{CHANGED}");
+    }
+
+    /// A checkpoint of format 2 (before `mapping_failed`) is upgraded to the same state,
+    /// with no mapping failure counted.
+    #[test]
+    fn a_format_2_checkpoint_is_upgraded_to_the_same_state() {
+        let fresh = golden_checkpoint();
+        let decoded = read_golden(GOLDEN_V2);
+        assert_eq!(decoded.state, fresh.state);
+        assert_eq!(decoded.alert_since, fresh.alert_since);
     }
 
     /// A checkpoint of format 1 (iocd 0.1, before the period tallies) is upgraded: the

@@ -4,6 +4,8 @@
 //! Message = 0x01 | received_at_ns: i64 LE | topic_len: u32 LE | topic (UTF-8)
 //!                | payload_len: u32 LE | payload
 //! Tick    = 0x02 | at_ns: i64 LE
+//! Alert   = 0x03 | since_ns: i64 LE (i64::MIN: resolved) | id_len: u32 LE | id
+//! Refused = 0x04 | received_at_ns: i64 LE | source: u8 | reason: u8
 //! ```
 //!
 //! Nothing may follow a record's last field. A new kind of record takes a new kind byte;
@@ -16,6 +18,7 @@ use super::StoreError;
 const KIND_MESSAGE: u8 = 1;
 const KIND_TICK: u8 = 2;
 const KIND_ALERT: u8 = 3;
+const KIND_REFUSED: u8 = 4;
 
 /// One entry of the event log.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +37,18 @@ pub enum Record<'a> {
     Tick {
         /// The tick's instant, in nanoseconds since the Unix epoch.
         at_ns: i64,
+    },
+    /// A payload refused before it became contract events (a mapped input its mapping
+    /// could not map): replay counts the rejection again without the mapping, whose file
+    /// may have changed since. Mapped payloads that do map are logged as the contract
+    /// events they became ([`Record::Message`]).
+    Refused {
+        /// When iocd received it, in nanoseconds since the Unix epoch.
+        received_at_ns: i64,
+        /// The source it was for ([`crate::decode::Source::index`]).
+        source: u8,
+        /// Why ([`crate::decode::Reason::index`]).
+        reason: u8,
     },
     /// An alert started firing (`since_ns`) or resolved (`since_ns = None`): replay restores
     /// the `since` of the alerts firing at the crash.
@@ -67,6 +82,16 @@ impl Record<'_> {
                 out.push(KIND_TICK);
                 out.extend_from_slice(&at_ns.to_le_bytes());
             }
+            Record::Refused {
+                received_at_ns,
+                source,
+                reason,
+            } => {
+                out.push(KIND_REFUSED);
+                out.extend_from_slice(&received_at_ns.to_le_bytes());
+                out.push(*source);
+                out.push(*reason);
+            }
             Record::Alert { id, since_ns } => {
                 out.push(KIND_ALERT);
                 // i64::MIN is never a `since` (it is 1677), so it marks "resolved".
@@ -91,6 +116,11 @@ impl Record<'_> {
                 payload: Cow::Borrowed(r.prefixed()?),
             },
             KIND_TICK => Record::Tick { at_ns: r.i64()? },
+            KIND_REFUSED => Record::Refused {
+                received_at_ns: r.i64()?,
+                source: r.u8()?,
+                reason: r.u8()?,
+            },
             KIND_ALERT => {
                 let since = r.i64()?;
                 Record::Alert {
@@ -123,6 +153,15 @@ impl Record<'_> {
                 payload: Cow::Owned(payload.into_owned()),
             },
             Record::Tick { at_ns } => Record::Tick { at_ns },
+            Record::Refused {
+                received_at_ns,
+                source,
+                reason,
+            } => Record::Refused {
+                received_at_ns,
+                source,
+                reason,
+            },
             Record::Alert { id, since_ns } => Record::Alert {
                 id: Cow::Owned(id.into_owned()),
                 since_ns,

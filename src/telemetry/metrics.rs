@@ -18,6 +18,13 @@ pub const DISCONNECT_CAUSES: [&str; 7] = [
 ];
 /// The `result` values of `iocd_directory_reloads_total`.
 pub const RELOAD_RESULTS: [&str; 2] = ["ok", "refused"];
+/// The `transport` values of `iocd_ingest_items_total`.
+pub const TRANSPORTS: [&str; 3] = ["mqtt", "http", "poll"];
+/// The `outcome` values of `iocd_ingest_items_total`.
+pub const ITEM_OUTCOMES: [&str; 3] = ["accepted", "duplicate", "rejected"];
+/// The `outcome` values of `iocd_mapping_records_total`: a contract event built, a record
+/// with no contract type (counted, nothing applied), a record the mapping could not map.
+pub const MAPPING_OUTCOMES: [&str; 3] = ["event", "skipped", "failed"];
 /// The `reason` values of `iocd_ws_rejected_total`.
 pub const WS_REJECT_REASONS: [&str; 3] = ["max_clients", "unauthorized", "origin"];
 
@@ -70,6 +77,19 @@ pub struct SelfMetrics {
     /// Reloads of the agency directory, by `result` (`ok`, `refused`: a bad file, the
     /// previous directory kept).
     pub directory_reloads: IntCounterVec,
+    /// Reloads of the mappings directory, by `result` (as the agency directory's).
+    pub mapping_reloads: IntCounterVec,
+    /// Records of mapped payloads, by `mapping` and `outcome` ([`MAPPING_OUTCOMES`]).
+    pub mapping_records: IntCounterVec,
+    /// Items taken in (contract events, mapped events, refused payloads), by `transport`
+    /// ([`TRANSPORTS`]) and `outcome` ([`ITEM_OUTCOMES`]).
+    pub ingest_items: IntCounterVec,
+    /// Per poller (`mapping`): Unix time of the last successful poll.
+    pub poll_last_success: prometheus::IntGaugeVec,
+    /// Per poller (`mapping`): seconds between now and the watermark's time, when it is one.
+    pub poll_lag_seconds: prometheus::IntGaugeVec,
+    /// Per poller (`mapping`): polls that failed.
+    pub poll_errors: IntCounterVec,
 }
 
 impl SelfMetrics {
@@ -141,7 +161,70 @@ impl SelfMetrics {
             "result",
             &RELOAD_RESULTS,
         );
+        let mapping_reloads = labelled(
+            "iocd_mapping_reloads_total",
+            "Reloads of the mappings directory, by result (refused: a bad file, the previous mappings kept).",
+            "result",
+            &RELOAD_RESULTS,
+        );
+        let mapping_records = IntCounterVec::new(
+            Opts::new(
+                "iocd_mapping_records_total",
+                "Records of mapped payloads, by mapping and outcome (event, skipped: no contract type, failed: dead-lettered as mapping_failed).",
+            ),
+            &["mapping", "outcome"],
+        )
+        .expect("constant metric name is valid");
+        registry
+            .register(Box::new(mapping_records.clone()))
+            .expect("metric registered once");
+        let ingest_items = IntCounterVec::new(
+            Opts::new(
+                "iocd_ingest_items_total",
+                "Items taken in, by transport (mqtt, http, poll) and outcome (accepted, duplicate, rejected).",
+            ),
+            &["transport", "outcome"],
+        )
+        .expect("constant metric name is valid");
+        registry
+            .register(Box::new(ingest_items.clone()))
+            .expect("metric registered once");
+        for t in TRANSPORTS {
+            for o in ITEM_OUTCOMES {
+                ingest_items.with_label_values(&[t, o]);
+            }
+        }
+        let per_poller = |name: &str, help: &str| {
+            let g = prometheus::IntGaugeVec::new(Opts::new(name, help), &["mapping"])
+                .expect("constant metric name is valid");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("metric registered once");
+            g
+        };
+        let poll_last_success = per_poller(
+            "iocd_poll_last_success_timestamp_seconds",
+            "Unix time of each poller's last successful poll.",
+        );
+        let poll_lag_seconds = per_poller(
+            "iocd_poll_lag_seconds",
+            "How far each poller's watermark is behind now, in seconds, when the watermark is a time.",
+        );
+        let poll_errors = IntCounterVec::new(
+            Opts::new("iocd_poll_errors_total", "Polls that failed, per poller."),
+            &["mapping"],
+        )
+        .expect("constant metric name is valid");
+        registry
+            .register(Box::new(poll_errors.clone()))
+            .expect("metric registered once");
         Self {
+            mapping_reloads,
+            mapping_records,
+            ingest_items,
+            poll_last_success,
+            poll_lag_seconds,
+            poll_errors,
             directory_reloads,
             ws_clients: gauge("iocd_ws_clients", "WebSocket clients connected now."),
             ws_rejected,

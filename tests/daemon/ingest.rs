@@ -404,6 +404,16 @@ fn readme_metrics() -> std::collections::BTreeSet<String> {
     names
 }
 
+/// A vendor API that has nothing new: `{"items": []}` on any path.
+async fn empty_vendor_api() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app =
+        axum::Router::new().fallback(|| async { axum::Json(serde_json::json!({"items": []})) });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    port
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_lists_exactly_the_metrics_served() {
     let broker = TestBroker::start();
@@ -415,7 +425,36 @@ async fn the_readme_lists_exactly_the_metrics_served() {
     settings.directory.directory = std::sync::Arc::new(
         iocd::directory::Directory::read(&example).expect("the example directory is valid"),
     );
+    // With the shipped mappings and a poller, so that the mapping and poller families have
+    // series.
+    let mappings = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for entry in std::fs::read_dir(root.join("config/mappings")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, mappings.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let port = empty_vendor_api().await;
+    let soc = std::fs::read_to_string(root.join("config/mappings/soc-generic.toml")).unwrap();
+    let polled = soc.replace("name = \"soc-generic\"", "name = \"soc-poll\"").replace(
+        "[input]\nhttp = true",
+        &format!(
+            "[input.poll]\nurl = \"http://127.0.0.1:{port}/alerts?since={{since}}\"\nwatermark = \"/ts\"\nsince = \"2026-12-01T00:00:00+07:00\""
+        ),
+    );
+    assert!(polled.contains("[input.poll]"));
+    std::fs::write(mappings.path().join("soc-poll.toml"), polled).unwrap();
+    settings.mappings.dir = Some(mappings.path().to_owned());
+    settings.mappings.mappings = std::sync::Arc::new(
+        iocd::decode::mapping::Mappings::read_dir(mappings.path(), &settings.mqtt.prefix).unwrap(),
+    );
     let app = spawn_app(settings).await;
+    let polled = crate::helpers::poll_until(
+        std::time::Duration::from_secs(20),
+        || app.metric(r#"iocd_poll_last_success_timestamp_seconds{mapping="soc-poll"}"#),
+        |t| *t > 0.0,
+    )
+    .await;
+    assert!(polled > 0.0, "the poller succeeded once");
     let p = app.prefix.clone();
     let client = TestClient::connect(&broker, &[]).await;
     publish_scripts(&client, &p).await;

@@ -33,6 +33,7 @@ mod embedded;
 mod flood;
 mod ingest;
 mod ingest_mqtt;
+mod mapped;
 mod mapping;
 mod process;
 mod secure;

@@ -380,7 +380,7 @@ impl MqttIngest {
                 }
                 Ok(event) => {
                     let epoch = self.epoch_of(&event);
-                    if let Action::Forward(publish) = classify(event, &self.inputs) {
+                    if let Action::Forward(publish) = classify(event, &self.inputs, &self.mapped) {
                         let _ = self.forward(publish, epoch);
                     }
                 }

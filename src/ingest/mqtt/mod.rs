@@ -85,8 +85,14 @@ pub struct MqttIngest {
     client: AsyncClient,
     /// `host:port`, for the tracing span.
     broker: String,
-    /// `{prefix}/onestop/#` and the others.
+    /// `{prefix}/onestop/#` and the others, then the mappings' filters.
     filters: Vec<String>,
+    /// The mappings' MQTT filters (their messages are inputs too).
+    mapped: Vec<String>,
+    /// The mappings, reloaded while running: a change of their filters is subscribed at once.
+    mappings: Option<watch::Receiver<Arc<crate::decode::mapping::Mappings>>>,
+    /// Whether the input subscriptions are in place (a change of filters resubscribes).
+    subscribed: bool,
     /// `{prefix}/onestop` and the others: a topic is an input when it is one of these or
     /// lies under one.
     inputs: Vec<String>,
@@ -138,14 +144,71 @@ enum Action {
 }
 
 /// Sorts an event from rumqttc into what ingest does with it.
-fn classify(event: Event, inputs: &[String]) -> Action {
+fn classify(event: Event, inputs: &[String], mapped: &[String]) -> Action {
     match event {
         Event::Incoming(Incoming::ConnAck(ack)) => Action::Connected(ack),
         Event::Incoming(Incoming::SubAck(ack)) => Action::Subscribed(ack),
-        Event::Incoming(Incoming::Publish(p)) if is_input(&p.topic, inputs) => Action::Forward(p),
+        Event::Incoming(Incoming::Publish(p))
+            if is_input(&p.topic, inputs)
+                || mapped
+                    .iter()
+                    .any(|f| crate::decode::mapping::set::topic_matches(f, &p.topic)) =>
+        {
+            Action::Forward(p)
+        }
         Event::Incoming(Incoming::Publish(p)) if p.topic == SYS_DROPPED => Action::BrokerDropped(p),
         Event::Incoming(Incoming::Publish(p)) => Action::Foreign(p),
         Event::Incoming(_) | Event::Outgoing(_) => Action::Nothing,
+    }
+}
+
+/// The mappings' filters changed: takes them into `filters` (after the contract's) and
+/// `mapped`; when `subscribed`, unsubscribes the filters no mapping names any more and
+/// subscribes to the new set (the contract filters with them, so that a SUBACK of one
+/// filter is never taken for the `$SYS` one). Returns whether the subscribe is due still
+/// (the request queue was full).
+fn refilter(
+    client: &AsyncClient,
+    (filters, current): (&mut Vec<String>, &mut Vec<String>),
+    mappings: Option<&mut watch::Receiver<Arc<crate::decode::mapping::Mappings>>>,
+    subscribed: bool,
+) -> bool {
+    let Some(mappings) = mappings else {
+        return false;
+    };
+    let mapped = mappings.borrow_and_update().mqtt_filters();
+    if mapped == *current {
+        return false;
+    }
+    let gone: Vec<String> = current
+        .iter()
+        .filter(|f| !mapped.contains(f))
+        .cloned()
+        .collect();
+    let contract = filters.len() - current.len();
+    filters.truncate(contract);
+    filters.extend(mapped.iter().cloned());
+    *current = mapped;
+    if !subscribed {
+        return false;
+    }
+    info!(filters = ?filters, gone = ?gone, "The mappings' topics changed: subscribing again.");
+    for filter in gone {
+        let _ = client.try_unsubscribe(filter);
+    }
+    let all = filters
+        .iter()
+        .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
+    client.try_subscribe_many(all).is_err()
+}
+
+/// The next change of the mappings, when they are watched.
+async fn mappings_changed(
+    rx: &mut Option<watch::Receiver<Arc<crate::decode::mapping::Mappings>>>,
+) -> Option<()> {
+    match rx {
+        Some(rx) => rx.changed().await.ok(),
+        None => std::future::pending().await,
     }
 }
 
@@ -205,6 +268,9 @@ impl MqttIngest {
                 .map(|f| f.trim_end_matches("/#").to_owned())
                 .collect(),
             filters,
+            mapped: Vec::new(),
+            mappings: None,
+            subscribed: false,
             persistent: settings.persistent_session,
             handoff: Handoff::new(tx, acker, &metrics),
             link: Link {
@@ -265,6 +331,15 @@ impl MqttIngest {
                             return queue_closed();
                         }
                     }
+                    Some(()) = mappings_changed(&mut self.mappings) => {
+                        let due = refilter(
+                            &self.client,
+                            (&mut self.filters, &mut self.mapped),
+                            self.mappings.as_mut(),
+                            self.subscribed,
+                        );
+                        self.subscribe_due |= due;
+                    }
                 }
             }
         };
@@ -295,7 +370,7 @@ impl MqttIngest {
     }
 
     fn act(&mut self, event: Event, epoch: u64) -> Flow {
-        match classify(event, &self.inputs) {
+        match classify(event, &self.inputs, &self.mapped) {
             Action::Connected(ack) => self.on_connack(&ack),
             Action::Subscribed(ack) if ack.return_codes.len() == 1 => Self::on_sys_suback(&ack),
             Action::Subscribed(ack) => self.on_suback(&ack),
@@ -362,12 +437,27 @@ impl MqttIngest {
             self.link.update(|s| s.subscribed = false);
             self.subscribe();
         } else {
+            self.subscribed = true;
             self.link.update(|s| s.subscribed = true);
             info!(
                 epoch = self.epoch,
                 "The broker kept the session; the subscriptions stand."
             );
         }
+    }
+
+    /// Takes the MQTT filters of `mappings` as inputs too, and their changes on reload.
+    pub fn set_mappings(
+        &mut self,
+        mappings: watch::Receiver<Arc<crate::decode::mapping::Mappings>>,
+    ) {
+        self.mappings = Some(mappings);
+        refilter(
+            &self.client,
+            (&mut self.filters, &mut self.mapped),
+            self.mappings.as_mut(),
+            false,
+        );
     }
 
     /// Queues the SUBSCRIBE without waiting; if the request queue is full, it is retried on
@@ -405,6 +495,7 @@ impl MqttIngest {
             warn!(codes = ?ack.return_codes, "The broker granted QoS 0 only; messages can be lost.");
         }
         self.link.update(|s| s.subscribed = true);
+        self.subscribed = true;
         info!(filters = ?self.filters, "Subscribed to the input topics.");
         // Mosquitto counts the QoS 1 messages it dropped for full client queues here; a
         // broker whose ACL forbids it answers with a failure, which only means no figure.
@@ -429,6 +520,7 @@ impl MqttIngest {
             .with_label_values(&[disconnect_cause(err)])
             .inc();
         self.subscribe_due = false;
+        self.subscribed = false;
         self.link.update(|s| {
             s.connected = false;
             s.subscribed = false;

@@ -141,7 +141,15 @@ pub fn tls_config(ca_file: &str) -> Result<TlsConfiguration, IngestError> {
     } else {
         file_roots(ca_file)?
     };
-    let config = rustls::ClientConfig::builder()
+    // The provider is named, not taken from the process: the pollers' HTTP client brings a
+    // second one (ring), and with two compiled in rustls cannot choose by itself.
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| IngestError::Setting {
+            key: "url",
+            reason: format!("TLS cannot be set up: {e}"),
+        })?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(TlsConfiguration::Rustls(Arc::new(config)))

@@ -74,9 +74,16 @@ pub fn test_settings(broker: &TestBroker) -> Settings {
 
 /// Builds and runs the daemon with `settings`, and waits until it is ready.
 pub async fn spawn_app(settings: Settings) -> TestApp {
+    Box::pin(spawn_app_in(settings, None)).await
+}
+
+/// [`spawn_app`] with a data directory (durable mode) when one is given.
+pub async fn spawn_app_in(settings: Settings, data_dir: Option<std::path::PathBuf>) -> TestApp {
     init_logs();
     let prefix = settings.mqtt.prefix.clone();
-    let app = App::build(settings, None).await.expect("app builds");
+    let app = Box::pin(App::build(settings, data_dir))
+        .await
+        .expect("app builds");
     let addr = app.local_addr().expect("bound");
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until_stopped(async {

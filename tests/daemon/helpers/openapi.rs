@@ -74,6 +74,12 @@ fn escape(token: &str) -> String {
 /// must validate against the response's `application/json` schema. A response documented
 /// with another content type only has its path and status checked.
 pub fn assert_matches_openapi(path: &str, status: u16, body: &str) {
+    assert_operation_answer("get", path, status, body);
+}
+
+/// [`assert_matches_openapi`] for the operation `method` (lower case: `get`, `post`).
+pub fn assert_operation_answer(method: &str, path: &str, status: u16, body: &str) {
+    let op = method.to_uppercase();
     let api = openapi();
     let path = path.split('?').next().unwrap_or(path);
     // A templated path (`/api/v1/agencies/{code}`) matches any value of its parameters.
@@ -90,8 +96,8 @@ pub fn assert_matches_openapi(path: &str, status: u16, body: &str) {
             })
         })
         .map_or(path, String::as_str);
-    let Some(operation) = api.doc["paths"][path].get("get") else {
-        panic!("docs/openapi.json documents no `GET {path}`");
+    let Some(operation) = api.doc["paths"][path].get(method) else {
+        panic!("docs/openapi.json documents no `{op} {path}`");
     };
     let responses = &operation["responses"];
     let range = format!("{}XX", status / 100);
@@ -99,10 +105,10 @@ pub fn assert_matches_openapi(path: &str, status: u16, body: &str) {
         .into_iter()
         .find(|k| responses.get(k).is_some())
     else {
-        panic!("docs/openapi.json documents no {status} answer to `GET {path}`; body: {body}");
+        panic!("docs/openapi.json documents no {status} answer to `{op} {path}`; body: {body}");
     };
     // Where the response object is, as a pointer into the document; follow `$ref`s.
-    let mut pointer = format!("/paths/{}/get/responses/{key}", escape(path));
+    let mut pointer = format!("/paths/{}/{method}/responses/{key}", escape(path));
     loop {
         let response = api.doc.pointer(&pointer).unwrap();
         match response.get("$ref").and_then(Value::as_str) {
@@ -122,7 +128,7 @@ pub fn assert_matches_openapi(path: &str, status: u16, body: &str) {
         return;
     }
     let instance: Value = serde_json::from_str(body).unwrap_or_else(|e| {
-        panic!("`GET {path}` answered {status} with a body that is not JSON ({e}): {body}")
+        panic!("`{op} {path}` answered {status} with a body that is not JSON ({e}): {body}")
     });
     // A URI fragment: the braces of a templated path are percent-encoded.
     let fragment = pointer.replace('{', "%7B").replace('}', "%7D");
@@ -142,7 +148,7 @@ pub fn assert_matches_openapi(path: &str, status: u16, body: &str) {
         .collect();
     assert!(
         problems.is_empty(),
-        "`GET {path}` answered {status} with a body that does not match docs/openapi.json \
+        "`{op} {path}` answered {status} with a body that does not match docs/openapi.json \
          ({uri}):\n{}\nbody: {body}",
         problems.join("\n")
     );

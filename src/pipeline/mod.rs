@@ -17,15 +17,23 @@ use crate::decode::{DecodeError, DecodeLimits, Source};
 use crate::derive::alerts::{Alert, AlertState, Rule};
 use crate::derive::snapshot::Snapshot;
 use crate::derive::{Deriver, POSSIBLE_GAP_SECS, Transition, View};
+use prometheus::IntCounter;
+
+use crate::decode::mapping::Mappings;
 use crate::ingest::RawMessage;
 use crate::ingest::deadletter::DeadLetters;
+use crate::ingest::push::{self, Status, Transport};
 use crate::state::query::Query;
 use crate::state::{Input, Processed, State};
 use crate::telemetry::SelfMetrics;
 use crate::time::Ts;
 
+mod intake;
+
 /// Messages taken off the queue per wake-up; bounds the time between ticks under load.
 const BATCH: usize = 512;
+/// The largest mapped payload taken unless configured (`[mappings] max_payload_bytes`).
+const DEFAULT_MAPPED_MAX_BYTES: usize = 1 << 20;
 /// Ticks between two housekeeping passes (pruning windows, forgetting closed items).
 const HOUSEKEEPING_EVERY_TICKS: u32 = 120;
 
@@ -47,6 +55,14 @@ pub struct Pipeline {
     reject_log: RejectLog,
     alert_log: AlertLog,
     eviction_log: EvictionLog,
+    /// The mappings (reloaded while running); `None`: no mapped inputs.
+    mappings: Option<watch::Receiver<Arc<Mappings>>>,
+    /// HTTP pushes and pollers' fetches; `None`: none configured.
+    requests: Option<mpsc::Receiver<push::Request>>,
+    /// `[mappings] max_payload_bytes`.
+    mapped_max_bytes: usize,
+    /// `iocd_ingest_items_total` by transport and outcome (accepted, duplicate, rejected).
+    items: [[IntCounter; 3]; 3],
 }
 
 /// Where the pipeline publishes, and what it answers.
@@ -81,7 +97,19 @@ impl Pipeline {
         tick: Duration,
         metrics: SelfMetrics,
     ) -> Self {
+        let items = std::array::from_fn(|t| {
+            std::array::from_fn(|o| {
+                metrics.ingest_items.with_label_values(&[
+                    crate::telemetry::metrics::TRANSPORTS[t],
+                    crate::telemetry::metrics::ITEM_OUTCOMES[o],
+                ])
+            })
+        });
         Self {
+            mappings: None,
+            requests: None,
+            mapped_max_bytes: DEFAULT_MAPPED_MAX_BYTES,
+            items,
             rx,
             state,
             limits,
@@ -112,6 +140,10 @@ impl Pipeline {
                     }
                     self.metrics.pipeline_dequeued.inc_by(n as u64);
                     for msg in batch.drain(..) {
+                        if let Some(mapping) = self.mapping_for(&msg.topic) {
+                            self.mapped_message(msg, &mapping).await;
+                            continue;
+                        }
                         if let Some(journal) = &mut self.journal {
                             journal.message(&msg);
                         }
@@ -123,6 +155,12 @@ impl Pipeline {
                     }
                 }
                 Some(query) = self.outputs.queries.recv() => self.answer(query),
+                Some(request) = next_request(&mut self.requests) => {
+                    self.request(request).await;
+                    if let Some(journal) = &mut self.journal {
+                        journal.commit();
+                    }
+                }
                 // A batch made durable by the log thread: its acks go out now.
                 () = async {
                     match &mut self.journal {
@@ -156,6 +194,19 @@ impl Pipeline {
         self.state
     }
 
+    /// Takes mapped inputs: MQTT topics the mappings name, and `requests` (HTTP push,
+    /// pollers); mapped payloads larger than `max_bytes` are refused as `too_large`.
+    pub fn set_intake(
+        &mut self,
+        mappings: watch::Receiver<Arc<Mappings>>,
+        requests: mpsc::Receiver<push::Request>,
+        max_bytes: usize,
+    ) {
+        self.mappings = Some(mappings);
+        self.requests = Some(requests);
+        self.mapped_max_bytes = max_bytes;
+    }
+
     /// Logs every message and tick to `journal` before acknowledging it (durable mode).
     pub fn set_journal(&mut self, journal: crate::store::Journal) {
         self.journal = Some(journal);
@@ -177,10 +228,7 @@ impl Pipeline {
             .gap
             .1
             .is_some_and(|at| now < at.plus_secs(POSSIBLE_GAP_SECS));
-        if self.outputs.directory.has_changed().unwrap_or(false) {
-            let directory = Arc::clone(&self.outputs.directory.borrow_and_update());
-            self.outputs.deriver.set_directory(directory);
-        }
+        self.refresh_directory();
         let previous = self.outputs.snapshots.borrow().clone();
         let derived = self
             .outputs
@@ -270,21 +318,36 @@ impl Pipeline {
         }
     }
 
+    /// Takes a reloaded agency directory into use.
+    fn refresh_directory(&mut self) {
+        if self.outputs.directory.has_changed().unwrap_or(false) {
+            let directory = Arc::clone(&self.outputs.directory.borrow_and_update());
+            self.outputs.deriver.set_directory(directory);
+        }
+    }
+
     /// Decodes and applies one message; a rejected one is logged and dead-lettered.
     async fn handle(&mut self, msg: &RawMessage) {
         match self.state.process(msg.into(), &self.prefix, &self.limits) {
-            Processed::Applied(_) => {}
+            Processed::Applied(crate::state::Outcome::Duplicate) => {
+                self.count(Transport::Mqtt, Status::Duplicate);
+            }
+            Processed::Applied(_) => self.count(Transport::Mqtt, Status::Accepted),
             Processed::Ignored => {
                 debug!(topic = %msg.topic, "Message outside the input topics ignored.");
             }
             Processed::Rejected { source, error } => {
-                self.reject_log
-                    .record(source, &msg.topic, &error, msg.received_at);
-                self.dead_letters
-                    .publish(source, msg, &error, self.limits.max_payload_bytes)
-                    .await;
+                self.reject(source, msg, &error, Transport::Mqtt).await;
             }
         }
+    }
+}
+
+/// The next request, when requests are taken at all.
+async fn next_request(rx: &mut Option<mpsc::Receiver<push::Request>>) -> Option<push::Request> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -1,0 +1,334 @@
+//! What the pipeline takes in besides contract messages off the broker: payloads for a
+//! mapping (on a mapped MQTT topic, pushed over HTTP or fetched by a poller) and contract
+//! events pushed over HTTP.
+//!
+//! A mapped payload is logged as the contract events it became, not as it came: replay
+//! then needs neither the mapping nor the agency directory, whose files may have changed
+//! since. A payload or record the mapping cannot map is logged as a refusal
+//! ([`crate::store::Record::Refused`]), counted and dead-lettered with reason
+//! `mapping_failed` and a detail naming the mapping, the record and the field.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::Value;
+use tracing::debug;
+
+use super::Pipeline;
+use crate::decode::mapping::{Context, Mapped, Mapping};
+use crate::decode::{DecodeError, Reason, Source};
+use crate::ingest::RawMessage;
+use crate::ingest::push::{ItemOutcome, Items, Request, Status, Transport};
+use crate::state::{Input, Outcome, Processed};
+use crate::time::Ts;
+
+/// Where one item came from and where its dead letter says it did.
+#[derive(Clone, Copy)]
+pub(super) struct Origin<'a> {
+    pub transport: Transport,
+    /// The MQTT topic or the HTTP route / poller URL.
+    pub topic: &'a str,
+    pub received_at: Ts,
+}
+
+impl Pipeline {
+    /// A message on a topic one of the mappings names: mapped, each event applied, and its
+    /// acknowledgement sent once all of them are durable.
+    pub(super) async fn mapped_message(&mut self, msg: RawMessage, mapping: &Mapping) {
+        let origin = Origin {
+            transport: Transport::Mqtt,
+            topic: &msg.topic,
+            received_at: msg.received_at,
+        };
+        self.take_mapped(mapping, &msg.payload, origin, 0, None)
+            .await;
+        if let (Some(ack), Some(journal)) = (msg.ack, &mut self.journal) {
+            journal.ack_after(ack);
+        }
+    }
+
+    /// A request (HTTP push or a poller): every item taken in, and the answer sent once
+    /// all of them are durable.
+    pub(super) async fn request(&mut self, req: Request) {
+        let Request {
+            items,
+            payloads,
+            transport,
+            origin,
+            reply,
+        } = req;
+        let received_at = Ts::now();
+        let origin = Origin {
+            transport,
+            topic: &origin,
+            received_at,
+        };
+        let mut outcomes = Vec::with_capacity(payloads.len());
+        for (i, payload) in payloads.into_iter().enumerate() {
+            match &items {
+                Items::Contract(source) => {
+                    let outcome = self.take_contract(*source, payload, origin, None).await;
+                    outcomes.push(ItemOutcome {
+                        item: i,
+                        record: None,
+                        ..outcome
+                    });
+                }
+                Items::Mapped(mapping) => {
+                    self.take_mapped(mapping, &payload, origin, i, Some(&mut outcomes))
+                        .await;
+                }
+            }
+        }
+        let answer = move || {
+            let _ = reply.send(outcomes);
+        };
+        match &mut self.journal {
+            Some(journal) => journal.after_durable(Box::new(answer)),
+            None => answer(),
+        }
+    }
+
+    /// One contract event: logged under `{prefix}/{source}/{transport}` (or the mapping's
+    /// topic), decoded and applied; a rejection is dead-lettered with `origin` as its topic.
+    async fn take_contract(
+        &mut self,
+        source: Source,
+        payload: Bytes,
+        origin: Origin<'_>,
+        mapping: Option<&str>,
+    ) -> ItemOutcome {
+        let topic = match mapping {
+            Some(name) => format!("{}/{}/mapped/{name}", self.prefix, source.as_str()),
+            None => format!(
+                "{}/{}/{}",
+                self.prefix,
+                source.as_str(),
+                origin.transport.as_str()
+            ),
+        };
+        let msg = RawMessage {
+            topic,
+            payload,
+            received_at: origin.received_at,
+            ack: None,
+        };
+        if let Some(journal) = &mut self.journal {
+            journal.message(&msg);
+        }
+        let processed = self
+            .state
+            .process((&msg).into(), &self.prefix, &self.limits);
+        let status = match processed {
+            Processed::Applied(Outcome::Duplicate) => Status::Duplicate,
+            Processed::Applied(_) | Processed::Ignored => Status::Accepted,
+            Processed::Rejected { source, error } => {
+                let outcome = rejected_outcome(&error);
+                let letter = RawMessage {
+                    topic: origin.topic.to_owned(),
+                    ..msg
+                };
+                self.reject(source, &letter, &error, origin.transport).await;
+                return outcome;
+            }
+        };
+        self.count(origin.transport, status);
+        ItemOutcome {
+            item: 0,
+            record: None,
+            status,
+            event_id: None,
+            reason: None,
+            detail: None,
+        }
+    }
+
+    /// One payload for `mapping`: each record mapped and taken in as a contract event, or
+    /// refused; with `outcomes`, what became of each record is pushed there (as `item`).
+    async fn take_mapped(
+        &mut self,
+        mapping: &Mapping,
+        payload: &Bytes,
+        origin: Origin<'_>,
+        item: usize,
+        mut outcomes: Option<&mut Vec<ItemOutcome>>,
+    ) {
+        let source = mapping.source;
+        let body = if payload.len() > self.mapped_max_bytes {
+            Err(DecodeError {
+                reason: Reason::TooLarge,
+                detail: format!(
+                    "payload of {} bytes exceeds the mapped payload limit of {} ([mappings] max_payload_bytes)",
+                    payload.len(),
+                    self.mapped_max_bytes
+                ),
+            })
+        } else {
+            serde_json::from_slice::<Value>(payload).map_err(|e| DecodeError {
+                reason: Reason::InvalidJson,
+                detail: format!("mapping {}: not JSON: {e}", mapping.name),
+            })
+        };
+        self.refresh_directory();
+        let tz = self.state.params().cal.tz().clone();
+        let records = body.and_then(|body| {
+            let cx = Context {
+                tz: &tz,
+                directory: self.outputs.deriver.directory(),
+            };
+            mapping
+                .map_each(&body, cx)
+                .map_err(|e| DecodeError {
+                    reason: Reason::MappingFailed,
+                    detail: e.to_string(),
+                })
+                .map(|records| (body, records))
+        });
+        let (body, records) = match records {
+            Ok(r) => r,
+            Err(error) => {
+                let outcome = self
+                    .refuse(source, payload.clone(), &error, origin, &mapping.name)
+                    .await;
+                if let Some(out) = outcomes {
+                    out.push(ItemOutcome { item, ..outcome });
+                }
+                return;
+            }
+        };
+        let counters = self.metrics.mapping_records.clone();
+        for (record, result) in records.into_iter().enumerate() {
+            let outcome = match result {
+                Ok(Mapped::Event(event)) => {
+                    counters.with_label_values(&[&mapping.name, "event"]).inc();
+                    let event_id = event
+                        .get("event_id")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    let bytes = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
+                    let outcome = self
+                        .take_contract(source, bytes, origin, Some(&mapping.name))
+                        .await;
+                    ItemOutcome {
+                        event_id,
+                        ..outcome
+                    }
+                }
+                Ok(Mapped::Skipped { why, .. }) => {
+                    counters
+                        .with_label_values(&[&mapping.name, "skipped"])
+                        .inc();
+                    debug!(mapping = %mapping.name, record, why = %why, "Mapped record skipped.");
+                    ItemOutcome {
+                        item: 0,
+                        record: None,
+                        status: Status::Skipped,
+                        event_id: None,
+                        reason: None,
+                        detail: Some(why),
+                    }
+                }
+                Err(e) => {
+                    counters.with_label_values(&[&mapping.name, "failed"]).inc();
+                    let error = DecodeError {
+                        reason: Reason::MappingFailed,
+                        detail: e.to_string(),
+                    };
+                    let record_bytes = mapping
+                        .record_at(&body, record)
+                        .and_then(|r| serde_json::to_vec(r).ok())
+                        .map_or_else(|| payload.clone(), Bytes::from);
+                    self.refuse(source, record_bytes, &error, origin, &mapping.name)
+                        .await
+                }
+            };
+            if let Some(out) = outcomes.as_deref_mut() {
+                out.push(ItemOutcome {
+                    item,
+                    record: Some(record),
+                    ..outcome
+                });
+            }
+        }
+    }
+
+    /// A payload or record refused before it became a contract event: logged as a
+    /// refusal, counted, dead-lettered.
+    async fn refuse(
+        &mut self,
+        source: Source,
+        payload: Bytes,
+        error: &DecodeError,
+        origin: Origin<'_>,
+        mapping: &str,
+    ) -> ItemOutcome {
+        if let Some(journal) = &mut self.journal {
+            journal.refused(source, error.reason, origin.received_at);
+        }
+        self.state.apply(
+            &Input::Rejected {
+                source,
+                reason: error.reason,
+            },
+            origin.received_at,
+        );
+        if error.reason == Reason::MappingFailed || error.reason == Reason::InvalidJson {
+            debug!(mapping, error = %error, "Mapped payload refused.");
+        }
+        let letter = RawMessage {
+            topic: origin.topic.to_owned(),
+            payload,
+            received_at: origin.received_at,
+            ack: None,
+        };
+        self.reject(source, &letter, error, origin.transport).await;
+        rejected_outcome(error)
+    }
+
+    /// A rejection: logged at a bounded rate, counted by transport, dead-lettered.
+    pub(super) async fn reject(
+        &mut self,
+        source: Source,
+        msg: &RawMessage,
+        error: &DecodeError,
+        transport: Transport,
+    ) {
+        self.count(transport, Status::Rejected);
+        self.reject_log
+            .record(source, &msg.topic, error, msg.received_at);
+        self.dead_letters
+            .publish(source, msg, error, self.limits.max_payload_bytes)
+            .await;
+    }
+
+    /// Counts an item in `iocd_ingest_items_total`.
+    pub(super) fn count(&self, transport: Transport, status: Status) {
+        let outcome = match status {
+            Status::Accepted => 0,
+            Status::Duplicate => 1,
+            Status::Rejected => 2,
+            Status::Skipped => return,
+        };
+        self.items[transport.index()][outcome].inc();
+    }
+
+    /// The mapping whose MQTT filters match `topic`, when `topic` is not a contract topic.
+    pub(super) fn mapping_for(&mut self, topic: &str) -> Option<Arc<Mapping>> {
+        if crate::decode::source_of(topic, &self.prefix).is_some() {
+            return None;
+        }
+        let mappings = self.mappings.as_ref()?.borrow();
+        mappings.for_topic(topic).cloned()
+    }
+}
+
+fn rejected_outcome(error: &DecodeError) -> ItemOutcome {
+    ItemOutcome {
+        item: 0,
+        record: None,
+        status: Status::Rejected,
+        event_id: None,
+        reason: Some(error.reason.as_str()),
+        detail: Some(error.detail.clone()),
+    }
+}

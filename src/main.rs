@@ -362,17 +362,24 @@ fn mapping_check(args: &MappingCheckArgs) -> Result<(), Failure> {
         .with_context(|| format!("unknown time zone {}", args.timezone))
         .map_err(Failure::Config)?;
     let payload = read(&args.payload)?;
-    let body: serde_json::Value = serde_json::from_slice(&payload)
-        .map_err(|e| Failure::Config(anyhow::anyhow!("invalid_json: {e}")))?;
     let mapped = mapping
         .map_each(
-            &body,
+            &payload,
             Context {
                 tz: &tz,
                 directory: &directory,
             },
         )
-        .map_err(|e| Failure::Config(anyhow::anyhow!("mapping_failed: {e}")))?;
+        .map_err(|e| {
+            Failure::Config(match e {
+                iocd::decode::mapping::PayloadError::NotJson(e) => {
+                    anyhow::anyhow!("invalid_json: {e}")
+                }
+                iocd::decode::mapping::PayloadError::Mapping(e) => {
+                    anyhow::anyhow!("mapping_failed: {e}")
+                }
+            })
+        })?;
     let limits = iocd::decode::DecodeLimits::default();
     let mut out = std::io::stdout().lock();
     let mut rejected = 0;
@@ -385,10 +392,7 @@ fn mapping_check(args: &MappingCheckArgs) -> Result<(), Failure> {
                 line
             }
             Ok(Mapped::Skipped { record, why }) => format!("# record {record}: skipped, {why}"),
-            Ok(Mapped::Event(event)) => {
-                let bytes = serde_json::to_vec(&event)
-                    .context("cannot encode")
-                    .map_err(Failure::Runtime)?;
+            Ok(Mapped::Event { json: bytes, .. }) => {
                 match iocd::decode::decode(mapping.source, &bytes, iocd::time::Ts::now(), &limits) {
                     Ok(_) => String::from_utf8_lossy(&bytes).into_owned(),
                     Err(e) => {

@@ -13,11 +13,15 @@
 //!
 //! The format is in `docs/integrations.md`; `config/mappings/` holds the shipped mappings.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use lazy::Scalar;
 
 use super::Source;
 use crate::directory::{Directory, Named};
@@ -282,11 +286,25 @@ impl fmt::Display for MappingError {
 
 impl std::error::Error for MappingError {}
 
+/// Why a payload gave no records at all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PayloadError {
+    /// It is not JSON (the reason `invalid_json`): what the parser says.
+    NotJson(String),
+    /// Its records pointer holds something else than an array (`mapping_failed`).
+    Mapping(MappingError),
+}
+
 /// What one record became.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Mapped {
-    /// A contract event (a JSON object, to be decoded as one published on the source).
-    Event(Value),
+    /// A contract event, to be decoded as one published on the source.
+    Event {
+        /// Its JSON text.
+        json: Vec<u8>,
+        /// Its `event_id`.
+        event_id: String,
+    },
     /// A record whose type has no contract event: counted, changes nothing.
     Skipped {
         /// The record's index.
@@ -321,6 +339,12 @@ impl Mapping {
             if f.field.is_none() && f.value.is_none() {
                 return Err(format!("{file}: field `{name}` needs `field` or `value`"));
             }
+            if ["type", "event_id", "occurred_at"].contains(&name.as_str()) {
+                return Err(format!(
+                    "{file}: field `{name}` is set by [{}], not [fields]",
+                    if name == "type" { "type" } else { name }
+                ));
+            }
         }
         Ok(m)
     }
@@ -331,47 +355,62 @@ impl Mapping {
     /// # Errors
     /// The payload is not JSON, or a record cannot be mapped (the first such record).
     pub fn map(&self, payload: &[u8], cx: Context<'_>) -> Result<Vec<Mapped>, MappingError> {
-        let body: Value = serde_json::from_slice(payload)
-            .map_err(|e| self.error(0, "payload", format!("not JSON: {e}")))?;
-        self.map_each(&body, cx)?.into_iter().collect()
+        match self.map_each(payload, cx) {
+            Ok(records) => records.into_iter().collect(),
+            Err(PayloadError::NotJson(e)) => {
+                Err(self.error(0, "payload", format!("not JSON: {e}")))
+            }
+            Err(PayloadError::Mapping(e)) => Err(e),
+        }
     }
 
-    /// Each record of `body` mapped, in order: a batch with one bad record still yields
-    /// the others.
+    /// Each record of `payload` mapped, in order: a batch with one bad record still yields
+    /// the others. The payload is read in one pass ([`lazy::records`]).
     ///
     /// # Errors
-    /// The records pointer holds something else than an array.
+    /// The payload is not JSON, or the records pointer holds something else than an array.
     pub fn map_each(
         &self,
-        body: &Value,
+        payload: &[u8],
         cx: Context<'_>,
-    ) -> Result<Vec<Result<Mapped, MappingError>>, MappingError> {
-        let records: Vec<&Value> = match self.records.as_deref().and_then(|p| body.pointer(p)) {
-            Some(Value::Array(items)) => items.iter().collect(),
-            Some(_) => {
-                return Err(self.error(
+    ) -> Result<Vec<Result<Mapped, MappingError>>, PayloadError> {
+        let records = lazy::records(payload, self.records.as_deref())
+            .map_err(|e| PayloadError::NotJson(e.to_string()))?;
+        let records = match records {
+            lazy::Records::Items(items) => items,
+            lazy::Records::Single(one) => vec![one],
+            lazy::Records::NotArray => {
+                return Err(PayloadError::Mapping(self.error(
                     0,
                     self.records.as_deref().unwrap_or(""),
                     "not an array".into(),
-                ));
+                )));
             }
-            None => vec![body],
         };
         Ok(records
             .into_iter()
             .enumerate()
-            .map(|(i, r)| self.record(i, r, cx))
+            .map(|(i, r)| match r {
+                Some(members) => self.record(i, &lazy::Record::from(members), cx),
+                None => Err(self.error(i, "record", "not a JSON object".into())),
+            })
             .collect())
+    }
+
+    /// The records of `body`: the items of the array `records` points to, or `body` itself
+    /// when it has nothing there; `None` when it has something else than an array there.
+    #[must_use]
+    pub fn records_of<'a>(&self, body: &'a RawValue) -> Option<Vec<&'a RawValue>> {
+        match self.records.as_deref().and_then(|p| lazy::pointer(body, p)) {
+            Some(items) => lazy::array(items),
+            None => Some(vec![body]),
+        }
     }
 
     /// Record `i` of `body`, as [`Mapping::map_each`] numbers them.
     #[must_use]
-    pub fn record_at<'a>(&self, body: &'a Value, i: usize) -> Option<&'a Value> {
-        match self.records.as_deref().and_then(|p| body.pointer(p)) {
-            Some(Value::Array(items)) => items.get(i),
-            Some(_) => None,
-            None => (i == 0).then_some(body),
-        }
+    pub fn record_at<'a>(&self, body: &'a RawValue, i: usize) -> Option<&'a RawValue> {
+        self.records_of(body)?.get(i).copied()
     }
 
     fn error(&self, record: usize, field: &str, problem: String) -> MappingError {
@@ -383,19 +422,21 @@ impl Mapping {
         }
     }
 
-    fn record(&self, i: usize, r: &Value, cx: Context<'_>) -> Result<Mapped, MappingError> {
-        if !r.is_object() {
-            return Err(self.error(i, "record", "not a JSON object".into()));
-        }
-        let (pointer, raw) = first(r, &self.kind.field).ok_or_else(|| {
+    fn record(
+        &self,
+        i: usize,
+        r: &lazy::Record<'_>,
+        cx: Context<'_>,
+    ) -> Result<Mapped, MappingError> {
+        let (pointer, got) = first(r, &self.kind.field).ok_or_else(|| {
             self.error(
                 i,
                 &self.kind.field.list().join(" | "),
                 "missing (the event type)".into(),
             )
         })?;
-        let code = text(raw);
-        let Some(kind) = self.kind.table.get(&code) else {
+        let code = got.as_text();
+        let Some(kind) = self.kind.table.get(code) else {
             return Err(self.error(i, pointer, format!("value {code} is not in the type table")));
         };
         if kind.is_empty() {
@@ -404,9 +445,12 @@ impl Mapping {
                 why: format!("{pointer} = {code} has no contract event type"),
             });
         }
-        let mut out = Map::new();
-        out.insert("type".into(), Value::String(kind.clone()));
-        out.insert("event_id".into(), Value::String(self.event_id(i, r)?));
+        let event_id = self.event_id(i, r)?;
+        let mut out = Out::new();
+        out.key("type");
+        out.string(kind);
+        out.key("event_id");
+        out.string(&event_id);
         let mut times = self
             .occurred_at
             .by_type
@@ -416,7 +460,10 @@ impl Mapping {
             .iter()
             .chain(self.occurred_at.field.list());
         let (pointer, at) = times
-            .find_map(|p| r.pointer(p).filter(|v| !blank(v)).map(|v| (p, v)))
+            .find_map(|p| {
+                let v = lazy::scalar(r.at(p)?);
+                (!v.is_blank()).then_some((p, v))
+            })
             .ok_or_else(|| {
                 self.error(
                     i,
@@ -424,15 +471,18 @@ impl Mapping {
                     format!("none of its fields holds a time for type {kind}"),
                 )
             })?;
-        let at = time(at, self.occurred_at.format, cx.tz).map_err(|e| self.error(i, pointer, e))?;
-        out.insert("occurred_at".into(), Value::String(at));
+        let at = time(at.as_text(), self.occurred_at.format, cx.tz)
+            .map_err(|e| self.error(i, pointer, e))?;
+        out.key("occurred_at");
+        out.string(&at);
         for (name, spec) in &self.fields {
             if !spec.types.is_empty() && !spec.types.iter().any(|t| t == kind) {
                 continue;
             }
             match self.field(i, name, spec, r, cx)? {
                 Some(v) => {
-                    out.insert(name.clone(), v);
+                    out.key(name);
+                    v.write(&mut out);
                 }
                 None if spec.required => {
                     return Err(self.error(i, name, "missing (required)".into()));
@@ -440,14 +490,17 @@ impl Mapping {
                 None => {}
             }
         }
-        Ok(Mapped::Event(Value::Object(out)))
+        Ok(Mapped::Event {
+            json: out.finish(),
+            event_id,
+        })
     }
 
-    fn event_id(&self, i: usize, r: &Value) -> Result<String, MappingError> {
+    fn event_id(&self, i: usize, r: &lazy::Record<'_>) -> Result<String, MappingError> {
         if let Some(p) = &self.event_id.field
             && let Some((_, v)) = first(r, p)
         {
-            return Ok(text(v));
+            return Ok(v.text());
         }
         if self.event_id.hash.is_empty() {
             return Err(self.error(i, "event_id", "its field is missing".into()));
@@ -463,59 +516,67 @@ impl Mapping {
         };
         part(b'm', self.name.as_bytes());
         for p in &self.event_id.hash {
-            match r.pointer(p) {
-                None | Some(Value::Null) => part(b'n', b""),
-                Some(Value::String(s)) => part(b's', s.trim().as_bytes()),
-                Some(other) => part(b'v', other.to_string().as_bytes()),
+            match r.at(p).map(lazy::scalar) {
+                None | Some(Scalar::Null) => part(b'n', b""),
+                Some(Scalar::Str(s)) => part(b's', s.trim().as_bytes()),
+                Some(Scalar::Other(t)) => part(b'v', t.as_bytes()),
             }
         }
-        Ok(format!("{}-{:032x}", self.name, h.digest128()))
+        // `NAME-<32 hex>`, written by hand: `format!` costs more than the hash.
+        let mut id = String::with_capacity(self.name.len() + 33);
+        id.push_str(&self.name);
+        id.push('-');
+        let digest = h.digest128();
+        for shift in (0..32).rev() {
+            let nibble = ((digest >> (shift * 4)) & 0xf) as u8;
+            id.push(char::from(if nibble < 10 {
+                b'0' + nibble
+            } else {
+                b'a' + nibble - 10
+            }));
+        }
+        Ok(id)
     }
 
-    fn field(
-        &self,
+    fn field<'m>(
+        &'m self,
         i: usize,
-        name: &str,
-        spec: &FieldSpec,
-        r: &Value,
+        name: &'m str,
+        spec: &'m FieldSpec,
+        r: &lazy::Record<'m>,
         cx: Context<'_>,
-    ) -> Result<Option<Value>, MappingError> {
-        let (pointer, v) = match (&spec.field, &spec.value) {
-            (Some(p), _) => match first(r, p) {
-                Some((pointer, v)) => (pointer.to_owned(), v.clone()),
-                None => match &spec.value {
-                    Some(c) => (name.to_owned(), c.clone()),
-                    None => return Ok(None),
-                },
-            },
-            (None, Some(c)) => (name.to_owned(), c.clone()),
+    ) -> Result<Option<Got<'m>>, MappingError> {
+        let found = spec.field.as_ref().and_then(|p| first(r, p));
+        let (pointer, v) = match (found, &spec.value) {
+            (Some((pointer, v)), _) => (pointer, Got::Read(v)),
+            (None, Some(c)) => (name, Got::Const(c)),
             (None, None) => return Ok(None),
         };
         let v = match &spec.table {
             Some(table) => {
-                let key = text(&v);
-                table.get(&key).cloned().ok_or_else(|| {
+                let key = v.text();
+                Got::Const(table.get(key.as_ref()).ok_or_else(|| {
                     self.error(
                         i,
-                        &pointer,
+                        pointer,
                         format!("value {key} is not in the table of `{name}`"),
                     )
-                })?
+                })?)
             }
             None => v,
         };
         if let Some(format) = spec.format {
-            return time(&v, format, cx.tz)
-                .map(|t| Some(Value::String(t)))
-                .map_err(|e| self.error(i, &pointer, e));
+            return time(&v.text(), format, cx.tz)
+                .map(|t| Some(Got::Made(t)))
+                .map_err(|e| self.error(i, pointer, e));
         }
         if spec.agency_by_name {
-            let named = text(&v);
+            let named = v.text();
             return match cx.directory.by_name(&named) {
-                Named::One(a) => Ok(Some(Value::String(a.code.to_string()))),
+                Named::One(a) => Ok(Some(Got::Made(a.code.to_string()))),
                 Named::Ambiguous(codes) => Err(self.error(
                     i,
-                    &pointer,
+                    pointer,
                     format!(
                         "agency {named:?} names several units ({}); give each an alias in the directory",
                         codes.join(", ")
@@ -523,7 +584,7 @@ impl Mapping {
                 )),
                 Named::Unknown => Err(self.error(
                     i,
-                    &pointer,
+                    pointer,
                     format!(
                         "agency {named:?} is neither a code, a name nor an alias in the directory"
                     ),
@@ -534,57 +595,188 @@ impl Mapping {
     }
 }
 
-/// The first pointer of `p` that holds a non-blank value in `r`, with it.
-fn first<'a, 'p>(r: &'a Value, p: &'p Pointers) -> Option<(&'p str, &'a Value)> {
-    p.list()
-        .iter()
-        .find_map(|p| r.pointer(p).filter(|v| !blank(v)).map(|v| (p.as_str(), v)))
+/// A field's value as the mapping found or made it.
+enum Got<'m> {
+    /// Read from the record.
+    Read(Scalar<'m>),
+    /// A constant or a table's value from the mapping file.
+    Const(&'m Value),
+    /// Made by the mapping (a time, an agency code): a string.
+    Made(String),
 }
 
-/// Null or an empty string: "no value" in the sources.
-fn blank(v: &Value) -> bool {
-    v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty())
-}
+impl Got<'_> {
+    /// As text, for tables, time formats and names (borrowed unless a constant is not a
+    /// string).
+    fn text(&self) -> Cow<'_, str> {
+        match self {
+            Got::Read(v) => Cow::Borrowed(v.as_text()),
+            Got::Made(text) => Cow::Borrowed(text),
+            Got::Const(Value::String(s)) => Cow::Borrowed(s.trim()),
+            Got::Const(other) => Cow::Owned(other.to_string()),
+        }
+    }
 
-/// A scalar as text: a string as it is, a number or a boolean as JSON writes it.
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.trim().to_owned(),
-        other => other.to_string(),
+    fn write(&self, out: &mut Out) {
+        match self {
+            Got::Read(Scalar::Null) => out.raw("null"),
+            Got::Read(Scalar::Str(s)) => out.string(s),
+            Got::Read(Scalar::Other(json)) => out.raw(json),
+            Got::Const(v) => out.value(v),
+            Got::Made(s) => out.string(s),
+        }
     }
 }
 
-/// A time of the sources as RFC 3339 (local times in `tz`).
-fn time(v: &Value, format: TimeFormat, tz: &jiff::tz::TimeZone) -> Result<String, String> {
-    let s = text(v);
-    let bad = || format!("{s:?} is not a time in {}", format.name());
-    let local = |pattern: &str| {
-        let dt = jiff::civil::DateTime::strptime(pattern, &s).map_err(|_| bad())?;
-        tz.to_timestamp(dt).map_err(|_| bad())
-    };
-    let ts = match format {
-        TimeFormat::Rfc3339 => return Ok(s),
-        TimeFormat::Compact if s.len() == 14 && s.bytes().all(|b| b.is_ascii_digit()) => {
-            local("%Y%m%d%H%M%S")?
+/// A contract event written as JSON text, member by member.
+struct Out(Vec<u8>);
+
+impl Out {
+    fn new() -> Self {
+        let mut v = Vec::with_capacity(320);
+        v.push(b'{');
+        Self(v)
+    }
+
+    fn key(&mut self, name: &str) {
+        if self.0.len() > 1 {
+            self.0.push(b',');
         }
-        TimeFormat::Compact => return Err(bad()),
-        TimeFormat::DayFirst => local("%d/%m/%Y %H:%M:%S")?,
+        self.string(name);
+        self.0.push(b':');
+    }
+
+    fn string(&mut self, s: &str) {
+        // Most values need no escaping: copied as they are.
+        if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            self.0.push(b'"');
+            self.0.extend_from_slice(s.as_bytes());
+            self.0.push(b'"');
+        } else {
+            // Writing a string into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut self.0, s);
+        }
+    }
+
+    fn raw(&mut self, json: &str) {
+        self.0.extend_from_slice(json.as_bytes());
+    }
+
+    fn value(&mut self, v: &Value) {
+        let _ = serde_json::to_writer(&mut self.0, v);
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.0.push(b'}');
+        self.0
+    }
+}
+
+/// The first pointer of `p` that holds a non-blank value in `r`, with it.
+fn first<'a, 'p>(r: &lazy::Record<'a>, p: &'p Pointers) -> Option<(&'p str, Scalar<'a>)> {
+    p.list().iter().find_map(|p| {
+        let v = lazy::scalar(r.at(p)?);
+        (!v.is_blank()).then_some((p.as_str(), v))
+    })
+}
+
+/// A time of the sources as RFC 3339 (local times in `tz`).
+fn time(s: &str, format: TimeFormat, tz: &jiff::tz::TimeZone) -> Result<String, String> {
+    let bad = || format!("{s:?} is not a time in {}", format.name());
+    let civil = match format {
+        TimeFormat::Rfc3339 => return Ok(s.to_owned()),
+        TimeFormat::Compact => compact(s).ok_or_else(bad)?,
+        TimeFormat::DayFirst => {
+            jiff::civil::DateTime::strptime("%d/%m/%Y %H:%M:%S", s).map_err(|_| bad())?
+        }
         TimeFormat::EpochSeconds | TimeFormat::EpochMillis => {
             let n: i64 = s.parse().map_err(|_| bad())?;
-            let r = if format == TimeFormat::EpochSeconds {
+            let ts = if format == TimeFormat::EpochSeconds {
                 jiff::Timestamp::from_second(n)
             } else {
                 jiff::Timestamp::from_millisecond(n)
             };
-            r.map_err(|_| bad())?
+            let ts = ts.map_err(|_| bad())?;
+            let offset = tz.to_offset(ts);
+            return Ok(written(offset.to_datetime(ts), offset));
         }
     };
-    Ok(ts
-        .to_zoned_datetime(tz.clone())
-        .strftime("%Y-%m-%dT%H:%M:%S%.f%:z")
-        .to_string())
+    // A local time, written with the zone's offset at it: one lookup in the zone's rules,
+    // unless a change of offset skips or repeats that time (then the earlier offset, as
+    // jiff's `compatible` does).
+    let ambiguous = tz.to_ambiguous_timestamp(civil);
+    if let jiff::tz::AmbiguousOffset::Unambiguous { offset } = ambiguous.offset() {
+        return Ok(written(civil, offset));
+    }
+    let ts = ambiguous.compatible().map_err(|_| bad())?;
+    let offset = tz.to_offset(ts);
+    Ok(written(offset.to_datetime(ts), offset))
 }
 
+/// `yyyyMMddHHmmss`, read digit by digit (the national sync writes every time so; a
+/// format-string parser costs several times more per record).
+fn compact(s: &str) -> Option<jiff::civil::DateTime> {
+    let b = s.as_bytes();
+    if b.len() != 14 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = |i: usize, len: usize| {
+        b[i..i + len]
+            .iter()
+            .fold(0i32, |acc, &d| acc * 10 + i32::from(d - b'0'))
+    };
+    jiff::civil::DateTime::new(
+        i16::try_from(n(0, 4)).ok()?,
+        n(4, 2) as i8,
+        n(6, 2) as i8,
+        n(8, 2) as i8,
+        n(10, 2) as i8,
+        n(12, 2) as i8,
+        0,
+    )
+    .ok()
+}
+
+/// A local time and its offset as RFC 3339, with milliseconds when it has any; written
+/// digit by digit (the formatting machinery cost more than the rest of the field).
+fn written(dt: jiff::civil::DateTime, offset: jiff::tz::Offset) -> String {
+    fn digits(out: &mut String, n: u32, width: u32) {
+        for i in (0..width).rev() {
+            let d = (n / 10u32.pow(i)) % 10;
+            out.push(char::from(b'0' + d as u8));
+        }
+    }
+    let mut out = String::with_capacity(29);
+    let year = i32::from(dt.year());
+    if year < 0 {
+        out.push('-');
+    }
+    digits(&mut out, year.unsigned_abs(), 4);
+    for (sep, n) in [
+        ('-', dt.month()),
+        ('-', dt.day()),
+        ('T', dt.hour()),
+        (':', dt.minute()),
+        (':', dt.second()),
+    ] {
+        out.push(sep);
+        digits(&mut out, n.unsigned_abs().into(), 2);
+    }
+    let ms = dt.subsec_nanosecond() / 1_000_000;
+    if ms > 0 {
+        out.push('.');
+        digits(&mut out, ms.unsigned_abs(), 3);
+    }
+    let secs = offset.seconds();
+    out.push(if secs < 0 { '-' } else { '+' });
+    let abs = secs.unsigned_abs();
+    digits(&mut out, abs / 3600, 2);
+    out.push(':');
+    digits(&mut out, abs / 60 % 60, 2);
+    out
+}
+
+pub mod lazy;
 pub mod set;
 #[cfg(test)]
 mod tests;

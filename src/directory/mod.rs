@@ -158,7 +158,7 @@ pub struct Directory {
     by_system: HashMap<Box<str>, usize>,
     /// Codes, names, short names and aliases, normalised ([`name_key`]): the units each
     /// names (more than one when two communes share a name).
-    by_name: HashMap<Box<str>, Vec<usize>>,
+    by_name: hashbrown::HashMap<Box<str>, Vec<usize>>,
     children: Vec<Vec<usize>>,
     /// Where it was read from (for logs and `/readyz`); empty for none.
     origin: String,
@@ -501,15 +501,19 @@ impl Directory {
             problems.sort_by_key(|p| p.line);
             return Err(fail(problems));
         }
-        let mut by_name: HashMap<Box<str>, Vec<usize>> = HashMap::new();
+        // hashbrown's faster hasher: its keys come from the directory file, not from feeds.
+        let mut by_name: hashbrown::HashMap<Box<str>, Vec<usize>> = hashbrown::HashMap::new();
         for (i, a) in agencies.iter().enumerate() {
             let names = [&a.code, &a.name, &a.short_name]
                 .into_iter()
                 .chain(&a.aliases);
             for name in names {
-                let units = by_name.entry(name_key(name).into()).or_default();
-                if !units.contains(&i) {
-                    units.push(i);
+                // As written (the common case, found without normalising) and normalised.
+                for key in [name.to_string(), name_key(name)] {
+                    let units = by_name.entry(key.into()).or_default();
+                    if !units.contains(&i) {
+                        units.push(i);
+                    }
                 }
             }
         }
@@ -561,11 +565,20 @@ impl Directory {
     /// directory then needs an alias to tell them apart.
     #[must_use]
     pub fn by_name(&self, name: &str) -> Named<'_> {
+        // The common case, one lookup: a name, code or alias as written, of one unit.
+        let exact = self.by_name.get(name);
+        if let Some([i]) = exact.map(Vec::as_slice) {
+            return Named::One(&self.agencies[*i]);
+        }
         if let Some(a) = self.get(name).or_else(|| self.by_alias(name)) {
             return Named::One(a);
         }
-        let Some(units) = self.by_name.get(name_key(name).as_str()) else {
-            return Named::Unknown;
+        let units = match exact {
+            Some(units) => units,
+            None => match self.by_name.get(name_key(name).as_str()) {
+                Some(units) => units,
+                None => return Named::Unknown,
+            },
         };
         let existing: Vec<usize> = units
             .iter()

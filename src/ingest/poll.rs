@@ -24,12 +24,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::push::{Items, Request, Transport};
-use crate::decode::mapping::{Mapping, Mappings, PollSpec};
+use crate::decode::mapping::{Mapping, Mappings, PollSpec, lazy};
 use crate::telemetry::SelfMetrics;
 
 /// The longest wait between two attempts after errors.
@@ -226,14 +227,15 @@ impl Poller {
                 url: url.clone(),
                 error,
             })?;
-            let parsed: Value = serde_json::from_slice(&body).map_err(|error| PollError::Json {
-                url: url.clone(),
-                error,
-            })?;
-            let records = records(&self.mapping, &parsed);
+            let parsed: &RawValue =
+                serde_json::from_slice(&body).map_err(|error| PollError::Json {
+                    url: url.clone(),
+                    error,
+                })?;
+            let records = records(&self.mapping, parsed);
             for r in &records {
-                if let Some(w) = r.pointer(&spec.watermark) {
-                    let w = text(w);
+                if let Some(w) = lazy::pointer(r, &spec.watermark) {
+                    let w = lazy::scalar(w).text();
                     if later(&w, &next) {
                         next = w;
                     }
@@ -309,21 +311,13 @@ fn write_atomically(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// The records of a page, as the mapping finds them; a page without the mapping's array
 /// has none (a poll's answer is a list, never a single record).
-fn records<'a>(mapping: &Mapping, page: &'a Value) -> Vec<&'a Value> {
+fn records<'a>(mapping: &Mapping, page: &'a RawValue) -> Vec<&'a RawValue> {
     if let Some(pointer) = &mapping.records
-        && page.pointer(pointer).is_none()
+        && lazy::pointer(page, pointer).is_none()
     {
         return Vec::new();
     }
-    (0..).map_while(|i| mapping.record_at(page, i)).collect()
-}
-
-/// A scalar as text (a string as it is, a number as JSON writes it).
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.trim().to_owned(),
-        other => other.to_string(),
-    }
+    mapping.records_of(page).unwrap_or_default()
 }
 
 /// Whether watermark `a` comes after `b`: as numbers when both are, else as text (the

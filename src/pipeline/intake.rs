@@ -11,11 +11,11 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use tracing::debug;
 
 use super::Pipeline;
-use crate::decode::mapping::{Context, Mapped, Mapping};
+use crate::decode::mapping::{Context, Mapped, Mapping, PayloadError};
 use crate::decode::{DecodeError, Reason, Source};
 use crate::ingest::RawMessage;
 use crate::ingest::push::{ItemOutcome, Items, Request, Status, Transport};
@@ -154,7 +154,9 @@ impl Pipeline {
         mut outcomes: Option<&mut Vec<ItemOutcome>>,
     ) {
         let source = mapping.source;
-        let body = if payload.len() > self.mapped_max_bytes {
+        self.refresh_directory();
+        let tz = self.state.params().cal.tz().clone();
+        let records = if payload.len() > self.mapped_max_bytes {
             Err(DecodeError {
                 reason: Reason::TooLarge,
                 detail: format!(
@@ -164,27 +166,22 @@ impl Pipeline {
                 ),
             })
         } else {
-            serde_json::from_slice::<Value>(payload).map_err(|e| DecodeError {
-                reason: Reason::InvalidJson,
-                detail: format!("mapping {}: not JSON: {e}", mapping.name),
-            })
-        };
-        self.refresh_directory();
-        let tz = self.state.params().cal.tz().clone();
-        let records = body.and_then(|body| {
             let cx = Context {
                 tz: &tz,
                 directory: self.outputs.deriver.directory(),
             };
-            mapping
-                .map_each(&body, cx)
-                .map_err(|e| DecodeError {
+            mapping.map_each(payload, cx).map_err(|e| match e {
+                PayloadError::NotJson(e) => DecodeError {
+                    reason: Reason::InvalidJson,
+                    detail: format!("mapping {}: not JSON: {e}", mapping.name),
+                },
+                PayloadError::Mapping(e) => DecodeError {
                     reason: Reason::MappingFailed,
                     detail: e.to_string(),
-                })
-                .map(|records| (body, records))
-        });
-        let (body, records) = match records {
+                },
+            })
+        };
+        let records = match records {
             Ok(r) => r,
             Err(error) => {
                 let outcome = self
@@ -199,18 +196,13 @@ impl Pipeline {
         let counters = self.metrics.mapping_records.clone();
         for (record, result) in records.into_iter().enumerate() {
             let outcome = match result {
-                Ok(Mapped::Event(event)) => {
+                Ok(Mapped::Event { json, event_id }) => {
                     counters.with_label_values(&[&mapping.name, "event"]).inc();
-                    let event_id = event
-                        .get("event_id")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned);
-                    let bytes = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
                     let outcome = self
-                        .take_contract(source, bytes, origin, Some(&mapping.name))
+                        .take_contract(source, Bytes::from(json), origin, Some(&mapping.name))
                         .await;
                     ItemOutcome {
-                        event_id,
+                        event_id: Some(event_id),
                         ..outcome
                     }
                 }
@@ -234,10 +226,14 @@ impl Pipeline {
                         reason: Reason::MappingFailed,
                         detail: e.to_string(),
                     };
-                    let record_bytes = mapping
-                        .record_at(&body, record)
-                        .and_then(|r| serde_json::to_vec(r).ok())
-                        .map_or_else(|| payload.clone(), Bytes::from);
+                    // The record alone, read again: only on this path.
+                    let record_bytes = serde_json::from_slice::<&RawValue>(payload)
+                        .ok()
+                        .and_then(|body| mapping.record_at(body, record))
+                        .map_or_else(
+                            || payload.clone(),
+                            |r| Bytes::copy_from_slice(r.get().as_bytes()),
+                        );
                     self.refuse(source, record_bytes, &error, origin, &mapping.name)
                         .await
                 }

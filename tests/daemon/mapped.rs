@@ -454,3 +454,105 @@ async fn a_poller_takes_pages_since_its_watermark_and_keeps_it_across_a_restart(
     assert_eq!(open["total"], 1, "{open}");
     app.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mappings_reload_without_a_restart_and_a_bad_set_keeps_the_previous_one() {
+    let broker = TestBroker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = root().join("config/mappings/national-sync.toml");
+    let mut s = settings(&broker, false);
+    s.mappings.dir = Some(dir.path().to_owned());
+    s.mappings.check_every = Some(Duration::from_millis(100));
+    let app = spawn_app(s).await;
+    let (status, _) = post(
+        &app,
+        "/api/v1/ingest/mapped/national-sync",
+        fixture("single.json"),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 404, "nothing loaded yet");
+
+    // A mapping added to the directory is taken in use: its HTTP route and its MQTT topic.
+    let text = std::fs::read_to_string(&shipped)
+        .unwrap()
+        .replace("lgsp/+/hoso/#", "vendor-reload/hoso/#");
+    std::fs::write(dir.path().join("national-sync.toml"), &text).unwrap();
+    let answered = poll_until(
+        LIMIT,
+        || async {
+            post(
+                &app,
+                "/api/v1/ingest/mapped/national-sync",
+                fixture("single.json"),
+                &[],
+            )
+            .await
+            .0
+        },
+        |s| *s == 200,
+    )
+    .await;
+    assert_eq!(answered, 200);
+    let ready = json(&app, "/readyz").await;
+    assert_eq!(
+        ready["mappings"]["loaded"],
+        json!(["national-sync"]),
+        "{ready}"
+    );
+    let publisher = TestClient::connect(&broker, &[]).await;
+    let batch = fixture("batch.json");
+    // The subscription follows the reload: published until the events count.
+    let taken = r#"iocd_ingest_items_total{transport="mqtt",outcome="accepted"}"#;
+    let got = poll_until(
+        LIMIT,
+        || async {
+            publisher
+                .publish("vendor-reload/hoso/1", batch.clone())
+                .await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            app.metric(taken).await
+        },
+        |n| *n >= 13.0,
+    )
+    .await;
+    assert_eq!(
+        got, 13.0,
+        "the batch counted once, its re-sends are duplicates"
+    );
+
+    // A bad file: refused as a whole, the previous mappings stay, /readyz says why.
+    std::fs::write(
+        dir.path().join("broken.toml"),
+        "name = \"broken\"\nsource = \"crm\"\n",
+    )
+    .unwrap();
+    let ready = poll_until(
+        LIMIT,
+        || json(&app, "/readyz"),
+        |r| r["mappings"]["reload_refused"].is_string(),
+    )
+    .await;
+    assert!(
+        ready["mappings"]["reload_refused"]
+            .as_str()
+            .unwrap()
+            .contains("broken.toml"),
+        "{ready}"
+    );
+    assert_eq!(ready["mappings"]["loaded"], json!(["national-sync"]));
+    assert_eq!(
+        app.metric(r#"iocd_mapping_reloads_total{result="refused"}"#)
+            .await,
+        1.0
+    );
+    let (status, _) = post(
+        &app,
+        "/api/v1/ingest/mapped/national-sync",
+        fixture("single.json"),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "the previous mappings still serve");
+    app.stop().await.unwrap();
+}

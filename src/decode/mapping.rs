@@ -474,7 +474,7 @@ impl Mapping {
         let at = time(at.as_text(), self.occurred_at.format, cx.tz)
             .map_err(|e| self.error(i, pointer, e))?;
         out.key("occurred_at");
-        out.string(&at);
+        out.string(at.as_str());
         for (name, spec) in &self.fields {
             if !spec.types.is_empty() && !spec.types.iter().any(|t| t == kind) {
                 continue;
@@ -544,7 +544,7 @@ impl Mapping {
         name: &'m str,
         spec: &'m FieldSpec,
         r: &lazy::Record<'m>,
-        cx: Context<'_>,
+        cx: Context<'m>,
     ) -> Result<Option<Got<'m>>, MappingError> {
         let found = spec.field.as_ref().and_then(|p| first(r, p));
         let (pointer, v) = match (found, &spec.value) {
@@ -566,14 +566,18 @@ impl Mapping {
             None => v,
         };
         if let Some(format) = spec.format {
-            return time(&v.text(), format, cx.tz)
-                .map(|t| Some(Got::Made(t)))
-                .map_err(|e| self.error(i, pointer, e));
+            // An RFC 3339 time is kept as the source wrote it (decoding checks it).
+            let made = match time(&v.text(), format, cx.tz) {
+                Ok(Written::Made(stamp)) => Some(stamp),
+                Ok(Written::As(_)) => None,
+                Err(e) => return Err(self.error(i, pointer, e)),
+            };
+            return Ok(Some(made.map_or(v, Got::Time)));
         }
         if spec.agency_by_name {
             let named = v.text();
             return match cx.directory.by_name(&named) {
-                Named::One(a) => Ok(Some(Got::Made(a.code.to_string()))),
+                Named::One(a) => Ok(Some(Got::Code(&a.code))),
                 Named::Ambiguous(codes) => Err(self.error(
                     i,
                     pointer,
@@ -601,8 +605,10 @@ enum Got<'m> {
     Read(Scalar<'m>),
     /// A constant or a table's value from the mapping file.
     Const(&'m Value),
-    /// Made by the mapping (a time, an agency code): a string.
-    Made(String),
+    /// A time the mapping wrote.
+    Time(Stamp),
+    /// An agency code from the directory.
+    Code(&'m str),
 }
 
 impl Got<'_> {
@@ -611,7 +617,8 @@ impl Got<'_> {
     fn text(&self) -> Cow<'_, str> {
         match self {
             Got::Read(v) => Cow::Borrowed(v.as_text()),
-            Got::Made(text) => Cow::Borrowed(text),
+            Got::Time(text) => Cow::Borrowed(text.as_str()),
+            Got::Code(code) => Cow::Borrowed(code),
             Got::Const(Value::String(s)) => Cow::Borrowed(s.trim()),
             Got::Const(other) => Cow::Owned(other.to_string()),
         }
@@ -623,7 +630,8 @@ impl Got<'_> {
             Got::Read(Scalar::Str(s)) => out.string(s),
             Got::Read(Scalar::Other(json)) => out.raw(json),
             Got::Const(v) => out.value(v),
-            Got::Made(s) => out.string(s),
+            Got::Time(s) => out.string(s),
+            Got::Code(s) => out.string(s),
         }
     }
 }
@@ -681,10 +689,14 @@ fn first<'a, 'p>(r: &lazy::Record<'a>, p: &'p Pointers) -> Option<(&'p str, Scal
 }
 
 /// A time of the sources as RFC 3339 (local times in `tz`).
-fn time(s: &str, format: TimeFormat, tz: &jiff::tz::TimeZone) -> Result<String, String> {
+fn time<'s>(
+    s: &'s str,
+    format: TimeFormat,
+    tz: &jiff::tz::TimeZone,
+) -> Result<Written<'s>, String> {
     let bad = || format!("{s:?} is not a time in {}", format.name());
     let civil = match format {
-        TimeFormat::Rfc3339 => return Ok(s.to_owned()),
+        TimeFormat::Rfc3339 => return Ok(Written::As(s)),
         TimeFormat::Compact => compact(s).ok_or_else(bad)?,
         TimeFormat::DayFirst => {
             jiff::civil::DateTime::strptime("%d/%m/%Y %H:%M:%S", s).map_err(|_| bad())?
@@ -698,7 +710,7 @@ fn time(s: &str, format: TimeFormat, tz: &jiff::tz::TimeZone) -> Result<String, 
             };
             let ts = ts.map_err(|_| bad())?;
             let offset = tz.to_offset(ts);
-            return Ok(written(offset.to_datetime(ts), offset));
+            return Ok(Written::Made(written(offset.to_datetime(ts), offset)));
         }
     };
     // A local time, written with the zone's offset at it: one lookup in the zone's rules,
@@ -706,11 +718,30 @@ fn time(s: &str, format: TimeFormat, tz: &jiff::tz::TimeZone) -> Result<String, 
     // jiff's `compatible` does).
     let ambiguous = tz.to_ambiguous_timestamp(civil);
     if let jiff::tz::AmbiguousOffset::Unambiguous { offset } = ambiguous.offset() {
-        return Ok(written(civil, offset));
+        return Ok(Written::Made(written(civil, offset)));
     }
     let ts = ambiguous.compatible().map_err(|_| bad())?;
     let offset = tz.to_offset(ts);
-    Ok(written(offset.to_datetime(ts), offset))
+    Ok(Written::Made(written(offset.to_datetime(ts), offset)))
+}
+
+/// RFC 3339 text, at most 30 characters (`-9999-12-31T23:59:59.999+14:00`): kept inline,
+/// not allocated.
+type Stamp = arrayvec::ArrayString<40>;
+
+/// A time as the event gets it: the source's RFC 3339 text as it is, or written by iocd.
+enum Written<'s> {
+    As(&'s str),
+    Made(Stamp),
+}
+
+impl Written<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Written::As(s) => s,
+            Written::Made(s) => s.as_str(),
+        }
+    }
 }
 
 /// `yyyyMMddHHmmss`, read digit by digit (the national sync writes every time so; a
@@ -739,17 +770,17 @@ fn compact(s: &str) -> Option<jiff::civil::DateTime> {
 
 /// A local time and its offset as RFC 3339, with milliseconds when it has any; written
 /// digit by digit (the formatting machinery cost more than the rest of the field).
-fn written(dt: jiff::civil::DateTime, offset: jiff::tz::Offset) -> String {
-    fn digits(out: &mut String, n: u32, width: u32) {
+fn written(dt: jiff::civil::DateTime, offset: jiff::tz::Offset) -> Stamp {
+    fn digits(out: &mut Stamp, n: u32, width: u32) {
         for i in (0..width).rev() {
             let d = (n / 10u32.pow(i)) % 10;
-            out.push(char::from(b'0' + d as u8));
+            let _ = out.try_push(char::from(b'0' + d as u8));
         }
     }
-    let mut out = String::with_capacity(29);
+    let mut out = Stamp::new();
     let year = i32::from(dt.year());
     if year < 0 {
-        out.push('-');
+        let _ = out.try_push('-');
     }
     digits(&mut out, year.unsigned_abs(), 4);
     for (sep, n) in [
@@ -759,19 +790,19 @@ fn written(dt: jiff::civil::DateTime, offset: jiff::tz::Offset) -> String {
         (':', dt.minute()),
         (':', dt.second()),
     ] {
-        out.push(sep);
+        let _ = out.try_push(sep);
         digits(&mut out, n.unsigned_abs().into(), 2);
     }
     let ms = dt.subsec_nanosecond() / 1_000_000;
     if ms > 0 {
-        out.push('.');
+        let _ = out.try_push('.');
         digits(&mut out, ms.unsigned_abs(), 3);
     }
     let secs = offset.seconds();
-    out.push(if secs < 0 { '-' } else { '+' });
+    let _ = out.try_push(if secs < 0 { '-' } else { '+' });
     let abs = secs.unsigned_abs();
     digits(&mut out, abs / 3600, 2);
-    out.push(':');
+    let _ = out.try_push(':');
     digits(&mut out, abs / 60 % 60, 2);
     out
 }

@@ -775,6 +775,72 @@ mod tests {
         );
     }
 
+    /// A mapped input's log: its events as contract messages and a refusal as a `Refused`
+    /// record. Replayed without any mapping, the state counts the same (the refusal included),
+    /// and an answer waiting on the batch is released once it is durable, not before.
+    #[test]
+    fn refusals_replay_and_answers_wait_for_durability() {
+        use crate::decode::{Reason, Source};
+        use std::sync::atomic::AtomicBool;
+        let tmp = tempfile::tempdir().unwrap();
+        let limits = DecodeLimits::default();
+        let open = || {
+            Journal::open(
+                tmp.path(),
+                Params::default(),
+                &limits,
+                "ioc/v1",
+                Duration::from_secs(3600),
+            )
+            .unwrap()
+        };
+        let (mut journal, recovery, _) = open();
+        let mut state = recovery.state;
+        let at = Ts::now();
+        let msg = RawMessage {
+            topic: "ioc/v1/onestop/mapped/national-sync".to_owned(),
+            payload: iocd_testkit::received("M1").bytes().into(),
+            received_at: at,
+            ack: None,
+        };
+        journal.message(&msg);
+        let _ = state.process((&msg).into(), "ioc/v1", &limits);
+        journal.refused(Source::Onestop, Reason::MappingFailed, at);
+        state.apply(
+            &Input::Rejected {
+                source: Source::Onestop,
+                reason: Reason::MappingFailed,
+            },
+            at,
+        );
+        let answered = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&answered);
+        journal.after_durable(Box::new(move || flag.store(true, Ordering::SeqCst)));
+        assert!(
+            !answered.load(Ordering::SeqCst),
+            "not before the batch is durable"
+        );
+        assert!(journal.sync());
+        assert!(answered.load(Ordering::SeqCst), "released once durable");
+        // Nothing gathered: an answer waits only for what was handed over before it.
+        let again = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&again);
+        journal.after_durable(Box::new(move || flag.store(true, Ordering::SeqCst)));
+        journal.commit();
+        assert!(again.load(Ordering::SeqCst));
+        drop(journal);
+
+        let (_, recovery, _) = open();
+        assert_eq!(recovery.replayed, 2);
+        let c = &recovery.state.counters;
+        assert_eq!(
+            c.rejected[Source::Onestop.index()][Reason::MappingFailed.index()],
+            1
+        );
+        assert_eq!(c.events_of(Source::Onestop, "received"), 1);
+        assert_eq!(recovery.state.counters, state.counters);
+    }
+
     /// Reads the committed checkpoint `file` back (written by `IOCD_BLESS=1` for the
     /// current format).
     fn read_golden(file: &str) -> Checkpoint {

@@ -227,7 +227,16 @@ mod tests {
 
     #[test]
     fn records_round_trip_through_encode_and_decode() {
-        for record in [message(), Record::Tick { at_ns: i64::MAX }] {
+        let refused = Record::Refused {
+            received_at_ns: 1_765_000_000_000_000_000,
+            source: 0,
+            reason: 9,
+        };
+        let alert = Record::Alert {
+            id: Cow::Borrowed("dossier_overdue:000.00.19.H42"),
+            since_ns: Some(7),
+        };
+        for record in [message(), Record::Tick { at_ns: i64::MAX }, refused, alert] {
             let mut bytes = Vec::new();
             record.encode(&mut bytes);
             assert_eq!(Record::decode(&bytes).unwrap(), record);

@@ -67,29 +67,8 @@ impl Reloader {
 
     /// Runs until `cancel`: reloads on SIGHUP and on a change of the file.
     pub async fn run(mut self, cancel: CancellationToken) {
-        let mut hangup = std::mem::take(&mut self.hangup);
-        let mut check = self.every.map(|every| {
-            let mut t = tokio::time::interval(every);
-            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            t
-        });
-        loop {
-            tokio::select! {
-                () = cancel.cancelled() => return,
-                Some(()) = next_hangup(&mut hangup) => {
-                    info!("SIGHUP: reloading the agency directory.");
-                    self.reload().await;
-                }
-                () = tick(&mut check) => {
-                    let Some(file) = &self.file else { continue };
-                    let now = stamp(file);
-                    if now != self.stamp {
-                        info!(file = %file.display(), "The agency directory file changed: reloading it.");
-                        self.reload().await;
-                    }
-                }
-            }
-        }
+        let (hangup, every) = (std::mem::take(&mut self.hangup), self.every);
+        run_reloads(self, hangup, every, cancel).await;
     }
 
     /// Reads the file again; replaces the directory when it is good.
@@ -123,6 +102,68 @@ impl Reloader {
                 self.problem.send_replace(Some(e.to_string().into()));
             }
             Err(e) => warn!(error = %e, "Reading the agency directory failed."),
+        }
+    }
+}
+
+/// What [`run_reloads`] reloads: a file or a directory of files.
+trait Reload {
+    /// What is reloaded, for the log.
+    const WHAT: &'static str;
+    /// Whether the files on disk differ from the ones last read.
+    fn changed(&self) -> bool;
+    /// Reads them again; takes them into use when they are good.
+    async fn reload(&mut self);
+}
+
+impl Reload for Reloader {
+    const WHAT: &'static str = "the agency directory";
+    fn changed(&self) -> bool {
+        self.file.as_deref().is_some_and(|f| stamp(f) != self.stamp)
+    }
+    async fn reload(&mut self) {
+        Reloader::reload(self).await;
+    }
+}
+
+impl Reload for MappingReloader {
+    const WHAT: &'static str = "the mappings";
+    fn changed(&self) -> bool {
+        self.dir
+            .as_deref()
+            .is_some_and(|d| dir_stamp(d) != self.stamp)
+    }
+    async fn reload(&mut self) {
+        MappingReloader::reload(self).await;
+    }
+}
+
+/// The loop both reloaders run until `cancel`: reload on SIGHUP, and when a check every
+/// `every` finds the files changed.
+async fn run_reloads<R: Reload>(
+    mut r: R,
+    mut hangup: Hangups,
+    every: Option<Duration>,
+    cancel: CancellationToken,
+) {
+    let mut check = every.map(|every| {
+        let mut t = tokio::time::interval(every);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            Some(()) = next_hangup(&mut hangup) => {
+                info!(what = R::WHAT, "SIGHUP: reloading.");
+                r.reload().await;
+            }
+            () = tick(&mut check) => {
+                if r.changed() {
+                    info!(what = R::WHAT, "The files changed on disk: reloading.");
+                    r.reload().await;
+                }
+            }
         }
     }
 }
@@ -231,28 +272,8 @@ impl MappingReloader {
         if self.dir.is_none() {
             return;
         }
-        let mut hangup = std::mem::take(&mut self.hangup);
-        let mut check = self.every.map(|every| {
-            let mut t = tokio::time::interval(every);
-            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            t
-        });
-        loop {
-            tokio::select! {
-                () = cancel.cancelled() => return,
-                Some(()) = next_hangup(&mut hangup) => {
-                    info!("SIGHUP: reloading the mappings.");
-                    self.reload().await;
-                }
-                () = tick(&mut check) => {
-                    let Some(dir) = &self.dir else { return };
-                    if dir_stamp(dir) != self.stamp {
-                        info!(dir = %dir.display(), "The mappings changed: reloading them.");
-                        self.reload().await;
-                    }
-                }
-            }
-        }
+        let (hangup, every) = (std::mem::take(&mut self.hangup), self.every);
+        run_reloads(self, hangup, every, cancel).await;
     }
 
     async fn reload(&mut self) {

@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,6 +73,10 @@ pub async fn run(
             if !keep {
                 info!(mapping = %name, "Poller stopped (its mapping changed or went away).");
                 stop.cancel();
+                // Its series go with it (a restarted poller sets them again).
+                let _ = metrics.poll_last_success.remove_label_values(&[name]);
+                let _ = metrics.poll_lag_seconds.remove_label_values(&[name]);
+                let _ = metrics.poll_errors.remove_label_values(&[name]);
             }
             keep
         });
@@ -135,8 +139,8 @@ enum PollError {
     },
     #[error("the pipeline is stopping or did not make the page durable")]
     NotTaken,
-    #[error("cannot save the watermark in {file}: {error}")]
-    Save { file: String, error: std::io::Error },
+    #[error("cannot save the watermark: {0}")]
+    Save(crate::store::StoreError),
 }
 
 impl Poller {
@@ -290,23 +294,8 @@ impl Poller {
             return Ok(());
         };
         let body = serde_json::json!({ "since": since, "mapping": self.mapping.name });
-        write_atomically(file, body.to_string().as_bytes()).map_err(|error| PollError::Save {
-            file: file.display().to_string(),
-            error,
-        })
+        crate::store::write_atomically(file, body.to_string().as_bytes()).map_err(PollError::Save)
     }
-}
-
-fn write_atomically(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let dir = file.parent().unwrap_or_else(|| Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = file.with_extension("json.tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, file)?;
-    std::fs::File::open(dir)?.sync_all()
 }
 
 /// The records of a page, as the mapping finds them; a page without the mapping's array

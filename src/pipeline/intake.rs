@@ -19,7 +19,7 @@ use crate::decode::mapping::{Context, Mapped, Mapping, PayloadError};
 use crate::decode::{DecodeError, Reason, Source};
 use crate::ingest::RawMessage;
 use crate::ingest::push::{ItemOutcome, Items, Request, Status, Transport};
-use crate::state::{Input, Outcome, Processed};
+use crate::state::{Input, Message, Outcome, Processed};
 use crate::time::Ts;
 
 /// Where one item came from and where its dead letter says it did.
@@ -64,10 +64,16 @@ impl Pipeline {
             received_at,
         };
         let mut outcomes = Vec::with_capacity(payloads.len());
+        let topic = match &items {
+            Items::Contract(source) => {
+                format!("{}/{}/{}", self.prefix, source.as_str(), transport.as_str())
+            }
+            Items::Mapped(_) => String::new(),
+        };
         for (i, payload) in payloads.into_iter().enumerate() {
             match &items {
-                Items::Contract(source) => {
-                    let outcome = self.take_contract(*source, payload, origin, None).await;
+                Items::Contract(_) => {
+                    let outcome = self.take_contract(&topic, &payload, origin).await;
                     outcomes.push(ItemOutcome {
                         item: i,
                         record: None,
@@ -89,47 +95,35 @@ impl Pipeline {
         }
     }
 
-    /// One contract event: logged under `{prefix}/{source}/{transport}` (or the mapping's
-    /// topic), decoded and applied; a rejection is dead-lettered with `origin` as its topic.
+    /// One contract event: logged under `topic` (`{prefix}/{source}/{transport}`, or the
+    /// mapping's), decoded and applied; a rejection is dead-lettered with `origin` as its
+    /// topic. Nothing is allocated for an accepted event.
     async fn take_contract(
         &mut self,
-        source: Source,
-        payload: Bytes,
+        topic: &str,
+        payload: &[u8],
         origin: Origin<'_>,
-        mapping: Option<&str>,
     ) -> ItemOutcome {
-        let topic = match mapping {
-            Some(name) => format!("{}/{}/mapped/{name}", self.prefix, source.as_str()),
-            None => format!(
-                "{}/{}/{}",
-                self.prefix,
-                source.as_str(),
-                origin.transport.as_str()
-            ),
-        };
-        let msg = RawMessage {
+        let msg = Message {
             topic,
             payload,
             received_at: origin.received_at,
-            ack: None,
         };
         if let Some(journal) = &mut self.journal {
-            journal.message(&msg);
+            journal.event(msg);
         }
-        let processed = self
-            .state
-            .process((&msg).into(), &self.prefix, &self.limits);
-        let status = match processed {
+        let status = match self.state.process(msg, &self.prefix, &self.limits) {
             Processed::Applied(Outcome::Duplicate) => Status::Duplicate,
             Processed::Applied(_) | Processed::Ignored => Status::Accepted,
             Processed::Rejected { source, error } => {
-                let outcome = rejected_outcome(&error);
                 let letter = RawMessage {
                     topic: origin.topic.to_owned(),
-                    ..msg
+                    payload: Bytes::copy_from_slice(payload),
+                    received_at: origin.received_at,
+                    ack: None,
                 };
                 self.reject(source, &letter, &error, origin.transport).await;
-                return outcome;
+                return rejected_outcome(&error);
             }
         };
         self.count(origin.transport, status);
@@ -193,23 +187,31 @@ impl Pipeline {
                 return;
             }
         };
-        let counters = self.metrics.mapping_records.clone();
+        // Once per payload, not per record: the topic its events are logged under, and the
+        // mapping's three counters.
+        let topic = format!(
+            "{}/{}/mapped/{}",
+            self.prefix,
+            source.as_str(),
+            mapping.name
+        );
+        let [events, skipped, failed] = crate::telemetry::metrics::MAPPING_OUTCOMES.map(|o| {
+            self.metrics
+                .mapping_records
+                .with_label_values(&[&mapping.name, o])
+        });
         for (record, result) in records.into_iter().enumerate() {
             let outcome = match result {
                 Ok(Mapped::Event { json, event_id }) => {
-                    counters.with_label_values(&[&mapping.name, "event"]).inc();
-                    let outcome = self
-                        .take_contract(source, Bytes::from(json), origin, Some(&mapping.name))
-                        .await;
+                    events.inc();
+                    let outcome = self.take_contract(&topic, &json, origin).await;
                     ItemOutcome {
                         event_id: Some(event_id),
                         ..outcome
                     }
                 }
                 Ok(Mapped::Skipped { why, .. }) => {
-                    counters
-                        .with_label_values(&[&mapping.name, "skipped"])
-                        .inc();
+                    skipped.inc();
                     debug!(mapping = %mapping.name, record, why = %why, "Mapped record skipped.");
                     ItemOutcome {
                         item: 0,
@@ -221,7 +223,7 @@ impl Pipeline {
                     }
                 }
                 Err(e) => {
-                    counters.with_label_values(&[&mapping.name, "failed"]).inc();
+                    failed.inc();
                     let error = DecodeError {
                         reason: Reason::MappingFailed,
                         detail: e.to_string(),

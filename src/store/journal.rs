@@ -243,16 +243,21 @@ impl Journal {
 
     /// Appends a message; its ack waits until its batch is durable.
     pub fn message(&mut self, msg: &RawMessage) {
-        let record = Record::Message {
-            received_at_ns: msg.received_at.0,
-            topic: msg.topic.as_str().into(),
-            payload: msg.payload.as_ref().into(),
-        };
-        self.append(&record);
+        self.event(msg.into());
         if let Some(ack) = msg.ack {
             self.uncommitted
                 .push_back((self.seq + 1, Release::Ack(ack)));
         }
+    }
+
+    /// Appends a message that has no acknowledgement of its own (an event a mapping built,
+    /// an item pushed over HTTP), from its borrowed parts.
+    pub fn event(&mut self, msg: Message<'_>) {
+        self.append(&Record::Message {
+            received_at_ns: msg.received_at.0,
+            topic: msg.topic.into(),
+            payload: msg.payload.into(),
+        });
     }
 
     /// Appends a payload refused before it became contract events (mapping failed).

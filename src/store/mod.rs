@@ -160,6 +160,25 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
         .map_err(io_error("fsync directory", dir))
 }
 
+/// Writes `bytes` as the file `path`, atomically and durably: to a temporary file beside
+/// it, fsynced, renamed into place, and the directory fsynced (created if missing). After a
+/// crash the file is the old one or the new one, whole. For small state files (a poller's
+/// watermark); checkpoints stream their body the same way ([`write_checkpoint`]).
+///
+/// # Errors
+///
+/// [`StoreError::Io`] for the first step that failed.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    fs::create_dir_all(dir).map_err(io_error("create directory", dir))?;
+    let tmp = path.with_extension("tmp");
+    let mut file = File::create(&tmp).map_err(io_error("create", &tmp))?;
+    file.write_all(bytes).map_err(io_error("write", &tmp))?;
+    file.sync_all().map_err(io_error("fsync", &tmp))?;
+    fs::rename(&tmp, path).map_err(io_error("rename", &tmp))?;
+    sync_dir(dir)
+}
+
 /// Checks that `dir` is writable now: creates a probe file in it, writes and fsyncs it, and
 /// removes it. Meant for `/readyz`; safe to call concurrently.
 ///

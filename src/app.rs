@@ -132,6 +132,12 @@ struct MqttOutputs {
     publisher: Publisher,
     metrics: SelfMetrics,
     dead_letters: DeadLetterSender,
+    /// Posts alerts to Alertmanager, when `[alertmanager] url` names one, with its own
+    /// subscription to the transitions.
+    alertmanager: Option<(
+        crate::outputs::alertmanager::Notifier,
+        broadcast::Receiver<Arc<Transition>>,
+    )>,
 }
 
 /// What the pollers need to run.
@@ -258,6 +264,13 @@ impl App {
         );
         ingest.set_mappings(mappings.clone());
         let (push_tx, push_rx) = mpsc::channel(crate::ingest::push::QUEUE);
+        // The MTTA series exist from the start at 0, one per rule at its severity.
+        for rule in crate::derive::alerts::Rule::ALL {
+            let severity = rule.severity_in(&settings.alerts);
+            metrics
+                .alert_acknowledge_seconds
+                .with_label_values(&[rule.as_str(), severity.as_str()]);
+        }
         let mut engine = Engine::new(settings.alerts.clone(), cal.clone());
         engine.restore_since(alert_since);
         let (dead_letters, dead_letter_sender) = DeadLetters::new(publisher.clone(), cal.clone());
@@ -267,6 +280,12 @@ impl App {
             publisher: publisher.clone(),
             metrics: metrics.clone(),
             dead_letters: dead_letter_sender,
+            alertmanager: crate::outputs::alertmanager::Notifier::new(
+                &settings.alertmanager,
+                (cal.clone(), settings.alerts.language),
+                metrics.alertmanager_posts.clone(),
+            )
+            .map(|n| (n, alerts_tx.subscribe())),
         };
         let mut pipeline = Pipeline::new(
             rx,
@@ -291,6 +310,29 @@ impl App {
             push_rx,
             settings.mappings.max_payload_bytes,
         );
+        let horizon = crate::time::whole_secs(settings.alerts.audit_retention);
+        if let Some(dir) = &data_dir {
+            let history = crate::store::history::History::open(
+                dir,
+                crate::pipeline::HISTORY_MAX,
+                horizon,
+                Ts::now(),
+            )
+            .map_err(|source| AppError::Recovery {
+                dir: dir.clone(),
+                source: crate::store::StoreError::Io {
+                    op: "read the alert history in",
+                    path: dir.join("history"),
+                    source,
+                },
+            })?;
+            pipeline.set_history(history);
+        } else {
+            pipeline.set_history(crate::store::history::History::in_memory(
+                crate::pipeline::HISTORY_MAX,
+                horizon,
+            ));
+        }
         let http = HttpState {
             registry: metrics.registry.clone(),
             link,
@@ -315,6 +357,7 @@ impl App {
             },
             mappings_problem,
             ingest_max_body_bytes: settings.http.ingest_max_body_bytes,
+            publisher: Some(publisher.clone()),
         };
         let pollers = Pollers {
             mappings,
@@ -379,8 +422,12 @@ impl App {
             publisher,
             metrics,
             dead_letters,
+            alertmanager,
         } = self.mqtt_out;
         let alert_out = tokio::spawn(mqtt::publish_alerts(transitions, publisher, metrics));
+        let alertmanager_out = alertmanager.map(|(notifier, transitions)| {
+            tokio::spawn(notifier.run(transitions, self.views.clone()))
+        });
         let dead_letter_out = tokio::spawn(dead_letters.run());
         let reloader = tokio::spawn(self.reloader.run(cancel.child_token()));
         let mapping_reloader = tokio::spawn(self.mapping_reloader.run(cancel.child_token()));
@@ -433,6 +480,9 @@ impl App {
             return Err(AppError::ShutdownDeadline(SHUTDOWN_DEADLINE));
         }
         alert_out.abort();
+        if let Some(task) = alertmanager_out {
+            task.abort();
+        }
         dead_letter_out.abort();
         reloader.abort();
         mapping_reloader.abort();

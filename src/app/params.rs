@@ -45,6 +45,8 @@ pub fn params(s: &Settings) -> Result<Params, CalendarError> {
             incidents: s.state.max_items.incidents,
         },
         source_silent_secs: whole_secs(s.sources.silent_after),
+        ops_horizon_secs: whole_secs(s.alerts.audit_retention),
+        ops_max_actions: s.alerts.max_actions,
     })
 }
 

@@ -105,6 +105,19 @@ pub(super) struct AlertFile {
     soc_system_silent: RuleSettings,
     max_members: usize,
     max_subjects_per_rule: usize,
+    escalate_after_secs: EscalateFile,
+    remind_every_secs: i64,
+    audit_retention_days: i64,
+    max_actions: usize,
+}
+
+/// `[alerts.escalate_after_secs]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EscalateFile {
+    info: i64,
+    warning: i64,
+    critical: i64,
 }
 
 /// `[alerts]`: the built-in rules of docs/contract.md §5.2.
@@ -135,6 +148,23 @@ pub struct AlertSettings {
     /// Subjects with an alert of their own per rule; the rest are counted in one roll-up
     /// alert per rule (`{rule}:+others`), so that a flood cannot raise thousands of alerts.
     pub max_subjects_per_rule: usize,
+    /// Per severity (info, warning, critical), how long an alert may stay unacknowledged
+    /// before it escalates; `None`: never.
+    pub escalate_after: [Option<Duration>; 3],
+    /// How often an unacknowledged alert is notified again; `None`: never.
+    pub remind_every: Option<Duration>,
+    /// How long operator actions are kept for the audit and the history.
+    pub audit_retention: Duration,
+    /// The most operator actions kept.
+    pub max_actions: usize,
+}
+
+impl AlertSettings {
+    /// How long an alert of `severity` may stay unacknowledged before it escalates.
+    #[must_use]
+    pub fn escalate_after(&self, severity: AlertSeverity) -> Option<Duration> {
+        self.escalate_after[severity as usize]
+    }
 }
 
 /// An incident severity by its wire name.
@@ -165,7 +195,41 @@ impl AlertFile {
             1,
             1_000,
         );
+        let mut escalate = [None; 3];
+        for (i, (key, secs)) in [
+            ("info", self.escalate_after_secs.info),
+            ("warning", self.escalate_after_secs.warning),
+            ("critical", self.escalate_after_secs.critical),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let d = p.duration(
+                &format!("alerts.escalate_after_secs.{key}"),
+                secs,
+                (0, MAX_SECS),
+                Unit::Secs,
+            );
+            escalate[i] = d.filter(|d| !d.is_zero());
+        }
+        let remind = p.duration(
+            "alerts.remind_every_secs",
+            self.remind_every_secs,
+            (0, MAX_SECS),
+            Unit::Secs,
+        );
+        let retention = p.duration(
+            "alerts.audit_retention_days",
+            self.audit_retention_days,
+            (1, 3650),
+            Unit::Days,
+        );
+        let max_actions = p.within("alerts.max_actions", self.max_actions, 100, 10_000_000);
         Some(AlertSettings {
+            escalate_after: escalate,
+            remind_every: Some(remind?).filter(|d| !d.is_zero()),
+            audit_retention: retention?,
+            max_actions: max_actions?,
             language: language?,
             dossier_overdue: self.dossier_overdue,
             dossier_stalled: self.dossier_stalled,

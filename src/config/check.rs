@@ -19,6 +19,7 @@ pub(super) enum Unit {
     Millis,
     Secs,
     Hours,
+    Days,
 }
 
 /// A listen address that is not an IP address and port.
@@ -105,6 +106,7 @@ impl Problems {
             Unit::Millis => Duration::from_millis(n),
             Unit::Secs => Duration::from_secs(n),
             Unit::Hours => Duration::from_secs(n.saturating_mul(3600)),
+            Unit::Days => Duration::from_secs(n.saturating_mul(86_400)),
         })
     }
 

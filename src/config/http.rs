@@ -21,6 +21,27 @@ pub(super) struct HttpFile {
     allowed_origins: Vec<String>,
     ingest_tokens: Vec<String>,
     ingest_max_body_bytes: usize,
+    tokens: Vec<TokenFile>,
+}
+
+/// One of `[[http.tokens]]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenFile {
+    name: String,
+    role: String,
+    token: String,
+}
+
+/// A named access token with a role: who acts, for the audit trail.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedToken {
+    /// Who holds it ("Trực ban ca 1", "Phòng An toàn thông tin"): recorded with each action.
+    pub name: String,
+    /// What it may do.
+    pub role: crate::decode::action::Role,
+    /// The token.
+    pub token: Secret,
 }
 
 /// `[http]`: the one listener for `/`, `/ws`, `/api/*`, `/metrics`, `/healthz`, `/readyz`,
@@ -40,6 +61,9 @@ pub struct HttpSettings {
     pub ingest_tokens: Vec<Secret>,
     /// Largest HTTP ingest body, in bytes (413 above).
     pub ingest_max_body_bytes: usize,
+    /// Named tokens with a role (`viewer`, `operator`, `admin`); they open what
+    /// `access_tokens` open, and operators may act on alerts.
+    pub tokens: Vec<NamedToken>,
 }
 
 impl HttpFile {
@@ -62,6 +86,40 @@ impl HttpFile {
                         "is also an access token; a token has one scope",
                     );
                 }
+            }
+        }
+        let mut tokens = Vec::with_capacity(self.tokens.len());
+        for (i, t) in self.tokens.into_iter().enumerate() {
+            let key = format!("http.tokens[{i}]");
+            if t.token.len() < 16 {
+                p.add(format!("{key}.token"), "must have at least 16 characters");
+            }
+            if self.access_tokens.contains(&t.token) || self.ingest_tokens.contains(&t.token) {
+                p.add(
+                    format!("{key}.token"),
+                    "is also in access_tokens or ingest_tokens; a token has one role",
+                );
+            }
+            let name = t.name.trim();
+            if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
+                p.add(
+                    format!("{key}.name"),
+                    "must be 1 to 128 characters without control characters",
+                );
+            }
+            let role = crate::decode::action::Role::parse(&t.role);
+            if role.is_none() {
+                p.add(
+                    format!("{key}.role"),
+                    format!("must be viewer, operator or admin (got `{}`)", t.role),
+                );
+            }
+            if let Some(role) = role {
+                tokens.push(NamedToken {
+                    name: name.to_owned(),
+                    role,
+                    token: Secret::from(t.token),
+                });
             }
         }
         let ingest_max_body_bytes = p.within(
@@ -90,6 +148,7 @@ impl HttpFile {
             allowed_origins: self.allowed_origins,
             ingest_tokens: self.ingest_tokens.into_iter().map(Secret::from).collect(),
             ingest_max_body_bytes: ingest_max_body_bytes?,
+            tokens,
         })
     }
 }

@@ -27,6 +27,7 @@
 //! [`mappings`](MappingSettings),
 //! [`alerts`](AlertSettings).
 
+mod alertmanager;
 mod alerts;
 mod broker;
 mod calendar;
@@ -47,12 +48,13 @@ use std::sync::LazyLock;
 
 use serde::Deserialize;
 
+pub use alertmanager::AlertmanagerSettings;
 pub use alerts::{AlertSettings, AlertSeverity, Lang, RuleSettings, UnknownLang};
 pub use broker::{BrokerUrl, BrokerUrlError};
 pub use calendar::CalendarSettings;
 pub use check::{ListenAddrError, listen_addr};
 pub use directory::DirectorySettings;
-pub use http::{HttpSettings, WsSettings};
+pub use http::{HttpSettings, NamedToken, WsSettings};
 pub use limits::{IngestSettings, MaxItems, StateSettings, StoreSettings};
 pub use log::{LogFormat, LogSettings};
 pub use mappings::MappingSettings;
@@ -100,6 +102,8 @@ pub struct Settings {
     pub mappings: MappingSettings,
     /// The alert rules.
     pub alerts: AlertSettings,
+    /// Where alerts go for notification.
+    pub alertmanager: AlertmanagerSettings,
     /// The event log and checkpoints in `--data-dir`.
     pub store: StoreSettings,
 }
@@ -122,6 +126,7 @@ struct SettingsFile {
     directory: directory::DirectoryFile,
     mappings: mappings::MappingsFile,
     alerts: alerts::AlertFile,
+    alertmanager: alertmanager::AlertmanagerFile,
     store: limits::StoreFile,
 }
 
@@ -144,6 +149,7 @@ impl SettingsFile {
         let prefix = mqtt.as_ref().map(|m| m.prefix.as_str());
         let mappings = self.mappings.check(prefix, p);
         let alerts = self.alerts.check(p);
+        let alertmanager = self.alertmanager.check(p);
         let store = self.store.check(p);
         Some(Settings {
             mqtt: mqtt?,
@@ -160,6 +166,7 @@ impl SettingsFile {
             directory: directory?,
             mappings: mappings?,
             alerts: alerts?,
+            alertmanager: alertmanager?,
             store: store?,
         })
         .filter(|_| p.0.is_empty())
@@ -255,6 +262,7 @@ section_defaults!(
     directory: DirectorySettings,
     mappings: MappingSettings,
     alerts: AlertSettings,
+    alertmanager: AlertmanagerSettings,
     store: StoreSettings,
 );
 

@@ -6,6 +6,7 @@
 //! type, values, ranges and the clock. Nothing here touches state or I/O, and the accepted
 //! path allocates only for strings that JSON escaped.
 
+pub mod action;
 pub mod event;
 pub mod mapping;
 pub mod raw;
@@ -116,7 +117,7 @@ pub struct DecodeError {
 }
 
 impl DecodeError {
-    fn new(reason: Reason, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(reason: Reason, detail: impl Into<String>) -> Self {
         Self {
             reason,
             detail: detail.into(),

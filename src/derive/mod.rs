@@ -39,6 +39,8 @@ pub struct Derived {
     pub snapshot: Option<Snapshot>,
     /// Alerts that started firing, changed or resolved, in that order, by id.
     pub transitions: Vec<Alert>,
+    /// Alerts acknowledged since the last derive: rule, severity, seconds from firing.
+    pub acknowledged: Vec<(alerts::Rule, crate::config::AlertSeverity, f64)>,
 }
 
 /// An alert transition as the outputs take it: the alert, and its JSON object rendered once.
@@ -174,6 +176,12 @@ impl Deriver {
             .into_iter()
             .map(|(rule, severity, n)| (rule.as_str(), severity.as_str(), n))
             .collect();
+        view.alerts_unacknowledged = self
+            .engine
+            .unacknowledged_counts()
+            .into_iter()
+            .map(|(rule, severity, n)| (rule.as_str(), severity.as_str(), n))
+            .collect();
         view.alerts_api = Arc::clone(&self.alerts_api);
         self.unknown.update(state, &self.directory);
         view.directory = Arc::clone(&self.directory);
@@ -193,6 +201,7 @@ impl Deriver {
             view,
             snapshot,
             transitions,
+            acknowledged: self.engine.take_acknowledged(),
         }
     }
 

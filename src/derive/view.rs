@@ -98,6 +98,8 @@ pub struct View {
     pub silent_system_ids: Vec<String>,
     /// Alerts firing per (rule, severity), filled in from the alert engine.
     pub alerts_firing: Vec<(&'static str, &'static str, u64)>,
+    /// Firing alerts that page (not acknowledged, not silenced) per (rule, severity).
+    pub alerts_unacknowledged: Vec<(&'static str, &'static str, u64)>,
     /// The items of `GET /api/v1/alerts` (each firing alert with its members, as JSON text,
     /// newest first), shared from one tick to the next while they do not change; the API
     /// pages through them.
@@ -352,6 +354,7 @@ impl State {
             meetings,
             silent_system_ids,
             alerts_firing: Vec::new(),
+            alerts_unacknowledged: Vec::new(),
             alerts_api: std::sync::Arc::from(Vec::new()),
             directory: std::sync::Arc::default(),
             stalled_after: (p.stalled_secs / 3600, p.work.is_some()),

@@ -138,11 +138,24 @@ impl DeadLetters {
         err: &DecodeError,
         max_payload_bytes: usize,
     ) {
+        self.publish_under(source.as_str(), msg, err, max_payload_bytes)
+            .await;
+    }
+
+    /// As [`DeadLetters::publish`], under `{prefix}/deadletter/{level}`: `ops` for an
+    /// operator action that cannot be read.
+    pub async fn publish_under(
+        &self,
+        level: &str,
+        msg: &RawMessage,
+        err: &DecodeError,
+        max_payload_bytes: usize,
+    ) {
         let Some((tx, budget, publisher)) = &self.queue else {
             return;
         };
         let letter = DeadLetter::new(msg, err, max_payload_bytes, &self.cal);
-        let topic = format!("{}/deadletter/{}", publisher.prefix(), source.as_str());
+        let topic = format!("{}/deadletter/{level}", publisher.prefix());
         let body = match serde_json::to_vec(&letter) {
             Ok(body) => body,
             Err(e) => {
@@ -164,7 +177,7 @@ impl DeadLetters {
         if !matches!(queued, Ok(Some(()))) {
             publisher.count_dropped("deadletter");
             warn!(
-                source = source.as_str(),
+                source = level,
                 "Dead letter dropped: the dead-letter queue stayed full (is the broker reachable?)."
             );
         }

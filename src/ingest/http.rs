@@ -71,8 +71,26 @@ impl HttpIngest {
     }
 
     async fn submit(&self, items: Items, payloads: Vec<Bytes>, origin: String) -> Response {
+        match self.outcomes(items, payloads, origin).await {
+            Ok(outcomes) => answer_of(&outcomes),
+            Err(resp) => resp,
+        }
+    }
+
+    /// Hands `payloads` to the pipeline and waits until every accepted item is durable:
+    /// each item's outcome, or the answer to give instead (400 for no item, 429 when the
+    /// queue is full, 503 when stopping or not durable in time).
+    ///
+    /// # Errors
+    /// The response to send when the items were not all taken and made durable.
+    pub async fn outcomes(
+        &self,
+        items: Items,
+        payloads: Vec<Bytes>,
+        origin: String,
+    ) -> Result<Vec<ItemOutcome>, Response> {
         if payloads.is_empty() {
-            return error(StatusCode::BAD_REQUEST, "the body holds no item");
+            return Err(error(StatusCode::BAD_REQUEST, "the body holds no item"));
         }
         let (reply, answer) = oneshot::channel();
         let request = Request {
@@ -91,14 +109,14 @@ impl HttpIngest {
                 );
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                return resp;
+                return Err(resp);
             }
             Err(TrySendError::Closed(_)) => {
-                return error(StatusCode::SERVICE_UNAVAILABLE, "iocd is stopping");
+                return Err(error(StatusCode::SERVICE_UNAVAILABLE, "iocd is stopping"));
             }
         }
         if let Ok(Ok(outcomes)) = tokio::time::timeout(DURABLE_WAIT, answer).await {
-            return answer_of(&outcomes);
+            return Ok(outcomes);
         }
         let mut resp = error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -106,7 +124,7 @@ impl HttpIngest {
         );
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        resp
+        Err(resp)
     }
 }
 

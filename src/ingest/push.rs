@@ -51,6 +51,8 @@ pub enum Items {
     Contract(Source),
     /// Payloads for a mapping.
     Mapped(Arc<Mapping>),
+    /// Operator actions (their JSON documents), from the HTTP API.
+    Actions,
 }
 
 /// One request: its items, where they came from, and where the answer goes.

@@ -46,7 +46,7 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 
 /// `limit` (0 to [`MAX_LIMIT`], default [`DEFAULT_LIMIT`]) and `offset` (0 to
 /// [`MAX_OFFSET`], default 0) of a paged list, or what is wrong with them (for a 400).
-fn page(params: &HashMap<String, String>) -> Result<(usize, usize), String> {
+pub(super) fn page(params: &HashMap<String, String>) -> Result<(usize, usize), String> {
     let number = |key: &str, default: usize, max: usize| match params.get(key) {
         None => Ok(default),
         Some(v) => match v.parse::<usize>() {

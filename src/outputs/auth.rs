@@ -5,14 +5,18 @@
 //! neither the position of the first wrong byte nor which token matched leaks in timing.
 
 use axum::http::{HeaderMap, StatusCode, header};
-use subtle::ConstantTimeEq as _;
+use subtle::{ConditionallySelectable as _, ConstantTimeEq as _};
 
 use crate::config::HttpSettings;
+use crate::decode::action::{Actor, Role};
 
 /// Who may use the protected endpoints.
 #[derive(Clone, Debug, Default)]
 pub struct Access {
+    /// Every reading token (access tokens and named tokens)…
     tokens: Vec<Vec<u8>>,
+    /// … and who holds each, in the same order.
+    holders: Vec<Actor>,
     /// Tokens of the `ingest` scope: HTTP ingest only.
     ingest_tokens: Vec<Vec<u8>>,
     /// Whether `/metrics` needs a token.
@@ -24,12 +28,24 @@ impl Access {
     /// From the `[http]` settings.
     #[must_use]
     pub fn from_settings(s: &HttpSettings) -> Self {
+        let unnamed = s.access_tokens.iter().enumerate().map(|(i, t)| {
+            let holder = Actor {
+                name: format!("access token {}", i + 1).into(),
+                role: Role::Viewer,
+            };
+            (t.expose().as_bytes().to_vec(), holder)
+        });
+        let named = s.tokens.iter().map(|t| {
+            let holder = Actor {
+                name: t.name.as_str().into(),
+                role: t.role,
+            };
+            (t.token.expose().as_bytes().to_vec(), holder)
+        });
+        let (tokens, holders) = unnamed.chain(named).unzip();
         Self {
-            tokens: s
-                .access_tokens
-                .iter()
-                .map(|t| t.expose().as_bytes().to_vec())
-                .collect(),
+            tokens,
+            holders,
             ingest_tokens: s
                 .ingest_tokens
                 .iter()
@@ -50,7 +66,39 @@ impl Access {
         match (self.ingest_tokens.is_empty(), self.tokens.is_empty()) {
             (true, true) => Ok(()),
             (true, false) => Err(StatusCode::FORBIDDEN),
-            (false, _) => match_any(&self.ingest_tokens, headers, query),
+            (false, _) => match_any(&self.ingest_tokens, headers, query).map(|_| ()),
+        }
+    }
+
+    /// Who is asking, and whether they may act as `role`: the holder of the bearer token
+    /// given. With no token configured at all, everyone is an operator named `local` (only
+    /// safe on a local address, as the rest of the open mode).
+    ///
+    /// # Errors
+    /// 401 when tokens are configured and none given matches; 403 when the token's role is
+    /// below `role`.
+    pub fn check_role(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+        role: Role,
+    ) -> Result<Actor, StatusCode> {
+        let holder = if self.tokens.is_empty() {
+            Actor {
+                name: "local".into(),
+                role: Role::Operator,
+            }
+        } else {
+            let i = match_any(&self.tokens, headers, query)?;
+            self.holders
+                .get(i)
+                .cloned()
+                .ok_or(StatusCode::UNAUTHORIZED)?
+        };
+        if holder.role >= role {
+            Ok(holder)
+        } else {
+            Err(StatusCode::FORBIDDEN)
         }
     }
 
@@ -62,7 +110,7 @@ impl Access {
         if self.tokens.is_empty() {
             return Ok(());
         }
-        match_any(&self.tokens, headers, query)
+        match_any(&self.tokens, headers, query).map(|_| ())
     }
 
     /// Checks the `Origin` of a WebSocket upgrade: absent (not a browser), the daemon's own
@@ -96,13 +144,13 @@ impl Access {
     }
 }
 
-/// Whether the bearer token in `Authorization` or the `token` query parameter is one of
-/// `tokens` (compared in constant time with each).
+/// Which of `tokens` the bearer token in `Authorization` or the `token` query parameter is
+/// (compared in constant time with each).
 fn match_any(
     tokens: &[Vec<u8>],
     headers: &HeaderMap,
     query: Option<&str>,
-) -> Result<(), StatusCode> {
+) -> Result<usize, StatusCode> {
     // `Bearer <token>`; the scheme is case-insensitive (RFC 7235 §2.1).
     let from_header = headers
         .get(header::AUTHORIZATION)
@@ -120,11 +168,14 @@ fn match_any(
         return Err(StatusCode::UNAUTHORIZED);
     };
     let mut ok = subtle::Choice::from(0);
-    for t in tokens {
-        ok |= t.as_slice().ct_eq(given.as_bytes());
+    let mut which = 0u32;
+    for (i, t) in tokens.iter().enumerate() {
+        let eq = t.as_slice().ct_eq(given.as_bytes());
+        which.conditional_assign(&u32::try_from(i).unwrap_or(u32::MAX), eq);
+        ok |= eq;
     }
     if bool::from(ok) {
-        Ok(())
+        Ok(which as usize)
     } else {
         Err(StatusCode::UNAUTHORIZED)
     }

@@ -51,6 +51,9 @@ pub struct HttpState {
     pub mappings_problem: watch::Receiver<Option<Arc<str>>>,
     /// `[http] ingest_max_body_bytes`.
     pub ingest_max_body_bytes: usize,
+    /// Publishes operator actions on `{prefix}/ops/actions` for the other replicas;
+    /// `None` in tests without a broker.
+    pub publisher: Option<crate::ingest::Publisher>,
 }
 
 /// What `/readyz` says of the working calendar.
@@ -109,6 +112,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/wall.css", get(wall::style))
         .route("/agency/{code}", get(wall::agency))
         .route("/agency.js", get(wall::agency_script))
+        .route("/ops", get(wall::ops))
+        .route("/ops.js", get(wall::ops_script))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -117,6 +122,18 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/agencies", get(agencies))
         .route("/api/v1/agencies/{code}", get(agency))
+        .route("/api/v1/alerts/{id}/history", get(super::ops::history))
+        .route(
+            "/api/v1/alerts/{id}/{action}",
+            post(super::ops::alert_action),
+        )
+        .route(
+            "/api/v1/silences",
+            get(super::ops::silences).post(super::ops::silence),
+        )
+        .route("/api/v1/silences/{id}/expire", post(super::ops::unsilence))
+        .route("/api/v1/audit", get(super::ops::audit))
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn(timeout));
     let ingest = Router::new()
         .route("/api/v1/ingest/{source}", post(ingest_contract))

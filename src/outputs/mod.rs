@@ -3,10 +3,12 @@
 //! view into the exposition format at scrape time, `http` serves them all (with `auth` and
 //! the embedded `wall` page), and `mqtt` publishes alert transitions on the broker.
 
+pub mod alertmanager;
 pub mod api;
 pub mod auth;
 pub mod http;
 pub mod mqtt;
+pub mod ops;
 pub mod prometheus;
 pub mod wall;
 pub mod ws;

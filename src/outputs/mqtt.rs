@@ -123,8 +123,10 @@ mod tests {
             count,
             since: String::new(),
             summary: String::new(),
+            summary_alt: String::new(),
             params: serde_json::Value::Null,
             members: Vec::new(),
+            handling: crate::derive::alerts::handling::Handling::default(),
             since_ts: crate::time::Ts(0),
         };
         let json = Arc::from(alert.to_json());

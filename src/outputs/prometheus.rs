@@ -98,6 +98,8 @@ pub mod names {
     pub const SOC_SYSTEMS_SILENT: &str = "iocd_soc_systems_silent";
     /// Gauge `{rule, severity}`: alerts firing. Not emitted yet (the alert engine adds it).
     pub const ALERTS_FIRING: &str = "iocd_alerts_firing";
+    /// Gauge `{rule, severity}`: firing alerts nobody has acknowledged (nor silenced).
+    pub const ALERTS_UNACKNOWLEDGED: &str = "iocd_alerts_unacknowledged";
     /// Gauge: dossiers held in memory (iocd-internal).
     pub const STATE_DOSSIERS: &str = "iocd_state_dossiers";
     /// Gauge: ids in the dedupe memory (iocd-internal).
@@ -308,6 +310,12 @@ const ALERTS_FIRING: Spec = spec(
     GAUGE,
     &["rule", "severity"],
 );
+const ALERTS_UNACKNOWLEDGED: Spec = spec(
+    names::ALERTS_UNACKNOWLEDGED,
+    "Firing alerts that page: neither acknowledged by an operator nor silenced.",
+    GAUGE,
+    &["rule", "severity"],
+);
 const STATE_ITEMS: Spec = spec(
     names::STATE_ITEMS,
     "Items held in memory, by kind (open and retained ones), beside their caps ([state] max_*).",
@@ -389,7 +397,7 @@ const SECTOR_RESOLVED_LATE: Spec = spec(
 );
 
 /// Every family [`DomainCollector`] emits, in emission order.
-const SPECS: [Spec; 38] = [
+const SPECS: [Spec; 39] = [
     EVENTS,
     DUPLICATES,
     REJECTED,
@@ -417,6 +425,7 @@ const SPECS: [Spec; 38] = [
     STATE_ITEMS,
     STATE_TOMBSTONES,
     ALERTS_FIRING,
+    ALERTS_UNACKNOWLEDGED,
     AGENCY_INFO,
     AGENCY_UNKNOWN,
     PERIOD_RECEIVED,
@@ -634,6 +643,7 @@ fn families(view: &View) -> Vec<MetricFamily> {
         items_held(view),
         STATE_TOMBSTONES.single(view.tombstones),
         alerts_firing(view),
+        alerts_unacknowledged(view),
         agency_info(view),
         AGENCY_UNKNOWN.single(view.agencies_unknown),
     ]
@@ -802,6 +812,15 @@ fn alerts_firing(view: &View) -> MetricFamily {
         .iter()
         .map(|(rule, severity, n)| ALERTS_FIRING.sample(&[rule, severity], num(*n)));
     ALERTS_FIRING.family(series.collect())
+}
+
+/// As [`alerts_firing`], counting only the alerts that page.
+fn alerts_unacknowledged(view: &View) -> MetricFamily {
+    let series = view
+        .alerts_unacknowledged
+        .iter()
+        .map(|(rule, severity, n)| ALERTS_UNACKNOWLEDGED.sample(&[rule, severity], num(*n)));
+    ALERTS_UNACKNOWLEDGED.family(series.collect())
 }
 
 fn duplicates(c: &Counters) -> MetricFamily {

@@ -10,6 +10,8 @@ const I18N: &str = include_str!("wall/i18n.js");
 const STYLE: &str = include_str!("wall/wall.css");
 const AGENCY: &str = include_str!("wall/agency.html");
 const AGENCY_SCRIPT: &str = include_str!("wall/agency.js");
+const OPS: &str = include_str!("wall/ops.html");
+const OPS_SCRIPT: &str = include_str!("wall/ops.js");
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
@@ -50,4 +52,14 @@ pub async fn agency() -> Response {
 /// `GET /agency.js`.
 pub async fn agency_script() -> Response {
     asset("text/javascript; charset=utf-8", AGENCY_SCRIPT)
+}
+
+/// `GET /ops`: the duty officer's page (acknowledge, assign, comment, silence).
+pub async fn ops() -> Response {
+    asset("text/html; charset=utf-8", OPS)
+}
+
+/// `GET /ops.js`.
+pub async fn ops_script() -> Response {
+    asset("text/javascript; charset=utf-8", OPS_SCRIPT)
 }

@@ -69,9 +69,14 @@ impl Pipeline {
                 format!("{}/{}/{}", self.prefix, source.as_str(), transport.as_str())
             }
             Items::Mapped(_) => String::new(),
+            Items::Actions => format!("{}/{}", self.prefix, crate::state::ACTIONS_LEVEL),
         };
         for (i, payload) in payloads.into_iter().enumerate() {
             match &items {
+                Items::Actions => {
+                    let outcome = self.take_action(&topic, &payload, received_at);
+                    outcomes.push(ItemOutcome { item: i, ..outcome });
+                }
                 Items::Contract(_) => {
                     let outcome = self.take_contract(&topic, &payload, origin).await;
                     outcomes.push(ItemOutcome {
@@ -95,6 +100,48 @@ impl Pipeline {
         }
     }
 
+    /// One operator action from the HTTP API: logged under `{prefix}/ops/actions` like a
+    /// feed event, decoded and applied. The API answers with the outcome; nothing is
+    /// dead-lettered (the caller has the error).
+    fn take_action(&mut self, topic: &str, payload: &[u8], received_at: Ts) -> ItemOutcome {
+        let msg = Message {
+            topic,
+            payload,
+            received_at,
+        };
+        if let Some(journal) = &mut self.journal {
+            journal.event(msg);
+        }
+        let status = match self.state.process(msg, &self.prefix, &self.limits) {
+            Processed::Applied(Outcome::Duplicate) => Status::Duplicate,
+            Processed::Applied(_) => Status::Accepted,
+            Processed::ActionRejected(error) => {
+                self.count_action(Status::Rejected);
+                return rejected_outcome(&error);
+            }
+            Processed::Ignored | Processed::Rejected { .. } => Status::Rejected,
+        };
+        self.count_action(status);
+        ItemOutcome {
+            item: 0,
+            record: None,
+            status,
+            event_id: None,
+            reason: None,
+            detail: None,
+        }
+    }
+
+    /// Counts an operator action in `iocd_ops_actions_total`.
+    pub(super) fn count_action(&self, status: Status) {
+        let outcome = match status {
+            Status::Accepted | Status::Skipped => "applied",
+            Status::Duplicate => "duplicate",
+            Status::Rejected => "rejected",
+        };
+        self.metrics.ops_actions.with_label_values(&[outcome]).inc();
+    }
+
     /// One contract event: logged under `topic` (`{prefix}/{source}/{transport}`, or the
     /// mapping's), decoded and applied; a rejection is dead-lettered with `origin` as its
     /// topic. Nothing is allocated for an accepted event.
@@ -114,7 +161,9 @@ impl Pipeline {
         }
         let status = match self.state.process(msg, &self.prefix, &self.limits) {
             Processed::Applied(Outcome::Duplicate) => Status::Duplicate,
-            Processed::Applied(_) | Processed::Ignored => Status::Accepted,
+            Processed::Applied(_) | Processed::Ignored | Processed::ActionRejected(_) => {
+                Status::Accepted
+            }
             Processed::Rejected { source, error } => {
                 let letter = RawMessage {
                     topic: origin.topic.to_owned(),

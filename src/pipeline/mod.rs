@@ -29,11 +29,14 @@ use crate::telemetry::SelfMetrics;
 use crate::time::Ts;
 
 mod intake;
+mod ops;
 
 /// Messages taken off the queue per wake-up; bounds the time between ticks under load.
 const BATCH: usize = 512;
 /// The largest mapped payload taken unless configured (`[mappings] max_payload_bytes`).
 const DEFAULT_MAPPED_MAX_BYTES: usize = 1 << 20;
+/// Alert history entries kept in memory.
+pub const HISTORY_MAX: usize = 100_000;
 /// Ticks between two housekeeping passes (pruning windows, forgetting closed items).
 const HOUSEKEEPING_EVERY_TICKS: u32 = 120;
 
@@ -63,6 +66,8 @@ pub struct Pipeline {
     mapped_max_bytes: usize,
     /// `iocd_ingest_items_total` by transport and outcome (accepted, duplicate, rejected).
     items: [[IntCounter; 3]; 3],
+    /// The alerts' history (transitions), for `GET /api/v1/alerts/{id}/history`.
+    history: crate::store::history::History,
 }
 
 /// Where the pipeline publishes, and what it answers.
@@ -123,7 +128,13 @@ impl Pipeline {
             reject_log: RejectLog::default(),
             alert_log: AlertLog::default(),
             eviction_log: EvictionLog::default(),
+            history: crate::store::history::History::in_memory(HISTORY_MAX, 90 * 86_400),
         }
+    }
+
+    /// Keeps the alerts' history in `history` (in the data directory) instead of memory only.
+    pub fn set_history(&mut self, history: crate::store::history::History) {
+        self.history = history;
     }
 
     /// Runs until the queue is closed and drained; returns the final state.
@@ -237,6 +248,12 @@ impl Pipeline {
         for alert in derived.transitions {
             self.transition(alert, now);
         }
+        for (rule, severity, secs) in derived.acknowledged {
+            self.metrics
+                .alert_acknowledge_seconds
+                .with_label_values(&[rule.as_str(), severity.as_str()])
+                .observe(secs);
+        }
         self.alert_log.flush(now);
         self.eviction_log.flush(&self.state.evictions, now);
         if let Some(snapshot) = derived.snapshot {
@@ -254,6 +271,25 @@ impl Pipeline {
                 AlertState::Resolved => journal.alert(&alert.id, None),
             }
         }
+        self.history.transition(
+            crate::store::history::Entry {
+                at_ns: now.0,
+                alert_id: alert.id.clone(),
+                event: String::new(),
+                severity: alert
+                    .handling
+                    .shown_severity(alert.severity)
+                    .as_str()
+                    .to_owned(),
+                count: alert.count,
+                summary: alert.summary.clone(),
+            },
+            (
+                alert.state == AlertState::Firing,
+                alert.handling.escalated.is_some(),
+                alert.handling.reminders,
+            ),
+        );
         let at_info = self.alert_log.admit(alert.rule, now);
         match (alert.state, at_info) {
             (AlertState::Firing, true) => info!(
@@ -315,6 +351,25 @@ impl Pipeline {
                 let answer = self.outputs.deriver.agency_detail(&self.state, &code, now);
                 let _ = reply.send(answer);
             }
+            Query::Alert { id, reply } => {
+                let _ = reply.send(self.alert_lookup(&id));
+            }
+            Query::History { id, reply } => {
+                let _ = reply.send(self.alert_history(&id));
+            }
+            Query::Audit {
+                since,
+                until,
+                who,
+                limit,
+                offset,
+                reply,
+            } => {
+                let _ = reply.send(self.audit((since, until), who.as_deref(), (limit, offset)));
+            }
+            Query::Silences { reply } => {
+                let _ = reply.send(self.silences());
+            }
         }
     }
 
@@ -328,7 +383,12 @@ impl Pipeline {
 
     /// Decodes and applies one message; a rejected one is logged and dead-lettered.
     async fn handle(&mut self, msg: &RawMessage) {
-        match self.state.process(msg.into(), &self.prefix, &self.limits) {
+        let processed = self.state.process(msg.into(), &self.prefix, &self.limits);
+        if crate::state::is_actions_topic(&msg.topic, &self.prefix) {
+            return self.action_message(msg, processed).await;
+        }
+        match processed {
+            Processed::ActionRejected(_) => {}
             Processed::Applied(crate::state::Outcome::Duplicate) => {
                 self.count(Transport::Mqtt, Status::Duplicate);
             }
@@ -339,6 +399,32 @@ impl Pipeline {
             Processed::Rejected { source, error } => {
                 self.reject(source, msg, &error, Transport::Mqtt).await;
             }
+        }
+    }
+}
+
+impl Pipeline {
+    /// An operator action off the broker (another replica's, or this one's own coming
+    /// back, then a duplicate): counted; one that cannot be read is logged and
+    /// dead-lettered under `{prefix}/deadletter/ops`.
+    async fn action_message(&mut self, msg: &RawMessage, processed: Processed) {
+        match processed {
+            Processed::Applied(crate::state::Outcome::Duplicate) => {
+                self.count_action(Status::Duplicate);
+            }
+            Processed::ActionRejected(error) => {
+                self.count_action(Status::Rejected);
+                warn!(
+                    topic = %msg.topic,
+                    reason = error.reason.as_str(),
+                    detail = %error.detail,
+                    "Operator action refused and dead-lettered."
+                );
+                self.dead_letters
+                    .publish_under("ops", msg, &error, self.limits.max_payload_bytes)
+                    .await;
+            }
+            _ => self.count_action(Status::Accepted),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod dossiers;
 pub mod evict;
 pub mod forgotten;
 pub mod intern;
+pub mod ops;
 pub mod periods;
 pub mod process;
 pub mod query;
@@ -23,6 +24,7 @@ pub mod windows;
 
 use serde::{Deserialize, Serialize};
 
+use crate::decode::action::Action;
 use crate::decode::{Body, Event, Reason, Source};
 use crate::time::workcal::WorkCalendar;
 use crate::time::{Calendar, Ts};
@@ -30,7 +32,7 @@ pub use counters::{Counters, Timing};
 use dedupe::Dedupe;
 use dossiers::{Ctx, Dossiers};
 use intern::Interner;
-pub use process::{Message, Processed};
+pub use process::{ACTIONS_LEVEL, Message, Processed, is_actions_topic};
 use soc::SocState;
 use vc::{VcState, VcThresholds};
 use windows::Windows;
@@ -155,6 +157,10 @@ pub struct Params {
     pub caps: evict::Caps,
     /// Feed silence threshold in seconds.
     pub source_silent_secs: i64,
+    /// How long operator actions are kept (the audit horizon), in seconds.
+    pub ops_horizon_secs: i64,
+    /// The most operator actions kept.
+    pub ops_max_actions: usize,
 }
 
 impl Params {
@@ -217,6 +223,8 @@ pub enum Input<'a> {
         /// Why.
         reason: Reason,
     },
+    /// An operator action (acknowledge, assign, silence…), applied at its own `at`.
+    Action(Action),
     /// Housekeeping at this instant: prune windows and forget closed things past retention.
     Tick,
 }
@@ -261,6 +269,8 @@ pub struct State {
     pub last_event: [Option<Ts>; 3],
     /// One-stop tallies by agency and local day, month and year.
     pub periods: periods::Periods,
+    /// Operator actions: the audit trail, acknowledgements, assignments, silences.
+    pub ops: ops::Ops,
     /// Items evicted at the caps since the process started (not saved).
     #[serde(skip)]
     pub evictions: evict::Evictions,
@@ -284,13 +294,15 @@ pub struct FrozenState {
     soc: soc::SocSaved,
     last_event: [Option<Ts>; 3],
     periods: periods::Periods,
+    ops: ops::Ops,
 }
 
 /// The state as an older checkpoint format wrote it, read into the current [`State`]:
 /// format 1 (iocd 0.1, before the period tallies: they are rebuilt from the dossiers it
 /// holds, open ones and closed ones within their retention, so an upgrade keeps every other
 /// figure and the month so far counts what is still in memory) and format 2 (before the
-/// rejection reason `mapping_failed`: its counts start at zero).
+/// rejection reason `mapping_failed`: its counts start at zero) and format 3 (before the
+/// operator actions: none).
 pub struct StateOlder<const FORMAT: u32>(pub State);
 
 /// The fields of the state in formats 1 and 2, in their order; format 1 has no tallies
@@ -328,8 +340,50 @@ impl<P> OlderForm<P> {
             soc: self.soc,
             last_event: self.last_event,
             periods,
+            ops: ops::Ops::default(),
             evictions: evict::Evictions::default(),
         }
+    }
+}
+
+/// The fields of the state in format 3, in their order (the current ones without `ops`).
+#[derive(Deserialize)]
+#[serde(rename = "State")]
+struct Form3 {
+    started_at: Ts,
+    counters: Counters,
+    dedupe: Dedupe,
+    windows: Windows,
+    agencies: Interner,
+    procedures: Interner,
+    dossiers: Dossiers,
+    forgotten: forgotten::Forgotten,
+    vc: VcState,
+    soc: SocState,
+    last_event: [Option<Ts>; 3],
+    periods: periods::Periods,
+}
+
+impl<'de> Deserialize<'de> for StateOlder<3> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let f = Form3::deserialize(d)?;
+        Ok(Self(State {
+            params: Params::default(),
+            started_at: f.started_at,
+            counters: f.counters,
+            dedupe: f.dedupe,
+            windows: f.windows,
+            agencies: f.agencies,
+            procedures: f.procedures,
+            dossiers: f.dossiers,
+            forgotten: f.forgotten,
+            vc: f.vc,
+            soc: f.soc,
+            last_event: f.last_event,
+            periods: f.periods,
+            ops: ops::Ops::default(),
+            evictions: evict::Evictions::default(),
+        }))
     }
 }
 
@@ -377,6 +431,7 @@ impl State {
             soc: self.soc.saved(),
             last_event: self.last_event,
             periods: self.periods.clone(),
+            ops: self.ops.clone(),
         }
     }
 }
@@ -412,6 +467,7 @@ impl State {
             soc: SocState::default(),
             last_event: [None; 3],
             periods: periods::Periods::default(),
+            ops: ops::Ops::default(),
             evictions: evict::Evictions::default(),
         }
     }
@@ -449,6 +505,13 @@ impl State {
             Input::Rejected { source, reason } => {
                 self.counters.rejected(*source, *reason);
                 Outcome::Rejected
+            }
+            Input::Action(action) => {
+                let horizon = arrival.minus_secs(self.params.ops_horizon_secs);
+                match self.ops.apply(action, self.params.ops_max_actions, horizon) {
+                    ops::Applied::New => Outcome::Applied,
+                    ops::Applied::Duplicate | ops::Applied::TooOld => Outcome::Duplicate,
+                }
             }
             Input::Tick => {
                 self.housekeeping(arrival);
@@ -526,6 +589,8 @@ impl State {
             });
         self.vc.prune(cutoff);
         self.soc.prune(cutoff);
+        self.ops
+            .prune(now.minus_secs(self.params.ops_horizon_secs), now);
     }
 }
 

@@ -4,6 +4,7 @@
 //! drift apart; what to do with a rejection beyond counting it (dead letter, log line) is
 //! the caller's.
 
+use crate::decode::action::decode_action;
 use crate::decode::{DecodeError, DecodeLimits, Source, decode, source_of};
 use crate::time::Ts;
 
@@ -38,6 +39,9 @@ pub enum Processed {
     Ignored,
     /// Decoded and applied: [`Outcome::Applied`] or [`Outcome::Duplicate`].
     Applied(Outcome),
+    /// An operator action on `{prefix}/ops/actions` that cannot be read; not counted
+    /// per source (it is no source's): the caller counts and dead-letters it.
+    ActionRejected(DecodeError),
     /// Refused and counted; the caller dead-letters it.
     Rejected {
         /// The source its topic names.
@@ -51,6 +55,14 @@ impl State {
     /// Decodes `msg` as of its arrival and applies it, or counts its rejection.
     pub fn process(&mut self, msg: Message<'_>, prefix: &str, limits: &DecodeLimits) -> Processed {
         let Some(source) = source_of(msg.topic, prefix) else {
+            if is_actions_topic(msg.topic, prefix) {
+                return match decode_action(msg.payload, msg.received_at, limits) {
+                    Ok(action) => {
+                        Processed::Applied(self.apply(&Input::Action(action), msg.received_at))
+                    }
+                    Err(error) => Processed::ActionRejected(error),
+                };
+            }
             return Processed::Ignored;
         };
         match decode(source, msg.payload, msg.received_at, limits) {
@@ -65,4 +77,16 @@ impl State {
             }
         }
     }
+}
+
+/// The topic level under the prefix where operator actions travel.
+pub const ACTIONS_LEVEL: &str = "ops/actions";
+
+/// Whether `topic` is `{prefix}/ops/actions`.
+#[must_use]
+pub fn is_actions_topic(topic: &str, prefix: &str) -> bool {
+    topic
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('/'))
+        == Some(ACTIONS_LEVEL)
 }

@@ -128,6 +128,52 @@ pub enum Query {
         /// The answer.
         reply: tokio::sync::oneshot::Sender<Option<serde_json::Value>>,
     },
+    /// Where alert `id` stands, to check an operator action on it.
+    Alert {
+        /// `{rule}:{subject}`.
+        id: String,
+        /// The answer.
+        reply: tokio::sync::oneshot::Sender<AlertLookup>,
+    },
+    /// `GET /api/v1/alerts/{id}/history`: transitions and actions, oldest first; `None`
+    /// for an id neither firing nor in the history.
+    History {
+        /// `{rule}:{subject}`.
+        id: String,
+        /// The answer.
+        reply: tokio::sync::oneshot::Sender<Option<serde_json::Value>>,
+    },
+    /// `GET /api/v1/audit`: operator actions from `since` to `until`, newest first.
+    Audit {
+        /// From (inclusive).
+        since: Ts,
+        /// To (exclusive).
+        until: Ts,
+        /// Only the actions of this name.
+        who: Option<String>,
+        /// At most this many.
+        limit: usize,
+        /// Skipped first (paging).
+        offset: usize,
+        /// The answer.
+        reply: tokio::sync::oneshot::Sender<serde_json::Value>,
+    },
+    /// `GET /api/v1/silences`: the silences kept, in force or not.
+    Silences {
+        /// The answer.
+        reply: tokio::sync::oneshot::Sender<serde_json::Value>,
+    },
+}
+
+/// Where an alert stands, for checking an action on it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlertLookup {
+    /// It fires now.
+    pub firing: bool,
+    /// It fired within the history's horizon.
+    pub known: bool,
+    /// Who acknowledged it, when it is acknowledged.
+    pub acknowledged_by: Option<String>,
 }
 
 /// One dossier as the API lists it.

@@ -39,14 +39,14 @@ pub struct Checkpoint {
     pub alert_since: Vec<(String, i64)>,
 }
 
-/// Version 3: `State` counting the rejection reason `mapping_failed` (format 2: without
-/// it; format 1: iocd 0.1, without the period tallies either; both read by
-/// [`crate::state::StateOlder`]). The golden tests below read the committed
-/// `tests/fixtures/checkpoint-v{1,2,3}.bin`; when the newest fails, the encoding of `State`
+/// Version 4: `State` with the operator actions (format 3: without them; format 2: without
+/// the rejection reason `mapping_failed` either; format 1: iocd 0.1, without the period
+/// tallies either; all read by [`crate::state::StateOlder`]). The golden tests below read
+/// the committed `tests/fixtures/checkpoint-v{1,2,3,4}.bin`; when the newest fails, the encoding of `State`
 /// changed: bump the number, keep the old files, and either decode the old format into the
 /// new state (a migration, tested on its file) or document that the upgrade starts empty.
 impl Versioned for Checkpoint {
-    const FORMAT: u32 = 3;
+    const FORMAT: u32 = 4;
 
     fn decode_older(format: u32, body: &[u8]) -> Option<Result<(Self, &[u8]), postcard::Error>> {
         #[derive(Deserialize)]
@@ -71,6 +71,7 @@ impl Versioned for Checkpoint {
         match format {
             1 => Some(read::<1>(body)),
             2 => Some(read::<2>(body)),
+            3 => Some(read::<3>(body)),
             _ => None,
         }
     }
@@ -630,6 +631,11 @@ mod tests {
     /// The committed checkpoint of the current format.
     const GOLDEN: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/checkpoint-v4.bin"
+    );
+    /// The committed checkpoint of format 3.
+    const GOLDEN_V3: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/checkpoint-v3.bin"
     );
     /// The committed checkpoint of format 2.
@@ -678,10 +684,31 @@ mod tests {
             );
         }
         state.apply(&Input::Tick, arrival);
+        let action = r#"{"action_id":"9f1c","action":"acknowledge","at":"2026-12-01T08:55:00+07:00",
+            "by":{"name":"Trực ban ca 1","role":"operator"},"alert_id":"feed_silent:vc","comment":"Đã báo nhà cung cấp"}"#;
+        let msg = Message {
+            topic: "ioc/v1/ops/actions",
+            payload: action.as_bytes(),
+            received_at: arrival,
+        };
+        let outcome = state.process(msg, "ioc/v1", &limits);
+        assert!(
+            matches!(
+                outcome,
+                crate::state::Processed::Applied(crate::state::Outcome::Applied)
+            ),
+            "{outcome:?}"
+        );
         Checkpoint {
             state,
             alert_since: vec![("feed_silent:vc".to_owned(), arrival.0)],
         }
+    }
+
+    /// The golden state as a format without operator actions holds it.
+    fn without_actions(mut ck: Checkpoint) -> Checkpoint {
+        ck.state.ops = crate::state::ops::Ops::default();
+        ck
     }
 
     fn written(dir: &Path, ck: &Checkpoint) -> Vec<u8> {
@@ -872,7 +899,7 @@ mod tests {
     /// Fails when the encoding of `State` changed: see [`Checkpoint`]'s `Versioned` impl.
     /// `IOCD_BLESS=1` rewrites the file, for a new format only.
     #[test]
-    fn the_committed_format_3_checkpoint_reads_back_as_the_same_state() {
+    fn the_committed_format_4_checkpoint_reads_back_as_the_same_state() {
         let tmp = tempfile::tempdir().unwrap();
         let fresh = golden_checkpoint();
         let bytes = written(tmp.path(), &fresh);
@@ -897,13 +924,25 @@ mod tests {
             );
         }
         assert_eq!(decoded.alert_since, fresh.alert_since, "{CHANGED}");
+        assert_eq!(decoded.state.ops.len(), 1, "{CHANGED}");
+    }
+
+    /// A checkpoint of format 3 (before the operator actions) is upgraded to the same state
+    /// with no action.
+    #[test]
+    fn a_format_3_checkpoint_is_upgraded_to_the_same_state() {
+        let fresh = without_actions(golden_checkpoint());
+        let decoded = read_golden(GOLDEN_V3);
+        assert_eq!(decoded.state, fresh.state);
+        assert!(decoded.state.ops.is_empty());
+        assert_eq!(decoded.alert_since, fresh.alert_since);
     }
 
     /// A checkpoint of format 2 (before `mapping_failed`) is upgraded to the same state,
     /// with no mapping failure counted.
     #[test]
     fn a_format_2_checkpoint_is_upgraded_to_the_same_state() {
-        let fresh = golden_checkpoint();
+        let fresh = without_actions(golden_checkpoint());
         let decoded = read_golden(GOLDEN_V2);
         assert_eq!(decoded.state, fresh.state);
         assert_eq!(decoded.alert_since, fresh.alert_since);

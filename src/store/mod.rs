@@ -63,6 +63,7 @@
 //!    falling back to it (when the newest one is damaged) still finds its log.
 
 mod checkpoint;
+pub mod history;
 pub mod journal;
 mod lock;
 mod log;

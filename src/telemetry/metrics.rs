@@ -5,7 +5,7 @@
 use prometheus::{Counter, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 /// The `kind` values of `iocd_mqtt_publish_dropped_total`: what iocd publishes.
-pub const PUBLISH_KINDS: [&str; 2] = ["deadletter", "alert"];
+pub const PUBLISH_KINDS: [&str; 3] = ["deadletter", "alert", "action"];
 /// The `cause` values of `iocd_mqtt_disconnects_total` (see `ingest::mqtt::disconnect_cause`).
 pub const DISCONNECT_CAUSES: [&str; 7] = [
     "keepalive",
@@ -25,6 +25,13 @@ pub const ITEM_OUTCOMES: [&str; 3] = ["accepted", "duplicate", "rejected"];
 /// The `outcome` values of `iocd_mapping_records_total`: a contract event built, a record
 /// with no contract type (counted, nothing applied), a record the mapping could not map.
 pub const MAPPING_OUTCOMES: [&str; 3] = ["event", "skipped", "failed"];
+/// The `outcome` values of `iocd_ops_actions_total`: an operator action applied, one
+/// already applied (its id seen: a copy from the broker, a retry), one refused.
+pub const ACTION_OUTCOMES: [&str; 3] = ["applied", "duplicate", "rejected"];
+/// Buckets of `iocd_alert_acknowledge_seconds`: a minute to a day.
+pub const ACKNOWLEDGE_BUCKETS: [f64; 10] = [
+    60.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14_400.0, 28_800.0, 86_400.0,
+];
 /// The `reason` values of `iocd_ws_rejected_total`.
 pub const WS_REJECT_REASONS: [&str; 3] = ["max_clients", "unauthorized", "origin"];
 
@@ -90,6 +97,14 @@ pub struct SelfMetrics {
     pub poll_lag_seconds: prometheus::IntGaugeVec,
     /// Per poller (`mapping`): polls that failed.
     pub poll_errors: IntCounterVec,
+    /// Operator actions taken in (HTTP and `{prefix}/ops/actions`), by `outcome`
+    /// ([`ACTION_OUTCOMES`]).
+    pub ops_actions: IntCounterVec,
+    /// Seconds from an alert's firing to its acknowledgement, by `rule` and `severity`:
+    /// the IOC's mean time to acknowledge (MTTA).
+    pub alert_acknowledge_seconds: prometheus::HistogramVec,
+    /// Posts to Alertmanager, by `result` (`ok`, `error`).
+    pub alertmanager_posts: IntCounterVec,
 }
 
 impl SelfMetrics {
@@ -218,7 +233,34 @@ impl SelfMetrics {
         registry
             .register(Box::new(poll_errors.clone()))
             .expect("metric registered once");
+        let ops_actions = labelled(
+            "iocd_ops_actions_total",
+            "Operator actions taken in (HTTP API and the ops/actions topic), by outcome (applied, duplicate: already applied, rejected).",
+            "outcome",
+            &ACTION_OUTCOMES,
+        );
+        let alert_acknowledge_seconds = prometheus::HistogramVec::new(
+            prometheus::HistogramOpts::new(
+                "iocd_alert_acknowledge_seconds",
+                "Seconds from an alert's firing to its acknowledgement (time to acknowledge; MTTA is sum over count), by rule and severity.",
+            )
+            .buckets(ACKNOWLEDGE_BUCKETS.to_vec()),
+            &["rule", "severity"],
+        )
+        .expect("constant metric name is valid");
+        registry
+            .register(Box::new(alert_acknowledge_seconds.clone()))
+            .expect("metric registered once");
+        let alertmanager_posts = labelled(
+            "iocd_alertmanager_posts_total",
+            "Posts of alerts to Alertmanager ([alertmanager] url), by result (ok, error: retried at the next resend).",
+            "result",
+            &["ok", "error"],
+        );
         Self {
+            alertmanager_posts,
+            ops_actions,
+            alert_acknowledge_seconds,
             mapping_reloads,
             mapping_records,
             ingest_items,

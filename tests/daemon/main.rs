@@ -23,6 +23,7 @@
 
 mod helpers;
 
+mod alertmanager;
 mod alerts;
 mod caps;
 mod dashboards;
@@ -35,6 +36,7 @@ mod ingest;
 mod ingest_mqtt;
 mod mapped;
 mod mapping;
+mod ops;
 mod process;
 mod secure;
 mod simulate;

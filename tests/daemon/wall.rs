@@ -819,3 +819,123 @@ async fn the_agency_page_shows_one_agency_across_the_three_systems_in_both_langu
     drop(page);
     app.stop().await.expect("clean stop");
 }
+
+/// The duty officer's page acknowledges an alert; a second browser on the wall sees it
+/// taken (by whom) at its next push, and the officer's own page too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_acknowledges_from_the_page_and_another_wall_sees_it() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let _one = CHROMIUM.lock().await;
+    let broker = TestBroker::start_with("persistence false");
+    let mut settings = test_settings(&broker);
+    settings.ws.push_interval = Duration::from_millis(200);
+    let viewer = "viewer-token-0123456789";
+    let operator = "operator-token-0123456789";
+    settings.http.access_tokens = vec![viewer.into()];
+    settings.http.tokens = vec![iocd::config::NamedToken {
+        name: "Trực ban ca 1".into(),
+        role: iocd::decode::action::Role::Operator,
+        token: operator.into(),
+    }];
+    let prefix = settings.mqtt.prefix.clone();
+    let app = spawn_app(settings).await;
+    let client = TestClient::connect(&broker, &[]).await;
+    let ev = tk::received("D1")
+        .id("e-D1")
+        .ago(600)
+        .agency("000.00.19.H42")
+        .due(tk::at(-60));
+    client
+        .publish(&format!("{prefix}/onestop/x"), ev.bytes())
+        .await;
+    let id = "dossier_overdue:000.00.19.H42";
+    let row = |attr: &str| {
+        format!(
+            r#"document.querySelector('[data-testid="alert-item"][data-alert-id="{id}"]')?.{attr} ?? null"#
+        )
+    };
+
+    // The wall, on a second browser, shows the alert as new.
+    let (_wall_browser, mut wall) = launch(&chromium).await;
+    wall.open(&format!("http://{}/?token={viewer}", app.addr))
+        .await;
+    let start = Instant::now();
+    while wall.eval(&row("dataset.handling")).await != "new" {
+        assert!(start.elapsed() < TIMEOUT, "the wall never listed {id}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The officer's page lists it and acknowledges it with a comment.
+    let (_ops_browser, mut ops) = launch(&chromium).await;
+    ops.call(
+        "Page.navigate",
+        json!({"url": format!("http://{}/ops?token={operator}", app.addr)}),
+    )
+    .await;
+    let ops_row =
+        format!(r#"document.querySelector('[data-testid="ops-alert"][data-alert-id="{id}"]')"#);
+    let start = Instant::now();
+    while ops.eval(&format!("{ops_row} !== null")).await != true {
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "the operators' page never listed {id}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ops.eval(&format!(
+        r#"(() => {{ const r = {ops_row}; r.querySelector('[data-testid="ops-comment"]').value = "Đã gọi Sở Tư pháp";
+            r.querySelector('[data-testid="ops-ack"]').click(); return true; }})()"#
+    ))
+    .await;
+    let clicked = Instant::now();
+
+    // The wall shows it taken, by whom.
+    loop {
+        if wall.eval(&row("dataset.handling")).await == "acknowledged" {
+            break;
+        }
+        assert!(
+            clicked.elapsed() < TIMEOUT,
+            "the wall never showed {id} taken"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seen = clicked.elapsed();
+    eprintln!(
+        "acknowledged on the operators' page → shown on the other wall in {seen:?} (push interval 200 ms)"
+    );
+    let text = wall
+        .eval(&row(
+            r#"querySelector('[data-testid="alert-handling"]')?.textContent"#,
+        ))
+        .await;
+    assert_eq!(text, "Đã tiếp nhận: Trực ban ca 1");
+    let start = Instant::now();
+    loop {
+        let state = ops
+            .eval(&format!(
+                r#"{ops_row}?.querySelector('[data-testid="ops-state"]')?.textContent ?? null"#
+            ))
+            .await;
+        if state
+            .as_str()
+            .is_some_and(|s| s.starts_with("Đã tiếp nhận: Trực ban ca 1"))
+        {
+            assert!(
+                state.as_str().unwrap().contains("Đã gọi Sở Tư pháp"),
+                "{state}"
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "the operators' page shows {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ops.screenshot(1920, 1080, "wall-ops.png").await;
+    wall.screenshot(1920, 1080, "wall-acknowledged.png").await;
+    app.stop().await.expect("clean stop");
+}

@@ -8,9 +8,12 @@
 //! decides; the pipeline sends each transition to the WebSocket, MQTT, the log and the
 //! `iocd_alerts_firing` gauge.
 
+pub mod handling;
 mod rules;
 pub use rules::{OTHERS, Tracked};
 mod summary;
+
+use handling::Handling;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,6 +23,7 @@ use serde::Serialize;
 use crate::config::{AlertSettings, AlertSeverity};
 use crate::derive::track::{SocTrack, VcTrack};
 use crate::state::State;
+use crate::state::ops::Ops;
 use crate::time::{Calendar, Ts, whole_secs};
 
 /// Most bytes of alert objects in the snapshot's `alerts` (the rest of the snapshot is
@@ -64,6 +68,12 @@ impl Rule {
             Rule::IncidentUnacknowledged => "incident_unacknowledged",
             Rule::SocSystemSilent => "soc_system_silent",
         }
+    }
+
+    /// The severity of its alerts in `settings`.
+    #[must_use]
+    pub fn severity_in(self, settings: &AlertSettings) -> AlertSeverity {
+        rules::settings_of(settings, self).severity
     }
 
     /// The kind of subject it is grouped by.
@@ -117,10 +127,18 @@ pub struct Alert {
     pub since: String,
     /// A sentence naming the subject, the threshold and, when grouped, the count.
     pub summary: String,
+    /// The sentence in the other language (English when `summary` is Vietnamese), for
+    /// notifiers (Alertmanager) that carry both; not part of the alert object.
+    #[serde(skip)]
+    pub summary_alt: String,
     /// The values `summary` is built from (subject, count, threshold…), per rule, so that a
     /// client writes the sentence in its own language (docs/alerts.md). An addition to the
     /// contract's alert object.
     pub params: serde_json::Value,
+    /// The operator's side: acknowledged, assigned, silenced, escalated, reminded (an
+    /// addition of contract 1.1, flattened into the object).
+    #[serde(flatten)]
+    pub handling: Handling,
     /// Members, most urgent first, bounded by `max_members` (not part of the alert object).
     #[serde(skip)]
     pub members: Vec<String>,
@@ -160,6 +178,8 @@ pub struct Match {
     pub members: Vec<String>,
     /// The sentence.
     pub summary: String,
+    /// The sentence in the other language.
+    pub summary_alt: String,
     /// The values of the sentence.
     pub params: serde_json::Value,
 }
@@ -182,6 +202,20 @@ pub struct Engine {
     /// Each firing alert's JSON, rendered when it fires or changes, so that the API list
     /// and the snapshot array are assembled, not rendered, whatever fires.
     rendered: std::collections::HashMap<String, Rendered>,
+    /// Position in the operator actions' change log; `None`: look at every firing alert.
+    ops_seq: Option<u64>,
+    /// When a firing alert's handling changes by itself (an escalation or a reminder falls
+    /// due), ordered by instant, so that a tick looks only at the alerts due.
+    wakes: BTreeSet<(Ts, String)>,
+    /// Each scheduled alert's instant in `wakes`.
+    wake_of: std::collections::HashMap<String, Ts>,
+    /// The next start or end of a silence: every firing alert is looked at again then.
+    silence_wake: Option<Ts>,
+    /// The first evaluation: acknowledgements made before it (replayed) are not timed.
+    started: Option<Ts>,
+    /// Time to acknowledge, in seconds, of the alerts acknowledged since the last
+    /// [`Engine::take_acknowledged`], with their rule and severity.
+    acknowledged: Vec<(Rule, AlertSeverity, f64)>,
 }
 
 /// The subjects one rule matches, with their counts, in order of urgency.
@@ -275,7 +309,98 @@ impl Engine {
             subjects: Default::default(),
             dossier_seq: None,
             rendered: std::collections::HashMap::new(),
+            ops_seq: None,
+            wakes: BTreeSet::new(),
+            wake_of: std::collections::HashMap::new(),
+            silence_wake: None,
+            started: None,
+            acknowledged: Vec::new(),
         }
+    }
+
+    /// The time to acknowledge of the alerts acknowledged since the last call (rule, rule
+    /// severity, seconds from firing), for the MTTA histogram.
+    pub fn take_acknowledged(&mut self) -> Vec<(Rule, AlertSeverity, f64)> {
+        std::mem::take(&mut self.acknowledged)
+    }
+
+    /// The firing alert `id`, if it fires.
+    #[must_use]
+    pub fn get(&self, id: &str) -> Option<&Alert> {
+        self.firing.get(id)
+    }
+
+    /// Computes the handling of firing alert `id` at `now` again and schedules its next
+    /// change; returns the alert when its handling changed.
+    fn rehandle(&mut self, id: &str, ops: &Ops, now: Ts) -> Option<Alert> {
+        let a = self.firing.get_mut(id)?;
+        let of = handling::Of {
+            id: &a.id,
+            rule: a.rule.as_str(),
+            subject: &a.subject.id,
+            since: a.since_ts,
+            severity: a.severity,
+        };
+        let (h, wake) = Handling::at(&of, ops, &self.settings, now, self.cal.tz());
+        if let Some(old) = self.wake_of.remove(id) {
+            self.wakes.remove(&(old, id.to_owned()));
+        }
+        if let Some(w) = wake {
+            self.wakes.insert((w, id.to_owned()));
+            self.wake_of.insert(id.to_owned(), w);
+        }
+        if h == a.handling {
+            return None;
+        }
+        if a.handling.acknowledged.is_none()
+            && let Some(t) = &h.acknowledged
+            && self.started.is_some_and(|s| t.at_ts >= s)
+        {
+            self.acknowledged
+                .push((a.rule, a.severity, t.at_ts.secs_since(a.since_ts).max(0.0)));
+        }
+        a.handling = h;
+        self.changed = true;
+        self.rendered.insert(id.to_owned(), Rendered::of(a));
+        Some(a.clone())
+    }
+
+    /// Follows the operator actions and the clock: the alerts whose actions changed, every
+    /// firing alert when a silence changed or started or ended, and the alerts whose
+    /// escalation or reminder fell due get their handling again. Returns those that changed.
+    fn follow_ops(&mut self, ops: &Ops, now: Ts) -> Vec<Alert> {
+        let log = ops.changes();
+        let mut ids: BTreeSet<String> = BTreeSet::new();
+        let mut all = self.silence_wake.is_some_and(|w| now >= w);
+        match self.ops_seq.and_then(|seq| log.since(seq)) {
+            None => all = true,
+            Some(changes) => {
+                for c in changes {
+                    match c {
+                        Some(id) => {
+                            ids.insert(id.to_string());
+                        }
+                        None => all = true,
+                    }
+                }
+            }
+        }
+        self.ops_seq = Some(log.end());
+        if all {
+            ids.extend(self.firing.keys().cloned());
+            self.silence_wake = ops.silence_edges(now).min();
+        }
+        while let Some((t, id)) = self.wakes.first().cloned() {
+            if t > now {
+                break;
+            }
+            self.wakes.pop_first();
+            self.wake_of.remove(&id);
+            ids.insert(id);
+        }
+        ids.iter()
+            .filter_map(|id| self.rehandle(id, ops, now))
+            .collect()
     }
 
     /// Puts every dossier alert into words again at the next evaluation (the agency
@@ -362,9 +487,36 @@ impl Engine {
                 continue;
             }
             let matches = self.matches(state, t, rule, i, &dirty);
-            self.apply(rule, matches, now, (&mut out.0, &mut out.1, &mut out.2));
+            self.apply(
+                rule,
+                matches,
+                (now, &state.ops),
+                (&mut out.0, &mut out.1, &mut out.2),
+            );
         }
         let (mut transitions, mut changed, mut resolved) = out;
+        self.started.get_or_insert(now);
+        // Alerts whose handling changed replace their entry among the changed ones.
+        let handled = self.follow_ops(&state.ops, now);
+        if !handled.is_empty() {
+            let fired: BTreeSet<&str> = transitions.iter().map(|a| a.id.as_str()).collect();
+            let mut by_id: BTreeMap<String, Alert> =
+                changed.drain(..).map(|a| (a.id.clone(), a)).collect();
+            let mut refired = Vec::new();
+            for a in handled {
+                if fired.contains(a.id.as_str()) {
+                    refired.push(a);
+                } else {
+                    by_id.insert(a.id.clone(), a);
+                }
+            }
+            for a in refired {
+                if let Some(t) = transitions.iter_mut().find(|t| t.id == a.id) {
+                    *t = a;
+                }
+            }
+            changed = by_id.into_values().collect();
+        }
         // Restored `since` values apply to the first evaluation after a restart only.
         self.restored.clear();
         // A count can change with the listed members unchanged (beyond `max_members`, or a
@@ -407,6 +559,7 @@ impl Engine {
                     count: a.count,
                     members: a.members.clone(),
                     summary: a.summary.clone(),
+                    summary_alt: a.summary_alt.clone(),
                     params: a.params.clone(),
                 }),
                 _ => rules::kept(&self.settings, state, t, rule, id, *count),
@@ -433,7 +586,7 @@ impl Engine {
         &mut self,
         rule: Rule,
         matches: Vec<Match>,
-        now: Ts,
+        (now, ops): (Ts, &Ops),
         (fired, changed, resolved): (&mut Vec<Alert>, &mut Vec<Alert>, &mut Vec<Alert>),
     ) {
         let prefix = format!("{}:", rule.as_str());
@@ -455,6 +608,7 @@ impl Engine {
                 if a.count != m.count || a.summary != m.summary || a.params != m.params {
                     a.count = m.count;
                     a.summary = m.summary;
+                    a.summary_alt = m.summary_alt;
                     a.params = m.params;
                     changed.push(a.clone());
                     differs = true;
@@ -477,17 +631,25 @@ impl Engine {
                     count: m.count,
                     since: since.to_rfc3339(self.cal.tz()),
                     summary: m.summary,
+                    summary_alt: m.summary_alt,
                     params: m.params,
+                    handling: Handling::default(),
                     members: m.members,
                     since_ts: since,
                 };
-                fired.push(alert.clone());
-                self.rendered.insert(id.clone(), Rendered::of(&alert));
-                self.firing.insert(id, alert);
+                self.firing.insert(id.clone(), alert);
+                self.rehandle(&id, ops, now);
+                if let Some(alert) = self.firing.get(&id) {
+                    fired.push(alert.clone());
+                    self.rendered.insert(id.clone(), Rendered::of(alert));
+                }
             }
         }
         for id in gone {
             self.rendered.remove(&id);
+            if let Some(w) = self.wake_of.remove(&id) {
+                self.wakes.remove(&(w, id.clone()));
+            }
             if let Some(mut a) = self.firing.remove(&id) {
                 a.state = AlertState::Resolved;
                 resolved.push(a);
@@ -565,6 +727,23 @@ impl Engine {
         chosen.sort_unstable_by_key(|(i, _)| *i);
         let items: Vec<String> = chosen.into_iter().map(|(_, j)| j).collect();
         format!("[{}]", items.join(","))
+    }
+
+    /// How many firing alerts page (neither acknowledged nor silenced) per (rule, rule
+    /// severity), for `iocd_alerts_unacknowledged`.
+    #[must_use]
+    pub fn unacknowledged_counts(&self) -> Vec<(Rule, AlertSeverity, u64)> {
+        let mut counts: BTreeMap<(Rule, AlertSeverity), u64> = BTreeMap::new();
+        for rule in Rule::ALL {
+            let s = rules::settings_of(&self.settings, rule);
+            if s.enabled {
+                counts.insert((rule, s.severity), 0);
+            }
+        }
+        for a in self.firing.values().filter(|a| a.handling.pages()) {
+            *counts.entry((a.rule, a.severity)).or_default() += 1;
+        }
+        counts.into_iter().map(|((r, s), n)| (r, s, n)).collect()
     }
 
     /// How many alerts fire per (rule, severity), for `iocd_alerts_firing`.

@@ -246,7 +246,16 @@ pub fn others(s: &AlertSettings, rule: Rule, count: u64, members: Vec<String>) -
         count,
         members,
         summary: text.render(s.language),
+        summary_alt: text.render(other(s.language)),
         params: text.params(),
+    }
+}
+
+/// The other language: an alert is put into both, for notifiers that show both.
+const fn other(lang: Lang) -> Lang {
+    match lang {
+        Lang::Vi => Lang::En,
+        Lang::En => Lang::Vi,
     }
 }
 
@@ -354,6 +363,7 @@ fn put_into_words(
         subject: h.subject.to_owned(),
         count: h.count,
         summary: text.render(lang),
+        summary_alt: text.render(other(lang)),
         params: text.params(),
         members,
     }

@@ -94,7 +94,16 @@ impl Ioc {
         Self::with(settings, Params::default())
     }
 
-    fn with(settings: AlertSettings, params: Params) -> Self {
+    /// Escalations and reminders are off: these tests look at the rules; the handling
+    /// has its own tests ([`Ioc::handled`]).
+    fn with(mut settings: AlertSettings, params: Params) -> Self {
+        settings.escalate_after = [None; 3];
+        settings.remind_every = None;
+        Self::handled(settings, params)
+    }
+
+    /// With the settings' escalations and reminders.
+    fn handled(settings: AlertSettings, params: Params) -> Self {
         Self {
             state: State::new(params, t(START)),
             engine: Engine::new(settings, Calendar::default()),
@@ -431,7 +440,8 @@ fn the_alert_object_has_the_contract_fields_plus_params_and_members_only_with_me
     assert_eq!(
         keys,
         [
-            "count", "id", "params", "rule", "severity", "since", "state", "subject", "summary"
+            "count", "handling", "id", "params", "rule", "severity", "since", "state", "subject",
+            "summary"
         ]
     );
     assert_eq!(
@@ -1474,4 +1484,172 @@ fn a_flood_of_subjects_gives_a_bounded_alert_list_and_snapshot() {
     let listed = listed.as_array().expect("an array");
     assert!(listed.iter().any(|a| a["subject"]["id"] == OTHERS));
     assert_eq!(ioc.engine.api_items().len(), cap + 1);
+}
+
+// Operator actions: acknowledgement, escalation, reminders, silences
+
+fn act(id: &str, kind: crate::decode::action::ActionKind, at: Ts) -> crate::decode::action::Action {
+    crate::decode::action::Action {
+        id: id.into(),
+        kind,
+        at,
+        by: crate::decode::action::Actor {
+            name: "Trực ban ca 1".into(),
+            role: crate::decode::action::Role::Operator,
+        },
+        alert_id: Some("dossier_overdue:A".into()),
+        comment: Some("Đã gọi điện cho đơn vị".into()),
+        assignee: (kind == crate::decode::action::ActionKind::Assign)
+            .then(|| "Phòng Kiểm soát TTHC".into()),
+        silence: None,
+        silence_id: None,
+    }
+}
+
+fn silence_of_rule(id: &str, from: Ts, to: Ts) -> crate::decode::action::Action {
+    crate::decode::action::Action {
+        alert_id: None,
+        comment: None,
+        silence: Some(crate::decode::action::Silence {
+            rule: "dossier_overdue".into(),
+            subject: None,
+            starts: from,
+            ends: to,
+            reason: "Bảo trì hệ thống một cửa".into(),
+        }),
+        ..act(id, crate::decode::action::ActionKind::Silence, from)
+    }
+}
+
+#[test]
+fn an_unacknowledged_alert_is_reminded_then_escalated_and_an_acknowledgement_stops_both() {
+    use crate::decode::action::ActionKind;
+    use handling::Status;
+    let mut settings = only(Rule::DossierOverdue);
+    settings.remind_every = Some(std::time::Duration::from_secs(1800));
+    settings.escalate_after = [None, Some(std::time::Duration::from_secs(7200)), None];
+    let mut ioc = Ioc::handled(settings, Params::default());
+    ioc.received("D1", "A", after(0), Some(after(60)));
+    let fired = single(ioc.at(after(61)));
+    assert_eq!(fired.handling.handling, Status::New);
+    assert!(
+        ioc.at(after(1000)).is_empty(),
+        "nothing before the first reminder"
+    );
+    let reminded = single(ioc.at(after(61 + 1800)));
+    assert_eq!(reminded.handling.reminders, 1);
+    let escalated = single(ioc.at(after(61 + 7200)));
+    assert_eq!(escalated.handling.handling, Status::Escalated);
+    assert_eq!(
+        escalated.handling.escalated.as_ref().map(|e| e.severity),
+        Some(AlertSeverity::Critical),
+        "a warning escalates to critical"
+    );
+    assert_eq!(
+        escalated.severity,
+        AlertSeverity::Warning,
+        "the rule's severity stays"
+    );
+    assert_eq!(
+        ioc.engine.unacknowledged_counts(),
+        [(Rule::DossierOverdue, AlertSeverity::Warning, 1)]
+    );
+    ioc.state.apply(
+        &Input::Action(act("a1", ActionKind::Acknowledge, after(7300))),
+        after(7300),
+    );
+    let taken = single(ioc.at(after(7301)));
+    assert_eq!(taken.handling.handling, Status::Acknowledged);
+    assert!(taken.handling.escalated.is_none() && taken.handling.reminders == 0);
+    assert_eq!(
+        taken.handling.acknowledged.as_ref().map(|t| t.by.as_str()),
+        Some("Trực ban ca 1")
+    );
+    let mtta = ioc.engine.take_acknowledged();
+    assert_eq!(mtta.len(), 1);
+    assert!((mtta[0].2 - 7239.0).abs() < 1.0, "{mtta:?}");
+    assert_eq!(
+        ioc.engine.unacknowledged_counts(),
+        [(Rule::DossierOverdue, AlertSeverity::Warning, 0)]
+    );
+    assert!(ioc.at(after(20_000)).is_empty(), "no reminder once taken");
+    // A silence of the whole rule mutes it for its time, then it is as it was.
+    ioc.state.apply(
+        &Input::Action(silence_of_rule("s1", after(20_100), after(21_000))),
+        after(20_050),
+    );
+    assert_eq!(
+        single(ioc.at(after(20_101))).handling.handling,
+        Status::Silenced
+    );
+    assert_eq!(
+        single(ioc.at(after(21_001))).handling.handling,
+        Status::Acknowledged
+    );
+}
+
+#[test]
+fn the_handling_is_the_same_whatever_order_the_actions_arrive_in() {
+    use crate::decode::action::ActionKind;
+    let actions = [
+        act("a1", ActionKind::Acknowledge, after(100)),
+        act("a2", ActionKind::Unacknowledge, after(200)),
+        act("a3", ActionKind::Assign, after(300)),
+        act("a4", ActionKind::Acknowledge, after(400)),
+        act("a5", ActionKind::Comment, after(500)),
+    ];
+    let mut seen: Option<String> = None;
+    for order in [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [2, 0, 4, 1, 3]] {
+        let mut ioc = Ioc::new(only(Rule::DossierOverdue));
+        ioc.received("D1", "A", after(0), Some(after(60)));
+        ioc.at(after(61));
+        for i in order {
+            ioc.state
+                .apply(&Input::Action(actions[i].clone()), after(600));
+            // A copy (from the broker, a retry) changes nothing.
+            let again = ioc
+                .state
+                .apply(&Input::Action(actions[i].clone()), after(600));
+            assert_eq!(again, Outcome::Duplicate);
+        }
+        let a = single(ioc.at(after(601)));
+        assert_eq!(
+            a.handling
+                .acknowledged
+                .as_ref()
+                .map(|t| t.action_id.as_str()),
+            Some("a4")
+        );
+        assert_eq!(
+            a.handling.assignee.as_ref().map(|x| x.to.as_str()),
+            Some("Phòng Kiểm soát TTHC")
+        );
+        let json = a.to_json();
+        if let Some(first) = &seen {
+            assert_eq!(first, &json);
+        }
+        seen = Some(json);
+    }
+}
+
+#[test]
+fn an_acknowledgement_belongs_to_its_episode() {
+    use crate::decode::action::ActionKind;
+    let mut ioc = Ioc::new(only(Rule::DossierOverdue));
+    ioc.received("D1", "A", after(0), Some(after(60)));
+    ioc.at(after(61));
+    ioc.state.apply(
+        &Input::Action(act("a1", ActionKind::Acknowledge, after(100))),
+        after(100),
+    );
+    assert!(single(ioc.at(after(101))).handling.acknowledged.is_some());
+    ioc.resolved("D1", after(200));
+    assert_eq!(single(ioc.at(after(201))).state, AlertState::Resolved);
+    ioc.received("D2", "A", after(300), Some(after(400)));
+    let again = single(ioc.at(after(401)));
+    assert_eq!(again.state, AlertState::Firing);
+    assert!(
+        again.handling.acknowledged.is_none(),
+        "a new episode is new again"
+    );
 }

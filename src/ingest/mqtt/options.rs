@@ -126,7 +126,10 @@ pub(super) fn input_filters(prefix: &str) -> Result<Vec<String>, IngestError> {
             reason,
         });
     }
-    Ok(SOURCES.iter().map(|s| format!("{prefix}/{s}/#")).collect())
+    let mut filters: Vec<String> = SOURCES.iter().map(|s| format!("{prefix}/{s}/#")).collect();
+    // Operator actions of the other replicas (and this one's own, back: a duplicate).
+    filters.push(format!("{prefix}/{}", crate::state::ACTIONS_LEVEL));
+    Ok(filters)
 }
 
 /// rustls configuration: the CA file's certificates, or the system's roots (`ca_file`
@@ -221,7 +224,7 @@ mod tests {
 
     #[test]
     fn prefixes_with_wildcards_are_refused() {
-        assert_eq!(input_filters("ioc/v1").map(|f| f.len()).ok(), Some(3));
+        assert_eq!(input_filters("ioc/v1").map(|f| f.len()).ok(), Some(4));
         for bad in ["", "ioc/+", "ioc/#", "ioc/"] {
             assert!(input_filters(bad).is_err(), "{bad}");
         }

@@ -330,10 +330,15 @@
     }
   }
 
-  // Most severe first (critical, warning, info), then newest `since`, ties by ascending id.
-  const sevRank = (a) => { const i = ALERT_SEVS.indexOf(a.severity); return i < 0 ? ALERT_SEVS.length : i; };
+  // The severity an alert is shown at: one step up once escalated (nobody took it in time).
+  const shownSev = (a) => (a.escalated && a.escalated.severity) || a.severity;
+  // Silenced alerts are shown apart, after the others.
+  const muted = (a) => a.handling === "silenced";
+  // Most severe first (critical, warning, info), then newest `since`, ties by ascending id;
+  // silenced ones last.
+  const sevRank = (a) => { const i = ALERT_SEVS.indexOf(shownSev(a)); return i < 0 ? ALERT_SEVS.length : i; };
   function sortAlerts() {
-    alerts.sort((a, b) => sevRank(a) - sevRank(b) ||
+    alerts.sort((a, b) => Number(muted(a)) - Number(muted(b)) || sevRank(a) - sevRank(b) ||
       (parseTime(b.since) || 0) - (parseTime(a.since) || 0) ||
       (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
@@ -347,6 +352,23 @@
       try { return tpl(a.params); } catch (e) { /* falls back to the summary */ }
     }
     return a.summary || a.id || "";
+  }
+
+  // Where an alert stands with the operators: new, escalated, taken by whom (and given to
+  // whom), or silenced until when.
+  function handlingText(a) {
+    const until = parseTime(a.silenced && a.silenced.until);
+    switch (a.handling) {
+      case "acknowledged": {
+        const by = (a.acknowledged && a.acknowledged.by) || "";
+        const to = a.assignee && a.assignee.to ? " → " + a.assignee.to : "";
+        return t("h_taken", { by: by }) + to;
+      }
+      case "escalated": return t("h_escalated");
+      case "silenced": return t("h_silenced", { t: until === null ? "—" : fmtWhen(until) });
+      case "new": return t("h_new") + (a.reminders ? " · " + t("h_reminded", { n: a.reminders }) : "");
+      default: return "";
+    }
   }
 
   // "+12 alerts not shown: 2 critical, 10 warning", the counts in their severity's colour.
@@ -373,16 +395,17 @@
     if (key === alertsKey) return;
     alertsKey = key;
     setInt("alerts-count", alerts ? alerts.length : undefined);
-    for (const sev of ALERT_SEVS) setInt("alerts-count-" + sev, alerts ? alerts.filter((a) => a.severity === sev).length : undefined);
+    for (const sev of ALERT_SEVS) setInt("alerts-count-" + sev, alerts ? alerts.filter((a) => !muted(a) && shownSev(a) === sev).length : undefined);
     if (!alerts) { list.replaceChildren(el("li", "empty", "—")); byId("alerts-more").textContent = ""; return; }
     if (!alerts.length) { list.replaceChildren(el("li", "empty ok", t("no_alerts"))); byId("alerts-more").textContent = ""; return; }
     const n = now();
     const items = alerts.map((a) => {
-      const sev = ALERT_SEVS.includes(a.severity) ? a.severity : "info";
+      const sev = ALERT_SEVS.includes(shownSev(a)) ? shownSev(a) : "info";
       const li = el("li", "alert");
       li.dataset.testid = "alert-item";
       li.dataset.alertId = a.id || "";
       li.dataset.sev = sev;
+      li.dataset.handling = a.handling || "new";
       const badge = el("span", "a-sev");
       badge.append(icon(ALERT_ICON[sev]), el("span", null, t("al_" + sev)));
       const text = alertText(a);
@@ -391,6 +414,12 @@
       const since = parseTime(a.since);
       const meta = el("span", "a-meta");
       meta.append(el("span", "a-rule", T["rule_" + a.rule] || a.rule || ""));
+      const handling = handlingText(a);
+      if (handling) {
+        const h = el("span", "a-handling", handling);
+        h.dataset.testid = "alert-handling";
+        meta.prepend(h);
+      }
       if (since !== null) meta.append(el("span", "a-since", t("since", { t: fmtWhen(since) }) + " · " + fmtDuration(n - since)));
       li.append(badge, summary, meta);
       return li;

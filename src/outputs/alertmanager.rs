@@ -1,0 +1,324 @@
+//! Alerts to Prometheus Alertmanager, the ecosystem's notifier: iocd does not send mail,
+//! chat or SMS itself, Alertmanager's receivers do, with its routing, grouping, silences
+//! and repeat intervals.
+//!
+//! The task follows the alert transitions and keeps each firing alert as Alertmanager
+//! sees it (its labels and annotations). A change is posted at once to `/api/v2/alerts`;
+//! every `resend` all firing alerts are posted again, each saying it ends four resends
+//! later (as Prometheus does), so that a stopped iocd's alerts resolve by themselves; a
+//! resolved alert is posted with `endsAt` now. A change of labels (an escalation raises
+//! `severity`) ends the old label set.
+//!
+//! An acknowledged or silenced alert must stop paging without looking resolved: while it
+//! is, a marker alert `alertname="iocd_handled"` with the same `alert_id` is posted beside
+//! it, and the shipped Alertmanager configuration (`dashboards/alertmanager.yml`) inhibits
+//! every iocd alert whose `alert_id` has a marker, and routes the markers nowhere.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, watch};
+use tracing::{debug, warn};
+
+use crate::config::AlertmanagerSettings;
+use crate::derive::alerts::{Alert, AlertState};
+use crate::derive::{Transition, View};
+use crate::time::{Calendar, Ts};
+
+/// The `alertname` of the markers of acknowledged and silenced alerts.
+pub const HANDLED: &str = "iocd_handled";
+/// How long a post may take.
+const POST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Failed posts are logged at most this often.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// One alert as Alertmanager knows it.
+#[derive(Clone, Debug, PartialEq)]
+struct Posted {
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    starts_at: String,
+    /// The marker's labels while the alert is acknowledged or silenced.
+    marker: Option<BTreeMap<String, String>>,
+}
+
+/// The labels and annotations of `a` (the runbook link is `runbook#rule`).
+fn posted(a: &Alert, runbook: &str, vi_first: bool) -> Posted {
+    let shown = a.handling.shown_severity(a.severity);
+    let mut labels = BTreeMap::from([
+        ("alertname".to_owned(), a.rule.as_str().to_owned()),
+        ("rule".to_owned(), a.rule.as_str().to_owned()),
+        ("severity".to_owned(), shown.as_str().to_owned()),
+        ("subject_kind".to_owned(), a.subject.kind.to_owned()),
+        ("subject_id".to_owned(), a.subject.id.clone()),
+        ("alert_id".to_owned(), a.id.clone()),
+        ("source".to_owned(), "iocd".to_owned()),
+    ]);
+    if let Some(name) = a.params.get("agency_name").and_then(Value::as_str) {
+        labels.insert("agency_name".to_owned(), name.to_owned());
+    }
+    let (vi, en) = if vi_first {
+        (&a.summary, &a.summary_alt)
+    } else {
+        (&a.summary_alt, &a.summary)
+    };
+    let mut annotations = BTreeMap::from([
+        ("summary".to_owned(), a.summary.clone()),
+        ("summary_vi".to_owned(), vi.clone()),
+        ("summary_en".to_owned(), en.clone()),
+        ("count".to_owned(), a.count.to_string()),
+        (
+            "handling".to_owned(),
+            a.handling.handling.as_str().to_owned(),
+        ),
+        (
+            "runbook_url".to_owned(),
+            format!("{runbook}#{}", a.rule.as_str()),
+        ),
+    ]);
+    let by = a
+        .handling
+        .acknowledged
+        .as_ref()
+        .map(|t| t.by.clone())
+        .or_else(|| a.handling.silenced.as_ref().map(|s| s.by.clone()));
+    if let Some(by) = &by {
+        annotations.insert("handled_by".to_owned(), by.clone());
+    }
+    let marker = (!a.handling.pages()).then(|| {
+        BTreeMap::from([
+            ("alertname".to_owned(), HANDLED.to_owned()),
+            ("alert_id".to_owned(), a.id.clone()),
+            (
+                "handling".to_owned(),
+                a.handling.handling.as_str().to_owned(),
+            ),
+            ("source".to_owned(), "iocd".to_owned()),
+        ])
+    });
+    Posted {
+        labels,
+        annotations,
+        starts_at: a.since.clone(),
+        marker,
+    }
+}
+
+/// One element of the v2 API's list.
+fn element(
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+    starts_at: &str,
+    ends_at: &str,
+) -> Value {
+    json!({"labels": labels, "annotations": annotations, "startsAt": starts_at, "endsAt": ends_at})
+}
+
+/// Posts alert transitions to Alertmanager until the transitions channel closes.
+pub struct Notifier {
+    settings: AlertmanagerSettings,
+    url: reqwest::Url,
+    client: reqwest::Client,
+    cal: Calendar,
+    /// Whether iocd's `summary` is Vietnamese (`[alerts] language`), `summary_alt` English.
+    vi_first: bool,
+    /// The firing alerts as posted, by id.
+    active: HashMap<String, Posted>,
+    /// What to post at the next send: changed alerts, and ended label sets.
+    due: Vec<Value>,
+    last_warning: Option<std::time::Instant>,
+    posts: prometheus::IntCounterVec,
+}
+
+impl Notifier {
+    /// A notifier for `settings`, when they name an Alertmanager.
+    #[must_use]
+    pub fn new(
+        settings: &AlertmanagerSettings,
+        (cal, language): (Calendar, crate::config::Lang),
+        posts: prometheus::IntCounterVec,
+    ) -> Option<Self> {
+        let base = settings.url.clone()?;
+        let url = base.join("api/v2/alerts").ok()?;
+        let client = reqwest::Client::builder()
+            .timeout(POST_TIMEOUT)
+            .build()
+            .ok()?;
+        Some(Self {
+            settings: settings.clone(),
+            url,
+            client,
+            cal,
+            vi_first: language == crate::config::Lang::Vi,
+            active: HashMap::new(),
+            due: Vec::new(),
+            last_warning: None,
+            posts,
+        })
+    }
+
+    fn stamp(&self, t: Ts) -> String {
+        t.to_rfc3339(self.cal.tz())
+    }
+
+    /// When a firing alert posted now ends unless posted again.
+    fn until(&self, now: Ts) -> String {
+        let secs = i64::try_from(self.settings.resend.as_secs()).unwrap_or(3600);
+        self.stamp(now.plus_secs(4 * secs))
+    }
+
+    /// Takes one transition into `active` and `due`.
+    fn take(&mut self, a: &Alert, now: Ts) {
+        let vi_first = self.vi_first;
+        let now_s = self.stamp(now);
+        let until = self.until(now);
+        let previous = self.active.remove(&a.id);
+        if a.state == AlertState::Resolved {
+            if let Some(p) = previous {
+                self.due
+                    .push(element(&p.labels, &p.annotations, &p.starts_at, &now_s));
+                if let Some(m) = &p.marker {
+                    self.due
+                        .push(element(m, &BTreeMap::new(), &p.starts_at, &now_s));
+                }
+            }
+            return;
+        }
+        let new = posted(a, &self.settings.runbook_url, vi_first);
+        if let Some(p) = &previous {
+            if p.labels != new.labels {
+                self.due
+                    .push(element(&p.labels, &p.annotations, &p.starts_at, &now_s));
+            }
+            if let (Some(m), None) = (&p.marker, &new.marker) {
+                self.due
+                    .push(element(m, &BTreeMap::new(), &p.starts_at, &now_s));
+            }
+        }
+        if previous.as_ref() != Some(&new) {
+            self.due.push(element(
+                &new.labels,
+                &new.annotations,
+                &new.starts_at,
+                &until,
+            ));
+            if let Some(m) = &new.marker {
+                self.due
+                    .push(element(m, &BTreeMap::new(), &new.starts_at, &until));
+            }
+        }
+        self.active.insert(a.id.clone(), new);
+    }
+
+    /// Every firing alert (and marker), as posted at each resend.
+    fn everything(&self, now: Ts) -> Vec<Value> {
+        let until = self.until(now);
+        let mut out = Vec::with_capacity(self.active.len());
+        for p in self.active.values() {
+            out.push(element(&p.labels, &p.annotations, &p.starts_at, &until));
+            if let Some(m) = &p.marker {
+                out.push(element(m, &BTreeMap::new(), &p.starts_at, &until));
+            }
+        }
+        out
+    }
+
+    /// After missed transitions: the alerts no longer firing (by the view's list) end.
+    fn reconcile(&mut self, view: &View, now: Ts) {
+        let firing: std::collections::HashSet<String> = view
+            .alerts_api
+            .iter()
+            .filter_map(|j| serde_json::from_str::<Value>(j).ok())
+            .filter_map(|v| v["id"].as_str().map(str::to_owned))
+            .collect();
+        let gone: Vec<String> = self
+            .active
+            .keys()
+            .filter(|id| !firing.contains(*id))
+            .cloned()
+            .collect();
+        let now_s = self.stamp(now);
+        for id in gone {
+            if let Some(p) = self.active.remove(&id) {
+                self.due
+                    .push(element(&p.labels, &p.annotations, &p.starts_at, &now_s));
+                if let Some(m) = &p.marker {
+                    self.due
+                        .push(element(m, &BTreeMap::new(), &p.starts_at, &now_s));
+                }
+            }
+        }
+    }
+
+    async fn post(&mut self, body: Vec<Value>) {
+        if body.is_empty() {
+            return;
+        }
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let sent = self
+            .client
+            .post(self.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(bytes)
+            .send()
+            .await;
+        let failure = match sent {
+            Ok(r) if r.status().is_success() => None,
+            Ok(r) => Some(format!("Alertmanager answered {}", r.status())),
+            Err(e) => Some(e.to_string()),
+        };
+        match failure {
+            None => {
+                self.posts.with_label_values(&["ok"]).inc();
+                debug!(alerts = body.len(), "Alerts posted to Alertmanager.");
+            }
+            Some(why) => {
+                self.posts.with_label_values(&["error"]).inc();
+                if self
+                    .last_warning
+                    .is_none_or(|at| at.elapsed() >= WARN_EVERY)
+                {
+                    self.last_warning = Some(std::time::Instant::now());
+                    warn!(url = %self.url, error = %why, "Cannot post alerts to Alertmanager; retrying at the next resend.");
+                }
+            }
+        }
+    }
+
+    /// Runs until `transitions` closes (the pipeline stopped).
+    pub async fn run(
+        mut self,
+        mut transitions: broadcast::Receiver<Arc<Transition>>,
+        views: watch::Receiver<Arc<View>>,
+    ) {
+        let mut resend = tokio::time::interval(self.settings.resend);
+        resend.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                received = transitions.recv() => {
+                    match received {
+                        Ok(t) => self.take(&t.alert, Ts::now()),
+                        Err(broadcast::error::RecvError::Lagged(missed)) => {
+                            warn!(missed, "Alert transitions came faster than Alertmanager's poster took them; reconciling with the firing list.");
+                            let view = Arc::clone(&views.borrow());
+                            self.reconcile(&view, Ts::now());
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                    // Whatever else is already queued goes in the same post.
+                    while let Ok(t) = transitions.try_recv() {
+                        self.take(&t.alert, Ts::now());
+                    }
+                    let due = std::mem::take(&mut self.due);
+                    self.post(due).await;
+                }
+                _ = resend.tick() => {
+                    let all = self.everything(Ts::now());
+                    self.post(all).await;
+                }
+            }
+        }
+    }
+}

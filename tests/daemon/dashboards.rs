@@ -861,6 +861,37 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
     })
     .await;
 
+    // The duty officer takes one of the firing alerts: the handling panels have data.
+    let (_, alerts) = daemon.get("/api/v1/alerts").await;
+    let alerts: Value = serde_json::from_str(&alerts).expect("JSON");
+    let id = alerts["alerts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["rule"] == "dossier_overdue"))
+        .and_then(|a| a["id"].as_str())
+        .expect("an overdue alert fires")
+        .to_owned();
+    let resp = reqwest::Client::new()
+        .post(format!(
+            "http://{}/api/v1/alerts/{id}/acknowledge",
+            daemon.addr
+        ))
+        .body(r#"{"comment": "Đã gọi đơn vị"}"#)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    wait_for_within(
+        "Prometheus to scrape the acknowledgement",
+        TIMEOUT,
+        || async move {
+            let prom = prom_ref;
+            prom.value("sum(increase(iocd_alert_acknowledge_seconds_count[1d]))")
+                .await
+                .is_some_and(|n| n > 0.0)
+        },
+    )
+    .await;
+
     let text = metrics(&daemon).await;
     let alerts_exported = has_metric(&text, "iocd_alerts_firing");
     check_metric_names(&text, alerts_exported);

@@ -105,6 +105,7 @@ pub(super) struct AlertFile {
     soc_system_silent: RuleSettings,
     max_members: usize,
     max_subjects_per_rule: usize,
+    dossier_digest: bool,
     escalate_after_secs: EscalateFile,
     remind_every_secs: i64,
     audit_retention_days: i64,
@@ -148,6 +149,9 @@ pub struct AlertSettings {
     /// Subjects with an alert of their own per rule; the rest are counted in one roll-up
     /// alert per rule (`{rule}:+others`), so that a flood cannot raise thousands of alerts.
     pub max_subjects_per_rule: usize,
+    /// One province-wide digest alert per dossier rule (`{rule}:*`), counting every
+    /// matching dossier and agency, those below `min_count` included.
+    pub dossier_digest: bool,
     /// Per severity (info, warning, critical), how long an alert may stay unacknowledged
     /// before it escalates; `None`: never.
     pub escalate_after: [Option<Duration>; 3],
@@ -242,6 +246,7 @@ impl AlertFile {
             soc_system_silent: self.soc_system_silent,
             max_members: max_members?,
             max_subjects_per_rule: max_subjects?,
+            dossier_digest: self.dossier_digest,
         })
     }
 }

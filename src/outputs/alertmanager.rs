@@ -106,6 +106,67 @@ fn posted(a: &Alert, runbook: &str, vi_first: bool) -> Posted {
     }
 }
 
+/// The order of the severity labels (info < warning < critical).
+fn severity_rank(s: &str) -> u8 {
+    match s {
+        "critical" => 2,
+        "warning" => 1,
+        _ => 0,
+    }
+}
+
+/// The labels and annotations of a firing alert known only by its JSON object (after
+/// missed transitions): the sentence in iocd's language only.
+fn posted_from_json(v: &Value, runbook: &str) -> Option<Posted> {
+    let text = |k: &str| v[k].as_str().map(str::to_owned);
+    let id = text("id")?;
+    let rule = text("rule")?;
+    let severity = v["escalated"]["severity"]
+        .as_str()
+        .map(str::to_owned)
+        .or_else(|| text("severity"))?;
+    let mut labels = BTreeMap::from([
+        ("alertname".to_owned(), rule.clone()),
+        ("rule".to_owned(), rule.clone()),
+        ("severity".to_owned(), severity),
+        (
+            "subject_kind".to_owned(),
+            v["subject"]["kind"].as_str()?.to_owned(),
+        ),
+        (
+            "subject_id".to_owned(),
+            v["subject"]["id"].as_str()?.to_owned(),
+        ),
+        ("alert_id".to_owned(), id.clone()),
+        ("source".to_owned(), "iocd".to_owned()),
+    ]);
+    if let Some(name) = v["params"]["agency_name"].as_str() {
+        labels.insert("agency_name".to_owned(), name.to_owned());
+    }
+    let summary = text("summary").unwrap_or_default();
+    let handling = text("handling").unwrap_or_else(|| "new".to_owned());
+    let annotations = BTreeMap::from([
+        ("summary".to_owned(), summary),
+        ("count".to_owned(), v["count"].to_string()),
+        ("handling".to_owned(), handling.clone()),
+        ("runbook_url".to_owned(), format!("{runbook}#{rule}")),
+    ]);
+    let marker = matches!(handling.as_str(), "acknowledged" | "silenced").then(|| {
+        BTreeMap::from([
+            ("alertname".to_owned(), HANDLED.to_owned()),
+            ("alert_id".to_owned(), id.clone()),
+            ("handling".to_owned(), handling.clone()),
+            ("source".to_owned(), "iocd".to_owned()),
+        ])
+    });
+    Some(Posted {
+        labels,
+        annotations,
+        starts_at: text("since")?,
+        marker,
+    })
+}
+
 /// One element of the v2 API's list.
 fn element(
     labels: &BTreeMap<String, String>,
@@ -140,7 +201,11 @@ impl Notifier {
         (cal, language): (Calendar, crate::config::Lang),
         posts: prometheus::IntCounterVec,
     ) -> Option<Self> {
-        let base = settings.url.clone()?;
+        let mut base = settings.url.clone()?;
+        // `http://h/alertmanager` is a base under which the API lives, not a file beside it.
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
         let url = base.join("api/v2/alerts").ok()?;
         let client = reqwest::Client::builder()
             .timeout(POST_TIMEOUT)
@@ -186,7 +251,17 @@ impl Notifier {
             }
             return;
         }
-        let new = posted(a, &self.settings.runbook_url, vi_first);
+        let mut new = posted(a, &self.settings.runbook_url, vi_first);
+        // Once escalated, an alert keeps its raised severity label for its episode: taking
+        // it (which ends the escalation) mutes it by its marker, without ending one label
+        // set and starting another (which would notify a false resolution).
+        if let Some(p) = &previous
+            && let (Some(old), Some(now)) = (p.labels.get("severity"), new.labels.get("severity"))
+            && severity_rank(old) > severity_rank(now)
+        {
+            let old = old.clone();
+            new.labels.insert("severity".to_owned(), old);
+        }
         if let Some(p) = &previous {
             if p.labels != new.labels {
                 self.due
@@ -225,14 +300,28 @@ impl Notifier {
         out
     }
 
-    /// After missed transitions: the alerts no longer firing (by the view's list) end.
+    /// After missed transitions: the firing alerts (by the view's list) not known here are
+    /// taken from their JSON, and the alerts no longer firing end.
     fn reconcile(&mut self, view: &View, now: Ts) {
-        let firing: std::collections::HashSet<String> = view
+        let mut firing = std::collections::HashSet::new();
+        for v in view
             .alerts_api
             .iter()
             .filter_map(|j| serde_json::from_str::<Value>(j).ok())
-            .filter_map(|v| v["id"].as_str().map(str::to_owned))
-            .collect();
+        {
+            let Some(id) = v["id"].as_str().map(str::to_owned) else {
+                continue;
+            };
+            if !self.active.contains_key(&id)
+                && let Some(p) = posted_from_json(&v, &self.settings.runbook_url)
+            {
+                let until = self.until(now);
+                self.due
+                    .push(element(&p.labels, &p.annotations, &p.starts_at, &until));
+                self.active.insert(id.clone(), p);
+            }
+            firing.insert(id);
+        }
         let gone: Vec<String> = self
             .active
             .keys()
@@ -320,5 +409,101 @@ impl Notifier {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::config::AlertSeverity;
+    use crate::derive::alerts::handling::{Escalated, Handling, Status, Taken};
+    use crate::derive::alerts::{Rule, Subject};
+
+    fn alert(handling: Handling) -> Alert {
+        Alert {
+            id: "dossier_overdue:H42".into(),
+            rule: Rule::DossierOverdue,
+            severity: AlertSeverity::Warning,
+            state: AlertState::Firing,
+            subject: Subject {
+                kind: "agency",
+                id: "H42".into(),
+            },
+            count: 4,
+            since: "2026-12-07T08:00:00.000+07:00".into(),
+            summary: "Đơn vị H42 có 4 hồ sơ đang xử lý quá hạn trả kết quả.".into(),
+            summary_alt: "H42 has 4 dossiers in progress past their due date.".into(),
+            params: json!({"agency": "H42", "agency_name": null, "count": 4}),
+            handling,
+            members: Vec::new(),
+            since_ts: Ts(0),
+        }
+    }
+
+    fn notifier() -> Notifier {
+        let settings = AlertmanagerSettings {
+            url: Some("http://127.0.0.1:9093/am".parse().unwrap()),
+            resend: Duration::from_secs(60),
+            runbook_url: "https://ioc.example/runbook".into(),
+        };
+        let posts =
+            prometheus::IntCounterVec::new(prometheus::Opts::new("p", "p"), &["result"]).unwrap();
+        Notifier::new(
+            &settings,
+            (Calendar::default(), crate::config::Lang::Vi),
+            posts,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn an_escalated_alert_taken_keeps_its_label_set_and_gets_a_marker() {
+        let mut n = notifier();
+        assert_eq!(n.url.as_str(), "http://127.0.0.1:9093/am/api/v2/alerts");
+        let now = Ts::from_secs(1_800_000_000);
+        n.take(&alert(Handling::default()), now);
+        let escalated = Handling {
+            handling: Status::Escalated,
+            escalated: Some(Escalated {
+                at: String::new(),
+                severity: AlertSeverity::Critical,
+            }),
+            ..Handling::default()
+        };
+        n.take(&alert(escalated), now);
+        let due = std::mem::take(&mut n.due);
+        assert_eq!(
+            due.len(),
+            3,
+            "warning posted, then ended, then critical: {due:?}"
+        );
+        assert_eq!(due[2]["labels"]["severity"], "critical");
+        assert_eq!(
+            due[2]["annotations"]["summary_en"],
+            alert(Handling::default()).summary_alt
+        );
+        let taken = Handling {
+            handling: Status::Acknowledged,
+            acknowledged: Some(Taken {
+                by: "Trực ban ca 1".into(),
+                role: crate::decode::action::Role::Operator,
+                at: String::new(),
+                comment: None,
+                action_id: "a1".into(),
+                at_ts: now,
+            }),
+            ..Handling::default()
+        };
+        n.take(&alert(taken), now);
+        let due = std::mem::take(&mut n.due);
+        assert_eq!(
+            due.len(),
+            2,
+            "the alert (same labels) and its marker: {due:?}"
+        );
+        assert_eq!(due[0]["labels"]["severity"], "critical", "no label change");
+        assert_eq!(due[1]["labels"]["alertname"], HANDLED);
+        assert_eq!(due[1]["labels"]["alert_id"], "dossier_overdue:H42");
     }
 }

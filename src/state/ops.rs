@@ -417,4 +417,87 @@ mod tests {
         let old = action("old", ActionKind::Comment, "2026-11-01T00:00:00Z");
         assert_eq!(ops.apply(&old, 4, horizon), Applied::TooOld);
     }
+
+    use proptest::prelude::*;
+
+    prop_compose! {
+        fn any_action()(
+            kind in 0..6usize, alert in 0..2u8, at in 0..20i64, id in 0..12u8, silence in 0..3u8,
+            ends in 1..10i64,
+        ) -> Action {
+            let kind = ActionKind::ALL[kind];
+            let at_ts = Ts::from_secs(1_800_000_000 + at * 60);
+            let mut a = action(&format!("x{id}"), kind, "2026-12-07T08:00:00Z");
+            a.at = at_ts;
+            a.alert_id = Some(format!("dossier_overdue:A{alert}").into());
+            match kind {
+                ActionKind::Silence => {
+                    a.alert_id = None;
+                    a.silence = Some(Silence {
+                        rule: "dossier_overdue".into(),
+                        subject: (alert == 1).then(|| "A1".into()),
+                        starts: at_ts,
+                        ends: at_ts.plus_secs(ends * 300),
+                        reason: "r".into(),
+                    });
+                }
+                ActionKind::Unsilence => {
+                    a.alert_id = None;
+                    a.silence_id = Some(format!("x{silence}").into());
+                }
+                _ => {}
+            }
+            a
+        }
+    }
+
+    /// Actions with unique ids (a copy of an id is the same action), plus redeliveries, and
+    /// the same in a random order.
+    fn actions() -> impl Strategy<Value = (Vec<Action>, Vec<Action>)> {
+        prop::collection::vec(any_action(), 1..24)
+            .prop_map(|v| {
+                let mut seen = std::collections::HashMap::new();
+                let mut out: Vec<Action> = v
+                    .into_iter()
+                    .map(|a| seen.entry(a.id.clone()).or_insert(a).clone())
+                    .collect();
+                let copies: Vec<Action> = out.iter().step_by(3).cloned().collect();
+                out.extend(copies);
+                out
+            })
+            .prop_flat_map(|v| (Just(v.clone()), Just(v).prop_shuffle()))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// The contract's order independence, for operator actions: the same actions in any
+        /// order (copies included) give the same trail, and the same acknowledgement,
+        /// assignment and silence of every alert at every instant.
+        #[test]
+        fn the_same_actions_in_any_order_give_the_same_handling((ordered, shuffled) in actions()) {
+            let horizon = Ts::from_secs(1_700_000_000);
+            let (mut a, mut b) = (Ops::default(), Ops::default());
+            for x in &ordered {
+                a.apply(x, 1000, horizon);
+            }
+            for x in &shuffled {
+                b.apply(x, 1000, horizon);
+            }
+            prop_assert!(a == b);
+            let id = |x: Option<&Action>| x.map(|x| x.id.clone());
+            for alert in ["dossier_overdue:A0", "dossier_overdue:A1"] {
+                for minute in 0..24 {
+                    let t = Ts::from_secs(1_800_000_000 + minute * 60);
+                    prop_assert_eq!(id(a.acknowledged(alert, t)), id(b.acknowledged(alert, t)));
+                    prop_assert_eq!(id(a.assigned(alert, t)), id(b.assigned(alert, t)));
+                    let subject = &alert["dossier_overdue:".len()..];
+                    prop_assert_eq!(
+                        id(a.silenced("dossier_overdue", subject, t)),
+                        id(b.silenced("dossier_overdue", subject, t))
+                    );
+                }
+            }
+        }
+    }
 }

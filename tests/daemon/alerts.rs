@@ -163,9 +163,12 @@ async fn a_flood_of_overdue_agencies_gives_bounded_alerts_snapshot_and_log() {
         &config,
         format!(
             // Every agency its own (no folding into `other`), so 20,000 subjects match.
+            // One alert per agency from one dossier (as the tests' settings), so that the
+            // flood matches 20,000 subjects.
             "[mqtt]\nclient_id = \"{}\"\nprefix = \"{prefix}\"\n\
-             [state]\nagency_label_limit = 100000\n",
-            unique("iocd")
+             [state]\nagency_label_limit = 100000\n{}",
+            unique("iocd"),
+            crate::helpers::process::TEST_ALERTS
         ),
     )
     .unwrap();

@@ -78,9 +78,10 @@ async fn start(broker: &TestBroker, dir: &Path, file: &Path, check_secs: u64) ->
     std::fs::write(
         &config,
         format!(
-            "[mqtt]\nclient_id = \"{}\"\nprefix = \"{prefix}\"\n\n[directory]\nfile = {:?}\ncheck_secs = {check_secs}\n",
+            "[mqtt]\nclient_id = \"{}\"\nprefix = \"{prefix}\"\n\n[directory]\nfile = {:?}\ncheck_secs = {check_secs}\n{}",
             unique("iocd"),
-            file.display().to_string()
+            file.display().to_string(),
+            crate::helpers::process::TEST_ALERTS
         ),
     )
     .unwrap();

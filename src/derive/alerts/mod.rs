@@ -10,7 +10,7 @@
 
 pub mod handling;
 mod rules;
-pub use rules::{OTHERS, Tracked};
+pub use rules::{DIGEST, OTHERS, Tracked};
 mod summary;
 
 use handling::Handling;
@@ -224,6 +224,11 @@ struct Subjects {
     counts: std::collections::HashMap<String, u64>,
     /// Largest count first, ties by id.
     order: BTreeSet<(Reverse<u64>, String)>,
+    /// Every subject with a count, below `min_count` too (for the province digest), in
+    /// order of urgency, and the sum of their counts.
+    all: std::collections::HashMap<String, u64>,
+    all_order: BTreeSet<(Reverse<u64>, String)>,
+    total: u64,
 }
 
 /// Which subjects changed in an update.
@@ -241,23 +246,51 @@ impl Dirty {
 }
 
 impl Subjects {
-    /// Applies `updates` (counts below `min` do not match); returns which subjects changed.
-    fn update(&mut self, updates: rules::Updates, min: u64) -> Dirty {
+    /// Records `id`'s count below any minimum (`None` or 0: it has none); returns
+    /// whether it changed.
+    fn count_all(&mut self, id: &str, n: Option<u64>) -> bool {
+        let n = n.filter(|n| *n > 0);
+        let old = self.all.get(id).copied();
+        if old == n {
+            return false;
+        }
+        if let Some(old) = old {
+            self.all_order.remove(&(Reverse(old), id.to_owned()));
+            self.total -= old;
+            self.all.remove(id);
+        }
+        if let Some(n) = n {
+            self.all_order.insert((Reverse(n), id.to_owned()));
+            self.total += n;
+            self.all.insert(id.to_owned(), n);
+        }
+        true
+    }
+
+    /// Applies `updates` (counts below `min` do not match); returns which subjects changed,
+    /// and whether any count changed (matching or not: the province digest's).
+    fn update(&mut self, updates: rules::Updates, min: u64) -> (Dirty, bool) {
         match updates {
             rules::Updates::All(all) => {
                 self.counts.clear();
                 self.order.clear();
+                self.all.clear();
+                self.all_order.clear();
+                self.total = 0;
                 for (id, n) in all {
+                    self.count_all(&id, Some(n));
                     if n >= min {
                         self.order.insert((Reverse(n), id.clone()));
                         self.counts.insert(id, n);
                     }
                 }
-                Dirty::All
+                (Dirty::All, true)
             }
             rules::Updates::Some(some) => {
                 let mut dirty = BTreeSet::new();
+                let mut any = false;
                 for (id, n) in some {
+                    any |= self.count_all(&id, n);
                     let n = n.filter(|n| *n >= min);
                     let old = self.counts.get(&id).copied();
                     if old == n && n.is_none() {
@@ -273,7 +306,7 @@ impl Subjects {
                     }
                     dirty.insert(id);
                 }
-                Dirty::Some(dirty)
+                (Dirty::Some(dirty), any)
             }
         }
     }
@@ -482,8 +515,9 @@ impl Engine {
             }
             let min = r.min_count;
             let updates = rules::updates(&self.settings, state, t, rule, agencies.as_ref(), now);
-            let dirty = self.subjects[i].update(updates, min);
-            if dirty.is_empty() {
+            let (dirty, counts_changed) = self.subjects[i].update(updates, min);
+            let digest_changed = counts_changed && self.has_digest(rule);
+            if dirty.is_empty() && !digest_changed {
                 continue;
             }
             let matches = self.matches(state, t, rule, i, &dirty);
@@ -577,7 +611,27 @@ impl Engine {
                 .collect();
             out.push(rules::others(&self.settings, rule, count, members));
         }
+        if self.has_digest(rule) && subjects.total > 0 {
+            let members = subjects
+                .all_order
+                .iter()
+                .take(self.settings.max_members)
+                .map(|(_, id)| id.clone())
+                .collect();
+            let agencies = subjects.all.len() as u64;
+            out.push(rules::digest(
+                &self.settings,
+                rule,
+                (subjects.total, agencies),
+                members,
+            ));
+        }
         out
+    }
+
+    /// Whether `rule` has a province-wide digest alert (`{rule}:*`).
+    fn has_digest(&self, rule: Rule) -> bool {
+        self.settings.dossier_digest && matches!(rule, Rule::DossierOverdue | Rule::DossierStalled)
     }
 
     /// Makes `matches` the alerts of `rule`: new ones fire, changed ones are updated, and
@@ -706,7 +760,7 @@ impl Engine {
         order.sort_by_key(|i| {
             let a = firing[*i];
             (
-                a.subject.id != rules::OTHERS,
+                a.subject.id != rules::OTHERS && a.subject.id != rules::DIGEST,
                 std::cmp::Reverse(a.severity),
                 *i,
             )

@@ -251,6 +251,33 @@ pub fn others(s: &AlertSettings, rule: Rule, count: u64, members: Vec<String>) -
     }
 }
 
+/// The subject id of a dossier rule's province-wide digest.
+pub const DIGEST: &str = "*";
+
+/// The digest match of a dossier rule: `count` dossiers at `agencies` agencies, the
+/// agencies with most first as members.
+pub fn digest(
+    s: &AlertSettings,
+    rule: Rule,
+    (count, agencies): (u64, u64),
+    members: Vec<String>,
+) -> Match {
+    let text = Text::Digest {
+        rule,
+        count,
+        agencies,
+    };
+    Match {
+        rule,
+        subject: DIGEST.to_owned(),
+        count,
+        members,
+        summary: text.render(s.language),
+        summary_alt: text.render(other(s.language)),
+        params: text.params(),
+    }
+}
+
 /// The other language: an alert is put into both, for notifiers that show both.
 const fn other(lang: Lang) -> Lang {
     match lang {

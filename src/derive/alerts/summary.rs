@@ -52,6 +52,12 @@ pub enum Text<'a> {
     SystemSilent { system: &'a str, secs: i64 },
     /// The roll-up of a rule: `count` more subjects match beyond those with their own alert.
     Others { rule: Rule, count: u64 },
+    /// The province-wide digest of a dossier rule: `count` dossiers at `agencies` agencies.
+    Digest {
+        rule: Rule,
+        count: u64,
+        agencies: u64,
+    },
 }
 
 fn source_name(source: Source, lang: Lang) -> &'static str {
@@ -171,6 +177,9 @@ impl Text<'_> {
             }),
             Text::SystemSilent { system, secs } => json!({"system": system, "seconds": secs}),
             Text::Others { count, .. } => json!({"count": count, "others": true}),
+            Text::Digest {
+                count, agencies, ..
+            } => json!({"count": count, "agencies": agencies, "digest": true}),
         }
     }
 
@@ -362,6 +371,39 @@ impl Text<'_> {
                 };
                 let noun = if *count == 1 { one } else { many };
                 format!("And {count} more {noun} {what}.")
+            }
+            (
+                Text::Digest {
+                    rule,
+                    count,
+                    agencies,
+                },
+                Lang::Vi,
+            ) => {
+                let what = if *rule == Rule::DossierStalled {
+                    "hồ sơ chậm luân chuyển"
+                } else {
+                    "hồ sơ đang xử lý quá hạn trả kết quả"
+                };
+                format!("Toàn tỉnh có {count} {what}, tại {agencies} đơn vị.")
+            }
+            (
+                Text::Digest {
+                    rule,
+                    count,
+                    agencies,
+                },
+                Lang::En,
+            ) => {
+                let what = if *rule == Rule::DossierStalled {
+                    counted(*count, "stalled dossier", "stalled dossiers")
+                } else {
+                    counted(*count, "dossier", "dossiers") + " past due"
+                };
+                format!(
+                    "Province-wide, {what} at {}.",
+                    counted(*agencies, "agency", "agencies")
+                )
             }
             (Text::SystemSilent { system, secs }, Lang::En) => {
                 format!(

@@ -44,10 +44,21 @@ fn rule_mut(s: &mut AlertSettings, rule: Rule) -> &mut RuleSettings {
     }
 }
 
+/// The shipped settings, but one alert per agency from one dossier and no province
+/// digest: most tests here look at one agency's alert (the shipped grouping has its own
+/// tests).
+fn defaults() -> AlertSettings {
+    let mut s = AlertSettings::default();
+    s.dossier_overdue.min_count = 1;
+    s.dossier_stalled.min_count = 1;
+    s.dossier_digest = false;
+    s
+}
+
 /// Default settings with every rule but `rule` switched off, so that silent feeds do not
 /// crowd the transitions of the rule under test.
 fn only(rule: Rule) -> AlertSettings {
-    let mut s = AlertSettings::default();
+    let mut s = defaults();
     for r in Rule::ALL {
         rule_mut(&mut s, r).enabled = r == rule;
     }
@@ -909,7 +920,7 @@ fn a_configured_system_never_heard_from_fires_10_minutes_after_the_start() {
 
 #[test]
 fn a_disabled_rule_never_fires_and_has_no_gauge_row() {
-    let mut settings = AlertSettings::default();
+    let mut settings = defaults();
     settings.dossier_overdue.enabled = false;
     let mut ioc = Ioc::new(settings);
     ioc.received("D1", "A", after(0), Some(after(60)));
@@ -1056,7 +1067,7 @@ fn a_threshold_that_is_not_whole_minutes_is_named_in_seconds() {
         system_silent_secs: 60,
         ..Params::default()
     };
-    let mut settings = english(AlertSettings::default());
+    let mut settings = english(defaults());
     settings.incident_unacknowledged_after = std::time::Duration::from_secs(30);
     let mut ioc = Ioc::with(settings, params.clone());
     ioc.system_heartbeat("S1", after(0));
@@ -1079,7 +1090,7 @@ fn a_threshold_that_is_not_whole_minutes_is_named_in_seconds() {
     );
     assert!(summary("incident_unacknowledged:INC-1").ends_with("for more than 30 seconds."));
 
-    let mut ioc = Ioc::with(AlertSettings::default(), params);
+    let mut ioc = Ioc::with(defaults(), params);
     let a = ioc
         .at(after(91))
         .into_iter()
@@ -1314,7 +1325,7 @@ fn transitions_of_one_evaluation_are_new_firings_then_count_changes_then_resolut
 
 #[test]
 fn firing_counts_give_0_for_every_enabled_rule_with_nothing_firing() {
-    let ioc = Ioc::new(AlertSettings::default());
+    let ioc = Ioc::new(defaults());
     assert_eq!(
         ioc.engine.firing_counts(),
         [
@@ -1331,7 +1342,7 @@ fn firing_counts_give_0_for_every_enabled_rule_with_nothing_firing() {
 
 #[test]
 fn firing_counts_count_firing_alerts_per_rule_and_severity() {
-    let mut ioc = Ioc::new(AlertSettings::default());
+    let mut ioc = Ioc::new(defaults());
     ioc.received("D1", "A", after(200), Some(after(250)));
     ioc.received("D2", "B", after(200), Some(after(250)));
     ioc.heartbeat(Source::Vc, after(200));
@@ -1652,4 +1663,66 @@ fn an_acknowledgement_belongs_to_its_episode() {
         again.handling.acknowledged.is_none(),
         "a new episode is new again"
     );
+}
+
+// The shipped grouping of the dossier rules
+
+#[test]
+fn by_default_an_agency_alerts_from_three_dossiers_and_one_digest_counts_the_province() {
+    let mut settings = AlertSettings::default();
+    for r in Rule::ALL {
+        rule_mut(&mut settings, r).enabled = r == Rule::DossierOverdue;
+    }
+    assert_eq!(settings.dossier_overdue.min_count, 3, "the shipped default");
+    assert!(settings.dossier_digest);
+    let mut ioc = Ioc::new(settings);
+    // Five agencies with one overdue dossier each, one with three.
+    for a in 0..5 {
+        ioc.received(
+            &format!("D{a}"),
+            &format!("A{a}"),
+            after(0),
+            Some(after(60)),
+        );
+    }
+    for d in 0..3 {
+        ioc.received(&format!("B{d}"), "B", after(0), Some(after(60)));
+    }
+    let fired = ioc.at(after(61));
+    assert_eq!(
+        ids(&fired),
+        ["dossier_overdue:*", "dossier_overdue:B"],
+        "the agency with three has its own alert; the others are in the digest"
+    );
+    let digest = fired.iter().find(|a| a.subject.id == "*").unwrap();
+    assert_eq!(digest.count, 8, "every overdue dossier of the province");
+    assert_eq!(
+        digest.params,
+        json!({"count": 8, "agencies": 6, "digest": true})
+    );
+    assert_eq!(digest.members[0], "B", "the agency with most first");
+    assert_eq!(
+        digest.summary,
+        "Toàn tỉnh có 8 hồ sơ đang xử lý quá hạn trả kết quả, tại 6 đơn vị."
+    );
+    assert_eq!(
+        digest.summary_alt,
+        "Province-wide, 8 dossiers past due at 6 agencies."
+    );
+    // One more agency below the minimum: only the digest changes.
+    ioc.received("D9", "A9", after(70), Some(after(80)));
+    let changed = ioc.at(after(81));
+    assert_eq!(ids(&changed), ["dossier_overdue:*"]);
+    assert_eq!(changed[0].count, 9);
+    // Everything resolved: the digest resolves too.
+    for a in 0..5 {
+        ioc.resolved(&format!("D{a}"), after(100));
+    }
+    ioc.resolved("D9", after(100));
+    for d in 0..3 {
+        ioc.resolved(&format!("B{d}"), after(100));
+    }
+    let resolved = ioc.at(after(101));
+    assert!(resolved.iter().all(|a| a.state == AlertState::Resolved));
+    assert_eq!(resolved.len(), 2);
 }

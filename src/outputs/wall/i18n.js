@@ -435,6 +435,17 @@ window.IOCD_I18N = {
     };
   }
 
+  // The province-wide digest of a dossier rule (`{rule}:*`, params.digest).
+  const VI_DIGEST = {
+    dossier_overdue: (p) => "Toàn tỉnh có " + int(p, "count") + " hồ sơ đang xử lý quá hạn trả kết quả, tại " + int(p, "agencies") + " đơn vị.",
+    dossier_stalled: (p) => "Toàn tỉnh có " + int(p, "count") + " hồ sơ chậm luân chuyển, tại " + int(p, "agencies") + " đơn vị.",
+  };
+  const EN_DIGEST = {
+    dossier_overdue: (p) => "Province-wide, " + counted(int(p, "count"), "dossier", "dossiers") + " past due at " + counted(int(p, "agencies"), "agency", "agencies") + ".",
+    dossier_stalled: (p) => "Province-wide, " + counted(int(p, "count"), "stalled dossier", "stalled dossiers") + " at " + counted(int(p, "agencies"), "agency", "agencies") + ".",
+  };
+  window.IOCD_I18N.vi.alert_digest = VI_DIGEST;
+  window.IOCD_I18N.en.alert_digest = EN_DIGEST;
   window.IOCD_I18N.vi.alert_text = VI_ALERTS;
   window.IOCD_I18N.en.alert_text = EN_ALERTS;
   window.IOCD_I18N.vi.alert_others = VI_OTHERS;

@@ -163,7 +163,7 @@
         byId("ops-silences").replaceChildren(...(items.length ? items : [el("li", "empty", t("ops_none"))]));
         document.body.dataset.loaded = "true";
       } catch (e) {
-        status(t("ops_failed", { why: e.message }), false);
+        status(token ? t("ops_failed", { why: e.message }) : t("ops_no_token"), false);
       } finally {
         refreshing = null;
       }
@@ -206,6 +206,9 @@
     const v = T[e.dataset.i18n];
     if (v !== undefined) e.textContent = v;
   }
+  // The wall link keeps the token (the wall needs one too when tokens are configured).
+  const home = document.querySelector('a[href="/"]');
+  if (home && token) home.href = "/?token=" + encodeURIComponent(token) + (lang === "en" ? "&lang=en" : "");
   const sw = document.getElementById("lang-switch");
   if (sw) sw.href = lang === "en" ? "?lang=vi" : "?lang=en";
   document.documentElement.lang = lang;

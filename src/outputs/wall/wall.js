@@ -347,7 +347,8 @@
   // `summary` (in the daemon's language) for a rule or params the page does not know.
   function alertText(a) {
     const others = a.params && a.params.others === true;
-    const tpl = others ? (T.alert_others || {})[a.rule] : (T.alert_text || {})[a.rule];
+    const digest = a.params && a.params.digest === true;
+    const tpl = digest ? (T.alert_digest || {})[a.rule] : others ? (T.alert_others || {})[a.rule] : (T.alert_text || {})[a.rule];
     if (tpl && a.params && typeof a.params === "object") {
       try { return tpl(a.params); } catch (e) { /* falls back to the summary */ }
     }

@@ -69,6 +69,11 @@ pub fn test_settings(broker: &TestBroker) -> Settings {
     s.mqtt.reconnect_max = Duration::from_millis(500);
     s.mqtt.keepalive = Duration::from_secs(5);
     s.http.listen = ([127, 0, 0, 1], 0).into();
+    // One alert per agency from one dossier, no province digest: the tests follow one
+    // agency's alert (the shipped grouping is tested in the alert engine's tests).
+    s.alerts.dossier_overdue.min_count = 1;
+    s.alerts.dossier_stalled.min_count = 1;
+    s.alerts.dossier_digest = false;
     s
 }
 

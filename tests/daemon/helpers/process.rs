@@ -16,6 +16,10 @@ pub fn iocd() -> Command {
     Command::new(env!("CARGO_BIN_EXE_iocd"))
 }
 
+/// As [`super::test_settings`]: one alert per agency from one dossier, no province digest.
+pub const TEST_ALERTS: &str = "[alerts]\ndossier_digest = false\n[alerts.dossier_overdue]\nmin_count = 1\n\
+                           [alerts.dossier_stalled]\nmin_count = 1\n";
+
 /// Writes `dir/iocd.toml`: an `[mqtt]` table with a unique client id and prefix, then
 /// `mqtt_extra` lines (`reconnect_min_ms = 50`, …). Returns its path.
 pub fn config_file(dir: &Path, mqtt_extra: &str) -> PathBuf {
@@ -23,7 +27,7 @@ pub fn config_file(dir: &Path, mqtt_extra: &str) -> PathBuf {
     std::fs::write(
         &config,
         format!(
-            "[mqtt]\nclient_id = \"{}\"\nprefix = \"{}/v1\"\n{mqtt_extra}",
+            "[mqtt]\nclient_id = \"{}\"\nprefix = \"{}/v1\"\n{mqtt_extra}\n{TEST_ALERTS}",
             unique("iocd"),
             unique("ioc")
         ),

@@ -227,6 +227,44 @@ async fn operators_act_on_alerts_and_a_second_replica_follows() {
     );
     let history = get(&a, &format!("/api/v1/alerts/{ALERT}/history"), &[]).await;
     assert_eq!(history["entries"][0]["event"], "firing", "{history}");
+
+    // Resolved by the data: it cannot be acknowledged any more, but may still get a note.
+    let done = tk::resolved("D1").id("e-D1-done").ago(1);
+    client
+        .publish(&format!("{prefix}/onestop/x"), done.bytes())
+        .await;
+    poll_until(
+        crate::helpers::TIMEOUT,
+        || alert(&a, ALERT),
+        Option::is_none,
+    )
+    .await;
+    let unack = format!("/api/v1/alerts/{ALERT}/unacknowledge");
+    let (status, answer) = send(&a, "post", &unack, Some(OPERATOR), json!({})).await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("resolved"),
+        "{answer}"
+    );
+    let comment_path = format!("/api/v1/alerts/{ALERT}/comment");
+    let (status, _) = send(
+        &a,
+        "post",
+        &comment_path,
+        Some(OPERATOR),
+        json!({"comment": "Đơn vị đã trả kết quả"}),
+    )
+    .await;
+    assert_eq!(status, 200, "a note on a resolved alert is kept");
+    let history = get(&a, &format!("/api/v1/alerts/{ALERT}/history"), &[]).await;
+    let events: Vec<&str> = history["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert!(events.contains(&"resolved"), "{history}");
+    assert_eq!(events.last(), Some(&"action"), "{history}");
     a.stop().await.expect("clean stop");
     b.stop().await.expect("clean stop");
 }

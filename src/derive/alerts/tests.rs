@@ -1726,3 +1726,32 @@ fn by_default_an_agency_alerts_from_three_dossiers_and_one_digest_counts_the_pro
     assert!(resolved.iter().all(|a| a.state == AlertState::Resolved));
     assert_eq!(resolved.len(), 2);
 }
+
+#[test]
+fn a_silenced_alert_neither_escalates_nor_reminds() {
+    use handling::Status;
+    let mut settings = only(Rule::DossierOverdue);
+    settings.remind_every = Some(std::time::Duration::from_secs(1800));
+    settings.escalate_after = [None, Some(std::time::Duration::from_secs(7200)), None];
+    let mut ioc = Ioc::handled(settings, Params::default());
+    ioc.received("D1", "A", after(0), Some(after(60)));
+    ioc.at(after(61));
+    ioc.state.apply(
+        &Input::Action(silence_of_rule("s1", after(100), after(20_000))),
+        after(100),
+    );
+    let muted = single(ioc.at(after(101)));
+    assert_eq!(muted.handling.handling, Status::Silenced);
+    assert!(
+        ioc.at(after(10_000)).is_empty(),
+        "no reminder nor escalation while silenced"
+    );
+    assert_eq!(
+        ioc.engine.unacknowledged_counts(),
+        [(Rule::DossierOverdue, AlertSeverity::Warning, 0)],
+        "a silenced alert does not page"
+    );
+    // When the silence ends, it is overdue for escalation: it escalates at once.
+    let after_silence = single(ioc.at(after(20_001)));
+    assert_eq!(after_silence.handling.handling, Status::Escalated);
+}

@@ -32,6 +32,7 @@ mod directory;
 mod durability;
 mod embedded;
 mod flood;
+mod ha;
 mod ingest;
 mod ingest_mqtt;
 mod mapped;

@@ -5,6 +5,7 @@
 //! payloads come from `iocd_testkit`.
 
 pub mod broker;
+pub mod nats;
 pub mod openapi;
 pub mod process;
 
@@ -282,7 +283,12 @@ pub struct TestClient {
 impl TestClient {
     /// Connects to `broker`, subscribed to `filters` (QoS 1), and waits for the SUBACKs.
     pub async fn connect(broker: &TestBroker, filters: &[String]) -> TestClient {
-        let mut opts = MqttOptions::new(unique("test"), "127.0.0.1", broker.port);
+        Self::connect_port(broker.port, filters).await
+    }
+
+    /// [`TestClient::connect`] to any broker on `127.0.0.1:port` (a NATS node's MQTT port).
+    pub async fn connect_port(port: u16, filters: &[String]) -> TestClient {
+        let mut opts = MqttOptions::new(unique("test"), "127.0.0.1", port);
         opts.set_keep_alive(Duration::from_secs(5));
         opts.set_max_packet_size(1 << 20, 1 << 20);
         opts.set_inflight(1000);

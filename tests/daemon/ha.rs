@@ -1,0 +1,250 @@
+//! Two iocd replicas on a real three-node NATS cluster (JetStream, MQTT): under a paced QoS 1
+//! stream, the broker node one replica is connected to and the other replica are killed
+//! (SIGKILL) and started again; afterwards both replicas have counted every event exactly
+//! once and show the same figures, and an operator action taken on one reaches the other
+//! through `{prefix}/ops/actions`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use iocd_testkit as tk;
+use serde_json::Value;
+
+use crate::helpers::nats::{NatsCluster, nats_server};
+use crate::helpers::process::{TEST_ALERTS, iocd};
+use crate::helpers::{TestClient, free_port, http_get, http_get_json, parse_metrics, unique};
+
+const EVENTS: usize = 300;
+const LIMIT: Duration = Duration::from_secs(90);
+
+/// One replica: `iocd run` with its own client id, data directory and port.
+struct Replica {
+    child: Option<Child>,
+    port: u16,
+    config: PathBuf,
+    data: PathBuf,
+    broker: String,
+}
+
+impl Replica {
+    fn new(dir: &Path, name: &str, prefix: &str, broker: String) -> Replica {
+        let config = dir.join(format!("{name}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[mqtt]\nclient_id = \"{}\"\nprefix = \"{prefix}\"\nreconnect_min_ms = 50\n\
+                 reconnect_max_ms = 500\n{TEST_ALERTS}",
+                unique(name)
+            ),
+        )
+        .unwrap();
+        Replica {
+            child: None,
+            port: free_port(),
+            config,
+            data: dir.join(format!("{name}-data")),
+            broker,
+        }
+    }
+
+    fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.config.with_extension("log"))
+            .unwrap();
+        let child = iocd()
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .args(["--mqtt", &self.broker, "--listen"])
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--data-dir")
+            .arg(&self.data)
+            .env("RUST_LOG", "warn,iocd=info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.config.with_extension("log")).unwrap_or_default()
+    }
+
+    async fn wait_ready(&self) {
+        let url = format!("http://127.0.0.1:{}/readyz", self.port);
+        let start = Instant::now();
+        while !http_get(&url).await.is_ok_and(|(s, _)| s == 200) {
+            assert!(
+                start.elapsed() < LIMIT,
+                "replica never ready; its log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn metrics(&self) -> HashMap<String, f64> {
+        match http_get(&format!("http://127.0.0.1:{}/metrics", self.port)).await {
+            Ok((200, body)) => parse_metrics(&body),
+            _ => HashMap::new(),
+        }
+    }
+
+    async fn sum(&self, family: &str) -> f64 {
+        self.metrics()
+            .await
+            .iter()
+            .filter(|(k, _)| k.split('{').next() == Some(family))
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    async fn json(&self, path: &str) -> Value {
+        http_get_json(&format!("http://127.0.0.1:{}{path}", self.port))
+            .await
+            .map_or(Value::Null, |(_, v)| v)
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// The figures two replicas must agree on: every event counter and state gauge (not the
+/// process's own connection or log figures).
+fn domain(m: &HashMap<String, f64>) -> Vec<(String, f64)> {
+    let mut v: Vec<(String, f64)> = m
+        .iter()
+        .filter(|(k, _)| {
+            k.starts_with("iocd_events_total")
+                || k.starts_with("iocd_onestop_")
+                || k.starts_with("iocd_state_dossiers")
+        })
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+async fn publish(client: &TestClient, prefix: &str, range: std::ops::Range<usize>) {
+    for i in range {
+        // A third of them overdue at one agency, the rest at others and not yet due.
+        let (agency, due) = if i % 3 == 0 {
+            ("000.00.19.H42".to_owned(), tk::at(-60))
+        } else {
+            (format!("000.00.{:02}.H42", 20 + i % 7), tk::at(86_400 * 5))
+        };
+        let ev = tk::received(&format!("HA-{i}"))
+            .id(format!("e-ha-{i}"))
+            .ago(600)
+            .agency(&agency)
+            .due(due);
+        client
+            .publish(&format!("{prefix}/onestop/x"), ev.bytes())
+            .await;
+        if i % 20 == 19 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_on_a_nats_cluster_converge_through_node_and_replica_crashes() {
+    let Some(binary) = nats_server() else {
+        return;
+    };
+    let mut cluster = NatsCluster::start(&binary);
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("{}/v1", unique("ha"));
+    let mut a = Replica::new(dir.path(), "a", &prefix, cluster.url(0));
+    let mut b = Replica::new(dir.path(), "b", &prefix, cluster.url(1));
+    a.start();
+    b.start();
+    a.wait_ready().await;
+    b.wait_ready().await;
+    let client = TestClient::connect_port(cluster.port(2), &[]).await;
+
+    publish(&client, &prefix, 0..100).await;
+    // The node replica A reads from, and replica B itself, crash mid-stream.
+    cluster.kill9(0);
+    b.kill9();
+    publish(&client, &prefix, 100..200).await;
+    cluster.start_node(0);
+    cluster.wait_port(0);
+    b.start();
+    publish(&client, &prefix, 200..EVENTS).await;
+
+    // Both count every event exactly once and agree on every figure.
+    let start = Instant::now();
+    loop {
+        let (ma, mb) = (a.metrics().await, b.metrics().await);
+        let total = |m: &HashMap<String, f64>| -> f64 {
+            m.iter()
+                .filter(|(k, _)| k.starts_with("iocd_events_total"))
+                .map(|(_, v)| v)
+                .sum()
+        };
+        if total(&ma) == EVENTS as f64 && domain(&ma) == domain(&mb) {
+            break;
+        }
+        assert!(
+            start.elapsed() < LIMIT,
+            "replicas: a counted {}, b counted {}; a's log:\n{}\nb's log:\n{}\nnode 0:\n{}",
+            total(&ma),
+            total(&mb),
+            a.log(),
+            b.log(),
+            cluster.log(0)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(a.sum("iocd_events_total").await, EVENTS as f64);
+    assert_eq!(b.sum("iocd_events_total").await, EVENTS as f64);
+    let (sa, sb) = (
+        a.json("/api/v1/snapshot").await,
+        b.json("/api/v1/snapshot").await,
+    );
+    assert_eq!(sa["onestop"], sb["onestop"], "the one-stop figures agree");
+
+    // An acknowledgement on A reaches B through the cluster.
+    let id = "dossier_overdue:000.00.19.H42";
+    let resp = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{}/api/v1/alerts/{id}/acknowledge",
+            a.port
+        ))
+        .body(r#"{"comment": "Đã gọi Trung tâm"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let start = Instant::now();
+    loop {
+        let alerts = b.json("/api/v1/alerts").await;
+        let taken = alerts["alerts"].as_array().is_some_and(|l| {
+            l.iter()
+                .any(|x| x["id"] == id && x["handling"] == "acknowledged")
+        });
+        if taken {
+            break;
+        }
+        assert!(
+            start.elapsed() < LIMIT,
+            "replica B never saw the acknowledgement: {alerts}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

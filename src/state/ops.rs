@@ -18,6 +18,11 @@ use super::ChangeLog;
 use crate::decode::action::{Action, ActionKind};
 use crate::time::Ts;
 
+/// The most silences kept (in force or not): every firing alert is checked against each
+/// when one changes, so their number is bounded whatever the actions topic carries. Beyond
+/// it the oldest `(at, id)` goes first, which keeps the same silences whatever the order.
+pub const MAX_SILENCES: usize = 1000;
+
 /// An action's place in the trail: `(at, action_id)`.
 pub type Key = (Ts, Box<str>);
 
@@ -121,6 +126,19 @@ impl Ops {
             ActionKind::Silence => {
                 self.silences.insert(key.clone());
                 self.changes.push(None);
+                while self.silences.len() > MAX_SILENCES {
+                    let Some(oldest) = self.silences.first().cloned() else {
+                        break;
+                    };
+                    if oldest == key {
+                        // The new one is the oldest: it is not kept (as if it had come
+                        // first and been pushed out by the newer ones).
+                        self.silences.remove(&key);
+                        self.ids.remove(&action.id);
+                        return;
+                    }
+                    self.remove(&oldest);
+                }
             }
             ActionKind::Unsilence => {
                 if let Some(id) = &action.silence_id {
@@ -499,5 +517,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn at_most_the_newest_silences_are_kept_whatever_the_order() {
+        let horizon = Ts::from_secs(1_700_000_000);
+        let silences: Vec<Action> = (0..MAX_SILENCES + 5)
+            .map(|i| {
+                let at = Ts::from_secs(1_800_000_000 + i as i64);
+                let mut a = silence(
+                    &format!("s{i:05}"),
+                    "2026-12-07T08:00:00Z",
+                    "2026-12-07T12:00:00Z",
+                );
+                a.at = at;
+                a
+            })
+            .collect();
+        let (mut a, mut b) = (Ops::default(), Ops::default());
+        for x in &silences {
+            a.apply(x, 100_000, horizon);
+        }
+        for x in silences.iter().rev() {
+            b.apply(x, 100_000, horizon);
+        }
+        assert_eq!(a.silences().count(), MAX_SILENCES);
+        assert!(a == b);
+        assert_eq!(a.silences().next().map(|s| &*s.id), Some("s00005"));
     }
 }

@@ -31,6 +31,8 @@ use crate::time::{Calendar, Ts};
 pub const HANDLED: &str = "iocd_handled";
 /// How long a post may take.
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Items kept for the next try while Alertmanager cannot be reached.
+const DUE_MAX: usize = 10_000;
 /// Failed posts are logged at most this often.
 const WARN_EVERY: Duration = Duration::from_secs(60);
 
@@ -267,7 +269,10 @@ impl Notifier {
                 self.due
                     .push(element(&p.labels, &p.annotations, &p.starts_at, &now_s));
             }
-            if let (Some(m), None) = (&p.marker, &new.marker) {
+            // A marker that goes, or changes (acknowledged, then silenced), ends.
+            if let Some(m) = &p.marker
+                && new.marker.as_ref() != Some(m)
+            {
                 self.due
                     .push(element(m, &BTreeMap::new(), &p.starts_at, &now_s));
             }
@@ -341,11 +346,12 @@ impl Notifier {
         }
     }
 
-    async fn post(&mut self, body: Vec<Value>) {
+    /// Posts `body`; returns whether Alertmanager took it.
+    async fn post(&mut self, body: &[Value]) -> bool {
         if body.is_empty() {
-            return;
+            return true;
         }
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let bytes = serde_json::to_vec(body).unwrap_or_default();
         let sent = self
             .client
             .post(self.url.clone())
@@ -362,6 +368,7 @@ impl Notifier {
             None => {
                 self.posts.with_label_values(&["ok"]).inc();
                 debug!(alerts = body.len(), "Alerts posted to Alertmanager.");
+                true
             }
             Some(why) => {
                 self.posts.with_label_values(&["error"]).inc();
@@ -372,6 +379,7 @@ impl Notifier {
                     self.last_warning = Some(std::time::Instant::now());
                     warn!(url = %self.url, error = %why, "Cannot post alerts to Alertmanager; retrying at the next resend.");
                 }
+                false
             }
         }
     }
@@ -401,11 +409,27 @@ impl Notifier {
                         self.take(&t.alert, Ts::now());
                     }
                     let due = std::mem::take(&mut self.due);
-                    self.post(due).await;
+                    if !self.post(&due).await {
+                        // Resolutions and ended label sets are not in `active`: kept for the
+                        // next resend, not lost.
+                        self.due = due;
+                    }
+                    // Bounded while Alertmanager is away: the oldest go first (their alerts
+                    // end by their `endsAt` anyway).
+                    if self.due.len() > DUE_MAX {
+                        let extra = self.due.len() - DUE_MAX;
+                        self.due.drain(..extra);
+                    }
                 }
                 _ = resend.tick() => {
-                    let all = self.everything(Ts::now());
-                    self.post(all).await;
+                    let due = std::mem::take(&mut self.due);
+                    let mut all = due.clone();
+                    all.extend(self.everything(Ts::now()));
+                    if !self.post(&all).await {
+                        // What is not resent anyway (resolutions, ended sets) waits for the
+                        // next try.
+                        self.due = due;
+                    }
                 }
             }
         }

@@ -72,7 +72,8 @@ impl Access {
 
     /// Who is asking, and whether they may act as `role`: the holder of the bearer token
     /// given. With no token configured at all, everyone is an operator named `local` (only
-    /// safe on a local address, as the rest of the open mode).
+    /// safe on a local address, as the rest of the open mode); with ingest tokens alone,
+    /// nobody may act (403).
     ///
     /// # Errors
     /// 401 when tokens are configured and none given matches; 403 when the token's role is
@@ -83,11 +84,14 @@ impl Access {
         query: Option<&str>,
         role: Role,
     ) -> Result<Actor, StatusCode> {
-        let holder = if self.tokens.is_empty() {
+        let holder = if self.tokens.is_empty() && self.ingest_tokens.is_empty() {
             Actor {
                 name: "local".into(),
                 role: Role::Operator,
             }
+        } else if self.tokens.is_empty() {
+            // Ingest tokens but no reading token: not the open mode, and nobody is named.
+            return Err(StatusCode::FORBIDDEN);
         } else {
             let i = match_any(&self.tokens, headers, query)?;
             self.holders
@@ -300,5 +304,49 @@ mod tests {
             HeaderValue::from_static("https://evil.example"),
         );
         assert_eq!(a.check_origin(&h), Err(StatusCode::FORBIDDEN));
+    }
+
+    #[test]
+    fn actions_need_an_operator_and_the_open_mode_only_without_any_token() {
+        use crate::config::NamedToken;
+        let h = |t: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, HeaderValue::from_static(t));
+            h
+        };
+        let open = Access::default();
+        let local = open.check_role(&HeaderMap::new(), None, Role::Operator);
+        assert_eq!(local.map(|a| a.name.to_string()), Ok("local".to_owned()));
+        let named = Access::from_settings(&HttpSettings {
+            access_tokens: vec!["viewer-0123456789ab".into()],
+            tokens: vec![NamedToken {
+                name: "Trực ban ca 1".into(),
+                role: Role::Operator,
+                token: "operator-0123456789".into(),
+            }],
+            ..HttpSettings::default()
+        });
+        assert_eq!(
+            named.check_role(&HeaderMap::new(), None, Role::Operator),
+            Err(StatusCode::UNAUTHORIZED)
+        );
+        assert_eq!(
+            named.check_role(&h("Bearer viewer-0123456789ab"), None, Role::Operator),
+            Err(StatusCode::FORBIDDEN)
+        );
+        let op = named.check_role(&h("Bearer operator-0123456789"), None, Role::Operator);
+        assert_eq!(
+            op.map(|a| a.name.to_string()),
+            Ok("Trực ban ca 1".to_owned())
+        );
+        let ingest_only = Access::from_settings(&HttpSettings {
+            ingest_tokens: vec!["ingest-0123456789ab".into()],
+            ..HttpSettings::default()
+        });
+        assert_eq!(
+            ingest_only.check_role(&HeaderMap::new(), None, Role::Operator),
+            Err(StatusCode::FORBIDDEN),
+            "ingest tokens alone are not the open mode"
+        );
     }
 }

@@ -480,6 +480,12 @@ pub(super) async fn unsilence(
         None => {
             return Err(error(StatusCode::NOT_FOUND, format!("no silence `{id}`")));
         }
+        Some(x) if x["ended_early"] == true => {
+            return Err(error(
+                StatusCode::CONFLICT,
+                format!("silence `{id}` has already been ended"),
+            ));
+        }
         Some(x) if x["active"] != true && x["ends_at"].as_str().is_some() => {
             let upcoming = x["starts_at"]
                 .as_str()

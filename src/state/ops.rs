@@ -39,8 +39,8 @@ pub struct Ops {
     by_alert: HashMap<Box<str>, BTreeSet<Key>>,
     /// The `silence` actions.
     silences: BTreeSet<Key>,
-    /// Per silence id, the earliest `unsilence` of it.
-    unsilenced: HashMap<Box<str>, Ts>,
+    /// Per silence id, its `unsilence` actions (the first is the one that ends it).
+    unsilenced: HashMap<Box<str>, BTreeSet<Key>>,
     /// Alerts whose actions changed (`Some(id)`), or the silences (`None`), for the derive
     /// stage. A cache, not state.
     changes: ChangeLog<Option<Box<str>>>,
@@ -56,7 +56,7 @@ impl From<Vec<Action>> for Ops {
     fn from(actions: Vec<Action>) -> Self {
         let mut ops = Ops::default();
         for a in actions {
-            ops.insert(a, usize::MAX);
+            let _ = ops.insert(a, usize::MAX);
         }
         ops
     }
@@ -101,11 +101,25 @@ impl Ops {
         if action.at < horizon_start {
             return Applied::TooOld;
         }
-        self.insert(action.clone(), max);
-        Applied::New
+        if self.insert(action.clone(), max) {
+            Applied::New
+        } else {
+            Applied::TooOld
+        }
     }
 
-    fn insert(&mut self, action: Action, max: usize) {
+    fn insert(&mut self, action: Action, max: usize) -> bool {
+        let key: Key = (action.at, action.id.clone());
+        // Full, and older than everything kept: not kept, as if it had come first and been
+        // pushed out by the newer ones (so the same actions are kept whatever the order).
+        if self.log.len() >= max.max(1)
+            && self
+                .log
+                .first_key_value()
+                .is_some_and(|(first, _)| key < *first)
+        {
+            return false;
+        }
         while self.log.len() >= max.max(1) {
             let Some((key, _)) = self.log.first_key_value() else {
                 break;
@@ -113,7 +127,6 @@ impl Ops {
             let key = key.clone();
             self.remove(&key);
         }
-        let key: Key = (action.at, action.id.clone());
         self.ids.insert(action.id.clone(), action.at);
         if let Some(alert) = &action.alert_id {
             self.by_alert
@@ -135,21 +148,24 @@ impl Ops {
                         // first and been pushed out by the newer ones).
                         self.silences.remove(&key);
                         self.ids.remove(&action.id);
-                        return;
+                        return false;
                     }
                     self.remove(&oldest);
                 }
             }
             ActionKind::Unsilence => {
                 if let Some(id) = &action.silence_id {
-                    let at = self.unsilenced.entry(id.clone()).or_insert(action.at);
-                    *at = (*at).min(action.at);
+                    self.unsilenced
+                        .entry(id.clone())
+                        .or_default()
+                        .insert(key.clone());
                 }
                 self.changes.push(None);
             }
             _ => {}
         }
         self.log.insert(key, action);
+        true
     }
 
     fn remove(&mut self, key: &Key) {
@@ -164,32 +180,24 @@ impl Ops {
             if keys.is_empty() {
                 self.by_alert.remove(alert);
             }
+            // Its alert's handling may change (an acknowledgement pruned or pushed out).
+            self.changes.push(Some(alert.clone()));
         }
         match action.kind {
             ActionKind::Silence => {
                 self.silences.remove(key);
+                self.changes.push(None);
             }
             ActionKind::Unsilence => {
-                // Kept only while a later unsilence of the same silence is: rebuilt from
-                // the trail (rare, and bounded by the silences).
-                if let Some(id) = &action.silence_id {
-                    let earliest = self
-                        .log
-                        .values()
-                        .filter(|a| {
-                            a.kind == ActionKind::Unsilence && a.silence_id.as_ref() == Some(id)
-                        })
-                        .map(|a| a.at)
-                        .min();
-                    match earliest {
-                        Some(at) => {
-                            self.unsilenced.insert(id.clone(), at);
-                        }
-                        None => {
-                            self.unsilenced.remove(id);
-                        }
+                if let Some(id) = &action.silence_id
+                    && let Some(keys) = self.unsilenced.get_mut(id)
+                {
+                    keys.remove(key);
+                    if keys.is_empty() {
+                        self.unsilenced.remove(id);
                     }
                 }
+                self.changes.push(None);
             }
             _ => {}
         }
@@ -217,7 +225,8 @@ impl Ops {
         Some(
             self.unsilenced
                 .get(&action.id)
-                .map_or(s.ends, |at| s.ends.min(*at)),
+                .and_then(BTreeSet::first)
+                .map_or(s.ends, |(at, _)| s.ends.min(*at)),
         )
     }
 

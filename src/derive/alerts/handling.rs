@@ -198,7 +198,7 @@ impl Handling {
             }
             if let Some(every) = settings.remind_every {
                 let every = whole_secs(every).max(1);
-                let elapsed = (now.0 - a.since.0).max(0) / crate::time::NANOS_PER_SEC;
+                let elapsed = now.0.saturating_sub(a.since.0).max(0) / crate::time::NANOS_PER_SEC;
                 h.reminders = u64::try_from(elapsed / every).unwrap_or(0);
                 let next = a
                     .since

@@ -19,20 +19,12 @@ use crate::helpers::{
 const A: &str = "000.00.19.H42";
 const B: &str = "000.00.20.H42";
 
-/// Alertmanager's path; `None` (the test is skipped) outside CI when it is not installed.
+/// Alertmanager's path (Debian names it `prometheus-alertmanager`).
 fn alertmanager() -> Option<PathBuf> {
-    let found = ["/usr/bin/prometheus-alertmanager", "/usr/bin/alertmanager"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "prometheus-alertmanager is required in CI (.ci/run installs it)"
-        );
-        eprintln!("note: prometheus-alertmanager not installed; test skipped outside CI");
-    }
-    found
+    crate::helpers::installed(
+        &["prometheus-alertmanager", "alertmanager"],
+        "prometheus-alertmanager",
+    )
 }
 
 struct Running(Child);

@@ -48,23 +48,7 @@ fn read_dashboard() -> Value {
 /// `name` on `PATH`, else in `/usr/bin`. When missing: `None` with a note, or a failure
 /// under `CI`.
 fn tool(name: &str) -> Option<PathBuf> {
-    let in_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    });
-    let found =
-        in_path.or_else(|| Some(PathBuf::from("/usr/bin").join(name)).filter(|p| p.is_file()));
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{name} is not installed and CI is set: apt-get install --no-install-recommends prometheus"
-        );
-        eprintln!(
-            "NOTE: {name} is not installed; skipping (apt-get install --no-install-recommends prometheus)"
-        );
-    }
-    found
+    crate::helpers::installed(&[name], "prometheus")
 }
 
 /// Runs `promtool args…` in `dir` and asserts it succeeds.

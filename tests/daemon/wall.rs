@@ -22,21 +22,9 @@ use crate::helpers::{
 /// One Chromium at a time: two at once on a small machine make timings flaky.
 static CHROMIUM: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Chromium's path. When it is missing: `None` with a note (the test is skipped), or a
-/// failure under `CI`.
+/// Chromium's path.
 fn chromium() -> Option<PathBuf> {
-    let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium is required in CI (.ci/run installs it)"
-        );
-        eprintln!("note: chromium not installed; wall test skipped outside CI");
-    }
-    found
+    crate::helpers::installed(&["chromium", "chromium-browser"], "chromium")
 }
 
 struct Browser {

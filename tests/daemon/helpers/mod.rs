@@ -59,6 +59,37 @@ pub struct TestApp {
     http: reqwest::Client,
 }
 
+/// The first of `names` installed (on `PATH`, or in `/usr/bin` or `/usr/sbin`). When none
+/// is: `None` with a note (the test is skipped), or a failure under `CI`, where `.ci/run`
+/// installs the Debian package `package`.
+pub fn installed(names: &[&str], package: &str) -> Option<std::path::PathBuf> {
+    let dirs: Vec<std::path::PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    let found = names.iter().find_map(|name| {
+        dirs.iter()
+            .map(std::path::PathBuf::as_path)
+            .chain([
+                std::path::Path::new("/usr/bin"),
+                std::path::Path::new("/usr/sbin"),
+            ])
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} is required in CI (.ci/run installs the package {package})",
+            names.join(" or ")
+        );
+        eprintln!(
+            "NOTE: {} not installed (apt-get install --no-install-recommends {package}); test skipped outside CI",
+            names.join(" or ")
+        );
+    }
+    found
+}
+
 /// Settings for a test daemon against `broker`: port 0, unique client id and prefix, fast
 /// reconnects.
 pub fn test_settings(broker: &TestBroker) -> Settings {

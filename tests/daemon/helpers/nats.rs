@@ -11,21 +11,10 @@ use std::time::{Duration, Instant};
 
 use iocd_testkit::free_port;
 
-/// `nats-server`'s path; `None` (the test is skipped) outside CI when it is not installed.
+/// `nats-server`'s path.
 #[must_use]
 pub fn nats_server() -> Option<PathBuf> {
-    let found = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "nats-server is required in CI (.ci/run installs it)"
-        );
-        eprintln!("note: nats-server not installed; test skipped outside CI");
-    }
-    found
+    super::installed(&["nats-server"], "nats-server")
 }
 
 /// One node: its ports, configuration and process.

@@ -138,6 +138,8 @@ struct MqttOutputs {
         crate::outputs::alertmanager::Notifier,
         broadcast::Receiver<Arc<Transition>>,
     )>,
+    /// `[ha] replica`, named in each alert publication.
+    replica: Option<String>,
 }
 
 /// What the pollers need to run.
@@ -239,6 +241,9 @@ impl App {
             ),
         };
         ingest.set_resumes_state(resumed);
+        if settings.ha.is_replicated() {
+            ingest.read_replica_alerts(&settings.mqtt.prefix);
+        }
         let (view_tx, views) = watch::channel(Arc::new(state.view(Ts::now())));
         prometheus::register(&metrics.registry, views.clone()).map_err(AppError::Metrics)?;
         let (snapshot_tx, snapshots) = watch::channel(Arc::new(Snapshot::default()));
@@ -286,6 +291,10 @@ impl App {
                 metrics.alertmanager_posts.clone(),
             )
             .map(|n| (n, alerts_tx.subscribe())),
+            replica: settings
+                .ha
+                .is_replicated()
+                .then(|| settings.ha.replica.clone()),
         };
         let mut pipeline = Pipeline::new(
             rx,
@@ -305,6 +314,9 @@ impl App {
             settings.ws.push_interval,
             metrics.clone(),
         );
+        if settings.ha.is_replicated() {
+            pipeline.set_replica(settings.ha.replica.clone());
+        }
         pipeline.set_intake(
             mappings.clone(),
             push_rx,
@@ -336,7 +348,7 @@ impl App {
         let http = HttpState {
             registry: metrics.registry.clone(),
             link,
-            access: Access::from_settings(&settings.http),
+            access: Access::from_settings(&settings.http).with_origins(settings.ha.peer_origins()),
             ws: hub,
             api: Api {
                 snapshots,
@@ -358,6 +370,7 @@ impl App {
             mappings_problem,
             ingest_max_body_bytes: settings.http.ingest_max_body_bytes,
             publisher: Some(publisher.clone()),
+            ha: settings.ha.clone(),
         };
         let pollers = Pollers {
             mappings,
@@ -423,8 +436,14 @@ impl App {
             metrics,
             dead_letters,
             alertmanager,
+            replica,
         } = self.mqtt_out;
-        let alert_out = tokio::spawn(mqtt::publish_alerts(transitions, publisher, metrics));
+        let alert_out = tokio::spawn(mqtt::publish_alerts(
+            transitions,
+            publisher,
+            metrics,
+            replica,
+        ));
         let alertmanager_out = alertmanager.map(|(notifier, transitions)| {
             tokio::spawn(notifier.run(transitions, self.views.clone()))
         });

@@ -33,6 +33,7 @@ mod broker;
 mod calendar;
 mod check;
 mod directory;
+mod ha;
 mod http;
 mod limits;
 mod log;
@@ -54,6 +55,7 @@ pub use broker::{BrokerUrl, BrokerUrlError};
 pub use calendar::CalendarSettings;
 pub use check::{ListenAddrError, listen_addr};
 pub use directory::DirectorySettings;
+pub use ha::{HaSettings, Peer};
 pub use http::{HttpSettings, NamedToken, WsSettings};
 pub use limits::{IngestSettings, MaxItems, StateSettings, StoreSettings};
 pub use log::{LogFormat, LogSettings};
@@ -104,6 +106,8 @@ pub struct Settings {
     pub alerts: AlertSettings,
     /// Where alerts go for notification.
     pub alertmanager: AlertmanagerSettings,
+    /// This replica's name and its peers (several side by side).
+    pub ha: HaSettings,
     /// The event log and checkpoints in `--data-dir`.
     pub store: StoreSettings,
 }
@@ -127,6 +131,7 @@ struct SettingsFile {
     mappings: mappings::MappingsFile,
     alerts: alerts::AlertFile,
     alertmanager: alertmanager::AlertmanagerFile,
+    ha: ha::HaFile,
     store: limits::StoreFile,
 }
 
@@ -150,6 +155,7 @@ impl SettingsFile {
         let mappings = self.mappings.check(prefix, p);
         let alerts = self.alerts.check(p);
         let alertmanager = self.alertmanager.check(p);
+        let ha = self.ha.check(p);
         let store = self.store.check(p);
         Some(Settings {
             mqtt: mqtt?,
@@ -167,6 +173,7 @@ impl SettingsFile {
             mappings: mappings?,
             alerts: alerts?,
             alertmanager: alertmanager?,
+            ha: ha?,
             store: store?,
         })
         .filter(|_| p.0.is_empty())
@@ -263,6 +270,7 @@ section_defaults!(
     mappings: MappingSettings,
     alerts: AlertSettings,
     alertmanager: AlertmanagerSettings,
+    ha: HaSettings,
     store: StoreSettings,
 );
 

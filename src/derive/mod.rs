@@ -133,6 +133,17 @@ impl Deriver {
         &self.engine
     }
 
+    /// Another replica's publication of an alert ([`Engine::take_peer`]).
+    pub fn take_peer(
+        &mut self,
+        id: &str,
+        since: Option<Ts>,
+        ops: &crate::state::ops::Ops,
+        now: Ts,
+    ) -> alerts::PeerSince {
+        self.engine.take_peer(id, since, ops, now)
+    }
+
     /// Derives everything at `now`, which `state` must have been advanced to
     /// ([`State::advance`]). `previous` is the snapshot last published (its version is
     /// continued); `possible_gap` marks every source after a lost session; a source whose

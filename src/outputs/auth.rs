@@ -56,6 +56,22 @@ impl Access {
         }
     }
 
+    /// Lets pages of `origins` open the WebSocket too: the other replicas' (`[ha] peers`),
+    /// whose wall moves here when its own replica stops answering.
+    #[must_use]
+    pub fn with_origins(mut self, origins: Vec<String>) -> Self {
+        for o in origins {
+            if !self
+                .allowed_origins
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(&o))
+            {
+                self.allowed_origins.push(o);
+            }
+        }
+        self
+    }
+
     /// Checks the bearer token of an HTTP ingest request: an `ingest` token. With no
     /// token of either scope configured, ingest is as open as reading.
     ///

@@ -54,6 +54,8 @@ pub struct HttpState {
     /// Publishes operator actions on `{prefix}/ops/actions` for the other replicas;
     /// `None` in tests without a broker.
     pub publisher: Option<crate::ingest::Publisher>,
+    /// `[ha]`: this replica's name and its peers, for `GET /api/v1/replicas`.
+    pub ha: crate::config::HaSettings,
 }
 
 /// What `/readyz` says of the working calendar.
@@ -118,6 +120,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/v1/snapshot", get(snapshot))
+        .route("/api/v1/replicas", get(replicas))
         .route("/api/v1/onestop/dossiers", get(dossiers))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/agencies", get(agencies))
@@ -241,6 +244,23 @@ async fn snapshot(
         return refuse(status);
     }
     s.api.snapshot()
+}
+
+/// This replica's name and its peers (`[ha]`): where a wall goes when this one stops
+/// answering.
+async fn replicas(
+    State(s): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    if let Err(status) = s.access.check_token(&headers, q.as_deref()) {
+        return refuse(status);
+    }
+    let body = serde_json::json!({
+        "replica": s.ha.is_replicated().then_some(s.ha.replica.as_str()),
+        "peers": s.ha.peers,
+    });
+    axum::Json(body).into_response()
 }
 
 async fn alerts(

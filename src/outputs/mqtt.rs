@@ -59,10 +59,15 @@ impl Pending {
 
 /// Publishes every alert's transitions received on `transitions` until the channel closes
 /// (the pipeline stopped), coalescing under bursts.
+///
+/// `replica` (`[ha] replica`) is added to each alert object as `replica`: every replica
+/// publishes its alerts, and a consumer keeps one per alert `id`, `state` and `since`
+/// (which the replicas agree on, docs/ha.md).
 pub async fn publish_alerts(
     mut transitions: broadcast::Receiver<Arc<Transition>>,
     publisher: Publisher,
     metrics: SelfMetrics,
+    replica: Option<String>,
 ) {
     let mut pending = Pending::default();
     loop {
@@ -81,7 +86,7 @@ pub async fn publish_alerts(
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
-            sent = publish(&publisher, next.as_deref()), if next.is_some() => {
+            sent = publish(&publisher, next.as_deref(), replica.as_deref()), if next.is_some() => {
                 if let Err(PublishError::Closed) = sent {
                     return;
                 }
@@ -92,16 +97,35 @@ pub async fn publish_alerts(
 }
 
 /// Publishes `t` on `{prefix}/alerts/{rule}`, waiting for room in the client.
-async fn publish(publisher: &Publisher, t: Option<&Transition>) -> Result<(), PublishError> {
+async fn publish(
+    publisher: &Publisher,
+    t: Option<&Transition>,
+    replica: Option<&str>,
+) -> Result<(), PublishError> {
     let Some(t) = t else { return Ok(()) };
     let topic = format!("{}/alerts/{}", publisher.prefix(), t.alert.rule.as_str());
+    let payload = match replica {
+        Some(name) => with_replica(&t.json, name),
+        None => t.json.as_bytes().to_vec(),
+    };
     let sent = publisher
-        .publish_waiting("alert", topic, t.json.as_bytes().to_vec(), Duration::MAX)
+        .publish_waiting("alert", topic, payload, Duration::MAX)
         .await;
     if let Err(e) = &sent {
         warn!(alert = %t.alert.id, error = %e, "Alert not published on MQTT.");
     }
     sent
+}
+
+/// The alert object `json` with `"replica": name` added.
+fn with_replica(json: &str, name: &str) -> Vec<u8> {
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json) {
+        Ok(mut object) => {
+            object.insert("replica".into(), name.into());
+            serde_json::to_vec(&object).unwrap_or_else(|_| json.as_bytes().to_vec())
+        }
+        Err(_) => json.as_bytes().to_vec(),
+    }
 }
 
 #[cfg(test)]
@@ -131,6 +155,15 @@ mod tests {
         };
         let json = Arc::from(alert.to_json());
         Arc::new(Transition { alert, json })
+    }
+
+    #[test]
+    fn a_replica_names_itself_in_each_alert_it_publishes() {
+        let t = transition("dossier_overdue:x", AlertState::Firing, 3);
+        let v: serde_json::Value = serde_json::from_slice(&with_replica(&t.json, "b")).unwrap();
+        assert_eq!(v["replica"], "b");
+        assert_eq!(v["id"], "dossier_overdue:x");
+        assert_eq!(v["count"], 3);
     }
 
     #[test]

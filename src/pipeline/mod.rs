@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::decode::{DecodeError, DecodeLimits, Source};
-use crate::derive::alerts::{Alert, AlertState, Rule};
+use crate::derive::alerts::{Alert, AlertState, PeerSince, Rule};
 use crate::derive::snapshot::Snapshot;
 use crate::derive::{Deriver, POSSIBLE_GAP_SECS, Transition, View};
 use prometheus::IntCounter;
@@ -68,6 +68,8 @@ pub struct Pipeline {
     items: [[IntCounter; 3]; 3],
     /// The alerts' history (transitions), for `GET /api/v1/alerts/{id}/history`.
     history: crate::store::history::History,
+    /// `[ha] replica`: this replica's name, when it runs beside others.
+    replica: Option<String>,
 }
 
 /// Where the pipeline publishes, and what it answers.
@@ -129,6 +131,7 @@ impl Pipeline {
             alert_log: AlertLog::default(),
             eviction_log: EvictionLog::default(),
             history: crate::store::history::History::in_memory(HISTORY_MAX, 90 * 86_400),
+            replica: None,
         }
     }
 
@@ -139,7 +142,13 @@ impl Pipeline {
 
     /// Runs until the queue is closed and drained; returns the final state.
     pub async fn run(mut self) -> State {
-        let mut tick = tokio::time::interval(self.tick);
+        // Ticks fall just after each instant of the grid of `tick` and derive at that instant,
+        // so that replicas whose clocks agree evaluate their alerts at the same instants and
+        // agree on when each started (docs/ha.md).
+        // A first snapshot at once, for the clients that connect before the first tick.
+        self.publish(Ts::now().floor_to(self.tick));
+        let first = Ts::now().until_next(self.tick) + self.tick / 20;
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + first, self.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(BATCH);
         let mut ticks = 0u32;
@@ -181,7 +190,7 @@ impl Pipeline {
                 } => {}
                 _ = tick.tick() => {
                     ticks = ticks.wrapping_add(1);
-                    let now = Ts::now();
+                    let now = Ts::now().floor_to(self.tick);
                     if ticks.is_multiple_of(HOUSEKEEPING_EVERY_TICKS) {
                         if let Some(journal) = &mut self.journal {
                             journal.tick(now);
@@ -383,6 +392,10 @@ impl Pipeline {
 
     /// Decodes and applies one message; a rejected one is logged and dead-lettered.
     async fn handle(&mut self, msg: &RawMessage) {
+        if self.replica.is_some() && is_alerts_topic(&msg.topic, &self.prefix) {
+            self.peer_alert(msg);
+            return;
+        }
         let processed = self.state.process(msg.into(), &self.prefix, &self.limits);
         if crate::state::is_actions_topic(&msg.topic, &self.prefix) {
             return self.action_message(msg, processed).await;
@@ -427,6 +440,100 @@ impl Pipeline {
             _ => self.count_action(Status::Accepted),
         }
     }
+}
+
+impl Pipeline {
+    /// Takes part in a group of replicas named `replica` (`[ha] replica`): the alerts
+    /// published on `{prefix}/alerts/#` by the others set the earliest `since`.
+    pub fn set_replica(&mut self, replica: String) {
+        self.replica = Some(replica);
+    }
+
+    /// An alert published by a replica (this one's own coming back is skipped): the engine
+    /// takes its `since` when earlier. One that cannot be read is counted and logged at
+    /// DEBUG: it is another replica's output, not a feed's, and dead-lettering it would
+    /// answer a publication with another.
+    fn peer_alert(&mut self, msg: &RawMessage) {
+        let outcome = match PeerAlert::read(&msg.payload, self.limits.max_payload_bytes) {
+            Some(a) if self.replica.as_deref() == Some(a.replica.as_str()) => "own",
+            Some(a) => {
+                let since = (a.state == "firing").then_some(a.since);
+                let now = Ts::now();
+                match self
+                    .outputs
+                    .deriver
+                    .take_peer(&a.id, since, &self.state.ops, now)
+                {
+                    PeerSince::Taken => "earlier",
+                    PeerSince::Same => "unchanged",
+                    PeerSince::Earlier(alert) => {
+                        // Published again (not a transition: no history, no log line), so
+                        // that the peer takes this replica's earlier `since`.
+                        let json = Arc::from(alert.to_json());
+                        let alert = *alert;
+                        let _ = self
+                            .outputs
+                            .alerts
+                            .send(Arc::new(Transition { alert, json }));
+                        "later"
+                    }
+                }
+            }
+            None => {
+                debug!(topic = %msg.topic, "Unreadable alert publication of a replica ignored.");
+                "invalid"
+            }
+        };
+        self.metrics
+            .ha_peer_alerts
+            .with_label_values(&[outcome])
+            .inc();
+    }
+}
+
+/// The fields of another replica's alert publication that matter here.
+struct PeerAlert {
+    id: String,
+    state: String,
+    since: Ts,
+    replica: String,
+}
+
+impl PeerAlert {
+    /// Reads an alert object; `None` when it is not one, has no `replica`, or is larger
+    /// than `max_bytes`.
+    fn read(payload: &[u8], max_bytes: usize) -> Option<PeerAlert> {
+        #[derive(serde::Deserialize)]
+        struct Wire<'a> {
+            #[serde(borrow)]
+            id: std::borrow::Cow<'a, str>,
+            #[serde(borrow)]
+            state: std::borrow::Cow<'a, str>,
+            #[serde(borrow)]
+            since: std::borrow::Cow<'a, str>,
+            #[serde(borrow)]
+            replica: std::borrow::Cow<'a, str>,
+        }
+        if payload.len() > max_bytes {
+            return None;
+        }
+        let w: Wire<'_> = serde_json::from_slice(payload).ok()?;
+        let since = crate::time::parse_rfc3339(&w.since).ok()?;
+        Some(PeerAlert {
+            id: w.id.into_owned(),
+            state: w.state.into_owned(),
+            since,
+            replica: w.replica.into_owned(),
+        })
+    }
+}
+
+/// Whether `topic` is under `{prefix}/alerts/`, where the replicas publish their alerts.
+fn is_alerts_topic(topic: &str, prefix: &str) -> bool {
+    topic
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix("/alerts/"))
+        .is_some()
 }
 
 /// The next request, when requests are taken at all.

@@ -28,6 +28,10 @@ pub const MAPPING_OUTCOMES: [&str; 3] = ["event", "skipped", "failed"];
 /// The `outcome` values of `iocd_ops_actions_total`: an operator action applied, one
 /// already applied (its id seen: a copy from the broker, a retry), one refused.
 pub const ACTION_OUTCOMES: [&str; 3] = ["applied", "duplicate", "rejected"];
+/// The `outcome` values of `iocd_ha_peer_alerts_total`: another replica's alert that gave
+/// an earlier `since`, one with a later `since` (this replica's published again for it),
+/// one that changed nothing, this replica's own back, one unreadable.
+pub const PEER_ALERT_OUTCOMES: [&str; 5] = ["earlier", "later", "unchanged", "own", "invalid"];
 /// Buckets of `iocd_alert_acknowledge_seconds`: a minute to a day.
 pub const ACKNOWLEDGE_BUCKETS: [f64; 10] = [
     60.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14_400.0, 28_800.0, 86_400.0,
@@ -103,6 +107,9 @@ pub struct SelfMetrics {
     /// Seconds from an alert's firing to its acknowledgement, by `rule` and `severity`:
     /// the IOC's mean time to acknowledge (MTTA).
     pub alert_acknowledge_seconds: prometheus::HistogramVec,
+    /// Alert publications of the replicas read on `{prefix}/alerts/#` (`[ha] replica`), by
+    /// `outcome` ([`PEER_ALERT_OUTCOMES`]).
+    pub ha_peer_alerts: IntCounterVec,
     /// Posts to Alertmanager, by `result` (`ok`, `error`).
     pub alertmanager_posts: IntCounterVec,
 }
@@ -257,7 +264,14 @@ impl SelfMetrics {
             "result",
             &["ok", "error"],
         );
+        let ha_peer_alerts = labelled(
+            "iocd_ha_peer_alerts_total",
+            "Alert publications of the replicas read back ([ha] replica), by outcome (earlier: its since was taken; later: this replica's earlier since published again for it; unchanged, own, invalid).",
+            "outcome",
+            &PEER_ALERT_OUTCOMES,
+        );
         Self {
+            ha_peer_alerts,
             alertmanager_posts,
             ops_actions,
             alert_acknowledge_seconds,

@@ -43,6 +43,28 @@ impl Ts {
         Self(ts.as_nanosecond().try_into().unwrap_or(i64::MAX))
     }
 
+    /// The instant of the grid of `step` (multiples of `step` since the epoch) at or before
+    /// `self`: replicas whose clocks agree evaluate their alerts at the same instants, so a
+    /// condition that turns true between two of them gets the same `since` on each
+    /// (docs/ha.md). A zero `step` leaves `self` as it is.
+    #[must_use]
+    pub fn floor_to(self, step: std::time::Duration) -> Self {
+        let step = i64::try_from(step.as_nanos()).unwrap_or(i64::MAX);
+        if step <= 0 {
+            return self;
+        }
+        Self(self.0 - self.0.rem_euclid(step))
+    }
+
+    /// How long from `self` until the next instant of the grid of `step` (see
+    /// [`Ts::floor_to`]); `step` itself when `self` is on the grid.
+    #[must_use]
+    pub fn until_next(self, step: std::time::Duration) -> std::time::Duration {
+        let on = self.floor_to(step);
+        let into = u64::try_from(self.0.saturating_sub(on.0)).unwrap_or(0);
+        step.saturating_sub(std::time::Duration::from_nanos(into))
+    }
+
     /// Builds a timestamp from whole seconds since the epoch.
     #[must_use]
     pub const fn from_secs(secs: i64) -> Self {
@@ -338,6 +360,27 @@ fn settled_offset(tz: &jiff::tz::TimeZone) -> Option<(i64, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_grid_floors_to_multiples_of_the_step_since_the_epoch() {
+        let step = std::time::Duration::from_millis(500);
+        assert_eq!(
+            Ts(1_700_000_000_250_000_000).floor_to(step),
+            Ts(1_700_000_000_000_000_000)
+        );
+        assert_eq!(
+            Ts(1_700_000_000_500_000_000).floor_to(step),
+            Ts(1_700_000_000_500_000_000)
+        );
+        // Before the epoch too: down, not towards zero.
+        assert_eq!(Ts(-1).floor_to(step), Ts(-500_000_000));
+        assert_eq!(Ts(7).floor_to(std::time::Duration::ZERO), Ts(7));
+        assert_eq!(
+            Ts(1_700_000_000_100_000_000).until_next(step),
+            std::time::Duration::from_millis(400)
+        );
+        assert_eq!(Ts(1_700_000_000_000_000_000).until_next(step), step);
+    }
 
     #[test]
     fn the_settled_offset_is_used_only_after_the_zone_settled() {

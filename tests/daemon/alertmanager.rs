@@ -79,33 +79,27 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alerts_reach_alertmanager_and_an_acknowledged_one_stops_paging() {
-    let Some(binary) = alertmanager() else {
-        return;
-    };
-    let (hook, received) = webhook().await;
+/// A real Alertmanager with the shipped configuration, its timings shortened and its
+/// webhook pointed at `hook`: the running process and its base URL.
+async fn start_alertmanager(binary: &std::path::Path, hook: &str) -> (Running, String) {
     let shipped = std::fs::read_to_string(
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dashboards/alertmanager.yml"),
     )
     .unwrap();
     let config = shipped
-        .replace("http://127.0.0.1:5001/iocd", &hook)
+        .replace("http://127.0.0.1:5001/iocd", hook)
         .replace("group_wait: 30s", "group_wait: 100ms")
         .replace("group_interval: 5m", "group_interval: 500ms")
         .replace("repeat_interval: 4h", "repeat_interval: 1s");
     assert_ne!(config, shipped, "the test shortens the shipped timings");
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("alertmanager.yml");
+    let dir = tempfile::tempdir().unwrap().keep();
+    let file = dir.join("alertmanager.yml");
     std::fs::write(&file, config).unwrap();
     let port = free_port();
-    let _am = Running(
+    let running = Running(
         Command::new(binary)
             .arg(format!("--config.file={}", file.display()))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("data").display()
-            ))
+            .arg(format!("--storage.path={}", dir.join("data").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--cluster.listen-address=")
             .stdout(Stdio::null())
@@ -123,6 +117,16 @@ async fn alerts_reach_alertmanager_and_an_acknowledged_one_stops_paging() {
         assert!(start.elapsed() < TIMEOUT, "alertmanager never became ready");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    (running, am)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_reach_alertmanager_and_an_acknowledged_one_stops_paging() {
+    let Some(binary) = alertmanager() else {
+        return;
+    };
+    let (hook, received) = webhook().await;
+    let (_am, am) = start_alertmanager(&binary, &hook).await;
 
     let broker = TestBroker::start();
     let mut settings = test_settings(&broker);
@@ -243,4 +247,110 @@ async fn alerts_reach_alertmanager_and_an_acknowledged_one_stops_paging() {
     })
     .await;
     app.stop().await.expect("clean stop");
+}
+
+/// Two replicas (`[ha] replica` a and b) on one broker post the same alerts to one
+/// Alertmanager: it holds each alert once (the label sets are identical; the replica is
+/// not a label) and notifies once per group, not once per replica. On MQTT each replica
+/// publishes the alert with its own `replica`, and the same `since`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_page_once_and_publish_the_same_since() {
+    let Some(binary) = alertmanager() else {
+        return;
+    };
+    let (hook, received) = webhook().await;
+    let (_am, am) = start_alertmanager(&binary, &hook).await;
+    let broker = TestBroker::start();
+    let mut settings = test_settings(&broker);
+    settings.ws.push_interval = Duration::from_millis(100);
+    settings.alertmanager.url = Some(am.parse().unwrap());
+    settings.alertmanager.resend = Duration::from_secs(1);
+    settings.ha.replica = "a".into();
+    let prefix = settings.mqtt.prefix.clone();
+    let mut other = settings.clone();
+    other.mqtt.client_id = crate::helpers::unique("iocd-b");
+    other.ha.replica = "b".into();
+    let watcher = TestClient::connect(&broker, &[format!("{prefix}/alerts/#")]).await;
+    let a_app = spawn_app(settings).await;
+    // B's session on the broker exists, then B stops: the event comes while it is down.
+    spawn_app(other.clone())
+        .await
+        .stop()
+        .await
+        .expect("clean stop");
+    let client = TestClient::connect(&broker, &[]).await;
+    let ev = tk::received("D1")
+        .id("e-D1")
+        .ago(600)
+        .agency(A)
+        .due(tk::at(-60));
+    client
+        .publish(&format!("{prefix}/onestop/x"), ev.bytes())
+        .await;
+    let id = format!("dossier_overdue:{A}");
+    // B starts again later: it fires the alert later, and takes A's `since`.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let b_app = spawn_app(other).await;
+    let since = |app: &crate::helpers::TestApp| {
+        let url = format!("http://{}/api/v1/alerts", app.addr);
+        let id = id.clone();
+        async move {
+            let (_, v) = crate::helpers::http_get_json(&url).await.unwrap();
+            v["alerts"]
+                .as_array()
+                .and_then(|l| l.iter().find(|x| x["id"] == id.as_str()))
+                .map(|x| x["since"].clone())
+        }
+    };
+    let start = Instant::now();
+    loop {
+        let (sa, sb) = (since(&a_app).await, since(&b_app).await);
+        if sa.is_some() && sa == sb {
+            break;
+        }
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "since never agreed: a {sa:?}, b {sb:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Both published it on MQTT, each naming itself.
+    wait_until("both replicas published the alert", || {
+        let names: std::collections::BTreeSet<String> = watcher
+            .received()
+            .iter()
+            .filter_map(|(_, p)| serde_json::from_slice::<Value>(p).ok())
+            .filter(|v| v["id"] == id.as_str())
+            .filter_map(|v| v["replica"].as_str().map(str::to_owned))
+            .collect();
+        names.len() == 2
+    })
+    .await;
+
+    // Alertmanager holds it once, and has notified it (with repeats) once per
+    // notification, never twice in one.
+    wait_until("the alert notified", || {
+        !notified(&received, &id).is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let held: Value = reqwest::get(format!(
+        "{am}/api/v2/alerts?filter=alertname%3D%22dossier_overdue%22"
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(held.as_array().map(Vec::len), Some(1), "{held}");
+    for n in received.lock().unwrap().iter() {
+        let of_it = n["alerts"].as_array().map_or(0, |l| {
+            l.iter()
+                .filter(|a| a["labels"]["alert_id"] == id.as_str())
+                .count()
+        });
+        assert!(of_it <= 1, "one notification lists the alert once: {n}");
+    }
+    b_app.stop().await.expect("clean stop");
+    a_app.stop().await.expect("clean stop");
 }

@@ -240,6 +240,11 @@ fn grafana_dashboard_is_importable_as_is() {
 
 /// The daemon in this process, pushing every 100 ms.
 async fn start_daemon(broker: &TestBroker) -> TestApp {
+    spawn_app(daemon_settings(broker)).await
+}
+
+/// [`start_daemon`]'s settings.
+fn daemon_settings(broker: &TestBroker) -> iocd::config::Settings {
     let mut s = test_settings(broker);
     s.ws.push_interval = Duration::from_millis(100);
     // The shipped example directory names A1, A2 and A3, for the panels' name join.
@@ -247,7 +252,7 @@ async fn start_daemon(broker: &TestBroker) -> TestApp {
     s.directory.directory = std::sync::Arc::new(
         iocd::directory::Directory::read(&example).expect("the example directory is valid"),
     );
-    spawn_app(s).await
+    s
 }
 
 /// `/metrics` as text.
@@ -651,12 +656,27 @@ struct Prometheus {
 
 impl Prometheus {
     async fn start(binary: &Path, target: SocketAddr) -> Prometheus {
+        Self::start_replicas(binary, &[(target, None)]).await
+    }
+
+    /// Scraping each of `targets`, with its `replica` label when it has one (the HA pair of
+    /// `dashboards/prometheus.yml`).
+    async fn start_replicas(binary: &Path, targets: &[(SocketAddr, Option<&str>)]) -> Prometheus {
         let dir = tempfile::tempdir().expect("temporary directory for Prometheus");
         let rules = dashboards_dir().join("iocd.rules.yml");
+        let statics: String = targets
+            .iter()
+            .map(|(addr, replica)| match replica {
+                Some(r) => format!(
+                    "      - targets: [\"{addr}\"]\n        labels:\n          replica: {r}\n"
+                ),
+                None => format!("      - targets: [\"{addr}\"]\n"),
+            })
+            .collect();
         let config = format!(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
              rule_files:\n  - {rules}\n\
-             scrape_configs:\n  - job_name: iocd\n    static_configs:\n      - targets: [\"{target}\"]\n",
+             scrape_configs:\n  - job_name: iocd\n    static_configs:\n{statics}",
             rules = rules.display()
         );
         let config_path = dir.path().join("prometheus.yml");
@@ -891,6 +911,144 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
         .expect("the daemon stops within 10 s")
         .expect("the daemon stops cleanly");
     drop(broker);
+}
+
+/// Two replicas on one broker, scraped by one Prometheus with a `replica` label each (as
+/// `dashboards/prometheus.yml`): the dashboard's province figures are the same with both up
+/// as with one (not doubled), and every panel still has data with replica b down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_replicas_the_dashboard_counts_once_and_works_with_one_down() {
+    let (Some(prometheus_bin), Some(_)) = (tool("prometheus"), tool("promtool")) else {
+        return;
+    };
+    let broker = TestBroker::start();
+    let mut sa = daemon_settings(&broker);
+    sa.ha.replica = "a".into();
+    let mut sb = daemon_settings(&broker);
+    sb.mqtt.prefix.clone_from(&sa.mqtt.prefix);
+    sb.ha.replica = "b".into();
+    let a = Box::pin(spawn_app(sa)).await;
+    let b = Box::pin(spawn_app(sb)).await;
+    let publisher = TestClient::connect(&broker, &[]).await;
+    let first = first_batch();
+    send(&publisher, &a.prefix, &first).await;
+    let counts = [Fate::Accepted, Fate::Duplicate, Fate::Rejected].map(|f| first.count(f));
+    for daemon in [&a, &b] {
+        wait_counted(daemon, counts[0], counts[1], counts[2]).await;
+        wait_for_domain_state(daemon).await;
+    }
+    let prom =
+        Prometheus::start_replicas(&prometheus_bin, &[(a.addr, Some("a")), (b.addr, Some("b"))])
+            .await;
+    let prom_ref = &prom;
+    wait_for_within("three scrapes of both replicas", TIMEOUT, || async move {
+        prom_ref
+            .value(r#"count(count_over_time(up{job="iocd"}[1m]) >= 3 and up{job="iocd"} == 1)"#)
+            .await
+            == Some(2.0)
+    })
+    .await;
+
+    // Events after the first scrapes, for the panels of rates and increases.
+    let second = second_batch();
+    send(&publisher, &a.prefix, &second).await;
+    let mut counts = counts;
+    for (i, f) in [Fate::Accepted, Fate::Duplicate, Fate::Rejected]
+        .into_iter()
+        .enumerate()
+    {
+        counts[i] += second.count(f);
+    }
+    for daemon in [&a, &b] {
+        wait_counted(daemon, counts[0], counts[1], counts[2]).await;
+    }
+    let total = f64::from(u32::try_from(counts.iter().sum::<usize>()).expect("small"));
+    wait_for_within("Prometheus to scrape the second batch", TIMEOUT, || async move {
+        let q = "count(sum by (instance) (iocd_events_total) + sum by (instance) (iocd_events_duplicate_total) + sum by (instance) (iocd_events_rejected_total) == scalar(vector(TOTAL)))".replace("TOTAL", &total.to_string());
+        prom_ref.value(&q).await == Some(2.0)
+    })
+    .await;
+
+    // An officer takes an alert on replica a: the handling panels have data.
+    let (_, alerts) = a.get("/api/v1/alerts").await;
+    let alerts: Value = serde_json::from_str(&alerts).expect("JSON");
+    let id = alerts["alerts"]
+        .as_array()
+        .and_then(|l| l.iter().find(|x| x["rule"] == "dossier_overdue"))
+        .and_then(|x| x["id"].as_str())
+        .expect("an overdue alert fires")
+        .to_owned();
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/alerts/{id}/acknowledge", a.addr))
+        .body(r#"{"comment": "Đã gọi đơn vị"}"#)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    wait_for_within(
+        "Prometheus to scrape the acknowledgement",
+        TIMEOUT,
+        || async move {
+            prom_ref
+                .value("count(increase(iocd_alert_acknowledge_seconds_count[1d]) > 0)")
+                .await
+                .is_some_and(|n| n >= 1.0)
+        },
+    )
+    .await;
+
+    // The figures of the panels that show the province's state now (no rate, no clock).
+    let queries: Vec<(String, String)> = panel_queries(&read_dashboard())
+        .into_iter()
+        .filter(|(_, e)| {
+            !["rate(", "increase(", "time()", "_over_time", "iocd_alerts_"]
+                .iter()
+                .any(|f| e.contains(f))
+        })
+        .collect();
+    assert!(queries.len() >= 10, "gauge panels: {queries:?}");
+    let both = province_figures(&prom, &queries).await;
+    assert!(both.len() >= 10, "{both:?}");
+
+    // Replica b stops: Prometheus sees it down, and the figures stay.
+    b.stop().await.expect("replica b stops");
+    wait_for_within("Prometheus to see replica b down", TIMEOUT, || async move {
+        prom_ref.value(r#"up{job="iocd", replica="b"}"#).await == Some(0.0)
+    })
+    .await;
+    let one = province_figures(&prom, &queries).await;
+    assert_eq!(
+        both, one,
+        "the province's figures with one replica are those with two"
+    );
+    let text = metrics(&a).await;
+    check_panel_queries(&prom, has_metric(&text, "iocd_alerts_firing")).await;
+
+    drop(prom);
+    drop(publisher);
+    a.stop().await.expect("the daemon stops cleanly");
+}
+
+/// The results of `queries` (title, expression), but those with a series per instance
+/// (panels of one daemon's health, not province figures).
+async fn province_figures(
+    prom: &Prometheus,
+    queries: &[(String, String)],
+) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for (title, expr) in queries {
+        let result = prom.vector(&substitute(expr)).await;
+        if result.iter().any(|s| s["metric"].get("instance").is_some()) {
+            continue;
+        }
+        let mut values: Vec<String> = result
+            .iter()
+            .map(|s| format!("{} {}", s["metric"], s["value"][1]))
+            .collect();
+        values.sort();
+        out.insert(format!("{title}: {expr}"), values);
+    }
+    out
 }
 
 /// Waits until the time-dependent gauges show what the first batch sets up.

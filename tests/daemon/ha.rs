@@ -10,6 +10,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use iocd_testkit as tk;
+use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, Outgoing, QoS};
 use serde_json::Value;
 
 use crate::helpers::nats::{NatsCluster, nats_server};
@@ -20,36 +21,58 @@ const EVENTS: usize = 300;
 const LIMIT: Duration = Duration::from_secs(90);
 
 /// One replica: `iocd run` with its own client id, data directory and port.
-struct Replica {
+pub(crate) struct Replica {
     child: Option<Child>,
-    port: u16,
+    pub(crate) port: u16,
+    name: String,
+    client_id: String,
+    prefix: String,
     config: PathBuf,
     data: PathBuf,
     broker: String,
+    /// The other replicas (`[ha] peers`): name and port.
+    peers: Vec<(String, u16)>,
 }
 
 impl Replica {
-    fn new(dir: &Path, name: &str, prefix: &str, broker: String) -> Replica {
-        let config = dir.join(format!("{name}.toml"));
-        std::fs::write(
-            &config,
-            format!(
-                "[mqtt]\nclient_id = \"{}\"\nprefix = \"{prefix}\"\nreconnect_min_ms = 50\n\
-                 reconnect_max_ms = 500\n{TEST_ALERTS}",
-                unique(name)
-            ),
-        )
-        .unwrap();
+    pub(crate) fn new(dir: &Path, name: &str, prefix: &str, broker: String) -> Replica {
         Replica {
             child: None,
             port: free_port(),
-            config,
+            name: name.to_owned(),
+            client_id: unique(name),
+            prefix: prefix.to_owned(),
+            config: dir.join(format!("{name}.toml")),
             data: dir.join(format!("{name}-data")),
             broker,
+            peers: Vec::new(),
         }
     }
 
-    fn start(&mut self) {
+    /// Names `other` among this one's peers (for the wall to move to).
+    pub(crate) fn peer(&mut self, other: &Replica) {
+        self.peers.push((other.name.clone(), other.port));
+    }
+
+    pub(crate) fn start(&mut self) {
+        let peers: Vec<String> = self
+            .peers
+            .iter()
+            .map(|(n, p)| format!("{{ name = \"{n}\", url = \"http://127.0.0.1:{p}\" }}"))
+            .collect();
+        std::fs::write(
+            &self.config,
+            format!(
+                "[mqtt]\nclient_id = \"{}\"\nprefix = \"{}\"\nreconnect_min_ms = 50\n\
+                 reconnect_max_ms = 500\n[ws]\npush_interval_ms = 200\n\
+                 [ha]\nreplica = \"{}\"\npeers = [{}]\n{TEST_ALERTS}",
+                self.client_id,
+                self.prefix,
+                self.name,
+                peers.join(", ")
+            ),
+        )
+        .unwrap();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -70,18 +93,18 @@ impl Replica {
         self.child = Some(child);
     }
 
-    fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.config.with_extension("log")).unwrap_or_default()
     }
 
-    async fn wait_ready(&self) {
+    pub(crate) async fn wait_ready(&self) {
         let url = format!("http://127.0.0.1:{}/readyz", self.port);
         let start = Instant::now();
         while !http_get(&url).await.is_ok_and(|(s, _)| s == 200) {
@@ -139,7 +162,75 @@ fn domain(m: &HashMap<String, f64>) -> Vec<(String, f64)> {
     v
 }
 
-async fn publish(client: &TestClient, prefix: &str, range: std::ops::Range<usize>) {
+/// A QoS 1 publisher that sends each message until the broker acknowledges it, as a feed
+/// that must not lose data does: while a NATS cluster re-elects its JetStream leaders after
+/// a node dies, the surviving nodes close MQTT connections and leave publishes unanswered.
+/// A message sent twice is harmless (iocd dedupes by `event_id`); one never acknowledged
+/// would be lost.
+struct Sender {
+    port: u16,
+    conn: Option<(AsyncClient, EventLoop)>,
+    /// Publishes sent again after a timeout or a dropped connection.
+    resent: usize,
+}
+
+impl Sender {
+    fn new(port: u16) -> Sender {
+        Sender {
+            port,
+            conn: None,
+            resent: 0,
+        }
+    }
+
+    /// Sends `payload` on `topic` until a PUBACK answers it.
+    async fn send(&mut self, topic: &str, payload: &[u8]) {
+        let start = Instant::now();
+        while !self.try_send(topic, payload).await {
+            assert!(
+                start.elapsed() < LIMIT,
+                "the cluster never acknowledged a publish on {topic}"
+            );
+            self.conn = None;
+            self.resent += 1;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// One attempt on the current connection (a new one if there is none): whether the
+    /// broker acknowledged within 3 s.
+    async fn try_send(&mut self, topic: &str, payload: &[u8]) -> bool {
+        let port = self.port;
+        let (client, eventloop) = self.conn.get_or_insert_with(|| {
+            let mut opts = MqttOptions::new(unique("ha-pub"), "127.0.0.1", port);
+            opts.set_keep_alive(Duration::from_secs(5));
+            AsyncClient::new(opts, 10)
+        });
+        if client
+            .try_publish(topic, QoS::AtLeastOnce, false, payload.to_vec())
+            .is_err()
+        {
+            return false;
+        }
+        let acked = tokio::time::timeout(Duration::from_secs(3), async {
+            let mut pkid = None;
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Outgoing(Outgoing::Publish(id))) => pkid = Some(id),
+                    Ok(Event::Incoming(Incoming::PubAck(ack))) if Some(ack.pkid) == pkid => {
+                        return true;
+                    }
+                    Ok(_) => {}
+                    Err(_) => return false,
+                }
+            }
+        })
+        .await;
+        matches!(acked, Ok(true))
+    }
+}
+
+async fn publish(sender: &mut Sender, prefix: &str, range: std::ops::Range<usize>) {
     for i in range {
         // A third of them overdue at one agency, the rest at others and not yet due.
         let (agency, due) = if i % 3 == 0 {
@@ -152,8 +243,8 @@ async fn publish(client: &TestClient, prefix: &str, range: std::ops::Range<usize
             .ago(600)
             .agency(&agency)
             .due(due);
-        client
-            .publish(&format!("{prefix}/onestop/x"), ev.bytes())
+        sender
+            .send(&format!("{prefix}/onestop/x"), &ev.bytes())
             .await;
         if i % 20 == 19 {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -192,14 +283,6 @@ async fn wait_cluster(cluster: &NatsCluster) {
     }
 }
 
-// Ignored in the default run: on the loaded 2-core CI machine it failed once (2026-12-07):
-// while the cluster re-elected its JetStream leaders after the node's kill, the surviving
-// nodes closed every MQTT connection too, and this test's publisher, which does not re-send
-// what the broker did not acknowledge, lost the last 200 events (both replicas agreed, on
-// 100). It passed 6 runs in a row alone. Run it on purpose:
-//   cargo nextest run --test daemon --run-ignored only ha::
-// Issue 15: a publisher that re-sends until acknowledged, then back in the default run.
-#[ignore = "flaky under load until its publisher re-sends unacknowledged messages (issue 15)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_on_a_nats_cluster_converge_through_node_and_replica_crashes() {
     let Some(binary) = nats_server() else {
@@ -215,18 +298,18 @@ async fn replicas_on_a_nats_cluster_converge_through_node_and_replica_crashes() 
     b.start();
     a.wait_ready().await;
     b.wait_ready().await;
-    let client = TestClient::connect_port(cluster.port(2), &[]).await;
+    let mut sender = Sender::new(cluster.port(2));
 
-    publish(&client, &prefix, 0..100).await;
+    publish(&mut sender, &prefix, 0..100).await;
     // The node replica A reads from, and replica B itself, crash mid-stream.
     cluster.kill9(0);
     b.kill9();
-    publish(&client, &prefix, 100..200).await;
+    publish(&mut sender, &prefix, 100..200).await;
     cluster.start_node(0);
     cluster.wait_port(0);
     b.start();
     let restarted = Instant::now();
-    publish(&client, &prefix, 200..EVENTS).await;
+    publish(&mut sender, &prefix, 200..EVENTS).await;
 
     // Both count every event exactly once and agree on every figure.
     let start = Instant::now();
@@ -242,8 +325,9 @@ async fn replicas_on_a_nats_cluster_converge_through_node_and_replica_crashes() 
             // The figure docs/ha.md quotes: from the restarts to both replicas agreeing,
             // publishing of the last third included.
             eprintln!(
-                "replicas agree {:?} after the node and the replica restarted",
-                restarted.elapsed()
+                "replicas agree {:?} after the node and the replica restarted ({} publishes sent again)",
+                restarted.elapsed(),
+                sender.resent
             );
             break;
         }
@@ -265,6 +349,46 @@ async fn replicas_on_a_nats_cluster_converge_through_node_and_replica_crashes() 
         b.json("/api/v1/snapshot").await,
     );
     assert_eq!(sa["onestop"], sb["onestop"], "the one-stop figures agree");
+
+    // The same firing alerts, `since` included: B fired its alerts again after its restart,
+    // later than A, and took A's earlier `since` off the alerts topic (docs/ha.md).
+    let firing = |v: &Value| -> Vec<(String, String, u64)> {
+        let mut l: Vec<_> = v["alerts"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|x| {
+                        (
+                            x["id"].as_str().unwrap_or_default().to_owned(),
+                            x["since"].as_str().unwrap_or_default().to_owned(),
+                            x["count"].as_u64().unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        l.sort();
+        l
+    };
+    let start = Instant::now();
+    loop {
+        let (fa, fb) = (
+            firing(&a.json("/api/v1/alerts").await),
+            firing(&b.json("/api/v1/alerts").await),
+        );
+        if !fa.is_empty() && fa == fb {
+            eprintln!(
+                "replicas agree on {} firing alerts, since included",
+                fa.len()
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < LIMIT,
+            "the replicas' firing alerts differ:\na: {fa:?}\nb: {fb:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // An acknowledgement on A reaches B through the cluster.
     let id = "dossier_overdue:000.00.19.H42";

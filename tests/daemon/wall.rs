@@ -927,3 +927,99 @@ async fn an_operator_acknowledges_from_the_page_and_another_wall_sees_it() {
     wall.screenshot(1920, 1080, "wall-acknowledged.png").await;
     app.stop().await.expect("clean stop");
 }
+
+/// The number a figure of the wall shows (`1.234` in Vietnamese), `None` before any.
+fn shown_number(text: &str) -> Option<u64> {
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Two replicas (`iocd run` processes, `[ha]` naming each other) on one broker, fed a paced
+/// stream: the wall opened on replica A shows it is on A; A is killed (SIGKILL) and the
+/// page is live again on B within 5 s, shows it is on B, and the figures it showed never
+/// went backwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wall_moves_to_the_other_replica_when_its_own_dies() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let _one = CHROMIUM.lock().await;
+    let broker = TestBroker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("{}/v1", crate::helpers::unique("wallha"));
+    let mut a = crate::ha::Replica::new(dir.path(), "a", &prefix, broker.url());
+    let mut b = crate::ha::Replica::new(dir.path(), "b", &prefix, broker.url());
+    a.peer(&b);
+    b.peer(&a);
+    a.start();
+    b.start();
+    a.wait_ready().await;
+    b.wait_ready().await;
+
+    // A paced stream for the whole test: one dossier received every 50 ms.
+    let client = TestClient::connect(&broker, &[]).await;
+    let feed_prefix = prefix.clone();
+    let feed = tokio::spawn(async move {
+        for i in 0.. {
+            let ev = tk::received(&format!("W-{i}"))
+                .id(format!("e-w-{i}"))
+                .ago(60)
+                .agency("000.00.19.H42");
+            client
+                .publish(&format!("{feed_prefix}/onestop/x"), ev.bytes())
+                .await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+
+    let (_browser, mut page) = launch(&chromium).await;
+    page.open(&format!("http://127.0.0.1:{}/", a.port)).await;
+    let on = "window.iocdWall.replica";
+    let start = Instant::now();
+    while page.eval(on).await != "a" {
+        assert!(start.elapsed() < TIMEOUT, "the page never said it is on a");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(page.text("replica").await.contains('a'));
+    let mut shown = Vec::new();
+    for _ in 0..10 {
+        shown.extend(shown_number(&page.text("onestop-today-received").await));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    a.kill9();
+    let killed = Instant::now();
+    loop {
+        let v = page
+            .eval("({state: document.body.dataset.state, on: window.iocdWall.replica})")
+            .await;
+        shown.extend(shown_number(&page.text("onestop-today-received").await));
+        if v["state"] == "live" && v["on"] == "b" {
+            break;
+        }
+        assert!(
+            killed.elapsed() < TIMEOUT,
+            "the page never went live on b: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let failover = killed.elapsed();
+    // The figure docs/ha.md quotes.
+    eprintln!("the wall was live on replica b {failover:?} after replica a was killed");
+    assert!(
+        failover < Duration::from_secs(5),
+        "failover took {failover:?}"
+    );
+    assert!(page.text("replica").await.contains('b'));
+    for _ in 0..10 {
+        shown.extend(shown_number(&page.text("onestop-today-received").await));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    feed.abort();
+    assert!(shown.len() > 20, "figures read: {shown:?}");
+    assert!(
+        shown.windows(2).all(|w| w[0] <= w[1]),
+        "the received count went backwards: {shown:?}"
+    );
+    assert!(shown.last() > shown.first(), "still counting: {shown:?}");
+}

@@ -184,6 +184,21 @@ pub struct Match {
     pub params: serde_json::Value,
 }
 
+/// What [`Engine::take_peer`] made of another replica's alert.
+#[derive(Debug)]
+pub enum PeerSince {
+    /// Its `since` was earlier: taken.
+    Taken,
+    /// This replica's `since` is earlier: the alert as here, for the peer to take.
+    Earlier(Box<Alert>),
+    /// Nothing to do: the same `since`, a resolution, or an alert not firing here.
+    Same,
+}
+
+/// At most this many alerts other replicas fire and this one does not are remembered (a
+/// few per rule and subject in practice; a flood of forged publications is cut here).
+pub const PEER_MAX: usize = 10_000;
+
 /// The firing alerts and the rules that produce them.
 pub struct Engine {
     settings: AlertSettings,
@@ -192,6 +207,9 @@ pub struct Engine {
     /// `since` of alerts that were firing before a restart (from the checkpoint), used when
     /// they fire again at the first evaluation.
     restored: std::collections::HashMap<String, Ts>,
+    /// `since` of alerts other replicas publish as firing and this one does not fire (yet),
+    /// at most [`PEER_MAX`]: taken when this one fires them ([`Engine::take_peer`]).
+    peer: std::collections::HashMap<String, Ts>,
     /// Whether anything the API lists (an alert, its count or members) changed since the
     /// last [`Engine::take_changed`].
     changed: bool,
@@ -338,6 +356,7 @@ impl Engine {
             cal,
             firing: BTreeMap::new(),
             restored: std::collections::HashMap::new(),
+            peer: std::collections::HashMap::new(),
             changed: true,
             subjects: Default::default(),
             dossier_seq: None,
@@ -355,6 +374,40 @@ impl Engine {
     /// severity, seconds from firing), for the MTTA histogram.
     pub fn take_acknowledged(&mut self) -> Vec<(Rule, AlertSeverity, f64)> {
         std::mem::take(&mut self.acknowledged)
+    }
+
+    /// Takes another replica's publication of alert `id`: firing since `since`, or resolved
+    /// (`None`). Replicas agree on an alert's `since` as the earliest any of them saw it
+    /// firing (docs/ha.md): a firing alert with a later `since` takes the peer's, one not
+    /// firing here keeps it for when it fires (never later than `now`), and a resolution
+    /// forgets it. When this replica's `since` is the earlier, the peer should hear it: the
+    /// alert is returned to be published again.
+    pub fn take_peer(&mut self, id: &str, since: Option<Ts>, ops: &Ops, now: Ts) -> PeerSince {
+        let Some(since) = since else {
+            self.peer.remove(id);
+            return PeerSince::Same;
+        };
+        let Some(a) = self.firing.get_mut(id) else {
+            if let Some(kept) = self.peer.get_mut(id) {
+                *kept = (*kept).min(since);
+            } else if self.peer.len() < PEER_MAX {
+                self.peer.insert(id.to_owned(), since);
+            }
+            return PeerSince::Same;
+        };
+        match since.cmp(&a.since_ts) {
+            std::cmp::Ordering::Equal => PeerSince::Same,
+            std::cmp::Ordering::Greater => PeerSince::Earlier(Box::new(a.clone())),
+            std::cmp::Ordering::Less => {
+                a.since_ts = since;
+                a.since = since.to_rfc3339(self.cal.tz());
+                self.changed = true;
+                self.rendered.insert(id.to_owned(), Rendered::of(a));
+                // An acknowledgement made before the later `since` belongs to this episode.
+                self.rehandle(id, ops, now);
+                PeerSince::Taken
+            }
+        }
     }
 
     /// The firing alert `id`, if it fires.
@@ -672,7 +725,8 @@ impl Engine {
                     self.rendered.insert(id, Rendered::of(a));
                 }
             } else {
-                let since = self.restored.get(&id).copied().unwrap_or(now);
+                let own = self.restored.get(&id).copied().unwrap_or(now);
+                let since = self.peer.remove(&id).map_or(own, |peer| peer.min(own));
                 let alert = Alert {
                     id: id.clone(),
                     rule: m.rule,

@@ -332,6 +332,86 @@ fn dossier_overdue_fires_again_with_a_new_since_after_resolving() {
 }
 
 #[test]
+fn replicas_agree_on_since_as_the_earliest_any_of_them_saw() {
+    // Two replicas with the same events; B evaluates later (it was restarting).
+    let (mut a, mut b) = (
+        Ioc::new(only(Rule::DossierOverdue)),
+        Ioc::new(only(Rule::DossierOverdue)),
+    );
+    for ioc in [&mut a, &mut b] {
+        ioc.received("D1", "A", after(0), Some(after(60)));
+        ioc.received("D2", "B", after(0), Some(after(60)));
+    }
+    let on_a = a.at(after(61));
+    let (a1, a2) = (on_a[0].clone(), on_a[1].clone());
+    // B hears of A's first alert before it fires it: kept, taken when it fires.
+    let ops = b.state.ops.clone();
+    let peer = b
+        .engine
+        .take_peer(&a1.id, Some(a1.since_ts), &ops, after(62));
+    assert!(matches!(peer, PeerSince::Same), "{peer:?}");
+    let on_b = b.at(after(90));
+    assert_eq!(on_b[0].since, a1.since, "taken at firing");
+    assert_eq!(
+        on_b[1].since,
+        rfc(after(90)),
+        "its own: A's has not come yet"
+    );
+    // A's second alert comes after B fired it: B's `since` moves back to A's.
+    b.engine.take_changed();
+    let peer = b
+        .engine
+        .take_peer(&a2.id, Some(a2.since_ts), &ops, after(91));
+    assert!(matches!(peer, PeerSince::Taken), "{peer:?}");
+    assert_eq!(
+        b.engine.get(&a2.id).map(|x| x.since.clone()),
+        Some(a2.since.clone())
+    );
+    assert!(b.engine.take_changed());
+    // B's later `since` at A: A's earlier one is to be published again for B (B may have
+    // restarted and lost A's first publication); the same `since` changes nothing.
+    let ops = a.state.ops.clone();
+    let peer = a.engine.take_peer(&a2.id, Some(after(90)), &ops, after(92));
+    assert!(
+        matches!(&peer, PeerSince::Earlier(x) if x.since == a2.since),
+        "{peer:?}"
+    );
+    let peer = a
+        .engine
+        .take_peer(&a2.id, Some(a2.since_ts), &ops, after(92));
+    assert!(matches!(peer, PeerSince::Same), "{peer:?}");
+    let since = |ioc: &Ioc| {
+        ioc.engine
+            .firing()
+            .iter()
+            .map(|x| (x.id.clone(), x.since.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(since(&a), since(&b));
+}
+
+#[test]
+fn a_peer_since_is_forgotten_when_the_peer_resolves_and_bounded() {
+    let mut b = Ioc::new(only(Rule::DossierOverdue));
+    let ops = b.state.ops.clone();
+    let id = "dossier_overdue:A";
+    b.engine.take_peer(id, Some(after(10)), &ops, after(11));
+    b.engine.take_peer(id, None, &ops, after(12));
+    b.received("D1", "A", after(0), Some(after(60)));
+    assert_eq!(single(b.at(after(61))).since, rfc(after(61)), "forgotten");
+    // A flood of publications for alerts this replica never fires is cut at PEER_MAX.
+    for i in 0..PEER_MAX + 10 {
+        b.engine.take_peer(
+            &format!("dossier_overdue:X{i}"),
+            Some(after(1)),
+            &ops,
+            after(70),
+        );
+    }
+    assert_eq!(b.engine.peer.len(), PEER_MAX);
+}
+
+#[test]
 fn overdue_members_are_most_urgent_first_and_bounded_by_max_members() {
     let mut settings = only(Rule::DossierOverdue);
     settings.max_members = 3;

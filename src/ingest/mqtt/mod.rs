@@ -554,6 +554,19 @@ impl MqttIngest {
         self.handoff.hold_max_bytes = bytes;
     }
 
+    /// Reads the alerts the replicas publish (`{prefix}/alerts/#`) too, when this one runs
+    /// beside others (`[ha] replica`): they set each alert's earliest `since`. Call before
+    /// [`MqttIngest::run`].
+    pub fn read_replica_alerts(&mut self, prefix: &str) {
+        let input = format!("{prefix}/alerts");
+        if !self.inputs.contains(&input) {
+            // Among the contract's filters, before the mappings' (which `refilter` replaces).
+            let at = self.filters.len() - self.mapped.len();
+            self.filters.insert(at, format!("{input}/#"));
+            self.inputs.push(input);
+        }
+    }
+
     /// Says that the data directory held state from an earlier run (`Recovery::resumed`),
     /// so that a first CONNACK without a session counts as a lost session.
     pub fn set_resumes_state(&mut self, resumed: bool) {

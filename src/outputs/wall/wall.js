@@ -1,6 +1,7 @@
 // IOC wall display: connects to /ws (docs/contract.md §4), renders each snapshot into the
 // static markup of index.html, applies alert frames at once, and shows plainly when the data
-// is stale. Classic script, no framework, no network besides /ws. All server text goes in
+// is stale. Classic script, no framework, no network besides /ws and /api/v1/replicas (the
+// other replicas, to move to when this one stops answering). All server text goes in
 // through textContent. Tests and previews may drive it through `window.iocdWall`.
 (function () {
   "use strict";
@@ -490,10 +491,41 @@
       : t("banner_lost") + " " + t("banner_last", { t: fmtClock(lastDataAt) });
   }
 
+  // ---- replicas --------------------------------------------------------------------
+  // With several replicas ([ha] in the daemon) the page learns them from /api/v1/replicas,
+  // moves to the next one when its own stops answering, and shows which one it is on.
+  // Alone, the list is this page's origin only. The replicas hold the same figures (docs/ha.md).
+  let replicas = [{ name: "", base: location.origin }];
+  let current = 0;
+
+  function loadReplicas() {
+    const token = params.get("token");
+    fetch("/api/v1/replicas", { headers: token ? { Authorization: "Bearer " + token } : {} })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((b) => {
+        if (!b || !Array.isArray(b.peers)) return;
+        const on = replicas[current].base;
+        const own = { name: typeof b.replica === "string" ? b.replica : "", base: location.origin };
+        const peers = b.peers
+          .filter((p) => p && typeof p.name === "string" && typeof p.url === "string" && /^https?:\/\//.test(p.url))
+          .map((p) => ({ name: p.name, base: p.url.replace(/\/+$/, "") }));
+        replicas = [own].concat(peers);
+        current = Math.max(0, replicas.findIndex((r) => r.base === on));
+        showReplica();
+      })
+      .catch(() => { /* this replica is down: the list stays as it was */ });
+  }
+
+  function showReplica() {
+    const r = replicas[current];
+    byId("replica").textContent = replicas.length > 1 || r.name ? t("replica_on", { name: r.name || r.base }) : "";
+    document.body.dataset.replica = r.name;
+  }
+
   // ---- socket -----------------------------------------------------------------------
   function wsUrl() {
     const token = params.get("token");
-    return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws" +
+    return replicas[current].base.replace(/^http/, "ws") + "/ws" +
       (token ? "?token=" + encodeURIComponent(token) : "");
   }
 
@@ -505,7 +537,10 @@
     try { sock = new WebSocket(wsUrl()); } catch (e) { scheduleReconnect(); return; }
     ws = sock;
     connectMs = Date.now();
-    sock.onopen = () => { lastFrameMs = Date.now(); probeSentMs = 0; lastSeq = null; };
+    sock.onopen = () => {
+      lastFrameMs = Date.now(); probeSentMs = 0; lastSeq = null;
+      if (current === 0) loadReplicas(); // the list as this page's own replica has it now
+    };
     sock.onmessage = (ev) => {
       if (sock !== ws) return;
       lastFrameMs = Date.now();
@@ -525,7 +560,10 @@
     lastSeq = null;
     if (sock) { sock.onclose = sock.onmessage = null; try { sock.close(); } catch (e) { /* already closed */ } }
     setState("stale");
-    if (reconnect) scheduleReconnect();
+    if (!reconnect) return;
+    // The replica stopped answering: the next one, if there are others.
+    if (replicas.length > 1) { current = (current + 1) % replicas.length; showReplica(); }
+    scheduleReconnect();
   }
 
   function disconnect() {
@@ -536,7 +574,9 @@
 
   function scheduleReconnect() {
     if (retryTimer) return;
-    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, attempt++));
+    // Backs off per round of every replica: the first try on another one is quick.
+    const round = Math.floor(attempt++ / replicas.length);
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, round));
     const delay = Math.min(BACKOFF_MAX_MS, base * (0.8 + 0.4 * Math.random())); // jitter ±20 %
     retryTimer = setTimeout(() => { retryTimer = null; connect(); }, delay);
   }
@@ -592,6 +632,7 @@
     get seq() { return lastSeq; },
     get seqGaps() { return seqGaps; },
     get alerts() { return alerts ? alerts.slice() : null; },
+    get replica() { return replicas[current].name; }, // the replica the page is on ("" alone)
     alertText: alertText,        // an alert's sentence in the page's language
     lang: lang,
   };

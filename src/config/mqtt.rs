@@ -26,6 +26,7 @@ const KEEPALIVE_SECS: (u64, u64) = (1, 3600);
 #[serde(deny_unknown_fields)]
 pub(super) struct MqttFile {
     url: String,
+    other_urls: Vec<String>,
     client_id: String,
     persistent_session: bool,
     username: String,
@@ -47,6 +48,9 @@ pub(super) struct MqttFile {
 pub struct MqttSettings {
     /// `url`: where the broker is.
     pub url: BrokerUrl,
+    /// `other_urls`: the other nodes of a clustered broker, tried in turn after `url` when
+    /// the connection fails (docs/ha.md).
+    pub other_urls: Vec<BrokerUrl>,
     /// Client id; stable so the broker keeps the session.
     pub client_id: String,
     /// Keep the broker session across reconnects (clean session off).
@@ -80,6 +84,7 @@ pub struct MqttSettings {
 impl MqttFile {
     pub(super) fn check(self, p: &mut Problems) -> Option<MqttSettings> {
         let url = p.ok("mqtt.url", self.url.parse::<BrokerUrl>());
+        let other_urls = p.each("mqtt.other_urls", &self.other_urls, str::parse::<BrokerUrl>);
         if self.client_id.is_empty() {
             p.add("mqtt.client_id", "must not be empty");
         }
@@ -132,6 +137,7 @@ impl MqttFile {
         prefix?;
         Some(MqttSettings {
             url: url?,
+            other_urls: other_urls?,
             client_id: self.client_id,
             persistent_session: self.persistent_session,
             username: self.username,

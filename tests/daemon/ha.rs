@@ -32,6 +32,8 @@ pub(crate) struct Replica {
     broker: String,
     /// The other replicas (`[ha] peers`): name and port.
     peers: Vec<(String, u16)>,
+    /// `[mqtt] other_urls`: the other broker nodes it may connect to.
+    other_urls: Vec<String>,
 }
 
 impl Replica {
@@ -46,7 +48,13 @@ impl Replica {
             data: dir.join(format!("{name}-data")),
             broker,
             peers: Vec::new(),
+            other_urls: Vec::new(),
         }
+    }
+
+    /// Lets it connect to `url` too when its own node fails (`[mqtt] other_urls`).
+    pub(crate) fn other_url(&mut self, url: String) {
+        self.other_urls.push(url);
     }
 
     /// Names `other` among this one's peers (for the wall to move to).
@@ -64,10 +72,15 @@ impl Replica {
             &self.config,
             format!(
                 "[mqtt]\nclient_id = \"{}\"\nprefix = \"{}\"\nreconnect_min_ms = 50\n\
-                 reconnect_max_ms = 500\n[ws]\npush_interval_ms = 200\n\
+                 reconnect_max_ms = 500\nother_urls = [{}]\n[ws]\npush_interval_ms = 200\n\
                  [ha]\nreplica = \"{}\"\npeers = [{}]\n{TEST_ALERTS}",
                 self.client_id,
                 self.prefix,
+                self.other_urls
+                    .iter()
+                    .map(|u| format!("\"{u}\""))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 self.name,
                 peers.join(", ")
             ),
@@ -294,6 +307,8 @@ async fn replicas_on_a_nats_cluster_converge_through_node_and_replica_crashes() 
     let prefix = format!("{}/v1", unique("ha"));
     let mut a = Replica::new(dir.path(), "a", &prefix, cluster.url(0));
     let mut b = Replica::new(dir.path(), "b", &prefix, cluster.url(1));
+    // A may move to node 3 when its own node fails.
+    a.other_url(cluster.url(2));
     a.start();
     b.start();
     a.wait_ready().await;
@@ -304,6 +319,24 @@ async fn replicas_on_a_nats_cluster_converge_through_node_and_replica_crashes() 
     // The node replica A reads from, and replica B itself, crash mid-stream.
     cluster.kill9(0);
     b.kill9();
+    // A reconnects through node 3 while its own node is down.
+    let start = Instant::now();
+    while a.sum("iocd_mqtt_connects_total").await < 2.0
+        || !http_get(&format!("http://127.0.0.1:{}/readyz", a.port))
+            .await
+            .is_ok_and(|(s, _)| s == 200)
+    {
+        assert!(
+            start.elapsed() < LIMIT,
+            "replica A never reconnected through another node; its log:\n{}",
+            a.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "replica A connected through node 3 {:?} after its node died",
+        start.elapsed()
+    );
     publish(&mut sender, &prefix, 100..200).await;
     cluster.start_node(0);
     cluster.wait_port(0);

@@ -85,6 +85,11 @@ pub struct MqttIngest {
     client: AsyncClient,
     /// `host:port`, for the tracing span.
     broker: String,
+    /// The options to reach each broker URL (`mqtt.url`, then `mqtt.other_urls`); after a
+    /// failure the next one is tried.
+    nodes: Vec<rumqttc::MqttOptions>,
+    /// Which of `nodes` the event loop connects to.
+    node: usize,
     /// `{prefix}/onestop/#` and the others, then the mappings' filters.
     filters: Vec<String>,
     /// The mappings' MQTT filters (their messages are inputs too).
@@ -241,8 +246,12 @@ impl MqttIngest {
     ) -> Result<(MqttIngest, Publisher, watch::Receiver<LinkStatus>), IngestError> {
         let filters = input_filters(&settings.prefix)?;
         let max_out = outgoing_payload_limit(max_payload_bytes);
-        let options = mqtt_options(settings, password, max_out)?;
-        let (client, eventloop) = AsyncClient::new(options, REQUEST_CHANNEL_CAPACITY);
+        let nodes = mqtt_options(settings, password, max_out)?;
+        let first = nodes.first().cloned().ok_or(IngestError::Setting {
+            key: "url",
+            reason: "no broker URL".to_owned(),
+        })?;
+        let (client, eventloop) = AsyncClient::new(first, REQUEST_CHANNEL_CAPACITY);
         let shared_epoch = Arc::new(AtomicU64::new(0));
         let acker = Acker {
             client: client.clone(),
@@ -263,6 +272,8 @@ impl MqttIngest {
             eventloop,
             client,
             broker: format!("{}:{}", settings.url.connect_host(), settings.url.port()),
+            nodes,
+            node: 0,
             inputs: filters
                 .iter()
                 .map(|f| f.trim_end_matches("/#").to_owned())
@@ -526,6 +537,15 @@ impl MqttIngest {
             s.subscribed = false;
         });
         self.failures += 1;
+        // A clustered broker: the next node, which holds the same session.
+        if self.nodes.len() > 1 {
+            self.node = (self.node + 1) % self.nodes.len();
+            if let Some(next) = self.nodes.get(self.node) {
+                self.eventloop.mqtt_options = next.clone();
+                let (host, port) = next.broker_address();
+                info!(broker = %format!("{host}:{port}"), "Trying the next broker node.");
+            }
+        }
         let delay = self.backoff.next_delay();
         let retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
         if self.failures == 1 {

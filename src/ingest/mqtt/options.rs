@@ -67,14 +67,29 @@ pub enum IngestError {
     NoSystemRoots(String),
 }
 
-/// Builds rumqttc's options from the settings (STYLE section 7: in one place).
+/// Builds rumqttc's options from the settings (STYLE section 7: in one place): one per
+/// broker URL (`mqtt.url`, then `mqtt.other_urls`), the same client id in each, so that a
+/// clustered broker resumes the session on whichever node iocd reaches.
 pub(super) fn mqtt_options(
     settings: &MqttSettings,
     password: Option<&Secret>,
     max_out_payload: usize,
-) -> Result<MqttOptions, IngestError> {
+) -> Result<Vec<MqttOptions>, IngestError> {
     let client_id = client_id(settings)?;
-    let broker = &settings.url;
+    std::iter::once(&settings.url)
+        .chain(&settings.other_urls)
+        .map(|url| options_for(settings, url, &client_id, password, max_out_payload))
+        .collect()
+}
+
+/// rumqttc's options to reach `broker` as `client_id`.
+fn options_for(
+    settings: &MqttSettings,
+    broker: &crate::config::BrokerUrl,
+    client_id: &str,
+    password: Option<&Secret>,
+    max_out_payload: usize,
+) -> Result<MqttOptions, IngestError> {
     let mut options = MqttOptions::new(client_id, broker.connect_host(), broker.port());
     options
         .set_clean_session(!settings.persistent_session)
@@ -212,13 +227,37 @@ mod tests {
             username: "iocd".into(),
             ..MqttSettings::default()
         };
-        let options = mqtt_options(&settings, Some(&"pw".into()), 1024).unwrap();
+        let all = mqtt_options(&settings, Some(&"pw".into()), 1024).unwrap();
+        assert_eq!(all.len(), 1);
+        let options = &all[0];
         assert_eq!(options.broker_address(), ("[::1]".to_owned(), 1884));
         assert!(options.manual_acks(), "ingest acknowledges, never rumqttc");
         assert_eq!(options.keep_alive(), std::time::Duration::from_secs(7));
         assert_eq!(
             options.credentials().map(|l| (l.username, l.password)),
             Some(("iocd".to_owned(), "pw".into()))
+        );
+    }
+
+    #[test]
+    fn each_node_of_a_cluster_gets_options_with_the_same_client_id() {
+        let settings = MqttSettings {
+            url: "mqtt://10.0.0.1:1883".parse().unwrap(),
+            other_urls: vec!["mqtt://10.0.0.2:1883".parse().unwrap()],
+            client_id: "iocd-a".into(),
+            ..MqttSettings::default()
+        };
+        let all = mqtt_options(&settings, None, 1024).unwrap();
+        let seen: Vec<_> = all
+            .iter()
+            .map(|o| (o.broker_address(), o.client_id()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (("10.0.0.1".to_owned(), 1883), "iocd-a".to_owned()),
+                (("10.0.0.2".to_owned(), 1883), "iocd-a".to_owned())
+            ]
         );
     }
 

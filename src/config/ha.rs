@@ -96,6 +96,7 @@ impl HaFile {
             p.add("ha.peers", format!("at most {MAX_PEERS} peers"));
             ok = false;
         }
+        let names: Vec<String> = self.peers.iter().map(|p| p.name.clone()).collect();
         let mut peers = Vec::with_capacity(self.peers.len());
         for (i, peer) in self.peers.into_iter().enumerate() {
             if !valid_name(&peer.name) || peer.name == self.replica {
@@ -105,8 +106,21 @@ impl HaFile {
                 );
                 ok = false;
             }
+            if names[..i].contains(&peer.name) {
+                p.add(format!("ha.peers[{i}].name"), "is listed twice");
+                ok = false;
+            }
             match reqwest::Url::parse(&peer.url) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                // No user:password@ (the list is served to every wall), no query or fragment
+                // (the wall adds `/ws` to it).
+                Ok(u)
+                    if matches!(u.scheme(), "http" | "https")
+                        && u.host().is_some()
+                        && u.username().is_empty()
+                        && u.password().is_none()
+                        && u.query().is_none()
+                        && u.fragment().is_none() =>
+                {
                     peers.push(Peer {
                         name: peer.name,
                         url: peer.url.trim_end_matches('/').to_owned(),
@@ -115,7 +129,8 @@ impl HaFile {
                 _ => {
                     p.add(
                         format!("ha.peers[{i}].url"),
-                        format!("must be an http:// or https:// URL (got `{}`)", peer.url),
+                        "must be an http:// or https:// URL: scheme, host, port and path \
+                         only (no user:password@, query or fragment)",
                     );
                     ok = false;
                 }
@@ -192,5 +207,17 @@ mod tests {
         );
         let (_, problems) = check("", &[("b", "http://x:1")]);
         assert_eq!(problems, ["ha.peers"]);
+        let (_, problems) = check(
+            "a",
+            &[
+                ("b", "http://u:secret@x:1"),
+                ("c", "http://x:1/?q"),
+                ("c", "http://x:2"),
+            ],
+        );
+        assert_eq!(
+            problems,
+            ["ha.peers[0].url", "ha.peers[1].url", "ha.peers[2].name"]
+        );
     }
 }

@@ -85,6 +85,16 @@ impl MqttFile {
     pub(super) fn check(self, p: &mut Problems) -> Option<MqttSettings> {
         let url = p.ok("mqtt.url", self.url.parse::<BrokerUrl>());
         let other_urls = p.each("mqtt.other_urls", &self.other_urls, str::parse::<BrokerUrl>);
+        // The nodes of one cluster: all TLS or none, so that credentials never go in clear
+        // to a node after a failover.
+        if let (Some(url), Some(others)) = (&url, &other_urls)
+            && others.iter().any(|o| o.tls() != url.tls())
+        {
+            p.add(
+                "mqtt.other_urls",
+                "must all be mqtts:// when mqtt.url is, and mqtt:// when it is",
+            );
+        }
         if self.client_id.is_empty() {
             p.add("mqtt.client_id", "must not be empty");
         }

@@ -136,12 +136,12 @@ impl Deriver {
     /// Another replica's publication of an alert ([`Engine::take_peer`]).
     pub fn take_peer(
         &mut self,
-        id: &str,
+        alert: (&str, &str),
         since: Option<Ts>,
         ops: &crate::state::ops::Ops,
         now: Ts,
     ) -> alerts::PeerSince {
-        self.engine.take_peer(id, since, ops, now)
+        self.engine.take_peer(alert, since, ops, now)
     }
 
     /// Derives everything at `now`, which `state` must have been advanced to

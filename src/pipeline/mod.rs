@@ -70,6 +70,8 @@ pub struct Pipeline {
     history: crate::store::history::History,
     /// `[ha] replica`: this replica's name, when it runs beside others.
     replica: Option<String>,
+    /// Alerts published again for a peer since the last tick (at most once each per tick).
+    answered: std::collections::HashSet<String>,
 }
 
 /// Where the pipeline publishes, and what it answers.
@@ -132,6 +134,7 @@ impl Pipeline {
             eviction_log: EvictionLog::default(),
             history: crate::store::history::History::in_memory(HISTORY_MAX, 90 * 86_400),
             replica: None,
+            answered: std::collections::HashSet::new(),
         }
     }
 
@@ -149,7 +152,8 @@ impl Pipeline {
         self.publish(Ts::now().floor_to(self.tick));
         let first = Ts::now().until_next(self.tick) + self.tick / 20;
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + first, self.tick);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // After an overrun, the next instant of the grid (not a shifted schedule).
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut batch = Vec::with_capacity(BATCH);
         let mut ticks = 0u32;
         loop {
@@ -165,7 +169,15 @@ impl Pipeline {
                             continue;
                         }
                         if let Some(journal) = &mut self.journal {
-                            journal.message(&msg);
+                            // Another replica's alert changes no state: not logged, only
+                            // acknowledged in order.
+                            if self.replica.is_some() && is_alerts_topic(&msg.topic, &self.prefix) {
+                                if let Some(ack) = msg.ack {
+                                    journal.ack_after(ack);
+                                }
+                            } else {
+                                journal.message(&msg);
+                            }
                         }
                         self.handle(&msg).await;
                     }
@@ -191,6 +203,7 @@ impl Pipeline {
                 _ = tick.tick() => {
                     ticks = ticks.wrapping_add(1);
                     let now = Ts::now().floor_to(self.tick);
+                    self.answered.clear();
                     if ticks.is_multiple_of(HOUSEKEEPING_EVERY_TICKS) {
                         if let Some(journal) = &mut self.journal {
                             journal.tick(now);
@@ -206,7 +219,7 @@ impl Pipeline {
                 }
             }
         }
-        self.publish(Ts::now());
+        self.publish(Ts::now().floor_to(self.tick));
         if let Some(journal) = &mut self.journal {
             // A checkpoint at shutdown makes the next start quick (nothing to replay).
             journal.checkpoint(&self.state, self.outputs.deriver.engine().since_map());
@@ -454,27 +467,35 @@ impl Pipeline {
     /// DEBUG: it is another replica's output, not a feed's, and dead-lettering it would
     /// answer a publication with another.
     fn peer_alert(&mut self, msg: &RawMessage) {
+        let now = Ts::now().floor_to(self.tick);
         let outcome = match PeerAlert::read(&msg.payload, self.limits.max_payload_bytes) {
             Some(a) if self.replica.as_deref() == Some(a.replica.as_str()) => "own",
             Some(a) => {
-                let since = (a.state == "firing").then_some(a.since);
-                let now = Ts::now();
-                match self
-                    .outputs
-                    .deriver
-                    .take_peer(&a.id, since, &self.state.ops, now)
-                {
-                    PeerSince::Taken => "earlier",
+                let since = a.firing.then_some(a.since);
+                match self.outputs.deriver.take_peer(
+                    (&a.id, &a.replica),
+                    since,
+                    &self.state.ops,
+                    now,
+                ) {
                     PeerSince::Same => "unchanged",
+                    PeerSince::Taken(alert) => {
+                        // Journaled (a restart keeps it) and published as a change, so that
+                        // the wall, MQTT consumers and Alertmanager see the earlier `since`;
+                        // the peer gets it back as the same.
+                        if let Some(journal) = &mut self.journal {
+                            journal.alert(&alert.id, Some(alert.since_ts));
+                        }
+                        self.send_again(*alert);
+                        "earlier"
+                    }
                     PeerSince::Earlier(alert) => {
                         // Published again (not a transition: no history, no log line), so
-                        // that the peer takes this replica's earlier `since`.
-                        let json = Arc::from(alert.to_json());
-                        let alert = *alert;
-                        let _ = self
-                            .outputs
-                            .alerts
-                            .send(Arc::new(Transition { alert, json }));
+                        // that the peer takes this replica's earlier `since`; once per alert
+                        // and tick, whatever a peer (or a forger) sends.
+                        if self.answered.insert(alert.id.clone()) {
+                            self.send_again(*alert);
+                        }
                         "later"
                     }
                 }
@@ -491,13 +512,28 @@ impl Pipeline {
     }
 }
 
+impl Pipeline {
+    /// Sends `alert` to the outputs again as it is (the wall, MQTT, Alertmanager).
+    fn send_again(&self, alert: Alert) {
+        let json = Arc::from(alert.to_json());
+        let _ = self
+            .outputs
+            .alerts
+            .send(Arc::new(Transition { alert, json }));
+    }
+}
+
 /// The fields of another replica's alert publication that matter here.
 struct PeerAlert {
     id: String,
-    state: String,
+    firing: bool,
     since: Ts,
     replica: String,
 }
+
+/// The longest alert id taken from a replica (a rule, `:` and a subject id, which the
+/// contract bounds far below this).
+const PEER_ID_MAX: usize = 512;
 
 impl PeerAlert {
     /// Reads an alert object; `None` when it is not one, has no `replica`, or is larger
@@ -519,9 +555,21 @@ impl PeerAlert {
         }
         let w: Wire<'_> = serde_json::from_slice(payload).ok()?;
         let since = crate::time::parse_rfc3339(&w.since).ok()?;
+        let firing = match w.state.as_ref() {
+            "firing" => true,
+            "resolved" => false,
+            _ => return None,
+        };
+        let known_rule = Rule::ALL.iter().any(|r| {
+            w.id.strip_prefix(r.as_str())
+                .is_some_and(|s| s.starts_with(':'))
+        });
+        if !known_rule || w.id.len() > PEER_ID_MAX || w.replica.is_empty() || w.replica.len() > 64 {
+            return None;
+        }
         Some(PeerAlert {
             id: w.id.into_owned(),
-            state: w.state.into_owned(),
+            firing,
             since,
             replica: w.replica.into_owned(),
         })

@@ -951,6 +951,7 @@ async fn the_wall_moves_to_the_other_replica_when_its_own_dies() {
     let mut b = crate::ha::Replica::new(dir.path(), "b", &prefix, broker.url());
     a.peer(&b);
     b.peer(&a);
+    (a.push_ms, b.push_ms) = (200, 200);
     a.start();
     b.start();
     a.wait_ready().await;

@@ -187,8 +187,8 @@ pub struct Match {
 /// What [`Engine::take_peer`] made of another replica's alert.
 #[derive(Debug)]
 pub enum PeerSince {
-    /// Its `since` was earlier: taken.
-    Taken,
+    /// Its `since` was earlier: taken; the alert as it is now, to publish.
+    Taken(Box<Alert>),
     /// This replica's `since` is earlier: the alert as here, for the peer to take.
     Earlier(Box<Alert>),
     /// Nothing to do: the same `since`, a resolution, or an alert not firing here.
@@ -208,8 +208,14 @@ pub struct Engine {
     /// they fire again at the first evaluation.
     restored: std::collections::HashMap<String, Ts>,
     /// `since` of alerts other replicas publish as firing and this one does not fire (yet),
-    /// at most [`PEER_MAX`]: taken when this one fires them ([`Engine::take_peer`]).
-    peer: std::collections::HashMap<String, Ts>,
+    /// by alert id and replica (each replica's latest), at most [`PEER_MAX`]: taken when
+    /// this one fires them ([`Engine::take_peer`]).
+    peer: BTreeMap<(String, String), Ts>,
+    /// When this replica last saw each alert resolve, at most [`PEER_MAX`] (the oldest go
+    /// first): a peer's `since` before it belongs to an earlier episode and is not taken.
+    resolved_at: std::collections::HashMap<String, Ts>,
+    /// `resolved_at` by instant, for dropping the oldest.
+    resolved_order: BTreeSet<(Ts, String)>,
     /// Whether anything the API lists (an alert, its count or members) changed since the
     /// last [`Engine::take_changed`].
     changed: bool,
@@ -356,7 +362,9 @@ impl Engine {
             cal,
             firing: BTreeMap::new(),
             restored: std::collections::HashMap::new(),
-            peer: std::collections::HashMap::new(),
+            peer: BTreeMap::new(),
+            resolved_at: std::collections::HashMap::new(),
+            resolved_order: BTreeSet::new(),
             changed: true,
             subjects: Default::default(),
             dossier_seq: None,
@@ -376,22 +384,32 @@ impl Engine {
         std::mem::take(&mut self.acknowledged)
     }
 
-    /// Takes another replica's publication of alert `id`: firing since `since`, or resolved
+    /// Takes replica `from`'s publication of alert `id`: firing since `since`, or resolved
     /// (`None`). Replicas agree on an alert's `since` as the earliest any of them saw it
-    /// firing (docs/ha.md): a firing alert with a later `since` takes the peer's, one not
-    /// firing here keeps it for when it fires (never later than `now`), and a resolution
-    /// forgets it. When this replica's `since` is the earlier, the peer should hear it: the
-    /// alert is returned to be published again.
-    pub fn take_peer(&mut self, id: &str, since: Option<Ts>, ops: &Ops, now: Ts) -> PeerSince {
+    /// firing in the current episode (docs/ha.md): a firing alert with a later `since`
+    /// takes the peer's, one not firing here keeps each replica's latest for when it fires
+    /// (never later than `now`), and a resolution forgets that replica's. A `since` before
+    /// this replica last saw the alert resolve is of an earlier episode and is ignored. When
+    /// this replica's `since` is the earlier, the peer should hear it: the alert is
+    /// returned to be published again.
+    pub fn take_peer(
+        &mut self,
+        (id, from): (&str, &str),
+        since: Option<Ts>,
+        ops: &Ops,
+        now: Ts,
+    ) -> PeerSince {
+        let key = (id.to_owned(), from.to_owned());
         let Some(since) = since else {
-            self.peer.remove(id);
+            self.peer.remove(&key);
             return PeerSince::Same;
         };
+        if self.resolved_at.get(id).is_some_and(|r| since < *r) {
+            return PeerSince::Same;
+        }
         let Some(a) = self.firing.get_mut(id) else {
-            if let Some(kept) = self.peer.get_mut(id) {
-                *kept = (*kept).min(since);
-            } else if self.peer.len() < PEER_MAX {
-                self.peer.insert(id.to_owned(), since);
+            if self.peer.len() < PEER_MAX || self.peer.contains_key(&key) {
+                self.peer.insert(key, since);
             }
             return PeerSince::Same;
         };
@@ -405,7 +423,39 @@ impl Engine {
                 self.rendered.insert(id.to_owned(), Rendered::of(a));
                 // An acknowledgement made before the later `since` belongs to this episode.
                 self.rehandle(id, ops, now);
-                PeerSince::Taken
+                match self.firing.get(id) {
+                    Some(a) => PeerSince::Taken(Box::new(a.clone())),
+                    None => PeerSince::Same,
+                }
+            }
+        }
+    }
+
+    /// The earliest `since` the other replicas gave for `id` (and forgets them), if any is
+    /// of this episode.
+    fn peer_since(&mut self, id: &str) -> Option<Ts> {
+        let keys: Vec<(String, String)> = self
+            .peer
+            .range((id.to_owned(), String::new())..)
+            .take_while(|((i, _), _)| i == id)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let resolved = self.resolved_at.get(id).copied();
+        keys.into_iter()
+            .filter_map(|k| self.peer.remove(&k))
+            .filter(|t| resolved.is_none_or(|r| *t >= r))
+            .min()
+    }
+
+    /// Records that `id` resolved at `at`, dropping the oldest record beyond [`PEER_MAX`].
+    fn note_resolved(&mut self, id: &str, at: Ts) {
+        if let Some(old) = self.resolved_at.insert(id.to_owned(), at) {
+            self.resolved_order.remove(&(old, id.to_owned()));
+        }
+        self.resolved_order.insert((at, id.to_owned()));
+        while self.resolved_order.len() > PEER_MAX {
+            if let Some((_, oldest)) = self.resolved_order.pop_first() {
+                self.resolved_at.remove(&oldest);
             }
         }
     }
@@ -726,7 +776,7 @@ impl Engine {
                 }
             } else {
                 let own = self.restored.get(&id).copied().unwrap_or(now);
-                let since = self.peer.remove(&id).map_or(own, |peer| peer.min(own));
+                let since = self.peer_since(&id).map_or(own, |peer| peer.min(own));
                 let alert = Alert {
                     id: id.clone(),
                     rule: m.rule,
@@ -761,6 +811,7 @@ impl Engine {
             if let Some(mut a) = self.firing.remove(&id) {
                 a.state = AlertState::Resolved;
                 resolved.push(a);
+                self.note_resolved(&id, now);
             }
         }
     }

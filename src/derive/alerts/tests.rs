@@ -348,7 +348,7 @@ fn replicas_agree_on_since_as_the_earliest_any_of_them_saw() {
     let ops = b.state.ops.clone();
     let peer = b
         .engine
-        .take_peer(&a1.id, Some(a1.since_ts), &ops, after(62));
+        .take_peer((&a1.id, "a"), Some(a1.since_ts), &ops, after(62));
     assert!(matches!(peer, PeerSince::Same), "{peer:?}");
     let on_b = b.at(after(90));
     assert_eq!(on_b[0].since, a1.since, "taken at firing");
@@ -361,8 +361,11 @@ fn replicas_agree_on_since_as_the_earliest_any_of_them_saw() {
     b.engine.take_changed();
     let peer = b
         .engine
-        .take_peer(&a2.id, Some(a2.since_ts), &ops, after(91));
-    assert!(matches!(peer, PeerSince::Taken), "{peer:?}");
+        .take_peer((&a2.id, "a"), Some(a2.since_ts), &ops, after(91));
+    assert!(
+        matches!(&peer, PeerSince::Taken(x) if x.since == a2.since),
+        "{peer:?}"
+    );
     assert_eq!(
         b.engine.get(&a2.id).map(|x| x.since.clone()),
         Some(a2.since.clone())
@@ -371,14 +374,16 @@ fn replicas_agree_on_since_as_the_earliest_any_of_them_saw() {
     // B's later `since` at A: A's earlier one is to be published again for B (B may have
     // restarted and lost A's first publication); the same `since` changes nothing.
     let ops = a.state.ops.clone();
-    let peer = a.engine.take_peer(&a2.id, Some(after(90)), &ops, after(92));
+    let peer = a
+        .engine
+        .take_peer((&a2.id, "b"), Some(after(90)), &ops, after(92));
     assert!(
         matches!(&peer, PeerSince::Earlier(x) if x.since == a2.since),
         "{peer:?}"
     );
     let peer = a
         .engine
-        .take_peer(&a2.id, Some(a2.since_ts), &ops, after(92));
+        .take_peer((&a2.id, "b"), Some(a2.since_ts), &ops, after(92));
     assert!(matches!(peer, PeerSince::Same), "{peer:?}");
     let since = |ioc: &Ioc| {
         ioc.engine
@@ -395,20 +400,68 @@ fn a_peer_since_is_forgotten_when_the_peer_resolves_and_bounded() {
     let mut b = Ioc::new(only(Rule::DossierOverdue));
     let ops = b.state.ops.clone();
     let id = "dossier_overdue:A";
-    b.engine.take_peer(id, Some(after(10)), &ops, after(11));
-    b.engine.take_peer(id, None, &ops, after(12));
+    b.engine
+        .take_peer((id, "a"), Some(after(10)), &ops, after(11));
+    b.engine.take_peer((id, "a"), None, &ops, after(12));
     b.received("D1", "A", after(0), Some(after(60)));
     assert_eq!(single(b.at(after(61))).since, rfc(after(61)), "forgotten");
     // A flood of publications for alerts this replica never fires is cut at PEER_MAX.
     for i in 0..PEER_MAX + 10 {
         b.engine.take_peer(
-            &format!("dossier_overdue:X{i}"),
+            (&format!("dossier_overdue:X{i}"), "a"),
             Some(after(1)),
             &ops,
             after(70),
         );
     }
     assert_eq!(b.engine.peer.len(), PEER_MAX);
+}
+
+#[test]
+fn a_peer_since_of_an_earlier_episode_is_not_taken() {
+    // A's first episode of the alert: fired at 61, acknowledged-era; resolved at 120; fired
+    // again at 3601. A peer that restarted from a checkpoint of the first episode publishes
+    // since 61: not taken, neither while firing nor kept for later.
+    let mut a = Ioc::new(only(Rule::DossierOverdue));
+    a.received("D1", "A", after(0), Some(after(60)));
+    let first = single(a.at(after(61)));
+    a.resolved("D1", after(120));
+    assert_eq!(single(a.at(after(120))).state, AlertState::Resolved);
+    let ops = a.state.ops.clone();
+    a.engine
+        .take_peer((&first.id, "b"), Some(first.since_ts), &ops, after(130));
+    a.received("D3", "A", after(200), Some(after(3600)));
+    let again = single(a.at(after(3601)));
+    assert_eq!(
+        again.since,
+        rfc(after(3601)),
+        "the old episode's since was not kept"
+    );
+    let peer = a
+        .engine
+        .take_peer((&first.id, "b"), Some(first.since_ts), &ops, after(3602));
+    assert!(matches!(peer, PeerSince::Same), "{peer:?}");
+    assert_eq!(
+        a.engine.get(&first.id).map(|x| x.since.clone()),
+        Some(again.since)
+    );
+}
+
+#[test]
+fn each_replica_latest_counts_and_the_earliest_of_them_is_taken() {
+    let mut c = Ioc::new(only(Rule::DossierOverdue));
+    let ops = c.state.ops.clone();
+    let id = "dossier_overdue:A";
+    // Replica a's first publication (a lost resolution in between) is replaced by its
+    // latest; replica b's is earlier still.
+    c.engine
+        .take_peer((id, "a"), Some(after(5)), &ops, after(70));
+    c.engine
+        .take_peer((id, "a"), Some(after(40)), &ops, after(70));
+    c.engine
+        .take_peer((id, "b"), Some(after(30)), &ops, after(70));
+    c.received("D1", "A", after(0), Some(after(60)));
+    assert_eq!(single(c.at(after(90))).since, rfc(after(30)));
 }
 
 #[test]

@@ -534,7 +534,9 @@
     clearTimeout(retryTimer);
     retryTimer = null;
     let sock;
-    try { sock = new WebSocket(wsUrl()); } catch (e) { scheduleReconnect(); return; }
+    // A URL the browser refuses (an http:// peer of an https:// page) is a replica that
+    // does not answer: the next one.
+    try { sock = new WebSocket(wsUrl()); } catch (e) { abandon(true); return; }
     ws = sock;
     connectMs = Date.now();
     sock.onopen = () => {
@@ -619,7 +621,8 @@
     window.addEventListener("resize", draw);
     window.addEventListener("online", () => { if (!ws) { attempt = 0; connect(); } });
     // Only a page served by the daemon has a /ws to talk to (a file:// preview has none).
-    if (location.protocol === "http:" || location.protocol === "https:") connect();
+    // The replicas are asked for at once too: the page must know them before its own dies.
+    if (location.protocol === "http:" || location.protocol === "https:") { loadReplicas(); connect(); }
   }
 
   window.iocdWall = {

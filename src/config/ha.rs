@@ -69,8 +69,10 @@ impl HaSettings {
     }
 }
 
-/// Whether `name` is a usable replica name: 1 to 64 letters, digits, `.`, `_` or `-`.
-fn valid_name(name: &str) -> bool {
+/// Whether `name` is a usable replica name: 1 to 64 letters, digits, `.`, `_` or `-` (also
+/// what a replica's alert publication must carry to be read).
+#[must_use]
+pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_NAME
         && name

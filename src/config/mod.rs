@@ -55,7 +55,7 @@ pub use broker::{BrokerUrl, BrokerUrlError};
 pub use calendar::CalendarSettings;
 pub use check::{ListenAddrError, listen_addr};
 pub use directory::DirectorySettings;
-pub use ha::{HaSettings, Peer};
+pub use ha::{HaSettings, Peer, valid_name as valid_replica_name};
 pub use http::{HttpSettings, NamedToken, WsSettings};
 pub use limits::{IngestSettings, MaxItems, StateSettings, StoreSettings};
 pub use log::{LogFormat, LogSettings};

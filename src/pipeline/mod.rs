@@ -168,10 +168,11 @@ impl Pipeline {
                             self.mapped_message(msg, &mapping).await;
                             continue;
                         }
+                        let peer_alert = self.is_peer_alert(&msg.topic);
                         if let Some(journal) = &mut self.journal {
                             // Another replica's alert changes no state: not logged, only
                             // acknowledged in order.
-                            if self.replica.is_some() && is_alerts_topic(&msg.topic, &self.prefix) {
+                            if peer_alert {
                                 if let Some(ack) = msg.ack {
                                     journal.ack_after(ack);
                                 }
@@ -405,7 +406,7 @@ impl Pipeline {
 
     /// Decodes and applies one message; a rejected one is logged and dead-lettered.
     async fn handle(&mut self, msg: &RawMessage) {
-        if self.replica.is_some() && is_alerts_topic(&msg.topic, &self.prefix) {
+        if self.is_peer_alert(&msg.topic) {
             self.peer_alert(msg);
             return;
         }
@@ -513,6 +514,11 @@ impl Pipeline {
 }
 
 impl Pipeline {
+    /// Whether `topic` carries a replica's alert that this one reads (`[ha] replica` set).
+    fn is_peer_alert(&self, topic: &str) -> bool {
+        self.replica.is_some() && is_alerts_topic(topic, &self.prefix)
+    }
+
     /// Sends `alert` to the outputs again as it is (the wall, MQTT, Alertmanager).
     fn send_again(&self, alert: Alert) {
         let json = Arc::from(alert.to_json());
@@ -564,7 +570,8 @@ impl PeerAlert {
             w.id.strip_prefix(r.as_str())
                 .is_some_and(|s| s.starts_with(':'))
         });
-        if !known_rule || w.id.len() > PEER_ID_MAX || w.replica.is_empty() || w.replica.len() > 64 {
+        if !known_rule || w.id.len() > PEER_ID_MAX || !crate::config::valid_replica_name(&w.replica)
+        {
             return None;
         }
         Some(PeerAlert {

@@ -34,7 +34,7 @@
 # - nats-server 2.9 refuses MQTT topics with a '.' and closes the publisher's connection on
 #   each (the one-stop topics carry agency codes such as H42.19): the report then says so,
 #   and the NATS figures are not a throughput. Releases with nats-server PR #4243 (June
-#   2023) map '.' to '//'; give one with NATS_SERVER=...
+#   2023) map '.' to '//'; give one with NATS_SERVER=$(.ci/nats-server)
 set -euo pipefail
 export LC_ALL=C
 export PATH="/usr/sbin:/usr/local/sbin:$PATH"
@@ -464,7 +464,7 @@ for b in "${BROKERS[@]}"; do
     echo "- $b: simulator wall time ${R_PUB_SECS[$b]} s, of which publishing and waiting for the acknowledgements ${R_SIM_SECS[$b]} s ($(calc "${R_PUBLISHED[$b]} / ${R_SIM_SECS[$b]}" %.0f) msg/s), ${R_UNACKED[$b]} not acknowledged, simulator peak RSS ${R_SIM_RSS[$b]} MB$([[ ${R_CAPPED[$b]} == yes ]] && echo ", STOPPED after ${PUB_MAX} s"); iocd duplicates ${R_DUP[$b]}, rejected ${R_REJ[$b]}; simulator said: \`${R_PUB_LINE[$b]}\`"
 done
 if [[ ${R_REFUSED[nats-cluster]:-0} -gt 0 ]]; then
-    echo "- WARNING: the NATS cluster closed the simulator's connection ${R_REFUSED[nats-cluster]} times on a topic with '.' (\"characters ' ' and '.' not supported for MQTT topics\": one-stop topics carry agency codes such as H42.19); every publish in flight then was lost, so its figures are not a throughput. NATS Server releases with PR #4243 (June 2023, after 2.9.10) map '.' to '//' instead; run with NATS_SERVER=/path/to/a/newer/nats-server."
+    echo "- WARNING: the NATS cluster closed the simulator's connection ${R_REFUSED[nats-cluster]} times on a topic with '.' (\"characters ' ' and '.' not supported for MQTT topics\": one-stop topics carry agency codes such as H42.19); every publish in flight then was lost, so its figures are not a throughput. NATS Server releases with PR #4243 (June 2023, after 2.9.10) map '.' to '//' instead; run with NATS_SERVER=\$(.ci/nats-server), which fetches one."
 fi
 if [[ ${R_RATE[mosquitto]} -gt 0 ]]; then
     echo "- NATS cluster / Mosquitto events/s: $(calc "${R_RATE[nats-cluster]} / ${R_RATE[mosquitto]}" %.2f)"

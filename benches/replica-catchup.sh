@@ -52,7 +52,7 @@
 # - nats-server before 2.10 (Debian's 2.9.10) refuses MQTT topics with a '.', which the
 #   simulator's one-stop topics have (agency codes such as H42.19), and closes the publisher's
 #   connection on each: the script warns, and the NATS figures then cover only what got
-#   through. Give a newer one with NATS_SERVER=...
+#   through. Give a newer one with NATS_SERVER=$(.ci/nats-server)
 set -euo pipefail
 export LC_ALL=C
 export PATH="/usr/sbin:/usr/local/sbin:$PATH"
@@ -306,7 +306,7 @@ if [[ $BROKER == nats ]]; then
     major=${ver%%.*}
     minor=${ver#*.}
     if [[ -z $ver ]] || ((major < 2 || (major == 2 && minor < 10))); then
-        NATS_WARNING="WARNING: ${BROKER_VERSION:-nats-server of unknown version} is older than 2.10: it refuses MQTT topics with a '.' (\"characters ' ' and '.' not supported for MQTT topics\"), which the simulator's one-stop topics have (agency codes such as H42.19), and closes the publisher's connection on each, so only part of the stream gets through and the figures are not those of a full stream. Use NATS_SERVER=/path/to/nats-server-2.10-or-later."
+        NATS_WARNING="WARNING: ${BROKER_VERSION:-nats-server of unknown version} is older than 2.10: it refuses MQTT topics with a '.' (\"characters ' ' and '.' not supported for MQTT topics\"), which the simulator's one-stop topics have (agency codes such as H42.19), and closes the publisher's connection on each, so only part of the stream gets through and the figures are not those of a full stream. Use NATS_SERVER=\$(.ci/nats-server), which fetches one."
         say "$NATS_WARNING"
     fi
 fi

@@ -310,16 +310,8 @@ async fn wait_cluster(cluster: &NatsCluster) {
     }
 }
 
-// Ignored in the default run (2026-12-07): on nats-server 2.9.10 (Debian 12's, the one CI
-// installs) the restarted replica's backlog stops short in about half the runs (B counted
-// 181 to 299 of 300, A all 300, and nothing more came within 90 s), whether B is killed with
-// the node or after A moved, whether or not B subscribes again on a kept session, and with
-// `ack_wait` at 2 s. With nats-server 2.15.1 it passed 10 runs of 10: a broker defect of
-// 2.9.10, which production must not run anyway (it refuses topics with a '.', docs/ha.md).
-// Back in the default run once CI installs a nats-server >= 2.10. Run it on purpose (a newer
-// nats-server first on PATH is used):
-//   cargo nextest run --test daemon --run-ignored only ha::
-#[ignore = "the restarted replica's backlog stalls on nats-server 2.9.10 in about half the runs; passes on 2.15.1 (issue 15)"]
+// Needs nats-server 2.10 or later (`helpers::nats::nats_server`): on 2.9.10 the restarted
+// replica's backlog stopped short in about half the runs (docs/ha.md, "The HA test").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_on_a_nats_cluster_converge_through_node_and_replica_crashes() {
     let Some(binary) = nats_server() else {

@@ -392,8 +392,17 @@ fn mapping_check(args: &MappingCheckArgs) -> Result<(), Failure> {
                 line
             }
             Ok(Mapped::Skipped { record, why }) => format!("# record {record}: skipped, {why}"),
-            Ok(Mapped::Event { json: bytes, .. }) => {
-                match iocd::decode::decode(mapping.source, &bytes, iocd::time::Ts::now(), &limits) {
+            Ok(Mapped::Event {
+                json: bytes, spans, ..
+            }) => {
+                // As the daemon decodes it (`decode_written`).
+                match iocd::decode::decode_written(
+                    mapping.source,
+                    &bytes,
+                    &spans,
+                    iocd::time::Ts::now(),
+                    &limits,
+                ) {
                     Ok(_) => String::from_utf8_lossy(&bytes).into_owned(),
                     Err(e) => {
                         rejected += 1;

@@ -24,6 +24,7 @@ use serde_json::value::RawValue;
 use lazy::Scalar;
 
 use super::Source;
+use super::raw::Span;
 use crate::directory::{Directory, Named};
 
 /// A mapping, as read from its file.
@@ -304,6 +305,8 @@ pub enum Mapped {
         json: Vec<u8>,
         /// Its `event_id`.
         event_id: String,
+        /// Where each member is in `json`, for `decode::decode_written`.
+        spans: Vec<Span>,
     },
     /// A record whose type has no contract event: counted, changes nothing.
     Skipped {
@@ -490,9 +493,11 @@ impl Mapping {
                 None => {}
             }
         }
+        let (json, spans) = out.finish();
         Ok(Mapped::Event {
-            json: out.finish(),
+            json,
             event_id,
+            spans,
         })
     }
 
@@ -636,47 +641,94 @@ impl Got<'_> {
     }
 }
 
-/// A contract event written as JSON text, member by member.
-struct Out(Vec<u8>);
+/// A contract event written as JSON text, member by member, noting where each member is
+/// (so that decoding it need not parse it again: `decode::decode_written`).
+struct Out {
+    text: Vec<u8>,
+    spans: Vec<Span>,
+}
 
 impl Out {
     fn new() -> Self {
-        let mut v = Vec::with_capacity(320);
-        v.push(b'{');
-        Self(v)
+        let mut text = Vec::with_capacity(320);
+        text.push(b'{');
+        Self {
+            text,
+            spans: Vec::with_capacity(16),
+        }
+    }
+
+    /// The text's length so far, as a span offset (an event is far below 4 GiB; a larger
+    /// one gets an offset no text has, and decoding falls back to parsing).
+    fn at(&self) -> u32 {
+        u32::try_from(self.text.len()).unwrap_or(u32::MAX)
     }
 
     fn key(&mut self, name: &str) {
-        if self.0.len() > 1 {
-            self.0.push(b',');
+        if self.text.len() > 1 {
+            self.text.push(b',');
         }
-        self.string(name);
-        self.0.push(b':');
+        let (key, plain) = self.write_str(name);
+        self.text.push(b':');
+        let at = self.at();
+        // A key written with escapes gets an empty range: no known field is named so, and
+        // decoding falls back to parsing if such a key ever mattered.
+        self.spans.push(Span {
+            key: if plain { key } else { (0, 0) },
+            value: (at, at),
+            plain: false,
+        });
+    }
+
+    /// Writes `s` as a JSON string: the range of its contents and whether it needed no
+    /// escapes (then the range holds `s` as it is).
+    fn write_str(&mut self, s: &str) -> ((u32, u32), bool) {
+        let start = self.at();
+        // Most values need no escaping: copied as they are.
+        if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            self.text.push(b'"');
+            self.text.extend_from_slice(s.as_bytes());
+            self.text.push(b'"');
+            ((start + 1, self.at() - 1), true)
+        } else {
+            // Writing a string into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut self.text, s);
+            ((start, self.at()), false)
+        }
+    }
+
+    /// The place of the value just written, for the member last keyed.
+    fn valued(&mut self, value: (u32, u32), plain: bool) {
+        if let Some(last) = self.spans.last_mut() {
+            last.value = value;
+            last.plain = plain;
+        }
     }
 
     fn string(&mut self, s: &str) {
-        // Most values need no escaping: copied as they are.
-        if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-            self.0.push(b'"');
-            self.0.extend_from_slice(s.as_bytes());
-            self.0.push(b'"');
-        } else {
-            // Writing a string into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut self.0, s);
-        }
+        let (range, plain) = self.write_str(s);
+        self.valued(range, plain);
     }
 
     fn raw(&mut self, json: &str) {
-        self.0.extend_from_slice(json.as_bytes());
+        let start = self.at();
+        self.text.extend_from_slice(json.as_bytes());
+        self.valued((start, self.at()), false);
     }
 
     fn value(&mut self, v: &Value) {
-        let _ = serde_json::to_writer(&mut self.0, v);
+        // A table's or constant's string (a type, a channel): the plain path, as any string.
+        if let Value::String(s) = v {
+            return self.string(s);
+        }
+        let start = self.at();
+        let _ = serde_json::to_writer(&mut self.text, v);
+        self.valued((start, self.at()), false);
     }
 
-    fn finish(mut self) -> Vec<u8> {
-        self.0.push(b'}');
-        self.0
+    fn finish(mut self) -> (Vec<u8>, Vec<Span>) {
+        self.text.push(b'}');
+        (self.text, self.spans)
     }
 }
 

@@ -143,6 +143,36 @@ pub fn decode<'a>(
     now: Ts,
     limits: &DecodeLimits,
 ) -> Result<Event<'a>, DecodeError> {
+    decode_with_spans(source, payload, None, now, limits)
+}
+
+/// [`decode`] of an event iocd wrote itself (a mapped record), whose members' places in
+/// `payload` are `spans`: the same checks and result without parsing the text again. Falls
+/// back to parsing when the spans do not fit.
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_written<'a>(
+    source: Source,
+    payload: &'a [u8],
+    spans: &[raw::Span],
+    now: Ts,
+    limits: &DecodeLimits,
+) -> Result<Event<'a>, DecodeError> {
+    decode_with_spans(source, payload, Some(spans), now, limits)
+}
+
+/// [`decode`], or [`decode_written`] when `spans` are given.
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_with_spans<'a>(
+    source: Source,
+    payload: &'a [u8],
+    spans: Option<&[raw::Span]>,
+    now: Ts,
+    limits: &DecodeLimits,
+) -> Result<Event<'a>, DecodeError> {
     if payload.len() > limits.max_payload_bytes {
         return Err(DecodeError::new(
             Reason::TooLarge,
@@ -155,15 +185,25 @@ pub fn decode<'a>(
     }
     // Filled in place: the record is large, and moving it would cost more than parsing a field.
     let mut fields = RawFields::default();
-    match raw::parse_into(payload, &mut fields) {
-        Ok(true) => {}
-        Ok(false) => {
-            return Err(DecodeError::new(
-                Reason::NotObject,
-                "payload is JSON but not an object",
-            ));
+    let filled = spans.and_then(|spans| {
+        let text = std::str::from_utf8(payload).ok()?;
+        let filled = raw::fill_from_spans(text, spans, &mut fields);
+        if filled.is_none() {
+            fields = RawFields::default();
         }
-        Err(e) => return Err(DecodeError::new(Reason::InvalidJson, e.to_string())),
+        filled
+    });
+    if filled.is_none() {
+        match raw::parse_into(payload, &mut fields) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(DecodeError::new(
+                    Reason::NotObject,
+                    "payload is JSON but not an object",
+                ));
+            }
+            Err(e) => return Err(DecodeError::new(Reason::InvalidJson, e.to_string())),
+        }
     }
     validate(source, &mut fields, now, limits)
 }

@@ -127,6 +127,52 @@ pub(crate) fn parse_into<'a>(
     Ok(is_object)
 }
 
+/// Where one member of a JSON object that iocd wrote itself (a mapped event) lies in its
+/// text: byte ranges of the key's contents and of the value. `plain` when the value is a
+/// string without escapes, and its range then holds the contents between the quotes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// The key's contents (written without escapes).
+    pub key: (u32, u32),
+    /// The value: a plain string's contents, else its whole JSON text.
+    pub value: (u32, u32),
+    /// The value is a string written without escapes.
+    pub plain: bool,
+}
+
+/// The known fields of the object `text`, read at `spans` (every member of the object, in
+/// order) instead of parsing it: what [`parse_into`] gives for the same text, without its
+/// cost. A plain string is borrowed as it is (it has no escapes, as the parser would borrow
+/// it); any other value goes through the parser's own value reader. `None` when the spans
+/// do not fit the text or name a known key twice: the caller then parses the text, which
+/// says what is wrong.
+#[must_use]
+pub(crate) fn fill_from_spans<'a>(
+    text: &'a str,
+    spans: &[Span],
+    fields: &mut RawFields<'a>,
+) -> Option<()> {
+    let at = |(start, end): (u32, u32)| text.get(start as usize..end as usize);
+    for span in spans {
+        let Some(slot) = fields.slot(at(span.key)?) else {
+            continue;
+        };
+        if slot.is_some() {
+            return None;
+        }
+        let value = at(span.value)?;
+        *slot = Some(if span.plain {
+            Val::Str(Cow::Borrowed(value))
+        } else {
+            let mut de = serde_json::Deserializer::from_str(value);
+            let v = ValSeed.deserialize(&mut de).ok()?;
+            de.end().ok()?;
+            v
+        });
+    }
+    Some(())
+}
+
 struct TopVisitor<'r, 'de>(&'r mut RawFields<'de>);
 
 impl<'de> Visitor<'de> for TopVisitor<'_, 'de> {
@@ -272,6 +318,87 @@ impl<'de> Visitor<'de> for ValVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `members` written as a JSON object, with the spans `mapping::Out` notes as it writes.
+    fn written(members: &[(&str, serde_json::Value)]) -> (String, Vec<Span>) {
+        let n = |i: usize| u32::try_from(i).unwrap();
+        let mut text = String::from("{");
+        let mut spans = Vec::new();
+        for (key, value) in members {
+            if text.len() > 1 {
+                text.push(',');
+            }
+            let k = text.len() + 1;
+            text.push('"');
+            text.push_str(key);
+            text.push_str("\":");
+            let v = text.len();
+            let json = value.to_string();
+            text.push_str(&json);
+            let plain = value.as_str().is_some_and(|s| json.len() == s.len() + 2);
+            let value = if plain {
+                (n(v + 1), n(text.len() - 1))
+            } else {
+                (n(v), n(text.len()))
+            };
+            spans.push(Span {
+                key: (n(k), n(k + key.len())),
+                value,
+                plain,
+            });
+        }
+        text.push('}');
+        (text, spans)
+    }
+
+    #[test]
+    fn fields_read_at_spans_are_the_parsed_ones() {
+        use serde_json::json;
+        let (text, spans) = written(&[
+            ("type", json!("endpoint_stats")),
+            ("event_id", json!("e\"1")),
+            ("packet_loss_pct", json!(2.5)),
+            ("rtt_ms", json!(12)),
+            ("alert_ids", json!(["a", "b\n"])),
+            ("level", json!(null)),
+            ("x", json!({"a": 1})),
+            ("title", json!("Hội nghị")),
+            ("signature", json!(true)),
+        ]);
+        let mut at_spans = RawFields::default();
+        assert_eq!(fill_from_spans(&text, &spans, &mut at_spans), Some(()));
+        let parsed = parse(text.as_bytes()).unwrap().unwrap();
+        assert_eq!(format!("{at_spans:?}"), format!("{parsed:?}"));
+        assert_eq!(at_spans.event_id, Some(Val::Str(Cow::Borrowed("e\"1"))));
+        assert_eq!(at_spans.title, Some(Val::Str(Cow::Borrowed("Hội nghị"))));
+        assert_eq!(at_spans.rtt_ms, Some(Val::Num(12.0)));
+    }
+
+    #[test]
+    fn spans_that_do_not_fit_make_the_caller_parse() {
+        use serde_json::json;
+        let (text, spans) = written(&[("event_id", json!("e1")), ("type", json!("received"))]);
+        // A known key twice: the parser's "duplicate key" error must be the one reported.
+        let twice = [spans[0], spans[0]];
+        assert_eq!(
+            fill_from_spans(&text, &twice, &mut RawFields::default()),
+            None
+        );
+        // Beyond the text; a value cut short.
+        let mut beyond = spans[0];
+        beyond.value = (30, 400);
+        assert_eq!(
+            fill_from_spans(&text, &[beyond], &mut RawFields::default()),
+            None
+        );
+        let mut cut = spans[1];
+        cut.plain = false;
+        cut.value = (cut.value.0 - 1, cut.value.1);
+        assert_eq!(
+            fill_from_spans(&text, &[cut], &mut RawFields::default()),
+            None
+        );
+    }
 
     #[test]
     fn invalid_utf8_is_an_error_even_in_a_value_the_parse_skips() {

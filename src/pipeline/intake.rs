@@ -15,7 +15,8 @@ use serde_json::value::RawValue;
 use tracing::debug;
 
 use super::Pipeline;
-use crate::decode::mapping::{Context, Mapped, Mapping, PayloadError};
+use crate::decode::mapping::{Context, Mapped, Mapping, MappingError, PayloadError};
+use crate::decode::raw::Span;
 use crate::decode::{DecodeError, Reason, Source};
 use crate::ingest::RawMessage;
 use crate::ingest::push::{ItemOutcome, Items, Request, Status, Transport};
@@ -78,7 +79,7 @@ impl Pipeline {
                     outcomes.push(ItemOutcome { item: i, ..outcome });
                 }
                 Items::Contract(_) => {
-                    let outcome = self.take_contract(&topic, &payload, origin).await;
+                    let outcome = self.take_contract(&topic, &payload, None, origin).await;
                     outcomes.push(ItemOutcome {
                         item: i,
                         record: None,
@@ -149,6 +150,7 @@ impl Pipeline {
         &mut self,
         topic: &str,
         payload: &[u8],
+        spans: Option<&[Span]>,
         origin: Origin<'_>,
     ) -> ItemOutcome {
         let msg = Message {
@@ -159,7 +161,14 @@ impl Pipeline {
         if let Some(journal) = &mut self.journal {
             journal.event(msg);
         }
-        let status = match self.state.process(msg, &self.prefix, &self.limits) {
+        // A mapped event was just written by iocd: its members are not parsed again.
+        let processed = match spans {
+            Some(spans) => self
+                .state
+                .process_written(msg, spans, &self.prefix, &self.limits),
+            None => self.state.process(msg, &self.prefix, &self.limits),
+        };
+        let status = match processed {
             Processed::Applied(Outcome::Duplicate) => Status::Duplicate,
             Processed::Applied(_) | Processed::Ignored | Processed::ActionRejected(_) => {
                 Status::Accepted
@@ -184,6 +193,33 @@ impl Pipeline {
             reason: None,
             detail: None,
         }
+    }
+
+    /// Record `record` of `payload`, which `mapping` could not map: refused with the reason
+    /// `mapping_failed`, the record alone dead-lettered (the whole payload if it cannot be
+    /// found again).
+    async fn refuse_record(
+        &mut self,
+        mapping: &Mapping,
+        payload: &Bytes,
+        record: usize,
+        e: &MappingError,
+        origin: Origin<'_>,
+    ) -> ItemOutcome {
+        let error = DecodeError {
+            reason: Reason::MappingFailed,
+            detail: e.to_string(),
+        };
+        // The record alone, read again: only on this path.
+        let record_bytes = serde_json::from_slice::<&RawValue>(payload)
+            .ok()
+            .and_then(|body| mapping.record_at(body, record))
+            .map_or_else(
+                || payload.clone(),
+                |r| Bytes::copy_from_slice(r.get().as_bytes()),
+            );
+        self.refuse(mapping.source, record_bytes, &error, origin, &mapping.name)
+            .await
     }
 
     /// One payload for `mapping`: each record mapped and taken in as a contract event, or
@@ -251,9 +287,15 @@ impl Pipeline {
         });
         for (record, result) in records.into_iter().enumerate() {
             let outcome = match result {
-                Ok(Mapped::Event { json, event_id }) => {
+                Ok(Mapped::Event {
+                    json,
+                    event_id,
+                    spans,
+                }) => {
                     events.inc();
-                    let outcome = self.take_contract(&topic, &json, origin).await;
+                    let outcome = self
+                        .take_contract(&topic, &json, Some(&spans), origin)
+                        .await;
                     ItemOutcome {
                         event_id: Some(event_id),
                         ..outcome
@@ -273,19 +315,7 @@ impl Pipeline {
                 }
                 Err(e) => {
                     failed.inc();
-                    let error = DecodeError {
-                        reason: Reason::MappingFailed,
-                        detail: e.to_string(),
-                    };
-                    // The record alone, read again: only on this path.
-                    let record_bytes = serde_json::from_slice::<&RawValue>(payload)
-                        .ok()
-                        .and_then(|body| mapping.record_at(body, record))
-                        .map_or_else(
-                            || payload.clone(),
-                            |r| Bytes::copy_from_slice(r.get().as_bytes()),
-                        );
-                    self.refuse(source, record_bytes, &error, origin, &mapping.name)
+                    self.refuse_record(mapping, payload, record, &e, origin)
                         .await
                 }
             };

@@ -5,7 +5,8 @@
 //! the caller's.
 
 use crate::decode::action::decode_action;
-use crate::decode::{DecodeError, DecodeLimits, Source, decode, source_of};
+use crate::decode::raw::Span;
+use crate::decode::{DecodeError, DecodeLimits, Source, decode_with_spans, source_of};
 use crate::time::Ts;
 
 use super::{Input, Outcome, State};
@@ -54,6 +55,29 @@ pub enum Processed {
 impl State {
     /// Decodes `msg` as of its arrival and applies it, or counts its rejection.
     pub fn process(&mut self, msg: Message<'_>, prefix: &str, limits: &DecodeLimits) -> Processed {
+        self.process_with(msg, None, prefix, limits)
+    }
+
+    /// [`State::process`] of an event iocd wrote itself (a mapped record), with its
+    /// members' places in the payload (`decode::decode_written`): the same outcome, without
+    /// parsing the text it has just written.
+    pub fn process_written(
+        &mut self,
+        msg: Message<'_>,
+        spans: &[Span],
+        prefix: &str,
+        limits: &DecodeLimits,
+    ) -> Processed {
+        self.process_with(msg, Some(spans), prefix, limits)
+    }
+
+    fn process_with(
+        &mut self,
+        msg: Message<'_>,
+        spans: Option<&[Span]>,
+        prefix: &str,
+        limits: &DecodeLimits,
+    ) -> Processed {
         let Some(source) = source_of(msg.topic, prefix) else {
             if is_actions_topic(msg.topic, prefix) {
                 return match decode_action(msg.payload, msg.received_at, limits) {
@@ -65,7 +89,7 @@ impl State {
             }
             return Processed::Ignored;
         };
-        match decode(source, msg.payload, msg.received_at, limits) {
+        match decode_with_spans(source, msg.payload, spans, msg.received_at, limits) {
             Ok(event) => Processed::Applied(self.apply(&Input::Event(event), msg.received_at)),
             Err(error) => {
                 let input = Input::Rejected {

@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::decode::{DecodeLimits, decode};
+use crate::decode::{DecodeLimits, decode, decode_written};
 
 const NATIONAL_SYNC: &str = include_str!("../../../config/mappings/national-sync.toml");
 const EXAMPLE_DIRECTORY: &str = include_str!("../../../config/agencies-example.toml");
@@ -51,13 +51,33 @@ fn map(m: &Mapping, payload: &Value) -> Result<Vec<Mapped>, MappingError> {
     )
 }
 
+/// Decoding a mapped event at its spans gives what parsing its text gives, for every
+/// source, accepted or refused: the daemon's fast path and replay of the log agree.
+fn written_decodes_as_parsed(json: &[u8], spans: &[Span]) {
+    let limits = DecodeLimits::default();
+    let now = crate::time::parse_rfc3339("2026-12-06T12:00:00+07:00").unwrap();
+    for source in [Source::Onestop, Source::Vc, Source::Soc] {
+        assert_eq!(
+            decode_written(source, json, spans, now, &limits),
+            decode(source, json, now, &limits),
+            "{}",
+            String::from_utf8_lossy(json)
+        );
+    }
+}
+
 fn events(mapped: Vec<Mapped>) -> Vec<Value> {
     mapped
         .into_iter()
         .filter_map(|m| match m {
-            Mapped::Event { json, event_id } => {
+            Mapped::Event {
+                json,
+                event_id,
+                spans,
+            } => {
                 let v: Value = serde_json::from_slice(&json).unwrap();
                 assert_eq!(v["event_id"], event_id.as_str());
+                written_decodes_as_parsed(&json, &spans);
                 Some(v)
             }
             Mapped::Skipped { .. } => None,

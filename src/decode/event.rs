@@ -130,11 +130,16 @@ pub enum DossierKind {
     Rejected,
     Withdrawn,
     Cancelled,
+    /// A payment for the dossier (contract 1.2); the status does not change.
+    Paid,
+    /// The citizen's rating of the dossier's handling (contract 1.2); the status does not
+    /// change.
+    Rated,
 }
 
 impl DossierKind {
     /// Every dossier event type, in contract order.
-    pub const ALL: [DossierKind; 12] = [
+    pub const ALL: [DossierKind; 14] = [
         DossierKind::Submitted,
         DossierKind::Received,
         DossierKind::Transferred,
@@ -147,6 +152,8 @@ impl DossierKind {
         DossierKind::Rejected,
         DossierKind::Withdrawn,
         DossierKind::Cancelled,
+        DossierKind::Paid,
+        DossierKind::Rated,
     ];
 
     /// The wire name.
@@ -165,6 +172,8 @@ impl DossierKind {
             DossierKind::Rejected => "rejected",
             DossierKind::Withdrawn => "withdrawn",
             DossierKind::Cancelled => "cancelled",
+            DossierKind::Paid => "paid",
+            DossierKind::Rated => "rated",
         }
     }
 
@@ -174,10 +183,11 @@ impl DossierKind {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
-    /// The status a dossier is left in by this event (docs/contract.md §2.4 table).
+    /// The status a dossier is left in by this event (docs/contract.md §2.4 table); `None`
+    /// for `paid` and `rated`, which leave it as it is.
     #[must_use]
-    pub const fn status_after(self) -> DossierStatus {
-        match self {
+    pub const fn status_after(self) -> Option<DossierStatus> {
+        Some(match self {
             DossierKind::Submitted => DossierStatus::Submitted,
             DossierKind::Received
             | DossierKind::Transferred
@@ -190,7 +200,8 @@ impl DossierKind {
             DossierKind::Rejected | DossierKind::Withdrawn | DossierKind::Cancelled => {
                 DossierStatus::Closed
             }
-        }
+            DossierKind::Paid | DossierKind::Rated => return None,
+        })
     }
 }
 
@@ -336,6 +347,91 @@ pub enum PauseReason {
     Other,
 }
 
+/// How a dossier's fees were paid (contract 1.2, `paid`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethod {
+    /// Online, through the National Public Service Portal.
+    OnlineNational,
+    /// Online, through the province's own payment gateway.
+    OnlineLocal,
+    /// At the desk.
+    Direct,
+}
+
+impl PaymentMethod {
+    /// Every method, in label order.
+    pub const ALL: [PaymentMethod; 3] = [
+        PaymentMethod::OnlineNational,
+        PaymentMethod::OnlineLocal,
+        PaymentMethod::Direct,
+    ];
+    /// The wire and label name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PaymentMethod::OnlineNational => "online_national",
+            PaymentMethod::OnlineLocal => "online_local",
+            PaymentMethod::Direct => "direct",
+        }
+    }
+    /// Either online method: what indicator 3.6 counts.
+    #[must_use]
+    pub const fn is_online(self) -> bool {
+        matches!(
+            self,
+            PaymentMethod::OnlineNational | PaymentMethod::OnlineLocal
+        )
+    }
+}
+
+/// The citizen's rating of a dossier's handling (contract 1.2, `rated`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rating {
+    /// Rất hài lòng.
+    VerySatisfied,
+    /// Hài lòng.
+    Satisfied,
+    /// Không hài lòng.
+    Unsatisfied,
+}
+
+impl Rating {
+    /// Every rating, in label order.
+    pub const ALL: [Rating; 3] = [
+        Rating::VerySatisfied,
+        Rating::Satisfied,
+        Rating::Unsatisfied,
+    ];
+    /// The wire and label name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Rating::VerySatisfied => "very_satisfied",
+            Rating::Satisfied => "satisfied",
+            Rating::Unsatisfied => "unsatisfied",
+        }
+    }
+}
+
+/// The optional facts of contract 1.2 an event carries; `None` is unknown, never false.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// The dossier carries fees or charges (on `received`).
+    pub fee_required: Option<bool>,
+    /// The procedure returns a paper result (on `received`).
+    pub paper_result: Option<bool>,
+    /// The dossier's components were digitised at receipt (on `received`).
+    pub digitised: Option<bool>,
+    /// A component was reused from digitised data (on `received`).
+    pub reused_data: Option<bool>,
+    /// An electronic result is attached (on `resolved` and `returned`).
+    pub result_electronic: Option<bool>,
+    /// The citizen complained (on `rated`).
+    pub complaint: Option<bool>,
+}
+
 /// A `due_at` as the event carried it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Due {
@@ -370,6 +466,12 @@ pub struct DossierEvent<'a> {
     pub outcome: Option<Outcome>,
     /// Pause reason, on `paused`.
     pub reason: Option<PauseReason>,
+    /// Payment method, on `paid`.
+    pub method: Option<PaymentMethod>,
+    /// Rating, on `rated`.
+    pub rating: Option<Rating>,
+    /// The optional facts of contract 1.2 (on `received`, `resolved`, `returned`, `rated`).
+    pub facts: Facts,
 }
 
 /// A video-conferencing event.
@@ -589,6 +691,8 @@ pub fn type_names(source: Source) -> &'static [&'static str] {
             "rejected",
             "withdrawn",
             "cancelled",
+            "paid",
+            "rated",
             "heartbeat",
         ],
         Source::Vc => &[

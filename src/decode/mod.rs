@@ -225,6 +225,8 @@ enum Kind {
     Num(f64, f64),
     /// An array of ids.
     IdList,
+    /// `true` or `false`.
+    Bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -250,6 +252,8 @@ const LEVELS_MEETING: &[&str] = &["central", "province", "commune"];
 const CHANNELS: &[&str] = &["online", "direct", "postal"];
 const OUTCOMES: &[&str] = &["approved", "refused"];
 const PAUSE_REASONS: &[&str] = &["fees", "suspended", "other"];
+const PAY_METHODS: &[&str] = &["online_national", "online_local", "direct"];
+const RATINGS: &[&str] = &["very_satisfied", "satisfied", "unsatisfied"];
 const SEVERITIES: &[&str] = &["low", "medium", "high", "critical"];
 const CATEGORIES: &[&str] = &[
     "malware",
@@ -279,6 +283,10 @@ const DOSSIER_RECEIVED: &[Spec] = &[
     spec!(sector, Kind::Id, Optional),
     spec!(channel, Kind::Enum(CHANNELS), Required),
     spec!(due_at, Kind::Due, Required),
+    spec!(fee_required, Kind::Bool, Optional),
+    spec!(paper_result, Kind::Bool, Optional),
+    spec!(digitised, Kind::Bool, Optional),
+    spec!(reused_data, Kind::Bool, Optional),
 ];
 const DOSSIER_RESOLVED: &[Spec] = &[
     spec!(dossier_id, Kind::Id, Required),
@@ -287,6 +295,25 @@ const DOSSIER_RESOLVED: &[Spec] = &[
     spec!(sector, Kind::Id, Optional),
     spec!(due_at, Kind::Due, Required),
     spec!(outcome, Kind::Enum(OUTCOMES), Optional),
+    spec!(result_electronic, Kind::Bool, Optional),
+];
+const DOSSIER_RETURNED: &[Spec] = &[
+    spec!(dossier_id, Kind::Id, Required),
+    spec!(agency, Kind::Id, Optional),
+    spec!(agency_level, Kind::Enum(LEVELS_AGENCY), Optional),
+    spec!(sector, Kind::Id, Optional),
+    spec!(due_at, Kind::Due, Optional),
+    spec!(result_electronic, Kind::Bool, Optional),
+];
+// `paid` and `rated` (contract 1.2) carry no agency or deadline: the dossier's own stand.
+const DOSSIER_PAID: &[Spec] = &[
+    spec!(dossier_id, Kind::Id, Required),
+    spec!(method, Kind::Enum(PAY_METHODS), Required),
+];
+const DOSSIER_RATED: &[Spec] = &[
+    spec!(dossier_id, Kind::Id, Required),
+    spec!(rating, Kind::Enum(RATINGS), Required),
+    spec!(complaint, Kind::Bool, Optional),
 ];
 const DOSSIER_PAUSED: &[Spec] = &[
     spec!(dossier_id, Kind::Id, Required),
@@ -362,6 +389,9 @@ fn type_specs(source: Source, ty: &str) -> Option<&'static [Spec]> {
             DossierKind::Received => DOSSIER_RECEIVED,
             DossierKind::Resolved => DOSSIER_RESOLVED,
             DossierKind::Paused => DOSSIER_PAUSED,
+            DossierKind::Returned => DOSSIER_RETURNED,
+            DossierKind::Paid => DOSSIER_PAID,
+            DossierKind::Rated => DOSSIER_RATED,
             _ => DOSSIER_OTHER,
         },
         (Source::Vc, "meeting_started") => VC_MEETING_STARTED,
@@ -488,6 +518,7 @@ fn passes(s: &Spec, v: Option<&Val<'_>>, occurred_at: &mut Ts) -> bool {
         (Kind::Enum(allowed), Val::Str(x)) => allowed.contains(&x.as_ref()),
         (Kind::Num(min, max), Val::Num(n)) => *n >= min && *n <= max,
         (Kind::IdList, Val::StrArray(items)) => items.iter().all(|x| id_len_ok(x)),
+        (Kind::Bool, Val::Bool(_)) => true,
         _ => false,
     }
 }
@@ -527,6 +558,7 @@ fn check_type(s: &Spec, v: &Val<'_>) -> Result<(), DecodeError> {
         (Kind::Id | Kind::Text | Kind::Time | Kind::Due | Kind::Enum(_), Val::Str(_)) => true,
         (Kind::Num(..), Val::Num(_)) => true,
         (Kind::IdList, Val::StrArray(_)) => true,
+        (Kind::Bool, Val::Bool(_)) => true,
         _ => false,
     };
     if ok {
@@ -537,6 +569,7 @@ fn check_type(s: &Spec, v: &Val<'_>) -> Result<(), DecodeError> {
             Kind::Due => "a string or null",
             Kind::Num(..) => "a number",
             Kind::IdList => "an array of strings",
+            Kind::Bool => "a boolean",
         };
         Err(DecodeError::new(
             Reason::WrongType,
@@ -608,6 +641,13 @@ fn take_num(v: Option<&Val<'_>>) -> f64 {
     }
 }
 
+fn take_bool(v: Option<&Val<'_>>) -> Option<bool> {
+    match v {
+        Some(Val::Bool(b)) => Some(*b),
+        _ => None,
+    }
+}
+
 fn take_enum<T>(v: Option<&Val<'_>>, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
     match v {
         Some(Val::Str(s)) => parse(s),
@@ -642,29 +682,70 @@ fn build<'a>(
                     _ => Due::Absent,
                 };
                 let intake = matches!(kind, DossierKind::Submitted | DossierKind::Received);
+                // `paid` and `rated` validate no agency or deadline: none is taken from them.
+                let placed = !matches!(kind, DossierKind::Paid | DossierKind::Rated);
+                let on = |k: DossierKind, v: &Option<Val<'_>>| {
+                    if kind == k {
+                        take_bool(v.as_ref())
+                    } else {
+                        None
+                    }
+                };
+                let result = matches!(kind, DossierKind::Resolved | DossierKind::Returned);
+                let facts = Facts {
+                    fee_required: on(DossierKind::Received, &f.fee_required),
+                    paper_result: on(DossierKind::Received, &f.paper_result),
+                    digitised: on(DossierKind::Received, &f.digitised),
+                    reused_data: on(DossierKind::Received, &f.reused_data),
+                    result_electronic: if result {
+                        take_bool(f.result_electronic.as_ref())
+                    } else {
+                        None
+                    },
+                    complaint: on(DossierKind::Rated, &f.complaint),
+                };
                 Body::Dossier(DossierEvent {
                     kind,
                     dossier_id: req(&mut f.dossier_id),
-                    agency: take_str(&mut f.agency),
-                    agency_level: take_enum(f.agency_level.as_ref(), level),
+                    agency: if placed {
+                        take_str(&mut f.agency)
+                    } else {
+                        None
+                    },
+                    agency_level: if placed {
+                        take_enum(f.agency_level.as_ref(), level)
+                    } else {
+                        None
+                    },
                     procedure: if intake {
                         take_str(&mut f.procedure)
                     } else {
                         None
                     },
-                    sector: take_str(&mut f.sector),
+                    sector: if placed {
+                        take_str(&mut f.sector)
+                    } else {
+                        None
+                    },
                     channel: if intake {
                         take_enum(f.channel.as_ref(), channel)
                     } else {
                         None
                     },
-                    due_at,
+                    due_at: if placed { due_at } else { Due::Absent },
                     outcome: (kind == DossierKind::Resolved)
                         .then(|| take_enum(f.outcome.as_ref(), outcome))
                         .flatten(),
                     reason: (kind == DossierKind::Paused)
                         .then(|| take_enum(f.reason.as_ref(), pause_reason))
                         .flatten(),
+                    method: (kind == DossierKind::Paid)
+                        .then(|| take_enum(f.method.as_ref(), pay_method))
+                        .flatten(),
+                    rating: (kind == DossierKind::Rated)
+                        .then(|| take_enum(f.rating.as_ref(), rating))
+                        .flatten(),
+                    facts,
                 })
             }
             Source::Vc => Body::Vc(build_vc(ty, f)),
@@ -752,6 +833,14 @@ fn level(s: &str) -> Option<Level> {
     })
 }
 
+fn pay_method(s: &str) -> Option<PaymentMethod> {
+    PaymentMethod::ALL.into_iter().find(|m| m.as_str() == s)
+}
+
+fn rating(s: &str) -> Option<Rating> {
+    Rating::ALL.into_iter().find(|r| r.as_str() == s)
+}
+
 fn channel(s: &str) -> Option<Channel> {
     Channel::ALL.into_iter().find(|c| c.as_str() == s)
 }
@@ -797,7 +886,8 @@ mod one_pass_tests {
         let long = "x".repeat(129);
         let values = [
             Val::Null,
-            Val::Bool,
+            Val::Bool(true),
+            Val::Bool(false),
             Val::Num(-1.0),
             Val::Num(0.0),
             Val::Num(50.5),
@@ -825,6 +915,7 @@ mod one_pass_tests {
             Kind::Num(0.0, 100.0),
             NON_NEG,
             Kind::IdList,
+            Kind::Bool,
         ];
         for kind in kinds {
             for need in [Required, Optional] {

@@ -14,7 +14,7 @@ pub enum Val<'a> {
     /// `null`.
     Null,
     /// `true` / `false`.
-    Bool,
+    Bool(bool),
     /// Any number.
     Num(f64),
     /// A string.
@@ -33,7 +33,7 @@ impl Val<'_> {
     pub const fn kind(&self) -> &'static str {
         match self {
             Val::Null => "null",
-            Val::Bool => "boolean",
+            Val::Bool(_) => "boolean",
             Val::Num(_) => "number",
             Val::Str(_) => "string",
             Val::StrArray(_) | Val::OtherArray => "array",
@@ -94,6 +94,14 @@ fields!(
     src_ip,
     dst_ip,
     signature,
+    fee_required,
+    paper_result,
+    digitised,
+    reused_data,
+    result_electronic,
+    method,
+    rating,
+    complaint,
 );
 
 /// Parses `payload` as strict JSON: `Some` with the known fields of an object, `None` for
@@ -274,8 +282,8 @@ impl<'de> Visitor<'de> for ValVisitor {
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
         Ok(Val::Null)
     }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Val::Bool)
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Val::Bool(v))
     }
     #[allow(clippy::cast_precision_loss)]
     fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {

@@ -140,6 +140,19 @@ fn type_schema(source: Source, ty: &str) -> Option<String> {
         .then(|| format!("events/{}.{ty}.schema.json", source.as_str()))
 }
 
+/// The valid examples of contract 1.1 and of its additions in 1.2.
+const VALID: &str = concat!(
+    include_str!("../../tests/fixtures/valid.jsonl"),
+    "\n",
+    include_str!("../../tests/fixtures/valid-1.2.jsonl")
+);
+/// The invalid examples, each with its reason, of 1.1 and 1.2.
+const INVALID: &str = concat!(
+    include_str!("../../tests/fixtures/invalid.jsonl"),
+    "\n",
+    include_str!("../../tests/fixtures/invalid-1.2.jsonl")
+);
+
 fn fixture_lines(text: &str) -> Vec<Value> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
@@ -148,7 +161,7 @@ fn fixture_lines(text: &str) -> Vec<Value> {
 }
 
 fn valid_examples() -> Vec<(Source, Value)> {
-    fixture_lines(include_str!("../../tests/fixtures/valid.jsonl"))
+    fixture_lines(VALID)
         .into_iter()
         .map(|line| {
             let source = source_of(line["topic"].as_str().unwrap(), "ioc/v1").unwrap();
@@ -236,7 +249,7 @@ fn every_valid_example_passes_its_source_schema_and_its_type_schema() {
 #[test]
 fn every_refused_example_fails_its_source_schema_but_for_what_no_schema_can_check() {
     let mut blind = BTreeSet::new();
-    for line in fixture_lines(include_str!("../../tests/fixtures/invalid.jsonl")) {
+    for line in fixture_lines(INVALID) {
         let source = source_of(line["topic"].as_str().unwrap(), "ioc/v1").unwrap();
         let reason = line["reason"].as_str().unwrap();
         let payload = match &line["raw"] {
@@ -409,7 +422,7 @@ fn outputs_built_by_the_code_match_their_schemas() {
     let error: Value = serde_json::from_str(&error_frame(9, "unknown topic")).unwrap();
     assert!(component_errors("ErrorFrame", &error).is_empty());
 
-    for line in fixture_lines(include_str!("../../tests/fixtures/invalid.jsonl")) {
+    for line in fixture_lines(INVALID) {
         let payload = match &line["raw"] {
             Value::String(raw) => raw.clone().into_bytes(),
             _ => serde_json::to_vec(&line["payload"]).unwrap(),
@@ -433,7 +446,7 @@ fn outputs_built_by_the_code_match_their_schemas() {
 // Mutations -------------------------------------------------------------------------------
 
 /// Every field name the decoder knows, and two it does not.
-const KEYS: [&str; 31] = [
+const KEYS: [&str; 39] = [
     "event_id",
     "type",
     "occurred_at",
@@ -463,6 +476,14 @@ const KEYS: [&str; 31] = [
     "src_ip",
     "dst_ip",
     "signature",
+    "fee_required",
+    "paper_result",
+    "digitised",
+    "reused_data",
+    "result_electronic",
+    "method",
+    "rating",
+    "complaint",
     "note",
     "x_vendor",
 ];
@@ -473,6 +494,7 @@ fn other_types() -> Vec<Value> {
         json!(42),
         json!(1.5),
         json!(true),
+        json!(false),
         json!({}),
         json!({"a": 1}),
         json!([]),
@@ -528,6 +550,13 @@ fn words() -> Vec<Value> {
         "phishing",
         "recon",
         "policy",
+        "online_national",
+        "online_local",
+        "very_satisfied",
+        "satisfied",
+        "unsatisfied",
+        "Satisfied",
+        "cash",
         "ONLINE",
         " online",
         "bogus",

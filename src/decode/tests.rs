@@ -15,6 +15,19 @@ fn reason_of(source: Source, payload: &str) -> Reason {
         .reason
 }
 
+/// The valid examples of contract 1.1 and of its additions in 1.2.
+const VALID: &str = concat!(
+    include_str!("../../tests/fixtures/valid.jsonl"),
+    "\n",
+    include_str!("../../tests/fixtures/valid-1.2.jsonl")
+);
+/// The invalid examples, each with its reason, of 1.1 and 1.2.
+const INVALID: &str = concat!(
+    include_str!("../../tests/fixtures/invalid.jsonl"),
+    "\n",
+    include_str!("../../tests/fixtures/invalid-1.2.jsonl")
+);
+
 fn fixture_lines(text: &str) -> Vec<serde_json::Value> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
@@ -24,7 +37,7 @@ fn fixture_lines(text: &str) -> Vec<serde_json::Value> {
 
 #[test]
 fn every_valid_example_is_accepted_with_its_type() {
-    let lines = fixture_lines(include_str!("../../tests/fixtures/valid.jsonl"));
+    let lines = fixture_lines(VALID);
     assert!(lines.len() >= 20);
     for line in lines {
         let topic = line["topic"].as_str().unwrap();
@@ -39,7 +52,7 @@ fn every_valid_example_is_accepted_with_its_type() {
 
 #[test]
 fn every_invalid_example_gets_its_reason() {
-    for line in fixture_lines(include_str!("../../tests/fixtures/invalid.jsonl")) {
+    for line in fixture_lines(INVALID) {
         let topic = line["topic"].as_str().unwrap();
         let source = source_of(topic, "ioc/v1").unwrap();
         let payload = match line.get("raw") {

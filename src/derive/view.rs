@@ -203,7 +203,7 @@ impl State {
         let urgency = self.params().urgency_at(now);
         let mut per_agency = vec![AgencyGauges::default(); self.agencies.len()];
         for d in self.dossiers.iter() {
-            let Some(i) = d.status().open_index() else {
+            let Some(i) = d.open_index() else {
                 continue;
             };
             let Some(g) = per_agency.get_mut(d.agency() as usize) else {

@@ -31,6 +31,29 @@ const CANCELLED_SHARE: f64 = 0.003;
 const RETURNED_SHARE: f64 = 0.93;
 /// Share of refusals among results.
 const REFUSED_OUTCOME: f64 = 0.04;
+// Contract 1.2 (the 766 indicators). Shares of received dossiers: carrying fees, returning a
+// paper result, digitised at receipt, reusing digitised data; of results: an electronic file.
+const FEE_REQUIRED_SHARE: f64 = 0.4;
+const PAPER_RESULT_SHARE: f64 = 0.8;
+const DIGITISED_SHARE: f64 = 0.72;
+const REUSED_SHARE: f64 = 0.35;
+const ELECTRONIC_RESULT_SHARE: f64 = 0.65;
+/// Payments of dossiers with fees: online through the national portal, online through the
+/// province's gateway, at the desk.
+const PAYMENT_WEIGHTS: [f64; 3] = [0.38, 0.17, 0.45];
+/// Share of returned dossiers the citizen rates; ratings very satisfied, satisfied,
+/// unsatisfied; share of unsatisfied ratings with a complaint.
+const RATED_SHARE: f64 = 0.3;
+const RATING_WEIGHTS: [f64; 3] = [0.55, 0.4, 0.05];
+const COMPLAINT_SHARE: f64 = 0.3;
+
+/// Facts of contract 1.2 a dossier carries, as bits of [`Step::facts`].
+const FEE: u8 = 1;
+const PAPER: u8 = 1 << 1;
+const DIGITISED: u8 = 1 << 2;
+const REUSED: u8 = 1 << 3;
+const ELECTRONIC: u8 = 1 << 4;
+const COMPLAINT: u8 = 1 << 5;
 
 /// The deadline field of a step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,9 +79,11 @@ pub(super) struct Step {
     procedure: u16,
     channel: Channel,
     due: DueField,
-    /// `outcome` of `resolved` (true: refused) or `reason` of `paused` (0 fees,
-    /// 1 suspended, 2 other).
+    /// `outcome` of `resolved` (true: refused), `reason` of `paused` (0 fees, 1 suspended,
+    /// 2 other), `method` of `paid` or `rating` of `rated` (their index).
     detail: u8,
+    /// The dossier's facts of contract 1.2 ([`FEE`], [`PAPER`], …).
+    facts: u8,
 }
 
 /// A dossier being planned: its steps so far and where office time stands.
@@ -167,6 +192,7 @@ impl Generator {
             channel,
             due: DueField::Absent,
             detail: 0,
+            facts: self.facts(),
         };
         let mut plan = Plan {
             base,
@@ -190,7 +216,30 @@ impl Generator {
         plan.due = pr.days.map(|n| self.clock.due_at(received_at, n));
         let due = plan.due.map_or(DueField::Null, DueField::At);
         plan.push(received_at, DossierKind::Received, due, 0);
+        if plan.base.facts & FEE != 0 {
+            // Fees are paid soon after receipt, online or at the desk.
+            let method = self.pick_weighted(&PAYMENT_WEIGHTS) as u8;
+            let t = self.desk_after(&mut plan, 300.0, 2.0 * 3600.0);
+            plan.push(t, DossierKind::Paid, DueField::Absent, method);
+        }
         plan
+    }
+
+    /// The facts of contract 1.2 of a new dossier.
+    fn facts(&mut self) -> u8 {
+        let mut facts = 0;
+        for (bit, share) in [
+            (FEE, FEE_REQUIRED_SHARE),
+            (PAPER, PAPER_RESULT_SHARE),
+            (DIGITISED, DIGITISED_SHARE),
+            (REUSED, REUSED_SHARE),
+            (ELECTRONIC, ELECTRONIC_RESULT_SHARE),
+        ] {
+            if self.chance(share) {
+                facts |= bit;
+            }
+        }
+        facts
     }
 
     /// Processing after receipt, through to the result and its return.
@@ -283,6 +332,14 @@ impl Generator {
         if self.chance(RETURNED_SHARE) {
             let t = self.desk_after(plan, 600.0, 1.5 * day);
             plan.push(t, DossierKind::Returned, DueField::Absent, 0);
+            if self.chance(RATED_SHARE) {
+                let rating = self.pick_weighted(&RATING_WEIGHTS) as u8;
+                if rating == 2 && self.chance(COMPLAINT_SHARE) {
+                    plan.base.facts |= COMPLAINT;
+                }
+                let t = self.desk_after(plan, 60.0, 0.5 * day);
+                plan.push(t, DossierKind::Rated, DueField::Absent, rating);
+            }
         }
     }
 
@@ -348,7 +405,31 @@ impl Generator {
         );
         let mut obj = Map::new();
         obj.insert("dossier_id".into(), id.into());
-        obj.insert("agency".into(), agency.code.clone().into());
+        let facts = |bit: u8| Value::from(step.facts & bit != 0);
+        match step.kind {
+            // Contract 1.2: a payment or a rating names no agency.
+            DossierKind::Paid => {
+                let method = crate::decode::PaymentMethod::ALL[usize::from(step.detail.min(2))];
+                obj.insert("method".into(), method.as_str().into());
+            }
+            DossierKind::Rated => {
+                let rating = crate::decode::Rating::ALL[usize::from(step.detail.min(2))];
+                obj.insert("rating".into(), rating.as_str().into());
+                obj.insert("complaint".into(), facts(COMPLAINT));
+            }
+            _ => {
+                obj.insert("agency".into(), agency.code.clone().into());
+            }
+        }
+        if step.kind == DossierKind::Received {
+            obj.insert("fee_required".into(), facts(FEE));
+            obj.insert("paper_result".into(), facts(PAPER));
+            obj.insert("digitised".into(), facts(DIGITISED));
+            obj.insert("reused_data".into(), facts(REUSED));
+        }
+        if matches!(step.kind, DossierKind::Resolved | DossierKind::Returned) {
+            obj.insert("result_electronic".into(), facts(ELECTRONIC));
+        }
         if matches!(step.kind, DossierKind::Submitted | DossierKind::Received) {
             let pr = &PROCEDURES[usize::from(step.procedure)];
             let level = match agency.tier {

@@ -122,8 +122,10 @@ pub const RESOLVE_BOUNDS: [f64; 10] = [
     30.0 * DAY,
 ];
 
-/// Most event types of any source (one-stop: 12 + heartbeat).
-const MAX_TYPES: usize = 13;
+/// Most event types of any source (one-stop: 14 + heartbeat).
+const MAX_TYPES: usize = 15;
+/// The same before contract 1.2 (checkpoint formats 1 to 4: one-stop 12 + heartbeat).
+const TYPES_FORMAT4: usize = 13;
 
 /// Every counter and histogram of docs/contract.md §5.3.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -153,7 +155,7 @@ pub struct Counters {
 #[derive(Deserialize)]
 #[serde(rename = "Counters")]
 pub struct CountersFormat2 {
-    events: [[u64; MAX_TYPES]; 3],
+    events: [[u64; TYPES_FORMAT4]; 3],
     duplicates: [u64; 3],
     rejected: [[u64; 9]; 3],
     received: Vec<[u64; 3]>,
@@ -171,7 +173,7 @@ impl From<CountersFormat2> for Counters {
             new[..9].copy_from_slice(&old);
         }
         Self {
-            events: c.events,
+            events: widen(&c.events),
             duplicates: c.duplicates,
             rejected,
             received: c.received,
@@ -182,6 +184,52 @@ impl From<CountersFormat2> for Counters {
             incident_resolve: c.incident_resolve,
         }
     }
+}
+
+/// [`Counters`] as checkpoint formats 3 and 4 wrote them: before `paid` and `rated`.
+#[derive(Deserialize)]
+#[serde(rename = "Counters")]
+pub struct CountersFormat4 {
+    events: [[u64; TYPES_FORMAT4]; 3],
+    duplicates: [u64; 3],
+    rejected: [[u64; Reason::COUNT]; 3],
+    received: Vec<[u64; 3]>,
+    resolved: Vec<[u64; 3]>,
+    resolution: Histogram,
+    soc_alerts: [[u64; 7]; 4],
+    incident_ack: [Histogram; 4],
+    incident_resolve: [Histogram; 4],
+}
+
+impl From<CountersFormat4> for Counters {
+    fn from(c: CountersFormat4) -> Self {
+        Self {
+            events: widen(&c.events),
+            duplicates: c.duplicates,
+            rejected: c.rejected,
+            received: c.received,
+            resolved: c.resolved,
+            resolution: c.resolution,
+            soc_alerts: c.soc_alerts,
+            incident_ack: c.incident_ack,
+            incident_resolve: c.incident_resolve,
+        }
+    }
+}
+
+/// Event counts by type before contract 1.2, in today's slots: `paid` and `rated` come
+/// before the one-stop heartbeat, which moves from slot 12 to 14; the other sources' slots
+/// stay where they were.
+fn widen(old: &[[u64; TYPES_FORMAT4]; 3]) -> [[u64; MAX_TYPES]; 3] {
+    let mut events = [[0; MAX_TYPES]; 3];
+    for (source, (new, old)) in events.iter_mut().zip(old).enumerate() {
+        new[..TYPES_FORMAT4].copy_from_slice(old);
+        if source == Source::Onestop.index() {
+            new[TYPES_FORMAT4 - 1] = 0;
+            new[type_names(Source::Onestop).len() - 1] = old[TYPES_FORMAT4 - 1];
+        }
+    }
+    events
 }
 
 impl Default for Counters {

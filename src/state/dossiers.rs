@@ -15,7 +15,9 @@ use super::counters::{Counters, Timing};
 use super::intern::{Interner, UNKNOWN};
 use super::periods::{self, Contribution, Periods};
 use super::windows::Windows;
-use crate::decode::{Channel, DossierEvent, DossierKind, DossierStatus, Due};
+use crate::decode::{
+    Channel, DossierEvent, DossierKind, DossierStatus, Due, Facts, PaymentMethod, Rating,
+};
 use crate::time::{Calendar, Ts};
 
 /// Key slots of a dossier.
@@ -224,9 +226,140 @@ pub struct Dossier {
     received_online: bool,
     timing: Option<Timing>,
     resolution_observed: bool,
+    /// The received facts of contract 1.2 and its electronic result (see [`Facts766`]).
+    facts: Facts766,
+    /// Its latest payment and rating (contract 1.2), boxed: most dossiers have neither.
+    paid_rated: Option<Box<PaidRated>>,
     /// When its tracker timer fires (not state: see [`Tracker`]).
     #[serde(skip)]
     armed: Armed,
+}
+
+/// A dossier as checkpoint formats 1 to 4 wrote it: without the facts of contract 1.2.
+#[derive(Clone, Deserialize)]
+#[serde(rename = "Dossier")]
+pub(super) struct Dossier4 {
+    id: DossierId,
+    ids: IdTable,
+    key_ts: [i64; KEYS],
+    key_slot: [u8; KEYS],
+    agency: u32,
+    procedure: u32,
+    due_at: i64,
+    status: DossierStatus,
+    channel: Option<Channel>,
+    received_online: bool,
+    timing: Option<Timing>,
+    resolution_observed: bool,
+}
+
+impl From<Dossier4> for Dossier {
+    fn from(d: Dossier4) -> Self {
+        Self {
+            id: d.id,
+            ids: d.ids,
+            key_ts: d.key_ts,
+            key_slot: d.key_slot,
+            agency: d.agency,
+            procedure: d.procedure,
+            due_at: d.due_at,
+            status: d.status,
+            channel: d.channel,
+            received_online: d.received_online,
+            timing: d.timing,
+            resolution_observed: d.resolution_observed,
+            facts: Facts766::default(),
+            paid_rated: None,
+            armed: Armed::default(),
+        }
+    }
+}
+
+/// The facts of contract 1.2 a dossier keeps, two bits each (unknown, false, true): those of
+/// its earliest `received` (fees, paper result, digitised, reused data), and whether its
+/// result was electronic: true when any `resolved` or `returned` said so, else false when
+/// one said not, else unknown (an order-independent rule: the same whatever the order).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facts766(u16);
+
+impl Facts766 {
+    const FEE: u32 = 0;
+    const PAPER: u32 = 2;
+    const DIGITISED: u32 = 4;
+    const REUSED: u32 = 6;
+    const ELECTRONIC: u32 = 8;
+
+    fn get(self, at: u32) -> Option<bool> {
+        match (self.0 >> at) & 0b11 {
+            0b10 => Some(false),
+            0b11 => Some(true),
+            _ => None,
+        }
+    }
+
+    fn set(&mut self, at: u32, v: Option<bool>) {
+        let bits = match v {
+            None => 0,
+            Some(false) => 0b10,
+            Some(true) => 0b11,
+        };
+        self.0 = (self.0 & !(0b11 << at)) | (bits << at);
+    }
+
+    /// Fees or charges are due (`fee_required` of the earliest `received`).
+    #[must_use]
+    pub fn fee_required(self) -> Option<bool> {
+        self.get(Self::FEE)
+    }
+    /// The procedure returns a paper result.
+    #[must_use]
+    pub fn paper_result(self) -> Option<bool> {
+        self.get(Self::PAPER)
+    }
+    /// Digitised at receipt.
+    #[must_use]
+    pub fn digitised(self) -> Option<bool> {
+        self.get(Self::DIGITISED)
+    }
+    /// A component was reused from digitised data.
+    #[must_use]
+    pub fn reused_data(self) -> Option<bool> {
+        self.get(Self::REUSED)
+    }
+    /// An electronic result was attached.
+    #[must_use]
+    pub fn result_electronic(self) -> Option<bool> {
+        self.get(Self::ELECTRONIC)
+    }
+
+    /// Takes the received facts of `f` (the earliest `received`'s, unknown ones included).
+    fn received(&mut self, f: Facts) {
+        self.set(Self::FEE, f.fee_required);
+        self.set(Self::PAPER, f.paper_result);
+        self.set(Self::DIGITISED, f.digitised);
+        self.set(Self::REUSED, f.reused_data);
+    }
+
+    /// Takes a result's `result_electronic`: true wins over false, false over unknown.
+    fn result(&mut self, electronic: Option<bool>) {
+        let now = self.result_electronic();
+        if electronic == Some(true) || (electronic == Some(false) && now.is_none()) {
+            self.set(Self::ELECTRONIC, electronic);
+        }
+    }
+}
+
+/// The latest `paid` and `rated` of a dossier, each with the instant and event id that
+/// decide which is latest (the id breaks a tie of instants, as for the dossier's keys).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaidRated {
+    paid: Option<(i64, Box<str>, PaymentMethod)>,
+    rated: Option<(i64, Box<str>, Rating, Option<bool>)>,
+}
+
+/// Whether `(ts, id)` is later than `kept`'s (or nothing is kept).
+fn later_than(kept: Option<(i64, &str)>, ts: Ts, id: &str) -> bool {
+    kept.is_none_or(|(at, kept_id)| (ts.0, id) > (at, kept_id))
 }
 
 /// The instant a dossier's tracker timer is armed for; a cache, equal whatever its value.
@@ -260,7 +393,69 @@ impl Dossier {
             received_online: false,
             timing: None,
             resolution_observed: false,
+            facts: Facts766::default(),
+            paid_rated: None,
             armed: Armed::default(),
+        }
+    }
+
+    /// Whether a status event (anything but `paid` and `rated`) has been seen: a dossier
+    /// known only from a payment or a rating has no status yet and is neither open nor
+    /// closed, until its status events come.
+    #[must_use]
+    pub fn has_status(&self) -> bool {
+        self.is_set(LATEST)
+    }
+    /// Open: a status seen, and an open one.
+    #[must_use]
+    pub fn is_open(&self) -> bool {
+        self.has_status() && self.status.is_open()
+    }
+    /// Closed: a status seen, and a closed one.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.has_status() && !self.status.is_open()
+    }
+    /// The status's index among the open ones, when open.
+    #[must_use]
+    pub fn open_index(&self) -> Option<usize> {
+        if self.has_status() {
+            self.status.open_index()
+        } else {
+            None
+        }
+    }
+    /// The facts of contract 1.2 it keeps.
+    #[must_use]
+    pub fn facts(&self) -> Facts766 {
+        self.facts
+    }
+    /// How its latest payment was made, if one came.
+    #[must_use]
+    pub fn payment(&self) -> Option<PaymentMethod> {
+        self.paid_rated.as_ref()?.paid.as_ref().map(|p| p.2)
+    }
+    /// Its latest rating, with whether a complaint came with it, if one came.
+    #[must_use]
+    pub fn rating(&self) -> Option<(Rating, Option<bool>)> {
+        self.paid_rated.as_ref()?.rated.as_ref().map(|r| (r.2, r.3))
+    }
+
+    /// Takes a `paid` or `rated` event when it is the latest of its kind.
+    fn paid_or_rated(&mut self, e: &DossierEvent<'_>, ts: Ts, id: &str) {
+        let pr = self.paid_rated.get_or_insert_with(Box::default);
+        match (e.kind, e.method, e.rating) {
+            (DossierKind::Paid, Some(method), _)
+                if later_than(pr.paid.as_ref().map(|p| (p.0, &*p.1)), ts, id) =>
+            {
+                pr.paid = Some((ts.0, id.into(), method));
+            }
+            (DossierKind::Rated, _, Some(rating))
+                if later_than(pr.rated.as_ref().map(|r| (r.0, &*r.1)), ts, id) =>
+            {
+                pr.rated = Some((ts.0, id.into(), rating, e.facts.complaint));
+            }
+            _ => {}
         }
     }
 
@@ -373,26 +568,26 @@ impl Dossier {
             .channel
             .and_then(|c| Channel::ALL.iter().position(|&a| a == c))
             .map_or(periods::CHANNELS - 1, |i| i);
-        let closed = (!self.status.is_open()).then(|| {
-            match (self.status, self.timing, self.resolved_at()) {
-                (DossierStatus::Resolved | DossierStatus::Returned, Some(t), Some(at)) => {
-                    let how = match t {
-                        Timing::Early => periods::EARLY,
-                        Timing::OnTime => periods::ON_TIME,
-                        Timing::Late => periods::LATE,
-                    };
-                    (at.0, how)
-                }
-                _ => (self.key_ts[LATEST], periods::WITHOUT_RESULT),
-            }
-        });
+        let closed =
+            self.is_closed()
+                .then(|| match (self.status, self.timing, self.resolved_at()) {
+                    (DossierStatus::Resolved | DossierStatus::Returned, Some(t), Some(at)) => {
+                        let how = match t {
+                            Timing::Early => periods::EARLY,
+                            Timing::OnTime => periods::ON_TIME,
+                            Timing::Late => periods::LATE,
+                        };
+                        (at.0, how)
+                    }
+                    _ => (self.key_ts[LATEST], periods::WITHOUT_RESULT),
+                });
         Contribution {
             agency: self.agency,
             procedure: self.procedure,
             received: self
                 .received_at()
                 .map(|at| (at.0, u8::try_from(channel).unwrap_or(u8::MAX))),
-            open: self.status.is_open(),
+            open: self.is_open(),
             closed,
         }
     }
@@ -583,9 +778,18 @@ impl Dossiers {
         };
         let d = &mut self.slab[i];
         let mut mask = 0u8;
-        if d.later(LATEST, ts, event_id) {
-            d.status = e.kind.status_after();
-            mask |= 1 << LATEST;
+        match e.kind.status_after() {
+            Some(status) if d.later(LATEST, ts, event_id) => {
+                d.status = status;
+                mask |= 1 << LATEST;
+            }
+            Some(_) => {}
+            // A payment or a rating changes no status and no key: the latest of each is kept
+            // with its own instant and id.
+            None => d.paid_or_rated(e, ts, event_id),
+        }
+        if matches!(e.kind, DossierKind::Resolved | DossierKind::Returned) {
+            d.facts.result(e.facts.result_electronic);
         }
         let event_agency = e.agency.as_deref().map(|a| ctx.agencies.intern(a));
         if let Some(agency) = event_agency
@@ -619,6 +823,7 @@ impl Dossiers {
             }
             ctx.windows.received(ctx.cal, ts, online, 1);
             d.received_online = online;
+            d.facts.received(e.facts);
             mask |= 1 << RECEIVED;
         }
         if e.kind == DossierKind::Resolved && d.earlier(RESOLVED, ts, event_id) {
@@ -660,7 +865,25 @@ impl Serialize for Dossiers {
 
 impl<'de> Deserialize<'de> for Dossiers {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let slab = super::cow::Slab::<Dossier>::deserialize(d)?;
+        Ok(Self::from_slab(super::cow::Slab::<Dossier>::deserialize(
+            d,
+        )?))
+    }
+}
+
+/// [`Dossiers`] as checkpoint formats 1 to 4 wrote them ([`Dossier4`]).
+pub(super) struct Dossiers4(pub(super) Dossiers);
+
+impl<'de> Deserialize<'de> for Dossiers4 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let old = super::cow::Slab::<Dossier4>::deserialize(d)?;
+        let slab = old.iter().cloned().map(Dossier::from).collect();
+        Ok(Self(Dossiers::from_slab(slab)))
+    }
+}
+
+impl Dossiers {
+    fn from_slab(slab: super::cow::Slab<Dossier>) -> Self {
         let mut index = HashTable::with_capacity(slab.len());
         for (i, dossier) in slab.iter().enumerate() {
             index.insert_unique(
@@ -669,12 +892,12 @@ impl<'de> Deserialize<'de> for Dossiers {
                 |&j| hash(slab[j as usize].id()),
             );
         }
-        Ok(Self {
+        Self {
             slab,
             index,
             track: track::Tracker::default(),
             oldest: Default::default(),
-        })
+        }
     }
 }
 

@@ -301,8 +301,9 @@ pub struct FrozenState {
 /// format 1 (iocd 0.1, before the period tallies: they are rebuilt from the dossiers it
 /// holds, open ones and closed ones within their retention, so an upgrade keeps every other
 /// figure and the month so far counts what is still in memory) and format 2 (before the
-/// rejection reason `mapping_failed`: its counts start at zero) and format 3 (before the
-/// operator actions: none).
+/// rejection reason `mapping_failed`: its counts start at zero), format 3 (before the
+/// operator actions: none) and format 4 (before contract 1.2: no payment, rating or facts
+/// of 1.2 on any dossier, and no counts of `paid` and `rated`).
 pub struct StateOlder<const FORMAT: u32>(pub State);
 
 /// The fields of the state in formats 1 and 2, in their order; format 1 has no tallies
@@ -316,7 +317,7 @@ struct OlderForm<P> {
     windows: Windows,
     agencies: Interner,
     procedures: Interner,
-    dossiers: Dossiers,
+    dossiers: dossiers::Dossiers4,
     forgotten: forgotten::Forgotten,
     vc: VcState,
     soc: SocState,
@@ -334,7 +335,7 @@ impl<P> OlderForm<P> {
             windows: self.windows,
             agencies: self.agencies,
             procedures: self.procedures,
-            dossiers: self.dossiers,
+            dossiers: self.dossiers.0,
             forgotten: self.forgotten,
             vc: self.vc,
             soc: self.soc,
@@ -346,44 +347,61 @@ impl<P> OlderForm<P> {
     }
 }
 
-/// The fields of the state in format 3, in their order (the current ones without `ops`).
+/// The fields of the state in formats 3 and 4, in their order (format 3: without `ops`,
+/// `O = ()`, which postcard writes as nothing).
 #[derive(Deserialize)]
 #[serde(rename = "State")]
-struct Form3 {
+struct Form4<O> {
     started_at: Ts,
-    counters: Counters,
+    counters: counters::CountersFormat4,
     dedupe: Dedupe,
     windows: Windows,
     agencies: Interner,
     procedures: Interner,
-    dossiers: Dossiers,
+    dossiers: dossiers::Dossiers4,
     forgotten: forgotten::Forgotten,
     vc: VcState,
     soc: SocState,
     last_event: [Option<Ts>; 3],
     periods: periods::Periods,
+    ops: O,
+}
+
+impl<O> Form4<O> {
+    fn into_state(self, ops: ops::Ops) -> State {
+        State {
+            params: Params::default(),
+            started_at: self.started_at,
+            counters: self.counters.into(),
+            dedupe: self.dedupe,
+            windows: self.windows,
+            agencies: self.agencies,
+            procedures: self.procedures,
+            dossiers: self.dossiers.0,
+            forgotten: self.forgotten,
+            vc: self.vc,
+            soc: self.soc,
+            last_event: self.last_event,
+            periods: self.periods,
+            ops,
+            evictions: evict::Evictions::default(),
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for StateOlder<3> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let f = Form3::deserialize(d)?;
-        Ok(Self(State {
-            params: Params::default(),
-            started_at: f.started_at,
-            counters: f.counters,
-            dedupe: f.dedupe,
-            windows: f.windows,
-            agencies: f.agencies,
-            procedures: f.procedures,
-            dossiers: f.dossiers,
-            forgotten: f.forgotten,
-            vc: f.vc,
-            soc: f.soc,
-            last_event: f.last_event,
-            periods: f.periods,
-            ops: ops::Ops::default(),
-            evictions: evict::Evictions::default(),
-        }))
+        Ok(Self(
+            Form4::<()>::deserialize(d)?.into_state(ops::Ops::default()),
+        ))
+    }
+}
+
+impl<'de> Deserialize<'de> for StateOlder<4> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let form = Form4::<ops::Ops>::deserialize(d)?;
+        let ops = form.ops.clone();
+        Ok(Self(form.into_state(ops)))
     }
 }
 

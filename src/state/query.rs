@@ -222,8 +222,8 @@ impl State {
         let matches = |d: &Dossier| {
             agency_id.is_none_or(|a| d.agency() == a)
                 && match filter {
-                    DossierFilter::Open => d.status().is_open(),
-                    DossierFilter::Status(s) => d.status() == s,
+                    DossierFilter::Open => d.is_open(),
+                    DossierFilter::Status(s) => d.has_status() && d.status() == s,
                     DossierFilter::Overdue => urgency.is_overdue(d),
                     DossierFilter::DueSoon => urgency.is_due_soon(d),
                     DossierFilter::Stalled => urgency.is_stalled(d),

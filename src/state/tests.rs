@@ -1385,10 +1385,32 @@ fn due(choice: u8, slot: u32, required: bool) -> Option<Value> {
 
 prop_compose! {
     fn dossier_body()(
-        kind in 0..12usize, dossier in 0..3u8, agency in prop::option::weighted(0.6, 0..3u8),
+        kind in 0..DossierKind::ALL.len(), dossier in 0..3u8, agency in prop::option::weighted(0.6, 0..3u8),
         procedure in 0..2u8, channel in 0..3usize, due_choice in 0..4u8, due_slot in 0..(SLOTS + 120),
+        facts in prop::array::uniform4(prop::option::of(any::<bool>())),
+        choice in 0..3usize,
     ) -> Value {
         let kind = DossierKind::ALL[kind];
+        // Contract 1.2: the facts, each absent, false or true; a payment's method; a rating
+        // with or without a complaint.
+        let set = |v: &mut Value, key: &str, fact: Option<bool>| {
+            if let Some(b) = fact {
+                v[key] = b.into();
+            }
+        };
+        match kind {
+            DossierKind::Paid => {
+                let method = crate::decode::PaymentMethod::ALL[choice].as_str();
+                return json!({"type": "paid", "dossier_id": format!("D{dossier}"), "method": method});
+            }
+            DossierKind::Rated => {
+                let rating = crate::decode::Rating::ALL[choice].as_str();
+                let mut v = json!({"type": "rated", "dossier_id": format!("D{dossier}"), "rating": rating});
+                set(&mut v, "complaint", facts[0]);
+                return v;
+            }
+            _ => {}
+        }
         let intake = matches!(kind, DossierKind::Submitted | DossierKind::Received);
         let required = matches!(kind, DossierKind::Received | DossierKind::Resolved);
         let mut v = json!({"type": kind.as_str(), "dossier_id": format!("D{dossier}")});
@@ -1402,6 +1424,14 @@ prop_compose! {
         }
         if let Some(due) = due(due_choice, due_slot, required) {
             v["due_at"] = due;
+        }
+        if kind == DossierKind::Received {
+            for (key, fact) in ["fee_required", "paper_result", "digitised", "reused_data"].into_iter().zip(facts) {
+                set(&mut v, key, fact);
+            }
+        }
+        if matches!(kind, DossierKind::Resolved | DossierKind::Returned) {
+            set(&mut v, "result_electronic", facts[3]);
         }
         v
     }

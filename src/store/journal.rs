@@ -39,14 +39,15 @@ pub struct Checkpoint {
     pub alert_since: Vec<(String, i64)>,
 }
 
-/// Version 4: `State` with the operator actions (format 3: without them; format 2: without
+/// Version 5: `State` with the facts, payments and ratings of contract 1.2 (format 4:
+/// without them; format 3: without the operator actions either; format 2: without
 /// the rejection reason `mapping_failed` either; format 1: iocd 0.1, without the period
 /// tallies either; all read by [`crate::state::StateOlder`]). The golden tests below read
-/// the committed `tests/fixtures/checkpoint-v{1,2,3,4}.bin`; when the newest fails, the encoding of `State`
+/// the committed `tests/fixtures/checkpoint-v{1,2,3,4,5}.bin`; when the newest fails, the encoding of `State`
 /// changed: bump the number, keep the old files, and either decode the old format into the
 /// new state (a migration, tested on its file) or document that the upgrade starts empty.
 impl Versioned for Checkpoint {
-    const FORMAT: u32 = 4;
+    const FORMAT: u32 = 5;
 
     fn decode_older(format: u32, body: &[u8]) -> Option<Result<(Self, &[u8]), postcard::Error>> {
         #[derive(Deserialize)]
@@ -72,6 +73,7 @@ impl Versioned for Checkpoint {
             1 => Some(read::<1>(body)),
             2 => Some(read::<2>(body)),
             3 => Some(read::<3>(body)),
+            4 => Some(read::<4>(body)),
             _ => None,
         }
     }
@@ -631,6 +633,11 @@ mod tests {
     /// The committed checkpoint of the current format.
     const GOLDEN: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/checkpoint-v5.bin"
+    );
+    /// The committed checkpoint of format 4.
+    const GOLDEN_V4: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/checkpoint-v4.bin"
     );
     /// The committed checkpoint of format 3.
@@ -659,8 +666,18 @@ mod tests {
 
     /// Every valid fixture applied at a fixed instant, with the default settings: a state
     /// that holds something of every kind (dossiers, meetings, endpoints, incidents,
-    /// systems, counters, histograms, windows, the dedupe memory).
+    /// systems, counters, histograms, windows, the dedupe memory, and the payments,
+    /// ratings and facts of contract 1.2).
     fn golden_checkpoint() -> Checkpoint {
+        golden(true)
+    }
+
+    /// The golden state as formats 1 to 4 hold it: without the events of contract 1.2.
+    fn golden_before_1_2() -> Checkpoint {
+        golden(false)
+    }
+
+    fn golden(with_1_2: bool) -> Checkpoint {
         let arrival = ts("2026-12-01T09:00:00+07:00");
         let params = Params::default();
         let limits = DecodeLimits {
@@ -668,7 +685,10 @@ mod tests {
             max_future_skew_secs: 300,
         };
         let mut state = State::new(params, ts("2026-11-24T07:00:00+07:00"));
-        let fixtures = include_str!("../../tests/fixtures/valid.jsonl");
+        let mut fixtures = include_str!("../../tests/fixtures/valid.jsonl").to_owned();
+        if with_1_2 {
+            fixtures.push_str(include_str!("../../tests/fixtures/valid-1.2.jsonl"));
+        }
         for line in fixtures.lines().filter(|l| !l.trim().is_empty()) {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             let payload = serde_json::to_vec(&v["payload"]).unwrap();
@@ -899,7 +919,7 @@ mod tests {
     /// Fails when the encoding of `State` changed: see [`Checkpoint`]'s `Versioned` impl.
     /// `IOCD_BLESS=1` rewrites the file, for a new format only.
     #[test]
-    fn the_committed_format_4_checkpoint_reads_back_as_the_same_state() {
+    fn the_committed_format_5_checkpoint_reads_back_as_the_same_state() {
         let tmp = tempfile::tempdir().unwrap();
         let fresh = golden_checkpoint();
         let bytes = written(tmp.path(), &fresh);
@@ -925,13 +945,42 @@ mod tests {
         }
         assert_eq!(decoded.alert_since, fresh.alert_since, "{CHANGED}");
         assert_eq!(decoded.state.ops.len(), 1, "{CHANGED}");
+        let rated = decoded
+            .state
+            .dossiers
+            .get("000.00.19.H42-261124-0102")
+            .unwrap();
+        assert_eq!(
+            rated.rating(),
+            Some((crate::decode::Rating::Unsatisfied, Some(true))),
+            "{CHANGED}"
+        );
+    }
+
+    /// A checkpoint of format 4 (before contract 1.2) is upgraded to the same state: no
+    /// payment, rating or fact of 1.2 on any dossier, its one-stop heartbeats counted in
+    /// their new place.
+    #[test]
+    fn a_format_4_checkpoint_is_upgraded_to_the_same_state() {
+        let fresh = golden_before_1_2();
+        let decoded = read_golden(GOLDEN_V4);
+        assert_eq!(decoded.state, fresh.state);
+        assert_eq!(decoded.state.ops.len(), 1);
+        assert_eq!(
+            decoded
+                .state
+                .counters
+                .events_of(crate::decode::Source::Onestop, "heartbeat"),
+            1
+        );
+        assert_eq!(decoded.alert_since, fresh.alert_since);
     }
 
     /// A checkpoint of format 3 (before the operator actions) is upgraded to the same state
     /// with no action.
     #[test]
     fn a_format_3_checkpoint_is_upgraded_to_the_same_state() {
-        let fresh = without_actions(golden_checkpoint());
+        let fresh = without_actions(golden_before_1_2());
         let decoded = read_golden(GOLDEN_V3);
         assert_eq!(decoded.state, fresh.state);
         assert!(decoded.state.ops.is_empty());
@@ -942,7 +991,7 @@ mod tests {
     /// with no mapping failure counted.
     #[test]
     fn a_format_2_checkpoint_is_upgraded_to_the_same_state() {
-        let fresh = without_actions(golden_checkpoint());
+        let fresh = without_actions(golden_before_1_2());
         let decoded = read_golden(GOLDEN_V2);
         assert_eq!(decoded.state, fresh.state);
         assert_eq!(decoded.alert_since, fresh.alert_since);
@@ -954,7 +1003,7 @@ mod tests {
     /// without its sector.
     #[test]
     fn a_format_1_checkpoint_is_upgraded_with_its_tallies_rebuilt() {
-        let fresh = golden_checkpoint();
+        let fresh = golden_before_1_2();
         let decoded = read_golden(GOLDEN_V1);
         let mut rebuilt = crate::state::periods::Periods::default();
         for d in fresh.state.dossiers.iter() {

@@ -195,6 +195,8 @@ fn assert_province_is_realistic(d: &Daemonish) {
         "returned",
         "rejected",
         "withdrawn",
+        "paid",
+        "rated",
         "heartbeat",
     ] {
         assert!(

@@ -108,6 +108,37 @@ fn a_sync_record_becomes_a_contract_event_that_decodes() {
     let now = crate::time::parse_rfc3339("2026-12-06T12:00:00+07:00").unwrap();
     let decoded = decode(Source::Onestop, &bytes, now, &DecodeLimits::default());
     assert!(decoded.is_ok(), "{decoded:?}");
+    // Without the 1.2 fields, their facts are unknown: not written.
+    assert!(e.get("digitised").is_none() && e.get("fee_required").is_none());
+}
+
+/// Where a vendor's record carries the digitisation and online-payment flags, the received
+/// event carries the facts of contract 1.2 they give.
+#[test]
+fn the_sync_flags_become_the_facts_of_1_2() {
+    let m = national_sync();
+    for (digitised, payment, want) in [
+        (json!("1"), json!(1), (json!(true), json!(true))),
+        (json!(0), json!("3"), (json!(false), json!(false))),
+        (json!(""), json!(2), (Value::Null, json!(true))),
+    ] {
+        let mut r = record(2, "20261201083005");
+        r["HoSoCoThanhPhanSoHoa"] = digitised;
+        r["DuocThanhToanTrucTuyen"] = payment;
+        let e = &events(map(&m, &r).unwrap())[0];
+        assert_eq!(
+            (
+                e.get("digitised").cloned().unwrap_or(Value::Null),
+                e["fee_required"].clone()
+            ),
+            want,
+            "{r}"
+        );
+    }
+    // On another status the flags are not read.
+    let mut r = record(9, "20261205101500");
+    r["HoSoCoThanhPhanSoHoa"] = json!(1);
+    assert!(events(map(&m, &r).unwrap())[0].get("digitised").is_none());
 }
 
 #[test]

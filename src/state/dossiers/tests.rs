@@ -41,7 +41,7 @@ fn received_total(state: &State) -> u64 {
 }
 
 /// The contract's table, with every field any type may carry (fields not listed for a
-/// type are ignored by decode).
+/// type are ignored by decode). `paid` and `rated` (contract 1.2) change no status: below.
 const TABLE: [(&str, DossierStatus); 12] = [
     ("submitted", DossierStatus::Submitted),
     ("received", DossierStatus::InProgress),
@@ -72,7 +72,7 @@ fn full(ty: &str, dossier_id: &str) -> crate::decode::Event<'static> {
 
 #[test]
 fn every_event_type_leaves_the_status_of_the_contract_table() {
-    assert_eq!(TABLE.len(), DossierKind::ALL.len());
+    assert_eq!(TABLE.len() + 2, DossierKind::ALL.len());
     for (ty, expected) in TABLE {
         let mut s = state();
         assert_eq!(apply(&mut s, &full(ty, "D1")), Outcome::Applied, "{ty}");
@@ -1251,4 +1251,180 @@ fn a_late_event_for_a_forgotten_dossier_does_not_revive_it() {
         ),
     );
     assert!(s.dossiers.get("D1").is_some());
+}
+
+// Contract 1.2: payments, ratings and the facts of the received and result events.
+
+fn paid(dossier_id: &str, event_id: &str, at: &str, method: &str) -> crate::decode::Event<'static> {
+    decoded(
+        &tk::dossier("paid", dossier_id)
+            .id(event_id)
+            .at(at)
+            .set("method", method),
+    )
+}
+
+fn rated(
+    dossier_id: &str,
+    event_id: &str,
+    at: &str,
+    rating: &str,
+    complaint: Option<bool>,
+) -> crate::decode::Event<'static> {
+    let mut p = tk::dossier("rated", dossier_id)
+        .id(event_id)
+        .at(at)
+        .set("rating", rating);
+    if let Some(c) = complaint {
+        p = p.set("complaint", c);
+    }
+    decoded(&p)
+}
+
+#[test]
+fn payments_and_ratings_change_no_status_and_a_dossier_known_only_by_them_is_neither_open_nor_closed()
+ {
+    let mut s = state();
+    apply(
+        &mut s,
+        &paid("D1", "p1", "2026-11-24T09:00:00+07:00", "online_local"),
+    );
+    apply(
+        &mut s,
+        &rated("D1", "r1", "2026-11-24T09:10:00+07:00", "satisfied", None),
+    );
+    let d = dossier(&s, "D1");
+    assert!(!d.has_status() && !d.is_open() && !d.is_closed());
+    assert_eq!(d.payment(), Some(crate::decode::PaymentMethod::OnlineLocal));
+    let v = s.view(t("2026-11-24T09:30:00+07:00"));
+    assert_eq!(v.onestop.totals.open, [0, 0, 0, 0], "not counted open");
+    // Its status events come: it is a dossier as any other, its payment kept.
+    apply(&mut s, &full("received", "D1"));
+    assert_eq!(status(&s, "D1"), DossierStatus::InProgress);
+    apply(
+        &mut s,
+        &paid("D1", "p0", "2026-11-24T08:00:00+07:00", "direct"),
+    );
+    let d = dossier(&s, "D1");
+    assert!(d.is_open());
+    assert_eq!(
+        d.payment(),
+        Some(crate::decode::PaymentMethod::OnlineLocal),
+        "the latest payment wins"
+    );
+    assert_eq!(
+        d.last_event_at(),
+        t("2026-11-24T09:00:00+07:00"),
+        "the received"
+    );
+    assert_eq!(s.counters.events_of(Source::Onestop, "paid"), 2);
+    assert_eq!(s.counters.events_of(Source::Onestop, "rated"), 1);
+    // A late payment does not hide a later status event.
+    apply(&mut s, &full("resolved", "D1"));
+    assert_eq!(status(&s, "D1"), DossierStatus::Resolved);
+}
+
+/// The latest payment and rating win whatever the order; a tie of instants goes to the
+/// greater event id, as for every key of a dossier.
+#[test]
+fn the_latest_payment_and_rating_win_in_any_order() {
+    let events = [
+        paid("D1", "p1", "2026-11-24T09:00:00+07:00", "direct"),
+        paid("D1", "p2", "2026-11-24T10:00:00+07:00", "online_national"),
+        paid("D1", "p3", "2026-11-24T10:00:00+07:00", "online_local"),
+        rated(
+            "D1",
+            "r1",
+            "2026-11-25T09:00:00+07:00",
+            "unsatisfied",
+            Some(true),
+        ),
+        rated(
+            "D1",
+            "r2",
+            "2026-11-26T09:00:00+07:00",
+            "very_satisfied",
+            None,
+        ),
+        full("received", "D1"),
+    ];
+    for order in permutations(&events) {
+        let mut s = state();
+        for e in &order {
+            apply(&mut s, e);
+        }
+        let d = dossier(&s, "D1");
+        assert_eq!(d.payment(), Some(crate::decode::PaymentMethod::OnlineLocal));
+        assert_eq!(
+            d.rating(),
+            Some((crate::decode::Rating::VerySatisfied, None)),
+            "the complaint belongs to its rating"
+        );
+    }
+}
+
+/// The received facts are the earliest `received`'s; the result is electronic when any
+/// result said so, whatever the order.
+#[test]
+fn the_facts_of_1_2_follow_the_earliest_received_and_any_electronic_result() {
+    let received = |id: &str, at: &str, digitised: Option<bool>| {
+        let mut p = tk::dossier("received", "D1")
+            .id(id)
+            .at(at)
+            .agency("A")
+            .procedure("P")
+            .channel("online")
+            .due(DUE)
+            .set("fee_required", true)
+            .set("paper_result", false);
+        if let Some(d) = digitised {
+            p = p.set("digitised", d);
+        }
+        decoded(&p)
+    };
+    let result = |ty: &str, id: &str, at: &str, electronic: Option<bool>| {
+        let mut p = tk::dossier(ty, "D1").id(id).at(at).due(DUE);
+        if let Some(e) = electronic {
+            p = p.set("result_electronic", e);
+        }
+        decoded(&p)
+    };
+    let events = [
+        received("a", "2026-11-24T08:00:00+07:00", Some(true)),
+        received("b", "2026-11-24T08:30:00+07:00", None),
+        result("resolved", "c", "2026-11-25T08:00:00+07:00", Some(false)),
+        result("returned", "d", "2026-11-25T09:00:00+07:00", Some(true)),
+        result("returned", "e", "2026-11-25T10:00:00+07:00", None),
+    ];
+    for order in permutations(&events) {
+        let mut s = state();
+        for e in &order {
+            apply(&mut s, e);
+        }
+        let f = dossier(&s, "D1").facts();
+        assert_eq!(
+            (
+                f.fee_required(),
+                f.paper_result(),
+                f.digitised(),
+                f.reused_data()
+            ),
+            (Some(true), Some(false), Some(true), None),
+            "the earliest received's"
+        );
+        assert_eq!(f.result_electronic(), Some(true));
+    }
+    // Only a "no": false; nothing said: unknown.
+    let mut s = state();
+    apply(
+        &mut s,
+        &result("resolved", "c", "2026-11-25T08:00:00+07:00", Some(false)),
+    );
+    assert_eq!(dossier(&s, "D1").facts().result_electronic(), Some(false));
+    let mut s = state();
+    apply(
+        &mut s,
+        &result("resolved", "c", "2026-11-25T08:00:00+07:00", None),
+    );
+    assert_eq!(dossier(&s, "D1").facts().result_electronic(), None);
 }

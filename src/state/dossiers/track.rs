@@ -101,11 +101,11 @@ impl Class {
         Self {
             agency: d.agency(),
             procedure: d.procedure().unwrap_or(u32::MAX),
-            open: d.status().open_index(),
+            open: d.open_index(),
             overdue: u.is_overdue(d).then(|| d.due_at().map_or(0, |t| t.0)),
             due_soon: u.is_due_soon(d),
             stalled: u.is_stalled(d).then(|| d.last_event_at().0),
-            closed: !d.status().is_open(),
+            closed: d.is_closed(),
         }
     }
 }
@@ -422,7 +422,7 @@ impl Dossiers {
         let closed = slab
             .iter()
             .enumerate()
-            .filter(|(_, d)| !d.status().is_open())
+            .filter(|(_, d)| d.is_closed())
             .map(|(i, d)| (d.last_event_at().0, slot_of(i)));
         refill(&mut self.track.closed, closed);
     }
@@ -465,11 +465,7 @@ impl Dossiers {
     ) -> usize {
         let mut n = 0;
         if self.track.at.is_none() {
-            return self.remove_where(
-                p,
-                |d| !d.status().is_open() && d.last_event_at() < cutoff,
-                removed,
-            );
+            return self.remove_where(p, |d| d.is_closed() && d.last_event_at() < cutoff, removed);
         }
         while let Some(&Reverse((t, slot))) = self.track.closed.peek() {
             if t >= cutoff.0 {
@@ -480,7 +476,7 @@ impl Dossiers {
             let Some(d) = self.slab.get(i) else {
                 continue;
             };
-            if d.status().is_open() {
+            if !d.is_closed() {
                 continue;
             }
             let last = d.last_event_at().0;
@@ -586,7 +582,7 @@ impl Dossiers {
             if d.armed.0 != UNARMED {
                 push(&mut self.track.timers, d.armed.0, slot_of(i));
             }
-            if !d.status().is_open() {
+            if d.is_closed() {
                 let last = d.last_event_at().0;
                 push(&mut self.track.closed, last, slot_of(i));
             }

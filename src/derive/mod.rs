@@ -10,6 +10,7 @@
 pub mod agencies;
 pub mod alerts;
 pub mod periods;
+pub mod scorecard;
 pub mod snapshot;
 pub mod track;
 pub mod view;

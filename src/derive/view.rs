@@ -69,6 +69,9 @@ pub struct View {
     pub agencies: Vec<AgencyGauges>,
     /// Period tallies per agency label (same order): today, this month, this year.
     pub agency_periods: Vec<AgencyPeriods>,
+    /// The counts of the Decision 766 indicators per agency label (same order): this week,
+    /// this month and this year to date, with the open dossiers now.
+    pub agency_scores: Vec<[crate::derive::scorecard::Counts; 3]>,
     /// Late and overdue dossiers by sector, most first (at most [`SECTORS_LISTED`], then
     /// `other`; `unknown` for procedures without a sector).
     pub sectors: Vec<SectorRow>,
@@ -213,10 +216,50 @@ impl State {
             g.overdue += u64::from(urgency.is_overdue(d));
             g.due_soon += u64::from(urgency.is_due_soon(d));
             g.stalled += u64::from(urgency.is_stalled(d));
+            g.late_766 += u64::from(i > 0 && (d.late_766_by_events() || urgency.is_overdue(d)));
         }
         let vc = self.vc_figures(now);
         let soc = self.soc_figures(now);
         self.assemble(now, &per_agency, vc, soc)
+    }
+
+    /// The 766 counts of each agency label this week, month and year, the open dossiers
+    /// from the label's gauges: a lookup per agency and period.
+    fn agency_scores(
+        &self,
+        labels: &[String],
+        label_of: &[u32],
+        gauges: &[AgencyGauges],
+        now: Ts,
+    ) -> Vec<[crate::derive::scorecard::Counts; 3]> {
+        use crate::derive::scorecard::Counts;
+        use crate::state::periods::{OpenAtEnd, Period};
+        let current = Period::scored(self.params().cal.day(now));
+        let mut scores = vec![[Counts::default(); 3]; labels.len()];
+        let mut add = |l: usize, agency: u32| {
+            if let Some(dst) = scores.get_mut(l) {
+                for (c, p) in dst.iter_mut().zip(current) {
+                    c.score.add(&self.periods.score_of(agency, p));
+                }
+            }
+        };
+        for (agency, l) in label_of.iter().enumerate() {
+            add(*l as usize, u32::try_from(agency).unwrap_or(u32::MAX));
+        }
+        if let Some(other) = labels.iter().position(|l| l == "other") {
+            add(other, crate::state::periods::OTHER);
+        }
+        for (counts, g) in scores.iter_mut().zip(gauges) {
+            let n = |v: u64| i32::try_from(v).unwrap_or(i32::MAX);
+            let open = OpenAtEnd {
+                open: n(g.open[1] + g.open[2] + g.open[3]),
+                late: n(g.late_766),
+            };
+            for c in counts.iter_mut() {
+                c.open = open;
+            }
+        }
+        scores
     }
 
     /// The video-conferencing part of a view at `now`: the summary and the meetings listed.
@@ -295,6 +338,7 @@ impl State {
                 AgencyPeriods::of(&self.periods, &p.cal, crate::state::periods::OTHER, now);
             agency_periods[other].add(&beyond);
         }
+        let agency_scores = self.agency_scores(&agency_labels, &label_of, &agencies, now);
         let sectors = self.view_sectors(now);
 
         let mut counters = self.counters.clone();
@@ -334,6 +378,7 @@ impl State {
             agency_labels,
             agencies,
             agency_periods,
+            agency_scores,
             sectors,
             counters,
             onestop,

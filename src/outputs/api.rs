@@ -157,6 +157,47 @@ impl Api {
         self.ask(query, answer).await
     }
 
+    /// `GET /api/v1/scorecard?period=week|month|year&level=…&agency=…`: the Decision 766
+    /// indicators iocd estimates, per agency (ranked), per level and for the province, beside
+    /// the period before.
+    pub async fn scorecard(&self, params: &HashMap<String, String>) -> Response {
+        if let Some(unknown) = params
+            .keys()
+            .find(|k| !matches!(k.as_str(), "period" | "level" | "agency"))
+        {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("unknown parameter `{unknown}`; expected period, level or agency"),
+            );
+        }
+        let period = params.get("period").map_or("month", String::as_str);
+        if crate::derive::scorecard::Span::parse(period).is_none() {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("unknown period `{period}`; expected week, month or year"),
+            );
+        }
+        if let Some(level) = params.get("level")
+            && !matches!(
+                level.as_str(),
+                "province" | "commune" | "district" | "unknown"
+            )
+        {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("unknown level `{level}`; expected province, commune, district or unknown"),
+            );
+        }
+        let (reply, answer) = oneshot::channel();
+        let query = Query::Scorecard {
+            period: period.to_owned(),
+            level: params.get("level").cloned(),
+            agency: params.get("agency").cloned(),
+            reply,
+        };
+        self.ask(query, answer).await
+    }
+
     /// `GET /api/v1/agencies/{code}`: one agency across the three systems; 404 when neither
     /// the state nor the directory knows it.
     pub async fn agency(&self, code: String) -> Response {

@@ -116,6 +116,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/agency.js", get(wall::agency_script))
         .route("/ops", get(wall::ops))
         .route("/ops.js", get(wall::ops_script))
+        .route("/scorecard", get(wall::scorecard))
+        .route("/scorecard.js", get(wall::scorecard_script))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -124,6 +126,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/onestop/dossiers", get(dossiers))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/agencies", get(agencies))
+        .route("/api/v1/scorecard", get(scorecard))
         .route("/api/v1/agencies/{code}", get(agency))
         .route("/api/v1/alerts/{id}/history", get(super::ops::history))
         .route(
@@ -324,6 +327,19 @@ async fn agencies(
     let api = &s.api;
     with_params(&s, &headers, q.as_deref(), params, |p| async move {
         api.agencies(&p).await
+    })
+    .await
+}
+
+async fn scorecard(
+    State(s): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    params: Params,
+) -> Response {
+    let api = &s.api;
+    with_params(&s, &headers, q.as_deref(), params, |p| async move {
+        api.scorecard(&p).await
     })
     .await
 }

@@ -133,6 +133,11 @@ pub mod names {
         "iocd_onestop_level_online_share_estimate_ratio";
     /// Gauge `{sector}`: overdue dossiers by sector (lĩnh vực).
     pub const ONESTOP_SECTOR_OVERDUE: &str = "iocd_onestop_sector_dossiers_overdue";
+    /// Gauge `{indicator, agency, period}`: iocd's estimate of a Decision 766 indicator.
+    pub const INDICATOR_766_RATIO: &str = "iocd_766_indicator_ratio";
+    /// Gauge `{indicator, level, period}`: the same for every agency of a level together,
+    /// and for the province (`all`).
+    pub const LEVEL_INDICATOR_766_RATIO: &str = "iocd_766_level_indicator_ratio";
     /// Gauge `{sector, period}`: dossiers resolved late in the month or year, by sector.
     pub const ONESTOP_SECTOR_RESOLVED_LATE: &str = "iocd_onestop_sector_resolved_late";
 }
@@ -396,8 +401,22 @@ const SECTOR_RESOLVED_LATE: Spec = spec(
     &["sector", "period"],
 );
 
+const INDICATOR_766: Spec = spec(
+    names::INDICATOR_766_RATIO,
+    "Estimate of a Decision 766 indicator (2.1 progress, 3.3 online share, 3.6 online payment, 4.1 electronic results, 4.2 digitisation, 4.3 data reuse, 5.4 satisfaction) in the local week, month or year to date (not an official score; docs/scorecard.md).",
+    GAUGE,
+    &["indicator", "agency", "period"],
+);
+
+const LEVEL_INDICATOR_766: Spec = spec(
+    names::LEVEL_INDICATOR_766_RATIO,
+    "Estimate of a Decision 766 indicator for every agency of a directory level together (all: the province), in the local week, month or year to date.",
+    GAUGE,
+    &["indicator", "level", "period"],
+);
+
 /// Every family [`DomainCollector`] emits, in emission order.
-const SPECS: [Spec; 39] = [
+const SPECS: [Spec; 41] = [
     EVENTS,
     DUPLICATES,
     REJECTED,
@@ -437,6 +456,8 @@ const SPECS: [Spec; 39] = [
     LEVEL_ONLINE_SHARE_ESTIMATE,
     SECTOR_OVERDUE,
     SECTOR_RESOLVED_LATE,
+    INDICATOR_766,
+    LEVEL_INDICATOR_766,
 ];
 
 impl Spec {
@@ -649,7 +670,50 @@ fn families(view: &View) -> Vec<MetricFamily> {
     ]
     .into_iter()
     .chain(period_families(view))
+    .chain(indicator_families(view))
     .collect()
+}
+
+/// The Decision 766 indicators with a value, per agency label, per level and for the
+/// province, this week, month and year.
+fn indicator_families(view: &View) -> [MetricFamily; 2] {
+    use crate::derive::scorecard::{Counts, INDICATORS, ratio};
+    const PERIODS: [&str; 3] = ["week", "month", "year"];
+    let samples = |spec: &'static Spec, label: &str, counts: &[Counts; 3]| {
+        let mut out = Vec::new();
+        for (period, c) in PERIODS.iter().zip(counts) {
+            for (ind, f) in INDICATORS.iter().zip(c.fractions()) {
+                if let Some(v) = ratio(f) {
+                    out.push(spec.sample(&[ind.id, label, period], v));
+                }
+            }
+        }
+        out
+    };
+    let mut agencies = Vec::new();
+    let mut levels: std::collections::BTreeMap<&str, [Counts; 3]> =
+        std::collections::BTreeMap::new();
+    for (label, counts) in view.agency_labels.iter().zip(&view.agency_scores) {
+        agencies.extend(samples(&INDICATOR_766, label, counts));
+        let level = view
+            .directory
+            .get(label)
+            .map_or("unknown", |a| a.level.as_str());
+        for key in [level, "all"] {
+            let sum = levels.entry(key).or_default();
+            for (s, c) in sum.iter_mut().zip(counts) {
+                s.add(c);
+            }
+        }
+    }
+    let by_level = levels
+        .iter()
+        .flat_map(|(level, counts)| samples(&LEVEL_INDICATOR_766, level, counts))
+        .collect();
+    [
+        INDICATOR_766.family(agencies),
+        LEVEL_INDICATOR_766.family(by_level),
+    ]
 }
 
 /// The month and year to date, per agency label (those with anything to show), per level

@@ -11,6 +11,8 @@ const STYLE: &str = include_str!("wall/wall.css");
 const AGENCY: &str = include_str!("wall/agency.html");
 const AGENCY_SCRIPT: &str = include_str!("wall/agency.js");
 const OPS: &str = include_str!("wall/ops.html");
+const SCORECARD: &str = include_str!("wall/scorecard.html");
+const SCORECARD_SCRIPT: &str = include_str!("wall/scorecard.js");
 const OPS_SCRIPT: &str = include_str!("wall/ops.js");
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -52,6 +54,16 @@ pub async fn agency() -> Response {
 /// `GET /agency.js`.
 pub async fn agency_script() -> Response {
     asset("text/javascript; charset=utf-8", AGENCY_SCRIPT)
+}
+
+/// `GET /scorecard`: the Decision 766 scorecard, estimated (the page asks the API).
+pub async fn scorecard() -> Response {
+    asset("text/html; charset=utf-8", SCORECARD)
+}
+
+/// `GET /scorecard.js`.
+pub async fn scorecard_script() -> Response {
+    asset("text/javascript; charset=utf-8", SCORECARD_SCRIPT)
 }
 
 /// `GET /ops`: the duty officer's page (acknowledge, assign, comment, silence).

@@ -369,6 +369,23 @@ impl Pipeline {
                 );
                 let _ = reply.send(answer);
             }
+            Query::Scorecard {
+                period,
+                level,
+                agency,
+                reply,
+            } => {
+                let span = crate::derive::scorecard::Span::parse(&period)
+                    .unwrap_or(crate::derive::scorecard::Span::Month);
+                let answer = crate::derive::scorecard::scorecard(
+                    &self.state,
+                    self.outputs.deriver.directory(),
+                    span,
+                    (level.as_deref(), agency.as_deref()),
+                    self.state.dossiers.tracker().at().unwrap_or_else(Ts::now),
+                );
+                let _ = reply.send(answer);
+            }
             Query::Agency { code, reply } => {
                 let now = self.state.dossiers.tracker().at().unwrap_or_else(Ts::now);
                 let answer = self.outputs.deriver.agency_detail(&self.state, &code, now);

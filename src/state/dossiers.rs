@@ -288,6 +288,8 @@ impl Facts766 {
     const DIGITISED: u32 = 4;
     const REUSED: u32 = 6;
     const ELECTRONIC: u32 = 8;
+    /// Supplement requests seen, 0 to 3 (3: three or more).
+    const SUPPLEMENTS: u32 = 10;
 
     fn get(self, at: u32) -> Option<bool> {
         match (self.0 >> at) & 0b11 {
@@ -330,6 +332,20 @@ impl Facts766 {
     #[must_use]
     pub fn result_electronic(self) -> Option<bool> {
         self.get(Self::ELECTRONIC)
+    }
+
+    /// Supplement requests seen (3 stands for three or more): more than one makes a dossier
+    /// overdue for the 766 progress indicator.
+    #[must_use]
+    pub fn supplements(self) -> u8 {
+        ((self.0 >> Self::SUPPLEMENTS) & 0b11) as u8
+    }
+
+    /// Counts one more supplement request (each is a distinct event: the count is the same
+    /// in any order).
+    fn supplement_requested(&mut self) {
+        let n = (self.supplements() + 1).min(3);
+        self.0 = (self.0 & !(0b11 << Self::SUPPLEMENTS)) | (u16::from(n) << Self::SUPPLEMENTS);
     }
 
     /// Takes the received facts of `f` (the earliest `received`'s, unknown ones included).
@@ -424,6 +440,19 @@ impl Dossier {
         } else {
             None
         }
+    }
+    /// Late by the rules of the 766 progress indicator (open or closed, whatever the time):
+    /// more than one supplement request; or, waiting for the citizen or paused, the clock
+    /// stopped after its deadline (its latest event, the request or the pause, after
+    /// `due_at`). An in-progress dossier past its deadline is late too, but that depends on
+    /// the time: see the tracker's `late_766`.
+    #[must_use]
+    pub fn late_766_by_events(&self) -> bool {
+        self.facts.supplements() > 1
+            || (matches!(
+                self.status,
+                DossierStatus::WaitingCitizen | DossierStatus::Paused
+            ) && self.due_at().is_some_and(|due| self.last_event_at() > due))
     }
     /// The facts of contract 1.2 it keeps.
     #[must_use]
@@ -589,6 +618,29 @@ impl Dossier {
                 .map(|at| (at.0, u8::try_from(channel).unwrap_or(u8::MAX))),
             open: self.is_open(),
             closed,
+            scored: self.scored(),
+        }
+    }
+
+    /// What it counts towards the 766 scores (see [`periods::Score`]).
+    fn scored(&self) -> periods::Scored {
+        let f = self.facts;
+        let electronic = f.result_electronic();
+        let rating = self.rating();
+        periods::Scored {
+            fee_required: f.fee_required() == Some(true),
+            paid_online: self.payment().is_some_and(PaymentMethod::is_online),
+            reused: f.reused_data(),
+            in_time: matches!(self.timing, Some(Timing::Early | Timing::OnTime))
+                && f.supplements() <= 1,
+            paper_electronic: if f.paper_result() == Some(true) {
+                electronic
+            } else {
+                None
+            },
+            digitised_electronic: f.digitised().zip(electronic).map(|(d, e)| d && e),
+            unsatisfied: rating
+                .is_some_and(|(r, complaint)| r == Rating::Unsatisfied || complaint == Some(true)),
         }
     }
 }
@@ -684,6 +736,16 @@ impl Dossiers {
     }
 
     /// Every dossier, in no particular order.
+    /// For the checkpoint upgrade tests: every dossier as a format before contract 1.2
+    /// holds it (no fact, payment or rating; no supplement count).
+    #[cfg(test)]
+    pub(crate) fn without_1_2(&mut self) {
+        for d in self.slab.iter_mut() {
+            d.facts = Facts766::default();
+            d.paid_rated = None;
+        }
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Dossier> {
         self.slab.iter()
     }
@@ -790,6 +852,9 @@ impl Dossiers {
         }
         if matches!(e.kind, DossierKind::Resolved | DossierKind::Returned) {
             d.facts.result(e.facts.result_electronic);
+        }
+        if e.kind == DossierKind::SupplementRequested {
+            d.facts.supplement_requested();
         }
         let event_agency = e.agency.as_deref().map(|a| ctx.agencies.intern(a));
         if let Some(agency) = event_agency

@@ -363,7 +363,7 @@ struct Form4<O> {
     vc: VcState,
     soc: SocState,
     last_event: [Option<Ts>; 3],
-    periods: periods::Periods,
+    periods: periods::Periods4,
     ops: O,
 }
 
@@ -382,10 +382,11 @@ impl<O> Form4<O> {
             vc: self.vc,
             soc: self.soc,
             last_event: self.last_event,
-            periods: self.periods,
+            periods: self.periods.0,
             ops,
             evictions: evict::Evictions::default(),
         }
+        .with_scores_rebuilt()
     }
 }
 
@@ -405,6 +406,19 @@ impl<'de> Deserialize<'de> for StateOlder<4> {
     }
 }
 
+impl State {
+    /// A state of checkpoint formats 2 to 4 (before the 766 scores) with its scores built
+    /// from the dossiers it holds: after such an upgrade the week, month and year so far
+    /// count the dossiers still in memory, not those forgotten before.
+    fn with_scores_rebuilt(mut self) -> State {
+        for d in self.dossiers.iter() {
+            self.periods
+                .scores_moved(&self.params.cal, None, Some(&d.contribution()));
+        }
+        self
+    }
+}
+
 impl<'de> Deserialize<'de> for StateOlder<1> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let mut state = OlderForm::<()>::deserialize(d)?.into_state(periods::Periods::default());
@@ -419,9 +433,9 @@ impl<'de> Deserialize<'de> for StateOlder<1> {
 
 impl<'de> Deserialize<'de> for StateOlder<2> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let form = OlderForm::<periods::Periods>::deserialize(d)?;
-        let periods = form.periods.clone();
-        Ok(Self(form.into_state(periods)))
+        let form = OlderForm::<periods::Periods4>::deserialize(d)?;
+        let periods = form.periods.0.clone();
+        Ok(Self(form.into_state(periods).with_scores_rebuilt()))
     }
 }
 
@@ -597,6 +611,27 @@ impl State {
     fn housekeeping(&mut self, now: Ts) {
         self.windows.prune(&self.params.cal, now);
         self.periods.prune(&self.params.cal, now);
+        // At a week's, month's or year's end: the open dossiers of each agency then, for the
+        // 766 progress of the period that ended (the tracker is brought to now first).
+        self.dossiers.advance(&self.params, now);
+        let open = self
+            .dossiers
+            .tracker()
+            .gauges()
+            .iter()
+            .enumerate()
+            .map(|(agency, g)| {
+                let handled = g.open[1] + g.open[2] + g.open[3];
+                let n = |v: u64| i32::try_from(v).unwrap_or(i32::MAX);
+                (
+                    u32::try_from(agency).unwrap_or(u32::MAX),
+                    periods::OpenAtEnd {
+                        open: n(handled),
+                        late: n(g.late_766),
+                    },
+                )
+            });
+        self.periods.take_open_at_end(&self.params.cal, now, open);
         let cutoff = now.minus_secs(self.params.retention_secs);
         let forgotten = &mut self.forgotten;
         let max = self.params.caps.dossiers;

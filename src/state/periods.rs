@@ -61,6 +61,9 @@ pub enum Period {
     Month(i32),
     /// A local year.
     Year(i32),
+    /// A local week, Monday to Sunday, as its Monday's day number divided by 7 (the
+    /// Decision 766 scorecard's week; only its tallies use weeks).
+    Week(i32),
 }
 
 impl Period {
@@ -93,8 +96,130 @@ impl Period {
             Period::Day(d) => d,
             Period::Month(k) => day(k.div_euclid(12), k.rem_euclid(12) + 1),
             Period::Year(y) => day(y, 1),
+            Period::Week(w) => w.saturating_mul(7).saturating_sub(3),
         }
     }
+
+    /// The week, month and year of local day `day`: the periods of the 766 scorecard.
+    #[must_use]
+    pub fn scored(day: i32) -> [Period; 3] {
+        let [_, month, year] = Self::of_day(day);
+        // Day 0 (1970-01-01) was a Thursday: Monday-based weeks start at day −3.
+        [Period::Week((day + 3).div_euclid(7)), month, year]
+    }
+
+    /// The period of the same kind just before this one.
+    #[must_use]
+    pub fn previous(self) -> Period {
+        match self {
+            Period::Day(d) => Period::Day(d - 1),
+            Period::Week(w) => Period::Week(w - 1),
+            Period::Month(m) => Period::Month(m - 1),
+            Period::Year(y) => Period::Year(y - 1),
+        }
+    }
+
+    /// The first local day after the period.
+    #[must_use]
+    pub fn end_day(self) -> i32 {
+        match self {
+            Period::Day(d) => d + 1,
+            Period::Week(_) => self.first_day() + 7,
+            Period::Month(m) => Period::Month(m + 1).first_day(),
+            Period::Year(y) => Period::Year(y + 1).first_day(),
+        }
+    }
+}
+
+/// Weeks kept for the scorecard (the current one and the 14 before).
+pub const WEEKS_KEPT: i32 = 15;
+
+/// What one agency counts towards the Decision 766 indicators in one period (week, month,
+/// year): by the period of receipt, and by the period of resolution. Open dossiers at the
+/// period's end are not here: live for the current period (the tracker), and taken at the
+/// boundary for the one before ([`Periods::open_at_end`]). Signed, as [`Tally`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Score {
+    /// Received in the period.
+    pub received: i32,
+    /// Of those, online.
+    pub received_online: i32,
+    /// Of those, carrying fees (`fee_required` true): indicator 3.6's denominator.
+    pub fee_required: i32,
+    /// Of those, paid online (latest `paid` through either portal): 3.6's numerator.
+    pub fee_paid_online: i32,
+    /// Received with `reused_data` known: 4.3's denominator.
+    pub reuse_known: i32,
+    /// Of those, with reused data: 4.3's numerator.
+    pub reused: i32,
+    /// Resolved in the period (early, on time or late).
+    pub resolved: i32,
+    /// Of those, in time by the 766 rules (not late, at most one supplement request).
+    pub resolved_in_time: i32,
+    /// Resolved, with a paper result, the electronic result known: 4.1's denominator.
+    pub paper_known: i32,
+    /// Of those, with an electronic result: 4.1's numerator.
+    pub paper_electronic: i32,
+    /// Resolved, digitisation and electronic result both known: 4.2's denominator.
+    pub digitised_known: i32,
+    /// Of those, digitised and with an electronic result: 4.2's numerator.
+    pub digitised_electronic: i32,
+    /// Resolved, rated unsatisfied or with a complaint (latest `rated`): part of 5.4.
+    pub unsatisfied: i32,
+}
+
+impl Score {
+    fn is_zero(&self) -> bool {
+        *self == Score::default()
+    }
+
+    /// Adds `other` to this score.
+    pub fn add(&mut self, o: &Score) {
+        self.received += o.received;
+        self.received_online += o.received_online;
+        self.fee_required += o.fee_required;
+        self.fee_paid_online += o.fee_paid_online;
+        self.reuse_known += o.reuse_known;
+        self.reused += o.reused;
+        self.resolved += o.resolved;
+        self.resolved_in_time += o.resolved_in_time;
+        self.paper_known += o.paper_known;
+        self.paper_electronic += o.paper_electronic;
+        self.digitised_known += o.digitised_known;
+        self.digitised_electronic += o.digitised_electronic;
+        self.unsatisfied += o.unsatisfied;
+    }
+}
+
+/// Open dossiers of one agency at the end of a past period, as they stood at the first
+/// housekeeping of the next: handled (received and open) and late by the 766 rules.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenAtEnd {
+    /// Open and received.
+    pub open: i32,
+    /// Of those, late by the 766 rules.
+    pub late: i32,
+}
+
+/// What a dossier contributes to the 766 scores, beside its [`Contribution`]'s received and
+/// closed parts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // independent facts of one dossier
+pub struct Scored {
+    /// Received: carrying fees (known true).
+    pub fee_required: bool,
+    /// Received: paid online.
+    pub paid_online: bool,
+    /// Received: `reused_data`, when known.
+    pub reused: Option<bool>,
+    /// Resolved: in time by the 766 rules.
+    pub in_time: bool,
+    /// Resolved with a paper result: its electronic result, when known.
+    pub paper_electronic: Option<bool>,
+    /// Resolved: digitised and electronic, when both are known.
+    pub digitised_electronic: Option<bool>,
+    /// Resolved: rated unsatisfied or with a complaint.
+    pub unsatisfied: bool,
 }
 
 /// What one agency received and closed in one period. Signed: a count taken out of a
@@ -143,6 +268,8 @@ pub struct Contribution {
     pub open: bool,
     /// When it closed (Unix ns) and how ([`EARLY`] … [`WITHOUT_RESULT`]).
     pub closed: Option<(i64, u8)>,
+    /// What it counts towards the 766 scores.
+    pub scored: Scored,
 }
 
 /// The tallies of every agency and period kept, and of late resolutions by procedure.
@@ -159,6 +286,12 @@ pub struct Periods {
     /// that a derive reads one period's counts without scanning the others: changed only by
     /// late resolutions, read every tick.
     late: std::collections::BTreeMap<(Period, u32), i32>,
+    /// The 766 scores by agency and period (weeks, months, years).
+    scores: HashMap<(u32, Period), Score>,
+    /// Open dossiers at the end of past periods, by agency (taken at the boundary).
+    open_at_end: HashMap<(u32, Period), OpenAtEnd>,
+    /// The week, month and year the boundary snapshots were last taken in.
+    last_scored: Option<[Period; 3]>,
 }
 
 /// The saved form of [`Periods`].
@@ -167,6 +300,9 @@ struct Saved {
     tallies: Vec<(u32, Period, Tally)>,
     open_received: Vec<(u32, i32)>,
     late: Vec<(Period, u32, i32)>,
+    scores: Vec<(u32, Period, Score)>,
+    open_at_end: Vec<(u32, Period, OpenAtEnd)>,
+    last_scored: Option<[Period; 3]>,
 }
 
 impl From<Periods> for Saved {
@@ -179,11 +315,20 @@ impl From<Periods> for Saved {
                 .into_iter()
                 .map(|((q, proc), n)| (q, proc, n))
                 .collect(),
+            scores: p.scores.into_iter().map(|((a, q), t)| (a, q, t)).collect(),
+            open_at_end: p
+                .open_at_end
+                .into_iter()
+                .map(|((a, q), t)| (a, q, t))
+                .collect(),
+            last_scored: p.last_scored,
         };
         // In key order: the same tallies save to the same bytes.
         saved.tallies.sort_unstable_by_key(|&(a, q, _)| (a, q));
         saved.open_received.sort_unstable();
         saved.late.sort_unstable();
+        saved.scores.sort_unstable_by_key(|&(a, q, _)| (a, q));
+        saved.open_at_end.sort_unstable_by_key(|&(a, q, _)| (a, q));
         saved
     }
 }
@@ -198,7 +343,41 @@ impl From<Saved> for Periods {
                 .into_iter()
                 .map(|(q, proc, n)| ((q, proc), n))
                 .collect(),
+            scores: s.scores.into_iter().map(|(a, q, t)| ((a, q), t)).collect(),
+            open_at_end: s
+                .open_at_end
+                .into_iter()
+                .map(|(a, q, t)| ((a, q), t))
+                .collect(),
+            last_scored: s.last_scored,
         }
+    }
+}
+
+/// [`Periods`] as checkpoint formats 2 to 4 saved them: before the 766 scores.
+#[derive(Deserialize)]
+#[serde(rename = "Saved")]
+struct Saved4 {
+    tallies: Vec<(u32, Period, Tally)>,
+    open_received: Vec<(u32, i32)>,
+    late: Vec<(Period, u32, i32)>,
+}
+
+/// [`Periods`] of checkpoint formats 2 to 4: the scores are rebuilt from the dossiers held
+/// (see `state::StateOlder`).
+pub(crate) struct Periods4(pub(crate) Periods);
+
+impl<'de> Deserialize<'de> for Periods4 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Saved4::deserialize(d)?;
+        Ok(Self(Periods::from(Saved {
+            tallies: s.tallies,
+            open_received: s.open_received,
+            late: s.late,
+            scores: Vec::new(),
+            open_at_end: Vec::new(),
+            last_scored: None,
+        })))
     }
 }
 
@@ -270,6 +449,141 @@ impl Periods {
                 }
             }
         }
+        self.scores_moved(cal, before, after);
+    }
+
+    /// The 766 scores' part of [`Periods::moved`]: by the period of receipt, and of
+    /// resolution (only dossiers with a result's timing).
+    pub fn scores_moved(
+        &mut self,
+        cal: &Calendar,
+        before: Option<&Contribution>,
+        after: Option<&Contribution>,
+    ) {
+        let received = |c: Option<&Contribution>| {
+            c.and_then(|c| {
+                c.received.map(|(at, channel)| {
+                    let s = &c.scored;
+                    (
+                        bounded(c.agency),
+                        at,
+                        channel,
+                        (s.fee_required, s.paid_online, s.reused),
+                    )
+                })
+            })
+        };
+        let (old, new) = (received(before), received(after));
+        if old != new {
+            for (part, sign) in [(old, -1), (new, 1)] {
+                if let Some((agency, at, channel, (fee, paid, reused))) = part {
+                    let online = i32::from(usize::from(channel) == 0);
+                    for p in Period::scored(cal.day(Ts(at))) {
+                        self.score(agency, p, |s| {
+                            s.received += sign;
+                            s.received_online += sign * online;
+                            s.fee_required += sign * i32::from(fee);
+                            s.fee_paid_online += sign * i32::from(fee && paid);
+                            s.reuse_known += sign * i32::from(reused.is_some());
+                            s.reused += sign * i32::from(reused == Some(true));
+                        });
+                    }
+                }
+            }
+        }
+        let resolved = |c: Option<&Contribution>| {
+            c.and_then(|c| {
+                c.closed
+                    .filter(|&(_, how)| how != WITHOUT_RESULT)
+                    .map(|(at, _)| (bounded(c.agency), at, c.scored))
+            })
+        };
+        let (old, new) = (resolved(before), resolved(after));
+        if old != new {
+            for (part, sign) in [(old, -1), (new, 1)] {
+                if let Some((agency, at, s)) = part {
+                    for p in Period::scored(cal.day(Ts(at))) {
+                        self.score(agency, p, |t| {
+                            t.resolved += sign;
+                            t.resolved_in_time += sign * i32::from(s.in_time);
+                            t.paper_known += sign * i32::from(s.paper_electronic.is_some());
+                            t.paper_electronic +=
+                                sign * i32::from(s.paper_electronic == Some(true));
+                            t.digitised_known += sign * i32::from(s.digitised_electronic.is_some());
+                            t.digitised_electronic +=
+                                sign * i32::from(s.digitised_electronic == Some(true));
+                            t.unsatisfied += sign * i32::from(s.unsatisfied);
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn score(&mut self, agency: u32, p: Period, f: impl FnOnce(&mut Score)) {
+        let t = self.scores.entry((agency, p)).or_default();
+        f(t);
+        if t.is_zero() {
+            self.scores.remove(&(agency, p));
+        }
+    }
+
+    /// For the checkpoint upgrade tests: the tallies without the 766 scores.
+    #[cfg(test)]
+    pub(crate) fn without_scores(&mut self) {
+        self.scores.clear();
+        self.open_at_end.clear();
+        self.last_scored = None;
+    }
+
+    /// The 766 score of `agency` in `p` (a week, month or year; zero when none).
+    #[must_use]
+    pub fn score_of(&self, agency: u32, p: Period) -> Score {
+        self.scores.get(&(agency, p)).copied().unwrap_or_default()
+    }
+
+    /// Open dossiers of `agency` at the end of the past period `p`, if taken.
+    #[must_use]
+    pub fn open_at_end(&self, agency: u32, p: Period) -> OpenAtEnd {
+        self.open_at_end
+            .get(&(agency, p))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// At housekeeping: when the week, month or year has changed since the last call, takes
+    /// the open dossiers of each agency (from `open`: agency, handled and open, late by the
+    /// 766 rules) as those at the end of the period that ended. Costs the agencies, once per
+    /// period boundary.
+    pub fn take_open_at_end(
+        &mut self,
+        cal: &Calendar,
+        now: Ts,
+        open: impl Iterator<Item = (u32, OpenAtEnd)>,
+    ) {
+        let current = Period::scored(cal.day(now));
+        let Some(last) = self.last_scored.replace(current) else {
+            return;
+        };
+        let ended: Vec<Period> = last
+            .into_iter()
+            .zip(current)
+            .filter(|(l, c)| l != c)
+            .map(|(l, _)| l)
+            .collect();
+        if ended.is_empty() {
+            return;
+        }
+        for (agency, o) in open {
+            if o == OpenAtEnd::default() {
+                continue;
+            }
+            for p in &ended {
+                let t = self.open_at_end.entry((bounded(agency), *p)).or_default();
+                t.open += o.open;
+                t.late += o.late;
+            }
+        }
     }
 
     fn count_closed(
@@ -323,13 +637,17 @@ impl Periods {
         else {
             return;
         };
+        let week = (day + 3).div_euclid(7);
         let keep = |p: &Period| match *p {
             Period::Day(d) => d > day - DAYS_KEPT,
+            Period::Week(w) => w > week - WEEKS_KEPT,
             Period::Month(m) => m > month - MONTHS_KEPT,
             Period::Year(y) => y > year - YEARS_KEPT,
         };
         self.tallies.retain(|(_, p), _| keep(p));
         self.late.retain(|(p, _), _| keep(p));
+        self.scores.retain(|(_, p), _| keep(p));
+        self.open_at_end.retain(|(_, p), _| keep(p));
     }
 
     /// The tally of `agency` in `p` (zero when none).
@@ -354,7 +672,11 @@ impl Periods {
     /// Entries held (tallies and late counts), for the state-size gauges.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.tallies.len() + self.late.len() + self.open_received.len()
+        self.tallies.len()
+            + self.late.len()
+            + self.open_received.len()
+            + self.scores.len()
+            + self.open_at_end.len()
     }
 
     /// Whether nothing is tallied.
@@ -396,6 +718,7 @@ mod tests {
             received: Some((ts("2026-02-27T09:00:00+07:00"), 1)),
             open: true,
             closed: None,
+            scored: Scored::default(),
         };
         let late = Contribution {
             open: false,

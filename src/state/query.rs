@@ -121,6 +121,17 @@ pub enum Query {
         /// The answer.
         reply: tokio::sync::oneshot::Sender<serde_json::Value>,
     },
+    /// The Decision 766 scorecard (`GET /api/v1/scorecard`), as the JSON document.
+    Scorecard {
+        /// `week`, `month` or `year` (checked by the API).
+        period: String,
+        /// Only the agencies of this level.
+        level: Option<String>,
+        /// Only this agency.
+        agency: Option<String>,
+        /// The answer.
+        reply: tokio::sync::oneshot::Sender<serde_json::Value>,
+    },
     /// One agency in detail (`GET /api/v1/agencies/{code}`); `None` when unknown.
     Agency {
         /// Its code.

@@ -1002,11 +1002,14 @@ fn the_view_gives_dossier_gauges_per_agency() {
     );
     let v = s.view(t("2026-11-24T10:00:00+07:00"));
     assert_eq!(v.agency_labels, ["unknown", "A", "B"]);
+    // Late by the 766 rules: here, the overdue ones (no clock stopped late, no second
+    // supplement request).
     let gauges = |open, overdue, due_soon, stalled| AgencyGauges {
         open,
         overdue,
         due_soon,
         stalled,
+        late_766: overdue,
     };
     assert_eq!(
         v.agencies,

@@ -39,6 +39,7 @@ mod mapped;
 mod mapping;
 mod ops;
 mod process;
+mod scorecard;
 mod secure;
 mod simulate;
 mod soak;

@@ -400,7 +400,13 @@ async fn a_poller_takes_pages_since_its_watermark_and_keeps_it_across_a_restart(
     let data = tempfile::tempdir().unwrap();
     let prefix = test_settings(&broker).mqtt.prefix;
 
-    let app = spawn_durable(&broker, mappings.path(), data.path(), &prefix).await;
+    let app = Box::pin(spawn_durable(
+        &broker,
+        mappings.path(),
+        data.path(),
+        &prefix,
+    ))
+    .await;
     let taken = r#"iocd_mapping_records_total{mapping="vendor-poll",outcome="event"}"#;
     app.wait_metric(taken, 9.0).await;
     let watermark = data.path().join("poll/vendor-poll.json");
@@ -427,7 +433,13 @@ async fn a_poller_takes_pages_since_its_watermark_and_keeps_it_across_a_restart(
         .unwrap()
         .extend(records[9..].iter().cloned());
     api.requests.lock().unwrap().clear();
-    let app = spawn_durable(&broker, mappings.path(), data.path(), &prefix).await;
+    let app = Box::pin(spawn_durable(
+        &broker,
+        mappings.path(),
+        data.path(),
+        &prefix,
+    ))
+    .await;
     app.wait_metric(
         r#"iocd_events_total{source="onestop",type="cancelled"}"#,
         1.0,

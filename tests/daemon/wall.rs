@@ -780,6 +780,26 @@ async fn the_agency_page_shows_one_agency_across_the_three_systems_in_both_langu
     ] {
         assert_eq!(page.eval(&row(key)).await, want, "{key}");
     }
+    // Its Decision 766 indicators this month, from the scorecard: D1 open past its
+    // deadline, so progress 0 of 1; 3.6 without fees known has no value.
+    let indicator = |id: &str| {
+        format!(
+            r#"document.querySelector('[data-testid="agency-766"] tr[data-indicator="{id}"]')?.textContent ?? null"#
+        )
+    };
+    let start = Instant::now();
+    while page.eval(&indicator("2.1")).await.is_null() {
+        assert!(start.elapsed() < TIMEOUT, "no 766 table on the agency page");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        page.eval(&indicator("2.1")).await,
+        "2.1 Tiến độ giải quyết (trước hạn, đúng hạn)0,0%—"
+    );
+    assert_eq!(
+        page.eval(&indicator("3.6")).await,
+        "3.6 Tỷ lệ thanh toán trực tuyến——"
+    );
     page.screenshot(1920, 1080, "agency-vi.png").await;
 
     page.call(
@@ -1023,4 +1043,125 @@ async fn the_wall_moves_to_the_other_replica_when_its_own_dies() {
         "the received count went backwards: {shown:?}"
     );
     assert!(shown.last() > shown.first(), "still counting: {shown:?}");
+}
+
+/// The Decision 766 scorecard page (issue 16): the province, then the agencies and the
+/// communes ranked, bands in colour, "ước tính" on every figure, in both languages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scorecard_page_ranks_agencies_and_communes_with_bands_in_both_languages() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let _one = CHROMIUM.lock().await;
+    let broker = TestBroker::start_with("persistence false");
+    let mut settings = test_settings(&broker);
+    settings.directory.directory = std::sync::Arc::new(
+        iocd::directory::Directory::parse(&crate::directory::small_province(), "t.toml")
+            .expect("valid"),
+    );
+    let app = spawn_app(settings).await;
+    let client = TestClient::connect(&broker, &[]).await;
+    let topic = format!("{}/onestop/d", app.prefix);
+    // The centre: D1 online with fees paid online, a paper and an electronic result,
+    // digitised, reused data, resolved (no deadline: on time). Every indicator 100 %.
+    // The commune: D2 at the desk, no fees, not digitised, no reuse, open and in time:
+    // 2.1 100 % (20), 3.3 0 %, 4.3 0 %, 5.4 100 % (6): 26 of 36 points, 72,2 %, "good".
+    // The province: 2.1 20, 3.3 50 % = 4, 3.6 10, 4.1 6, 4.2 10, 4.3 50 % of 80 % = 3.75,
+    // 5.4 6: 59.75 of 62, 96,4 %, "excellent".
+    let events = [
+        tk::received("D1")
+            .agency("000.00.19.H42")
+            .at(tk::at(-7200))
+            .set("fee_required", true)
+            .set("paper_result", true)
+            .set("digitised", true)
+            .set("reused_data", true),
+        tk::dossier("paid", "D1")
+            .at(tk::at(-7100))
+            .set("method", "online_national"),
+        tk::resolved("D1")
+            .at(tk::at(-3600))
+            .set("result_electronic", true),
+        tk::received("D2")
+            .agency("X01.01")
+            .channel("direct")
+            .at(tk::at(-7000))
+            .due(tk::at(86_400 * 3))
+            .set("fee_required", false)
+            .set("digitised", false)
+            .set("reused_data", false),
+    ];
+    for e in &events {
+        client.publish(&topic, e.bytes()).await;
+    }
+    app.wait_metric(r#"iocd_events_total{source="onestop",type="paid"}"#, 1.0)
+        .await;
+    app.wait_metric(
+        r#"iocd_events_total{source="onestop",type="received"}"#,
+        2.0,
+    )
+    .await;
+    let (_browser, mut page) = launch(&chromium).await;
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": false}),
+    )
+    .await;
+    let row = |table: &str, code: &str| {
+        format!(
+            r#"(() => {{ const r = document.querySelector('[data-testid="{table}"] tr[data-code="{code}"]');
+                 return r ? r.dataset.band + "|" + r.children[2].textContent : null; }})()"#
+        )
+    };
+    page.call(
+        "Page.navigate",
+        json!({"url": format!("http://{}/scorecard", app.addr)}),
+    )
+    .await;
+    wait_text(&mut page, "sc-province-percent", "96,4%").await;
+    assert_eq!(page.text("sc-province-band").await, "Xuất sắc");
+    assert_eq!(
+        page.eval(r#"document.querySelector('[data-testid="sc-province-score"]').dataset.band"#)
+            .await,
+        "excellent"
+    );
+    assert_eq!(
+        page.eval(&row("sc-agencies", "000.00.19.H42")).await,
+        "excellent|100,0%"
+    );
+    assert_eq!(page.eval(&row("sc-communes", "X01.01")).await, "good|72,2%");
+    // The bands are in colour: the commune's score is drawn in the "good" green.
+    assert_eq!(
+        page.eval(r#"getComputedStyle(document.querySelector('[data-testid="sc-communes"] tr[data-code="X01.01"] .sc-band')).color"#)
+            .await,
+        "rgb(163, 230, 53)"
+    );
+    // "ước tính" on every figure: the note, the province's score, and every table's heading.
+    let estimates = page
+        .eval(
+            r#"[...document.querySelectorAll('[data-testid="sc-estimate"], .kpi-label[data-i18n="sc_score"], caption, h2')]
+                 .every(e => /ước tính/i.test(e.textContent))"#,
+        )
+        .await;
+    assert_eq!(estimates, true);
+    assert_eq!(
+        page.eval(r#"document.querySelector('[data-testid="sc-province-indicators"] tr[data-indicator="3.6"]').textContent"#)
+            .await,
+        "3.6 Tỷ lệ thanh toán trực tuyến100,0%—10 / 10"
+    );
+    page.screenshot(1920, 1080, "scorecard-vi.png").await;
+
+    page.call(
+        "Page.navigate",
+        json!({"url": format!("http://{}/scorecard?lang=en&period=week", app.addr)}),
+    )
+    .await;
+    wait_text(&mut page, "sc-province-percent", "96.4%").await;
+    assert_eq!(page.text("sc-province-band").await, "Excellent");
+    assert_eq!(page.eval("document.documentElement.lang").await, "en");
+    assert_eq!(page.eval(&row("sc-communes", "X01.01")).await, "good|72.2%");
+    let estimates = page
+        .eval(r"[...document.querySelectorAll('caption, h2')].every(e => /estimate/i.test(e.textContent))")
+        .await;
+    assert_eq!(estimates, true);
 }

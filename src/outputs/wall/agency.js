@@ -25,9 +25,17 @@
   }
   const code = decodeURIComponent(location.pathname.replace(/^\/agency\//, ""));
   const token = params.get("token");
-  const keep = (path) => {
-    const q = new URLSearchParams();
+  const keep = (path, extra) => {
+    const q = new URLSearchParams(extra || {});
     if (lang === "en") q.set("lang", "en");
+    if (token) q.set("token", token);
+    const s = q.toString();
+    return path + (s ? "?" + s : "");
+  };
+
+  // An API URL: the page's token passed on, nothing of the page's own (its language).
+  const api = (path, extra) => {
+    const q = new URLSearchParams(extra || {});
     if (token) q.set("token", token);
     const s = q.toString();
     return path + (s ? "?" + s : "");
@@ -42,6 +50,7 @@
     sw.href = "?" + q.toString();
   }
   byId("agency-back").href = keep("/");
+  byId("agency-766-link").href = keep("/scorecard");
 
   function list(box, rows, empty) {
     box.replaceChildren(...(rows.length ? rows : [el("div", "empty ok", t(empty))]));
@@ -125,12 +134,37 @@
     byId("agency-error-text").textContent = message;
   }
 
+  // The agency's Decision 766 indicators this month, from the scorecard (estimates).
+  function render766(card) {
+    const mine = (card.agencies || []).find((r) => r.code === code);
+    const rows = (card.indicators || []).map((ind) => {
+      const v = mine ? mine.indicators[ind.id] : null;
+      const tr = el("tr");
+      tr.dataset.indicator = ind.id;
+      tr.append(el("th", null, ind.id + " " + (lang === "en" ? ind.name_en : ind.name_vi)),
+        el("td", null, v ? fmtPct(v.ratio) : "—"), el("td", null, v ? fmtPct(v.previous_ratio) : "—"));
+      return tr;
+    });
+    if (mine && mine.score) {
+      const tr = el("tr");
+      tr.dataset.indicator = "score";
+      tr.dataset.band = mine.score.band || "none";
+      const pct = (p) => (isNum(p) ? pctFmt.format(p) + (T.percent_sep || "") + "%" : "—");
+      tr.append(el("th", null, t("sc_score_short") + (mine.score.band ? " · " + t("band_" + mine.score.band) : "")),
+        el("td", "sc-band", pct(mine.score.percent)), el("td", null, pct(mine.score.previous_percent)));
+      rows.unshift(tr);
+    }
+    byId("agency-766").tBodies[0].replaceChildren(...rows);
+  }
+
   async function refresh() {
     try {
-      const res = await fetch(keep("/api/v1/agencies/" + encodeURIComponent(code)), { cache: "no-store" });
+      const res = await fetch(api("/api/v1/agencies/" + encodeURIComponent(code)), { cache: "no-store" });
       if (res.status === 404) { fail(t("agency_not_found", { c: code })); return; }
       if (!res.ok) { fail(t("agency_error", { s: res.status })); return; }
       render(await res.json());
+      const card = await fetch(api("/api/v1/scorecard", { period: "month", agency: code }), { cache: "no-store" });
+      if (card.ok) render766(await card.json());
     } catch (e) {
       fail(t("banner_lost"));
     }

@@ -42,6 +42,11 @@ pub struct AgencyGauges {
     pub due_soon: u64,
     /// In progress, no event for longer than the stalled threshold.
     pub stalled: u64,
+    /// Open and received (in progress, waiting for the citizen or paused) and late by the
+    /// rules of the 766 progress indicator: past its deadline in progress, its clock stopped
+    /// after it, or more than one supplement request (`Dossier::late_766_by_events`).
+    #[serde(skip)]
+    pub late_766: u64,
 }
 
 impl AgencyGauges {
@@ -53,6 +58,7 @@ impl AgencyGauges {
         self.overdue += other.overdue;
         self.due_soon += other.due_soon;
         self.stalled += other.stalled;
+        self.late_766 += other.late_766;
     }
 
     fn count(&mut self, c: &Class, add: bool) {
@@ -70,6 +76,9 @@ impl AgencyGauges {
         }
         if c.stalled.is_some() {
             step(&mut self.stalled);
+        }
+        if c.late_766 {
+            step(&mut self.late_766);
         }
     }
 }
@@ -93,6 +102,8 @@ pub(super) struct Class {
     stalled: Option<i64>,
     /// Closed (not open): waits to be forgotten after the retention.
     closed: bool,
+    /// Open, received and late by the 766 rules.
+    late_766: bool,
 }
 
 impl Class {
@@ -106,6 +117,8 @@ impl Class {
             due_soon: u.is_due_soon(d),
             stalled: u.is_stalled(d).then(|| d.last_event_at().0),
             closed: d.is_closed(),
+            late_766: matches!(d.open_index(), Some(1..))
+                && (d.late_766_by_events() || u.is_overdue(d)),
         }
     }
 }

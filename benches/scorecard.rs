@@ -27,6 +27,8 @@ use iocd_testkit as tk;
 const MONTH: i64 = 1_796_058_000;
 const DAY: i64 = 86_400;
 const AGENCIES: usize = 200;
+/// When the scorecard is asked for: 2026-12-26, after every event.
+const NOW: i64 = MONTH + 25 * DAY;
 
 fn rfc(secs: i64) -> String {
     Ts::from_secs(secs).to_rfc3339(&jiff::tz::TimeZone::UTC)
@@ -37,7 +39,7 @@ fn build(dossiers: usize) -> State {
     params.caps.dossiers = 2_000_000;
     let mut state = State::new(params, Ts::from_secs(MONTH - DAY));
     let limits = DecodeLimits::default();
-    let now = Ts::from_secs(MONTH + 20 * DAY);
+    let now = Ts::from_secs(NOW);
     let mut apply = |p: &tk::Payload| {
         let bytes = p.bytes();
         let ev = decode(Source::Onestop, &bytes, now, &limits).expect("valid payload");
@@ -114,7 +116,7 @@ fn main() {
         built.elapsed().as_secs_f64()
     );
     let directory = Directory::default();
-    let now = Ts::from_secs(MONTH + 20 * DAY);
+    let now = Ts::from_secs(NOW);
     for (name, span) in [
         ("week", Span::Week),
         ("month", Span::Month),

@@ -163,7 +163,7 @@ impl Api {
     pub async fn scorecard(&self, params: &HashMap<String, String>) -> Response {
         if let Some(unknown) = params
             .keys()
-            .find(|k| !matches!(k.as_str(), "period" | "level" | "agency"))
+            .find(|k| !matches!(k.as_str(), "period" | "level" | "agency" | "token"))
         {
             return error(
                 StatusCode::BAD_REQUEST,

@@ -228,8 +228,9 @@ pub struct Dossier {
     resolution_observed: bool,
     /// The received facts of contract 1.2 and its electronic result (see [`Facts766`]).
     facts: Facts766,
-    /// Its latest payment and rating (contract 1.2), boxed: most dossiers have neither.
-    paid_rated: Option<Box<PaidRated>>,
+    /// Its latest payment and rating (contract 1.2) and its supplement requests, boxed: most
+    /// dossiers have none of them.
+    extras: Option<Box<Extras766>>,
     /// When its tracker timer fires (not state: see [`Tracker`]).
     #[serde(skip)]
     armed: Armed,
@@ -269,7 +270,7 @@ impl From<Dossier4> for Dossier {
             timing: d.timing,
             resolution_observed: d.resolution_observed,
             facts: Facts766::default(),
-            paid_rated: None,
+            extras: None,
             armed: Armed::default(),
         }
     }
@@ -288,8 +289,6 @@ impl Facts766 {
     const DIGITISED: u32 = 4;
     const REUSED: u32 = 6;
     const ELECTRONIC: u32 = 8;
-    /// Supplement requests seen, 0 to 3 (3: three or more).
-    const SUPPLEMENTS: u32 = 10;
 
     fn get(self, at: u32) -> Option<bool> {
         match (self.0 >> at) & 0b11 {
@@ -334,20 +333,6 @@ impl Facts766 {
         self.get(Self::ELECTRONIC)
     }
 
-    /// Supplement requests seen (3 stands for three or more): more than one makes a dossier
-    /// overdue for the 766 progress indicator.
-    #[must_use]
-    pub fn supplements(self) -> u8 {
-        ((self.0 >> Self::SUPPLEMENTS) & 0b11) as u8
-    }
-
-    /// Counts one more supplement request (each is a distinct event: the count is the same
-    /// in any order).
-    fn supplement_requested(&mut self) {
-        let n = (self.supplements() + 1).min(3);
-        self.0 = (self.0 & !(0b11 << Self::SUPPLEMENTS)) | (u16::from(n) << Self::SUPPLEMENTS);
-    }
-
     /// Takes the received facts of `f` (the earliest `received`'s, unknown ones included).
     fn received(&mut self, f: Facts) {
         self.set(Self::FEE, f.fee_required);
@@ -366,11 +351,36 @@ impl Facts766 {
 }
 
 /// The latest `paid` and `rated` of a dossier, each with the instant and event id that
-/// decide which is latest (the id breaks a tie of instants, as for the dossier's keys).
+/// decide which is latest (the id breaks a tie of instants, as for the dossier's keys), and
+/// its supplement requests.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PaidRated {
+pub struct Extras766 {
     paid: Option<(i64, Box<str>, PaymentMethod)>,
     rated: Option<(i64, Box<str>, Rating, Option<bool>)>,
+    /// The two smallest hashes of the event ids of its `supplement_requested` (0: none):
+    /// "more than one request" is then a function of the set of requests, so the same
+    /// request delivered again after the dedupe memory forgot it is not a second one.
+    supplements: [u64; 2],
+}
+
+impl Extras766 {
+    /// Takes the `supplement_requested` whose event id is `id`.
+    fn supplement(&mut self, id: &str) {
+        // Never 0, which marks an empty slot.
+        let h = xxhash_rust::xxh3::xxh3_64(id.as_bytes()).max(1);
+        let [a, b] = self.supplements;
+        if h == a || h == b {
+            return;
+        }
+        let mut kept = [a, b, h];
+        kept.sort_unstable_by_key(|&x| if x == 0 { u64::MAX } else { x });
+        self.supplements = [kept[0], kept[1]];
+    }
+
+    /// Distinct supplement requests seen, 0, 1 or 2 (2: two or more).
+    fn supplements(&self) -> u8 {
+        self.supplements.iter().map(|&h| u8::from(h != 0)).sum()
+    }
 }
 
 /// Whether `(ts, id)` is later than `kept`'s (or nothing is kept).
@@ -410,7 +420,7 @@ impl Dossier {
             timing: None,
             resolution_observed: false,
             facts: Facts766::default(),
-            paid_rated: None,
+            extras: None,
             armed: Armed::default(),
         }
     }
@@ -448,7 +458,7 @@ impl Dossier {
     /// the time: see the tracker's `late_766`.
     #[must_use]
     pub fn late_766_by_events(&self) -> bool {
-        self.facts.supplements() > 1
+        self.supplements() > 1
             || (matches!(
                 self.status,
                 DossierStatus::WaitingCitizen | DossierStatus::Paused
@@ -459,20 +469,25 @@ impl Dossier {
     pub fn facts(&self) -> Facts766 {
         self.facts
     }
+    /// Its distinct supplement requests: 0, 1, or 2 for two or more.
+    #[must_use]
+    pub fn supplements(&self) -> u8 {
+        self.extras.as_ref().map_or(0, |p| p.supplements())
+    }
     /// How its latest payment was made, if one came.
     #[must_use]
     pub fn payment(&self) -> Option<PaymentMethod> {
-        self.paid_rated.as_ref()?.paid.as_ref().map(|p| p.2)
+        self.extras.as_ref()?.paid.as_ref().map(|p| p.2)
     }
     /// Its latest rating, with whether a complaint came with it, if one came.
     #[must_use]
     pub fn rating(&self) -> Option<(Rating, Option<bool>)> {
-        self.paid_rated.as_ref()?.rated.as_ref().map(|r| (r.2, r.3))
+        self.extras.as_ref()?.rated.as_ref().map(|r| (r.2, r.3))
     }
 
     /// Takes a `paid` or `rated` event when it is the latest of its kind.
     fn paid_or_rated(&mut self, e: &DossierEvent<'_>, ts: Ts, id: &str) {
-        let pr = self.paid_rated.get_or_insert_with(Box::default);
+        let pr = self.extras.get_or_insert_with(Box::default);
         match (e.kind, e.method, e.rating) {
             (DossierKind::Paid, Some(method), _)
                 if later_than(pr.paid.as_ref().map(|p| (p.0, &*p.1)), ts, id) =>
@@ -632,7 +647,7 @@ impl Dossier {
             paid_online: self.payment().is_some_and(PaymentMethod::is_online),
             reused: f.reused_data(),
             in_time: matches!(self.timing, Some(Timing::Early | Timing::OnTime))
-                && f.supplements() <= 1,
+                && self.supplements() <= 1,
             paper_electronic: if f.paper_result() == Some(true) {
                 electronic
             } else {
@@ -742,7 +757,7 @@ impl Dossiers {
     pub(crate) fn without_1_2(&mut self) {
         for d in self.slab.iter_mut() {
             d.facts = Facts766::default();
-            d.paid_rated = None;
+            d.extras = None;
         }
     }
 
@@ -854,7 +869,9 @@ impl Dossiers {
             d.facts.result(e.facts.result_electronic);
         }
         if e.kind == DossierKind::SupplementRequested {
-            d.facts.supplement_requested();
+            d.extras
+                .get_or_insert_with(Box::default)
+                .supplement(event_id);
         }
         let event_agency = e.agency.as_deref().map(|a| ctx.agencies.intern(a));
         if let Some(agency) = event_agency

@@ -574,6 +574,9 @@ impl Periods {
         if ended.is_empty() {
             return;
         }
+        // A snapshot replaces any earlier one of the same periods (the clock went back across
+        // the boundary and forward again): it is never added twice.
+        self.open_at_end.retain(|(_, p), _| !ended.contains(p));
         for (agency, o) in open {
             if o == OpenAtEnd::default() {
                 continue;

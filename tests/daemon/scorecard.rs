@@ -10,10 +10,15 @@ use crate::helpers::broker::TestBroker;
 use crate::helpers::openapi::assert_matches_openapi;
 use crate::helpers::{TestClient, spawn_app, test_settings};
 
+const TOKEN: &str = "wall-viewer-token-0123456789";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scorecard_counts_payments_digitisation_and_ratings_from_the_feed() {
     let broker = TestBroker::start();
-    let app = spawn_app(test_settings(&broker)).await;
+    let mut settings = test_settings(&broker);
+    // A viewer token, as the wall's pages pass it on in their URL.
+    settings.http.access_tokens = vec![TOKEN.into()];
+    let app = spawn_app(settings).await;
     let client = TestClient::connect(&broker, &[]).await;
     let topic = format!("{}/onestop/A/dossier", app.prefix);
     // D1: received online with fees, paid online, digitised, resolved with an electronic
@@ -54,7 +59,9 @@ async fn the_scorecard_counts_payments_digitisation_and_ratings_from_the_feed() 
         .await;
 
     for period in ["week", "month", "year"] {
-        let (status, body) = app.get(&format!("/api/v1/scorecard?period={period}")).await;
+        let (status, body) = app
+            .get(&format!("/api/v1/scorecard?period={period}&token={TOKEN}"))
+            .await;
         assert_eq!(status, 200, "{body}");
         assert_matches_openapi("/api/v1/scorecard", 200, &body);
         let card: Value = serde_json::from_str(&body).unwrap();
@@ -84,9 +91,15 @@ async fn the_scorecard_counts_payments_digitisation_and_ratings_from_the_feed() 
     ] {
         app.wait_metric(series, 0.5).await;
     }
-    let (status, body) = app.get("/api/v1/scorecard?period=quarter").await;
+    let (status, body) = app
+        .get(&format!("/api/v1/scorecard?period=quarter&token={TOKEN}"))
+        .await;
     assert_eq!(status, 400, "{body}");
     assert_matches_openapi("/api/v1/scorecard", 400, &body);
-    let (status, _) = app.get("/api/v1/scorecard?rank=1").await;
+    let (status, _) = app
+        .get(&format!("/api/v1/scorecard?rank=1&token={TOKEN}"))
+        .await;
     assert_eq!(status, 400);
+    let (status, _) = app.get("/api/v1/scorecard").await;
+    assert_eq!(status, 401, "without the token");
 }

@@ -163,10 +163,15 @@
       if (res.status === 404) { fail(t("agency_not_found", { c: code })); return; }
       if (!res.ok) { fail(t("agency_error", { s: res.status })); return; }
       render(await res.json());
+    } catch (e) {
+      fail(t("banner_lost"));
+      return;
+    }
+    try {
       const card = await fetch(api("/api/v1/scorecard", { period: "month", agency: code }), { cache: "no-store" });
       if (card.ok) render766(await card.json());
     } catch (e) {
-      fail(t("banner_lost"));
+      // The agency's figures above stand; its 766 table keeps what it showed.
     }
   }
   refresh();

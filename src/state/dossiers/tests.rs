@@ -1428,3 +1428,34 @@ fn the_facts_of_1_2_follow_the_earliest_received_and_any_electronic_result() {
     );
     assert_eq!(dossier(&s, "D1").facts().result_electronic(), None);
 }
+
+/// "More than one supplement request" counts requests by their event ids: the same request
+/// delivered again after the dedupe memory forgot it is still one.
+#[test]
+fn a_supplement_request_delivered_again_after_dedupe_forgot_it_is_still_one() {
+    let params = Params {
+        dedupe_max_ids: 2,
+        ..Params::default()
+    };
+    let mut s = state_with(params, START);
+    let request = decoded(
+        &tk::dossier("supplement_requested", "D1")
+            .id("s1")
+            .at("2026-11-24T10:00:00+07:00"),
+    );
+    apply(&mut s, &full("received", "D1"));
+    apply(&mut s, &request);
+    // Two more ids push `s1` out of the dedupe memory of two.
+    apply(&mut s, &full("transferred", "D9"));
+    apply(&mut s, &full("transferred", "D8"));
+    assert_eq!(apply(&mut s, &request), Outcome::Applied, "not remembered");
+    assert_eq!(dossier(&s, "D1").supplements(), 1);
+    let second = decoded(
+        &tk::dossier("supplement_requested", "D1")
+            .id("s2")
+            .at("2026-11-24T11:00:00+07:00"),
+    );
+    apply(&mut s, &second);
+    assert_eq!(dossier(&s, "D1").supplements(), 2);
+    assert!(dossier(&s, "D1").late_766_by_events());
+}

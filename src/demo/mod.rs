@@ -180,6 +180,8 @@ fn banner(
     format!(
         "iocd demo is running. Stop it with Ctrl-C.\n  \
          wall:    http://{wall}/   (English: http://{wall}/?lang=en)\n  \
+         766:     http://{wall}/scorecard   (the Decision 766 indicators, estimated)\n  \
+         duty:    http://{wall}/ops   (acknowledge, assign, silence)\n  \
          broker:  mqtt://{broker}   publish to {prefix}/onestop/..., {prefix}/vc/..., {prefix}/soc/...\n  \
          try:     mosquitto_pub -h {host} -p {port} -q 1 -t {prefix}/onestop/demo -m '{payload}'\n  \
          metrics: http://{wall}/metrics",

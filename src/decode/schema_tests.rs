@@ -11,6 +11,7 @@ use jsonschema::{Draft, Registry, Validator};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
+use super::tests::{INVALID, VALID, fixture_lines};
 use super::*;
 use crate::time::parse_rfc3339;
 
@@ -138,26 +139,6 @@ fn type_schema(source: Source, ty: &str) -> Option<String> {
     type_names(source)
         .contains(&ty)
         .then(|| format!("events/{}.{ty}.schema.json", source.as_str()))
-}
-
-/// The valid examples of contract 1.1 and of its additions in 1.2.
-const VALID: &str = concat!(
-    include_str!("../../tests/fixtures/valid.jsonl"),
-    "\n",
-    include_str!("../../tests/fixtures/valid-1.2.jsonl")
-);
-/// The invalid examples, each with its reason, of 1.1 and 1.2.
-const INVALID: &str = concat!(
-    include_str!("../../tests/fixtures/invalid.jsonl"),
-    "\n",
-    include_str!("../../tests/fixtures/invalid-1.2.jsonl")
-);
-
-fn fixture_lines(text: &str) -> Vec<Value> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn valid_examples() -> Vec<(Source, Value)> {

@@ -16,19 +16,20 @@ fn reason_of(source: Source, payload: &str) -> Reason {
 }
 
 /// The valid examples of contract 1.1 and of its additions in 1.2.
-const VALID: &str = concat!(
+pub(super) const VALID: &str = concat!(
     include_str!("../../tests/fixtures/valid.jsonl"),
     "\n",
     include_str!("../../tests/fixtures/valid-1.2.jsonl")
 );
 /// The invalid examples, each with its reason, of 1.1 and 1.2.
-const INVALID: &str = concat!(
+pub(super) const INVALID: &str = concat!(
     include_str!("../../tests/fixtures/invalid.jsonl"),
     "\n",
     include_str!("../../tests/fixtures/invalid-1.2.jsonl")
 );
 
-fn fixture_lines(text: &str) -> Vec<serde_json::Value> {
+/// The JSON lines of a fixture file (blank lines skipped).
+pub(super) fn fixture_lines(text: &str) -> Vec<serde_json::Value> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap())

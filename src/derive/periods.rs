@@ -114,8 +114,11 @@ fn count(n: i64) -> u64 {
     u64::try_from(n.max(0)).unwrap_or(0)
 }
 
+/// `num / den`; `None` without a denominator (no items: no value, never zero). The one
+/// ratio of the derived figures (the view, the period tables, the 766 scorecard).
 #[allow(clippy::cast_precision_loss)]
-fn ratio(num: u64, den: u64) -> Option<f64> {
+#[must_use]
+pub fn ratio(num: u64, den: u64) -> Option<f64> {
     (den > 0).then(|| num as f64 / den as f64)
 }
 

@@ -30,7 +30,7 @@ use crate::directory::Directory;
 use crate::state::State;
 use crate::state::dossiers::AgencyGauges;
 use crate::state::periods::{OpenAtEnd, Period, Score};
-use crate::time::{Ts, civil_from_days};
+use crate::time::{Ts, iso_date};
 
 /// Which period the scorecard covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -219,11 +219,10 @@ impl Counts {
     }
 }
 
-/// Numerator over denominator; `None` without items.
-#[allow(clippy::cast_precision_loss)]
+/// An indicator's ratio: numerator over denominator, `None` without items.
 #[must_use]
 pub fn ratio((num, den): (u64, u64)) -> Option<f64> {
-    (den > 0).then(|| num.min(den) as f64 / den as f64)
+    super::periods::ratio(num.min(den), den)
 }
 
 /// The Decision's bands, on the share of the measured points earned.
@@ -303,10 +302,7 @@ fn row(now: &Counts, before: &Counts) -> Value {
 
 /// The first local day of `p` and the last, as ISO dates.
 fn dates(p: Period) -> Value {
-    let date = |day: i32| {
-        let (y, m, d) = civil_from_days(i64::from(day));
-        format!("{y:04}-{m:02}-{d:02}")
-    };
+    let date = |day: i32| iso_date(i64::from(day));
     json!({"from": date(p.first_day()), "to": date(p.end_day() - 1)})
 }
 
@@ -314,13 +310,7 @@ fn dates(p: Period) -> Value {
 /// current period) or at the end of `p` (a past one).
 fn counts(state: &State, agency: u32, p: Period, gauges: Option<&AgencyGauges>) -> Counts {
     let open = match gauges {
-        Some(g) => {
-            let n = |v: u64| i32::try_from(v).unwrap_or(i32::MAX);
-            OpenAtEnd {
-                open: n(g.open[1] + g.open[2] + g.open[3]),
-                late: n(g.late_766),
-            }
-        }
+        Some(g) => g.open_766(),
         None => state.periods.open_at_end(agency, p),
     };
     Counts {

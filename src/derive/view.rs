@@ -164,11 +164,6 @@ pub struct MeetingRow {
     pub poor: Vec<String>,
 }
 
-#[allow(clippy::cast_precision_loss)]
-fn ratio(num: u64, den: u64) -> Option<f64> {
-    (den > 0).then(|| num as f64 / den as f64)
-}
-
 impl State {
     /// The label index of each interned agency: own label for `unknown` and the first
     /// `limit` agencies to arrive, `other` for the rest. An agency whose code is literally
@@ -233,7 +228,7 @@ impl State {
         now: Ts,
     ) -> Vec<[crate::derive::scorecard::Counts; 3]> {
         use crate::derive::scorecard::Counts;
-        use crate::state::periods::{OpenAtEnd, Period};
+        use crate::state::periods::Period;
         let current = Period::scored(self.params().cal.day(now));
         let mut scores = vec![[Counts::default(); 3]; labels.len()];
         let mut add = |l: usize, agency: u32| {
@@ -250,11 +245,7 @@ impl State {
             add(other, crate::state::periods::OTHER);
         }
         for (counts, g) in scores.iter_mut().zip(gauges) {
-            let n = |v: u64| i32::try_from(v).unwrap_or(i32::MAX);
-            let open = OpenAtEnd {
-                open: n(g.open[1] + g.open[2] + g.open[3]),
-                late: n(g.late_766),
-            };
+            let open = g.open_766();
             for c in counts.iter_mut() {
                 c.open = open;
             }
@@ -350,7 +341,10 @@ impl State {
         let onestop = OnestopSummary {
             today_received: today.received.into(),
             today_resolved: today.resolved.into(),
-            today_online_ratio: ratio(today.received_online.into(), today.received.into()),
+            today_online_ratio: super::periods::ratio(
+                today.received_online.into(),
+                today.received.into(),
+            ),
             totals,
             on_time_ratio_30d: self.windows().on_time_ratio_30d(now),
             received_per_minute: minutes.iter().map(|m| m.received).collect(),

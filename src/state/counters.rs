@@ -150,14 +150,16 @@ pub struct Counters {
     pub incident_resolve: [Histogram; 4],
 }
 
-/// [`Counters`] as checkpoint formats 1 and 2 wrote them: nine rejection reasons, before
-/// `mapping_failed`.
+/// [`Counters`] as checkpoint formats 1 to 4 wrote them: event counts of 13 types per
+/// source (before `paid` and `rated`), and `J` the rejections of one source: nine reasons in
+/// formats 1 and 2 (before `mapping_failed`, counted from zero after the upgrade), all of
+/// them in formats 3 and 4.
 #[derive(Deserialize)]
 #[serde(rename = "Counters")]
-pub struct CountersFormat2 {
+pub struct CountersBefore12<J> {
     events: [[u64; TYPES_FORMAT4]; 3],
     duplicates: [u64; 3],
-    rejected: [[u64; 9]; 3],
+    rejected: [J; 3],
     received: Vec<[u64; 3]>,
     resolved: Vec<[u64; 3]>,
     resolution: Histogram,
@@ -166,47 +168,18 @@ pub struct CountersFormat2 {
     incident_resolve: [Histogram; 4],
 }
 
-impl From<CountersFormat2> for Counters {
-    fn from(c: CountersFormat2) -> Self {
+impl<J: AsRef<[u64]>> From<CountersBefore12<J>> for Counters {
+    fn from(c: CountersBefore12<J>) -> Self {
         let mut rejected = [[0; Reason::COUNT]; 3];
-        for (new, old) in rejected.iter_mut().zip(c.rejected) {
-            new[..9].copy_from_slice(&old);
+        for (new, old) in rejected.iter_mut().zip(&c.rejected) {
+            let old = old.as_ref();
+            let n = old.len().min(Reason::COUNT);
+            new[..n].copy_from_slice(&old[..n]);
         }
         Self {
             events: widen(&c.events),
             duplicates: c.duplicates,
             rejected,
-            received: c.received,
-            resolved: c.resolved,
-            resolution: c.resolution,
-            soc_alerts: c.soc_alerts,
-            incident_ack: c.incident_ack,
-            incident_resolve: c.incident_resolve,
-        }
-    }
-}
-
-/// [`Counters`] as checkpoint formats 3 and 4 wrote them: before `paid` and `rated`.
-#[derive(Deserialize)]
-#[serde(rename = "Counters")]
-pub struct CountersFormat4 {
-    events: [[u64; TYPES_FORMAT4]; 3],
-    duplicates: [u64; 3],
-    rejected: [[u64; Reason::COUNT]; 3],
-    received: Vec<[u64; 3]>,
-    resolved: Vec<[u64; 3]>,
-    resolution: Histogram,
-    soc_alerts: [[u64; 7]; 4],
-    incident_ack: [Histogram; 4],
-    incident_resolve: [Histogram; 4],
-}
-
-impl From<CountersFormat4> for Counters {
-    fn from(c: CountersFormat4) -> Self {
-        Self {
-            events: widen(&c.events),
-            duplicates: c.duplicates,
-            rejected: c.rejected,
             received: c.received,
             resolved: c.resolved,
             resolution: c.resolution,

@@ -306,13 +306,14 @@ pub struct FrozenState {
 /// of 1.2 on any dossier, and no counts of `paid` and `rated`).
 pub struct StateOlder<const FORMAT: u32>(pub State);
 
-/// The fields of the state in formats 1 and 2, in their order; format 1 has no tallies
-/// (`P = ()`, which postcard writes as nothing).
+/// The fields of the state in formats 1 to 4, in their order. `J`: the rejections of one
+/// source (nine reasons in formats 1 and 2). `P`: the period tallies (format 1 has none,
+/// `()`, which postcard writes as nothing). `O`: the operator actions (only format 4).
 #[derive(Deserialize)]
 #[serde(rename = "State")]
-struct OlderForm<P> {
+struct Before12<J, P, O> {
     started_at: Ts,
-    counters: counters::CountersFormat2,
+    counters: counters::CountersBefore12<J>,
     dedupe: Dedupe,
     windows: Windows,
     agencies: Interner,
@@ -323,10 +324,20 @@ struct OlderForm<P> {
     soc: SocState,
     last_event: [Option<Ts>; 3],
     periods: P,
+    ops: O,
 }
 
-impl<P> OlderForm<P> {
-    fn into_state(self, periods: periods::Periods) -> State {
+/// Rejections of one source in formats 1 and 2, and in 3 and 4.
+type Nine = [u64; 9];
+type AllReasons = [u64; crate::decode::Reason::COUNT];
+
+impl<J: AsRef<[u64]>, P, O> Before12<J, P, O> {
+    /// The state, its tallies and actions made from the format's by `periods` and `ops`.
+    fn into_state(
+        self,
+        periods: impl FnOnce(P) -> periods::Periods,
+        ops: impl FnOnce(O) -> ops::Ops,
+    ) -> State {
         State {
             params: Params::default(),
             started_at: self.started_at,
@@ -340,69 +351,50 @@ impl<P> OlderForm<P> {
             vc: self.vc,
             soc: self.soc,
             last_event: self.last_event,
-            periods,
-            ops: ops::Ops::default(),
+            periods: periods(self.periods),
+            ops: ops(self.ops),
             evictions: evict::Evictions::default(),
         }
     }
 }
 
-/// The fields of the state in formats 3 and 4, in their order (format 3: without `ops`,
-/// `O = ()`, which postcard writes as nothing).
-#[derive(Deserialize)]
-#[serde(rename = "State")]
-struct Form4<O> {
-    started_at: Ts,
-    counters: counters::CountersFormat4,
-    dedupe: Dedupe,
-    windows: Windows,
-    agencies: Interner,
-    procedures: Interner,
-    dossiers: dossiers::Dossiers4,
-    forgotten: forgotten::Forgotten,
-    vc: VcState,
-    soc: SocState,
-    last_event: [Option<Ts>; 3],
-    periods: periods::Periods4,
-    ops: O,
+impl<'de> Deserialize<'de> for StateOlder<1> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let form = Before12::<Nine, (), ()>::deserialize(d)?;
+        let mut state = form.into_state(|()| periods::Periods::default(), |()| ops::Ops::default());
+        for d in state.dossiers.iter() {
+            state
+                .periods
+                .moved(&state.params.cal, None, Some(&d.contribution()));
+        }
+        Ok(Self(state))
+    }
 }
 
-impl<O> Form4<O> {
-    fn into_state(self, ops: ops::Ops) -> State {
-        State {
-            params: Params::default(),
-            started_at: self.started_at,
-            counters: self.counters.into(),
-            dedupe: self.dedupe,
-            windows: self.windows,
-            agencies: self.agencies,
-            procedures: self.procedures,
-            dossiers: self.dossiers.0,
-            forgotten: self.forgotten,
-            vc: self.vc,
-            soc: self.soc,
-            last_event: self.last_event,
-            periods: self.periods.0,
-            ops,
-            evictions: evict::Evictions::default(),
-        }
-        .with_scores_rebuilt()
+impl<'de> Deserialize<'de> for StateOlder<2> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let form = Before12::<Nine, periods::Periods4, ()>::deserialize(d)?;
+        Ok(Self(
+            form.into_state(|p| p.0, |()| ops::Ops::default())
+                .with_scores_rebuilt(),
+        ))
     }
 }
 
 impl<'de> Deserialize<'de> for StateOlder<3> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let form = Before12::<AllReasons, periods::Periods4, ()>::deserialize(d)?;
         Ok(Self(
-            Form4::<()>::deserialize(d)?.into_state(ops::Ops::default()),
+            form.into_state(|p| p.0, |()| ops::Ops::default())
+                .with_scores_rebuilt(),
         ))
     }
 }
 
 impl<'de> Deserialize<'de> for StateOlder<4> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let form = Form4::<ops::Ops>::deserialize(d)?;
-        let ops = form.ops.clone();
-        Ok(Self(form.into_state(ops)))
+        let form = Before12::<AllReasons, periods::Periods4, ops::Ops>::deserialize(d)?;
+        Ok(Self(form.into_state(|p| p.0, |o| o).with_scores_rebuilt()))
     }
 }
 
@@ -416,26 +408,6 @@ impl State {
                 .scores_moved(&self.params.cal, None, Some(&d.contribution()));
         }
         self
-    }
-}
-
-impl<'de> Deserialize<'de> for StateOlder<1> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let mut state = OlderForm::<()>::deserialize(d)?.into_state(periods::Periods::default());
-        for d in state.dossiers.iter() {
-            state
-                .periods
-                .moved(&state.params.cal, None, Some(&d.contribution()));
-        }
-        Ok(Self(state))
-    }
-}
-
-impl<'de> Deserialize<'de> for StateOlder<2> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let form = OlderForm::<periods::Periods4>::deserialize(d)?;
-        let periods = form.periods.0.clone();
-        Ok(Self(form.into_state(periods).with_scores_rebuilt()))
     }
 }
 
@@ -620,17 +592,7 @@ impl State {
             .gauges()
             .iter()
             .enumerate()
-            .map(|(agency, g)| {
-                let handled = g.open[1] + g.open[2] + g.open[3];
-                let n = |v: u64| i32::try_from(v).unwrap_or(i32::MAX);
-                (
-                    u32::try_from(agency).unwrap_or(u32::MAX),
-                    periods::OpenAtEnd {
-                        open: n(handled),
-                        late: n(g.late_766),
-                    },
-                )
-            });
+            .map(|(agency, g)| (u32::try_from(agency).unwrap_or(u32::MAX), g.open_766()));
         self.periods.take_open_at_end(&self.params.cal, now, open);
         let cutoff = now.minus_secs(self.params.retention_secs);
         let forgotten = &mut self.forgotten;

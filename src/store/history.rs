@@ -59,8 +59,7 @@ fn day_of(at_ns: i64) -> i64 {
 }
 
 fn file_name(day: i64) -> String {
-    let (y, m, d) = crate::time::civil_from_days(day);
-    format!("{y:04}-{m:02}-{d:02}.jsonl")
+    format!("{}.jsonl", crate::time::iso_date(day))
 }
 
 fn day_of_name(name: &str) -> Option<i64> {

@@ -269,6 +269,13 @@ pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Day number `day` since 1970-01-01 as an ISO date, `2026-12-07`.
+#[must_use]
+pub fn iso_date(day: i64) -> String {
+    let (y, m, d) = civil_from_days(day);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// The IOC's local calendar: maps instants to local days and minutes.
 ///
 /// A local day is numbered as days since 1970-01-01 *in local time*, a local minute as

@@ -2,53 +2,8 @@
 // (i18n.js) and style. Read-only; a token in the page's URL is passed on to the API.
 (function () {
   "use strict";
-  const params = new URLSearchParams(location.search);
-  const lang = (params.get("lang") || "").toLowerCase() === "en" ? "en" : "vi";
-  const I18N = window.IOCD_I18N || {};
-  const T = I18N[lang] || I18N.vi || {};
-  const t = (key, vars) => {
-    let s = T[key] !== undefined ? String(T[key]) : key;
-    for (const k in vars || {}) s = s.split("{" + k + "}").join(vars[k]);
-    return s;
-  };
-  const intFmt = new Intl.NumberFormat(T.locale || "vi-VN", { maximumFractionDigits: 0 });
-  const pctFmt = new Intl.NumberFormat(T.locale || "vi-VN", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
-  const isNum = (v) => typeof v === "number" && Number.isFinite(v);
-  const fmtInt = (v) => (isNum(v) ? intFmt.format(v) : "—");
-  const fmtPct = (r) => (isNum(r) ? pctFmt.format(r * 100) + (T.percent_sep || "") + "%" : "—");
-  const byId = (id) => document.querySelector('[data-testid="' + id + '"]');
-  function el(tag, cls, text) {
-    const e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    return e;
-  }
+  const { lang, T, t, isNum, fmtInt, fmtPct, fmtPercent, byId, el, keep, api } = window.IOCD_PAGE();
   const code = decodeURIComponent(location.pathname.replace(/^\/agency\//, ""));
-  const token = params.get("token");
-  const keep = (path, extra) => {
-    const q = new URLSearchParams(extra || {});
-    if (lang === "en") q.set("lang", "en");
-    if (token) q.set("token", token);
-    const s = q.toString();
-    return path + (s ? "?" + s : "");
-  };
-
-  // An API URL: the page's token passed on, nothing of the page's own (its language).
-  const api = (path, extra) => {
-    const q = new URLSearchParams(extra || {});
-    if (token) q.set("token", token);
-    const s = q.toString();
-    return path + (s ? "?" + s : "");
-  };
-
-  document.documentElement.lang = lang;
-  document.querySelectorAll("[data-i18n]").forEach((e) => { e.textContent = t(e.dataset.i18n); });
-  const sw = document.getElementById("lang-switch");
-  if (sw) {
-    const q = new URLSearchParams(location.search);
-    q.set("lang", lang === "en" ? "vi" : "en");
-    sw.href = "?" + q.toString();
-  }
   byId("agency-back").href = keep("/");
   byId("agency-766-link").href = keep("/scorecard");
 
@@ -149,9 +104,8 @@
       const tr = el("tr");
       tr.dataset.indicator = "score";
       tr.dataset.band = mine.score.band || "none";
-      const pct = (p) => (isNum(p) ? pctFmt.format(p) + (T.percent_sep || "") + "%" : "—");
       tr.append(el("th", null, t("sc_score_short") + (mine.score.band ? " · " + t("band_" + mine.score.band) : "")),
-        el("td", "sc-band", pct(mine.score.percent)), el("td", null, pct(mine.score.previous_percent)));
+        el("td", "sc-band", fmtPercent(mine.score.percent)), el("td", null, fmtPercent(mine.score.previous_percent)));
       rows.unshift(tr);
     }
     byId("agency-766").tBodies[0].replaceChildren(...rows);

@@ -1,5 +1,6 @@
 // Labels of the IOC wall display, Vietnamese (default) and English (`?lang=en`).
-// A classic script: it only defines `window.IOCD_I18N`; wall.js picks the language.
+// A classic script: it defines `window.IOCD_I18N` (wall.js picks the language) and
+// `window.IOCD_PAGE`, the setup the read-only pages (agency, scorecard) share.
 // Keys used in index.html as `data-i18n="key"` replace that element's text.
 // `{n}`, `{t}`, `{h}`, `{m}` are placeholders filled by wall.js.
 window.IOCD_I18N = {
@@ -499,3 +500,56 @@ window.IOCD_I18N = {
   window.IOCD_I18N.vi.alert_others = VI_OTHERS;
   window.IOCD_I18N.en.alert_others = EN_OTHERS;
 })();
+
+// The read-only pages' shared setup: the page's language and words (its `data-i18n`
+// elements filled, the language switch pointed at the other one), numbers as the province
+// writes them ("88,5%"), and URLs: `keep` for the pages (language and token kept), `api` for
+// the API (the token only: the API refuses parameters it does not know).
+window.IOCD_PAGE = function () {
+  "use strict";
+  const params = new URLSearchParams(location.search);
+  const lang = (params.get("lang") || "").toLowerCase() === "en" ? "en" : "vi";
+  const I18N = window.IOCD_I18N || {};
+  const T = I18N[lang] || I18N.vi || {};
+  const t = (key, vars) => {
+    let s = T[key] !== undefined ? String(T[key]) : key;
+    for (const k in vars || {}) s = s.split("{" + k + "}").join(vars[k]);
+    return s;
+  };
+  const intFmt = new Intl.NumberFormat(T.locale || "vi-VN", { maximumFractionDigits: 0 });
+  const pctFmt = new Intl.NumberFormat(T.locale || "vi-VN", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+  const isNum = (v) => typeof v === "number" && Number.isFinite(v);
+  const percent = (p) => (isNum(p) ? pctFmt.format(p) + (T.percent_sep || "") + "%" : "—");
+  const token = params.get("token");
+  const url = (path, extra, withLang) => {
+    const q = new URLSearchParams(extra || {});
+    if (withLang && lang === "en") q.set("lang", "en");
+    if (token) q.set("token", token);
+    const s = q.toString();
+    return path + (s ? "?" + s : "");
+  };
+  document.documentElement.lang = lang;
+  document.querySelectorAll("[data-i18n]").forEach((e) => { e.textContent = t(e.dataset.i18n); });
+  const sw = document.getElementById("lang-switch");
+  if (sw) {
+    const q = new URLSearchParams(location.search);
+    q.set("lang", lang === "en" ? "vi" : "en");
+    sw.href = "?" + q.toString();
+  }
+  return {
+    params, lang, T, t, isNum,
+    fmtInt: (v) => (isNum(v) ? intFmt.format(v) : "—"),
+    // A ratio (0.885) and a percentage (88.5), both written "88,5%".
+    fmtPct: (r) => percent(isNum(r) ? r * 100 : r),
+    fmtPercent: percent,
+    byId: (id) => document.querySelector('[data-testid="' + id + '"]'),
+    el: (tag, cls, text) => {
+      const e = document.createElement(tag);
+      if (cls) e.className = cls;
+      if (text !== undefined && text !== null) e.textContent = String(text);
+      return e;
+    },
+    keep: (path, extra) => url(path, extra, true),
+    api: (path, extra) => url(path, extra, false),
+  };
+};

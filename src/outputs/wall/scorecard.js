@@ -2,53 +2,9 @@
 // words (i18n.js) and style. Read-only; a token in the page's URL is passed on to the API.
 (function () {
   "use strict";
-  const params = new URLSearchParams(location.search);
-  const lang = (params.get("lang") || "").toLowerCase() === "en" ? "en" : "vi";
+  const { params, lang, T, t, isNum, fmtPct, fmtPercent, byId, el, keep, api } = window.IOCD_PAGE();
   const period = ["week", "month", "year"].includes(params.get("period")) ? params.get("period") : "month";
-  const I18N = window.IOCD_I18N || {};
-  const T = I18N[lang] || I18N.vi || {};
-  const t = (key, vars) => {
-    let s = T[key] !== undefined ? String(T[key]) : key;
-    for (const k in vars || {}) s = s.split("{" + k + "}").join(vars[k]);
-    return s;
-  };
-  const pctFmt = new Intl.NumberFormat(T.locale || "vi-VN", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
   const ptsFmt = new Intl.NumberFormat(T.locale || "vi-VN", { maximumFractionDigits: 1 });
-  const isNum = (v) => typeof v === "number" && Number.isFinite(v);
-  const fmtPct = (r) => (isNum(r) ? pctFmt.format(r * 100) + (T.percent_sep || "") + "%" : "—");
-  const fmtPercent = (p) => (isNum(p) ? pctFmt.format(p) + (T.percent_sep || "") + "%" : "—");
-  const byId = (id) => document.querySelector('[data-testid="' + id + '"]');
-  function el(tag, cls, text) {
-    const e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    return e;
-  }
-  const token = params.get("token");
-  const keep = (path, extra) => {
-    const q = new URLSearchParams(extra || {});
-    if (lang === "en") q.set("lang", "en");
-    if (token) q.set("token", token);
-    const s = q.toString();
-    return path + (s ? "?" + s : "");
-  };
-
-  // An API URL: the page's token passed on, nothing of the page's own (its language).
-  const api = (path, extra) => {
-    const q = new URLSearchParams(extra || {});
-    if (token) q.set("token", token);
-    const s = q.toString();
-    return path + (s ? "?" + s : "");
-  };
-
-  document.documentElement.lang = lang;
-  document.querySelectorAll("[data-i18n]").forEach((e) => { e.textContent = t(e.dataset.i18n); });
-  const sw = document.getElementById("lang-switch");
-  if (sw) {
-    const q = new URLSearchParams(location.search);
-    q.set("lang", lang === "en" ? "vi" : "en");
-    sw.href = "?" + q.toString();
-  }
   byId("sc-back").href = keep("/");
   document.querySelectorAll("[data-period]").forEach((a) => {
     a.href = keep("/scorecard", { period: a.dataset.period });

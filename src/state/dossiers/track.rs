@@ -50,6 +50,18 @@ pub struct AgencyGauges {
 }
 
 impl AgencyGauges {
+    /// The dossiers handled and open now (in progress, waiting for the citizen, paused; not
+    /// those only submitted), and of them late by the 766 rules: what the scorecard counts
+    /// open at a period's end.
+    #[must_use]
+    pub fn open_766(&self) -> crate::state::periods::OpenAtEnd {
+        let n = |v: u64| i32::try_from(v).unwrap_or(i32::MAX);
+        crate::state::periods::OpenAtEnd {
+            open: n(self.open[1] + self.open[2] + self.open[3]),
+            late: n(self.late_766),
+        }
+    }
+
     /// Adds `other` to these gauges.
     pub fn add(&mut self, other: &AgencyGauges) {
         for (a, b) in self.open.iter_mut().zip(other.open) {

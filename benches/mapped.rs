@@ -103,10 +103,16 @@ fn mapped_run(mapping: &Mapping, cx: Context<'_>, payloads: &[Vec<u8>], now: Ts)
     let limits = DecodeLimits::default();
     let mut n = 0;
     for p in payloads {
-        for r in mapping.map_each(p, cx).unwrap() {
-            if let Ok(Mapped::Event {
+        for m in mapping
+            .map_each(p, cx)
+            .unwrap()
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Mapped::Event {
                 json: bytes, spans, ..
-            }) = r
+            } = m
             {
                 let msg = Message {
                     topic: TOPIC,
@@ -155,8 +161,14 @@ fn per_event() {
     // The contract events of the same dossiers, encoded once.
     let mut events = Vec::with_capacity(RECORDS);
     for p in &payloads {
-        for r in mapping.map_each(p, cx).unwrap() {
-            if let Ok(Mapped::Event { json, .. }) = r {
+        for m in mapping
+            .map_each(p, cx)
+            .unwrap()
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Mapped::Event { json, .. } = m {
                 events.push(json);
             }
         }

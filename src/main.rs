@@ -384,9 +384,13 @@ fn mapping_check(args: &MappingCheckArgs) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     let mut rejected = 0;
     let mut failed = Vec::new();
-    for (i, m) in mapped.into_iter().enumerate() {
+    let lines = mapped.into_iter().enumerate().flat_map(|(i, r)| match r {
+        Ok(made) => made.into_iter().map(Ok).collect::<Vec<_>>(),
+        Err(e) => vec![Err((i, e))],
+    });
+    for m in lines {
         let line = match m {
-            Err(e) => {
+            Err((i, e)) => {
                 let line = format!("# record {i}: mapping_failed: {e}");
                 failed.push(e);
                 line

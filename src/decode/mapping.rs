@@ -53,6 +53,10 @@ pub struct Mapping {
     /// The other fields of the contract event, by name.
     #[serde(default)]
     pub fields: BTreeMap<String, FieldSpec>,
+    /// Further events a record makes besides the one of its type, each when a field holds
+    /// one of its values (a payment flag on a status record makes a `paid` event).
+    #[serde(default)]
+    pub also: Vec<AlsoSpec>,
     /// Where its payloads come from; none: only `iocd mapping check`.
     #[serde(default)]
     pub input: InputSpec,
@@ -176,6 +180,26 @@ pub struct TypeSpec {
     pub table: BTreeMap<String, String>,
 }
 
+/// A further event a record makes, besides the one of its type: of type `kind`, when the
+/// field `when` holds one of `values`. Its `occurred_at` and fields are found as for any
+/// event of that type (`[occurred_at.by_type]`, and the `[fields]` whose `types` include it
+/// or are empty). A record is mapped whole: if this event cannot be built, the record is
+/// refused with the reason.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlsoSpec {
+    /// Its contract type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The field that decides.
+    pub when: Pointers,
+    /// The values (as text) that make the event; any other value, or none, makes nothing.
+    pub values: Vec<String>,
+    /// Its id. A hash is salted with the type, and the source's own id gets `:type` after
+    /// it, so it is never the id of the record's own event.
+    pub event_id: IdSpec,
+}
+
 /// How the event id is found: a field, or a stable hash of fields.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -260,6 +284,12 @@ pub struct FieldSpec {
     /// A record without it cannot be mapped (else the field is left out).
     #[serde(default)]
     pub required: bool,
+    /// A JSON pointer to an array of the record: the field is then `true` when `field`, read
+    /// in each item, is a number other than 0 in any of them, `false` when the array has
+    /// items and every one holds 0, and left out when the array is missing or empty or holds
+    /// no number there (a fee list: whether any fee is due).
+    #[serde(default)]
+    pub nonzero_in: Option<String>,
 }
 
 /// A record the mapping could not build an event from.
@@ -317,6 +347,10 @@ pub enum Mapped {
     },
 }
 
+/// What one record became: its own event (or its skip) first, then the `[[also]]` events
+/// it made.
+pub type RecordEvents = smallvec::SmallVec<[Mapped; 1]>;
+
 /// What a mapping needs besides the payload.
 #[derive(Clone, Copy, Debug)]
 pub struct Context<'a> {
@@ -338,7 +372,25 @@ impl Mapping {
                 "{file}: [event_id] needs `field` (the source's id) or `hash` (fields to hash)"
             ));
         }
+        for also in &m.also {
+            if also.kind.is_empty() || also.values.is_empty() {
+                return Err(format!(
+                    "{file}: [[also]] needs a `type` and at least one of `values`"
+                ));
+            }
+            if also.event_id.field.is_none() && also.event_id.hash.is_empty() {
+                return Err(format!(
+                    "{file}: [[also]] of type `{}`: its event_id needs `field` or `hash`",
+                    also.kind
+                ));
+            }
+        }
         for (name, f) in &m.fields {
+            if f.nonzero_in.is_some() && (f.field.is_none() || f.table.is_some()) {
+                return Err(format!(
+                    "{file}: field `{name}`: `nonzero_in` needs `field` (read in each item) and no `table`"
+                ));
+            }
             if f.field.is_none() && f.value.is_none() {
                 return Err(format!("{file}: field `{name}` needs `field` or `value`"));
             }
@@ -359,7 +411,13 @@ impl Mapping {
     /// The payload is not JSON, or a record cannot be mapped (the first such record).
     pub fn map(&self, payload: &[u8], cx: Context<'_>) -> Result<Vec<Mapped>, MappingError> {
         match self.map_each(payload, cx) {
-            Ok(records) => records.into_iter().collect(),
+            Ok(records) => {
+                let mut all = Vec::with_capacity(records.len());
+                for r in records {
+                    all.extend(r?);
+                }
+                Ok(all)
+            }
             Err(PayloadError::NotJson(e)) => {
                 Err(self.error(0, "payload", format!("not JSON: {e}")))
             }
@@ -376,7 +434,7 @@ impl Mapping {
         &self,
         payload: &[u8],
         cx: Context<'_>,
-    ) -> Result<Vec<Result<Mapped, MappingError>>, PayloadError> {
+    ) -> Result<Vec<Result<RecordEvents, MappingError>>, PayloadError> {
         let records = lazy::records(payload, self.records.as_deref())
             .map_err(|e| PayloadError::NotJson(e.to_string()))?;
         let records = match records {
@@ -430,7 +488,7 @@ impl Mapping {
         i: usize,
         r: &lazy::Record<'_>,
         cx: Context<'_>,
-    ) -> Result<Mapped, MappingError> {
+    ) -> Result<RecordEvents, MappingError> {
         let (pointer, got) = first(r, &self.kind.field).ok_or_else(|| {
             self.error(
                 i,
@@ -442,13 +500,35 @@ impl Mapping {
         let Some(kind) = self.kind.table.get(code) else {
             return Err(self.error(i, pointer, format!("value {code} is not in the type table")));
         };
+        let mut made = RecordEvents::new();
         if kind.is_empty() {
-            return Ok(Mapped::Skipped {
+            made.push(Mapped::Skipped {
                 record: i,
                 why: format!("{pointer} = {code} has no contract event type"),
             });
+        } else {
+            let event_id = self.event_id(i, r, &self.event_id, None)?;
+            made.push(self.event(i, r, cx, kind, event_id)?);
         }
-        let event_id = self.event_id(i, r)?;
+        for also in &self.also {
+            let decides = first(r, &also.when);
+            if decides.is_some_and(|(_, v)| also.values.iter().any(|x| x == v.as_text())) {
+                let event_id = self.event_id(i, r, &also.event_id, Some(&also.kind))?;
+                made.push(self.event(i, r, cx, &also.kind, event_id)?);
+            }
+        }
+        Ok(made)
+    }
+
+    /// The contract event of type `kind` with id `event_id` that record `r` makes.
+    fn event(
+        &self,
+        i: usize,
+        r: &lazy::Record<'_>,
+        cx: Context<'_>,
+        kind: &str,
+        event_id: String,
+    ) -> Result<Mapped, MappingError> {
         let mut out = Out::new();
         out.key("type");
         out.string(kind);
@@ -501,13 +581,26 @@ impl Mapping {
         })
     }
 
-    fn event_id(&self, i: usize, r: &lazy::Record<'_>) -> Result<String, MappingError> {
-        if let Some(p) = &self.event_id.field
+    /// The id `spec` gives record `r`; for an `[[also]]` event of type `also`, one that is
+    /// never the record's own event's.
+    fn event_id(
+        &self,
+        i: usize,
+        r: &lazy::Record<'_>,
+        spec: &IdSpec,
+        also: Option<&str>,
+    ) -> Result<String, MappingError> {
+        if let Some(p) = &spec.field
             && let Some((_, v)) = first(r, p)
         {
-            return Ok(v.text());
+            let mut id = v.text();
+            if let Some(kind) = also {
+                id.push(':');
+                id.push_str(kind);
+            }
+            return Ok(id);
         }
-        if self.event_id.hash.is_empty() {
+        if spec.hash.is_empty() {
             return Err(self.error(i, "event_id", "its field is missing".into()));
         }
         // The mapping's name and each field's value, each with its kind and length in front
@@ -520,7 +613,10 @@ impl Mapping {
             h.update(bytes);
         };
         part(b'm', self.name.as_bytes());
-        for p in &self.event_id.hash {
+        if let Some(kind) = also {
+            part(b't', kind.as_bytes());
+        }
+        for p in &spec.hash {
             match r.at(p).map(lazy::scalar) {
                 None | Some(Scalar::Null) => part(b'n', b""),
                 Some(Scalar::Str(s)) => part(b's', s.trim().as_bytes()),
@@ -551,6 +647,9 @@ impl Mapping {
         r: &lazy::Record<'m>,
         cx: Context<'m>,
     ) -> Result<Option<Got<'m>>, MappingError> {
+        if let (Some(items), Some(field)) = (&spec.nonzero_in, &spec.field) {
+            return Ok(nonzero_in(r, items, field).map(|any| Got::Const(bool_value(any))));
+        }
         let found = spec.field.as_ref().and_then(|p| first(r, p));
         let (pointer, v) = match (found, &spec.value) {
             (Some((pointer, v)), _) => (pointer, Got::Read(v)),
@@ -602,6 +701,36 @@ impl Mapping {
         }
         Ok(Some(v))
     }
+}
+
+/// Whether `field` holds a number other than 0 in any item of the array at `items`: `None`
+/// when the array is missing or empty or no item holds a number there (see
+/// [`FieldSpec::nonzero_in`]). Numbers written as strings (`"50000"`) count.
+fn nonzero_in(r: &lazy::Record<'_>, items: &str, field: &Pointers) -> Option<bool> {
+    let mut any_number = false;
+    for item in lazy::array(r.at(items)?)? {
+        let Some(v) = field.list().iter().find_map(|p| lazy::pointer(item, p)) else {
+            continue;
+        };
+        let amount = match lazy::scalar(v) {
+            Scalar::Str(s) => s.trim().parse::<f64>().ok(),
+            Scalar::Other(t) => t.parse::<f64>().ok(),
+            Scalar::Null => None,
+        };
+        match amount {
+            Some(a) if a.is_finite() && a != 0.0 => return Some(true),
+            Some(_) => any_number = true,
+            None => {}
+        }
+    }
+    any_number.then_some(false)
+}
+
+/// `true` or `false` as a JSON value the mapping can lend.
+fn bool_value(b: bool) -> &'static Value {
+    static TRUE: Value = Value::Bool(true);
+    static FALSE: Value = Value::Bool(false);
+    if b { &TRUE } else { &FALSE }
 }
 
 /// A field's value as the mapping found or made it.

@@ -93,6 +93,22 @@ pub struct ItemOutcome {
     pub detail: Option<String>,
 }
 
+impl ItemOutcome {
+    /// A mapped record skipped (its type has no contract event), and why; its place is
+    /// filled in by the caller.
+    #[must_use]
+    pub fn skipped(why: String) -> Self {
+        Self {
+            item: 0,
+            record: None,
+            status: Status::Skipped,
+            event_id: None,
+            reason: None,
+            detail: Some(why),
+        }
+    }
+}
+
 /// The status of an [`ItemOutcome`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -286,45 +286,42 @@ impl Pipeline {
                 .with_label_values(&[&mapping.name, o])
         });
         for (record, result) in records.into_iter().enumerate() {
-            let outcome = match result {
-                Ok(Mapped::Event {
-                    json,
-                    event_id,
-                    spans,
-                }) => {
-                    events.inc();
-                    let outcome = self
-                        .take_contract(&topic, &json, Some(&spans), origin)
-                        .await;
-                    ItemOutcome {
-                        event_id: Some(event_id),
-                        ..outcome
-                    }
-                }
-                Ok(Mapped::Skipped { why, .. }) => {
-                    skipped.inc();
-                    debug!(mapping = %mapping.name, record, why = %why, "Mapped record skipped.");
-                    ItemOutcome {
-                        item: 0,
-                        record: None,
-                        status: Status::Skipped,
-                        event_id: None,
-                        reason: None,
-                        detail: Some(why),
-                    }
-                }
+            // A record refused whole, or its own event (or its skip) then its `[[also]]`
+            // events: each an item of the answer under the record's index.
+            let made = match result {
+                Ok(made) => made,
                 Err(e) => {
                     failed.inc();
-                    self.refuse_record(mapping, payload, record, &e, origin)
-                        .await
+                    let outcome = self
+                        .refuse_record(mapping, payload, record, &e, origin)
+                        .await;
+                    note(&mut outcomes, item, record, outcome);
+                    continue;
                 }
             };
-            if let Some(out) = outcomes.as_deref_mut() {
-                out.push(ItemOutcome {
-                    item,
-                    record: Some(record),
-                    ..outcome
-                });
+            for m in made {
+                let outcome = match m {
+                    Mapped::Event {
+                        json,
+                        event_id,
+                        spans,
+                    } => {
+                        events.inc();
+                        let outcome = self
+                            .take_contract(&topic, &json, Some(&spans), origin)
+                            .await;
+                        ItemOutcome {
+                            event_id: Some(event_id),
+                            ..outcome
+                        }
+                    }
+                    Mapped::Skipped { why, .. } => {
+                        skipped.inc();
+                        debug!(mapping = %mapping.name, record, why = %why, "Mapped record skipped.");
+                        ItemOutcome::skipped(why)
+                    }
+                };
+                note(&mut outcomes, item, record, outcome);
             }
         }
     }
@@ -407,5 +404,21 @@ fn rejected_outcome(error: &DecodeError) -> ItemOutcome {
         event_id: None,
         reason: Some(error.reason.as_str()),
         detail: Some(error.detail.clone()),
+    }
+}
+
+/// Notes `outcome`, of record `record` of item `item`, in the answer being built, if any.
+fn note(
+    outcomes: &mut Option<&mut Vec<ItemOutcome>>,
+    item: usize,
+    record: usize,
+    outcome: ItemOutcome,
+) {
+    if let Some(out) = outcomes.as_deref_mut() {
+        out.push(ItemOutcome {
+            item,
+            record: Some(record),
+            ..outcome
+        });
     }
 }

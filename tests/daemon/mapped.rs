@@ -82,11 +82,14 @@ async fn figures(app: &TestApp) -> Value {
         .collect();
     let mut agencies = json(app, "/api/v1/agencies?limit=500").await;
     agencies.as_object_mut().unwrap().remove("as_of");
+    let mut scorecard = json(app, "/api/v1/scorecard?period=year").await;
+    scorecard.as_object_mut().unwrap().remove("as_of");
     json!({
         "onestop": snapshot["onestop"],
         "dossiers": dossiers,
         "alerts": alerts,
         "agencies": agencies,
+        "scorecard": scorecard,
     })
 }
 
@@ -97,7 +100,8 @@ async fn national_sync_records_give_the_state_the_same_dossiers_give_as_contract
     let contract = spawn_app(settings(&broker, false)).await;
     let watcher = TestClient::connect(&broker, &[format!("{}/deadletter/#", mapped.prefix)]).await;
 
-    // The batch over HTTP: 13 events, the withdrawal request skipped.
+    // The batch over HTTP: 13 events, the withdrawal request skipped, and the payment online
+    // of one dossier, which its 4 records each report (the first accepted, 3 duplicates).
     let (status, answer) = post(
         &mapped,
         "/api/v1/ingest/mapped/national-sync",
@@ -107,12 +111,17 @@ async fn national_sync_records_give_the_state_the_same_dossiers_give_as_contract
     .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
-        (&answer["accepted"], &answer["skipped"], &answer["rejected"]),
-        (&json!(13), &json!(1), &json!(0)),
+        (
+            &answer["accepted"],
+            &answer["duplicate"],
+            &answer["skipped"],
+            &answer["rejected"]
+        ),
+        (&json!(14), &json!(3), &json!(1), &json!(0)),
         "{answer}"
     );
     let items = answer["items"].as_array().unwrap();
-    assert_eq!(items.len(), 14);
+    assert_eq!(items.len(), 18);
     assert!(
         items[0]["event_id"]
             .as_str()
@@ -133,7 +142,7 @@ async fn national_sync_records_give_the_state_the_same_dossiers_give_as_contract
     )
     .await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["accepted"], 14, "{answer}");
+    assert_eq!(answer["accepted"], 15, "{answer}");
 
     mapped
         .wait_metric(
@@ -157,7 +166,7 @@ async fn national_sync_records_give_the_state_the_same_dossiers_give_as_contract
         mapped
             .metric(r#"iocd_ingest_items_total{transport="http",outcome="accepted"}"#)
             .await,
-        13.0
+        14.0
     );
     assert_eq!(
         mapped
@@ -173,6 +182,17 @@ async fn national_sync_records_give_the_state_the_same_dossiers_give_as_contract
     )
     .await;
     assert_eq!(same.0, same.1);
+    // The 766 facts came through the mapping: fees due on 2 dossiers (a third's fees are all
+    // 0, the fourth has no fee list), 1 of them paid online.
+    let province = &same.0["scorecard"]["province"]["indicators"];
+    assert_eq!(
+        (
+            &province["3.6"]["numerator"],
+            &province["3.6"]["denominator"]
+        ),
+        (&json!(1), &json!(2)),
+        "{province}"
+    );
     assert!(
         !same.0["alerts"].as_array().unwrap().is_empty(),
         "the late dossier's alert is among what is compared: {}",
@@ -189,7 +209,7 @@ async fn national_sync_records_give_the_state_the_same_dossiers_give_as_contract
     .await;
     assert_eq!(
         (&again["duplicate"], &again["accepted"]),
-        (&json!(13), &json!(0)),
+        (&json!(17), &json!(0)),
         "{again}"
     );
 
@@ -408,7 +428,9 @@ async fn a_poller_takes_pages_since_its_watermark_and_keeps_it_across_a_restart(
     ))
     .await;
     let taken = r#"iocd_mapping_records_total{mapping="vendor-poll",outcome="event"}"#;
-    app.wait_metric(taken, 9.0).await;
+    // 9 status events, and the payment one dossier's 4 records report (later polls take the
+    // record at the watermark again: more, as duplicates).
+    poll_until(LIMIT, || app.metric(taken), |n| *n >= 13.0).await;
     let watermark = data.path().join("poll/vendor-poll.json");
     let saved = poll_until(
         LIMIT,
@@ -422,8 +444,9 @@ async fn a_poller_takes_pages_since_its_watermark_and_keeps_it_across_a_restart(
             .await
             > 0.0
     );
+    // The 9 records, and the online payment of the dossier 4 of them report (3 duplicates).
     let accepted = r#"iocd_ingest_items_total{transport="poll",outcome="accepted"}"#;
-    assert_eq!(app.metric(accepted).await, 9.0);
+    assert_eq!(app.metric(accepted).await, 10.0);
     app.stop().await.unwrap();
 
     // The rest arrive while iocd is stopped; after the restart, the poll starts from the
@@ -525,11 +548,12 @@ async fn mappings_reload_without_a_restart_and_a_bad_set_keeps_the_previous_one(
             tokio::time::sleep(Duration::from_millis(200)).await;
             app.metric(taken).await
         },
-        |n| *n >= 13.0,
+        |n| *n >= 14.0,
     )
     .await;
+    // 13 status events and 1 payment (reported by 4 records, 3 of them duplicates).
     assert_eq!(
-        got, 13.0,
+        got, 14.0,
         "the batch counted once, its re-sends are duplicates"
     );
 

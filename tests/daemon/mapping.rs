@@ -26,7 +26,14 @@ fn mapping_check_prints_the_contract_events_of_a_national_sync_batch() {
         .filter(|l| !l.starts_with('#'))
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(events.len(), 13, "{stdout}");
+    // 13 status events (the withdrawal request is skipped) and the payment online that each
+    // of one dossier's 4 records reports, under the same id.
+    assert_eq!(events.len(), 17, "{stdout}");
+    let paid: Vec<_> = events.iter().filter(|e| e["type"] == "paid").collect();
+    assert_eq!(paid.len(), 4, "{stdout}");
+    assert!(paid.iter().all(|e| e["event_id"] == paid[0]["event_id"]
+        && e["method"] == "online_national"
+        && e["dossier_id"] == "X01.01-261124-0007"));
     assert!(events.iter().all(|e| {
         e["event_id"]
             .as_str()

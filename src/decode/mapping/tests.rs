@@ -113,8 +113,7 @@ fn a_sync_record_becomes_a_contract_event_that_decodes() {
 }
 
 /// Where a vendor's record carries the digitisation flag, the received event carries the
-/// fact of contract 1.2 it gives; the online-payment flag is not mapped (a payment is a
-/// `paid` event), so the fees stay unknown rather than counted as "not paid online".
+/// fact of contract 1.2 it gives; absent or blank, the fact stays unknown.
 #[test]
 fn the_sync_digitisation_flag_becomes_the_fact_of_1_2() {
     let m = national_sync();
@@ -125,19 +124,171 @@ fn the_sync_digitisation_flag_becomes_the_fact_of_1_2() {
     ] {
         let mut r = record(2, "20261201083005");
         r["HoSoCoThanhPhanSoHoa"] = digitised;
-        r["DuocThanhToanTrucTuyen"] = json!(1);
         let e = &events(map(&m, &r).unwrap())[0];
         assert_eq!(
             e.get("digitised").cloned().unwrap_or(Value::Null),
             want,
             "{r}"
         );
-        assert!(e.get("fee_required").is_none(), "{e}");
     }
     // On another status the flag is not read.
     let mut r = record(9, "20261205101500");
     r["HoSoCoThanhPhanSoHoa"] = json!(1);
     assert!(events(map(&m, &r).unwrap())[0].get("digitised").is_none());
+}
+
+/// The fee list says whether fees are due: a price other than 0 (a number or digits) in any
+/// item is `true`, every price 0 is `false`, and no list, an empty one or no price at all
+/// leaves it unknown, as the 766 rule reads `DanhSachLePhi`.
+#[test]
+fn the_sync_fee_list_says_whether_fees_are_due() {
+    let m = national_sync();
+    let fee = |gia: Value| json!({"TenPhiLePhi": "Lệ phí cấp giấy chứng nhận", "MaPhiLePhi": "LP01", "HinhThucThu": "1", "Gia": gia, "LoaiPhiLePhi": "1"});
+    for (list, want) in [
+        (Some(json!([fee(json!("50000"))])), json!(true)),
+        (Some(json!([fee(json!(0)), fee(json!(25000))])), json!(true)),
+        (Some(json!([fee(json!(0)), fee(json!("0"))])), json!(false)),
+        (Some(json!([])), Value::Null),
+        (Some(json!([fee(json!(""))])), Value::Null),
+        (Some(json!([{"TenPhiLePhi": "Phí"}])), Value::Null),
+        (Some(json!("không")), Value::Null),
+        (None, Value::Null),
+    ] {
+        let mut r = record(2, "20261201083005");
+        if let Some(list) = &list {
+            r["DanhSachLePhi"] = list.clone();
+        }
+        let e = &events(map(&m, &r).unwrap())[0];
+        assert_eq!(
+            e.get("fee_required").cloned().unwrap_or(Value::Null),
+            want,
+            "{list:?}"
+        );
+    }
+    // Read on the receipt only, where the contract carries it.
+    let mut r = record(9, "20261205101500");
+    r["DanhSachLePhi"] = json!([fee(json!(50000))]);
+    assert!(
+        events(map(&m, &r).unwrap())[0]
+            .get("fee_required")
+            .is_none()
+    );
+}
+
+/// The online-payment flag makes a `paid` event besides the record's own: 1 on the national
+/// portal, 2 through the province's gateway, anything else nothing. The payment's id is the
+/// dossier's and the code's, so every later record that still shows it is a duplicate.
+#[test]
+fn the_sync_payment_flag_makes_a_paid_event() {
+    let m = national_sync();
+    for (flag, want) in [
+        (json!(1), Some("online_national")),
+        (json!("2"), Some("online_local")),
+        (json!(0), None),
+        (json!(""), None),
+        (json!(3), None),
+        (Value::Null, None),
+    ] {
+        let mut r = record(2, "20261201083005");
+        r["DuocThanhToanTrucTuyen"] = flag.clone();
+        let e = events(map(&m, &r).unwrap());
+        assert_eq!(e[0]["type"], "received", "the record's own event first");
+        match want {
+            Some(method) => {
+                assert_eq!(e.len(), 2, "{flag}: {e:?}");
+                assert_eq!(e[1]["type"], "paid");
+                assert_eq!(e[1]["method"], method);
+                assert_eq!(e[1]["dossier_id"], "000.00.19.H42-261201-0001");
+                assert_eq!(e[1]["occurred_at"], "2026-12-01T08:30:05+07:00");
+                assert!(e[1].get("channel").is_none() && e[1].get("due_at").is_none());
+                assert_ne!(e[0]["event_id"], e[1]["event_id"]);
+            }
+            None => assert_eq!(e.len(), 1, "{flag}: {e:?}"),
+        }
+    }
+    // The same payment on the next status record: the same id (a duplicate).
+    let paid_id = |status: u8, updated: &str| {
+        let mut r = record(status, updated);
+        r["DuocThanhToanTrucTuyen"] = json!(1);
+        events(map(&m, &r).unwrap())[1]["event_id"].clone()
+    };
+    assert_eq!(paid_id(2, "20261201083005"), paid_id(9, "20261205101500"));
+    // A withdrawal request (no event of its own) still reports the payment.
+    let mut r = record(7, "20261203080000");
+    r["DuocThanhToanTrucTuyen"] = json!(2);
+    let mapped = map(&m, &r).unwrap();
+    assert!(matches!(&mapped[0], Mapped::Skipped { .. }), "{mapped:?}");
+    assert_eq!(events(mapped)[0]["method"], "online_local");
+}
+
+/// `[[also]]` is checked when the mapping is read, and a record whose further event cannot
+/// be built is refused whole, naming the field.
+#[test]
+fn an_also_event_is_checked_and_maps_whole_or_not_at_all() {
+    let base = r#"
+name = "t"
+source = "onestop"
+[type]
+field = "/s"
+table = { "2" = "received" }
+[event_id]
+field = "/id"
+[occurred_at]
+field = "/at"
+format = "yyyyMMddHHmmss"
+[occurred_at.by_type]
+paid = "/paid_at"
+[fields.dossier_id]
+field = "/d"
+"#;
+    for (also, why) in [
+        (
+            "[[also]]
+type = \"\"\nwhen = \"/f\"\nvalues = [\"1\"]\nevent_id = { hash = [\"/d\"] }\n",
+            "needs a `type`",
+        ),
+        (
+            "[[also]]\ntype = \"paid\"\nwhen = \"/f\"\nvalues = []\nevent_id = { hash = [\"/d\"] }\n",
+            "at least one of `values`",
+        ),
+        (
+            "[[also]]\ntype = \"paid\"\nwhen = \"/f\"\nvalues = [\"1\"]\nevent_id = {}\n",
+            "`field` or `hash`",
+        ),
+        (
+            "[fields.fee_required]\nnonzero_in = \"/fees\"\nvalue = true\n",
+            "`nonzero_in` needs `field`",
+        ),
+    ] {
+        let err = Mapping::parse(&format!("{base}{also}"), "t.toml").unwrap_err();
+        assert!(err.contains(why), "{err}");
+    }
+    let m = Mapping::parse(
+        &format!(
+            "{base}[[also]]\ntype = \"paid\"\nwhen = \"/f\"\nvalues = [\"1\"]\nevent_id = {{ field = \"/id\" }}\n[fields.method]\nvalue = \"direct\"\ntypes = [\"paid\"]\n"
+        ),
+        "t.toml",
+    )
+    .unwrap();
+    let good = json!({"s": 2, "id": "e1", "at": "20261201080000", "paid_at": "20261201090000", "d": "D1", "f": "1"});
+    let e = events(map(&m, &good).unwrap());
+    assert_eq!(
+        (
+            e[1]["event_id"].clone(),
+            e[1]["occurred_at"].clone(),
+            e[1]["method"].clone()
+        ),
+        (
+            json!("e1:paid"),
+            json!("2026-12-01T09:00:00+07:00"),
+            json!("direct")
+        )
+    );
+    assert!(e[0].get("method").is_none());
+    let mut bad = good.clone();
+    bad["paid_at"] = json!("hôm qua");
+    let err = map(&m, &bad).unwrap_err();
+    assert_eq!(err.field, "/paid_at", "{err}");
 }
 
 #[test]
@@ -302,14 +453,15 @@ fn the_national_sync_fixtures_apply_as_their_stories_say() {
         directory: &directory,
     };
     let mapped = m.map(batch.as_bytes(), cx).unwrap();
-    assert_eq!(mapped.len(), 14);
+    // 14 records, and a payment reported by each of the 4 records of the dossier paid online.
+    assert_eq!(mapped.len(), 18);
     let now = crate::time::parse_rfc3339("2026-12-06T12:00:00+07:00").unwrap();
     let mut state = State::new(Params::default(), now);
     let payloads: Vec<Vec<u8>> = events(mapped)
         .iter()
         .map(|e| serde_json::to_vec(e).unwrap())
         .collect();
-    assert_eq!(payloads.len(), 13, "the withdrawal request is skipped");
+    assert_eq!(payloads.len(), 17, "the withdrawal request is skipped");
     for p in &payloads {
         let ev = decode(Source::Onestop, p, now, &DecodeLimits::default()).unwrap();
         state.apply(&Input::Event(ev), now);
@@ -338,6 +490,24 @@ fn the_national_sync_fixtures_apply_as_their_stories_say() {
     assert_eq!(waiting.status(), DossierStatus::WaitingCitizen);
     let stopped = d("000.00.19.H42-261126-0015");
     assert_eq!(stopped.status(), DossierStatus::Closed);
+    // The 766 facts the records carry: fees due (a priced fee), none (every price 0) or
+    // unknown (no list); paid on the national portal, or not paid online.
+    assert_eq!(
+        (early.facts().fee_required(), early.payment()),
+        (
+            Some(true),
+            Some(crate::decode::PaymentMethod::OnlineNational)
+        )
+    );
+    assert_eq!(
+        (stopped.facts().fee_required(), stopped.payment()),
+        (Some(true), None)
+    );
+    assert_eq!(
+        (late.facts().fee_required(), late.payment()),
+        (Some(false), None)
+    );
+    assert_eq!(waiting.facts().fee_required(), None);
 }
 
 /// The shipped example mappings of a video platform's webhooks and a SIEM's export turn their

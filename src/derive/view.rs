@@ -95,6 +95,8 @@ pub struct View {
     pub items_held: [u64; 5],
     /// Tombstones of forgotten dossiers held (so that late events do not revive them).
     pub tombstones: u64,
+    /// Events for forgotten dossiers since the process started, by type.
+    pub forgotten_hits: crate::state::forgotten::Hits,
     /// Active meetings, most recently started first (at most [`MEETINGS_LISTED`]).
     pub meetings: Vec<MeetingRow>,
     /// Ids of the silent monitored systems, sorted (at most [`SYSTEMS_LISTED`]).
@@ -382,6 +384,7 @@ impl State {
             dossiers_held: self.dossiers.len() as u64,
             dedupe_ids: self.dedupe_len() as u64,
             evictions: self.evictions,
+            forgotten_hits: self.forgotten_hits,
             items_held: [
                 self.dossiers.len() as u64,
                 self.vc.meetings.len() as u64,

@@ -40,7 +40,7 @@ use prometheus::{Registry, TextEncoder};
 use tokio::sync::watch;
 
 use crate::decode::{
-    Category, Channel, DossierStatus, Level, Reason, Severity, Source, type_names,
+    Category, Channel, DossierKind, DossierStatus, Level, Reason, Severity, Source, type_names,
 };
 use crate::derive::View;
 use crate::derive::view::{AgencyGauges, AgencyPeriods};
@@ -110,6 +110,8 @@ pub mod names {
     pub const STATE_ITEMS: &str = "iocd_state_items";
     /// Gauge: tombstones of forgotten dossiers held (iocd-internal).
     pub const STATE_TOMBSTONES: &str = "iocd_state_tombstones";
+    /// Counter `{type}`: events accepted for dossiers already forgotten (iocd-internal).
+    pub const ONESTOP_FORGOTTEN_EVENTS: &str = "iocd_onestop_forgotten_events_total";
     /// Gauge `{agency, name, short_name, level, kind, parent}`, always 1: one series per unit
     /// of the agency directory, to join on `agency` for names (the `_info` convention).
     pub const AGENCY_INFO: &str = "iocd_agency_info";
@@ -333,6 +335,12 @@ const STATE_TOMBSTONES: Spec = spec(
     GAUGE,
     &[],
 );
+const FORGOTTEN_EVENTS: Spec = spec(
+    names::ONESTOP_FORGOTTEN_EVENTS,
+    "Events accepted for dossiers already forgotten (closed past [state] closed_retention_hours, or evicted), by type, since the process started; they change nothing. Ratings and payments here mean the retention is shorter than the 766 indicators need.",
+    COUNTER,
+    &["type"],
+);
 const AGENCY_INFO: Spec = spec(
     names::AGENCY_INFO,
     "The agency directory: one series per unit, value 1, to join on agency for its names.",
@@ -416,7 +424,7 @@ const LEVEL_INDICATOR_766: Spec = spec(
 );
 
 /// Every family [`DomainCollector`] emits, in emission order.
-const SPECS: [Spec; 41] = [
+const SPECS: [Spec; 42] = [
     EVENTS,
     DUPLICATES,
     REJECTED,
@@ -443,6 +451,7 @@ const SPECS: [Spec; 41] = [
     STATE_EVICTED,
     STATE_ITEMS,
     STATE_TOMBSTONES,
+    FORGOTTEN_EVENTS,
     ALERTS_FIRING,
     ALERTS_UNACKNOWLEDGED,
     AGENCY_INFO,
@@ -663,6 +672,7 @@ fn families(view: &View) -> Vec<MetricFamily> {
         evicted(view),
         items_held(view),
         STATE_TOMBSTONES.single(view.tombstones),
+        forgotten_events(view),
         alerts_firing(view),
         alerts_unacknowledged(view),
         agency_info(view),
@@ -867,6 +877,14 @@ fn evicted(view: &View) -> MetricFamily {
         .zip(view.evictions.count)
         .map(|(k, n)| STATE_EVICTED.sample(&[k.as_str()], num(n)));
     STATE_EVICTED.family(series.collect())
+}
+
+fn forgotten_events(view: &View) -> MetricFamily {
+    let series = DossierKind::ALL
+        .iter()
+        .zip(view.forgotten_hits.by_kind)
+        .map(|(k, n)| FORGOTTEN_EVENTS.sample(&[k.as_str()], num(n)));
+    FORGOTTEN_EVENTS.family(series.collect())
 }
 
 /// One series per enabled rule and its severity, 0 when nothing fires.

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::cow::{Fifo, Frozen};
+use crate::decode::DossierKind;
 use crate::time::Ts;
 
 /// How long a forgotten dossier's id is remembered.
@@ -16,6 +17,32 @@ pub const HORIZON_DAYS: i64 = 30;
 
 fn key(id: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(id.as_bytes())
+}
+
+/// Events that named a forgotten dossier since the process started, by type (in
+/// [`DossierKind::ALL`] order): accepted, changing nothing. Mostly ratings and payments that
+/// came after the retention of closed dossiers (`[state] closed_retention_hours`): the
+/// figure that says to raise it. Not saved in checkpoints, like the evictions.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Hits {
+    /// Events by [`DossierKind::ALL`] index.
+    pub by_kind: [u64; DossierKind::ALL.len()],
+}
+
+impl PartialEq for Hits {
+    /// Bookkeeping of the process, not state.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Hits {
+    /// Counts one event of `kind` for a forgotten dossier.
+    pub fn count(&mut self, kind: DossierKind) {
+        if let Some(i) = DossierKind::ALL.iter().position(|k| *k == kind) {
+            self.by_kind[i] += 1;
+        }
+    }
 }
 
 /// Ids of dossiers that were forgotten, with when; at most as many as the dossier cap

@@ -274,6 +274,9 @@ pub struct State {
     /// Items evicted at the caps since the process started (not saved).
     #[serde(skip)]
     pub evictions: evict::Evictions,
+    /// Events for forgotten dossiers since the process started (not saved).
+    #[serde(skip)]
+    pub forgotten_hits: forgotten::Hits,
 }
 
 /// The state frozen at one instant, for a checkpoint written on another thread while the
@@ -354,6 +357,7 @@ impl<J: AsRef<[u64]>, P, O> Before12<J, P, O> {
             periods: periods(self.periods),
             ops: ops(self.ops),
             evictions: evict::Evictions::default(),
+            forgotten_hits: forgotten::Hits::default(),
         }
     }
 }
@@ -473,6 +477,7 @@ impl State {
             periods: periods::Periods::default(),
             ops: ops::Ops::default(),
             evictions: evict::Evictions::default(),
+            forgotten_hits: forgotten::Hits::default(),
         }
     }
 
@@ -537,7 +542,9 @@ impl State {
         *last = Some(last.map_or(ev.occurred_at, |t| t.max(ev.occurred_at)));
         match &ev.body {
             Body::Heartbeat => {}
-            Body::Dossier(d) if self.forgotten.contains(&d.dossier_id) => {}
+            Body::Dossier(d) if self.forgotten.contains(&d.dossier_id) => {
+                self.forgotten_hits.count(d.kind);
+            }
             Body::Dossier(d) => {
                 if self.dossiers.len() >= self.params.caps.dossiers
                     && self.dossiers.get(&d.dossier_id).is_none()

@@ -1068,6 +1068,59 @@ fn a_closed_dossier_leaves_memory_on_tick_after_the_retention_and_an_open_one_st
     }
 }
 
+/// A rating (or a payment) that comes after a closed dossier was forgotten revives
+/// nothing and changes no figure, but is counted by type: the sign that the retention is
+/// shorter than the days in which citizens rate.
+#[test]
+fn a_rating_for_a_forgotten_dossier_is_counted_and_changes_nothing() {
+    let mut s = state_with(
+        Params {
+            retention_secs: 3600,
+            ..Params::default()
+        },
+        START,
+    );
+    let at = "2026-11-24T08:00:00+07:00";
+    apply(
+        &mut s,
+        &onestop("e-D1", "resolved", at, "D1", json!({"due_at": DUE})),
+    );
+    s.apply(&Input::Tick, t(at).plus_secs(3601));
+    assert!(s.dossiers.get("D1").is_none(), "forgotten");
+    let periods = s.periods.clone();
+    for (id, ty, extra) in [
+        (
+            "r1",
+            "rated",
+            json!({"rating": "unsatisfied", "complaint": true}),
+        ),
+        ("p1", "paid", json!({"method": "online_local"})),
+        ("r2", "rated", json!({"rating": "satisfied"})),
+    ] {
+        assert_eq!(
+            apply(
+                &mut s,
+                &onestop(id, ty, "2026-11-27T09:00:00+07:00", "D1", extra)
+            ),
+            Outcome::Applied
+        );
+    }
+    assert!(s.dossiers.get("D1").is_none(), "not revived");
+    assert_eq!(s.periods, periods, "no figure moved");
+    let by = |k: DossierKind| {
+        let i = DossierKind::ALL.iter().position(|x| *x == k).unwrap();
+        s.forgotten_hits.by_kind[i]
+    };
+    assert_eq!(
+        (
+            by(DossierKind::Rated),
+            by(DossierKind::Paid),
+            by(DossierKind::Resolved)
+        ),
+        (2, 1, 0)
+    );
+}
+
 #[test]
 fn a_closed_dossier_with_a_recent_event_is_retained() {
     let mut s = state_with(

@@ -284,12 +284,27 @@ pub struct FieldSpec {
     /// A record without it cannot be mapped (else the field is left out).
     #[serde(default)]
     pub required: bool,
-    /// A JSON pointer to an array of the record: the field is then `true` when `field`, read
-    /// in each item, is a number other than 0 in any of them, `false` when the array has
-    /// items and every one holds 0, and left out when the array is missing or empty or holds
-    /// no number there (a fee list: whether any fee is due).
+    /// A JSON pointer to an array of the record: the field is then whether `field`, read in
+    /// each item, passes `test` in any of them (see [`ItemTest`]): `true` when one does,
+    /// `false` when none does but some item answered, left out when the array is missing or
+    /// empty or no item answered. A fee list says so whether fees are due; a list of files,
+    /// whether one is attached.
     #[serde(default)]
-    pub nonzero_in: Option<String>,
+    pub any_in: Option<String>,
+    /// The test of `any_in`.
+    #[serde(default)]
+    pub test: Option<ItemTest>,
+}
+
+/// What an item of an `any_in` array is asked.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemTest {
+    /// A number other than 0 (a JSON number, or digits in a string): a price. An item
+    /// without a number there does not answer.
+    Nonzero,
+    /// Text that is not blank: a file's path. Every item answers (no text: no).
+    Nonblank,
 }
 
 /// A record the mapping could not build an event from.
@@ -386,9 +401,11 @@ impl Mapping {
             }
         }
         for (name, f) in &m.fields {
-            if f.nonzero_in.is_some() && (f.field.is_none() || f.table.is_some()) {
+            if f.any_in.is_some() != f.test.is_some()
+                || (f.any_in.is_some() && (f.field.is_none() || f.table.is_some()))
+            {
                 return Err(format!(
-                    "{file}: field `{name}`: `nonzero_in` needs `field` (read in each item) and no `table`"
+                    "{file}: field `{name}`: `any_in` needs `test`, `field` (read in each item) and no `table`"
                 ));
             }
             if f.field.is_none() && f.value.is_none() {
@@ -647,8 +664,8 @@ impl Mapping {
         r: &lazy::Record<'m>,
         cx: Context<'m>,
     ) -> Result<Option<Got<'m>>, MappingError> {
-        if let (Some(items), Some(field)) = (&spec.nonzero_in, &spec.field) {
-            return Ok(nonzero_in(r, items, field).map(|any| Got::Const(bool_value(any))));
+        if let (Some(items), Some(test), Some(field)) = (&spec.any_in, spec.test, &spec.field) {
+            return Ok(any_in(r, items, field, test).map(|any| Got::Const(bool_value(any))));
         }
         let found = spec.field.as_ref().and_then(|p| first(r, p));
         let (pointer, v) = match (found, &spec.value) {
@@ -703,27 +720,35 @@ impl Mapping {
     }
 }
 
-/// Whether `field` holds a number other than 0 in any item of the array at `items`: `None`
-/// when the array is missing or empty or no item holds a number there (see
-/// [`FieldSpec::nonzero_in`]). Numbers written as strings (`"50000"`) count.
-fn nonzero_in(r: &lazy::Record<'_>, items: &str, field: &Pointers) -> Option<bool> {
-    let mut any_number = false;
+/// Whether `field` passes `test` in any item of the array at `items`: `None` when the
+/// array is missing or empty or no item answers (see [`FieldSpec::any_in`]).
+fn any_in(r: &lazy::Record<'_>, items: &str, field: &Pointers, test: ItemTest) -> Option<bool> {
+    let mut answered = false;
     for item in lazy::array(r.at(items)?)? {
-        let Some(v) = field.list().iter().find_map(|p| lazy::pointer(item, p)) else {
-            continue;
+        let v = field
+            .list()
+            .iter()
+            .find_map(|p| lazy::pointer(item, p))
+            .map_or(Scalar::Null, lazy::scalar);
+        let passes = match (test, v) {
+            (ItemTest::Nonzero, Scalar::Str(s)) => nonzero(s.trim()),
+            (ItemTest::Nonzero, Scalar::Other(t)) => nonzero(t),
+            (ItemTest::Nonzero, Scalar::Null) => None,
+            (ItemTest::Nonblank, v) => Some(!v.is_blank()),
         };
-        let amount = match lazy::scalar(v) {
-            Scalar::Str(s) => s.trim().parse::<f64>().ok(),
-            Scalar::Other(t) => t.parse::<f64>().ok(),
-            Scalar::Null => None,
-        };
-        match amount {
-            Some(a) if a.is_finite() && a != 0.0 => return Some(true),
-            Some(_) => any_number = true,
+        match passes {
+            Some(true) => return Some(true),
+            Some(false) => answered = true,
             None => {}
         }
     }
-    any_number.then_some(false)
+    answered.then_some(false)
+}
+
+/// Whether `text`, a number, is other than 0; `None` when it is not a finite number.
+fn nonzero(text: &str) -> Option<bool> {
+    let n = text.parse::<f64>().ok().filter(|n| n.is_finite())?;
+    Some(n != 0.0)
 }
 
 /// `true` or `false` as a JSON value the mapping can lend.

@@ -193,6 +193,16 @@ async fn national_sync_records_give_the_state_the_same_dossiers_give_as_contract
         (&json!(1), &json!(2)),
         "{province}"
     );
+    // Reuse known on 3 received dossiers, 1 of them reused; of the 2 resolved, 1 digitised
+    // with an electronic result.
+    let ratio = |id: &str| {
+        (
+            province[id]["numerator"].clone(),
+            province[id]["denominator"].clone(),
+        )
+    };
+    assert_eq!(ratio("4.3"), (json!(1), json!(3)), "{province}");
+    assert_eq!(ratio("4.2"), (json!(1), json!(2)), "{province}");
     assert!(
         !same.0["alerts"].as_array().unwrap().is_empty(),
         "the late dossier's alert is among what is compared: {}",

@@ -112,29 +112,87 @@ fn a_sync_record_becomes_a_contract_event_that_decodes() {
     assert!(e.get("digitised").is_none() && e.get("fee_required").is_none());
 }
 
-/// Where a vendor's record carries the digitisation flag, the received event carries the
-/// fact of contract 1.2 it gives; absent or blank, the fact stays unknown.
+/// `HoSoCoThanhPhanSoHoa`, which the rule of 4.3 reads for synced dossiers, is the reuse
+/// of digitised data; absent or blank, the fact stays unknown.
 #[test]
-fn the_sync_digitisation_flag_becomes_the_fact_of_1_2() {
+fn the_sync_reuse_flag_becomes_the_fact_of_1_2() {
     let m = national_sync();
-    for (digitised, want) in [
+    for (flag, want) in [
         (json!("1"), json!(true)),
         (json!(0), json!(false)),
         (json!(""), Value::Null),
     ] {
         let mut r = record(2, "20261201083005");
-        r["HoSoCoThanhPhanSoHoa"] = digitised;
+        r["HoSoCoThanhPhanSoHoa"] = flag;
         let e = &events(map(&m, &r).unwrap())[0];
         assert_eq!(
-            e.get("digitised").cloned().unwrap_or(Value::Null),
+            e.get("reused_data").cloned().unwrap_or(Value::Null),
             want,
             "{r}"
         );
+        assert!(e.get("digitised").is_none(), "a flag, not the files: {e}");
     }
     // On another status the flag is not read.
     let mut r = record(9, "20261205101500");
     r["HoSoCoThanhPhanSoHoa"] = json!(1);
-    assert!(events(map(&m, &r).unwrap())[0].get("digitised").is_none());
+    assert!(events(map(&m, &r).unwrap())[0].get("reused_data").is_none());
+}
+
+/// Files attached to the components make a digitised dossier (4.2), a result document with a
+/// file link an electronic result (4.1); lists without files say no, no list says nothing.
+#[test]
+fn the_sync_file_lists_say_digitised_and_electronic_result() {
+    let m = national_sync();
+    let part = |path: &str| json!({"TepDinhKemId": "1", "TenTepDinhKem": "CCCD.pdf", "IsDeleted": false, "MaThanhPhanHoSo": "TP01", "DuongDanTaiTepTin": path});
+    for (list, want) in [
+        (
+            Some(json!([
+                part(""),
+                part("https://dvc.phutho.gov.vn/files/TP01.pdf")
+            ])),
+            json!(true),
+        ),
+        (
+            Some(json!([part(""), {"TenTepDinhKem": "Tờ khai"}])),
+            json!(false),
+        ),
+        (Some(json!([])), Value::Null),
+        (None, Value::Null),
+    ] {
+        let mut r = record(2, "20261201083005");
+        if let Some(list) = &list {
+            r["TaiLieuNop"] = list.clone();
+        }
+        let e = &events(map(&m, &r).unwrap())[0];
+        assert_eq!(
+            e.get("digitised").cloned().unwrap_or(Value::Null),
+            want,
+            "{list:?}"
+        );
+    }
+    let result = |path: &str| json!({"TenGiayTo": "Giấy chứng nhận", "MaGiayToKetQua": "KQ01", "DuongDanTepTinKetQua": path});
+    for (status, list, want) in [
+        (
+            9,
+            json!([result("https://dvc.phutho.gov.vn/kq/KQ01.pdf")]),
+            json!(true),
+        ),
+        (10, json!([result("  ")]), json!(false)),
+        (
+            2,
+            json!([result("https://dvc.phutho.gov.vn/kq/KQ01.pdf")]),
+            Value::Null,
+        ),
+    ] {
+        let mut r = record(status, "20261205101500");
+        r["DanhSachGiayToKetQua"] = list;
+        let e = &events(map(&m, &r).unwrap())[0];
+        assert_eq!(
+            e.get("result_electronic").cloned().unwrap_or(Value::Null),
+            want,
+            "status {status}"
+        );
+    }
 }
 
 /// The fee list says whether fees are due: a price other than 0 (a number or digits) in any
@@ -256,8 +314,16 @@ type = \"\"\nwhen = \"/f\"\nvalues = [\"1\"]\nevent_id = { hash = [\"/d\"] }\n",
             "`field` or `hash`",
         ),
         (
-            "[fields.fee_required]\nnonzero_in = \"/fees\"\nvalue = true\n",
-            "`nonzero_in` needs `field`",
+            "[fields.fee_required]\nany_in = \"/fees\"\ntest = \"nonzero\"\nvalue = true\n",
+            "`any_in` needs `test`, `field`",
+        ),
+        (
+            "[fields.fee_required]\nany_in = \"/fees\"\nfield = \"/Gia\"\n",
+            "`any_in` needs `test`",
+        ),
+        (
+            "[fields.fee_required]\nfield = \"/Gia\"\ntest = \"nonblank\"\n",
+            "`any_in` needs `test`",
         ),
     ] {
         let err = Mapping::parse(&format!("{base}{also}"), "t.toml").unwrap_err();
@@ -508,6 +574,15 @@ fn the_national_sync_fixtures_apply_as_their_stories_say() {
         (Some(false), None)
     );
     assert_eq!(waiting.facts().fee_required(), None);
+    // Digitised (files on the components), data reused, electronic result.
+    let facts = |d: &crate::state::dossiers::Dossier| {
+        let f = d.facts();
+        (f.digitised(), f.reused_data(), f.result_electronic())
+    };
+    assert_eq!(facts(early), (Some(true), Some(true), Some(true)));
+    assert_eq!(facts(late), (Some(false), Some(false), Some(false)));
+    assert_eq!(facts(stopped), (Some(true), Some(false), None));
+    assert_eq!(facts(waiting), (None, None, None));
 }
 
 /// The shipped example mappings of a video platform's webhooks and a SIEM's export turn their

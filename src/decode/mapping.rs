@@ -300,10 +300,12 @@ pub struct FieldSpec {
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemTest {
-    /// A number other than 0 (a JSON number, or digits in a string): a price. An item
-    /// without a number there does not answer.
+    /// An amount other than 0: a JSON number, or a string with digits, read whatever its
+    /// separators and unit (`"1.500.000"`, `"50,000 đ"`): a price. An item without a digit
+    /// there does not answer.
     Nonzero,
-    /// Text that is not blank: a file's path. Every item answers (no text: no).
+    /// Text that is not blank: a file's link. `""` or `null` is no; an item without the
+    /// member, or with something else than text there, does not answer.
     Nonblank,
 }
 
@@ -346,6 +348,8 @@ pub enum PayloadError {
 pub enum Mapped {
     /// A contract event, to be decoded as one published on the source.
     Event {
+        /// Its contract type.
+        kind: String,
         /// Its JSON text.
         json: Vec<u8>,
         /// Its `event_id`.
@@ -387,10 +391,26 @@ impl Mapping {
                 "{file}: [event_id] needs `field` (the source's id) or `hash` (fields to hash)"
             ));
         }
+        let types = super::type_names(m.source);
+        for kind in m.kind.table.values() {
+            if !kind.is_empty() && !types.contains(&kind.as_str()) {
+                return Err(format!(
+                    "{file}: [type] table: `{kind}` is not a type of source {}",
+                    m.source.as_str()
+                ));
+            }
+        }
         for also in &m.also {
             if also.kind.is_empty() || also.values.is_empty() {
                 return Err(format!(
                     "{file}: [[also]] needs a `type` and at least one of `values`"
+                ));
+            }
+            if !types.contains(&also.kind.as_str()) {
+                return Err(format!(
+                    "{file}: [[also]] type `{}` is not a type of source {}",
+                    also.kind,
+                    m.source.as_str()
                 ));
             }
             if also.event_id.field.is_none() && also.event_id.hash.is_empty() {
@@ -402,10 +422,18 @@ impl Mapping {
         }
         for (name, f) in &m.fields {
             if f.any_in.is_some() != f.test.is_some()
-                || (f.any_in.is_some() && (f.field.is_none() || f.table.is_some()))
+                || f.any_in.as_ref().is_some_and(|p| {
+                    !p.starts_with('/')
+                        || f.field.is_none()
+                        || f.table.is_some()
+                        || f.value.is_some()
+                        || f.format.is_some()
+                        || f.agency_by_name
+                        || f.required
+                })
             {
                 return Err(format!(
-                    "{file}: field `{name}`: `any_in` needs `test`, `field` (read in each item) and no `table`"
+                    "{file}: field `{name}`: `any_in` (a pointer, starting with /) needs `test` and `field` (read in each item), and takes no `table`, `value`, `format`, `agency_by_name` or `required`"
                 ));
             }
             if f.field.is_none() && f.value.is_none() {
@@ -592,6 +620,7 @@ impl Mapping {
         }
         let (json, spans) = out.finish();
         Ok(Mapped::Event {
+            kind: kind.to_owned(),
             json,
             event_id,
             spans,
@@ -610,50 +639,31 @@ impl Mapping {
         if let Some(p) = &spec.field
             && let Some((_, v)) = first(r, p)
         {
-            let mut id = v.text();
-            if let Some(kind) = also {
-                id.push(':');
-                id.push_str(kind);
+            let id = v.text();
+            let Some(kind) = also else {
+                return Ok(id);
+            };
+            if id.chars().count() + 1 + kind.len() <= MAX_ID_CHARS {
+                return Ok(format!("{id}:{kind}"));
             }
-            return Ok(id);
+            // Too long with its suffix for the contract's ids: the source's id hashed, with
+            // the type.
+            let mut h = IdHash::new(&self.name, also);
+            h.part(b's', id.as_bytes());
+            return Ok(h.finish(&self.name));
         }
         if spec.hash.is_empty() {
             return Err(self.error(i, "event_id", "its field is missing".into()));
         }
-        // The mapping's name and each field's value, each with its kind and length in front
-        // (no two different records can write the same bytes), hashed: the same record state
-        // gives the same id. A number is hashed as JSON wrote it, so no precision is lost.
-        let mut h = xxhash_rust::xxh3::Xxh3::new();
-        let mut part = |kind: u8, bytes: &[u8]| {
-            h.update(&[kind]);
-            h.update(&(bytes.len() as u64).to_le_bytes());
-            h.update(bytes);
-        };
-        part(b'm', self.name.as_bytes());
-        if let Some(kind) = also {
-            part(b't', kind.as_bytes());
-        }
+        let mut h = IdHash::new(&self.name, also);
         for p in &spec.hash {
             match r.at(p).map(lazy::scalar) {
-                None | Some(Scalar::Null) => part(b'n', b""),
-                Some(Scalar::Str(s)) => part(b's', s.trim().as_bytes()),
-                Some(Scalar::Other(t)) => part(b'v', t.as_bytes()),
+                None | Some(Scalar::Null) => h.part(b'n', b""),
+                Some(Scalar::Str(s)) => h.part(b's', s.trim().as_bytes()),
+                Some(Scalar::Other(t)) => h.part(b'v', t.as_bytes()),
             }
         }
-        // `NAME-<32 hex>`, written by hand: `format!` costs more than the hash.
-        let mut id = String::with_capacity(self.name.len() + 33);
-        id.push_str(&self.name);
-        id.push('-');
-        let digest = h.digest128();
-        for shift in (0..32).rev() {
-            let nibble = ((digest >> (shift * 4)) & 0xf) as u8;
-            id.push(char::from(if nibble < 10 {
-                b'0' + nibble
-            } else {
-                b'a' + nibble - 10
-            }));
-        }
-        Ok(id)
+        Ok(h.finish(&self.name))
     }
 
     fn field<'m>(
@@ -725,16 +735,19 @@ impl Mapping {
 fn any_in(r: &lazy::Record<'_>, items: &str, field: &Pointers, test: ItemTest) -> Option<bool> {
     let mut answered = false;
     for item in lazy::array(r.at(items)?)? {
-        let v = field
-            .list()
-            .iter()
-            .find_map(|p| lazy::pointer(item, p))
-            .map_or(Scalar::Null, lazy::scalar);
-        let passes = match (test, v) {
-            (ItemTest::Nonzero, Scalar::Str(s)) => nonzero(s.trim()),
-            (ItemTest::Nonzero, Scalar::Other(t)) => nonzero(t),
-            (ItemTest::Nonzero, Scalar::Null) => None,
-            (ItemTest::Nonblank, v) => Some(!v.is_blank()),
+        // An item without the member does not answer: another key, or not synced.
+        let found = field.list().iter().find_map(|p| lazy::pointer(item, p));
+        let passes = match (test, found.map(lazy::scalar)) {
+            (_, None)
+            | (ItemTest::Nonzero, Some(Scalar::Null))
+            | (ItemTest::Nonblank, Some(Scalar::Other(_))) => None,
+            (ItemTest::Nonzero, Some(Scalar::Str(s))) => nonzero(&s),
+            (ItemTest::Nonzero, Some(Scalar::Other(t))) => t
+                .starts_with(|c: char| c == '-' || c.is_ascii_digit())
+                .then(|| nonzero(t))
+                .flatten(),
+            (ItemTest::Nonblank, Some(Scalar::Str(s))) => Some(!s.trim().is_empty()),
+            (ItemTest::Nonblank, Some(Scalar::Null)) => Some(false),
         };
         match passes {
             Some(true) => return Some(true),
@@ -745,10 +758,12 @@ fn any_in(r: &lazy::Record<'_>, items: &str, field: &Pointers, test: ItemTest) -
     answered.then_some(false)
 }
 
-/// Whether `text`, a number, is other than 0; `None` when it is not a finite number.
+/// Whether an amount written as `text` is other than 0, whatever its separators and unit
+/// (`50000`, `"1.500.000"`, `"50,000"`, `"8.000 đ"`, `"0 đồng"`): `None` without a digit.
 fn nonzero(text: &str) -> Option<bool> {
-    let n = text.parse::<f64>().ok().filter(|n| n.is_finite())?;
-    Some(n != 0.0)
+    let mut digits = text.bytes().filter(u8::is_ascii_digit).peekable();
+    digits.peek()?;
+    Some(digits.any(|d| d != b'0'))
 }
 
 /// `true` or `false` as a JSON value the mapping can lend.
@@ -756,6 +771,49 @@ fn bool_value(b: bool) -> &'static Value {
     static TRUE: Value = Value::Bool(true);
     static FALSE: Value = Value::Bool(false);
     if b { &TRUE } else { &FALSE }
+}
+
+/// The contract's longest event id, in characters.
+const MAX_ID_CHARS: usize = 128;
+
+/// A hashed event id: the mapping's name, the type of an `[[also]]` event, and each value,
+/// each with its kind and length in front (no two different records can write the same
+/// bytes), hashed (XXH3-128): the same record state gives the same id. A number is hashed as
+/// JSON wrote it, so no precision is lost.
+struct IdHash(xxhash_rust::xxh3::Xxh3);
+
+impl IdHash {
+    fn new(mapping: &str, also: Option<&str>) -> Self {
+        let mut h = Self(xxhash_rust::xxh3::Xxh3::new());
+        h.part(b'm', mapping.as_bytes());
+        if let Some(kind) = also {
+            h.part(b't', kind.as_bytes());
+        }
+        h
+    }
+
+    fn part(&mut self, kind: u8, bytes: &[u8]) {
+        self.0.update(&[kind]);
+        self.0.update(&(bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+    }
+
+    /// `MAPPING-<32 hex>`, written by hand: `format!` costs more than the hash.
+    fn finish(&self, mapping: &str) -> String {
+        let mut id = String::with_capacity(mapping.len() + 33);
+        id.push_str(mapping);
+        id.push('-');
+        let digest = self.0.digest128();
+        for shift in (0..32).rev() {
+            let nibble = ((digest >> (shift * 4)) & 0xf) as u8;
+            id.push(char::from(if nibble < 10 {
+                b'0' + nibble
+            } else {
+                b'a' + nibble - 10
+            }));
+        }
+        id
+    }
 }
 
 /// A field's value as the mapping found or made it.

@@ -76,9 +76,13 @@ pub struct ItemOutcome {
     /// The item's position in the request (payloads in order; a mapped payload's records
     /// share their payload's index and are told apart by `record`).
     pub item: usize,
-    /// The record within a mapped payload.
+    /// The record within a mapped payload. A record that makes several events (its own and
+    /// its mapping's `[[also]]` ones) has an entry for each, told apart by `type`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record: Option<usize>,
+    /// The contract type of the event a mapped record made.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
     /// `accepted`, `duplicate`, `rejected`, or `skipped` (a mapped record with no contract
     /// type: counted, nothing applied).
     pub status: Status,
@@ -103,6 +107,7 @@ impl ItemOutcome {
             record: None,
             status: Status::Skipped,
             event_id: None,
+            event_type: None,
             reason: None,
             detail: Some(why),
         }

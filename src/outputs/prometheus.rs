@@ -331,13 +331,13 @@ const STATE_ITEMS: Spec = spec(
 );
 const STATE_TOMBSTONES: Spec = spec(
     names::STATE_TOMBSTONES,
-    "Tombstones of forgotten or evicted dossiers held, so that late events do not revive them.",
+    "Tombstones of forgotten dossiers held (closed, past the retention), so that late events do not revive them.",
     GAUGE,
     &[],
 );
 const FORGOTTEN_EVENTS: Spec = spec(
     names::ONESTOP_FORGOTTEN_EVENTS,
-    "Events accepted for dossiers already forgotten (closed past [state] closed_retention_hours, or evicted), by type, since the process started; they change nothing. Ratings and payments here mean the retention is shorter than the 766 indicators need.",
+    "Events accepted for dossiers already forgotten (closed past [state] closed_retention_hours), by type, since the process started; they change nothing. Ratings here mean the retention is shorter than the 766 indicators need.",
     COUNTER,
     &["type"],
 );

@@ -128,6 +128,7 @@ impl Pipeline {
             record: None,
             status,
             event_id: None,
+            event_type: None,
             reason: None,
             detail: None,
         }
@@ -190,6 +191,7 @@ impl Pipeline {
             record: None,
             status,
             event_id: None,
+            event_type: None,
             reason: None,
             detail: None,
         }
@@ -302,6 +304,7 @@ impl Pipeline {
             for m in made {
                 let outcome = match m {
                     Mapped::Event {
+                        kind,
                         json,
                         event_id,
                         spans,
@@ -312,6 +315,7 @@ impl Pipeline {
                             .await;
                         ItemOutcome {
                             event_id: Some(event_id),
+                            event_type: Some(kind),
                             ..outcome
                         }
                     }
@@ -402,6 +406,7 @@ fn rejected_outcome(error: &DecodeError) -> ItemOutcome {
         record: None,
         status: Status::Rejected,
         event_id: None,
+        event_type: None,
         reason: Some(error.reason.as_str()),
         detail: Some(error.detail.clone()),
     }

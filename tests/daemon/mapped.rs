@@ -122,6 +122,22 @@ async fn national_sync_records_give_the_state_the_same_dossiers_give_as_contract
     );
     let items = answer["items"].as_array().unwrap();
     assert_eq!(items.len(), 18);
+    // The payment's items, told apart from their records' own by their type: the first
+    // accepted, the repeats duplicates of it.
+    let paid: Vec<&Value> = items.iter().filter(|i| i["type"] == "paid").collect();
+    let statuses: Vec<&Value> = paid.iter().map(|i| &i["status"]).collect();
+    assert_eq!(
+        statuses,
+        [
+            &json!("accepted"),
+            &json!("duplicate"),
+            &json!("duplicate"),
+            &json!("duplicate")
+        ],
+        "{answer}"
+    );
+    assert!(paid.iter().all(|i| i["event_id"] == paid[0]["event_id"]));
+    assert_eq!(items[2]["type"], "submitted", "{answer}");
     assert!(
         items[0]["event_id"]
             .as_str()

@@ -74,6 +74,7 @@ fn events(mapped: Vec<Mapped>) -> Vec<Value> {
                 json,
                 event_id,
                 spans,
+                ..
             } => {
                 let v: Value = serde_json::from_slice(&json).unwrap();
                 assert_eq!(v["event_id"], event_id.as_str());
@@ -156,6 +157,12 @@ fn the_sync_file_lists_say_digitised_and_electronic_result() {
             Some(json!([part(""), {"TenTepDinhKem": "Tờ khai"}])),
             json!(false),
         ),
+        // Items without the member (another key, or links not synced) do not answer, nor
+        // does something that is not text.
+        (
+            Some(json!([{"TenTepDinhKem": "Tờ khai"}, {"DuongDanTaiTepTin": false}])),
+            Value::Null,
+        ),
         (Some(json!([])), Value::Null),
         (None, Value::Null),
     ] {
@@ -206,6 +213,18 @@ fn the_sync_fee_list_says_whether_fees_are_due() {
         (Some(json!([fee(json!("50000"))])), json!(true)),
         (Some(json!([fee(json!(0)), fee(json!(25000))])), json!(true)),
         (Some(json!([fee(json!(0)), fee(json!("0"))])), json!(false)),
+        // Amounts as Vietnamese systems write them: thousands separators, a unit.
+        (
+            Some(json!([fee(json!("0")), fee(json!("1.500.000"))])),
+            json!(true),
+        ),
+        (Some(json!([fee(json!("50,000 đ"))])), json!(true)),
+        (
+            Some(json!([fee(json!("0 đồng")), fee(json!("0.00"))])),
+            json!(false),
+        ),
+        (Some(json!([fee(json!("Miễn phí"))])), Value::Null),
+        (Some(json!([fee(json!(true))])), Value::Null),
         (Some(json!([])), Value::Null),
         (Some(json!([fee(json!(""))])), Value::Null),
         (Some(json!([{"TenPhiLePhi": "Phí"}])), Value::Null),
@@ -315,15 +334,27 @@ type = \"\"\nwhen = \"/f\"\nvalues = [\"1\"]\nevent_id = { hash = [\"/d\"] }\n",
         ),
         (
             "[fields.fee_required]\nany_in = \"/fees\"\ntest = \"nonzero\"\nvalue = true\n",
-            "`any_in` needs `test`, `field`",
+            "`any_in` (a pointer",
         ),
         (
             "[fields.fee_required]\nany_in = \"/fees\"\nfield = \"/Gia\"\n",
-            "`any_in` needs `test`",
+            "`any_in` (a pointer",
         ),
         (
             "[fields.fee_required]\nfield = \"/Gia\"\ntest = \"nonblank\"\n",
-            "`any_in` needs `test`",
+            "`any_in` (a pointer",
+        ),
+        (
+            "[fields.fee_required]\nany_in = \"fees\"\nfield = \"/Gia\"\ntest = \"nonzero\"\n",
+            "`any_in` (a pointer",
+        ),
+        (
+            "[fields.fee_required]\nany_in = \"/fees\"\nfield = \"/Gia\"\ntest = \"nonzero\"\nrequired = true\n",
+            "takes no `table`",
+        ),
+        (
+            "[[also]]\ntype = \"payd\"\nwhen = \"/f\"\nvalues = [\"1\"]\nevent_id = { hash = [\"/d\"] }\n",
+            "`payd` is not a type of source onestop",
         ),
     ] {
         let err = Mapping::parse(&format!("{base}{also}"), "t.toml").unwrap_err();
@@ -351,6 +382,21 @@ type = \"\"\nwhen = \"/f\"\nvalues = [\"1\"]\nevent_id = { hash = [\"/d\"] }\n",
         )
     );
     assert!(e[0].get("method").is_none());
+    // A type the source does not have, in the type table: refused at load, not at every
+    // record.
+    let err =
+        Mapping::parse(&base.replace("= \"received\"", "= \"recieved\""), "t.toml").unwrap_err();
+    assert!(
+        err.contains("`recieved` is not a type of source onestop"),
+        "{err}"
+    );
+    // A source id too long for the contract with its suffix: hashed instead, with the type.
+    let mut long = good.clone();
+    long["id"] = json!("x".repeat(125));
+    let e = events(map(&m, &long).unwrap());
+    assert_eq!(e[0]["event_id"], long["id"]);
+    let id = e[1]["event_id"].as_str().unwrap();
+    assert!(id.starts_with("t-") && id.len() == 34, "{id}");
     let mut bad = good.clone();
     bad["paid_at"] = json!("hôm qua");
     let err = map(&m, &bad).unwrap_err();

@@ -349,7 +349,7 @@ pub enum Mapped {
     /// A contract event, to be decoded as one published on the source.
     Event {
         /// Its contract type.
-        kind: String,
+        kind: &'static str,
         /// Its JSON text.
         json: Vec<u8>,
         /// Its `event_id`.
@@ -574,6 +574,11 @@ impl Mapping {
         kind: &str,
         event_id: String,
     ) -> Result<Mapped, MappingError> {
+        // The contract's own name of the type (every type was checked when the mapping was
+        // read), so that the event carries it without an allocation.
+        let Some(&kind) = super::type_names(self.source).iter().find(|t| **t == kind) else {
+            return Err(self.error(i, "type", format!("`{kind}` is not a type of the source")));
+        };
         let mut out = Out::new();
         out.key("type");
         out.string(kind);
@@ -620,7 +625,7 @@ impl Mapping {
         }
         let (json, spans) = out.finish();
         Ok(Mapped::Event {
-            kind: kind.to_owned(),
+            kind,
             json,
             event_id,
             spans,

@@ -82,7 +82,7 @@ pub struct ItemOutcome {
     pub record: Option<usize>,
     /// The contract type of the event a mapped record made.
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    pub event_type: Option<String>,
+    pub event_type: Option<&'static str>,
     /// `accepted`, `duplicate`, `rejected`, or `skipped` (a mapped record with no contract
     /// type: counted, nothing applied).
     pub status: Status,

@@ -161,13 +161,7 @@ fn per_event() {
     // The contract events of the same dossiers, encoded once.
     let mut events = Vec::with_capacity(RECORDS);
     for p in &payloads {
-        for m in mapping
-            .map_each(p, cx)
-            .unwrap()
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
+        for m in mapping.map(p, cx).unwrap() {
             if let Mapped::Event { json, .. } = m {
                 events.push(json);
             }

@@ -384,9 +384,16 @@ fn mapping_check(args: &MappingCheckArgs) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     let mut rejected = 0;
     let mut failed = Vec::new();
-    let lines = mapped.into_iter().enumerate().flat_map(|(i, r)| match r {
-        Ok(made) => made.into_iter().map(Ok).collect::<Vec<_>>(),
-        Err(e) => vec![Err((i, e))],
+    // A record's events in order, or its failure.
+    let lines = mapped.into_iter().enumerate().flat_map(|(i, r)| {
+        let (made, failed) = match r {
+            Ok(made) => (made, None),
+            Err(e) => (
+                iocd::decode::mapping::RecordEvents::new(),
+                Some(Err((i, e))),
+            ),
+        };
+        made.into_iter().map(Ok).chain(failed)
     });
     for m in lines {
         let line = match m {

@@ -198,6 +198,11 @@ pub struct AlsoSpec {
     /// Its id. A hash is salted with the type, and the source's own id gets `:type` after
     /// it, so it is never the id of the record's own event.
     pub event_id: IdSpec,
+    /// Only these of `[fields]` (of those its type takes); none: all its type takes. A field
+    /// the contract ignores on this type (the agency of a payment) is left out this way, so
+    /// it cannot fail the record.
+    #[serde(default)]
+    pub fields: Option<Vec<String>>,
 }
 
 /// How the event id is found: a field, or a stable hash of fields.
@@ -413,6 +418,17 @@ impl Mapping {
                     m.source.as_str()
                 ));
             }
+            if let Some(unknown) = also
+                .fields
+                .iter()
+                .flatten()
+                .find(|f| !m.fields.contains_key(*f))
+            {
+                return Err(format!(
+                    "{file}: [[also]] of type `{}`: `{unknown}` is not one of [fields]",
+                    also.kind
+                ));
+            }
             if also.event_id.field.is_none() && also.event_id.hash.is_empty() {
                 return Err(format!(
                     "{file}: [[also]] of type `{}`: its event_id needs `field` or `hash`",
@@ -553,19 +569,20 @@ impl Mapping {
             });
         } else {
             let event_id = self.event_id(i, r, &self.event_id, None)?;
-            made.push(self.event(i, r, cx, kind, event_id)?);
+            made.push(self.event(i, r, cx, kind, event_id, None)?);
         }
         for also in &self.also {
             let decides = first(r, &also.when);
             if decides.is_some_and(|(_, v)| also.values.iter().any(|x| x == v.as_text())) {
                 let event_id = self.event_id(i, r, &also.event_id, Some(&also.kind))?;
-                made.push(self.event(i, r, cx, &also.kind, event_id)?);
+                made.push(self.event(i, r, cx, &also.kind, event_id, also.fields.as_deref())?);
             }
         }
         Ok(made)
     }
 
-    /// The contract event of type `kind` with id `event_id` that record `r` makes.
+    /// The contract event of type `kind` with id `event_id` that record `r` makes, with the
+    /// fields its type takes (`only` these, when given).
     fn event(
         &self,
         i: usize,
@@ -573,6 +590,7 @@ impl Mapping {
         cx: Context<'_>,
         kind: &str,
         event_id: String,
+        only: Option<&[String]>,
     ) -> Result<Mapped, MappingError> {
         // The contract's own name of the type (every type was checked when the mapping was
         // read), so that the event carries it without an allocation.
@@ -609,7 +627,9 @@ impl Mapping {
         out.key("occurred_at");
         out.string(at.as_str());
         for (name, spec) in &self.fields {
-            if !spec.types.is_empty() && !spec.types.iter().any(|t| t == kind) {
+            if !spec.types.is_empty() && !spec.types.iter().any(|t| t == kind)
+                || only.is_some_and(|o| !o.contains(name))
+            {
                 continue;
             }
             match self.field(i, name, spec, r, cx)? {
@@ -648,7 +668,7 @@ impl Mapping {
             let Some(kind) = also else {
                 return Ok(id);
             };
-            if id.chars().count() + 1 + kind.len() <= MAX_ID_CHARS {
+            if id.chars().count() + 1 + kind.len() <= super::MAX_ID_CHARS {
                 return Ok(format!("{id}:{kind}"));
             }
             // Too long with its suffix for the contract's ids: the source's id hashed, with
@@ -777,9 +797,6 @@ fn bool_value(b: bool) -> &'static Value {
     static FALSE: Value = Value::Bool(false);
     if b { &TRUE } else { &FALSE }
 }
-
-/// The contract's longest event id, in characters.
-const MAX_ID_CHARS: usize = 128;
 
 /// A hashed event id: the mapping's name, the type of an `[[also]]` event, and each value,
 /// each with its kind and length in front (no two different records can write the same

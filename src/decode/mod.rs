@@ -614,8 +614,11 @@ fn check_value(s: &Spec, v: &Val<'_>) -> Result<Option<Ts>, DecodeError> {
     Ok(None)
 }
 
+/// The longest id or code the contract takes, in characters.
+pub const MAX_ID_CHARS: usize = 128;
+
 fn id_len_ok(s: &str) -> bool {
-    !s.is_empty() && (s.len() <= 128 || s.chars().count() <= 128)
+    !s.is_empty() && (s.len() <= MAX_ID_CHARS || s.chars().count() <= MAX_ID_CHARS)
 }
 
 /// At most 64 characters of untrusted text for a detail message.

@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use crate::directory::Directory;
 use crate::state::State;
 use crate::state::dossiers::AgencyGauges;
-use crate::state::periods::{OpenAtEnd, Period, Score};
+use crate::state::periods::{MAX_AGENCIES, OTHER, OpenAtEnd, Period, Score};
 use crate::time::{Ts, iso_date};
 
 /// Which period the scorecard covers.
@@ -335,23 +335,27 @@ pub fn scorecard(
     let previous = current.previous();
     let gauges = state.dossiers.tracker().gauges();
     let mut rows: Vec<(String, Counts, Counts)> = Vec::new();
-    for id in 1..state
-        .agencies
-        .len()
-        .min(crate::state::periods::MAX_AGENCIES as usize)
-    {
-        let id32 = u32::try_from(id).unwrap_or(u32::MAX);
-        let now_c = counts(
-            state,
-            id32,
-            current,
-            Some(gauges.get(id).copied().unwrap_or_default()).as_ref(),
-        );
-        let before = counts(state, id32, previous, None);
-        if now_c == Counts::default() && before == Counts::default() {
-            continue;
+    let mut push = |name: &str, id: u32, g: &AgencyGauges| {
+        let now_c = counts(state, id, current, Some(g));
+        let before = counts(state, id, previous, None);
+        if now_c != Counts::default() || before != Counts::default() {
+            rows.push((name.to_owned(), now_c, before));
         }
-        rows.push((state.agencies.name(id32).to_owned(), now_c, before));
+    };
+    // Each agency with tallies of its own, `unknown` (id 0) among them, then `other`: the
+    // agencies past the cap together, as the tallies and `/metrics` keep them.
+    let (held, own) = (state.agencies.len(), MAX_AGENCIES as usize);
+    for id in 0..held.min(own) {
+        let id32 = u32::try_from(id).unwrap_or(u32::MAX);
+        let g = gauges.get(id).copied().unwrap_or_default();
+        push(state.agencies.name(id32), id32, &g);
+    }
+    if held > own {
+        let mut g = AgencyGauges::default();
+        for x in gauges.get(own..).unwrap_or_default() {
+            g.add(x);
+        }
+        push("other", OTHER, &g);
     }
     let level_of = |code: &str| directory.get(code).map_or("unknown", |a| a.level.as_str());
     let mut province = (Counts::default(), Counts::default());
@@ -926,5 +930,35 @@ mod worked_example {
         assert_eq!(ind(&year["province"], "3.3"), (r4(6.0, 9.0), 6, 9));
         let only_b = scorecard(&state, &dir, Span::Month, (None, Some("B")), t(NOW));
         assert_eq!(only_b["agencies"].as_array().map(Vec::len), Some(1));
+    }
+
+    /// Agencies past the cap of tallies of their own count together as `other`, in the
+    /// province's sums as on `/metrics`: nothing received is left out.
+    #[test]
+    fn agencies_past_the_cap_count_as_other_in_the_province() {
+        let mut s = State::new(Params::default(), t("2026-12-01T00:00:00+07:00"));
+        let n = &mut 0;
+        let extra = 3;
+        for i in 0..MAX_AGENCIES + extra {
+            apply(
+                &mut s,
+                n,
+                "received",
+                &format!("D{i}"),
+                "2026-12-02T09:00:00+07:00",
+                received(&format!("A{i}"), "online", json!(null), json!({})),
+            );
+        }
+        let card = scorecard(&s, &Directory::default(), Span::Month, (None, None), t(NOW));
+        let total = u64::from(MAX_AGENCIES + extra);
+        assert_eq!(ind(&card["province"], "3.3"), (Some(1.0), total, total));
+        let other = card["agencies"]
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["code"] == "other"))
+            .unwrap_or_else(|| panic!("an `other` row"));
+        assert_eq!(
+            ind(other, "3.3"),
+            (Some(1.0), u64::from(extra) + 1, u64::from(extra) + 1)
+        );
     }
 }

@@ -213,7 +213,7 @@ impl State {
             g.overdue += u64::from(urgency.is_overdue(d));
             g.due_soon += u64::from(urgency.is_due_soon(d));
             g.stalled += u64::from(urgency.is_stalled(d));
-            g.late_766 += u64::from(i > 0 && (d.late_766_by_events() || urgency.is_overdue(d)));
+            g.late_766 += u64::from(urgency.is_late_766(d));
         }
         let vc = self.vc_figures(now);
         let soc = self.soc_figures(now);

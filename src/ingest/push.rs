@@ -98,18 +98,27 @@ pub struct ItemOutcome {
 }
 
 impl ItemOutcome {
-    /// A mapped record skipped (its type has no contract event), and why; its place is
-    /// filled in by the caller.
+    /// An outcome of `status` and nothing else; the caller fills in its place and what it
+    /// knows (`..ItemOutcome::of(status)`).
     #[must_use]
-    pub fn skipped(why: String) -> Self {
+    pub fn of(status: Status) -> Self {
         Self {
             item: 0,
             record: None,
-            status: Status::Skipped,
-            event_id: None,
             event_type: None,
+            status,
+            event_id: None,
             reason: None,
+            detail: None,
+        }
+    }
+
+    /// A mapped record skipped (its type has no contract event), and why.
+    #[must_use]
+    pub fn skipped(why: String) -> Self {
+        Self {
             detail: Some(why),
+            ..Self::of(Status::Skipped)
         }
     }
 }

@@ -44,6 +44,16 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
 
+/// The `level` parameter, when given, must be a directory level (or `unknown`).
+fn check_level(params: &HashMap<String, String>) -> Result<(), String> {
+    match params.get("level").map(String::as_str) {
+        None | Some("province" | "commune" | "district" | "unknown") => Ok(()),
+        Some(level) => Err(format!(
+            "unknown level `{level}`; expected province, commune, district or unknown"
+        )),
+    }
+}
+
 /// `limit` (0 to [`MAX_LIMIT`], default [`DEFAULT_LIMIT`]) and `offset` (0 to
 /// [`MAX_OFFSET`], default 0) of a paged list, or what is wrong with them (for a 400).
 pub(super) fn page(params: &HashMap<String, String>) -> Result<(usize, usize), String> {
@@ -130,16 +140,8 @@ impl Api {
             Ok(s) => s,
             Err(e) => return error(StatusCode::BAD_REQUEST, e),
         };
-        if let Some(level) = params.get("level")
-            && !matches!(
-                level.as_str(),
-                "province" | "commune" | "district" | "unknown"
-            )
-        {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("unknown level `{level}`; expected province, commune, district or unknown"),
-            );
+        if let Err(e) = check_level(params) {
+            return error(StatusCode::BAD_REQUEST, e);
         }
         let (limit, offset) = match page(params) {
             Ok(p) => p,
@@ -177,16 +179,8 @@ impl Api {
                 format!("unknown period `{period}`; expected week, month or year"),
             );
         }
-        if let Some(level) = params.get("level")
-            && !matches!(
-                level.as_str(),
-                "province" | "commune" | "district" | "unknown"
-            )
-        {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("unknown level `{level}`; expected province, commune, district or unknown"),
-            );
+        if let Err(e) = check_level(params) {
+            return error(StatusCode::BAD_REQUEST, e);
         }
         let (reply, answer) = oneshot::channel();
         let query = Query::Scorecard {

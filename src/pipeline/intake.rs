@@ -123,15 +123,7 @@ impl Pipeline {
             Processed::Ignored | Processed::Rejected { .. } => Status::Rejected,
         };
         self.count_action(status);
-        ItemOutcome {
-            item: 0,
-            record: None,
-            status,
-            event_id: None,
-            event_type: None,
-            reason: None,
-            detail: None,
-        }
+        ItemOutcome::of(status)
     }
 
     /// Counts an operator action in `iocd_ops_actions_total`.
@@ -186,15 +178,7 @@ impl Pipeline {
             }
         };
         self.count(origin.transport, status);
-        ItemOutcome {
-            item: 0,
-            record: None,
-            status,
-            event_id: None,
-            event_type: None,
-            reason: None,
-            detail: None,
-        }
+        ItemOutcome::of(status)
     }
 
     /// Record `record` of `payload`, which `mapping` could not map: refused with the reason
@@ -402,13 +386,9 @@ impl Pipeline {
 
 fn rejected_outcome(error: &DecodeError) -> ItemOutcome {
     ItemOutcome {
-        item: 0,
-        record: None,
-        status: Status::Rejected,
-        event_id: None,
-        event_type: None,
         reason: Some(error.reason.as_str()),
         detail: Some(error.detail.clone()),
+        ..ItemOutcome::of(Status::Rejected)
     }
 }
 

@@ -750,7 +750,6 @@ impl Dossiers {
         self.slab.is_empty()
     }
 
-    /// Every dossier, in no particular order.
     /// For the checkpoint upgrade tests: every dossier as a format before contract 1.2
     /// holds it (no fact, payment or rating; no supplement count).
     #[cfg(test)]
@@ -761,6 +760,7 @@ impl Dossiers {
         }
     }
 
+    /// Every dossier, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Dossier> {
         self.slab.iter()
     }

@@ -61,8 +61,8 @@ pub enum Period {
     Month(i32),
     /// A local year.
     Year(i32),
-    /// A local week, Monday to Sunday, as its Monday's day number divided by 7 (the
-    /// Decision 766 scorecard's week; only its tallies use weeks).
+    /// A local week, Monday to Sunday, as (its Monday's day number + 3) / 7, day 0 being a
+    /// Thursday (the Decision 766 scorecard's week; only its tallies use weeks).
     Week(i32),
 }
 
@@ -640,7 +640,9 @@ impl Periods {
         else {
             return;
         };
-        let week = (day + 3).div_euclid(7);
+        let Period::Week(week) = Period::scored(day)[0] else {
+            return;
+        };
         let keep = |p: &Period| match *p {
             Period::Day(d) => d > day - DAYS_KEPT,
             Period::Week(w) => w > week - WEEKS_KEPT,

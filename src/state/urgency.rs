@@ -61,6 +61,13 @@ impl Urgency<'_> {
         in_progress(d) && d.due_at().is_some_and(|due| due < self.now)
     }
 
+    /// Late by the 766 rules while open and past submission: more than one supplement
+    /// request, stopped (waiting for the citizen, paused) after its deadline, or overdue.
+    #[must_use]
+    pub fn is_late_766(&self, d: &Dossier) -> bool {
+        matches!(d.open_index(), Some(1..)) && (d.late_766_by_events() || self.is_overdue(d))
+    }
+
     /// Due soon (sắp đến hạn): in progress, not overdue, and `due_at` within the horizon,
     /// counted in calendar time or, with the working calendar on, in working time.
     #[must_use]

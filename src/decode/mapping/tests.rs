@@ -66,6 +66,20 @@ fn written_decodes_as_parsed(json: &[u8], spans: &[Span]) {
     }
 }
 
+/// The contract field `fact` of the event a national sync record at `status` makes when its
+/// member `member` holds `value` (`None`: the record has no such member); `null` when the
+/// event leaves the fact out.
+fn fact(m: &Mapping, status: u8, member: &str, value: Option<&Value>, fact: &str) -> Value {
+    let mut r = record(status, "20261201083005");
+    if let Some(v) = value {
+        r[member] = v.clone();
+    }
+    events(map(m, &r).unwrap())[0]
+        .get(fact)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
 fn events(mapped: Vec<Mapped>) -> Vec<Value> {
     mapped
         .into_iter()
@@ -123,20 +137,29 @@ fn the_sync_reuse_flag_becomes_the_fact_of_1_2() {
         (json!(0), json!(false)),
         (json!(""), Value::Null),
     ] {
-        let mut r = record(2, "20261201083005");
-        r["HoSoCoThanhPhanSoHoa"] = flag;
-        let e = &events(map(&m, &r).unwrap())[0];
+        let flag = Some(&flag);
         assert_eq!(
-            e.get("reused_data").cloned().unwrap_or(Value::Null),
+            fact(&m, 2, "HoSoCoThanhPhanSoHoa", flag, "reused_data"),
             want,
-            "{r}"
+            "{flag:?}"
         );
-        assert!(e.get("digitised").is_none(), "a flag, not the files: {e}");
+        assert_eq!(
+            fact(&m, 2, "HoSoCoThanhPhanSoHoa", flag, "digitised"),
+            Value::Null,
+            "a flag, not the files"
+        );
     }
     // On another status the flag is not read.
-    let mut r = record(9, "20261205101500");
-    r["HoSoCoThanhPhanSoHoa"] = json!(1);
-    assert!(events(map(&m, &r).unwrap())[0].get("reused_data").is_none());
+    assert_eq!(
+        fact(
+            &m,
+            9,
+            "HoSoCoThanhPhanSoHoa",
+            Some(&json!(1)),
+            "reused_data"
+        ),
+        Value::Null
+    );
 }
 
 /// Files attached to the components make a digitised dossier (4.2), a result document with a
@@ -166,13 +189,8 @@ fn the_sync_file_lists_say_digitised_and_electronic_result() {
         (Some(json!([])), Value::Null),
         (None, Value::Null),
     ] {
-        let mut r = record(2, "20261201083005");
-        if let Some(list) = &list {
-            r["TaiLieuNop"] = list.clone();
-        }
-        let e = &events(map(&m, &r).unwrap())[0];
         assert_eq!(
-            e.get("digitised").cloned().unwrap_or(Value::Null),
+            fact(&m, 2, "TaiLieuNop", list.as_ref(), "digitised"),
             want,
             "{list:?}"
         );
@@ -191,11 +209,14 @@ fn the_sync_file_lists_say_digitised_and_electronic_result() {
             Value::Null,
         ),
     ] {
-        let mut r = record(status, "20261205101500");
-        r["DanhSachGiayToKetQua"] = list;
-        let e = &events(map(&m, &r).unwrap())[0];
         assert_eq!(
-            e.get("result_electronic").cloned().unwrap_or(Value::Null),
+            fact(
+                &m,
+                status,
+                "DanhSachGiayToKetQua",
+                Some(&list),
+                "result_electronic"
+            ),
             want,
             "status {status}"
         );
@@ -231,24 +252,22 @@ fn the_sync_fee_list_says_whether_fees_are_due() {
         (Some(json!("không")), Value::Null),
         (None, Value::Null),
     ] {
-        let mut r = record(2, "20261201083005");
-        if let Some(list) = &list {
-            r["DanhSachLePhi"] = list.clone();
-        }
-        let e = &events(map(&m, &r).unwrap())[0];
         assert_eq!(
-            e.get("fee_required").cloned().unwrap_or(Value::Null),
+            fact(&m, 2, "DanhSachLePhi", list.as_ref(), "fee_required"),
             want,
             "{list:?}"
         );
     }
     // Read on the receipt only, where the contract carries it.
-    let mut r = record(9, "20261205101500");
-    r["DanhSachLePhi"] = json!([fee(json!(50000))]);
-    assert!(
-        events(map(&m, &r).unwrap())[0]
-            .get("fee_required")
-            .is_none()
+    assert_eq!(
+        fact(
+            &m,
+            9,
+            "DanhSachLePhi",
+            Some(&json!([fee(json!(50000))])),
+            "fee_required"
+        ),
+        Value::Null
     );
 }
 
@@ -296,6 +315,15 @@ fn the_sync_payment_flag_makes_a_paid_event() {
     let mapped = map(&m, &r).unwrap();
     assert!(matches!(&mapped[0], Mapped::Skipped { .. }), "{mapped:?}");
     assert_eq!(events(mapped)[0]["method"], "online_local");
+    // The payment carries the dossier and the method only: an agency name the directory does
+    // not know cannot fail it.
+    r["TenCoQuanXuLy"] = json!("Phòng Tài chính - Kế hoạch huyện cũ");
+    let paid = events(map(&m, &r).unwrap());
+    let keys: Vec<&String> = paid[0].as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["dossier_id", "event_id", "method", "occurred_at", "type"]
+    );
 }
 
 /// `[[also]]` is checked when the mapping is read, and a record whose further event cannot
@@ -355,6 +383,10 @@ type = \"\"\nwhen = \"/f\"\nvalues = [\"1\"]\nevent_id = { hash = [\"/d\"] }\n",
         (
             "[[also]]\ntype = \"payd\"\nwhen = \"/f\"\nvalues = [\"1\"]\nevent_id = { hash = [\"/d\"] }\n",
             "`payd` is not a type of source onestop",
+        ),
+        (
+            "[[also]]\ntype = \"paid\"\nwhen = \"/f\"\nvalues = [\"1\"]\nevent_id = { hash = [\"/d\"] }\nfields = [\"dossier\"]\n",
+            "`dossier` is not one of [fields]",
         ),
     ] {
         let err = Mapping::parse(&format!("{base}{also}"), "t.toml").unwrap_err();

@@ -1011,15 +1011,20 @@ fn a_duplicate_with_different_content_changes_nothing_and_the_first_wins() {
     assert_eq!(s, expected);
 }
 
-#[test]
-fn a_closed_dossier_leaves_memory_on_tick_after_the_retention_and_an_open_one_stays() {
-    let mut s = state_with(
+/// A state that keeps closed dossiers an hour after their latest event.
+fn retaining_an_hour() -> State {
+    state_with(
         Params {
             retention_secs: 3600,
             ..Params::default()
         },
         START,
-    );
+    )
+}
+
+#[test]
+fn a_closed_dossier_leaves_memory_on_tick_after_the_retention_and_an_open_one_stays() {
+    let mut s = retaining_an_hour();
     let at = "2026-11-24T08:00:00+07:00";
     for (id, ty) in [
         ("D1", "resolved"),
@@ -1073,13 +1078,7 @@ fn a_closed_dossier_leaves_memory_on_tick_after_the_retention_and_an_open_one_st
 /// shorter than the days in which citizens rate.
 #[test]
 fn a_rating_for_a_forgotten_dossier_is_counted_and_changes_nothing() {
-    let mut s = state_with(
-        Params {
-            retention_secs: 3600,
-            ..Params::default()
-        },
-        START,
-    );
+    let mut s = retaining_an_hour();
     let at = "2026-11-24T08:00:00+07:00";
     apply(
         &mut s,
@@ -1123,13 +1122,7 @@ fn a_rating_for_a_forgotten_dossier_is_counted_and_changes_nothing() {
 
 #[test]
 fn a_closed_dossier_with_a_recent_event_is_retained() {
-    let mut s = state_with(
-        Params {
-            retention_secs: 3600,
-            ..Params::default()
-        },
-        START,
-    );
+    let mut s = retaining_an_hour();
     apply(
         &mut s,
         &in_progress("D1", "e1", "2026-11-24T08:00:00+07:00", json!(DUE)),
@@ -1239,13 +1232,7 @@ fn the_id_table_keeps_each_key_s_event_id_when_keys_move_independently() {
 
 #[test]
 fn a_late_event_for_a_forgotten_dossier_does_not_revive_it() {
-    let mut s = state_with(
-        Params {
-            retention_secs: 3600,
-            ..Params::default()
-        },
-        START,
-    );
+    let mut s = retaining_an_hour();
     let at = "2026-11-24T08:00:00+07:00";
     apply(
         &mut s,

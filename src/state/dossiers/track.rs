@@ -129,8 +129,7 @@ impl Class {
             due_soon: u.is_due_soon(d),
             stalled: u.is_stalled(d).then(|| d.last_event_at().0),
             closed: d.is_closed(),
-            late_766: matches!(d.open_index(), Some(1..))
-                && (d.late_766_by_events() || u.is_overdue(d)),
+            late_766: u.is_late_766(d),
         }
     }
 }

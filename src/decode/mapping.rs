@@ -20,6 +20,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
+use smallvec::SmallVec;
 
 use lazy::Scalar;
 
@@ -802,11 +803,15 @@ fn bool_value(b: bool) -> &'static Value {
 /// each with its kind and length in front (no two different records can write the same
 /// bytes), hashed (XXH3-128): the same record state gives the same id. A number is hashed as
 /// JSON wrote it, so no precision is lost.
-struct IdHash(xxhash_rust::xxh3::Xxh3);
+///
+/// The parts are gathered in a buffer (on the stack while they fit) and hashed in one shot:
+/// XXH3 gives the same digest in one shot as streamed, and a dozen streamed updates of a few
+/// bytes each cost more than the rest of the id.
+struct IdHash(SmallVec<[u8; 256]>);
 
 impl IdHash {
     fn new(mapping: &str, also: Option<&str>) -> Self {
-        let mut h = Self(xxhash_rust::xxh3::Xxh3::new());
+        let mut h = Self(SmallVec::new());
         h.part(b'm', mapping.as_bytes());
         if let Some(kind) = also {
             h.part(b't', kind.as_bytes());
@@ -815,25 +820,25 @@ impl IdHash {
     }
 
     fn part(&mut self, kind: u8, bytes: &[u8]) {
-        self.0.update(&[kind]);
-        self.0.update(&(bytes.len() as u64).to_le_bytes());
-        self.0.update(bytes);
+        self.0.push(kind);
+        self.0
+            .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        self.0.extend_from_slice(bytes);
     }
 
     /// `MAPPING-<32 hex>`, written by hand: `format!` costs more than the hash.
     fn finish(&self, mapping: &str) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let digest = xxhash_rust::xxh3::xxh3_128(&self.0);
+        let mut hex = [0u8; 32];
+        for (i, digit) in hex.iter_mut().enumerate() {
+            *digit = HEX[((digest >> (124 - 4 * i)) & 0xf) as usize];
+        }
         let mut id = String::with_capacity(mapping.len() + 33);
         id.push_str(mapping);
         id.push('-');
-        let digest = self.0.digest128();
-        for shift in (0..32).rev() {
-            let nibble = ((digest >> (shift * 4)) & 0xf) as u8;
-            id.push(char::from(if nibble < 10 {
-                b'0' + nibble
-            } else {
-                b'a' + nibble - 10
-            }));
-        }
+        // Hex digits are ASCII.
+        id.extend(hex.iter().map(|&b| char::from(b)));
         id
     }
 }
@@ -919,15 +924,15 @@ impl Out {
     fn write_str(&mut self, s: &str) -> ((u32, u32), bool) {
         let start = self.at();
         // Most values need no escaping: copied as they are.
-        if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        if needs_escape(s.as_bytes()) {
+            // Writing a string into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut self.text, s);
+            ((start, self.at()), false)
+        } else {
             self.text.push(b'"');
             self.text.extend_from_slice(s.as_bytes());
             self.text.push(b'"');
             ((start + 1, self.at() - 1), true)
-        } else {
-            // Writing a string into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut self.text, s);
-            ((start, self.at()), false)
         }
     }
 
@@ -964,6 +969,29 @@ impl Out {
         self.text.push(b'}');
         (self.text, self.spans)
     }
+}
+
+/// Whether JSON must escape some byte of `s` (a control character, a quote, a backslash).
+/// Checked 16 bytes at a time, without a branch inside a block, so that the compiler turns
+/// each block into a few vector instructions: byte by byte, this check was a tenth of the
+/// instructions of mapping a record.
+fn needs_escape(s: &[u8]) -> bool {
+    fn any_bad(block: &[u8; 16]) -> bool {
+        block.iter().fold(0u8, |any, &b| {
+            any | u8::from(b < 0x20) | u8::from(b == b'"') | u8::from(b == b'\\')
+        }) != 0
+    }
+    let mut blocks = s.chunks_exact(16);
+    for block in &mut blocks {
+        if block.try_into().is_ok_and(any_bad) {
+            return true;
+        }
+    }
+    // The rest (most names and codes are shorter than a block) padded with spaces.
+    let rest = blocks.remainder();
+    let mut last = [b' '; 16];
+    last[..rest.len()].copy_from_slice(rest);
+    any_bad(&last)
 }
 
 /// The first pointer of `p` that holds a non-blank value in `r`, with it.
@@ -1055,42 +1083,51 @@ fn compact(s: &str) -> Option<jiff::civil::DateTime> {
 }
 
 /// A local time and its offset as RFC 3339, with milliseconds when it has any; written
-/// digit by digit (the formatting machinery cost more than the rest of the field).
+/// digit by digit into a byte buffer (the formatting machinery, and then pushing char by
+/// char, cost more than the rest of the field).
 fn written(dt: jiff::civil::DateTime, offset: jiff::tz::Offset) -> Stamp {
-    fn digits(out: &mut Stamp, n: u32, width: u32) {
-        for i in (0..width).rev() {
-            let d = (n / 10u32.pow(i)) % 10;
-            let _ = out.try_push(char::from(b'0' + d as u8));
+    /// `n`'s last `width` decimal digits at `out[at..]`; the place after them.
+    fn digits(out: &mut [u8; 40], at: usize, mut n: u32, width: usize) -> usize {
+        for slot in out[at..at + width].iter_mut().rev() {
+            *slot = b'0' + (n % 10) as u8;
+            n /= 10;
         }
+        at + width
     }
-    let mut out = Stamp::new();
+    let mut out = [0u8; 40];
+    let mut at = 0;
     let year = i32::from(dt.year());
     if year < 0 {
-        let _ = out.try_push('-');
+        out[0] = b'-';
+        at = 1;
     }
-    digits(&mut out, year.unsigned_abs(), 4);
+    at = digits(&mut out, at, year.unsigned_abs(), 4);
     for (sep, n) in [
-        ('-', dt.month()),
-        ('-', dt.day()),
-        ('T', dt.hour()),
-        (':', dt.minute()),
-        (':', dt.second()),
+        (b'-', dt.month()),
+        (b'-', dt.day()),
+        (b'T', dt.hour()),
+        (b':', dt.minute()),
+        (b':', dt.second()),
     ] {
-        let _ = out.try_push(sep);
-        digits(&mut out, n.unsigned_abs().into(), 2);
+        out[at] = sep;
+        at = digits(&mut out, at + 1, n.unsigned_abs().into(), 2);
     }
     let ms = dt.subsec_nanosecond() / 1_000_000;
     if ms > 0 {
-        let _ = out.try_push('.');
-        digits(&mut out, ms.unsigned_abs(), 3);
+        out[at] = b'.';
+        at = digits(&mut out, at + 1, ms.unsigned_abs(), 3);
     }
     let secs = offset.seconds();
-    let _ = out.try_push(if secs < 0 { '-' } else { '+' });
+    out[at] = if secs < 0 { b'-' } else { b'+' };
     let abs = secs.unsigned_abs();
-    digits(&mut out, abs / 3600, 2);
-    let _ = out.try_push(':');
-    digits(&mut out, abs / 60 % 60, 2);
-    out
+    at = digits(&mut out, at + 1, abs / 3600, 2);
+    out[at] = b':';
+    at = digits(&mut out, at + 1, abs / 60 % 60, 2);
+    // ASCII digits and separators, at most 30 bytes: always a `Stamp`.
+    std::str::from_utf8(&out[..at])
+        .ok()
+        .and_then(|text| Stamp::from(text).ok())
+        .unwrap_or_default()
 }
 
 pub mod lazy;

@@ -87,12 +87,20 @@ impl<'a> Object<'a> {
     /// The member `name` (the last, if repeated, as `serde_json::Value` would keep).
     #[must_use]
     pub fn get(&self, name: &str) -> Option<Raw<'a>> {
+        let name = name.as_bytes();
         self.0
             .iter()
             .rev()
-            .find(|(k, _)| k == name)
+            .find(|(k, _)| same_name(k.as_bytes(), name))
             .map(|(_, v)| *v)
     }
+}
+
+/// Whether two member names are equal, the cheap tests first: the names of a record's members
+/// mostly differ in length or in their last byte, and a call to `memcmp` for each of them
+/// was the largest single cost of reading a record's fields.
+fn same_name(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.last() == b.last() && a == b
 }
 
 /// The items of `raw` when it is an array.
@@ -145,6 +153,28 @@ fn step<'a>(at: Raw<'a>, token: &str) -> Option<Raw<'a>> {
     }
 }
 
+/// Whether a pointer token holds a `/` or a `~` (then it is split or unescaped). Checked 16
+/// bytes at a time without a branch inside a block (the compiler makes each block a few
+/// vector instructions): this runs for every field of every record, and char by char it
+/// cost a twentieth of mapping one.
+fn has_separator(name: &[u8]) -> bool {
+    fn any(block: &[u8; 16]) -> bool {
+        block.iter().fold(0u8, |any, &b| {
+            any | u8::from(b == b'/') | u8::from(b == b'~')
+        }) != 0
+    }
+    let mut blocks = name.chunks_exact(16);
+    for block in &mut blocks {
+        if block.try_into().is_ok_and(any) {
+            return true;
+        }
+    }
+    let rest = blocks.remainder();
+    let mut last = [0u8; 16];
+    last[..rest.len()].copy_from_slice(rest);
+    any(&last)
+}
+
 /// A record split into its members once, then read by pointer.
 pub struct Record<'a> {
     members: Object<'a>,
@@ -163,7 +193,7 @@ impl<'a> Record<'a> {
     pub fn at(&self, pointer: &str) -> Option<Raw<'a>> {
         let name = pointer.strip_prefix('/')?;
         // One level, nothing escaped: the common pointer, without splitting it.
-        if !name.contains(['/', '~']) {
+        if !has_separator(name.as_bytes()) {
             return self.members.get(name);
         }
         let mut tokens = tokens(pointer);

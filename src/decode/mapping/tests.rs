@@ -557,6 +557,50 @@ fn times_in_every_format_read_as_the_ioc_reads_them() {
     assert!(t(json!("2026120608300"), TimeFormat::Compact).is_err());
 }
 
+/// iocd's own RFC 3339 writer at the edges: negative years and offsets, offsets with
+/// minutes, milliseconds or none (nanoseconds cut to milliseconds), the first and last years.
+#[test]
+fn written_times_are_rfc_3339_at_the_edges() {
+    use jiff::civil::date;
+    use jiff::tz::Offset;
+    let cases = [
+        (
+            date(2026, 12, 6).at(8, 5, 9, 0),
+            7 * 3600,
+            "2026-12-06T08:05:09+07:00",
+        ),
+        (
+            date(2026, 12, 6).at(8, 5, 9, 123_456_789),
+            7 * 3600,
+            "2026-12-06T08:05:09.123+07:00",
+        ),
+        (
+            date(1, 1, 1).at(0, 0, 0, 1_000_000),
+            -(9 * 3600 + 30 * 60),
+            "0001-01-01T00:00:00.001-09:30",
+        ),
+        (
+            date(9999, 12, 31).at(23, 59, 59, 999_999_999),
+            14 * 3600,
+            "9999-12-31T23:59:59.999+14:00",
+        ),
+        (
+            date(-42, 3, 4).at(5, 6, 7, 0),
+            5 * 3600 + 45 * 60,
+            "-0042-03-04T05:06:07+05:45",
+        ),
+        (
+            date(1975, 6, 13).at(0, 0, 0, 999_999),
+            0,
+            "1975-06-13T00:00:00+00:00",
+        ),
+    ];
+    for (dt, secs, expected) in cases {
+        let offset = Offset::from_seconds(secs).unwrap();
+        assert_eq!(written(dt, offset).as_str(), expected);
+    }
+}
+
 #[test]
 fn a_mapping_without_an_id_or_with_an_empty_field_is_refused() {
     let no_id = NATIONAL_SYNC.replace(
@@ -777,4 +821,27 @@ field = "/at"
         id(json!(" a "), json!("c")),
         "trimmed"
     );
+}
+
+/// Hashed ids stay the same from one version to the next: the dedupe memory, the event log
+/// and a peer replica hold them, so a change would make every re-sent record a new event.
+/// Pinned, and checked against XXH3 streamed over the parts as the first version hashed them.
+#[test]
+fn hashed_ids_are_the_streamed_xxh3_of_their_parts_and_stay_so() {
+    let m = national_sync();
+    let got = events(map(&m, &record(4, "20261202090000")).unwrap())[0]["event_id"].clone();
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for (kind, bytes) in [
+        (b'm', "national-sync"),
+        (b's', "000.00.19.H42-261201-0001"),
+        (b'v', "4"),
+        (b's', "20261202090000"),
+    ] {
+        h.update(&[kind]);
+        h.update(&(bytes.len() as u64).to_le_bytes());
+        h.update(bytes.as_bytes());
+    }
+    let streamed = format!("national-sync-{:032x}", h.digest128());
+    assert_eq!(got, streamed.as_str());
+    assert_eq!(got, "national-sync-781e6b243be2d6113778d7310c7fa487");
 }

@@ -972,26 +972,8 @@ impl Out {
 }
 
 /// Whether JSON must escape some byte of `s` (a control character, a quote, a backslash).
-/// Checked 16 bytes at a time, without a branch inside a block, so that the compiler turns
-/// each block into a few vector instructions: byte by byte, this check was a tenth of the
-/// instructions of mapping a record.
 fn needs_escape(s: &[u8]) -> bool {
-    fn any_bad(block: &[u8; 16]) -> bool {
-        block.iter().fold(0u8, |any, &b| {
-            any | u8::from(b < 0x20) | u8::from(b == b'"') | u8::from(b == b'\\')
-        }) != 0
-    }
-    let mut blocks = s.chunks_exact(16);
-    for block in &mut blocks {
-        if block.try_into().is_ok_and(any_bad) {
-            return true;
-        }
-    }
-    // The rest (most names and codes are shorter than a block) padded with spaces.
-    let rest = blocks.remainder();
-    let mut last = [b' '; 16];
-    last[..rest.len()].copy_from_slice(rest);
-    any_bad(&last)
+    lazy::any_byte(s, b' ', |b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 /// The first pointer of `p` that holds a non-blank value in `r`, with it.

@@ -22,19 +22,23 @@
 //! ```
 //!
 //! The mask (LevelDB's) makes an all-zero frame invalid: plain CRC-32 of an empty body is
-//! 0, so without it a run of zeros, which some file systems leave after a crash when the
-//! file size was extended before the data reached the disk, would read as empty records.
-//! A frame whose length exceeds [`MAX_RECORD_BYTES`] or the bytes left in the file, or whose
-//! CRC does not match, ends the readable log.
+//! 0, so without it a run of zeros would read as empty records. The segment being written
+//! is filled with zeros ahead of its records ([`PREZERO_BYTES`], a mebibyte at a time, as
+//! databases pre-fill their write-ahead logs), so that the `fdatasync` of most commits
+//! flushes data only, not the file's new size; zeros to the end of a file are therefore its
+//! normal end, and a segment is cut to its records when the next one starts. A frame whose
+//! length exceeds [`MAX_RECORD_BYTES`] or the bytes left in the file, or whose CRC does not
+//! match, ends the readable log, unless only zeros follow it.
 //!
 //! # Crash safety
 //!
 //! - **What is durable when [`EventLog::commit`] returns `Ok`**: every record appended
 //!   before the call. Its bytes were written and `fdatasync`ed (which also makes the file's
-//!   new size durable); a segment created by that call had its directory entry synced too.
+//!   size durable when the commit extended it); a segment created by that call had its
+//!   directory entry synced too.
 //!   Only then may the MQTT messages behind those records be acknowledged to the broker.
 //! - **Why truncating a torn tail is safe**: a crash during `commit` can leave a prefix of
-//!   the group on disk, cut anywhere (a half-written frame, or zeros). Every record in that
+//!   the group on disk, cut anywhere (a half-written frame over the zeros). Every record in that
 //!   group belongs to a commit that never returned, so its message was never acknowledged
 //!   and the broker (QoS 1, persistent session) redelivers it after the restart. Cutting
 //!   the log at the last valid frame therefore loses nothing that was acknowledged. The
@@ -80,7 +84,10 @@ pub use checkpoint::{
 };
 pub use journal::{Checkpoint, Journal, Recovery};
 pub use lock::{DataDirLock, LOCK_FILE, LockError};
-pub use log::{DEFAULT_SEGMENT_BYTES, EventLog, LogPosition, MAX_RECORD_BYTES, Recovered, Trimmer};
+pub use log::{
+    DEFAULT_SEGMENT_BYTES, EventLog, LogPosition, MAX_RECORD_BYTES, PREZERO_BYTES, Recovered,
+    Trimmer,
+};
 pub use record::Record;
 
 /// Why a storage operation failed.

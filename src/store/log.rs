@@ -2,8 +2,9 @@
 //! argument in [the module above](super)).
 //!
 //! Records are buffered by [`EventLog::append`] and written by [`EventLog::commit`], one
-//! `write` and one `fdatasync` per commit (a commit that crosses into a new segment also
-//! syncs the finished segment and the directory). After an I/O error during a commit (a full
+//! `write` and one `fdatasync` per commit (a commit that reaches the end of the zeros written
+//! ahead, [`PREZERO_BYTES`], first writes the next ones; a commit that crosses into a new
+//! segment also cuts and syncs the finished segment and syncs the directory). After an I/O error during a commit (a full
 //! disk) the records stay buffered, and the next commit retries: it first cuts the segment
 //! back to what the last successful commit made durable (a partial write, or pages a failed
 //! `fsync` may have dropped, are not trusted) and writes the buffered records again.
@@ -113,7 +114,9 @@ impl EventLog {
     ///
     /// A torn or corrupt frame (length cut short, length over [`MAX_RECORD_BYTES`], body
     /// cut short, CRC mismatch) ends the log: the segment is truncated there and any later
-    /// segment removed, with a warning in [`Recovered::warnings`]. Segments before
+    /// segment removed, with a warning in [`Recovered::warnings`]. Only zeros from there to
+    /// the end of the file are no frame at all (the zeros written ahead, [`PREZERO_BYTES`]):
+    /// the segment's normal end, kept, without a warning. Segments before
     /// `from`'s are not read. When the log ends before `from`, new records go to a fresh
     /// segment after `from`, so that they always sort after it.
     ///
@@ -329,11 +332,18 @@ impl EventLog {
         }
         let zeroed_end = if end > self.zeroed_end {
             // Zeros up to a mebibyte past the records (not past the segment's size, beyond
-            // which the next commit starts a new file), written before the records so that
-            // a full disk fails here, with nothing of the records on disk.
+            // which the next commit starts a new file). When there is no room for them (a
+            // nearly full disk), the records go alone, as they would without the zeros:
+            // a disk with room for the records does not stop commits for want of the zeros.
             let target = end.max((end + self.prezero_bytes).min(self.segment_bytes));
-            write_zeros(&self.file, end..target).map_err(io_error("write", &path))?;
-            target
+            if write_zeros(&self.file, end..target).is_ok() {
+                target
+            } else {
+                self.file
+                    .set_len(self.zeroed_end.max(self.file_len))
+                    .map_err(io_error("truncate", &path))?;
+                self.zeroed_end
+            }
         } else {
             self.zeroed_end
         };

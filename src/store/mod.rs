@@ -28,7 +28,11 @@
 //! flushes data only, not the file's new size; zeros to the end of a file are therefore its
 //! normal end, and a segment is cut to its records when the next one starts. A frame whose
 //! length exceeds [`MAX_RECORD_BYTES`] or the bytes left in the file, or whose CRC does not
-//! match, ends the readable log, unless only zeros follow it.
+//! match, ends the readable log, unless it and everything after it are zeros. That holds for
+//! every segment, not only the last: a crash between a roll and the cut of the finished
+//! segment, or a log that continues after a checkpoint in a new segment, leaves zeros at the
+//! end of one that is no longer the last; damage that zeroes the end of a segment reads the
+//! same way (its records are lost without a warning, where other damage gets one).
 //!
 //! # Crash safety
 //!

@@ -258,7 +258,9 @@ async fn a_torn_last_log_record_is_cut_off_and_nothing_acknowledged_is_lost() {
     }
     daemon.wait_metric(RECEIVED, 300.0).await;
     daemon.kill9();
-    // A crash in the middle of a write: half a frame header at the end of the last segment.
+    // A crash in the middle of a write: half a frame header right after the last record,
+    // over the zeros the log writes ahead of its records (each record ends in a payload's
+    // `}`, so the records end at the last byte that is not zero).
     let log = data.join("log");
     let mut segments: Vec<_> = std::fs::read_dir(&log)
         .unwrap()
@@ -266,12 +268,14 @@ async fn a_torn_last_log_record_is_cut_off_and_nothing_acknowledged_is_lost() {
         .collect();
     segments.sort();
     let last = segments.last().expect("a log segment");
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(last)
-        .unwrap()
-        .write_all(&[0x40, 0x00, 0x00])
-        .unwrap();
+    let bytes = std::fs::read(last).unwrap();
+    let records_end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    std::os::unix::fs::FileExt::write_all_at(
+        &std::fs::OpenOptions::new().write(true).open(last).unwrap(),
+        &[0x40, 0x00, 0x00],
+        records_end as u64,
+    )
+    .unwrap();
     daemon.start();
     daemon.wait_ready().await;
     daemon.wait_metric(RECEIVED, 300.0).await;

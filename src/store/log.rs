@@ -4,8 +4,8 @@
 //! Records are buffered by [`EventLog::append`] and written by [`EventLog::commit`], one
 //! `write` and one `fdatasync` per commit (a commit that reaches the end of the zeros written
 //! ahead, [`PREZERO_BYTES`], first writes the next ones; a commit that crosses into a new
-//! segment also cuts and syncs the finished segment and syncs the directory). After an I/O error during a commit (a full
-//! disk) the records stay buffered, and the next commit retries: it first cuts the segment
+//! segment also cuts and syncs the finished segment and syncs the directory). After an I/O
+//! error during a commit (a full disk) the records stay buffered, and the next commit retries: it first cuts the segment
 //! back to what the last successful commit made durable (a partial write, or pages a failed
 //! `fsync` may have dropped, are not trusted) and writes the buffered records again.
 
@@ -215,13 +215,20 @@ impl EventLog {
     /// Drops whatever a failed attempt left after the durable end of the segment being
     /// written, and syncs the directory (a segment created just before a failure).
     fn cut_back(&mut self) -> Result<(), StoreError> {
+        self.cut_to_records()?;
+        sync_dir(&self.dir)
+    }
+
+    /// Cuts the segment being written to its durable records (dropping the zeros ahead of
+    /// them, and whatever a failed attempt left), and syncs its length.
+    fn cut_to_records(&mut self) -> Result<(), StoreError> {
         let path = segment_path(&self.dir, self.file_segment);
         self.file
             .set_len(self.file_len)
             .and_then(|()| self.file.sync_data())
             .map_err(io_error("truncate", &path))?;
         self.zeroed_end = self.file_len;
-        sync_dir(&self.dir)
+        Ok(())
     }
 
     /// Bytes buffered and not yet committed (frames included).
@@ -301,12 +308,7 @@ impl EventLog {
         let path = segment_path(&self.dir, segment);
         if segment != self.file_segment {
             if self.zeroed_end > self.file_len {
-                let old = segment_path(&self.dir, self.file_segment);
-                self.file
-                    .set_len(self.file_len)
-                    .and_then(|()| self.file.sync_data())
-                    .map_err(io_error("truncate", &old))?;
-                self.zeroed_end = self.file_len;
+                self.cut_to_records()?;
             }
             // The file is ours from here on, even if syncing the directory fails: a retry
             // writes into it after `cut_back`, which syncs the directory again.
@@ -537,16 +539,25 @@ fn remove_segment(dir: &Path, n: u64) -> Result<u64, StoreError> {
 
 // ---------------------------------------------------------------- opening
 
+/// The last segment a replay read.
+#[derive(Clone, Copy, Debug)]
+struct Tail {
+    segment: u64,
+    /// Where its records end: the next record's offset.
+    records_end: u64,
+    /// The length of its file: more than `records_end` when zeros follow the records.
+    file_len: u64,
+}
+
 /// Reads the segments from `start.segment` on, pushing the records at or after `start`,
 /// and cuts the log at the first bad frame. Returns the last segment left from
-/// `start.segment` on, with the end of its records and the length of its file (more when
-/// zeros follow the records).
+/// `start.segment` on.
 fn replay(
     dir: &Path,
     segments: &[u64],
     start: LogPosition,
     recovered: &mut Recovered,
-) -> Result<Option<(u64, u64, u64)>, StoreError> {
+) -> Result<Option<Tail>, StoreError> {
     let from_start: Vec<u64> = segments
         .iter()
         .copied()
@@ -567,7 +578,17 @@ fn replay(
         let bytes = fs::read(&path).map_err(io_error("read", &path))?;
         let scan = scan(&bytes);
         collect(n, &bytes, &scan, start, recovered);
-        tail = Some((n, scan.valid_end as u64, bytes.len() as u64));
+        // A cut leaves the file at the end of its records.
+        let file_len = if scan.problem.is_some() {
+            scan.valid_end
+        } else {
+            bytes.len()
+        };
+        tail = Some(Tail {
+            segment: n,
+            records_end: scan.valid_end as u64,
+            file_len: file_len as u64,
+        });
         if let Some(problem) = &scan.problem {
             let cut = Cut {
                 segment: n,
@@ -576,7 +597,6 @@ fn replay(
                 later: &from_start[i + 1..],
             };
             cut.apply(dir, problem, recovered)?;
-            tail = Some((n, scan.valid_end as u64, scan.valid_end as u64));
             break;
         }
     }
@@ -675,20 +695,23 @@ impl Cut<'_> {
 fn open_tail(
     dir: &Path,
     segments: &[u64],
-    tail: Option<(u64, u64, u64)>,
+    tail: Option<Tail>,
     from: Option<LogPosition>,
     warnings: &mut Vec<String>,
 ) -> Result<(File, LogPosition, u64), StoreError> {
     let start = from.unwrap_or_default();
-    if let Some((segment, offset, file_len)) = tail {
-        let end = LogPosition { segment, offset };
+    if let Some(tail) = tail {
+        let end = LogPosition {
+            segment: tail.segment,
+            offset: tail.records_end,
+        };
         if end >= start {
-            let path = segment_path(dir, segment);
+            let path = segment_path(dir, tail.segment);
             let file = OpenOptions::new()
                 .write(true)
                 .open(&path)
                 .map_err(io_error("open", &path))?;
-            return Ok((file, end, file_len));
+            return Ok((file, end, tail.file_len));
         }
     }
     let segment = if start.offset == 0 {
@@ -747,6 +770,17 @@ mod tests {
         log.commit().unwrap();
         assert_eq!(log.pending_bytes(), 0);
         positions
+    }
+
+    /// Opens a log in `dir` as the daemon does (zeros written ahead) and commits records 0
+    /// to `n - 1` in one group.
+    fn committed_log(dir: &Path, n: usize) -> EventLog {
+        let (mut log, _) = EventLog::open(dir, None).unwrap();
+        for i in 0..n {
+            log.append(&record(i));
+        }
+        log.commit().unwrap();
+        log
     }
 
     fn bodies(recovered: &Recovered) -> Vec<Vec<u8>> {
@@ -954,11 +988,7 @@ mod tests {
     #[test]
     fn the_segment_is_zeroed_ahead_of_its_records_and_reopens_as_it_was() {
         let tmp = tempfile::tempdir().unwrap();
-        let (mut log, _) = EventLog::open(tmp.path(), None).unwrap();
-        for i in 0..10 {
-            log.append(&record(i));
-        }
-        log.commit().unwrap();
+        let mut log = committed_log(tmp.path(), 10);
         let path = last_segment_path(tmp.path());
         // One commit wrote the records and the zeros ahead of them; the next ones write
         // within those zeros and leave the file's size alone.
@@ -1023,11 +1053,7 @@ mod tests {
     #[test]
     fn a_torn_write_over_the_zeros_is_cut_with_a_warning() {
         let tmp = tempfile::tempdir().unwrap();
-        let (mut log, _) = EventLog::open(tmp.path(), None).unwrap();
-        for i in 0..4 {
-            log.append(&record(i));
-        }
-        log.commit().unwrap();
+        let log = committed_log(tmp.path(), 4);
         let end = log.end();
         drop(log);
         // A crash in the middle of the next commit: the start of a frame over the zeros.

@@ -5,8 +5,8 @@
 //!
 //! The thread appends every batch waiting when it wakes, waits briefly for more while they
 //! keep coming ([`COMMIT_GATHER_IDLE`], at most [`COMMIT_GATHER_MAX`]; not after a gathering
-//! that brought nothing, for [`COMMIT_GATHER_SKIP`] commits or more), then commits them with one fsync
-//! (group commit across batches). When a commit fails (a full disk) the records stay
+//! that brought nothing, for [`COMMIT_GATHER_SKIP`] commits or more), then commits them with
+//! one fsync (group commit across batches). When a commit fails (a full disk) the records stay
 //! buffered in the log, the journal turns unhealthy, and the thread retries with a backoff
 //! (`RETRY_FIRST` doubling up to `RETRY_MAX`) while it keeps taking batches; the first
 //! commit that succeeds makes everything durable and healthy again.
@@ -147,27 +147,7 @@ impl LogThread {
         progress: watch::Sender<Progress>,
     ) -> std::io::Result<Self> {
         let (jobs, rx) = std::sync::mpsc::sync_channel(QUEUED_BATCHES);
-        let writer = Writer {
-            log,
-            dir,
-            healthy,
-            progress,
-            retry: (appended > durable).then(|| {
-                let now = Instant::now();
-                Retry {
-                    at: now,
-                    delay: RETRY_FIRST,
-                    since: now,
-                    failures: 0,
-                }
-            }),
-            appended,
-            durable,
-            waiting: Vec::new(),
-            skip_gathers: 0,
-            skip_next: COMMIT_GATHER_SKIP,
-            checkpointer: None,
-        };
+        let writer = Writer::new(log, dir, (appended, durable), healthy, progress);
         let thread = std::thread::Builder::new()
             .name("iocd-log".into())
             .spawn(move || writer.run(&rx))?;
@@ -203,6 +183,38 @@ impl LogThread {
 }
 
 impl Writer {
+    /// The thread's state for `log`, whose batches up to `appended` were appended and up to
+    /// `durable` are durable (a commit is retried at once if some are not).
+    fn new(
+        log: EventLog,
+        dir: PathBuf,
+        (appended, durable): (u64, u64),
+        healthy: watch::Sender<bool>,
+        progress: watch::Sender<Progress>,
+    ) -> Self {
+        Writer {
+            log,
+            dir,
+            healthy,
+            progress,
+            retry: (appended > durable).then(|| {
+                let now = Instant::now();
+                Retry {
+                    at: now,
+                    delay: RETRY_FIRST,
+                    since: now,
+                    failures: 0,
+                }
+            }),
+            appended,
+            durable,
+            waiting: Vec::new(),
+            skip_gathers: 0,
+            skip_next: COMMIT_GATHER_SKIP,
+            checkpointer: None,
+        }
+    }
+
     fn run(mut self, jobs: &Receiver<Job>) -> EventLog {
         loop {
             let next = match &self.retry {
@@ -211,10 +223,7 @@ impl Writer {
             };
             match next {
                 Ok(job) => {
-                    self.take(job);
-                    while let Ok(job) = jobs.try_recv() {
-                        self.take(job);
-                    }
+                    self.take_with_waiting(job, jobs);
                     self.gather(jobs);
                     self.commit(false);
                 }
@@ -261,10 +270,7 @@ impl Writer {
             }
             match jobs.recv_timeout(wait) {
                 Ok(job) => {
-                    self.take(job);
-                    while let Ok(job) = jobs.try_recv() {
-                        self.take(job);
-                    }
+                    self.take_with_waiting(job, jobs);
                     last = Instant::now();
                 }
                 // Idle, or the pipeline is gone (`run` sees it next).
@@ -276,6 +282,14 @@ impl Writer {
             self.skip_next = (self.skip_next * 2).min(COMMIT_GATHER_SKIP_MAX);
         } else {
             self.skip_next = COMMIT_GATHER_SKIP;
+        }
+    }
+
+    /// Takes `job` and every job already waiting behind it.
+    fn take_with_waiting(&mut self, job: Job, jobs: &Receiver<Job>) {
+        self.take(job);
+        while let Ok(job) = jobs.try_recv() {
+            self.take(job);
         }
     }
 
@@ -393,19 +407,13 @@ mod tests {
 
     fn writer(dir: &std::path::Path) -> Writer {
         let (log, _) = EventLog::open(dir, None).unwrap();
-        Writer {
+        Writer::new(
             log,
-            dir: dir.to_path_buf(),
-            healthy: watch::channel(true).0,
-            progress: watch::channel(Progress::default()).0,
-            retry: None,
-            appended: 0,
-            durable: 0,
-            waiting: Vec::new(),
-            skip_gathers: 0,
-            skip_next: COMMIT_GATHER_SKIP,
-            checkpointer: None,
-        }
+            dir.to_path_buf(),
+            (0, 0),
+            watch::channel(true).0,
+            watch::channel(Progress::default()).0,
+        )
     }
 
     fn batch(seq: u64) -> Job {

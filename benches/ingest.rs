@@ -20,8 +20,11 @@
 //! horizon expires nothing and housekeeping never runs: the heaviest path.
 //!
 //! Groups: `serde_json_value_parse` (the yardstick: `serde_json::Value` of the same
-//! payloads), `decode`, `apply` (pre-decoded events), `decode_apply` (the figure of the
-//! target), `ingest_from_empty/decode_apply_1m` (the first million events into an empty
+//! payloads), `decode`, `apply` (pre-decoded events, one at a time), `decode_apply` (the
+//! figure of the target: the pipeline's path, `State::process_all` over batches of 512
+//! messages), `decode_apply_each` (`State::process` of one message at a time, the path
+//! before `process_all`), `decode_apply_known_source` (decode and apply with the source
+//! known), `ingest_from_empty/decode_apply_1m` (the first million events into an empty
 //! state) and `view/view_1m_dossiers` (`State::view` over 1,000,000 open dossiers).
 
 // The numeric casts allowed in Cargo.toml ([workspace.lints], with the reason), repeated
@@ -55,6 +58,8 @@ const WARM: usize = 1_000_000;
 /// has filled, and settled into its steady regime (see `state::dedupe`), before the measured
 /// slice begins; with exactly as many, every measured iteration would pay that one-off step.
 const DEDUPE_IDS: usize = 900_000;
+/// Messages the pipeline takes off its queue at most at a time (`pipeline::BATCH`).
+const PIPELINE_BATCH: usize = 512;
 /// Events measured per iteration.
 const MEASURED: usize = 200_000;
 /// Days the stream spans.
@@ -469,14 +474,32 @@ const TOPICS: [&str; 3] = [
     "ioc/v1/soc/alerts/HT",
 ];
 
-/// The daemon's path: `State::process` (topic → source, decode, apply) per message.
+/// The messages of `msgs`, with a topic of their source.
+fn messages<'m>(msgs: &'m [(Source, &'m [u8])], now: Ts) -> impl Iterator<Item = Message<'m>> {
+    msgs.iter().map(move |&(source, payload)| Message {
+        topic: TOPICS[source.index()],
+        payload,
+        received_at: now,
+    })
+}
+
+/// The daemon's path: `State::process_all` (topic → source, decode, apply, a group of
+/// messages at a time) over a batch of messages, as the pipeline takes them off its queue.
 fn apply_all(state: &mut State, msgs: &[(Source, &[u8])], now: Ts, limits: &DecodeLimits) {
-    for &(source, payload) in msgs {
-        let msg = Message {
-            topic: TOPICS[source.index()],
-            payload,
-            received_at: now,
-        };
+    let mut out = Vec::with_capacity(PIPELINE_BATCH);
+    for batch in msgs.chunks(PIPELINE_BATCH) {
+        state.process_all(messages(batch, now), "ioc/v1", limits, &mut out);
+        assert!(
+            out.drain(..)
+                .all(|o| matches!(o, Processed::Applied(Outcome::Applied))),
+            "generated payloads are valid"
+        );
+    }
+}
+
+/// `State::process` of each message alone, as before `process_all`.
+fn apply_each(state: &mut State, msgs: &[(Source, &[u8])], now: Ts, limits: &DecodeLimits) {
+    for msg in messages(msgs, now) {
         let outcome = state.process(msg, "ioc/v1", limits);
         assert!(
             matches!(outcome, Processed::Applied(Outcome::Applied)),
@@ -570,6 +593,17 @@ fn benches(c: &mut Criterion) {
             || warm.clone(),
             |mut state| {
                 apply_all(&mut state, measured, now, &limits);
+                state
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    // One message at a time, as the pipeline took them before `State::process_all`.
+    g.bench_function("decode_apply_each", |b| {
+        b.iter_batched(
+            || warm.clone(),
+            |mut state| {
+                apply_each(&mut state, measured, now, &limits);
                 state
             },
             BatchSize::PerIteration,

@@ -35,7 +35,7 @@ pub(super) struct Origin<'a> {
 impl Pipeline {
     /// A message on a topic one of the mappings names: mapped, each event applied, and its
     /// acknowledgement sent once all of them are durable.
-    pub(super) async fn mapped_message(&mut self, msg: RawMessage, mapping: &Mapping) {
+    pub(super) async fn mapped_message(&mut self, msg: &RawMessage, mapping: &Mapping) {
         let origin = Origin {
             transport: Transport::Mqtt,
             topic: &msg.topic,

@@ -24,7 +24,7 @@ use crate::ingest::RawMessage;
 use crate::ingest::deadletter::DeadLetters;
 use crate::ingest::push::{self, Status, Transport};
 use crate::state::query::Query;
-use crate::state::{Input, Processed, State};
+use crate::state::{Input, Message, Processed, State};
 use crate::telemetry::SelfMetrics;
 use crate::time::Ts;
 
@@ -72,6 +72,8 @@ pub struct Pipeline {
     replica: Option<String>,
     /// Alerts published again for a peer since the last tick (at most once each per tick).
     answered: std::collections::HashSet<String>,
+    /// The outcomes of a run of contract messages, kept to reuse its allocation.
+    outcomes: Vec<Processed>,
 }
 
 /// Where the pipeline publishes, and what it answers.
@@ -135,6 +137,7 @@ impl Pipeline {
             history: crate::store::history::History::in_memory(HISTORY_MAX, 90 * 86_400),
             replica: None,
             answered: std::collections::HashSet::new(),
+            outcomes: Vec::with_capacity(BATCH),
         }
     }
 
@@ -163,25 +166,8 @@ impl Pipeline {
                         break;
                     }
                     self.metrics.pipeline_dequeued.inc_by(n as u64);
-                    for msg in batch.drain(..) {
-                        if let Some(mapping) = self.mapping_for(&msg.topic) {
-                            self.mapped_message(msg, &mapping).await;
-                            continue;
-                        }
-                        let peer_alert = self.is_peer_alert(&msg.topic);
-                        if let Some(journal) = &mut self.journal {
-                            // Another replica's alert changes no state: not logged, only
-                            // acknowledged in order.
-                            if peer_alert {
-                                if let Some(ack) = msg.ack {
-                                    journal.ack_after(ack);
-                                }
-                            } else {
-                                journal.message(&msg);
-                            }
-                        }
-                        self.handle(&msg).await;
-                    }
+                    self.take_batch(&batch).await;
+                    batch.clear();
                     // One fsync for the whole batch, then the batch's acks, in order.
                     if let Some(journal) = &mut self.journal {
                         journal.commit();
@@ -421,13 +407,61 @@ impl Pipeline {
         }
     }
 
-    /// Decodes and applies one message; a rejected one is logged and dead-lettered.
-    async fn handle(&mut self, msg: &RawMessage) {
-        if self.is_peer_alert(&msg.topic) {
-            self.peer_alert(msg);
-            return;
+    /// Takes a batch off the queue, in order: runs of contract messages (events and
+    /// operator actions) a group at a time ([`State::process_all`]), a mapped message or
+    /// another replica's alert on its own.
+    async fn take_batch(&mut self, batch: &[RawMessage]) {
+        let mut rest = batch;
+        while let Some(msg) = rest.first() {
+            if let Some(mapping) = self.mapping_for(&msg.topic) {
+                self.mapped_message(msg, &mapping).await;
+                rest = &rest[1..];
+            } else if self.is_peer_alert(&msg.topic) {
+                // Another replica's alert changes no state: not logged, only acknowledged
+                // in order.
+                if let (Some(journal), Some(ack)) = (&mut self.journal, msg.ack) {
+                    journal.ack_after(ack);
+                }
+                self.peer_alert(msg);
+                rest = &rest[1..];
+            } else {
+                let run = rest
+                    .iter()
+                    .position(|m| {
+                        self.is_peer_alert(&m.topic) || self.mapping_for(&m.topic).is_some()
+                    })
+                    .unwrap_or(rest.len());
+                let (contract, after) = rest.split_at(run);
+                self.contract_messages(contract).await;
+                rest = after;
+            }
         }
-        let processed = self.state.process(msg.into(), &self.prefix, &self.limits);
+    }
+
+    /// Logs, decodes and applies contract messages; a rejected one is logged and
+    /// dead-lettered once all of them are applied.
+    async fn contract_messages(&mut self, msgs: &[RawMessage]) {
+        if let Some(journal) = &mut self.journal {
+            for msg in msgs {
+                journal.message(msg);
+            }
+        }
+        let mut outcomes = std::mem::take(&mut self.outcomes);
+        self.state.process_all(
+            msgs.iter().map(Message::from),
+            &self.prefix,
+            &self.limits,
+            &mut outcomes,
+        );
+        for (msg, processed) in msgs.iter().zip(outcomes.drain(..)) {
+            self.handle(msg, processed).await;
+        }
+        self.outcomes = outcomes;
+    }
+
+    /// What follows the outcome of one message: counted; a rejected one is logged and
+    /// dead-lettered.
+    async fn handle(&mut self, msg: &RawMessage, processed: Processed) {
         if crate::state::is_actions_topic(&msg.topic, &self.prefix) {
             return self.action_message(msg, processed).await;
         }

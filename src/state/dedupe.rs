@@ -166,6 +166,20 @@ impl Dedupe {
         }
     }
 
+    /// The key of `(source, event_id)`, for [`Dedupe::holds`].
+    #[must_use]
+    pub(crate) fn key_of(source: Source, event_id: &str) -> u128 {
+        key(source, event_id)
+    }
+
+    /// Whether the pair of key `k` is remembered now. Changes nothing: the lookahead of
+    /// [`crate::state::State::prefetch`] calls it to bring the index's line into cache
+    /// before the event is applied.
+    #[must_use]
+    pub(crate) fn holds(&self, k: u128) -> bool {
+        self.contains(k)
+    }
+
     /// Records `(source, event_id)` arriving at `arrival`; true when it was already seen
     /// within the horizon (a duplicate, to be ignored).
     pub fn check_and_insert(&mut self, source: Source, event_id: &str, arrival: Ts) -> bool {

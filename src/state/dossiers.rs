@@ -775,11 +775,21 @@ impl Dossiers {
     /// The dossier with this id.
     #[must_use]
     pub fn get(&self, id: &str) -> Option<&Dossier> {
+        self.get_hashed(hash(id), id)
+    }
+
+    /// The hash of dossier id `id` in the index, for [`Dossiers::get_hashed`].
+    #[must_use]
+    pub(crate) fn hash_of(id: &str) -> u64 {
+        hash(id)
+    }
+
+    /// [`Dossiers::get`] with the id's hash already computed.
+    #[must_use]
+    pub(crate) fn get_hashed(&self, h: u64, id: &str) -> Option<&Dossier> {
         let slab = &self.slab;
         self.index
-            .find(hash(id), |&i| {
-                slab[i as usize].id.as_bytes() == id.as_bytes()
-            })
+            .find(h, |&i| slab[i as usize].id.as_bytes() == id.as_bytes())
             .map(|&i| &slab[i as usize])
     }
 

@@ -2068,3 +2068,58 @@ fn sectors_fold_a_feed_sector_named_other_into_the_catch_all_row() {
         "{rows:?}"
     );
 }
+
+// ------------------------------------------------- a group at a time
+
+/// Message `k` of a group, arrived at one of `arrivals` (after [`ARRIVAL`]).
+fn message<'m>(k: usize, (topic, payload): &'m (String, String), arrivals: &[i64]) -> Message<'m> {
+    Message {
+        topic,
+        payload: payload.as_bytes(),
+        received_at: ARRIVAL.plus_secs(arrivals[k % arrivals.len()]),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// `process_all` decodes a group before applying it and looks ahead into the state:
+    /// neither may change an outcome or the state, whatever the mix of messages (events
+    /// with duplicates, rejected payloads, operator actions, topics outside the sources).
+    #[test]
+    fn processing_a_group_at_a_time_gives_the_outcomes_and_state_of_one_at_a_time(
+        (ordered, _) in scenario(),
+        odd in prop::collection::vec((any::<prop::sample::Index>(), 0..4u8), 0..12),
+        arrivals in prop::collection::vec(0..(80 * 3600i64), 1..4),
+    ) {
+        let mut msgs: Vec<(String, String)> = ordered
+            .iter()
+            .map(|(source, p)| (format!("ioc/v1/{}/T", source.as_str()), p.clone()))
+            .collect();
+        for (at, kind) in odd {
+            let i = at.index(msgs.len() + 1);
+            let msg = match kind {
+                0 => ("ioc/v1/onestop/T".to_owned(), r#"{"event_id":"x""#.to_owned()),
+                1 => ("elsewhere/onestop/T".to_owned(), "{}".to_owned()),
+                2 => (format!("ioc/v1/{ACTIONS_LEVEL}"), "not an action".to_owned()),
+                _ => ("ioc/v1/soc/T".to_owned(), r#"{"type":"heartbeat"}"#.to_owned()),
+            };
+            msgs.insert(i, msg);
+        }
+        let limits = crate::decode::DecodeLimits::default();
+        let params = Params { systems: vec!["S0".into(), "S7".into()], ..Params::default() };
+        let mut one = State::new(params.clone(), BASE.plus_secs(-3600));
+        let one_by_one: Vec<String> = msgs
+            .iter()
+            .enumerate()
+            .map(|(k, m)| format!("{:?}", one.process(message(k, m, &arrivals), "ioc/v1", &limits)))
+            .collect();
+        let mut all = State::new(params, BASE.plus_secs(-3600));
+        let mut out = Vec::new();
+        let each = msgs.iter().enumerate().map(|(k, m)| message(k, m, &arrivals));
+        all.process_all(each, "ioc/v1", &limits, &mut out);
+        let grouped: Vec<String> = out.iter().map(|p| format!("{p:?}")).collect();
+        prop_assert_eq!(grouped, one_by_one);
+        prop_assert_eq!(&all, &one);
+    }
+}

@@ -205,6 +205,8 @@ impl Journal {
                     .for_each(|w| warn!(warning = %w, "Event log recovered with a cut."));
                 let mut since: std::collections::BTreeMap<String, i64> =
                     recovery.alert_since.drain(..).collect();
+                // Messages are replayed a run at a time, as the pipeline took them live.
+                let mut run = Replay::new(limits, prefix);
                 for (_, bytes) in &recovered.records {
                     match Record::decode(bytes) {
                         Ok(Record::Alert {
@@ -216,11 +218,18 @@ impl Journal {
                         Ok(Record::Alert { id, since_ns: None }) => {
                             since.remove(id.as_ref());
                         }
-                        Ok(record) => replay(&mut recovery.state, &record, limits, prefix),
+                        Ok(record @ Record::Message { .. }) => {
+                            run.message(&mut recovery.state, record);
+                        }
+                        Ok(record) => {
+                            run.flush(&mut recovery.state);
+                            replay(&mut recovery.state, &record, limits, prefix);
+                        }
                         Err(e) => warn!(error = %e, "Unreadable log record skipped."),
                     }
                     recovery.replayed += 1;
                 }
+                run.flush(&mut recovery.state);
                 recovery.alert_since = since.into_iter().collect();
                 recovery.resumed |= recovery.replayed > 0;
                 journal.healthy.send_replace(true);
@@ -584,6 +593,57 @@ struct FrozenCheckpoint {
 
 impl Versioned for FrozenCheckpoint {
     const FORMAT: u32 = Checkpoint::FORMAT;
+}
+
+/// Logged messages replayed a run at a time ([`State::process_all`], as the pipeline took
+/// them live): a run ends at another kind of record, or at [`REPLAY_RUN`] messages.
+struct Replay<'r> {
+    run: Vec<Record<'r>>,
+    outcomes: Vec<crate::state::Processed>,
+    limits: &'r DecodeLimits,
+    prefix: &'r str,
+}
+
+/// Messages replayed together at most.
+const REPLAY_RUN: usize = 512;
+
+impl<'r> Replay<'r> {
+    fn new(limits: &'r DecodeLimits, prefix: &'r str) -> Self {
+        Self {
+            run: Vec::with_capacity(REPLAY_RUN),
+            outcomes: Vec::with_capacity(REPLAY_RUN),
+            limits,
+            prefix,
+        }
+    }
+
+    /// Adds a `Record::Message` to the run, replaying the run once it is full.
+    fn message(&mut self, state: &mut State, record: Record<'r>) {
+        self.run.push(record);
+        if self.run.len() >= REPLAY_RUN {
+            self.flush(state);
+        }
+    }
+
+    /// Replays the run, in order. Rejections were dead-lettered live; replay only counts
+    /// them again.
+    fn flush(&mut self, state: &mut State) {
+        let messages = self.run.iter().filter_map(|record| match record {
+            Record::Message {
+                received_at_ns,
+                topic,
+                payload,
+            } => Some(Message {
+                topic,
+                payload,
+                received_at: Ts(*received_at_ns),
+            }),
+            _ => None,
+        });
+        state.process_all(messages, self.prefix, self.limits, &mut self.outcomes);
+        self.outcomes.clear();
+        self.run.clear();
+    }
 }
 
 /// Applies one logged record exactly as live processing did.

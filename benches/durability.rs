@@ -17,10 +17,11 @@
 //! 4. **Recovery of 1,000,000 open dossiers**: 1 M `received` events for distinct dossiers
 //!    are logged and applied through the journal with a checkpoint after the first 500,000.
 //!    A child process (this binary re-executed, so its peak RSS is its own) then times
-//!    `Journal::open`: load the 500 k checkpoint and replay 500 k records (a run of 512 at a time, as live). The parent then
-//!    writes a checkpoint of the whole 1 M state and a second child times `Journal::open`
-//!    again: load the checkpoint, replay nothing. Both children also time loading the
-//!    checkpoint alone, so replay time = open − load.
+//!    `Journal::open`: load the 500 k checkpoint and replay 500 k records (runs of 512, as
+//!    the pipeline takes them live). The parent then writes a checkpoint of the whole 1 M
+//!    state and a second child times `Journal::open` again: load the checkpoint, replay
+//!    nothing. Both children also time loading the checkpoint alone, so replay time =
+//!    open − load.
 //!
 //! Every file was just written, so the children read from the page cache: a cold start also
 //! pays reading the checkpoint and log from the disk (sizes printed).
@@ -388,12 +389,12 @@ fn checkpoint_under_load(journal: &mut Journal, state: &mut State, g: &mut Gen) 
         batch.extend(rx.try_iter().take(511));
         // As the pipeline: the batch logged, then applied a group at a time; each message's
         // latency is taken once the whole batch is applied (an upper bound).
-        let msgs: Vec<RawMessage> = batch.iter().map(|(_, msg)| msg.clone()).collect();
+        let (sent, msgs): (Vec<Instant>, Vec<RawMessage>) = batch.drain(..).unzip();
         for msg in &msgs {
             journal.message(msg);
         }
         assert_eq!(handle(state, &msgs, &limits, &mut out), 0, "valid payloads");
-        for (sent, _) in batch.drain(..) {
+        for sent in sent {
             lat.push((sent - start, sent.elapsed().as_micros() as u64));
         }
         journal.commit();

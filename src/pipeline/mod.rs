@@ -166,7 +166,7 @@ impl Pipeline {
                         break;
                     }
                     self.metrics.pipeline_dequeued.inc_by(n as u64);
-                    self.take_batch(&batch).await;
+                    self.handle_batch(&batch).await;
                     batch.clear();
                     // One fsync for the whole batch, then the batch's acks, in order.
                     if let Some(journal) = &mut self.journal {
@@ -407,10 +407,10 @@ impl Pipeline {
         }
     }
 
-    /// Takes a batch off the queue, in order: runs of contract messages (events and
+    /// Handles a batch taken off the queue, in order: runs of contract messages (events and
     /// operator actions) a group at a time ([`State::process_all`]), a mapped message or
     /// another replica's alert on its own.
-    async fn take_batch(&mut self, batch: &[RawMessage]) {
+    async fn handle_batch(&mut self, batch: &[RawMessage]) {
         let mut rest = batch;
         while let Some(msg) = rest.first() {
             if let Some(mapping) = self.mapping_for(&msg.topic) {
@@ -453,15 +453,16 @@ impl Pipeline {
             &self.limits,
             &mut outcomes,
         );
+        debug_assert_eq!(outcomes.len(), msgs.len(), "one outcome per message");
         for (msg, processed) in msgs.iter().zip(outcomes.drain(..)) {
-            self.handle(msg, processed).await;
+            self.after(msg, processed).await;
         }
         self.outcomes = outcomes;
     }
 
     /// What follows the outcome of one message: counted; a rejected one is logged and
     /// dead-lettered.
-    async fn handle(&mut self, msg: &RawMessage, processed: Processed) {
+    async fn after(&mut self, msg: &RawMessage, processed: Processed) {
         if crate::state::is_actions_topic(&msg.topic, &self.prefix) {
             return self.action_message(msg, processed).await;
         }

@@ -172,7 +172,8 @@ impl Dedupe {
         key(source, event_id)
     }
 
-    /// Whether the pair of key `k` is remembered now. Changes nothing: the lookahead of
+    /// Whether the pair of key `k` is in the memory (an id past the horizon counts until
+    /// the next insert expires it). Changes nothing: the lookahead of
     /// [`crate::state::State::prefetch`] calls it to bring the index's line into cache
     /// before the event is applied.
     #[must_use]

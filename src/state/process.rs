@@ -1,10 +1,11 @@
 //! One raw message in, one outcome out: find the source from the topic, decode, apply the
-//! event or count the rejection. Live ingestion (`pipeline`) and replay of the event log
-//! (`store::journal`) take runs of messages a group at a time ([`State::process_all`]);
-//! the benches use it or [`State::process`], one message at a time. Both go through the same
-//! two steps, decode then apply, so they cannot drift apart (a property test holds them to
-//! the same outcomes and state); what to do with a rejection beyond counting it (dead
-//! letter, log line) is the caller's.
+//! event or count the rejection. Contract messages off the broker (`pipeline`) and the
+//! replay of the event log (`store::journal`) go a group at a time ([`State::process_all`]);
+//! mapped events, HTTP pushes and operator actions from the API one at a time
+//! ([`State::process`], [`State::process_written`]). Both entries take the same two steps,
+//! decode then apply, so they cannot drift apart (a property test holds them to the same
+//! outcomes and state); what to do with a rejection beyond counting it (dead letter, log
+//! line) is the caller's.
 
 use arrayvec::ArrayVec;
 

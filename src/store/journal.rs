@@ -205,7 +205,6 @@ impl Journal {
                     .for_each(|w| warn!(warning = %w, "Event log recovered with a cut."));
                 let mut since: std::collections::BTreeMap<String, i64> =
                     recovery.alert_since.drain(..).collect();
-                // Messages are replayed a run at a time, as the pipeline took them live.
                 let mut run = Replay::new(limits, prefix);
                 for (_, bytes) in &recovered.records {
                     match Record::decode(bytes) {
@@ -218,13 +217,7 @@ impl Journal {
                         Ok(Record::Alert { id, since_ns: None }) => {
                             since.remove(id.as_ref());
                         }
-                        Ok(record @ Record::Message { .. }) => {
-                            run.message(&mut recovery.state, record);
-                        }
-                        Ok(record) => {
-                            run.flush(&mut recovery.state);
-                            replay(&mut recovery.state, &record, limits, prefix);
-                        }
+                        Ok(record) => run.record(&mut recovery.state, record),
                         Err(e) => warn!(error = %e, "Unreadable log record skipped."),
                     }
                     recovery.replayed += 1;
@@ -595,8 +588,9 @@ impl Versioned for FrozenCheckpoint {
     const FORMAT: u32 = Checkpoint::FORMAT;
 }
 
-/// Logged messages replayed a run at a time ([`State::process_all`], as the pipeline took
-/// them live): a run ends at another kind of record, or at [`REPLAY_RUN`] messages.
+/// Replays logged records exactly as live processing applied them: messages a run at a time
+/// ([`State::process_all`], as the pipeline takes them live), a run ending at another kind of
+/// record or at [`REPLAY_RUN`] messages.
 struct Replay<'r> {
     run: Vec<Record<'r>>,
     outcomes: Vec<crate::state::Processed>,
@@ -617,11 +611,35 @@ impl<'r> Replay<'r> {
         }
     }
 
-    /// Adds a `Record::Message` to the run, replaying the run once it is full.
-    fn message(&mut self, state: &mut State, record: Record<'r>) {
-        self.run.push(record);
-        if self.run.len() >= REPLAY_RUN {
-            self.flush(state);
+    /// Replays `record`: a message joins the run; any other record ends the run first.
+    fn record(&mut self, state: &mut State, record: Record<'r>) {
+        match record {
+            Record::Message { .. } => {
+                self.run.push(record);
+                if self.run.len() >= REPLAY_RUN {
+                    self.flush(state);
+                }
+            }
+            Record::Tick { at_ns } => {
+                self.flush(state);
+                state.apply(&Input::Tick, Ts(at_ns));
+            }
+            Record::Refused {
+                received_at_ns,
+                source,
+                reason,
+            } => {
+                self.flush(state);
+                let source = Source::ALL
+                    .into_iter()
+                    .find(|s| s.index() == usize::from(source));
+                let reason = Reason::from_index(usize::from(reason));
+                if let (Some(source), Some(reason)) = (source, reason) {
+                    state.apply(&Input::Rejected { source, reason }, Ts(received_at_ns));
+                }
+            }
+            // Alert transitions restore the engine's `since`, not the state.
+            Record::Alert { .. } => {}
         }
     }
 
@@ -643,43 +661,6 @@ impl<'r> Replay<'r> {
         state.process_all(messages, self.prefix, self.limits, &mut self.outcomes);
         self.outcomes.clear();
         self.run.clear();
-    }
-}
-
-/// Applies one logged record exactly as live processing did.
-pub fn replay(state: &mut State, record: &Record<'_>, limits: &DecodeLimits, prefix: &str) {
-    match record {
-        Record::Message {
-            received_at_ns,
-            topic,
-            payload,
-        } => {
-            let msg = Message {
-                topic,
-                payload,
-                received_at: Ts(*received_at_ns),
-            };
-            // Rejections were dead-lettered live; replay only counts them again.
-            let _ = state.process(msg, prefix, limits);
-        }
-        Record::Tick { at_ns } => {
-            state.apply(&Input::Tick, Ts(*at_ns));
-        }
-        Record::Refused {
-            received_at_ns,
-            source,
-            reason,
-        } => {
-            let source = Source::ALL
-                .into_iter()
-                .find(|s| s.index() == usize::from(*source));
-            let reason = Reason::from_index(usize::from(*reason));
-            if let (Some(source), Some(reason)) = (source, reason) {
-                state.apply(&Input::Rejected { source, reason }, Ts(*received_at_ns));
-            }
-        }
-        // Alert transitions restore the engine's `since`, not the state.
-        Record::Alert { .. } => {}
     }
 }
 

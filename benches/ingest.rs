@@ -483,6 +483,9 @@ fn messages<'m>(msgs: &'m [(Source, &'m [u8])], now: Ts) -> impl Iterator<Item =
     })
 }
 
+/// A way of taking messages into a state.
+type Ingest = fn(&mut State, &[(Source, &[u8])], Ts, &DecodeLimits);
+
 /// The daemon's path: `State::process_all` (topic → source, decode, apply, a group of
 /// messages at a time) over a batch of messages, as the pipeline takes them off its queue.
 fn apply_all(state: &mut State, msgs: &[(Source, &[u8])], now: Ts, limits: &DecodeLimits) {
@@ -588,27 +591,23 @@ fn benches(c: &mut Criterion) {
             BatchSize::PerIteration,
         );
     });
-    g.bench_function("decode_apply", |b| {
-        b.iter_batched(
-            || warm.clone(),
-            |mut state| {
-                apply_all(&mut state, measured, now, &limits);
-                state
-            },
-            BatchSize::PerIteration,
-        );
-    });
-    // One message at a time, as the pipeline took them before `State::process_all`.
-    g.bench_function("decode_apply_each", |b| {
-        b.iter_batched(
-            || warm.clone(),
-            |mut state| {
-                apply_each(&mut state, measured, now, &limits);
-                state
-            },
-            BatchSize::PerIteration,
-        );
-    });
+    // The pipeline's path, and one message at a time as it went before `State::process_all`.
+    let paths: [(&str, Ingest); 2] = [
+        ("decode_apply", apply_all),
+        ("decode_apply_each", apply_each),
+    ];
+    for (name, path) in paths {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || warm.clone(),
+                |mut state| {
+                    path(&mut state, measured, now, &limits);
+                    state
+                },
+                BatchSize::PerIteration,
+            );
+        });
+    }
     // The same without the topic: decode + apply with the source known, as this row was
     // measured before `State::process` (which also finds the source from the topic).
     g.bench_function("decode_apply_known_source", |b| {

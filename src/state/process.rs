@@ -60,7 +60,7 @@ pub enum Processed {
 impl State {
     /// Decodes `msg` as of its arrival and applies it, or counts its rejection.
     pub fn process(&mut self, msg: Message<'_>, prefix: &str, limits: &DecodeLimits) -> Processed {
-        self.process_with(msg, None, prefix, limits)
+        self.take(Step::decode(msg, None, prefix, limits))
     }
 
     /// [`State::process`] of an event iocd wrote itself (a mapped record), with its
@@ -73,18 +73,7 @@ impl State {
         prefix: &str,
         limits: &DecodeLimits,
     ) -> Processed {
-        self.process_with(msg, Some(spans), prefix, limits)
-    }
-
-    fn process_with(
-        &mut self,
-        msg: Message<'_>,
-        spans: Option<&[Span]>,
-        prefix: &str,
-        limits: &DecodeLimits,
-    ) -> Processed {
-        let step = Step::decode(msg, spans, prefix, limits);
-        self.take(step)
+        self.take(Step::decode(msg, Some(spans), prefix, limits))
     }
 
     /// [`State::process`] of each message of `msgs`, in order, each outcome pushed onto

@@ -5,9 +5,10 @@
 //! `write` and one `fdatasync` per commit (a commit that reaches the end of the zeros written
 //! ahead, [`PREZERO_BYTES`], first writes the next ones; a commit that crosses into a new
 //! segment also cuts and syncs the finished segment and syncs the directory). After an I/O
-//! error during a commit (a full disk) the records stay buffered, and the next commit retries: it first cuts the segment
-//! back to what the last successful commit made durable (a partial write, or pages a failed
-//! `fsync` may have dropped, are not trusted) and writes the buffered records again.
+//! error during a commit (a full disk) the records stay buffered, and the next commit
+//! retries: it first cuts the segment back to what the last successful commit made durable
+//! (a partial write, or pages a failed `fsync` may have dropped, are not trusted) and writes
+//! the buffered records again.
 
 use std::fmt::{self, Write as _};
 use std::fs::{self, File, OpenOptions};

@@ -116,9 +116,9 @@ struct Writer {
     durable: u64,
     /// Checkpoints waiting for their batches to be durable: `(batch, position, write)`.
     waiting: Vec<(u64, LogPosition, CheckpointFn)>,
-    /// Commits left that do not gather, and how many the next gathering that brings nothing
-    /// skips ([`COMMIT_GATHER_SKIP`]).
+    /// Commits left that do not gather ([`COMMIT_GATHER_SKIP`]).
     skip_gathers: u32,
+    /// How many commits the next gathering that brings nothing makes skip.
     skip_next: u32,
     /// The checkpoint thread, started at the first checkpoint and kept: one thread for all,
     /// so one malloc arena for its buffers, not one per checkpoint.

@@ -68,12 +68,36 @@ pub struct NatsCluster {
 
 impl NatsCluster {
     /// Starts three nodes (JetStream, MQTT with streams and consumers replicated on all
-    /// three) and waits until each accepts MQTT connections.
+    /// three) and waits until each accepts MQTT connections. The free ports are chosen
+    /// before the servers bind them, so another test can take one in between: a node that
+    /// exits before it listens (`bind: address already in use`) makes the whole cluster
+    /// start again on fresh ports, up to three times.
     ///
     /// # Panics
-    /// When a node does not come up within 20 seconds (with its log).
+    /// When a node does not come up within 20 seconds, or exits three times (with its log).
     #[must_use]
     pub fn start(binary: &Path) -> NatsCluster {
+        let mut attempt = 1;
+        loop {
+            let mut cluster = Self::configure(binary);
+            for i in 0..3 {
+                cluster.start_node(i);
+            }
+            match (0..3).try_for_each(|i| cluster.wait_listening(i)) {
+                Ok(()) => return cluster,
+                Err(log) if attempt < 3 => {
+                    eprintln!(
+                        "NOTE: a NATS node exited before it listened; starting again:\n{log}"
+                    );
+                    attempt += 1;
+                }
+                Err(log) => panic!("a NATS node exited before it listened, three times:\n{log}"),
+            }
+        }
+    }
+
+    /// Three nodes' configurations on fresh free ports, none started.
+    fn configure(binary: &Path) -> NatsCluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let ports: Vec<(u16, u16, u16)> = (0..3)
             .map(|_| (free_port(), free_port(), free_port()))
@@ -105,18 +129,11 @@ impl NatsCluster {
                 child: None,
             });
         }
-        let mut cluster = NatsCluster {
+        NatsCluster {
             binary: binary.to_path_buf(),
             _dir: dir,
             nodes,
-        };
-        for i in 0..3 {
-            cluster.start_node(i);
         }
-        for i in 0..3 {
-            cluster.wait_port(i);
-        }
-        cluster
     }
 
     /// Node `i`'s MQTT URL.
@@ -165,14 +182,34 @@ impl NatsCluster {
 
     /// Waits until node `i` accepts TCP connections on its MQTT port. Blocks the calling
     /// thread, as `TestBroker` does: a synchronous helper, bounded.
+    ///
+    /// # Panics
+    /// When the node does not come up within 20 seconds, or exits first (with its log).
+    pub fn wait_port(&mut self, i: usize) {
+        if let Err(log) = self.wait_listening(i) {
+            panic!("NATS node {i} exited before it listened; its log:\n{log}");
+        }
+    }
+
+    /// [`NatsCluster::wait_port`], or node `i`'s log when its process exited first.
+    ///
+    /// # Panics
+    /// When the node does not come up within 20 seconds (with its log).
     #[allow(
         clippy::disallowed_methods,
         reason = "a synchronous helper; the wait is short and bounded"
     )]
-    pub fn wait_port(&self, i: usize) {
+    fn wait_listening(&mut self, i: usize) -> Result<(), String> {
         let addr = SocketAddr::from(([127, 0, 0, 1], self.nodes[i].mqtt));
         let start = Instant::now();
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            let exited = self.nodes[i]
+                .child
+                .as_mut()
+                .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+            if exited {
+                return Err(self.log(i));
+            }
             assert!(
                 start.elapsed() < Duration::from_secs(20),
                 "NATS node {i} did not come up; its log:\n{}",
@@ -180,6 +217,7 @@ impl NatsCluster {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+        Ok(())
     }
 }
 

@@ -500,6 +500,13 @@ fn apply_all(state: &mut State, msgs: &[(Source, &[u8])], now: Ts, limits: &Deco
     }
 }
 
+/// [`apply_all`] in a function of its own, never inlined, whose name callgrind's
+/// `--toggle-collect` can find (`benches/ingest-instructions.sh`).
+#[inline(never)]
+fn ingest_once(state: &mut State, msgs: &[(Source, &[u8])], now: Ts, limits: &DecodeLimits) {
+    apply_all(state, msgs, now, limits);
+}
+
 /// `State::process` of each message alone, as before `process_all`.
 fn apply_each(state: &mut State, msgs: &[(Source, &[u8])], now: Ts, limits: &DecodeLimits) {
     for msg in messages(msgs, now) {
@@ -551,6 +558,14 @@ fn benches(c: &mut Criterion) {
         warm.dossiers.len(),
         warm.dedupe_len()
     );
+
+    if std::env::var_os("IOCD_INGEST_ONCE").is_some() {
+        // For `benches/ingest-instructions.sh`: the measured slice once, under callgrind.
+        let mut state = warm.clone();
+        ingest_once(&mut state, measured, now, &limits);
+        eprintln!("applied the measured slice once: {measured_n} events");
+        return;
+    }
 
     let mut g = c.benchmark_group("ingest");
     g.throughput(Throughput::Elements(measured_n as u64));

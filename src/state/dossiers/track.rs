@@ -420,12 +420,16 @@ impl Dossiers {
 
     /// Arms the timer of the dossier at `i` for its next change after `at`, unless an
     /// earlier one is armed.
+    ///
+    /// Reads first and writes only when the timer moves earlier: most events move a
+    /// dossier's next change later (its latest event is newer), and a write would cost the
+    /// chunk's copy-on-write check (an atomic operation) for nothing.
     fn arm(&mut self, p: &Params, i: usize, at: Ts) {
-        let d = &mut self.slab[i];
+        let d = &self.slab[i];
         if let Some(t) = next_change(p, d, at)
             && t < d.armed.0
         {
-            d.armed.0 = t;
+            self.slab[i].armed.0 = t;
             push(&mut self.track.timers, t, slot_of(i));
             if self.track.timers.len() > stale_bound(self.slab.len()) {
                 self.compact();

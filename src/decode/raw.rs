@@ -129,6 +129,17 @@ pub(crate) fn parse_into<'a>(
 ) -> Result<bool, serde_json::Error> {
     let text = std::str::from_utf8(payload)
         .map_err(|e| de::Error::custom(format_args!("payload is not UTF-8: {e}")))?;
+    if flat::read(text, fields).is_some() {
+        return Ok(true);
+    }
+    // Not the plain shape (or not valid): the parser reads it from a clean record, and says
+    // what is wrong if anything is.
+    *fields = RawFields::default();
+    parse_text(text, fields)
+}
+
+/// The parse of [`parse_into`] by `serde_json` alone.
+fn parse_text<'a>(text: &'a str, fields: &mut RawFields<'a>) -> Result<bool, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
     let is_object = de.deserialize_any(TopVisitor(fields))?;
     de.end()?;
@@ -179,6 +190,171 @@ pub(crate) fn fill_from_spans<'a>(
         });
     }
     Some(())
+}
+
+/// The plain shape of an event read without the general parser: a flat object whose keys
+/// and strings have no escapes, whose values are strings, numbers, `true`, `false` or `null`.
+/// Nearly every payload has it, and reading it takes about half the instructions of the
+/// parser's visitor (`benches/ingest-instructions.sh`). Anything else (an escape, a nested
+/// value, a known key twice, anything not valid JSON) makes [`read`](flat::read) give
+/// `None`, and the caller parses the text with `serde_json`, which stays the one judge of
+/// what is valid and the one writer of error messages: the fast path accepts only what the
+/// parser accepts, and fills the record exactly as the parser would (a property test holds
+/// it to that). Numbers are read by `serde_json` itself, so their values are its own.
+mod flat {
+    use std::borrow::Cow;
+
+    use serde::de::DeserializeSeed as _;
+
+    use super::{RawFields, Val, ValSeed};
+
+    /// Bytes that end the plain part of a string: the quote, the backslash of an escape and
+    /// the control characters JSON forbids in a string.
+    const STOP: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut b = 0;
+        while b < 0x20 {
+            t[b] = true;
+            b += 1;
+        }
+        t[b'"' as usize] = true;
+        t[b'\\' as usize] = true;
+        t
+    };
+
+    /// The first [`STOP`] byte of `bytes` from `i` on, eight bytes at a time (as
+    /// `serde_json` scans its strings): a byte is flagged when it is below 0x20 or equal to
+    /// a quote or a backslash; a borrow can flag a byte wrongly only after a rightly flagged
+    /// one, so the lowest flag is exact.
+    pub(super) fn stop_at(bytes: &[u8], mut i: usize) -> Option<usize> {
+        const ONES: u64 = u64::MAX / 255;
+        const QUOTES: u64 = ONES * b'"' as u64;
+        const BACKSLASHES: u64 = ONES * b'\\' as u64;
+        while let Some(chunk) = bytes.get(i..i + 8) {
+            let x = u64::from_le_bytes(chunk.try_into().ok()?);
+            let control = x.wrapping_sub(ONES * 0x20) & !x;
+            let (q, b) = (x ^ QUOTES, x ^ BACKSLASHES);
+            let quote = q.wrapping_sub(ONES) & !q;
+            let backslash = b.wrapping_sub(ONES) & !b;
+            let flags = (control | quote | backslash) & (ONES << 7);
+            if flags != 0 {
+                return Some(i + (flags.trailing_zeros() / 8) as usize);
+            }
+            i += 8;
+        }
+        let tail = bytes.get(i..)?;
+        tail.iter()
+            .position(|&b| STOP[usize::from(b)])
+            .map(|n| i + n)
+    }
+
+    struct Reader<'a> {
+        text: &'a str,
+        at: usize,
+    }
+
+    impl<'a> Reader<'a> {
+        fn peek(&self) -> Option<u8> {
+            self.text.as_bytes().get(self.at).copied()
+        }
+
+        /// Skips JSON whitespace; the next byte, if any.
+        fn skip_ws(&mut self) -> Option<u8> {
+            while let Some(b) = self.peek() {
+                if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+                    return Some(b);
+                }
+                self.at += 1;
+            }
+            None
+        }
+
+        fn eat(&mut self, b: u8) -> Option<()> {
+            (self.skip_ws()? == b).then(|| self.at += 1)
+        }
+
+        /// A string without escapes or control characters, the reader at its opening quote.
+        fn plain_str(&mut self) -> Option<&'a str> {
+            let bytes = self.text.as_bytes();
+            let start = self.at + 1;
+            let end = stop_at(bytes, start)?;
+            if bytes.get(end) != Some(&b'"') {
+                return None;
+            }
+            self.at = end + 1;
+            // Both ends are ASCII quotes, so char boundaries: never `None` here.
+            self.text.get(start..end)
+        }
+
+        /// `word` (`true`, `false`, `null`) at the reader.
+        fn word(&mut self, word: &str) -> Option<()> {
+            let rest = self.text.as_bytes().get(self.at..)?;
+            rest.starts_with(word.as_bytes())
+                .then(|| self.at += word.len())
+        }
+
+        /// A number at the reader, read by `serde_json` from its text (the characters a JSON
+        /// number can hold; anything invalid among them is the parser's to reject).
+        fn number(&mut self) -> Option<Val<'a>> {
+            let bytes = self.text.as_bytes();
+            let len = bytes
+                .get(self.at..)?
+                .iter()
+                .position(|&b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'));
+            let end = len.map_or(bytes.len(), |n| self.at + n);
+            let mut de = serde_json::Deserializer::from_str(self.text.get(self.at..end)?);
+            let v = ValSeed.deserialize(&mut de).ok()?;
+            de.end().ok()?;
+            self.at = end;
+            Some(v)
+        }
+
+        /// A value of the plain shape.
+        fn value(&mut self) -> Option<Val<'a>> {
+            Some(match self.skip_ws()? {
+                b'"' => Val::Str(Cow::Borrowed(self.plain_str()?)),
+                b't' => self.word("true").map(|()| Val::Bool(true))?,
+                b'f' => self.word("false").map(|()| Val::Bool(false))?,
+                b'n' => self.word("null").map(|()| Val::Null)?,
+                b'-' | b'0'..=b'9' => self.number()?,
+                _ => return None,
+            })
+        }
+    }
+
+    /// Fills `fields` from `text` when it is a valid object of the plain shape; `None`
+    /// otherwise, with `fields` then partly filled (the caller starts again from a clean one).
+    pub(super) fn read<'a>(text: &'a str, fields: &mut RawFields<'a>) -> Option<()> {
+        let mut r = Reader { text, at: 0 };
+        r.eat(b'{')?;
+        if r.skip_ws()? == b'}' {
+            r.at += 1;
+        } else {
+            loop {
+                if r.skip_ws()? != b'"' {
+                    return None;
+                }
+                let key = r.plain_str()?;
+                r.eat(b':')?;
+                let value = r.value()?;
+                if let Some(slot) = fields.slot(key) {
+                    if slot.is_some() {
+                        return None;
+                    }
+                    *slot = Some(value);
+                }
+                match r.skip_ws()? {
+                    b',' => r.at += 1,
+                    b'}' => {
+                        r.at += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        r.skip_ws().is_none().then_some(())
+    }
 }
 
 struct TopVisitor<'r, 'de>(&'r mut RawFields<'de>);
@@ -406,6 +582,156 @@ mod tests {
             fill_from_spans(&text, &[cut], &mut RawFields::default()),
             None
         );
+    }
+
+    /// What the parse gives for `text`: the record's fields, or the error's message.
+    fn outcome(r: Result<bool, serde_json::Error>, fields: &RawFields<'_>) -> String {
+        match r {
+            Ok(true) => format!("{fields:?}"),
+            Ok(false) => "not an object".into(),
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    /// The fast path's and the parser's readings of `text`: the fast path's reading, if it
+    /// took the text, must be the parser's; the whole parse must be the parser's in any case.
+    fn same_as_the_parser(text: &str) -> Option<()> {
+        let mut parsed = RawFields::default();
+        let by_parser = outcome(parse_text(text, &mut parsed), &parsed);
+        let mut read = RawFields::default();
+        let taken = flat::read(text, &mut read);
+        if taken.is_some() {
+            assert_eq!(format!("{read:?}"), by_parser, "fast path on {text:?}");
+        }
+        let mut whole = RawFields::default();
+        let by_whole = outcome(parse_into(text.as_bytes(), &mut whole), &whole);
+        assert_eq!(by_whole, by_parser, "parse of {text:?}");
+        taken
+    }
+
+    #[test]
+    fn the_fast_path_reads_plain_objects_as_the_parser_does_and_leaves_the_rest_to_it() {
+        let taken = [
+            r#"{"event_id":"e1","type":"received","occurred_at":"2026-11-24T08:00:00+07:00"}"#,
+            " {\t\"event_id\" :\n\"e1\" ,\r\"rtt_ms\": 12 } \n",
+            "{}",
+            r#"{"title":"Hội nghị giao ban","level":null,"signature":true,"digitised":false}"#,
+            r#"{"packet_loss_pct":2.5,"jitter_ms":-0,"rtt_ms":1e3,"bitrate_kbps":18446744073709551616}"#,
+            r#"{"unknown":"x","unknown":1,"event_id":""}"#,
+            "{\"note\":\"DEL is allowed raw: \u{7f}\"}",
+        ];
+        for text in taken {
+            assert!(same_as_the_parser(text).is_some(), "not taken: {text:?}");
+        }
+        let left = [
+            r#"{"event_id":"e\"1"}"#,
+            r#"{"ev\u0065nt_id":"e1"}"#,
+            r#"{"alert_ids":["a","b"]}"#,
+            r#"{"x":{"a":1}}"#,
+            r#"{"event_id":"e1","event_id":"e2"}"#,
+            "{\"event_id\":\"a\u{1}b\"}",
+            r#"{"rtt_ms":01}"#,
+            r#"{"rtt_ms":1.}"#,
+            r#"{"rtt_ms":-}"#,
+            r#"{"rtt_ms":1e400}"#,
+            r#"{"rtt_ms":NaN}"#,
+            r#"{"rtt_ms":1x}"#,
+            r#"{"a":1,}"#,
+            r#"{"a" 1}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":nulls}"#,
+            r#"{"a":1}x"#,
+            r#"{"a":1}{}"#,
+            r#"{"a":"#,
+            "{",
+            "",
+            "   ",
+            "[1]",
+            "\"s\"",
+            "\u{feff}{}",
+            "{'a':1}",
+        ];
+        for text in left {
+            assert!(same_as_the_parser(text).is_none(), "taken: {text:?}");
+        }
+    }
+
+    #[test]
+    fn the_eight_byte_scan_finds_the_first_stop_byte_as_a_byte_scan_does() {
+        let naive = |bytes: &[u8], from: usize| {
+            bytes[from..]
+                .iter()
+                .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+                .map(|n| from + n)
+        };
+        let fillers: [&[u8]; 4] = [b"a", b" ", "é".as_bytes(), &[0x7f, 0x80, 0xff, 0x21]];
+        for filler in fillers {
+            for stop in [b'"', b'\\', 0, 0x1f] {
+                for len in 0..40 {
+                    let mut bytes: Vec<u8> = filler.iter().copied().cycle().take(len).collect();
+                    for at in 0..=len {
+                        let mut with = bytes.clone();
+                        with.insert(at, stop);
+                        // A second stop byte after the first must not hide it.
+                        with.push(b'"');
+                        for from in [0, at.min(3)] {
+                            assert_eq!(flat::stop_at(&with, from), naive(&with, from));
+                        }
+                    }
+                    bytes.push(b'x');
+                    assert_eq!(flat::stop_at(&bytes, 0), None);
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Objects built from the pieces payloads are made of (known and unknown keys,
+        /// strings with and without escapes, numbers valid or not, literals, nested values,
+        /// whitespace), then cut short or given a stray byte: whatever the fast path takes it
+        /// reads as the parser does, and the whole parse is always the parser's.
+        #[test]
+        fn the_fast_path_never_disagrees_with_the_parser(
+            members in proptest::collection::vec((0usize..8, 0usize..14, 0usize..4), 0..8),
+            cut in proptest::option::of(0usize..200),
+            stray in proptest::option::of((0usize..200, proptest::sample::select(
+                vec![b'"', b'\\', b',', b':', b'}', b'{', b' ', b'1', b'e', b'\n', 0u8, 0x7f]))),
+        ) {
+            const KEYS: [&str; 8] =
+                ["event_id", "type", "rtt_ms", "title", "x", "", "ti\\u0074le", "level"];
+            const VALUES: [&str; 14] = [
+                "\"e1\"", "\"Hội nghị\"", "\"a\\\"b\"", "12", "-0.5e-3", "01", "1.", "true",
+                "false", "null", "[\"a\"]", "{\"k\":[1,{}]}", "\"\\u00e9\"", "-",
+            ];
+            const WS: [&str; 4] = ["", " ", "\n\t", "\r "];
+            let mut text = String::from("{");
+            for (i, &(k, v, w)) in members.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                text.push_str(WS[w]);
+                text.push('"');
+                text.push_str(KEYS[k]);
+                text.push('"');
+                text.push_str(WS[(w + 1) % 4]);
+                text.push(':');
+                text.push_str(WS[w]);
+                text.push_str(VALUES[v]);
+            }
+            text.push('}');
+            let mut bytes = text.into_bytes();
+            if let Some(at) = cut {
+                bytes.truncate(at.min(bytes.len()));
+            }
+            if let Some((at, b)) = stray {
+                bytes.insert(at.min(bytes.len()), b);
+            }
+            if let Ok(text) = std::str::from_utf8(&bytes) {
+                same_as_the_parser(text);
+            }
+        }
     }
 
     #[test]

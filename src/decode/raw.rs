@@ -52,13 +52,14 @@ macro_rules! fields {
         }
 
         impl<'a> RawFields<'a> {
-            // `stringify!(r#type)` is "r#type": the one raw identifier is mapped by hand, and
-            // the key "r#type" is no field of the contract (its arm below is never reached).
-            #[allow(unreachable_patterns)]
             fn slot(&mut self, key: &str) -> Option<&mut Option<Val<'a>>> {
+                // `stringify!(r#type)` is "r#type": the one raw identifier is mapped by hand,
+                // and the key "r#type" is no field of the contract.
+                if key == "r#type" {
+                    return None;
+                }
                 match key {
                     "type" => Some(&mut self.r#type),
-                    "r#type" => None,
                     $(stringify!($name) => Some(&mut self.$name),)*
                     _ => None,
                 }
@@ -186,10 +187,7 @@ pub(crate) fn fill_from_spans<'a>(
         *slot = Some(if span.plain {
             Val::Str(Cow::Borrowed(value))
         } else {
-            let mut de = serde_json::Deserializer::from_str(value);
-            let v = ValSeed.deserialize(&mut de).ok()?;
-            de.end().ok()?;
-            v
+            value_of(value)?
         });
     }
     Some(())
@@ -207,9 +205,7 @@ pub(crate) fn fill_from_spans<'a>(
 mod flat {
     use std::borrow::Cow;
 
-    use serde::de::DeserializeSeed as _;
-
-    use super::{RawFields, Val, ValSeed};
+    use super::{RawFields, Val};
 
     /// Bytes that end the plain part of a string: the quote, the backslash of an escape and
     /// the control characters JSON forbids in a string.
@@ -305,9 +301,7 @@ mod flat {
                 .iter()
                 .position(|&b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'));
             let end = len.map_or(bytes.len(), |n| self.at + n);
-            let mut de = serde_json::Deserializer::from_str(self.text.get(self.at..end)?);
-            let v = ValSeed.deserialize(&mut de).ok()?;
-            de.end().ok()?;
+            let v = super::value_of(self.text.get(self.at..end)?)?;
             self.at = end;
             Some(v)
         }
@@ -358,6 +352,14 @@ mod flat {
         }
         r.skip_ws().is_none().then_some(())
     }
+}
+
+/// `text`, one whole JSON value, as the parser reads a value (`None` if it is not one).
+fn value_of(text: &str) -> Option<Val<'_>> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let v = ValSeed.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(v)
 }
 
 struct TopVisitor<'r, 'de>(&'r mut RawFields<'de>);

@@ -514,7 +514,10 @@ impl State {
     /// to back (the hashes first, then the probes) their cache misses overlap, where within
     /// one `apply` each waits for the one before ([`State::process_all`]). Returns how many
     /// were found, only so that the lookups are not optimised away.
-    pub fn prefetch<'e, 'a: 'e>(&self, events: impl Iterator<Item = &'e Event<'a>>) -> usize {
+    pub(crate) fn prefetch<'e, 'a: 'e>(
+        &self,
+        events: impl Iterator<Item = &'e Event<'a>>,
+    ) -> usize {
         let mut ids: ArrayVec<u128, GROUP> = ArrayVec::new();
         let mut dossiers: ArrayVec<(u64, &str), GROUP> = ArrayVec::new();
         for ev in events.take(GROUP) {

@@ -82,7 +82,7 @@ impl State {
     /// Why a group at a time: in a large state most of an event's cost is waiting for
     /// memory (its dedupe slot, its dossier), and one event's lookups depend on each other.
     /// Up to [`GROUP`] messages are decoded first, then their lookups are made back to
-    /// back, without changing anything ([`State::prefetch`]), so that their cache misses
+    /// back, without changing anything (`State::prefetch`), so that their cache misses
     /// overlap; applying them in order then finds the lines in cache.
     pub fn process_all<'m>(
         &mut self,

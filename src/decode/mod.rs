@@ -432,8 +432,8 @@ fn validate<'a>(
     // The usual case, a valid payload, in one pass over the fields. It accepts exactly what
     // the ordered passes below accept (see `passes`); when it does not, they find the first
     // reason in the contract's order to report.
-    let mut occurred_at = Ts::default();
-    let valid = specs.is_some() && all().all(|s| passes(s, get(s), &mut occurred_at));
+    let mut times = Times::default();
+    let valid = specs.is_some() && all().all(|s| passes(s, get(s), &mut times));
     if !valid {
         for s in all() {
             check_present(s, get(s))?;
@@ -454,11 +454,10 @@ fn validate<'a>(
             ));
         }
         for s in all() {
-            if let Some(v) = get(s) {
-                let ts = check_value(s, v)?;
-                if s.0 == "occurred_at" {
-                    occurred_at = ts.unwrap_or_default();
-                }
+            if let Some(v) = get(s)
+                && let Some(ts) = check_value(s, v)?
+            {
+                times.record(s, ts);
             }
         }
         for s in all() {
@@ -474,6 +473,7 @@ fn validate<'a>(
             "`type` must be a string",
         ));
     };
+    let occurred_at = times.occurred_at;
     if occurred_at > now.plus_secs(limits.max_future_skew_secs) {
         // An instant past 2262 was clamped to `Ts::MAX`: say "at least".
         let at_least = if occurred_at == Ts::MAX {
@@ -490,13 +490,33 @@ fn validate<'a>(
             ),
         ));
     }
-    build(source, ty, occurred_at, f)
+    build(source, ty, times, f)
+}
+
+/// The instants the checks parsed, kept so that `build` does not parse them again.
+#[derive(Clone, Copy, Default)]
+struct Times {
+    /// `occurred_at`.
+    occurred_at: Ts,
+    /// `due_at`, when it is a timestamp.
+    due_at: Option<Ts>,
+}
+
+impl Times {
+    /// Keeps `ts`, the instant field `s` holds.
+    fn record(&mut self, s: &Spec, ts: Ts) {
+        match s.2 {
+            Kind::Due => self.due_at = Some(ts),
+            _ if s.0 == "occurred_at" => self.occurred_at = ts,
+            _ => {}
+        }
+    }
 }
 
 /// Whether field `s`, holding `v`, passes all four checks of the ordered passes: presence,
-/// type, value and range. Builds no error; records `occurred_at`.
+/// type, value and range. Builds no error; records the instants it parses.
 #[allow(clippy::match_same_arms)] // each arm is one rule of the contract
-fn passes(s: &Spec, v: Option<&Val<'_>>, occurred_at: &mut Ts) -> bool {
+fn passes(s: &Spec, v: Option<&Val<'_>>, times: &mut Times) -> bool {
     let Some(v) = v else {
         return s.3 == Optional;
     };
@@ -508,9 +528,7 @@ fn passes(s: &Spec, v: Option<&Val<'_>>, occurred_at: &mut Ts) -> bool {
         (Kind::Text, Val::Str(_)) => true,
         (Kind::Time | Kind::Due, Val::Str(x)) => match parse_rfc3339(x) {
             Ok(ts) => {
-                if s.0 == "occurred_at" {
-                    *occurred_at = ts;
-                }
+                times.record(s, ts);
                 true
             }
             Err(_) => false,
@@ -663,7 +681,7 @@ fn take_enum<T>(v: Option<&Val<'_>>, parse: impl Fn(&str) -> Option<T>) -> Optio
 fn build<'a>(
     source: Source,
     ty: &str,
-    occurred_at: Ts,
+    times: Times,
     f: &mut RawFields<'a>,
 ) -> Result<Event<'a>, DecodeError> {
     let event_id = take_str(&mut f.event_id).unwrap_or_default();
@@ -676,7 +694,8 @@ fn build<'a>(
                 let kind = DossierKind::parse(ty)
                     .ok_or_else(|| DecodeError::new(Reason::UnknownType, ty.to_owned()))?;
                 let due_at = match &f.due_at {
-                    Some(Val::Str(s)) => parse_rfc3339(s).map_or(Due::Absent, Due::At),
+                    // Parsed by the checks (a string that does not parse is refused there).
+                    Some(Val::Str(_)) => times.due_at.map_or(Due::Absent, Due::At),
                     Some(Val::Null)
                         if matches!(kind, DossierKind::Received | DossierKind::Resolved) =>
                     {
@@ -758,7 +777,7 @@ fn build<'a>(
     Ok(Event {
         source,
         event_id,
-        occurred_at,
+        occurred_at: times.occurred_at,
         body,
     })
 }
@@ -931,8 +950,18 @@ mod one_pass_tests {
                                     && check_value(&s, v).is_ok()
                                     && check_range(&s, v).is_ok()
                             });
-                        let mut at = Ts::default();
-                        assert_eq!(passes(&s, v, &mut at), ordered, "{name} {v:?}");
+                        let mut times = Times::default();
+                        assert_eq!(passes(&s, v, &mut times), ordered, "{name} {v:?}");
+                        // What it parsed is what the ordered checks parse, kept for `build`.
+                        let mut want = Times::default();
+                        if ordered && let Some(Ok(Some(ts))) = v.map(|v| check_value(&s, v)) {
+                            want.record(&s, ts);
+                        }
+                        assert_eq!(
+                            (times.occurred_at, times.due_at),
+                            (want.occurred_at, want.due_at),
+                            "{name} {v:?}"
+                        );
                     }
                 }
             }

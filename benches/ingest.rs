@@ -1,7 +1,8 @@
 //! Ingest throughput: decode and apply of realistic payloads, on one core.
 //!
 //! `cargo bench --bench ingest` (about 2 minutes). Figures, method and analysis are in
-//! `docs/performance.md`.
+//! `docs/performance.md`. `GLIBC_TUNABLES=glibc.malloc.hugetlb=1 cargo bench --bench ingest`
+//! measures the heap in huge pages, as `config/iocd.service` runs the daemon.
 //!
 //! The corpus is generated deterministically up front: a 20-day stream of about 1.2 M
 //! events (220 bytes on average), time-ordered with ~2 % of neighbours swapped, weighted

@@ -213,6 +213,7 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
             || "in memory only (no --data-dir): a restart loses it".to_owned(),
             |d| format!("event log and checkpoints in {}", d.display())
         ),
+        huge_pages = %iocd::telemetry::huge_pages::status(),
         "Starting iocd."
     );
     let app = iocd::app::App::build(settings, data_dir)

@@ -3,7 +3,9 @@
 //! [`init_logging`] installs the process-wide subscriber once, early in `main`: logs go to
 //! stderr as text or JSON lines, filtered by `RUST_LOG` or the configured level. The
 //! self-metrics live in [`metrics`]; domain metrics are built elsewhere at scrape time.
+//! [`huge_pages`] says at start whether the heap can get huge pages.
 
+pub mod huge_pages;
 pub mod metrics;
 
 pub use metrics::SelfMetrics;

@@ -537,6 +537,8 @@ fn benches(c: &mut Criterion) {
         "corpus of {} events is too small",
         msgs.len()
     );
+    // Huge pages move apply by a tenth or more on these VMs: say which case was measured.
+    eprintln!("heap: huge pages {}", iocd::telemetry::huge_pages::status());
     let (warm_msgs, rest) = msgs.split_at(warm_n);
     let measured = &rest[..measured_n];
     let bytes: usize = measured.iter().map(|m| m.1.len()).sum();

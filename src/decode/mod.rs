@@ -374,7 +374,7 @@ const SOC_SYSTEM_HEARTBEAT: &[Spec] = &[SYSTEM];
 
 const ENVELOPE: [Spec; 3] = [
     spec!(event_id, Kind::Id, Required),
-    Spec("type", |f| &f.r#type, Kind::Text, Required),
+    Spec("type", |f| &f.ty, Kind::Text, Required),
     spec!(occurred_at, Kind::Time, Required),
 ];
 
@@ -414,7 +414,7 @@ fn validate<'a>(
     limits: &DecodeLimits,
 ) -> Result<Event<'a>, DecodeError> {
     // The type is moved out of the record so the record can be taken apart in `build`.
-    let type_val = f.r#type.take();
+    let type_val = f.ty.take();
     let ty = match &type_val {
         Some(Val::Str(s)) => Some(s.as_ref()),
         _ => None,

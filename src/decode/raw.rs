@@ -48,18 +48,15 @@ macro_rules! fields {
         #[derive(Debug, Default)]
         #[allow(missing_docs)]
         pub struct RawFields<'a> {
+            /// The key `type` (a Rust keyword): the one field not named as its key.
+            pub ty: Option<Val<'a>>,
             $(pub $name: Option<Val<'a>>,)*
         }
 
         impl<'a> RawFields<'a> {
             fn slot(&mut self, key: &str) -> Option<&mut Option<Val<'a>>> {
-                // `stringify!(r#type)` is "r#type": the one raw identifier is mapped by hand,
-                // and the key "r#type" is no field of the contract.
-                if key == "r#type" {
-                    return None;
-                }
                 match key {
-                    "type" => Some(&mut self.r#type),
+                    "type" => Some(&mut self.ty),
                     $(stringify!($name) => Some(&mut self.$name),)*
                     _ => None,
                 }
@@ -70,7 +67,6 @@ macro_rules! fields {
 
 fields!(
     event_id,
-    r#type,
     occurred_at,
     dossier_id,
     agency,

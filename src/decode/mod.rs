@@ -129,8 +129,12 @@ impl DecodeError {
 #[must_use]
 pub fn source_of(topic: &str, prefix: &str) -> Option<Source> {
     let rest = topic.strip_prefix(prefix)?.strip_prefix('/')?;
-    let level = rest.split('/').next()?;
-    Source::from_level(level)
+    // Each source's level tried as a prefix: every message pays this, and a split of the
+    // topic (a searcher over all of it) cost ten times as much.
+    Source::ALL.into_iter().find(|s| {
+        rest.strip_prefix(s.as_str())
+            .is_some_and(|after| after.is_empty() || after.starts_with('/'))
+    })
 }
 
 /// Decodes and validates one payload of `source`, received at `now`.

@@ -440,4 +440,15 @@ fn topics_name_their_source() {
     assert_eq!(source_of("ioc/v1/vc", "ioc/v1"), Some(Source::Vc));
     assert_eq!(source_of("ioc/v1/socx/a", "ioc/v1"), None);
     assert_eq!(source_of("ioc/v2/soc/a", "ioc/v1"), None);
+    assert_eq!(source_of("ioc/v1/soc/", "ioc/v1"), Some(Source::Soc));
+    for not_a_source in [
+        "ioc/v1",
+        "ioc/v1/",
+        "ioc/v1//soc",
+        "ioc/v1soc",
+        "ioc/v1/Soc",
+        "ioc/v1/vcx",
+    ] {
+        assert_eq!(source_of(not_a_source, "ioc/v1"), None, "{not_a_source}");
+    }
 }

@@ -129,8 +129,8 @@ impl DecodeError {
 #[must_use]
 pub fn source_of(topic: &str, prefix: &str) -> Option<Source> {
     let rest = topic.strip_prefix(prefix)?.strip_prefix('/')?;
-    // Each source's level tried as a prefix: every message pays this, and a split of the
-    // topic (a searcher over all of it) cost ten times as much.
+    // Each source's level tried as a prefix: every message pays this, and splitting the
+    // topic (a char searcher) cost three times as much (218 instructions against 65).
     Source::ALL.into_iter().find(|s| {
         rest.strip_prefix(s.as_str())
             .is_some_and(|after| after.is_empty() || after.starts_with('/'))

@@ -31,17 +31,7 @@ fi
 command -v valgrind >/dev/null || { echo "$0: valgrind not found (apt-get install valgrind)" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 
-if [[ $# -ge 1 ]]; then
-    BIN=$(realpath "$1")
-else
-    BIN=$(cargo bench --bench ingest --no-run --message-format=json 2>/dev/null |
-        python3 -c 'import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "ingest" and m.get("executable"):
-        print(m["executable"])')
-fi
-[[ -x $BIN ]] || { echo "$0: no bench binary at '$BIN'" >&2; exit 2; }
+BIN=$(benches/ingest-bin.sh "$@")
 
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT

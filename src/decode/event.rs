@@ -39,15 +39,10 @@ impl Source {
         self as usize
     }
 
-    /// The source named by a topic level.
+    /// The source named by a topic level ([`Source::as_str`]).
     #[must_use]
     pub fn from_level(level: &str) -> Option<Self> {
-        match level {
-            "onestop" => Some(Source::Onestop),
-            "vc" => Some(Source::Vc),
-            "soc" => Some(Source::Soc),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|s| s.as_str() == level)
     }
 }
 

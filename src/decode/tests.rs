@@ -451,4 +451,12 @@ fn topics_name_their_source() {
     ] {
         assert_eq!(source_of(not_a_source, "ioc/v1"), None, "{not_a_source}");
     }
+    for s in Source::ALL {
+        assert_eq!(Source::from_level(s.as_str()), Some(s));
+        assert_eq!(
+            source_of(&format!("ioc/v1/{}/x", s.as_str()), "ioc/v1"),
+            Some(s)
+        );
+    }
+    assert_eq!(Source::from_level("onestop/x"), None);
 }
